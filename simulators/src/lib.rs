@@ -1,0 +1,1 @@
+//! otscout-sim: a simulated plant on loopback.

@@ -1,0 +1,68 @@
+//! The command line: clap definitions and one module per subcommand.
+//!
+//! This is the only place in otscout that prints. Errors travel up as `anyhow::Error`
+//! with context and are printed once, here, with `{:#}`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// The job completed and nothing failed.
+    pub const OK: u8 = 0;
+    /// Completed, but something failed along the way (some hosts errored; diff found drift).
+    pub const PARTIAL: u8 = 1;
+    /// Usage or configuration error: nothing was done.
+    pub const USAGE: u8 = 2;
+    /// Interrupted, or the maintenance window ended, before the job completed.
+    pub const INTERRUPTED: u8 = 3;
+}
+
+/// Safe, read-only asset inventory for industrial (OT/ICS) networks.
+#[derive(Debug, Parser)]
+#[command(name = "otscout", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// otscout's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parses the process arguments and runs; the binary's whole body.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("otscout: error: {e:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+/// Runs one parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(exit::USAGE)
+        }
+        Some(command) => match command {},
+    }
+}

@@ -1,0 +1,4 @@
+//! Vendor tables, embedded at build time from `data/` (each file names its sources).
+
+pub mod odva;
+pub mod siemens;

@@ -1,0 +1,1 @@
+//! placeholder: ODVA vendor ids and CIP device types.

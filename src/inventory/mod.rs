@@ -1,0 +1,5 @@
+//! Observations, their provenance, and the merge into assets.
+
+pub mod observation;
+
+pub use observation::*;

@@ -1,0 +1,315 @@
+//! The one vocabulary that active probes, passive importers and merge share.
+//!
+//! An [`Observation`] is one fact about one endpoint plus its [`Provenance`] and the time
+//! it was seen. Active probes and passive importers both produce them; nothing downstream
+//! cares which. Everything here is plain data with a stable serde form: scan results,
+//! observation files and reports all embed it, so renaming a field is a format change.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The protocols otscout knows by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Modbus/TCP (port 502).
+    Modbus,
+    /// EtherNet/IP encapsulation (TCP/UDP 44818).
+    Enip,
+    /// CIP explicit messaging carried over EtherNet/IP.
+    Cip,
+    /// CIP class 0/1 implicit I/O (UDP 2222).
+    CipIo,
+    /// Classic S7comm over ISO-on-TCP (port 102).
+    S7,
+    /// S7comm-plus (protocol id 0x72) on port 102: recognised, not decoded.
+    S7Plus,
+    /// Anything else (a port that answered, nothing more known).
+    Other,
+}
+
+/// TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// One fact about one endpoint, with where and when it was learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The endpoint the fact is about (for a passive exchange: the packet's IP source of
+    /// the reply, never an address quoted inside the payload).
+    pub ip: IpAddr,
+    /// What was learned.
+    pub fact: Fact,
+    /// Where it came from.
+    pub provenance: Provenance,
+    /// When it was seen (packet time, probe time); `None` when the source has no time
+    /// (a CSV inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<DateTime<Utc>>,
+    /// The raw reply bytes behind the fact, as lowercase hex, kept for audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_hex: Option<String>,
+}
+
+/// What an observation says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Fact {
+    /// The device said who it is.
+    Identity { identity: Identity },
+    /// A service answered on this port.
+    Service {
+        transport: Transport,
+        port: u16,
+        protocol: Protocol,
+    },
+    /// A MAC address for this IP.
+    Mac {
+        mac: String,
+        /// How it was learned and how far to trust it (a routed host's Ethernet source is
+        /// its router's MAC).
+        basis: MacBasis,
+    },
+    /// The device spoke the protocol and said no (a Modbus exception, ENIP status 0x0001,
+    /// a refused TSAP): a finding, not an error.
+    Negative {
+        protocol: Protocol,
+        port: u16,
+        answer: String,
+    },
+    /// A probe got no protocol answer.
+    NoAnswer {
+        protocol: Protocol,
+        port: u16,
+        outcome: NoAnswerKind,
+    },
+    /// A reply that did not decode as the protocol should; the bytes are in `raw_hex`.
+    Suspicious {
+        protocol: Protocol,
+        port: u16,
+        reason: String,
+    },
+    /// This endpoint exchanged traffic with `peer` over `protocol`, in the given role.
+    Peer {
+        peer: IpAddr,
+        protocol: Protocol,
+        role: Role,
+        #[serde(default)]
+        count: u64,
+    },
+    /// `actor` performed a security-relevant operation (a write, a control action) on this
+    /// endpoint. Never an identity.
+    Operation {
+        actor: IpAddr,
+        protocol: Protocol,
+        kind: OperationKind,
+        /// The protocol's own name for it (`write_multiple_registers`, `s7.write_var`, …).
+        function: String,
+        count: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last: Option<DateTime<Utc>>,
+    },
+    /// An attribute declared by a human (a CSV inventory): hostname, vendor, model, serial,
+    /// firmware, role, criticality, location, owner, zone, or a custom column.
+    Declared { attribute: String, value: String },
+}
+
+/// How a MAC address was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MacBasis {
+    /// Ethernet source of a frame from a host on the capture's own link.
+    EthernetLocal,
+    /// Ethernet source of a frame that may have been routed: probably a router's MAC.
+    EthernetRouted,
+    /// An ARP packet.
+    Arp,
+    /// Declared in an inventory file.
+    Declared,
+    /// Reported by the device itself (an identity reply).
+    Reported,
+}
+
+/// Why a probe got no protocol answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoAnswerKind {
+    Refused,
+    Timeout,
+    Reset,
+    /// Something answered, but not in this protocol.
+    NotThisProtocol,
+    /// The circuit breaker stopped probing this host.
+    CircuitOpen,
+}
+
+/// Which side of an exchange an endpoint was on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// It asked (an HMI, an engineering station, a SCADA poller).
+    Client,
+    /// It answered (a controller, a gateway, a field device).
+    Server,
+}
+
+/// The kinds of security-relevant operations passive import reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// Writes process data or configuration (Modbus FC 5/6/15/16/22/23, S7 write var,
+    /// CIP Set_Attribute*).
+    Write,
+    /// Changes the run state (S7 PLC stop, PI service, CIP start/stop/reset).
+    Control,
+    /// Moves program blocks or firmware (S7 block download/upload).
+    Program,
+}
+
+/// A device's own account of who it is, per protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "protocol", rename_all = "snake_case")]
+pub enum Identity {
+    Modbus(ModbusIdentity),
+    Enip(EnipIdentity),
+    S7(S7Identity),
+}
+
+/// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ModbusIdentity {
+    /// The unit id that answered.
+    pub unit_id: u8,
+    /// Conformity level byte as sent (0x01-0x03, 0x81-0x83).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformity_level: Option<u8>,
+    /// Object id to value. Values are the bytes as text (invalid UTF-8 replaced); object 0
+    /// VendorName, 1 ProductCode, 2 MajorMinorRevision, 3 VendorUrl, 4 ProductName,
+    /// 5 ModelName, 6 UserApplicationName, 0x80 and up private.
+    pub objects: BTreeMap<u8, String>,
+}
+
+/// EtherNet/IP List Identity item (0x0C) or CIP Identity object (class 1) attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnipIdentity {
+    /// Where it came from: `list_identity` or `cip_get_attributes_all`.
+    pub source: EnipIdentitySource,
+    pub vendor_id: u16,
+    pub device_type: u16,
+    pub product_code: u16,
+    pub revision_major: u8,
+    pub revision_minor: u8,
+    pub status: u16,
+    pub serial: u32,
+    pub product_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encapsulation_version: Option<u16>,
+    /// The socket address the device put inside its reply (may differ from the packet's
+    /// source behind NAT: never used as the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_addr: Option<SocketAddr>,
+}
+
+/// Which EtherNet/IP exchange produced an [`EnipIdentity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnipIdentitySource {
+    ListIdentity,
+    CipGetAttributesAll,
+}
+
+/// Siemens S7 identity from SZL 0x0011 (module identification) and 0x001C (component
+/// identification). Strings are trimmed of NUL padding, but otherwise as sent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct S7Identity {
+    /// SZL 0x0011 index 0x0001: the module's order number (MLFB), e.g. `6ES7 151-8AB01-0AB0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+    /// SZL 0x0011 index 0x0006: the hardware's order number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_order_number: Option<String>,
+    /// Firmware from SZL 0x0011 index 0x0007 (Ausbg/Ausbe), e.g. `V3.2.6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    /// Boot loader version from SZL 0x0011 index 0x0081 (not the firmware).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_loader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plant_tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copyright: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_card_serial: Option<String>,
+    /// SZL 0x001C index 0x0009: manufacturer id (0x002a is Siemens), profile, profile type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_type: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oem_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The remote TSAP that the identity was read through (active probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsap: Option<u16>,
+}
+
+/// Where an observation came from. Every field of every asset carries these.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Provenance {
+    /// An active probe of this scan, with this profile.
+    Active {
+        scan_id: String,
+        profile: String,
+        profile_sha256: String,
+        /// The SafeRequest kind that produced it (`modbus.read_device_id`, …).
+        request: String,
+    },
+    /// A frame of a pcap/pcapng capture (1-based, as Wireshark counts).
+    Pcap { file: String, frame: u64 },
+    /// A line of a Zeek log.
+    Zeek {
+        file: String,
+        log: String,
+        line: u64,
+    },
+    /// A row of a CSV inventory (1-based, header is row 1).
+    Csv { file: String, row: u64 },
+}
+
+/// The header every observation-carrying JSON file starts with.
+pub const OBSERVATIONS_FORMAT: &str = "otscout-observations";
+
+/// A set of observations as written by `otscout passive` (and embedded in scan results).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservationFile {
+    /// Always [`OBSERVATIONS_FORMAT`].
+    pub format: String,
+    /// Format version, 1.
+    pub version: u32,
+    /// What produced the set (the input file names, or the scan id).
+    pub sources: Vec<String>,
+    pub observations: Vec<Observation>,
+}

@@ -1,0 +1,20 @@
+//! otscout: a read-only asset inventory for industrial (OT/ICS) networks.
+//!
+//! The library never prints: it returns values and emits events; only [`cli`] writes to
+//! the terminal. See ARCHITECTURE.md for the flow of data and SAFETY.md for every byte
+//! otscout is able to send.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cli;
+pub mod data;
+pub mod inventory;
+pub mod pace;
+pub mod passive;
+pub mod probe;
+pub mod profile;
+pub mod report;
+pub mod safety;
+pub mod target;
+pub mod wire;

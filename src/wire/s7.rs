@@ -1,0 +1,1 @@
+//! placeholder: filled by the s7 codec work.

@@ -1,0 +1,1 @@
+//! enip codec tests

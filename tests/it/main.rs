@@ -1,0 +1,7 @@
+//! otscout's integration tests: one binary, one module per area.
+
+mod support;
+
+mod enip;
+mod modbus;
+mod s7;

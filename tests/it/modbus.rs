@@ -1,0 +1,1 @@
+//! modbus codec tests

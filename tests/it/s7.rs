@@ -1,0 +1,1 @@
+//! s7 codec tests
