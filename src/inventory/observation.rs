@@ -181,7 +181,7 @@ pub enum OperationKind {
 pub enum Identity {
     Modbus(ModbusIdentity),
     Enip(EnipIdentity),
-    S7(S7Identity),
+    S7(Box<S7Identity>),
 }
 
 /// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.
