@@ -500,8 +500,10 @@ impl ReadDeviceIdResponse {
         out
     }
 
+    /// Bytes after the MEI type: read code, conformity, more follows, next object, count,
+    /// then the objects.
     fn encoded_body_len(&self) -> usize {
-        6 + self
+        5 + self
             .objects
             .iter()
             .map(|o| 2 + o.value.len())
