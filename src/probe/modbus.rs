@@ -315,6 +315,7 @@ impl ModbusSession {
             Response::Exception {
                 function: FunctionCode::EncapsulatedInterface,
                 code,
+                ..
             } => self.on_exception(now, req, code, frame),
             Response::ReadDeviceId(reply) => self.on_reply(now, req, reply, frame),
             other => self.suspicious(

@@ -33,6 +33,7 @@ pub fn request_adu(r: &ModbusReadDeviceId) -> RequestAdu {
         pdu: Request::ReadDeviceId(ReadDeviceIdRequest {
             read_code: ReadCode::from(r.read_code),
             object_id: r.object_id,
+            trailing: Vec::new(),
         }),
     }
 }
@@ -76,7 +77,7 @@ pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
             adu.header.protocol_id
         )));
     }
-    let Request::ReadDeviceId(req) = adu.pdu else {
+    let Request::ReadDeviceId(req) = &adu.pdu else {
         let c = classify(&adu.pdu);
         return Err(not_allowed(format!(
             "function {:#04x} ({})",
@@ -84,8 +85,14 @@ pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
             c.name
         )));
     };
-    // Belt and braces: the decoder already refuses anything after the object id, but the
-    // length field is what a device acts on, so it is checked on the raw bytes too.
+    if !req.trailing.is_empty() {
+        return Err(not_allowed(format!(
+            "{} bytes after the object id",
+            req.trailing.len()
+        )));
+    }
+    // Belt and braces: the length field is what a device acts on, so it is checked on the
+    // raw bytes too.
     let length = u16::from_be_bytes([frame[4], frame[5]]);
     if length != READ_DEVICE_ID_MBAP_LENGTH
         || frame[7] != FunctionCode::EncapsulatedInterface.code()

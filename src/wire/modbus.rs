@@ -409,11 +409,34 @@ pub fn object_name(id: u8) -> &'static str {
 }
 
 /// Read Device Identification request PDU after the function code and MEI type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReadDeviceIdRequest {
     pub read_code: ReadCode,
     /// First object wanted (stream access) or the object wanted (individual access).
     pub object_id: u8,
+    /// Bytes after the object id inside the frame: none by the spec, but real captures
+    /// hold them (`modbus_test_data_part1.pcap` frame 32); kept and flagged, never sent.
+    pub trailing: Vec<u8>,
+}
+
+impl ReadDeviceIdRequest {
+    /// What is odd about the request.
+    pub fn anomalies(&self) -> Vec<Anomaly> {
+        let mut out = Vec::new();
+        if matches!(self.read_code, ReadCode::Unknown(_)) {
+            out.push(Anomaly {
+                field: "modbus.devid.read_code",
+                what: format!("read code {:#04x} is not defined", self.read_code.code()),
+            });
+        }
+        if !self.trailing.is_empty() {
+            out.push(Anomaly {
+                field: "modbus.devid.object_id",
+                what: format!("{} bytes after the object id", self.trailing.len()),
+            });
+        }
+        out
+    }
 }
 
 /// One device identification object: the id and its bytes as sent.
@@ -629,7 +652,7 @@ impl Request {
 
     fn pdu_len(&self) -> usize {
         match self {
-            Request::ReadDeviceId(_) => 4,
+            Request::ReadDeviceId(r) => 4 + r.trailing.len(),
             Request::Other { data, .. } => 1 + data.len(),
         }
     }
@@ -643,6 +666,7 @@ impl Request {
                     r.read_code.code(),
                     r.object_id,
                 ]);
+                out.extend_from_slice(&r.trailing);
             }
             Request::Other { function, data } => {
                 out.push(function.code());
@@ -668,15 +692,10 @@ impl Request {
             c.skip(1, "modbus.devid.mei_type")?;
             let read_code = ReadCode::from_u8(c.u8("modbus.devid.read_code")?);
             let object_id = c.u8("modbus.devid.object_id")?;
-            if !c.is_empty() {
-                return Err(DecodeError::Trailing {
-                    field: "modbus.devid.object_id",
-                    extra: c.remaining(),
-                });
-            }
             return Ok(Request::ReadDeviceId(ReadDeviceIdRequest {
                 read_code,
                 object_id,
+                trailing: c.rest().to_vec(),
             }));
         }
         Ok(Request::Other {
@@ -695,6 +714,9 @@ pub enum Response {
     Exception {
         function: FunctionCode,
         code: ExceptionCode,
+        /// Bytes after the exception code inside the frame (none by the spec; seen in
+        /// `modbus_test_data_part1.pcap` frames 91-109). Kept so the frame round-trips.
+        trailing: Vec<u8>,
     },
     /// Any other function: its code and the PDU bytes after it, raw (see
     /// [`Response::report_server_id`]).
@@ -730,7 +752,7 @@ impl Response {
     fn pdu_len(&self) -> usize {
         match self {
             Response::ReadDeviceId(r) => 2 + r.encoded_body_len(),
-            Response::Exception { .. } => 2,
+            Response::Exception { trailing, .. } => 2 + trailing.len(),
             Response::Other { data, .. } => 1 + data.len(),
         }
     }
@@ -755,9 +777,14 @@ impl Response {
                 }
                 out.extend_from_slice(&r.trailing);
             }
-            Response::Exception { function, code } => {
+            Response::Exception {
+                function,
+                code,
+                trailing,
+            } => {
                 out.push(function.code() | 0x80);
                 out.push(code.code());
+                out.extend_from_slice(trailing);
             }
             Response::Other { function, data } => {
                 out.push(function.code());
@@ -770,15 +797,10 @@ impl Response {
         let code = c.u8("modbus.function")?;
         if code >= 0x80 {
             let exception = ExceptionCode::from_u8(c.u8("modbus.exception_code")?);
-            if !c.is_empty() {
-                return Err(DecodeError::Trailing {
-                    field: "modbus.exception_code",
-                    extra: c.remaining(),
-                });
-            }
             return Ok(Response::Exception {
                 function: FunctionCode::from_u8(code & 0x7F),
                 code: exception,
+                trailing: c.rest().to_vec(),
             });
         }
         let function = FunctionCode::from_u8(code);
