@@ -43,6 +43,10 @@ const KIND: &str = "modbus.read_device_id";
 /// ones; a device needing more is paging byte by byte or looping.
 pub const DEFAULT_MAX_PAGES: usize = 16;
 
+/// No configuration can ask for more pages per read code than this (SAFETY.md): 128
+/// extended objects at two per page.
+pub const MAX_PAGES_LIMIT: usize = 64;
+
 /// Plain data the scan driver builds from a [`Profile`]. Ports and sockets are the
 /// driver's business; `port` is only copied into facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +61,8 @@ pub struct ModbusSessionConfig {
     pub individual_objects: Vec<u8>,
     /// How long to wait for each reply.
     pub response_timeout: Duration,
-    /// "More follows" pages per read code at most (the first reply counts as one).
+    /// "More follows" pages per read code at most (the first reply counts as one);
+    /// clamped to 1..=[`MAX_PAGES_LIMIT`].
     pub max_pages: usize,
     /// Transaction id of the first request; later requests count up (wrapping).
     pub first_transaction_id: u16,
@@ -385,7 +390,7 @@ impl ModbusSession {
         if !more {
             return self.next_code(now);
         }
-        if self.pages >= self.cfg.max_pages {
+        if self.pages >= self.cfg.max_pages.clamp(1, MAX_PAGES_LIMIT) {
             self.push(
                 Fact::Suspicious {
                     protocol: Protocol::Modbus,
