@@ -30,6 +30,10 @@ use std::collections::BTreeMap;
 use super::{Anomaly, Cursor, DecodeError};
 use crate::inventory::ModbusIdentity;
 
+/// The registered Modbus/TCP port (MMTCP 4.1.1): the side on it is the server, so a
+/// frame sent to it is a request and a frame sent from it a response.
+pub const PORT: u16 = 502;
+
 /// Bytes of the MBAP header, including the unit id (MMTCP 3.1.3).
 pub const MBAP_LEN: usize = 7;
 
