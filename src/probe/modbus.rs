@@ -924,6 +924,58 @@ mod tests {
     }
 
     #[test]
+    fn config_comes_from_the_profile() {
+        let profile: Profile = toml::from_str(
+            r#"
+            name = "t"
+            [pacing]
+            max_rate = 10.0
+            burst = 1
+            hosts_in_flight = 1
+            host_interval_ms = 100
+            connect_timeout_ms = 1000
+            response_timeout_ms = 750
+            retries = 0
+            retry_backoff_ms = 0
+            cooldown_ms = 0
+            breaker_failures = 3
+            breaker_resets = 2
+            [modbus]
+            enabled = true
+            port = 5020
+            unit_ids = [255, 1, 0]
+            read_codes = ["basic", "regular"]
+            [enip]
+            enabled = false
+            port = 44818
+            transport = "tcp"
+            list_services = false
+            [s7]
+            enabled = false
+            port = 102
+            tsaps = [0x0102]
+            local_tsap = 0x0100
+            szl_ids = [0x0011]
+            pdu_length = 480
+            "#,
+        )
+        .unwrap();
+        let c = ModbusSessionConfig::from_profile(&profile);
+        assert_eq!(c.port, 5020);
+        assert_eq!(c.unit_ids, [255, 1, 0]);
+        assert_eq!(
+            c.read_codes,
+            [ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular]
+        );
+        assert_eq!(c.response_timeout, Duration::from_millis(750));
+        assert_eq!(c.max_pages, DEFAULT_MAX_PAGES);
+        // The first request goes to the first unit id with the first read code.
+        let mut s = ModbusSession::new(c);
+        let r = sent(&s.on_connected(Instant::now()));
+        assert_eq!((r.unit_id, r.read_code), (255, ReadDeviceIdCode::Basic));
+    }
+
+    #[test]
     fn every_request_passes_the_guard() {
         let t0 = Instant::now();
         let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
