@@ -495,8 +495,8 @@ impl Session for ModbusSession {
                 if self.replies.is_empty() && !self.answered {
                     self.silence = Some(NoAnswerKind::Timeout);
                 }
-                // A partial frame of the timed-out reply would desynchronise the next one.
-                self.buf.clear();
+                // A partial reply stays in the buffer: TCP keeps order, so its rest comes
+                // before the next reply, and its transaction id marks it as late.
                 self.finish_unit(now)
             }
             Some(_) => Step::Wait,
@@ -706,6 +706,24 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(identity(&f[0]).unit_id, 1);
         assert_eq!(identity(&f[0]).objects[&0], "ACME");
+    }
+
+    #[test]
+    fn a_reply_half_in_at_the_timeout_is_dropped_when_it_completes() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
+        let first = sent(&s.on_connected(t0));
+        let late = reply(first.transaction_id, 1, 1, 0, 0, &[(0, "SLOW")]);
+        assert_eq!(s.on_bytes(t0, &late[..5]), Step::Wait);
+        let second = sent(&s.on_timeout(t0 + Duration::from_secs(1)));
+        assert_eq!(second.unit_id, 2);
+        let mut rest = late[5..].to_vec();
+        rest.extend(reply(second.transaction_id, 2, 1, 0, 0, &[(0, "FAST")]));
+        assert_eq!(s.on_bytes(t0, &rest), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(identity(&f[0]).unit_id, 2);
+        assert_eq!(identity(&f[0]).objects[&0], "FAST");
     }
 
     #[test]
