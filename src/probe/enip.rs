@@ -1,0 +1,1 @@
+//! EtherNet/IP probe session (being written).
