@@ -401,7 +401,7 @@ mod tests {
     /// The identity reply of enip_test.pcap frame 7 (1756-ENBT/A at 10.1.1.164), with its
     /// sender context replaced by `ctx`.
     fn enbt_reply(ctx: [u8; 8]) -> Vec<u8> {
-        let mut b = h("6300 3300 00000000 00000000 c1debed100000000 00000000
+        let mut b = h("6300 3300 00000000 00000000 00000000c1debed1 00000000
              0100 0c00 2d00 0100 0002 af12 0a0101a4 0000000000000000
              0100 0c00 3a00 04 03 3000 8e4d5200 0b 313735362d454e42542f41 03");
         b[12..20].copy_from_slice(&ctx);

@@ -1214,21 +1214,20 @@ pub fn service_name(code: u8, target: &PathTarget) -> (Option<&'static str>, Acc
             _ => (None, Unknown),
         };
     }
-    // Logix tag services (1756-PM020): a symbolic path, or the symbol/template classes.
-    let logix = target.symbol.is_some() || matches!(target.class, Some(0x6B | 0x6C | 0xAC));
-    if logix {
-        return match code {
-            0x4C => (Some("read_tag"), Read),
-            0x4D => (Some("write_tag"), Write),
-            // Read-Modify-Write: OR/AND masks applied to the tag, a write.
-            0x4E => (Some("read_modify_write_tag"), Write),
-            0x52 => (Some("read_tag_fragmented"), Read),
-            0x53 => (Some("write_tag_fragmented"), Write),
-            0x55 => (Some("get_instance_attribute_list"), Read),
-            _ => (None, Unknown),
-        };
+    // Object-specific codes elsewhere are taken as Rockwell's Logix tag services
+    // (1756-PM020), which dominate EtherNet/IP installs: on a symbolic path, on the
+    // symbol/template classes (0x6B, 0x6C, 0xAC) and on instance-addressed classes such as
+    // 0x72 (nDPI_ethernetIP.pcap). Erring this way reports a write rather than hide one.
+    match code {
+        0x4C => (Some("read_tag"), Read),
+        0x4D => (Some("write_tag"), Write),
+        // Read-Modify-Write: OR/AND masks applied to the tag, a write.
+        0x4E => (Some("read_modify_write_tag"), Write),
+        0x52 => (Some("read_tag_fragmented"), Read),
+        0x53 => (Some("write_tag_fragmented"), Write),
+        0x55 => (Some("get_instance_attribute_list"), Read),
+        _ => (None, Unknown),
     }
-    (None, Unknown)
 }
 
 /// A class-1 implicit I/O datagram (UDP 2222, Vol. 2 3-2): a CPF with a sequenced
