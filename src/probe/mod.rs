@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+pub mod s7;
+
 use crate::inventory::{Fact, Protocol};
 use crate::safety::SafeRequest;
 
