@@ -11,6 +11,8 @@ pub mod modbus;
 
 use std::time::Instant;
 
+pub mod s7;
+
 use crate::inventory::{Fact, Protocol};
 use crate::safety::SafeRequest;
 
