@@ -9,6 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod profiles;
+pub mod scan;
+
 /// Exit codes, documented in the README.
 pub mod exit {
     /// The job completed and nothing failed.
@@ -31,7 +34,12 @@ pub struct Cli {
 
 /// otscout's subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Inventory a network (for now: --dry-run prints the plan).
+    Scan(scan::ScanArgs),
+    /// List, show and check scan profiles.
+    Profiles(profiles::ProfilesArgs),
+}
 
 /// Parses the process arguments and runs; the binary's whole body.
 pub fn main() -> ExitCode {
@@ -63,6 +71,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Cli::command().print_help()?;
             Ok(exit::USAGE)
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Scan(args) => scan::run(&args),
+            Command::Profiles(args) => profiles::run(&args),
+        },
     }
 }
