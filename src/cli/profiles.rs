@@ -8,6 +8,11 @@ use crate::profile;
 
 /// List, show and check scan profiles.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  otscout profiles list
+  otscout profiles show siemens
+  otscout profiles show conservative --set pacing.max_rate=20
+  otscout profiles check site.toml")]
 pub struct ProfilesArgs {
     #[command(subcommand)]
     pub command: ProfilesCommand,

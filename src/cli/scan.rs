@@ -10,6 +10,10 @@ use crate::plan::{Plan, ScanConfig, ScanRequest};
 
 /// Inventory a network with read-only identity requests.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  otscout scan 10.0.0.0/24 --exclude 10.0.0.1 --dry-run
+  otscout scan -i plant.txt --exclude-file safety-list.txt --profile siemens --dry-run --json
+  otscout scan 127.0.0.1 --profile lab --set modbus.port=5020 --dry-run")]
 pub struct ScanArgs {
     /// Targets: IPv4/IPv6 addresses, CIDR prefixes, ranges (10.0.0.5-10.0.0.40, 10.0.0.5-40).
     #[arg(value_name = "TARGETS")]
