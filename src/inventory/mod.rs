@@ -1,5 +1,6 @@
 //! Observations, their provenance, and the merge into assets.
 
 pub mod observation;
+pub mod scan;
 
 pub use observation::*;
