@@ -92,10 +92,13 @@ pub(crate) fn handle(cfg: &ModbusConfig, adu: &[u8]) -> Answer {
             Answer::one(read_device_id(adu, identity))
         }
         0x11 => {
-            let data = identity
-                .server_id
-                .clone()
-                .unwrap_or_else(|| format!("{} {}", identity.vendor_name, identity.product_code));
+            let data = identity.server_id.clone().unwrap_or_else(|| {
+                // pymodbus convention: vendor-product-revision.
+                format!(
+                    "{}-{}-{}",
+                    identity.vendor_name, identity.product_code, identity.revision
+                )
+            });
             let mut data = data.into_bytes();
             data.truncate(MAX_PDU - 3);
             let mut p = vec![0x11, (data.len() + 1) as u8];

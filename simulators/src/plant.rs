@@ -218,7 +218,7 @@ pub struct ModbusIdentity {
     pub private: Vec<PrivateObject>,
     /// Conformity level byte (default: 0x81/0x82/0x83 from the objects present).
     pub conformity_level: Option<u8>,
-    /// FC 17 Report Server ID data (default: vendor and product code).
+    /// FC 17 Report Server ID data (default: `vendor-product-revision`, as pymodbus).
     pub server_id: Option<String>,
     /// pymodbus quirk: read code 1 with a start object above 2 returns 0 objects
     /// instead of restarting at object 0.

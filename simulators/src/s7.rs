@@ -63,6 +63,8 @@ pub(crate) fn classify(frame: &[u8]) -> Classified {
     let (function, identity) = match pdu_type {
         0xe0 => ("cotp_connect_request".to_string(), true),
         0x80 => ("cotp_disconnect_request".into(), true),
+        // An empty DT (STEP 7 sends one after each reply) carries nothing.
+        0xf0 if frame.len() == 7 => ("cotp_data_empty".into(), true),
         0xf0 => match s7_view(frame) {
             Some(v) if v.rosctr == 1 => match v.params.first() {
                 Some(0xf0) => ("setup_communication".into(), true),
@@ -170,6 +172,7 @@ impl Session {
         match pdu_type {
             0xe0 => self.connect(cfg, frame),
             0x80 => Answer::close(Vec::new()),
+            0xf0 if self.connected && frame.len() == 7 => Answer::none(),
             0xf0 if self.connected => match s7_view(frame) {
                 Some(v) => self.s7(cfg, &v),
                 None => Answer::close(Vec::new()),
