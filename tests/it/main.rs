@@ -6,4 +6,5 @@ mod cli;
 
 mod enip;
 mod modbus;
+mod planning;
 mod s7;
