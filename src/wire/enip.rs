@@ -417,8 +417,17 @@ impl Frame {
     /// there); the cursor is left after the frame.
     pub fn decode(c: &mut Cursor) -> Result<Self, DecodeError> {
         let header = Header::decode(c)?;
-        // Untrusted length: a u16, and `sub` checks it against the bytes present.
-        let mut body = c.sub(usize::from(header.length), "enip.body")?;
+        // Untrusted length: capped as in `frame_len` (Vol. 2 2-3.1), and `sub` checks it
+        // against the bytes present.
+        let len = usize::from(header.length);
+        if len > MAX_BODY_LEN {
+            return Err(DecodeError::TooLarge {
+                field: "enip.header.length",
+                value: len,
+                max: MAX_BODY_LEN,
+            });
+        }
+        let mut body = c.sub(len, "enip.body")?;
         let mut anomalies = Vec::new();
         if header.options != 0 {
             anomalies.push(Anomaly {
