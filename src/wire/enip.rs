@@ -21,7 +21,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::{Anomaly, Cursor, DecodeError};
-use crate::inventory::{EnipIdentity, EnipIdentitySource};
+use crate::inventory::{EnipIdentity, EnipIdentitySource, OperationKind};
 
 /// Length of the encapsulation header (Vol. 2 2-3.1).
 pub const HEADER_LEN: usize = 24;
@@ -1072,6 +1072,18 @@ pub enum Access {
     Reply,
     /// Something otscout cannot name.
     Unknown,
+}
+
+impl Access {
+    /// The security-relevant kind for the passive side's `Fact::Operation` (writes and
+    /// control), or `None` for reads, discovery, session plumbing and replies.
+    pub fn operation_kind(self) -> Option<OperationKind> {
+        match self {
+            Access::Write => Some(OperationKind::Write),
+            Access::Control => Some(OperationKind::Control),
+            _ => None,
+        }
+    }
 }
 
 /// One named operation in a frame.
