@@ -6,6 +6,9 @@
 //! the [`Step`] it returns: send a [`SafeRequest`] (through the guard), wait, reconnect
 //! after the host's cool-down, or finish. Sessions are tested in memory with fake time.
 
+pub mod enip;
+pub mod modbus;
+
 use std::time::Instant;
 
 pub mod s7;
