@@ -855,6 +855,48 @@ fn poke_all(bytes: &[u8]) {
     let _ = safety::check(Protocol::S7, bytes);
 }
 
+/// The probe session fed arbitrary answers in input-sized chunks: never panics, and every
+/// request it asks for passes the guard (the `s7_session` fuzz target's body).
+fn drive_session(data: &[u8]) {
+    use otscout::probe::s7::{S7Session, S7SessionConfig};
+    use otscout::probe::{Session, Step};
+    use std::time::{Duration, Instant};
+
+    let cfg = S7SessionConfig {
+        port: 102,
+        tsaps: vec![0x0102, 0x0101],
+        local_tsap: 0x0100,
+        szl_ids: vec![0x0011, 0x001c],
+        pdu_length: 480,
+        response_timeout: Duration::from_secs(1),
+        disconnect_wait: Duration::from_millis(100),
+        max_szl_pieces: 8,
+        cotp_src_ref: 1,
+        first_pdu_ref: 1,
+    };
+    let mut s = S7Session::new(cfg);
+    let now = Instant::now();
+    let mut step = s.on_connected(now);
+    let mut rest = data;
+    while let Some((&n, tail)) = rest.split_first() {
+        if let Step::Send(r) = &step {
+            safety::emit(r).expect("the session only asks for allowlisted requests");
+        }
+        if step == Step::Done {
+            break;
+        }
+        if step == Step::Reconnect {
+            step = s.on_connected(now);
+            continue;
+        }
+        let n = usize::from(n).min(tail.len());
+        step = s.on_bytes(now, &tail[..n]);
+        rest = &tail[n..];
+    }
+    let _ = s.on_timeout(now + Duration::from_secs(5));
+    let _ = s.take_findings();
+}
+
 /// Arbitrary bytes, and arbitrary bytes behind a valid-looking TPKT+COTP DT+S7 head.
 fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -873,6 +915,11 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in arb_bytes()) {
         poke_all(&bytes);
+    }
+
+    #[test]
+    fn session_survives_arbitrary_answers(bytes in arb_bytes()) {
+        drive_session(&bytes);
     }
 
     #[test]
@@ -930,6 +977,7 @@ fn long_arbitrary_bytes_never_panic() {
     runner
         .run(&arb_bytes(), |b| {
             poke_all(&b);
+            drive_session(&b);
             Ok(())
         })
         .unwrap();
