@@ -2,6 +2,9 @@
 
 mod support;
 
+mod cli;
+
 mod enip;
 mod modbus;
+mod planning;
 mod s7;
