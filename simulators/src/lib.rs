@@ -46,6 +46,8 @@ pub mod pcapng;
 pub mod plant;
 pub mod s7;
 mod server;
+#[cfg(test)]
+mod tests;
 
 pub use ledger::{EventKind, Ledger, LedgerEvent, Protocol};
 pub use plant::{DeviceConfig, Plant, PlantError};
