@@ -250,6 +250,13 @@ async fn max_connections_silent() {
             .await
             .is_some()
     );
+    // The unanswered request is still framed and named in the ledger.
+    let named = p
+        .ledger()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { function, identity: true, .. } if function == "read_device_identification"))
+        .count();
+    assert_eq!(named, 2);
     p.shutdown().await;
 }
 
