@@ -91,7 +91,7 @@ pub enum EventKind {
     },
     /// The device tripped and goes silent.
     Tripped { reason: String },
-    /// A trip ended.
+    /// A trip ended (recorded when the device next sees traffic after the trip time).
     Recovered,
 }
 
