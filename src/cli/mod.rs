@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod diff;
+pub mod keygen;
+pub mod merge;
+pub mod report;
+pub mod verify;
+
 /// Exit codes, documented in the README.
 pub mod exit {
     /// The job completed and nothing failed.
@@ -31,7 +37,18 @@ pub struct Cli {
 
 /// otscout's subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Merge scan results, observation files and earlier reports into one report.
+    Merge(merge::MergeArgs),
+    /// Render a report as CSV, CycloneDX, Markdown or a table.
+    Report(report::ReportArgs),
+    /// Make a minisign key pair for signing reports.
+    Keygen(keygen::KeygenArgs),
+    /// Check a report's signature and schema.
+    Verify(verify::VerifyArgs),
+    /// Compare two reports: exit 0 when nothing changed, 1 on drift, 2 on error.
+    Diff(diff::DiffArgs),
+}
 
 /// Parses the process arguments and runs; the binary's whole body.
 pub fn main() -> ExitCode {
@@ -63,6 +80,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Cli::command().print_help()?;
             Ok(exit::USAGE)
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Merge(a) => merge::run(a),
+            Command::Report(a) => report::run(a),
+            Command::Keygen(a) => keygen::run(a),
+            Command::Verify(a) => verify::run(a),
+            Command::Diff(a) => diff::run(a),
+        },
     }
 }

@@ -1,0 +1,69 @@
+//! `otscout merge`: fold inputs into one report, optionally signed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+
+use crate::inventory::{self, Input};
+use crate::report::{input, json, sign};
+
+/// Arguments of `otscout merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Scan results, observation files or earlier reports.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the report.
+    #[arg(short, long, value_name = "REPORT.json")]
+    pub output: PathBuf,
+    /// Sign the report with this minisign secret key (writes REPORT.json.minisig).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Verify earlier reports given as inputs with this public key, refusing any that fail.
+    #[arg(long, value_name = "KEY")]
+    pub pubkey: Option<PathBuf>,
+}
+
+pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
+    let pk = args
+        .pubkey
+        .as_deref()
+        .map(sign::load_public_key)
+        .transpose()?;
+    // Load the key before any work, so a wrong password costs nothing.
+    let sk = args
+        .sign_key
+        .as_deref()
+        .map(super::keygen::load_sign_key)
+        .transpose()?;
+    let mut inputs: Vec<Input> = Vec::with_capacity(args.inputs.len());
+    for p in &args.inputs {
+        inputs.push(input::load(p, pk.as_ref())?);
+    }
+    let inv = inventory::merge(&inputs, Utc::now());
+    write_report(&args.output, &json::render(&inv), sk.as_ref())?;
+    eprintln!(
+        "otscout: {} assets ({} identified) from {} input(s) written to {}",
+        inv.summary.assets,
+        inv.summary.identified,
+        args.inputs.len(),
+        args.output.display()
+    );
+    Ok(super::exit::OK)
+}
+
+/// Writes a report and, with a key, its signature beside it.
+pub fn write_report(
+    path: &Path,
+    bytes: &[u8],
+    sk: Option<&minisign::SecretKey>,
+) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(sk) = sk {
+        let sig = sign::sign_file(path, sk, Utc::now())?;
+        eprintln!("otscout: signed: {}", sig.display());
+    }
+    Ok(())
+}
