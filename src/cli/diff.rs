@@ -10,6 +10,11 @@ use crate::report::{diff, json, sign};
 
 /// Arguments of `otscout diff`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout diff january.json february.json --pubkey otscout.pub
+  otscout diff old.json new.json --json || alert \"inventory drift\"
+
+Exit status: 0 nothing changed, 1 drift, 2 error.")]
 pub struct DiffArgs {
     #[arg(value_name = "OLD.json")]
     pub old: PathBuf,

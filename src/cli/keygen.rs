@@ -10,6 +10,10 @@ use crate::report::sign::{self, Protection};
 
 /// Arguments of `otscout keygen`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout keygen --dir ~/.otscout
+  OTSCOUT_KEY_PASSWORD=... otscout keygen
+  otscout keygen --unencrypted --dir /etc/otscout   (for cron)")]
 pub struct KeygenArgs {
     /// Folder to write otscout.key and otscout.pub into (default: the current folder).
     #[arg(long, value_name = "DIR")]

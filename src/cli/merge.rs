@@ -11,6 +11,9 @@ use crate::report::{input, json, sign};
 
 /// Arguments of `otscout merge`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout merge scan.json passive.json -o report.json --sign-key otscout.key
+  otscout merge last-month.json scan.json -o report.json --pubkey otscout.pub")]
 pub struct MergeArgs {
     /// Scan results, observation files or earlier reports.
     #[arg(required = true, value_name = "INPUT")]

@@ -9,10 +9,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod completions;
 pub mod diff;
 pub mod keygen;
 pub mod merge;
+pub mod profiles;
 pub mod report;
+pub mod scan;
 pub mod verify;
 
 /// Exit codes, documented in the README.
@@ -38,6 +41,14 @@ pub struct Cli {
 /// otscout's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(completions::ManArgs),
+    /// Inventory a network (for now: --dry-run prints the plan).
+    Scan(scan::ScanArgs),
+    /// List, show and check scan profiles.
+    Profiles(profiles::ProfilesArgs),
     /// Merge scan results, observation files and earlier reports into one report.
     Merge(merge::MergeArgs),
     /// Render a report as CSV, CycloneDX, Markdown or a table.
@@ -65,11 +76,20 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("otscout: error: {e:#}");
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// `otscout ... | head` closes the pipe early: that is the reader's choice, not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Runs one parsed command line and returns the exit code.
@@ -81,6 +101,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::USAGE)
         }
         Some(command) => match command {
+            Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
+            Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
+            Command::Scan(args) => scan::run(&args),
+            Command::Profiles(args) => profiles::run(&args),
             Command::Merge(a) => merge::run(a),
             Command::Report(a) => report::run(a),
             Command::Keygen(a) => keygen::run(a),

@@ -19,6 +19,9 @@ pub enum Format {
 
 /// Arguments of `otscout report`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout report report.json --format markdown -o summary.md
+  otscout report report.json --format cyclonedx --pubkey otscout.pub > bom.json")]
 pub struct ReportArgs {
     /// The JSON report.
     #[arg(value_name = "REPORT.json")]

@@ -8,6 +8,9 @@ use crate::report::sign;
 
 /// Arguments of `otscout verify`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout verify report.json --pubkey otscout.pub
+  minisign -Vm report.json -p otscout.pub   (the stock tool verifies it too)")]
 pub struct VerifyArgs {
     /// The JSON report; its signature is REPORT.json.minisig beside it.
     #[arg(value_name = "REPORT.json")]

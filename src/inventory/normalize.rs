@@ -7,41 +7,18 @@
 //!
 //! Never reads the network or the clock; pure functions of their arguments.
 
-/// The ODVA vendor name for a CIP vendor id.
-///
-/// Looks in `crate::data::odva` (the ENIP engineer's table) first; the one local entry
-/// covers the vendor the real captures hold until that table lands.
+/// The ODVA vendor name for a CIP vendor id (`crate::data::odva`, from ODVA's list).
 pub fn odva_vendor(id: u16) -> Option<&'static str> {
-    data_odva_vendor(id).or(match id {
-        // ODVA vendor id 1, "Rockwell Automation/Allen-Bradley" (ODVA vendor id list;
-        // Wireshark's cip vendor table agrees).
-        1 => Some("Rockwell Automation/Allen-Bradley"),
-        _ => None,
-    })
+    crate::data::odva::vendor_name(id)
 }
 
-/// The CIP device type's name (ODVA Vol. 1, table 5-1.1 "device profiles").
+/// The CIP device type's name (`crate::data::odva`).
 pub fn odva_device_type(code: u16) -> Option<&'static str> {
-    data_odva_device_type(code).or(match code {
-        0x00 => Some("Generic Device (deprecated)"),
-        0x02 => Some("AC Drive"),
-        0x07 => Some("General Purpose Discrete I/O"),
-        0x0C => Some("Communications Adapter"),
-        0x0E => Some("Programmable Logic Controller"),
-        0x18 => Some("Human-Machine Interface"),
-        0x2B => Some("Generic Device (keyable)"),
-        _ => None,
-    })
+    crate::data::odva::device_type_name(code)
 }
 
-// The switch-over points to the shared vendor tables: they return `None` until the
-// ENIP and S7 branches fill `crate::data`.
-fn data_odva_vendor(_id: u16) -> Option<&'static str> {
-    None
-}
-fn data_odva_device_type(_code: u16) -> Option<&'static str> {
-    None
-}
+// The switch-over point to the S7 engineer's order-number table: `None` until
+// `crate::data::siemens::family` lands.
 fn data_siemens_family(_order: &str) -> Option<&'static str> {
     None
 }

@@ -2,6 +2,11 @@
 
 mod support;
 
+mod cli;
+
 mod enip;
+mod inventory;
 mod modbus;
+mod planning;
+mod report;
 mod s7;
