@@ -1,13 +1,13 @@
 //! `otscout merge`: fold inputs into one report, optionally signed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 
 use crate::inventory::{self, Input};
-use crate::report::{input, json, sign};
+use crate::report::{input, sign};
 
 /// Arguments of `otscout merge`.
 #[derive(Debug, Args)]
@@ -46,7 +46,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         inputs.push(input::load(p, pk.as_ref())?);
     }
     let inv = inventory::merge(&inputs, Utc::now());
-    write_report(&args.output, &json::render(&inv), sk.as_ref())?;
+    if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())
+        .with_context(|| format!("writing {}", args.output.display()))?
+    {
+        eprintln!("otscout: signed: {}", sig.display());
+    }
     eprintln!(
         "otscout: {} assets ({} identified) from {} input(s) written to {}",
         inv.summary.assets,
@@ -55,18 +59,4 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         args.output.display()
     );
     Ok(super::exit::OK)
-}
-
-/// Writes a report and, with a key, its signature beside it.
-pub fn write_report(
-    path: &Path,
-    bytes: &[u8],
-    sk: Option<&minisign::SecretKey>,
-) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
-    if let Some(sk) = sk {
-        let sig = sign::sign_file(path, sk, Utc::now())?;
-        eprintln!("otscout: signed: {}", sig.display());
-    }
-    Ok(())
 }

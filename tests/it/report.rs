@@ -537,3 +537,54 @@ fn the_commands_end_to_end() {
     let c = json::parse(&std::fs::read(d.join("c.json")).expect("read")).expect("parse");
     assert_eq!(c.assets, a.assets);
 }
+
+#[test]
+fn a_password_protected_key_signs_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let run = |args: &[&str], pw: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_otscout"));
+        c.args(args)
+            .current_dir(d)
+            .env_remove("OTSCOUT_KEY_PASSWORD");
+        if let Some(pw) = pw {
+            c.env("OTSCOUT_KEY_PASSWORD", pw);
+        }
+        c.output().expect("run otscout")
+    };
+    let out = run(&["keygen"], Some("s3cret pass"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = std::fs::read_to_string(d.join("otscout.key")).expect("key");
+    assert!(
+        sign::load_secret_key(&d.join("otscout.key"), &mut || None).is_err(),
+        "key is not encrypted: {key}"
+    );
+    let scan = fixture("scan.json").display().to_string();
+    // No password: refused before anything is written.
+    let out = run(
+        &["merge", &scan, "-o", "r.json", "--sign-key", "otscout.key"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OTSCOUT_KEY_PASSWORD"));
+    assert!(!d.join("r.json").exists());
+    let out = run(
+        &["merge", &scan, "-o", "r.json", "--sign-key", "otscout.key"],
+        Some("s3cret pass"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["verify", "r.json", "--pubkey", "otscout.pub"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
