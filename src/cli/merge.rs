@@ -43,7 +43,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         .transpose()?;
     let mut inputs: Vec<Input> = Vec::with_capacity(args.inputs.len());
     for p in &args.inputs {
-        inputs.push(input::load(p, pk.as_ref())?);
+        let loaded = input::load_with_warnings(p, pk.as_ref())?;
+        for w in &loaded.warnings {
+            eprintln!("otscout: warning: {}: {w}", p.display());
+        }
+        inputs.push(loaded.input);
     }
     let inv = inventory::merge(&inputs, Utc::now());
     if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())
