@@ -157,24 +157,23 @@ fn cpe_component(s: &str) -> String {
     out
 }
 
-/// The hardware CPE (`cpe:2.3:h:vendor:model:-:…`).
-pub fn cpe_hardware(vendor: &str, model: &str) -> String {
-    format!(
-        "cpe:2.3:h:{}:{}:-:*:*:*:*:*:*:*",
-        cpe_vendor(vendor),
-        cpe_component(model)
-    )
+/// The hardware CPE (`cpe:2.3:h:vendor:model:-:…`); `None` when the vendor or model has
+/// nothing CPE can spell.
+pub fn cpe_hardware(vendor: &str, model: &str) -> Option<String> {
+    let (v, m) = (cpe_vendor(vendor), cpe_component(model));
+    (!v.is_empty() && !m.is_empty()).then(|| format!("cpe:2.3:h:{v}:{m}:-:*:*:*:*:*:*:*"))
 }
 
 /// The firmware CPE (`cpe:2.3:o:vendor:model_firmware:version:…`); `*` when the
-/// version is unknown.
-pub fn cpe_firmware(vendor: &str, model: &str, version: Option<&str>) -> String {
-    format!(
-        "cpe:2.3:o:{}:{}_firmware:{}:*:*:*:*:*:*:*",
-        cpe_vendor(vendor),
-        cpe_component(model),
-        version.map_or_else(|| "*".to_owned(), cpe_component)
-    )
+/// version is unknown; `None` as for [`cpe_hardware`].
+pub fn cpe_firmware(vendor: &str, model: &str, version: Option<&str>) -> Option<String> {
+    let (v, m) = (cpe_vendor(vendor), cpe_component(model));
+    let ver = version
+        .map(cpe_component)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "*".to_owned());
+    (!v.is_empty() && !m.is_empty())
+        .then(|| format!("cpe:2.3:o:{v}:{m}_firmware:{ver}:*:*:*:*:*:*:*"))
 }
 
 #[cfg(test)]
@@ -220,20 +219,53 @@ mod tests {
     #[test]
     fn cpe_names() {
         assert_eq!(
-            cpe_hardware("Siemens", "6ES7 151-8AB01-0AB0"),
-            "cpe:2.3:h:siemens:6es7_151-8ab01-0ab0:-:*:*:*:*:*:*:*"
+            cpe_hardware("Siemens", "6ES7 151-8AB01-0AB0").as_deref(),
+            Some("cpe:2.3:h:siemens:6es7_151-8ab01-0ab0:-:*:*:*:*:*:*:*")
         );
         assert_eq!(
             cpe_firmware(
                 "Rockwell Automation/Allen-Bradley",
                 "1756-ENBT/A",
                 Some("4.3")
-            ),
-            "cpe:2.3:o:rockwellautomation:1756-enbt\\/a_firmware:4.3:*:*:*:*:*:*:*"
+            )
+            .as_deref(),
+            Some("cpe:2.3:o:rockwellautomation:1756-enbt\\/a_firmware:4.3:*:*:*:*:*:*:*")
         );
         assert_eq!(
-            cpe_firmware("Acme", "X", None),
-            "cpe:2.3:o:acme:x_firmware:*:*:*:*:*:*:*:*"
+            cpe_firmware("Acme", "X", None).as_deref(),
+            Some("cpe:2.3:o:acme:x_firmware:*:*:*:*:*:*:*:*")
         );
+        assert_eq!(cpe_hardware("Acme", "\u{c4}\u{d6}"), None);
+    }
+
+    proptest::proptest! {
+        /// Device strings are untrusted: no input makes normalisation panic, and the CPE
+        /// components stay within CPE's character set.
+        #[test]
+        fn any_string_normalises(s in "\\PC{0,40}") {
+            let _ = vendor_name(&s);
+            let _ = firmware(&s);
+            let _ = mac(&s);
+            let _ = compare_key(&s);
+            let _ = siemens_family(&s);
+            if let Some(cpe) = cpe_firmware(&s, &s, Some(&s)) {
+                proptest::prop_assert!(cpe.is_ascii());
+                // 13 non-empty components once quoted characters (`\\x`) are skipped.
+                let mut parts = vec![0usize];
+                let mut chars = cpe.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                            *parts.last_mut().unwrap_or(&mut 0) += 1;
+                        }
+                        ':' => parts.push(0),
+                        _ => *parts.last_mut().unwrap_or(&mut 0) += 1,
+                    }
+                }
+                proptest::prop_assert_eq!(parts.len(), 13, "{}", cpe);
+                proptest::prop_assert!(parts.iter().all(|&n| n > 0), "{}", cpe);
+            }
+        }
     }
 }
