@@ -385,6 +385,17 @@ fn diff_reports_new_missing_and_changed() {
         text.contains("~ 192.168.1.40 firmware: 3.2.6 -> 3.3.0"),
         "{text}"
     );
+    assert!(d.moved.is_empty());
+    // The missing asset's serial at a new address: moved.
+    let mut moved = old.clone();
+    moved.assets[0].ip = "10.9.9.9".parse().expect("ip");
+    let d = diff::diff(&old, &moved);
+    assert_eq!(d.moved.len(), 1, "{d:?}");
+    assert_eq!(
+        (d.moved[0].from, d.moved[0].to),
+        (old.assets[0].ip, moved.assets[0].ip)
+    );
+    assert!(diff::render_text(&d).contains("moved from 10.1.1.164 to 10.9.9.9"));
     // Case and spacing are not drift.
     let same = with_firmware(&old, "192.168.1.40", " 3.2.6 ");
     assert!(!diff::diff(&old, &same).is_drift());
