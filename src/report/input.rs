@@ -85,11 +85,15 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
     let head: Option<Head> = serde_json::from_slice(&bytes).ok();
     match head {
         Some(h) if !h.format.is_empty() => {
+            let mut warnings = Vec::new();
+            if h.format == REPORT_FORMAT && pubkey.is_none() {
+                warnings.push(
+                    "earlier report merged without checking its signature (give --pubkey to check it)"
+                        .to_owned(),
+                );
+            }
             let input = load_json(path, &bytes, h, pubkey)?;
-            Ok(Loaded {
-                input,
-                warnings: Vec::new(),
-            })
+            Ok(Loaded { input, warnings })
         }
         _ => import_other(path),
     }

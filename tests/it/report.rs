@@ -545,8 +545,16 @@ fn the_commands_end_to_end() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("without checking"));
     let c = json::parse(&std::fs::read(d.join("c.json")).expect("read")).expect("parse");
     assert_eq!(c.assets, a.assets);
+    // Without --pubkey an earlier report is merged, and the user is told it was not checked.
+    let out = otscout(&["merge", "a.json", "-o", "e.json"], d);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("a.json: earlier report merged without checking its signature")
+    );
 }
 
 #[test]
