@@ -5,6 +5,8 @@ mod support;
 mod cli;
 
 mod enip;
+mod inventory;
 mod modbus;
 mod planning;
+mod report;
 mod s7;
