@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod completions;
+pub mod passive;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -38,6 +39,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
     Man(completions::ManArgs),
+    /// Learn from captures, Zeek/ICSNPP logs and CSV inventories (sends nothing).
+    Passive(passive::PassiveArgs),
 }
 
 /// Parses the process arguments and runs; the binary's whole body.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(command) => match command {
             Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
             Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
+            Command::Passive(a) => passive::run(&a),
         },
     }
 }
