@@ -69,6 +69,7 @@ pub struct Collector {
     /// Identities keyed by (device ip, merge key): one per Modbus unit, one S7 per host,
     /// one per ENIP source.
     ids: BTreeMap<(IpAddr, String), IdAgg>,
+    observed: BTreeMap<(IpAddr, &'static str, String), At>,
     /// Things dropped because a cap was reached.
     pub capped: u64,
 }
@@ -105,6 +106,7 @@ impl Collector {
             peers: BTreeMap::new(),
             ops: BTreeMap::new(),
             ids: BTreeMap::new(),
+            observed: BTreeMap::new(),
             capped: 0,
         }
     }
@@ -201,6 +203,9 @@ impl Collector {
 
     /// `client` exchanged one message with `server` over `proto`.
     pub fn peer(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, at: At) {
+        if !ip_is_host(&client) || !ip_is_host(&server) {
+            return;
+        }
         let n = self.peers.len();
         match self.peers.get_mut(&(client, server, proto)) {
             Some(p) => p.0 += 1,
@@ -277,6 +282,18 @@ impl Collector {
                     );
                 }
             }
+        }
+    }
+
+    /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
+    /// once per value for the active scan's hints.
+    pub fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
+        let n = self.observed.len();
+        if self.observed.contains_key(&(ip, attribute, value.clone())) {
+            return;
+        }
+        if self.room(n) {
+            self.observed.insert((ip, attribute, value), at);
         }
     }
 
@@ -375,6 +392,18 @@ impl Collector {
                     raw_hex: None,
                 });
             }
+        }
+        for ((ip, attribute, value), at) in &self.observed {
+            out.push(Observation {
+                ip: *ip,
+                fact: Fact::Declared {
+                    attribute: (*attribute).to_string(),
+                    value: value.clone(),
+                },
+                provenance: prov(at),
+                seen: at.ts,
+                raw_hex: None,
+            });
         }
         for ((target, actor, protocol, function), op) in self.ops {
             out.push(Observation {

@@ -182,9 +182,15 @@ impl Engine {
         if syn_only {
             // A new connection (or a reused port pair): start the flow afresh, unless
             // this SYN is a retransmission of the one that opened it.
-            if let Some(fl) = self.flows.get(&key) {
-                if fl.client == (src, t.sport) && fl.c2s_expects(t.seq.wrapping_add(1)) {
-                    fl_touch(self.flows.get_mut(&key), now, at.frame);
+            if let Some(fl) = self.flows.get_mut(&key) {
+                let s = if fl.client == (src, t.sport) {
+                    &fl.c2s
+                } else {
+                    &fl.s2c
+                };
+                if s.expects(t.seq.wrapping_add(1)) {
+                    fl.last_ts = now;
+                    fl.last_frame = at.frame;
                     return;
                 }
                 self.flows.remove(&key);
@@ -199,24 +205,27 @@ impl Engine {
                 self.sweep(now, at.frame, true);
                 self.stats.capped += 1;
             }
-            // The SYN's sender is the client; otherwise the well-known port is the server's,
-            // and failing that the lower port.
-            let reply_side = t.has(T::SYN) && !syn_only
-                || (!syn_only
-                    && ((well_known(Transport::Tcp, t.sport)
-                        && !well_known(Transport::Tcp, t.dport))
-                        || (!well_known(Transport::Tcp, t.dport) && t.sport < t.dport)));
+            // The well-known port's side is the server, whoever opened the connection (a
+            // device opening connections *from* port 502 still answers as the server);
+            // failing that the SYN's sender is the client, and failing that the lower
+            // port is the server.
+            let (wk_src, wk_dst) = (
+                well_known(Transport::Tcp, t.sport),
+                well_known(Transport::Tcp, t.dport),
+            );
+            let reply_side = if wk_src != wk_dst {
+                wk_src
+            } else if t.has(T::SYN) {
+                !syn_only
+            } else {
+                t.sport < t.dport
+            };
             let (client, server) = if reply_side {
                 ((dst, t.dport), (src, t.sport))
             } else {
                 ((src, t.sport), (dst, t.dport))
             };
-            // The protocol is the server port's; a connection opened *from* a well-known
-            // port (role reversal) still speaks that port's protocol.
-            let mut protocol = protocol_for_port(Transport::Tcp, server.1);
-            if protocol == Protocol::Other {
-                protocol = protocol_for_port(Transport::Tcp, client.1);
-            }
+            let protocol = protocol_for_port(Transport::Tcp, server.1);
             self.stats.flows += 1;
             self.flows.insert(
                 key,
@@ -338,19 +347,6 @@ impl Engine {
             return;
         }
         an.on_datagram(payload, &mut ctx);
-    }
-}
-
-impl Flow {
-    fn c2s_expects(&self, seq: u32) -> bool {
-        self.c2s.expects(seq)
-    }
-}
-
-fn fl_touch(fl: Option<&mut Flow>, now: i64, frame: u64) {
-    if let Some(fl) = fl {
-        fl.last_ts = now;
-        fl.last_frame = frame;
     }
 }
 
