@@ -81,9 +81,9 @@ pub enum Analyzer {
 impl Analyzer {
     pub fn new(p: Protocol) -> Self {
         match p {
-            Protocol::Modbus => Analyzer::Modbus(modbus::Modbus),
-            Protocol::Enip | Protocol::Cip => Analyzer::Enip(enip::Enip),
-            Protocol::S7 | Protocol::S7Plus => Analyzer::S7(s7::S7),
+            Protocol::Modbus => Analyzer::Modbus(modbus::Modbus::default()),
+            Protocol::Enip | Protocol::Cip => Analyzer::Enip(enip::Enip::default()),
+            Protocol::S7 | Protocol::S7Plus => Analyzer::S7(s7::S7::default()),
             _ => Analyzer::Opaque,
         }
     }
