@@ -6,10 +6,13 @@
 //! with other names are kept as custom attributes under their own header. The delimiter
 //! is a comma or a semicolon (whichever the header line uses more); a UTF-8 byte-order mark
 //! is ignored. A row whose address does not parse is skipped with a warning naming the row
-//! (rows are numbered as a spreadsheet shows them: the header is row 1).
+//! (rows are numbered by the line they start on: the header is row 1).
 
-use std::io::BufRead;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{BufRead, Read};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use super::{ImportReport, ImportStats, InputKind};
 use crate::inventory::{Fact, MacBasis, Observation, Provenance};
@@ -81,6 +84,58 @@ pub fn normalize_mac(s: &str) -> Option<String> {
     )
 }
 
+/// Line numbers for byte offsets: the csv crate skips blank lines without counting them,
+/// so the newlines are counted here as the bytes stream past. Only the newlines not yet
+/// behind the last record asked about are held (the reader's look-ahead).
+#[derive(Debug, Default)]
+struct Lines {
+    pending: VecDeque<u64>,
+    before: u64,
+}
+
+impl Lines {
+    /// The 1-based line holding byte `at` (records are asked about in order).
+    fn line_at(&mut self, at: u64) -> u64 {
+        while self.pending.front().is_some_and(|&nl| nl < at) {
+            self.pending.pop_front();
+            self.before += 1;
+        }
+        // A record after blank lines is reported at the first blank line: the newlines
+        // that follow back to back (LF or CRLF) are blank lines, not the record's.
+        let mut cursor = at;
+        while let Some(&nl) = self.pending.front() {
+            if nl == cursor || nl == cursor + 1 {
+                self.pending.pop_front();
+                self.before += 1;
+                cursor = nl + 1;
+            } else {
+                break;
+            }
+        }
+        self.before + 1
+    }
+}
+
+struct LineCounter<R> {
+    inner: R,
+    offset: u64,
+    lines: Rc<RefCell<Lines>>,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut lines = self.lines.borrow_mut();
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                lines.pending.push_back(self.offset + i as u64);
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// Imports one CSV inventory.
 pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport, CsvError> {
     let head = rd.fill_buf().map_err(|e| CsvError::Parse {
@@ -91,11 +146,16 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
     let commas = first_line.iter().filter(|&&b| b == b',').count();
     let semis = first_line.iter().filter(|&&b| b == b';').count();
     let delimiter = if semis > commas { b';' } else { b',' };
+    let lines = Rc::new(RefCell::new(Lines::default()));
     let mut rdr = ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .has_headers(false)
-        .from_reader(rd);
+        .from_reader(LineCounter {
+            inner: rd,
+            offset: 0,
+            lines: Rc::clone(&lines),
+        });
     let mut rows = rdr.byte_records();
     let header = match rows.next() {
         Some(Ok(h)) => h,
@@ -134,7 +194,16 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
     };
     let mut row = 1u64;
     for rec in rows {
-        row += 1;
+        // The line the record starts on, as an editor or spreadsheet numbers it (blank
+        // lines count; the header is 1).
+        let byte = match &rec {
+            Ok(r) => r.position().map(|p| p.byte()),
+            Err(e) => e.position().map(|p| p.byte()),
+        };
+        row = match byte {
+            Some(b) => lines.borrow_mut().line_at(b),
+            None => row + 1,
+        };
         let rec = rec.map_err(|source| CsvError::Parse { row, source })?;
         if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue;

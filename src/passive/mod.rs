@@ -333,6 +333,15 @@ pub fn detect(head: &[u8]) -> Result<InputKind, String> {
         let cut = head.len().saturating_sub(3);
         (0..3).find_map(|k| std::str::from_utf8(&head[..cut + k]).ok())
     });
+    // Text has no NULs and few control characters besides tab, CR and LF.
+    let text = text.filter(|t| {
+        !t.contains('\0')
+            && t.chars()
+                .filter(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+                .count()
+                * 100
+                <= t.len()
+    });
     let Some(text) = text else {
         return Err(format!(
             "binary data of an unknown format (first bytes {})",

@@ -6,4 +6,5 @@ mod cli;
 
 mod enip;
 mod modbus;
+mod passive;
 mod s7;
