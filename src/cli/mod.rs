@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 
 pub mod completions;
 pub mod passive;
+pub mod profiles;
+pub mod scan;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -41,6 +43,10 @@ pub enum Command {
     Man(completions::ManArgs),
     /// Learn from captures, Zeek/ICSNPP logs and CSV inventories (sends nothing).
     Passive(passive::PassiveArgs),
+    /// Inventory a network (for now: --dry-run prints the plan).
+    Scan(scan::ScanArgs),
+    /// List, show and check scan profiles.
+    Profiles(profiles::ProfilesArgs),
 }
 
 /// Parses the process arguments and runs; the binary's whole body.
@@ -86,6 +92,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
             Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
             Command::Passive(a) => passive::run(&a),
+            Command::Scan(args) => scan::run(&args),
+            Command::Profiles(args) => profiles::run(&args),
         },
     }
 }

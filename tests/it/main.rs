@@ -7,4 +7,5 @@ mod cli;
 mod enip;
 mod modbus;
 mod passive;
+mod planning;
 mod s7;
