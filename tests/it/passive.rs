@@ -1061,3 +1061,221 @@ fn cli_writes_observations_and_exits_partial_on_damage() {
     let text = String::from_utf8_lossy(&run.stdout);
     assert!(text.contains("stopped at frame 11, byte offset"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Captures written by the simulator round-trip to the simulated identities.
+
+mod sim_round_trip {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use otscout::inventory::{EnipIdentitySource, Identity};
+    use otscout::probe::enip::{EnipSession, EnipSessionConfig};
+    use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
+    use otscout::probe::s7::{S7Session, S7SessionConfig};
+    use otscout::probe::{ConnectionLoss, Session, Step};
+    use otscout::profile::EnipTransport;
+    use otscout::safety::{self, EnipList, EnipListCommand, SafeRequest};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpStream, UdpSocket};
+
+    const PLANT: &str = r#"
+        name = "passive round trip"
+        [[device]]
+        name = "mb"
+        address = "127.61.0.1"
+        [device.modbus]
+        port = 502
+        unit_ids = [3]
+        [device.modbus.identity]
+        vendor_name = "RoundTrip Automation"
+        product_code = "RT-502"
+        revision = "v1.2.3"
+        product_name = "Round Trip PLC"
+        conformity_level = 0x82
+
+        [[device]]
+        name = "en"
+        address = "127.61.0.2"
+        [device.enip]
+        port = 44818
+        identity = { vendor_id = 1, device_type = 14, product_code = 168, revision_major = 33, revision_minor = 11, status = 0x3160, serial = 0x60c1d2e3, product_name = "1756-L85E/B", state = 3 }
+
+        [[device]]
+        name = "s7"
+        address = "127.61.0.3"
+        [device.s7]
+        port = 102
+        pdu_size = 240
+        tsaps = [0x0102]
+        [device.s7.identity]
+        order_number = "6ES7 151-8AB01-0AB0 "
+        module_type_id = 0x00c0
+        hardware_version = [0x0003, 0x0001]
+        firmware_version = [0x5603, 0x0206]
+        boot_loader_version = [0x4120, 0x0909]
+        as_name = "ROUND-TRIP-CPU"
+        module_name = "IM151-8 PN/DP CPU"
+        copyright = "Original Siemens Equipment"
+        serial_number = "S C-ROUNDTRIP01"
+        module_type_name = "IM151-8 PN/DP CPU"
+        memory_card_serial = "MMC 0000RT01"
+    "#;
+
+    /// A minimal driver for the sans-IO sessions: one connection at a time, every frame
+    /// through the guard.
+    async fn drive(addr: SocketAddr, mut s: Box<dyn Session>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        'connect: loop {
+            let mut stream = TcpStream::connect(addr)
+                .await
+                .expect("connect to the simulator");
+            let mut step = s.on_connected(Instant::now());
+            let mut buf = vec![0u8; 4096];
+            loop {
+                assert!(Instant::now() < deadline, "session did not finish");
+                step = match step {
+                    Step::Send(req) => {
+                        let bytes = safety::emit(&req).expect("guard accepts");
+                        stream.write_all(&bytes).await.unwrap();
+                        Step::Wait
+                    }
+                    Step::Wait => {
+                        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+                            .await
+                        {
+                            Ok(Ok(0)) | Ok(Err(_)) => {
+                                s.on_connection_lost(Instant::now(), ConnectionLoss::Closed)
+                            }
+                            Ok(Ok(n)) => s.on_bytes(Instant::now(), &buf[..n]),
+                            Err(_) => s.on_timeout(Instant::now()),
+                        }
+                    }
+                    Step::Reconnect => continue 'connect,
+                    Step::Done => return,
+                };
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sim_capture_round_trips_to_the_simulated_identities() {
+        let plant = otscout_sim::Plant::from_toml_str(PLANT).unwrap();
+        let running = match otscout_sim::start(plant, otscout_sim::StartOptions::default()).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Standard ports need root (or CAP_NET_BIND_SERVICE): the importer keys
+                // protocols on them.
+                eprintln!("skipped sim round trip: {e}");
+                return;
+            }
+        };
+        let profile = otscout::profile::builtin("lab").unwrap().profile;
+        let mut mb = ModbusSessionConfig::from_profile(&profile);
+        mb.port = 502;
+        mb.unit_ids = vec![3];
+        let mut s7 = S7SessionConfig::from_profile(&profile);
+        s7.port = 102;
+        s7.tsaps = vec![0x0102];
+        s7.szl_ids = vec![0x0011, 0x001C];
+        let mut en = EnipSessionConfig::from_profile(&profile);
+        en.transport = EnipTransport::Tcp;
+        en.port = 44818;
+        drive(
+            "127.61.0.1:502".parse().unwrap(),
+            Box::new(ModbusSession::new(mb)),
+        )
+        .await;
+        drive(
+            "127.61.0.2:44818".parse().unwrap(),
+            Box::new(EnipSession::new(en)),
+        )
+        .await;
+        drive(
+            "127.61.0.3:102".parse().unwrap(),
+            Box::new(S7Session::new(s7)),
+        )
+        .await;
+        // List Identity over UDP too, from an address of the test's own.
+        let udp = UdpSocket::bind("127.61.0.100:0").await.unwrap();
+        let req = safety::emit(&SafeRequest::EnipList(EnipList {
+            command: EnipListCommand::ListIdentity,
+            sender_context: *b"passive!",
+        }))
+        .unwrap();
+        udp.send_to(&req, "127.61.0.2:44818").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::time::timeout(Duration::from_secs(2), udp.recv_from(&mut buf)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let mut pcapng = Vec::new();
+        running.write_pcapng(&mut pcapng).unwrap();
+        running.shutdown().await;
+
+        let r = super::import_bytes("sim.pcapng", &pcapng);
+        assert_eq!(r.kind, super::InputKind::PcapNg);
+        let ids = super::identities(&r);
+        let find = |who: &str| -> Vec<&Identity> {
+            ids.iter()
+                .filter(|(o, _)| o.ip == super::ip(who))
+                .map(|(_, i)| *i)
+                .collect()
+        };
+        let mb = find("127.61.0.1");
+        let [Identity::Modbus(m)] = mb.as_slice() else {
+            panic!("modbus: {mb:?}")
+        };
+        assert_eq!((m.unit_id, m.conformity_level), (3, Some(0x82)));
+        assert_eq!(
+            m.objects.get(&0).map(String::as_str),
+            Some("RoundTrip Automation")
+        );
+        assert_eq!(m.objects.get(&1).map(String::as_str), Some("RT-502"));
+        assert_eq!(m.objects.get(&2).map(String::as_str), Some("v1.2.3"));
+
+        let en = find("127.61.0.2");
+        assert!(!en.is_empty(), "no enip identity");
+        for id in &en {
+            let Identity::Enip(e) = id else {
+                panic!("{id:?}")
+            };
+            assert_eq!(e.source, EnipIdentitySource::ListIdentity);
+            assert_eq!((e.vendor_id, e.device_type, e.product_code), (1, 14, 168));
+            assert_eq!(
+                (e.revision_major, e.revision_minor, e.status),
+                (33, 11, 0x3160)
+            );
+            assert_eq!(
+                (e.serial, e.product_name.as_str()),
+                (0x60c1d2e3, "1756-L85E/B")
+            );
+        }
+        // Over UDP as well as TCP.
+        assert!(
+            r.observations
+                .iter()
+                .any(|o| o.ip == super::ip("127.61.0.2")
+                    && matches!(
+                        o.fact,
+                        super::Fact::Service {
+                            transport: super::Transport::Udp,
+                            port: 44818,
+                            ..
+                        }
+                    ))
+        );
+
+        let s7 = find("127.61.0.3");
+        let [Identity::S7(s)] = s7.as_slice() else {
+            panic!("s7: {s7:?}")
+        };
+        assert_eq!(s.order_number.as_deref(), Some("6ES7 151-8AB01-0AB0"));
+        assert_eq!(s.firmware.as_deref(), Some("V3.2.6"));
+        assert_eq!(s.as_name.as_deref(), Some("ROUND-TRIP-CPU"));
+        assert_eq!(s.serial.as_deref(), Some("S C-ROUNDTRIP01"));
+        assert_eq!(s.memory_card_serial.as_deref(), Some("MMC 0000RT01"));
+        assert_eq!(s.tsap, Some(0x0102));
+        // The active probe's reads are not operations.
+        assert!(super::operations(&r).is_empty());
+    }
+}
