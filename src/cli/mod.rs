@@ -13,6 +13,7 @@ pub mod completions;
 pub mod diff;
 pub mod keygen;
 pub mod merge;
+pub mod passive;
 pub mod profiles;
 pub mod report;
 pub mod scan;
@@ -45,6 +46,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
     Man(completions::ManArgs),
+    /// Learn from captures, Zeek/ICSNPP logs and CSV inventories (sends nothing).
+    Passive(passive::PassiveArgs),
     /// Inventory a network (for now: --dry-run prints the plan).
     Scan(scan::ScanArgs),
     /// List, show and check scan profiles.
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(command) => match command {
             Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
             Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
+            Command::Passive(a) => passive::run(&a),
             Command::Scan(args) => scan::run(&args),
             Command::Profiles(args) => profiles::run(&args),
             Command::Merge(a) => merge::run(a),

@@ -7,6 +7,7 @@ mod cli;
 mod enip;
 mod inventory;
 mod modbus;
+mod passive;
 mod planning;
 mod report;
 mod s7;
