@@ -1,0 +1,485 @@
+//! The tokio driver: moves one [`Session`]'s bytes over one endpoint.
+//!
+//! The session decides what to say; the driver carries it out and enforces the rules the
+//! session cannot: every outbound frame goes through [`crate::safety::emit`], every
+//! connect and every request waits on the pacing gate, every await has a deadline, and a
+//! connection closes with FIN (shutdown, drain, drop), never RST.
+//!
+//! What it never does: decide what to send, decode a reply, or print.
+//!
+//! # OT safety
+//! - One connection at a time: the driver holds at most one socket and opens the next
+//!   only after the previous one is closed and the host's cool-down has passed.
+//! - One request in flight: after a `Send` the driver only reads until the session asks
+//!   for the next step.
+//! - No `SO_LINGER 0`: some PLC stacks log or mishandle a reset. Before dropping a socket
+//!   the driver shuts down its write side and drains what the device still sends, so the
+//!   kernel has no unread data that would turn the close into a RST.
+//! - A session that never finishes is cut off after [`MAX_SENDS`] requests or
+//!   [`MAX_CONNECTS`] connections on one endpoint.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
+
+use super::gate::{Gate, HostClock};
+use super::scan::StopSignal;
+use super::{ConnectionLoss, Finding, Session, Step};
+use crate::inventory::Transport;
+use crate::safety::{GuardError, emit};
+
+/// Requests one endpoint may receive in one probe, whatever the session asks.
+pub const MAX_SENDS: u32 = 64;
+/// Connections one endpoint may receive in one probe (S7 tries a few TSAPs).
+pub const MAX_CONNECTS: u32 = 8;
+/// Largest read per call; sessions do their own framing.
+const READ_CHUNK: usize = 4096;
+/// Bytes drained at close before giving up and dropping the socket.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Timeouts and retries for one endpoint.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    pub connect_timeout: Duration,
+    /// How long to wait for bytes when the session names no deadline of its own.
+    pub response_timeout: Duration,
+    /// Retries of a connect that timed out, with `retry_backoff` between them.
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    /// How long to wait for the peer's FIN after ours.
+    pub close_timeout: Duration,
+}
+
+/// Where to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// How a drive ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriveEnd {
+    /// The session said `Done`.
+    Done,
+    /// The scan was told to stop before the session finished; no further request was sent.
+    Stopped,
+    /// The guard refused a frame the session asked for: nothing was sent.
+    Guard(GuardError),
+    /// A local error (socket creation, an unexpected I/O error).
+    Local(String),
+    /// The session exceeded [`MAX_SENDS`] or [`MAX_CONNECTS`].
+    Runaway(&'static str),
+}
+
+/// One request that left the process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub kind: &'static str,
+    pub at: DateTime<Utc>,
+    pub bytes: usize,
+}
+
+/// What one drive did and learned.
+#[derive(Debug)]
+pub struct DriveReport {
+    pub end: DriveEnd,
+    pub findings: Vec<Finding>,
+    pub sent: Vec<Sent>,
+    /// Connections opened (successful connects).
+    pub connections: u32,
+    /// Every connection loss the session was told about, in order.
+    pub losses: Vec<ConnectionLoss>,
+    /// Times the session's `on_timeout` was called.
+    pub timeouts: u32,
+}
+
+/// A connected transport.
+enum Conn {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+/// Shared pacing for one drive: the global gate and this host's clock.
+#[derive(Debug)]
+pub struct Pacing<'a> {
+    pub gate: &'a Gate,
+    pub host: &'a mut HostClock,
+}
+
+/// Drives `session` over `endpoint` until it is done, the scan stops, or the guard
+/// refuses a frame.
+pub async fn drive(
+    session: &mut dyn Session,
+    endpoint: Endpoint,
+    cfg: &DriverConfig,
+    pacing: Pacing<'_>,
+    stop: &StopSignal,
+) -> DriveReport {
+    let mut d = Driver {
+        endpoint,
+        cfg,
+        pacing,
+        stop,
+        report: DriveReport {
+            end: DriveEnd::Done,
+            findings: Vec::new(),
+            sent: Vec::new(),
+            connections: 0,
+            losses: Vec::new(),
+            timeouts: 0,
+        },
+        attempts: 0,
+    };
+    let end = d.run(session).await;
+    d.report.end = end;
+    d.report.findings = session.take_findings();
+    d.report
+}
+
+struct Driver<'a, 'b> {
+    endpoint: Endpoint,
+    cfg: &'a DriverConfig,
+    pacing: Pacing<'b>,
+    stop: &'a StopSignal,
+    report: DriveReport,
+    attempts: u32,
+}
+
+impl Driver<'_, '_> {
+    async fn run(&mut self, session: &mut dyn Session) -> DriveEnd {
+        let (mut conn, mut step) = match self.open(session).await {
+            Ok(v) => v,
+            Err(end) => return end,
+        };
+        loop {
+            match step {
+                Step::Done => {
+                    if let Some(c) = conn.take() {
+                        self.close(c).await;
+                    }
+                    return DriveEnd::Done;
+                }
+                Step::Reconnect => {
+                    if let Some(c) = conn.take() {
+                        self.close(c).await;
+                    }
+                    match self.open(session).await {
+                        Ok((c, s)) => {
+                            conn = c;
+                            step = s;
+                        }
+                        Err(end) => return end,
+                    }
+                }
+                Step::Send(request) => {
+                    let Some(c) = conn.as_mut() else {
+                        // A session asked to send without a connection: a session bug;
+                        // tell it the connection is gone rather than open one unasked.
+                        step = session
+                            .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Closed);
+                        continue;
+                    };
+                    let frame = match emit(&request) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            if let Some(c) = conn.take() {
+                                self.close(c).await;
+                            }
+                            return DriveEnd::Guard(e);
+                        }
+                    };
+                    if self.report.sent.len() as u32 >= MAX_SENDS {
+                        if let Some(c) = conn.take() {
+                            self.close(c).await;
+                        }
+                        return DriveEnd::Runaway("requests");
+                    }
+                    if !self.wait_request_slot().await {
+                        if let Some(c) = conn.take() {
+                            self.close(c).await;
+                        }
+                        return DriveEnd::Stopped;
+                    }
+                    let now = Instant::now();
+                    let written = match c {
+                        Conn::Tcp(s) => {
+                            timeout_at(now + self.cfg.response_timeout, s.write_all(&frame))
+                                .await
+                                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
+                                .and_then(|r| r)
+                        }
+                        Conn::Udp(s) => timeout_at(now + self.cfg.response_timeout, s.send(&frame))
+                            .await
+                            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
+                            .and_then(|r| r.map(|_| ())),
+                    };
+                    self.pacing.host.requested(Instant::now());
+                    self.report.sent.push(Sent {
+                        kind: request.kind(),
+                        at: Utc::now(),
+                        bytes: frame.len(),
+                    });
+                    step = match written {
+                        Ok(()) => Step::Wait,
+                        Err(e) => {
+                            let why = loss_of(&e);
+                            self.report.losses.push(why);
+                            conn = None;
+                            self.pacing.host.closed(Instant::now());
+                            session.on_connection_lost(std::time::Instant::now(), why)
+                        }
+                    };
+                }
+                Step::Wait => {
+                    let Some(c) = conn.as_mut() else {
+                        step = session
+                            .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Closed);
+                        continue;
+                    };
+                    let deadline = self.deadline_for(session);
+                    let mut buf = [0u8; READ_CHUNK];
+                    let read = match c {
+                        Conn::Tcp(s) => timeout_at(deadline, s.read(&mut buf)).await,
+                        Conn::Udp(s) => timeout_at(deadline, s.recv(&mut buf)).await,
+                    };
+                    step = match read {
+                        Err(_elapsed) => {
+                            self.report.timeouts += 1;
+                            session.on_timeout(std::time::Instant::now())
+                        }
+                        Ok(Ok(0)) if matches!(c, Conn::Tcp(_)) => {
+                            self.report.losses.push(ConnectionLoss::Closed);
+                            if let Some(c) = conn.take() {
+                                self.close(c).await;
+                            }
+                            session.on_connection_lost(
+                                std::time::Instant::now(),
+                                ConnectionLoss::Closed,
+                            )
+                        }
+                        Ok(Ok(n)) => session.on_bytes(std::time::Instant::now(), &buf[..n]),
+                        Ok(Err(e)) => {
+                            let why = loss_of(&e);
+                            self.report.losses.push(why);
+                            conn = None;
+                            self.pacing.host.closed(Instant::now());
+                            session.on_connection_lost(std::time::Instant::now(), why)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// The session's own deadline (mapped onto tokio's clock), capped by the response
+    /// timeout so that a session that forgets to name one still cannot hang the scan.
+    fn deadline_for(&self, session: &dyn Session) -> Instant {
+        let cap = Instant::now() + self.cfg.response_timeout;
+        match session.poll_timeout() {
+            Some(t) => {
+                let left = t.saturating_duration_since(std::time::Instant::now());
+                (Instant::now() + left).min(cap)
+            }
+            None => cap,
+        }
+    }
+
+    /// Waits for the host's interval and a global slot; `false` when the scan stopped.
+    async fn wait_request_slot(&mut self) -> bool {
+        let at = self.pacing.host.next_request_at(Instant::now());
+        if !self.stop.sleep_until(at).await {
+            return false;
+        }
+        let slot = self.pacing.gate.reserve(Instant::now());
+        // A reserved slot is spent even if the scan stops now: the gate only ever errs
+        // on the slow side.
+        self.stop.sleep_until(slot).await
+    }
+
+    /// Opens a connection (after the cool-down), retrying connect timeouts, and returns
+    /// it with the session's first step. On failure the session is told, and its answer
+    /// decides (another connect, or done).
+    async fn open(&mut self, session: &mut dyn Session) -> Result<(Option<Conn>, Step), DriveEnd> {
+        loop {
+            if self.attempts >= MAX_CONNECTS {
+                return Err(DriveEnd::Runaway("connections"));
+            }
+            let mut tries = 0;
+            let result = loop {
+                let at = self.pacing.host.next_connect_at(Instant::now());
+                if !self.stop.sleep_until(at).await || self.stop.is_stopped() {
+                    return Err(DriveEnd::Stopped);
+                }
+                self.attempts += 1;
+                let r = self.connect().await;
+                match r {
+                    Err(ConnectFail::Timeout) if tries < self.cfg.retries => {
+                        tries += 1;
+                        // A timed-out connect leaves nothing open; still treat it as a
+                        // close for the cool-down, then back off.
+                        self.pacing.host.closed(Instant::now());
+                        let until = Instant::now() + self.cfg.retry_backoff * tries;
+                        if !self.stop.sleep_until(until).await {
+                            return Err(DriveEnd::Stopped);
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            let step = match result {
+                Ok(conn) => {
+                    self.report.connections += 1;
+                    let step = session.on_connected(std::time::Instant::now());
+                    return Ok((Some(conn), step));
+                }
+                Err(ConnectFail::Local(e)) => return Err(DriveEnd::Local(e)),
+                Err(ConnectFail::Refused) => {
+                    self.pacing.host.closed(Instant::now());
+                    self.report.losses.push(ConnectionLoss::Refused);
+                    session.on_connection_lost(std::time::Instant::now(), ConnectionLoss::Refused)
+                }
+                Err(ConnectFail::Timeout) => {
+                    self.pacing.host.closed(Instant::now());
+                    self.report.losses.push(ConnectionLoss::ConnectTimeout);
+                    session.on_connection_lost(
+                        std::time::Instant::now(),
+                        ConnectionLoss::ConnectTimeout,
+                    )
+                }
+            };
+            match step {
+                Step::Reconnect => continue,
+                Step::Done => return Ok((None, Step::Done)),
+                // Asked to send or wait with no connection: there is nothing to send on.
+                Step::Send(_) | Step::Wait => return Ok((None, Step::Done)),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, ConnectFail> {
+        let addr = self.endpoint.addr;
+        let deadline = Instant::now() + self.cfg.connect_timeout;
+        match self.endpoint.transport {
+            Transport::Tcp => {
+                let socket = tcp_socket(addr)
+                    .map_err(|e| ConnectFail::Local(format!("create socket for {addr}: {e}")))?;
+                match timeout_at(deadline, socket.connect(addr)).await {
+                    Err(_) => Err(ConnectFail::Timeout),
+                    Ok(Ok(s)) => {
+                        s.set_nodelay(true).map_err(|e| {
+                            ConnectFail::Local(format!("set TCP_NODELAY on {addr}: {e}"))
+                        })?;
+                        Ok(Conn::Tcp(s))
+                    }
+                    Ok(Err(e)) => match e.kind() {
+                        io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::HostUnreachable
+                        | io::ErrorKind::NetworkUnreachable => Err(ConnectFail::Refused),
+                        io::ErrorKind::TimedOut => Err(ConnectFail::Timeout),
+                        _ => Err(ConnectFail::Local(format!("connect to {addr}: {e}"))),
+                    },
+                }
+            }
+            Transport::Udp => {
+                let local: SocketAddr = if addr.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let s = UdpSocket::bind(local)
+                    .await
+                    .map_err(|e| ConnectFail::Local(format!("bind UDP socket for {addr}: {e}")))?;
+                // A connected UDP socket only accepts datagrams from the device, and
+                // reports an ICMP port unreachable as ConnectionRefused on recv.
+                s.connect(addr).await.map_err(|e| {
+                    ConnectFail::Local(format!("connect UDP socket to {addr}: {e}"))
+                })?;
+                Ok(Conn::Udp(s))
+            }
+        }
+    }
+
+    /// Closes gracefully: FIN, then drain until the peer's FIN or the close timeout, so
+    /// the drop never turns into a RST. Records the close time for the cool-down.
+    async fn close(&mut self, conn: Conn) {
+        if let Conn::Tcp(mut s) = conn {
+            let deadline = Instant::now() + self.cfg.close_timeout;
+            if timeout_at(deadline, s.shutdown()).await.is_ok() {
+                let mut buf = [0u8; READ_CHUNK];
+                let mut drained = 0usize;
+                while drained < DRAIN_LIMIT {
+                    match timeout_at(deadline, s.read(&mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => drained += n,
+                        _ => break,
+                    }
+                }
+            }
+            drop(s);
+        }
+        self.pacing.host.closed(Instant::now());
+    }
+}
+
+enum ConnectFail {
+    Refused,
+    Timeout,
+    Local(String),
+}
+
+fn loss_of(e: &io::Error) -> ConnectionLoss {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectionLoss::Refused,
+        io::ErrorKind::UnexpectedEof => ConnectionLoss::Closed,
+        io::ErrorKind::TimedOut => ConnectionLoss::ConnectTimeout,
+        // Reset, aborted, broken pipe: the peer tore the connection down.
+        _ => ConnectionLoss::Reset,
+    }
+}
+
+/// A TCP socket built with socket2 so that its options are explicit: no linger (the
+/// kernel default, a FIN on close), and TCP_NODELAY set after connect.
+fn tcp_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    s.set_linger(None)?;
+    s.set_tcp_nodelay(true)?;
+    let std_stream: std::net::TcpStream = s.into();
+    Ok(TcpSocket::from_std_stream(std_stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_losses() {
+        assert_eq!(
+            loss_of(&io::Error::from(io::ErrorKind::ConnectionReset)),
+            ConnectionLoss::Reset
+        );
+        assert_eq!(
+            loss_of(&io::Error::from(io::ErrorKind::BrokenPipe)),
+            ConnectionLoss::Reset
+        );
+        assert_eq!(
+            loss_of(&io::Error::from(io::ErrorKind::ConnectionRefused)),
+            ConnectionLoss::Refused
+        );
+    }
+
+    #[tokio::test]
+    async fn socket_has_nodelay_and_no_linger() {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let s = tcp_socket(addr).unwrap();
+        assert!(s.nodelay().unwrap());
+        assert_eq!(s.linger().unwrap(), None);
+    }
+}
