@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod completions;
+
 /// Exit codes, documented in the README.
 pub mod exit {
     /// The job completed and nothing failed.
@@ -31,7 +33,12 @@ pub struct Cli {
 
 /// otscout's subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(completions::ManArgs),
+}
 
 /// Parses the process arguments and runs; the binary's whole body.
 pub fn main() -> ExitCode {
@@ -48,11 +55,20 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("otscout: error: {e:#}");
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// `otscout ... | head` closes the pipe early: that is the reader's choice, not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Runs one parsed command line and returns the exit code.
@@ -63,6 +79,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Cli::command().print_help()?;
             Ok(exit::USAGE)
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
+            Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
+        },
     }
 }

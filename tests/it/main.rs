@@ -2,6 +2,8 @@
 
 mod support;
 
+mod cli;
+
 mod enip;
 mod modbus;
 mod s7;
