@@ -7,3 +7,4 @@ mod cli;
 mod enip;
 mod modbus;
 mod s7;
+mod scan;
