@@ -10,6 +10,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod completions;
+pub mod progress;
+pub mod scan_result;
+pub mod scan_run;
 
 /// Exit codes, documented in the README.
 pub mod exit {
