@@ -6,7 +6,12 @@
 //! the [`Step`] it returns: send a [`SafeRequest`] (through the guard), wait, reconnect
 //! after the host's cool-down, or finish. Sessions are tested in memory with fake time.
 
+pub mod enip;
+pub mod modbus;
+
 use std::time::Instant;
+
+pub mod s7;
 
 use crate::inventory::{Fact, Protocol};
 use crate::safety::SafeRequest;

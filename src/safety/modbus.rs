@@ -1,14 +1,136 @@
 //! Modbus/TCP: the encoder for Read Device Identification and its guard rule.
-//! (Placeholder until the Modbus codec lands: the guard refuses everything.)
+//!
+//! # OT safety
+//! The only Modbus/TCP frame otscout sends is Read Device Identification (function 0x2B,
+//! MEI type 0x0E, MAP v1.1b3 6.21): it reads identity strings and changes nothing. The
+//! guard re-parses outbound bytes with the same decoder the passive side uses and accepts
+//! exactly one such frame: protocol id 0, MBAP length exactly 5, read code 1-4, nothing
+//! after. SAFETY.md lists the bytes.
 
 use super::{GuardError, ModbusReadDeviceId};
 use crate::inventory::Protocol;
+use crate::wire::Cursor;
+use crate::wire::modbus::{
+    FunctionCode, Header, PROTOCOL_ID_MODBUS, ReadCode, ReadDeviceIdRequest, Request, RequestAdu,
+    classify, frame_len,
+};
 
-pub(crate) fn encode(_r: &ModbusReadDeviceId, _out: &mut Vec<u8>) {}
+/// The kind string of the one allowlisted request (as [`super::SafeRequest::kind`]).
+const KIND: &str = "modbus.read_device_id";
 
-pub(crate) fn check(_frame: &[u8]) -> Result<&'static str, GuardError> {
-    Err(GuardError::NotAllowed {
+/// The MBAP length of a Read Device Identification request: unit id, function, MEI type,
+/// read code, object id.
+const READ_DEVICE_ID_MBAP_LENGTH: u16 = 5;
+
+/// The wire form of `r`.
+pub fn request_adu(r: &ModbusReadDeviceId) -> RequestAdu {
+    RequestAdu {
+        header: Header {
+            transaction_id: r.transaction_id,
+            protocol_id: PROTOCOL_ID_MODBUS,
+            unit_id: r.unit_id,
+        },
+        pdu: Request::ReadDeviceId(ReadDeviceIdRequest {
+            read_code: ReadCode::from(r.read_code),
+            object_id: r.object_id,
+            trailing: Vec::new(),
+        }),
+    }
+}
+
+pub(crate) fn encode(r: &ModbusReadDeviceId, out: &mut Vec<u8>) {
+    request_adu(r).encode(out);
+}
+
+fn malformed(reason: impl Into<String>) -> GuardError {
+    GuardError::Malformed {
         protocol: Protocol::Modbus,
-        what: "guard not built yet".into(),
-    })
+        reason: reason.into(),
+    }
+}
+
+fn not_allowed(what: impl Into<String>) -> GuardError {
+    GuardError::NotAllowed {
+        protocol: Protocol::Modbus,
+        what: what.into(),
+    }
+}
+
+pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
+    // One complete frame, and nothing else: the MBAP length must cover the bytes exactly.
+    let len = match frame_len(frame) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Err(malformed(format!("partial frame of {} bytes", frame.len()))),
+        Err(e) => return Err(malformed(e.to_string())),
+    };
+    if len != frame.len() {
+        return Err(malformed(format!(
+            "{} bytes after the {len}-byte frame",
+            frame.len() - len
+        )));
+    }
+    let adu =
+        RequestAdu::decode(&mut Cursor::framed(frame)).map_err(|e| malformed(e.to_string()))?;
+    if adu.header.protocol_id != PROTOCOL_ID_MODBUS {
+        return Err(not_allowed(format!(
+            "protocol id {:#06x}, not 0",
+            adu.header.protocol_id
+        )));
+    }
+    let Request::ReadDeviceId(req) = &adu.pdu else {
+        let c = classify(&adu.pdu);
+        return Err(not_allowed(format!(
+            "function {:#04x} ({})",
+            c.function.code(),
+            c.name
+        )));
+    };
+    if !req.trailing.is_empty() {
+        return Err(not_allowed(format!(
+            "{} bytes after the object id",
+            req.trailing.len()
+        )));
+    }
+    // Belt and braces: the length field is what a device acts on, so it is checked on the
+    // raw bytes too.
+    let length = u16::from_be_bytes([frame[4], frame[5]]);
+    if length != READ_DEVICE_ID_MBAP_LENGTH
+        || frame[7] != FunctionCode::EncapsulatedInterface.code()
+    {
+        return Err(malformed(format!("mbap length {length}, not 5")));
+    }
+    match req.read_code {
+        ReadCode::Basic | ReadCode::Regular | ReadCode::Extended | ReadCode::Individual => Ok(KIND),
+        ReadCode::Unknown(c) => Err(not_allowed(format!(
+            "read device identification with read code {c:#04x} (only 1-4 exist)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safety::{ReadDeviceIdCode, SafeRequest, emit};
+
+    #[test]
+    fn emits_the_read_device_id_bytes() {
+        let r = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+            transaction_id: 0x0017,
+            unit_id: 1,
+            read_code: ReadDeviceIdCode::Basic,
+            object_id: 0,
+        });
+        assert_eq!(
+            emit(&r).unwrap(),
+            [
+                0x00, 0x17, 0x00, 0x00, 0x00, 0x05, 0x01, 0x2b, 0x0e, 0x01, 0x00
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_a_write() {
+        let frame = [0, 1, 0, 0, 0, 6, 1, 6, 0, 1, 0, 3];
+        assert!(matches!(check(&frame), Err(GuardError::NotAllowed { .. })));
+    }
 }

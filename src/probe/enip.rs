@@ -1,0 +1,602 @@
+//! The EtherNet/IP probe session: List Identity (and List Services when asked) over TCP or
+//! UDP unicast, as a sans-IO state machine.
+//!
+//! It never touches a socket or a clock: the driver passes `now` and the bytes that
+//! arrived, and carries out the [`Step`]s. One request is in flight at a time; each
+//! carries its own sender context, and a reply counts only when its command and sender
+//! context match the request in flight (Vol. 2 2-3.1: the target echoes the context).
+//!
+//! # Transports
+//! - **TCP**: `on_bytes` takes any slice of the stream; the session frames it with
+//!   [`crate::wire::enip::frame_len`].
+//! - **UDP unicast**: the driver sends each [`Step::Send`] as one datagram and calls
+//!   `on_bytes` once per received datagram, with exactly that datagram's bytes. A datagram
+//!   is one whole frame: a short or overlong datagram is a suspicious reply, never "wait
+//!   for more". `on_connected` is called once the socket is bound and connected to the
+//!   device; `on_connection_lost(Refused)` when an ICMP port-unreachable comes back.
+//!
+//! # Outcomes
+//! | what happened | finding |
+//! |---|---|
+//! | identity item(s) in the reply | `Fact::Identity` per item, raw reply kept |
+//! | encapsulation status 0x0001 (or any non-zero status) | `Fact::Negative` |
+//! | no reply before the response timeout | `Fact::NoAnswer { Timeout }`, then done |
+//! | refused / reset / closed before the reply | `Fact::NoAnswer` (closed: `NotThisProtocol`) |
+//! | a reply that does not decode | `Fact::Suspicious`, raw kept, then done |
+//! | TCP: a reply to something else (command or context mismatch) | `Fact::Suspicious`, then done |
+//! | UDP: a datagram that answers something else | ignored, kept in [`EnipSession::anomalies`] |
+//!
+//! List Services capability flags are kept on the session ([`EnipSession::services`]),
+//! not turned into facts: whether a port counts as an open service is the driver's call.
+
+use std::time::{Duration, Instant};
+
+use super::{ConnectionLoss, Finding, Session, Step};
+use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
+use crate::profile::{EnipTransport, Profile};
+use crate::safety::{EnipList, EnipListCommand, SafeRequest};
+use crate::wire::enip::{self, Command, Cpf, EncapStatus, Frame, ItemType, ServiceItem};
+use crate::wire::{Anomaly, Cursor};
+
+/// What one EtherNet/IP probe of one device does. Plain data, built by the scan driver.
+///
+/// The port is here only to label findings; the driver owns the socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnipSessionConfig {
+    pub transport: EnipTransport,
+    /// The port the driver talks to (for findings).
+    pub port: u16,
+    /// Also ask List Services after List Identity.
+    pub list_services: bool,
+    /// How long to wait for each reply.
+    pub response_timeout: Duration,
+    /// The first 6 bytes of every sender context; the last 2 are the request's sequence
+    /// number (little-endian), so a stale reply to an earlier request never matches.
+    pub context_prefix: [u8; 6],
+}
+
+impl EnipSessionConfig {
+    /// The profile's EtherNet/IP settings and response timeout.
+    pub fn from_profile(p: &Profile) -> Self {
+        EnipSessionConfig {
+            transport: p.enip.transport,
+            port: p.enip.port,
+            list_services: p.enip.list_services,
+            response_timeout: Duration::from_millis(p.pacing.response_timeout_ms),
+            context_prefix: *b"otscou",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    request: EnipList,
+    deadline: Instant,
+}
+
+/// The EtherNet/IP session (see the module docs for the transports and outcomes).
+#[derive(Debug)]
+pub struct EnipSession {
+    cfg: EnipSessionConfig,
+    /// Requests still to send, in order.
+    queue: Vec<EnipListCommand>,
+    in_flight: Option<InFlight>,
+    sent: u16,
+    /// TCP stream bytes not yet framed (bounded: at most one frame, see `on_tcp_bytes`).
+    buf: Vec<u8>,
+    findings: Vec<Finding>,
+    anomalies: Vec<Anomaly>,
+    services: Vec<ServiceItem>,
+    done: bool,
+}
+
+impl EnipSession {
+    pub fn new(cfg: EnipSessionConfig) -> Self {
+        let mut queue = vec![EnipListCommand::ListIdentity];
+        if cfg.list_services {
+            queue.push(EnipListCommand::ListServices);
+        }
+        queue.reverse();
+        EnipSession {
+            cfg,
+            queue,
+            in_flight: None,
+            sent: 0,
+            buf: Vec::new(),
+            findings: Vec::new(),
+            anomalies: Vec::new(),
+            services: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Odd things seen (ignored datagrams, decoder anomalies), for the driver's log.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
+    }
+
+    /// The List Services items the device sent (capability flags, names).
+    pub fn services(&self) -> &[ServiceItem] {
+        &self.services
+    }
+
+    fn kind(cmd: EnipListCommand) -> &'static str {
+        SafeRequest::EnipList(EnipList {
+            command: cmd,
+            sender_context: [0; 8],
+        })
+        .kind()
+    }
+
+    fn next(&mut self, now: Instant) -> Step {
+        let Some(command) = self.queue.pop() else {
+            return self.finish();
+        };
+        let mut sender_context = [0u8; 8];
+        sender_context[..6].copy_from_slice(&self.cfg.context_prefix);
+        sender_context[6..].copy_from_slice(&self.sent.to_le_bytes());
+        self.sent = self.sent.wrapping_add(1);
+        let request = EnipList {
+            command,
+            sender_context,
+        };
+        self.in_flight = Some(InFlight {
+            request,
+            deadline: now + self.cfg.response_timeout,
+        });
+        Step::Send(SafeRequest::EnipList(request))
+    }
+
+    fn finish(&mut self) -> Step {
+        self.in_flight = None;
+        self.queue.clear();
+        self.done = true;
+        Step::Done
+    }
+
+    fn push(&mut self, fact: Fact, raw: Option<Vec<u8>>, request: &'static str) {
+        self.findings.push(Finding { fact, raw, request });
+    }
+
+    fn suspicious(&mut self, reason: String, raw: &[u8], request: &'static str) -> Step {
+        let fact = Fact::Suspicious {
+            protocol: Protocol::Enip,
+            port: self.cfg.port,
+            reason,
+        };
+        self.push(fact, Some(raw.to_vec()), request);
+        self.finish()
+    }
+
+    fn on_tcp_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step {
+        self.buf.extend_from_slice(bytes);
+        loop {
+            let n = match enip::frame_len(&self.buf) {
+                Ok(None) => return Step::Wait,
+                Ok(Some(n)) => n,
+                Err(e) => {
+                    let raw = std::mem::take(&mut self.buf);
+                    let req = self.current_kind();
+                    return self.suspicious(format!("not an enip frame: {e}"), &raw, req);
+                }
+            };
+            if self.buf.len() < n {
+                // `n` is at most 24 + 65511: the buffer never holds more than one frame.
+                return Step::Wait;
+            }
+            let frame: Vec<u8> = self.buf.drain(..n).collect();
+            let step = self.on_frame(now, &frame);
+            if step != Step::Wait || self.buf.is_empty() {
+                return step;
+            }
+        }
+    }
+
+    fn current_kind(&self) -> &'static str {
+        self.in_flight
+            .map(|f| Self::kind(f.request.command))
+            .unwrap_or("enip.list_identity")
+    }
+
+    /// One whole frame (a TCP frame or a UDP datagram).
+    fn on_frame(&mut self, now: Instant, raw: &[u8]) -> Step {
+        let udp = self.cfg.transport == EnipTransport::Udp;
+        let Some(flight) = self.in_flight else {
+            self.anomalies.push(Anomaly {
+                field: "enip.reply",
+                what: format!("{} unsolicited bytes ignored", raw.len()),
+            });
+            return Step::Wait;
+        };
+        let kind = Self::kind(flight.request.command);
+        let frame = match Frame::decode_exact(raw) {
+            Ok(f) => f,
+            Err(e) => return self.suspicious(format!("undecodable {kind} reply: {e}"), raw, kind),
+        };
+        let expected = crate::safety::enip::command(flight.request.command);
+        if frame.header.command != expected
+            || frame.header.sender_context != flight.request.sender_context
+        {
+            let what = format!(
+                "reply with command {:#06x} and sender context {} does not answer {kind}",
+                frame.header.command.raw(),
+                hex::encode(frame.header.sender_context)
+            );
+            if udp {
+                self.anomalies.push(Anomaly {
+                    field: "enip.header.sender_context",
+                    what,
+                });
+                return Step::Wait;
+            }
+            return self.suspicious(what, raw, kind);
+        }
+        self.anomalies.extend(frame.anomalies.iter().cloned());
+        self.in_flight = None;
+        if frame.header.status != EncapStatus::Success {
+            let status = frame.header.status;
+            let answer = match status.label() {
+                Some(l) => format!("status {:#06x} {l}", status.raw()),
+                None => format!("status {:#06x}", status.raw()),
+            };
+            let fact = Fact::Negative {
+                protocol: Protocol::Enip,
+                port: self.cfg.port,
+                answer,
+            };
+            self.push(fact, Some(raw.to_vec()), kind);
+            return self.next(now);
+        }
+        match expected {
+            Command::ListIdentity => match enip::to_identity(&frame) {
+                Ok((ids, anomalies)) if !ids.is_empty() => {
+                    self.anomalies.extend(anomalies);
+                    for id in ids {
+                        let fact = Fact::Identity {
+                            identity: Identity::Enip(id),
+                        };
+                        self.push(fact, Some(raw.to_vec()), kind);
+                    }
+                }
+                Ok(_) => {
+                    return self.suspicious(
+                        "list identity reply without an identity item".into(),
+                        raw,
+                        kind,
+                    );
+                }
+                Err(e) => return self.suspicious(format!("bad identity item: {e}"), raw, kind),
+            },
+            Command::ListServices => {
+                let items: Vec<_> = frame
+                    .cpf_items()
+                    .iter()
+                    .filter(|i| i.type_id == ItemType::ListServices)
+                    .map(|i| ServiceItem::decode(&mut Cursor::framed(&i.data)))
+                    .collect();
+                for item in items {
+                    match item {
+                        Ok(s) => self.services.push(s),
+                        Err(e) => {
+                            return self.suspicious(
+                                format!("bad list services item: {e}"),
+                                raw,
+                                kind,
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.next(now)
+    }
+}
+
+impl Session for EnipSession {
+    fn protocol(&self) -> Protocol {
+        Protocol::Enip
+    }
+
+    fn on_connected(&mut self, now: Instant) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        self.buf.clear();
+        self.next(now)
+    }
+
+    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        match self.cfg.transport {
+            EnipTransport::Tcp => self.on_tcp_bytes(now, bytes),
+            EnipTransport::Udp => {
+                // One datagram is one frame; `Frame::decode_exact` refuses short and long ones.
+                self.on_frame(now, bytes)
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        match self.in_flight {
+            Some(f) if now >= f.deadline => {
+                let kind = Self::kind(f.request.command);
+                let fact = Fact::NoAnswer {
+                    protocol: Protocol::Enip,
+                    port: self.cfg.port,
+                    outcome: NoAnswerKind::Timeout,
+                };
+                self.push(fact, None, kind);
+                // A device that went quiet is not asked again in this session.
+                self.finish()
+            }
+            _ => Step::Wait,
+        }
+    }
+
+    fn on_connection_lost(&mut self, _now: Instant, why: ConnectionLoss) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        let outcome = match why {
+            ConnectionLoss::Refused => NoAnswerKind::Refused,
+            ConnectionLoss::ConnectTimeout => NoAnswerKind::Timeout,
+            ConnectionLoss::Reset => NoAnswerKind::Reset,
+            // A peer that closes instead of answering List Identity does not speak EtherNet/IP.
+            ConnectionLoss::Closed => NoAnswerKind::NotThisProtocol,
+        };
+        let kind = self.current_kind();
+        let fact = Fact::NoAnswer {
+            protocol: Protocol::Enip,
+            port: self.cfg.port,
+            outcome,
+        };
+        self.push(fact, None, kind);
+        self.finish()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.in_flight.map(|f| f.deadline)
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}
+
+/// The CPF of a List Services reply, for callers that hold raw bytes.
+pub fn decode_services(cpf: &Cpf) -> Vec<ServiceItem> {
+    cpf.items
+        .iter()
+        .filter(|i| i.type_id == ItemType::ListServices)
+        .filter_map(|i| ServiceItem::decode(&mut Cursor::framed(&i.data)).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::EnipIdentitySource;
+
+    fn h(s: &str) -> Vec<u8> {
+        let clean: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        hex::decode(clean).unwrap()
+    }
+
+    fn cfg(transport: EnipTransport, list_services: bool) -> EnipSessionConfig {
+        EnipSessionConfig {
+            transport,
+            port: 44818,
+            list_services,
+            response_timeout: Duration::from_millis(1500),
+            context_prefix: *b"otscou",
+        }
+    }
+
+    /// The identity reply of enip_test.pcap frame 7 (1756-ENBT/A at 10.1.1.164), with its
+    /// sender context replaced by `ctx`.
+    fn enbt_reply(ctx: [u8; 8]) -> Vec<u8> {
+        let mut b = h("6300 3300 00000000 00000000 00000000c1debed1 00000000
+             0100 0c00 2d00 0100 0002 af12 0a0101a4 0000000000000000
+             0100 0c00 3a00 04 03 3000 8e4d5200 0b 313735362d454e42542f41 03");
+        b[12..20].copy_from_slice(&ctx);
+        b
+    }
+
+    /// The List Services reply of EIP-FirmwareChange_slice.pcap frame 11.
+    fn services_reply(ctx: [u8; 8]) -> Vec<u8> {
+        let mut b = h("0400 1a00 00000000 00000000 0000000000000000 00000000
+             0100 0001 1400 0100 2001 436f6d6d756e69636174696f6e730000");
+        b[12..20].copy_from_slice(&ctx);
+        b
+    }
+
+    fn sent(step: Step) -> EnipList {
+        match step {
+            Step::Send(SafeRequest::EnipList(r)) => r,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tcp_identity_in_two_pieces() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, false));
+        let req = sent(s.on_connected(t0));
+        assert_eq!(req.command, EnipListCommand::ListIdentity);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(1500)));
+        let reply = enbt_reply(req.sender_context);
+        assert_eq!(s.on_bytes(t0, &reply[..30]), Step::Wait);
+        assert_eq!(s.on_bytes(t0, &reply[30..]), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].request, "enip.list_identity");
+        assert_eq!(f[0].raw.as_deref(), Some(&reply[..]));
+        let Fact::Identity {
+            identity: Identity::Enip(id),
+        } = &f[0].fact
+        else {
+            panic!("not an identity: {:?}", f[0].fact);
+        };
+        assert_eq!(id.source, EnipIdentitySource::ListIdentity);
+        assert_eq!((id.vendor_id, id.device_type, id.product_code), (1, 12, 58));
+        assert_eq!((id.revision_major, id.revision_minor), (4, 3));
+        assert_eq!(id.serial, 0x0052_4d8e);
+        assert_eq!(id.product_name, "1756-ENBT/A");
+        assert_eq!(id.socket_addr, Some("10.1.1.164:44818".parse().unwrap()));
+    }
+
+    #[test]
+    fn list_services_follows_and_flags_are_kept() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, true));
+        let r1 = sent(s.on_connected(t0));
+        let t1 = t0 + Duration::from_millis(40);
+        let r2 = sent(s.on_bytes(t1, &enbt_reply(r1.sender_context)));
+        assert_eq!(r2.command, EnipListCommand::ListServices);
+        assert_ne!(r1.sender_context, r2.sender_context);
+        assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_millis(1500)));
+        assert_eq!(
+            s.on_bytes(t1, &services_reply(r2.sender_context)),
+            Step::Done
+        );
+        assert_eq!(s.services().len(), 1);
+        assert_eq!(s.services()[0].capability_flags, 0x0120);
+        assert_eq!(s.services()[0].name_str(), "Communications");
+        assert_eq!(s.take_findings().len(), 1);
+    }
+
+    #[test]
+    fn unsupported_command_is_a_negative_finding() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, true));
+        let r1 = sent(s.on_connected(t0));
+        let _ = s.on_bytes(t0, &enbt_reply(r1.sender_context));
+        let Some(InFlight { request: r2, .. }) = s.in_flight else {
+            panic!("list services not sent");
+        };
+        let mut no = h("0400 0000 00000000 01000000 0000000000000000 00000000");
+        no[12..20].copy_from_slice(&r2.sender_context);
+        assert_eq!(s.on_bytes(t0, &no), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            f[1].fact,
+            Fact::Negative {
+                protocol: Protocol::Enip,
+                port: 44818,
+                answer: "status 0x0001 invalid_or_unsupported_command".into()
+            }
+        );
+        assert_eq!(f[1].request, "enip.list_services");
+    }
+
+    #[test]
+    fn timeout_only_after_the_deadline() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, true));
+        let _ = s.on_connected(t0);
+        assert_eq!(s.on_timeout(t0 + Duration::from_millis(1499)), Step::Wait);
+        assert_eq!(s.on_timeout(t0 + Duration::from_millis(1500)), Step::Done);
+        assert_eq!(s.poll_timeout(), None);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1);
+        assert!(matches!(
+            f[0].fact,
+            Fact::NoAnswer {
+                outcome: NoAnswerKind::Timeout,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn tcp_context_mismatch_is_suspicious() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, false));
+        let _ = s.on_connected(t0);
+        assert_eq!(s.on_bytes(t0, &enbt_reply(*b"someone!")), Step::Done);
+        let f = s.take_findings();
+        assert!(matches!(f[0].fact, Fact::Suspicious { .. }), "{f:?}");
+        assert!(f[0].raw.is_some());
+    }
+
+    #[test]
+    fn udp_stale_datagram_is_ignored_then_the_real_one_counts() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Udp, false));
+        let r = sent(s.on_connected(t0));
+        assert_eq!(s.on_bytes(t0, &enbt_reply(*b"stale!!!")), Step::Wait);
+        assert_eq!(s.anomalies().len(), 1);
+        assert_eq!(s.on_bytes(t0, &enbt_reply(r.sender_context)), Step::Done);
+        assert!(matches!(s.take_findings()[0].fact, Fact::Identity { .. }));
+    }
+
+    #[test]
+    fn udp_short_datagram_is_suspicious_not_wait() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Udp, false));
+        let r = sent(s.on_connected(t0));
+        let reply = enbt_reply(r.sender_context);
+        assert_eq!(s.on_bytes(t0, &reply[..40]), Step::Done);
+        assert!(matches!(s.take_findings()[0].fact, Fact::Suspicious { .. }));
+    }
+
+    #[test]
+    fn garbage_is_suspicious_and_kept() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, false));
+        let r = sent(s.on_connected(t0));
+        // A List Identity reply whose CPF claims 1000 items.
+        let mut b = h("6300 0200 00000000 00000000 0000000000000000 00000000 e803");
+        b[12..20].copy_from_slice(&r.sender_context);
+        assert_eq!(s.on_bytes(t0, &b), Step::Done);
+        let f = s.take_findings();
+        assert!(
+            matches!(&f[0].fact, Fact::Suspicious { reason, .. } if reason.contains("item_count"))
+        );
+        assert_eq!(f[0].raw.as_deref(), Some(&b[..]));
+    }
+
+    #[test]
+    fn closed_or_refused_is_no_answer() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, false));
+        assert_eq!(
+            s.on_connection_lost(t0, ConnectionLoss::Refused),
+            Step::Done
+        );
+        assert!(matches!(
+            s.take_findings()[0].fact,
+            Fact::NoAnswer {
+                outcome: NoAnswerKind::Refused,
+                ..
+            }
+        ));
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, false));
+        let _ = s.on_connected(t0);
+        assert_eq!(s.on_connection_lost(t0, ConnectionLoss::Closed), Step::Done);
+        assert!(matches!(
+            s.take_findings()[0].fact,
+            Fact::NoAnswer {
+                outcome: NoAnswerKind::NotThisProtocol,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn every_step_passes_the_guard() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(cfg(EnipTransport::Tcp, true));
+        let Step::Send(r) = s.on_connected(t0) else {
+            panic!()
+        };
+        assert_eq!(crate::safety::emit(&r).unwrap().len(), 24);
+    }
+}

@@ -1,0 +1,935 @@
+//! The Modbus/TCP probe session: Read Device Identification over one connection.
+//!
+//! A sans-IO state machine over [`crate::wire::modbus`]: it never touches a socket or a
+//! clock (the driver passes `now`), and it only ever asks for
+//! [`SafeRequest::ModbusReadDeviceId`].
+//!
+//! What it does, on **one** connection, one request in flight at a time:
+//! - tries the unit ids in the configured order and stops at the first unit that answers
+//!   (an identity reply or an exception from the unit itself; a gateway's 0x0A/0x0B
+//!   exception says the unit is *not* there, so the next unit id is tried);
+//! - for that unit asks each configured read code in order (stream codes start at
+//!   object 0, as MAP v1.1b3 6.21 allows and common clients do; the individual code asks
+//!   each configured object not already known);
+//! - follows "more follows" (0xFF) with the device's next object id, at most
+//!   [`ModbusSessionConfig::max_pages`] times per read code, and stops a device that loops
+//!   (a next object id already asked, or not above the previous one);
+//! - emits one [`Fact::Identity`] per answering unit with every object from every read
+//!   code and page; exceptions are [`Fact::Negative`]; silence, refusal, a reset or a
+//!   non-Modbus answer is [`Fact::NoAnswer`]; a reply that does not decode, or that does
+//!   not match its request, is [`Fact::Suspicious`] with the bytes kept.
+//!
+//! Every reply is matched to its request by transaction id (MMTCP 3.1.3). A late reply to
+//! a request that already timed out is recognised by its transaction id and dropped.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::{ConnectionLoss, Finding, Session, Step};
+use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
+use crate::profile::Profile;
+use crate::safety::{ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest};
+use crate::wire::Cursor;
+use crate::wire::modbus::{
+    ExceptionCode, FunctionCode, PROTOCOL_ID_MODBUS, ReadDeviceIdResponse, Response, ResponseAdu,
+    frame_len, to_identity,
+};
+
+/// The request kind every finding of this session comes from.
+const KIND: &str = "modbus.read_device_id";
+
+/// Default cap on "more follows" pages per read code. A 253-byte PDU holds at least two
+/// 100-byte objects, so 16 pages cover every standard object and a good share of private
+/// ones; a device needing more is paging byte by byte or looping.
+pub const DEFAULT_MAX_PAGES: usize = 16;
+
+/// No configuration can ask for more pages per read code than this (SAFETY.md): 128
+/// extended objects at two per page.
+pub const MAX_PAGES_LIMIT: usize = 64;
+
+/// Plain data the scan driver builds from a [`Profile`]. Ports and sockets are the
+/// driver's business; `port` is only copied into facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModbusSessionConfig {
+    /// The port the driver connected to, reported in facts.
+    pub port: u16,
+    /// Unit ids to try, in order, on the one connection.
+    pub unit_ids: Vec<u8>,
+    /// Read codes to ask, in order (basic, regular, then extended only if configured).
+    pub read_codes: Vec<ReadDeviceIdCode>,
+    /// Objects the individual read code asks for (each only if not already known).
+    pub individual_objects: Vec<u8>,
+    /// How long to wait for each reply.
+    pub response_timeout: Duration,
+    /// "More follows" pages per read code at most (the first reply counts as one);
+    /// clamped to 1..=[`MAX_PAGES_LIMIT`].
+    pub max_pages: usize,
+    /// Transaction id of the first request; later requests count up (wrapping).
+    pub first_transaction_id: u16,
+}
+
+impl ModbusSessionConfig {
+    /// The session's settings from a profile.
+    pub fn from_profile(profile: &Profile) -> Self {
+        ModbusSessionConfig {
+            port: profile.modbus.port,
+            unit_ids: profile.modbus.unit_ids.clone(),
+            read_codes: profile.modbus.read_codes.clone(),
+            // The standard objects (MAP 6.21), for devices that only allow individual access.
+            individual_objects: (0x00..=0x06).collect(),
+            response_timeout: Duration::from_millis(profile.pacing.response_timeout_ms),
+            max_pages: DEFAULT_MAX_PAGES,
+            first_transaction_id: 1,
+        }
+    }
+}
+
+/// The request in flight.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    request: ModbusReadDeviceId,
+    deadline: Instant,
+}
+
+/// The Modbus/TCP identity probe of one device.
+#[derive(Debug)]
+pub struct ModbusSession {
+    cfg: ModbusSessionConfig,
+    unit_idx: usize,
+    code_idx: usize,
+    /// Object ids asked so far under the current read code (loop guard).
+    asked: BTreeSet<u8>,
+    /// Pages received under the current stream read code.
+    pages: usize,
+    /// Position in `individual_objects` for the individual read code.
+    individual_idx: usize,
+    next_tid: u16,
+    in_flight: Option<InFlight>,
+    /// Every transaction id sent, to recognise late replies.
+    sent: BTreeSet<u16>,
+    buf: Vec<u8>,
+    /// Identity replies of the current unit and their frames.
+    replies: Vec<ReadDeviceIdResponse>,
+    raw: Vec<u8>,
+    /// The current unit answered (an identity reply or its own exception).
+    answered: bool,
+    /// Why the last unit that did not answer stayed silent.
+    silence: Option<NoAnswerKind>,
+    findings: Vec<Finding>,
+    done: bool,
+}
+
+impl ModbusSession {
+    pub fn new(cfg: ModbusSessionConfig) -> Self {
+        let next_tid = cfg.first_transaction_id;
+        ModbusSession {
+            cfg,
+            unit_idx: 0,
+            code_idx: 0,
+            asked: BTreeSet::new(),
+            pages: 0,
+            individual_idx: 0,
+            next_tid,
+            in_flight: None,
+            sent: BTreeSet::new(),
+            buf: Vec::new(),
+            replies: Vec::new(),
+            raw: Vec::new(),
+            answered: false,
+            silence: None,
+            findings: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn unit(&self) -> u8 {
+        self.cfg.unit_ids[self.unit_idx]
+    }
+
+    fn push(&mut self, fact: Fact, raw: Option<Vec<u8>>) {
+        self.findings.push(Finding {
+            fact,
+            raw,
+            request: KIND,
+        });
+    }
+
+    fn send(&mut self, now: Instant, read_code: ReadDeviceIdCode, object_id: u8) -> Step {
+        let request = ModbusReadDeviceId {
+            transaction_id: self.next_tid,
+            unit_id: self.unit(),
+            read_code,
+            object_id,
+        };
+        self.next_tid = self.next_tid.wrapping_add(1);
+        self.sent.insert(request.transaction_id);
+        self.asked.insert(object_id);
+        self.in_flight = Some(InFlight {
+            request,
+            deadline: now + self.cfg.response_timeout,
+        });
+        Step::Send(SafeRequest::ModbusReadDeviceId(request))
+    }
+
+    /// Sends the first request of the current read code, or moves on.
+    fn start_code(&mut self, now: Instant) -> Step {
+        self.asked.clear();
+        self.pages = 0;
+        self.individual_idx = 0;
+        let Some(&code) = self.cfg.read_codes.get(self.code_idx) else {
+            return self.finish_unit(now);
+        };
+        match code {
+            ReadDeviceIdCode::Individual => self.next_individual(now),
+            _ => self.send(now, code, 0x00),
+        }
+    }
+
+    fn next_individual(&mut self, now: Instant) -> Step {
+        while let Some(&object) = self.cfg.individual_objects.get(self.individual_idx) {
+            self.individual_idx += 1;
+            let known = self
+                .replies
+                .iter()
+                .any(|r| r.objects.iter().any(|o| o.id == object));
+            if !known {
+                return self.send(now, ReadDeviceIdCode::Individual, object);
+            }
+        }
+        self.next_code(now)
+    }
+
+    fn next_code(&mut self, now: Instant) -> Step {
+        self.code_idx += 1;
+        self.start_code(now)
+    }
+
+    /// The current unit is finished: report it, and stop if it answered.
+    fn finish_unit(&mut self, now: Instant) -> Step {
+        if !self.replies.is_empty() {
+            let identity = to_identity(self.unit(), &self.replies);
+            let raw = std::mem::take(&mut self.raw);
+            self.push(
+                Fact::Identity {
+                    identity: Identity::Modbus(identity),
+                },
+                Some(raw),
+            );
+            self.answered = true;
+        }
+        if self.answered {
+            return self.finish();
+        }
+        self.unit_idx += 1;
+        self.code_idx = 0;
+        self.replies.clear();
+        self.raw.clear();
+        if self.unit_idx >= self.cfg.unit_ids.len() {
+            if let Some(outcome) = self.silence {
+                self.no_answer(outcome, None);
+            }
+            return self.finish();
+        }
+        self.start_code(now)
+    }
+
+    fn no_answer(&mut self, outcome: NoAnswerKind, raw: Option<Vec<u8>>) {
+        self.push(
+            Fact::NoAnswer {
+                protocol: Protocol::Modbus,
+                port: self.cfg.port,
+                outcome,
+            },
+            raw,
+        );
+    }
+
+    fn suspicious(&mut self, reason: String, raw: Vec<u8>) -> Step {
+        self.push(
+            Fact::Suspicious {
+                protocol: Protocol::Modbus,
+                port: self.cfg.port,
+                reason,
+            },
+            Some(raw),
+        );
+        // The stream cannot be trusted to be in step any more: report what the unit said
+        // so far and stop.
+        self.flush_identity();
+        self.finish()
+    }
+
+    fn flush_identity(&mut self) {
+        if !self.replies.is_empty() && self.unit_idx < self.cfg.unit_ids.len() {
+            let identity = to_identity(self.unit(), &self.replies);
+            let raw = std::mem::take(&mut self.raw);
+            self.replies.clear();
+            self.push(
+                Fact::Identity {
+                    identity: Identity::Modbus(identity),
+                },
+                Some(raw),
+            );
+        }
+    }
+
+    fn finish(&mut self) -> Step {
+        self.done = true;
+        self.in_flight = None;
+        Step::Done
+    }
+
+    /// Handles one whole frame.
+    fn on_frame(&mut self, now: Instant, frame: Vec<u8>) -> Step {
+        let adu = match ResponseAdu::decode(&mut Cursor::framed(&frame)) {
+            Ok(adu) => adu,
+            Err(e) => return self.suspicious(format!("undecodable modbus reply: {e}"), frame),
+        };
+        if adu.header.protocol_id != PROTOCOL_ID_MODBUS {
+            self.flush_identity();
+            self.no_answer(NoAnswerKind::NotThisProtocol, Some(frame));
+            return self.finish();
+        }
+        let Some(flight) = self.in_flight else {
+            if self.sent.contains(&adu.header.transaction_id) {
+                return Step::Wait; // a late reply to a request that timed out
+            }
+            return self.suspicious(
+                format!(
+                    "unsolicited reply with transaction id {}",
+                    adu.header.transaction_id
+                ),
+                frame,
+            );
+        };
+        let req = flight.request;
+        if adu.header.transaction_id != req.transaction_id {
+            if self.sent.contains(&adu.header.transaction_id) {
+                return Step::Wait;
+            }
+            return self.suspicious(
+                format!(
+                    "reply with transaction id {} to request {}",
+                    adu.header.transaction_id, req.transaction_id
+                ),
+                frame,
+            );
+        }
+        self.in_flight = None;
+        match adu.pdu {
+            Response::Exception {
+                function: FunctionCode::EncapsulatedInterface,
+                code,
+                ..
+            } => self.on_exception(now, req, code, frame),
+            Response::ReadDeviceId(reply) => self.on_reply(now, req, reply, frame),
+            other => self.suspicious(
+                format!(
+                    "reply with function {:#04x} to read device identification",
+                    match other {
+                        Response::Exception { function, .. } => function.code() | 0x80,
+                        ref o => o.function().code(),
+                    }
+                ),
+                frame,
+            ),
+        }
+    }
+
+    fn on_exception(
+        &mut self,
+        now: Instant,
+        req: ModbusReadDeviceId,
+        code: ExceptionCode,
+        frame: Vec<u8>,
+    ) -> Step {
+        self.push(
+            Fact::Negative {
+                protocol: Protocol::Modbus,
+                port: self.cfg.port,
+                answer: format!(
+                    "unit {} answered read device identification (read code {}, object {:#04x}) with exception {:#04x} ({})",
+                    req.unit_id,
+                    req.read_code.code(),
+                    req.object_id,
+                    code.code(),
+                    code.describe()
+                ),
+            },
+            Some(frame),
+        );
+        if code.is_gateway() {
+            // The gateway spoke for a unit that is not there: try the next unit id.
+            return self.finish_unit(now);
+        }
+        self.answered = true;
+        if code == ExceptionCode::IllegalFunction {
+            // The unit does not implement function 0x2B/0x0E at all: other codes would
+            // only get the same answer.
+            return self.finish_unit(now);
+        }
+        self.next_code(now)
+    }
+
+    fn on_reply(
+        &mut self,
+        now: Instant,
+        req: ModbusReadDeviceId,
+        reply: ReadDeviceIdResponse,
+        frame: Vec<u8>,
+    ) -> Step {
+        self.answered = true;
+        self.raw.extend_from_slice(&frame);
+        let more = reply.more_follows() && req.read_code != ReadDeviceIdCode::Individual;
+        let next = reply.next_object_id;
+        self.replies.push(reply);
+        if req.read_code == ReadDeviceIdCode::Individual {
+            return self.next_individual(now);
+        }
+        self.pages += 1;
+        if !more {
+            return self.next_code(now);
+        }
+        if self.pages >= self.cfg.max_pages.clamp(1, MAX_PAGES_LIMIT) {
+            self.push(
+                Fact::Suspicious {
+                    protocol: Protocol::Modbus,
+                    port: self.cfg.port,
+                    reason: format!(
+                        "read code {} still had more to follow after {} pages: stopped",
+                        req.read_code.code(),
+                        self.pages
+                    ),
+                },
+                Some(frame),
+            );
+            return self.next_code(now);
+        }
+        // A device that loops would keep us asking forever: the next object must be new
+        // and above the one just asked (the first reply may restart below a start object
+        // it does not know, MAP 6.21, so the check is against what was asked).
+        if self.asked.contains(&next) || (self.pages > 1 && next <= req.object_id) {
+            self.push(
+                Fact::Suspicious {
+                    protocol: Protocol::Modbus,
+                    port: self.cfg.port,
+                    reason: format!(
+                        "read code {} loops: next object {next:#04x} after asking {:#04x}: stopped",
+                        req.read_code.code(),
+                        req.object_id
+                    ),
+                },
+                Some(frame),
+            );
+            return self.next_code(now);
+        }
+        self.send(now, req.read_code, next)
+    }
+}
+
+impl Session for ModbusSession {
+    fn protocol(&self) -> Protocol {
+        Protocol::Modbus
+    }
+
+    fn on_connected(&mut self, now: Instant) -> Step {
+        if self.done || self.cfg.unit_ids.is_empty() || self.cfg.read_codes.is_empty() {
+            return self.finish();
+        }
+        if self.in_flight.is_some() {
+            return Step::Wait;
+        }
+        self.start_code(now)
+    }
+
+    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        self.buf.extend_from_slice(bytes);
+        loop {
+            // Before the length field is in, a non-zero protocol id already says this is
+            // not Modbus (an HTTP or TLS server on port 502).
+            if let Some(p) = self.buf.get(2..4) {
+                if u16::from_be_bytes([p[0], p[1]]) != PROTOCOL_ID_MODBUS {
+                    let raw = std::mem::take(&mut self.buf);
+                    self.flush_identity();
+                    self.no_answer(NoAnswerKind::NotThisProtocol, Some(raw));
+                    return self.finish();
+                }
+            }
+            let n = match frame_len(&self.buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Step::Wait,
+                Err(e) => {
+                    let raw = std::mem::take(&mut self.buf);
+                    return self.suspicious(format!("not a modbus/tcp frame: {e}"), raw);
+                }
+            };
+            let frame: Vec<u8> = self.buf.drain(..n).collect();
+            match self.on_frame(now, frame) {
+                Step::Wait => continue,
+                step => {
+                    // A reply always answers the one request in flight; bytes beyond it
+                    // belong to no request (one request in flight at a time).
+                    if !self.buf.is_empty() && !self.done {
+                        let raw = std::mem::take(&mut self.buf);
+                        return self.suspicious(
+                            format!("{} bytes after the reply, before any request", raw.len()),
+                            raw,
+                        );
+                    }
+                    return step;
+                }
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        match self.in_flight {
+            Some(f) if now >= f.deadline => {
+                self.in_flight = None;
+                if self.replies.is_empty() && !self.answered {
+                    self.silence = Some(NoAnswerKind::Timeout);
+                }
+                // A partial frame of the timed-out reply would desynchronise the next one.
+                self.buf.clear();
+                self.finish_unit(now)
+            }
+            Some(_) => Step::Wait,
+            None => Step::Wait,
+        }
+    }
+
+    fn on_connection_lost(&mut self, _now: Instant, why: ConnectionLoss) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        let had_identity = !self.replies.is_empty();
+        self.flush_identity();
+        if !had_identity && !self.answered {
+            let outcome = match why {
+                ConnectionLoss::Refused => NoAnswerKind::Refused,
+                ConnectionLoss::ConnectTimeout => NoAnswerKind::Timeout,
+                // A Modbus server that closes instead of answering behaves like a reset for
+                // the inventory: it is there, and it did not say who it is.
+                ConnectionLoss::Closed | ConnectionLoss::Reset => NoAnswerKind::Reset,
+            };
+            self.no_answer(outcome, None);
+        }
+        self.finish()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.in_flight.map(|f| f.deadline)
+    }
+
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::modbus::{DeviceIdObject, Header, ReadCode};
+
+    fn cfg(units: &[u8], codes: &[ReadDeviceIdCode]) -> ModbusSessionConfig {
+        ModbusSessionConfig {
+            port: 502,
+            unit_ids: units.to_vec(),
+            read_codes: codes.to_vec(),
+            individual_objects: vec![0x04],
+            response_timeout: Duration::from_millis(500),
+            max_pages: DEFAULT_MAX_PAGES,
+            first_transaction_id: 1,
+        }
+    }
+
+    fn hexb(s: &str) -> Vec<u8> {
+        let clean: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        hex::decode(clean).unwrap()
+    }
+
+    /// A real reply with its transaction id replaced by the one this session used.
+    fn with_tid(mut frame: Vec<u8>, tid: u16) -> Vec<u8> {
+        frame[..2].copy_from_slice(&tid.to_be_bytes());
+        frame
+    }
+
+    fn sent(step: &Step) -> ModbusReadDeviceId {
+        match step {
+            Step::Send(SafeRequest::ModbusReadDeviceId(r)) => *r,
+            other => panic!("expected a read device id request, got {other:?}"),
+        }
+    }
+
+    fn reply(tid: u16, unit: u8, code: u8, more: u8, next: u8, objects: &[(u8, &str)]) -> Vec<u8> {
+        let adu = ResponseAdu {
+            header: Header {
+                transaction_id: tid,
+                protocol_id: 0,
+                unit_id: unit,
+            },
+            pdu: Response::ReadDeviceId(ReadDeviceIdResponse {
+                read_code: ReadCode::from_u8(code),
+                conformity_level: 0x81,
+                more_follows: more,
+                next_object_id: next,
+                objects: objects
+                    .iter()
+                    .map(|(id, v)| DeviceIdObject {
+                        id: *id,
+                        value: v.as_bytes().to_vec(),
+                    })
+                    .collect(),
+                trailing: vec![],
+            }),
+        };
+        let mut out = Vec::new();
+        adu.encode(&mut out);
+        out
+    }
+
+    fn exception(tid: u16, unit: u8, code: u8) -> Vec<u8> {
+        vec![(tid >> 8) as u8, tid as u8, 0, 0, 0, 3, unit, 0xAB, code]
+    }
+
+    fn identity(f: &Finding) -> &crate::inventory::ModbusIdentity {
+        match &f.fact {
+            Fact::Identity {
+                identity: Identity::Modbus(m),
+            } => m,
+            other => panic!("expected a modbus identity, got {other:?}"),
+        }
+    }
+
+    // pymodbus-client-vs-pymodbus-longid.pcap, server 127.0.0.8:502 (pymodbus 3.16.1):
+    // frames 9, 11, 13, 15: read code 1 from object 0 ("more follows", next object 2),
+    // read code 1 from object 2, read code 2 from object 0 (more follows, next 2), read
+    // code 2 from object 2.
+    const LONGID_9: &str = "0002 0000 00f7 01 2b0e 01 83 ff 02 02 007d506565724c6162204c6f6e672056656e646f72204e616d6520506565724c6162204c6f6e672056656e646f72204e616d6520506565724c6162204c6f6e672056656e646f72204e616d6520506565724c6162204c6f6e672056656e646f72204e616d6520506565724c6162204c6f6e672056656e646f72204e616d6520 016e504c422d4c4f4e472d50524f445543542d434f44452d504c422d4c4f4e472d50524f445543542d434f44452d504c422d4c4f4e472d50524f445543542d434f44452d504c422d4c4f4e472d50524f445543542d434f44452d504c422d4c4f4e472d50524f445543542d434f44452d";
+    const LONGID_11: &str = "0003 0000 0015 01 2b0e 01 83 00 00 01 020b76392e392e392d6c6f6e67";
+    const LONGID_15: &str = "0005 0000 0071 01 2b0e 02 83 00 00 05 020b76392e392e392d6c6f6e67 031d687474703a2f2f706565726c61622e696e76616c69642f6d6f64627573 041a506565724c6162204d6f64627573205465737420536572766572 050c504c422d4d422d5443502d31 0611706565722d6c61622070796d6f64627573";
+
+    #[test]
+    fn follows_more_follows_across_read_codes_on_real_replies() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r = sent(&s.on_connected(t0));
+        assert_eq!(
+            (r.unit_id, r.read_code, r.object_id),
+            (1, ReadDeviceIdCode::Basic, 0)
+        );
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+        let r = sent(&s.on_bytes(t0, &with_tid(hexb(LONGID_9), r.transaction_id)));
+        assert_eq!((r.read_code, r.object_id), (ReadDeviceIdCode::Basic, 0x02));
+        let r = sent(&s.on_bytes(t0, &with_tid(hexb(LONGID_11), r.transaction_id)));
+        assert_eq!(
+            (r.read_code, r.object_id),
+            (ReadDeviceIdCode::Regular, 0x00)
+        );
+        // Frame 13 is byte for byte frame 9 with read code 2.
+        let mut f13 = hexb(LONGID_9);
+        f13[9] = 0x02;
+        let r = sent(&s.on_bytes(t0, &with_tid(f13, r.transaction_id)));
+        assert_eq!(
+            (r.read_code, r.object_id),
+            (ReadDeviceIdCode::Regular, 0x02)
+        );
+        assert_eq!(
+            s.on_bytes(t0, &with_tid(hexb(LONGID_15), r.transaction_id)),
+            Step::Done
+        );
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        let id = identity(&f[0]);
+        assert_eq!(id.unit_id, 1);
+        assert_eq!(id.conformity_level, Some(0x83));
+        assert_eq!(id.objects[&0x00], "PeerLab Long Vendor Name ".repeat(5));
+        assert_eq!(id.objects[&0x01], "PLB-LONG-PRODUCT-CODE-".repeat(5));
+        assert_eq!(id.objects[&0x02], "v9.9.9-long");
+        assert_eq!(id.objects[&0x06], "peer-lab pymodbus");
+        assert_eq!(id.objects.len(), 7);
+        // The raw bytes are the four replies as received.
+        assert_eq!(
+            f[0].raw.as_ref().unwrap().len(),
+            0xf7 + 6 + 0x15 + 6 + 0xf7 + 6 + 0x71 + 6
+        );
+    }
+
+    #[test]
+    fn bytes_one_at_a_time_still_frame() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
+        let r = sent(&s.on_connected(t0));
+        let frame = reply(
+            r.transaction_id,
+            1,
+            1,
+            0,
+            0,
+            &[(0, "ACME"), (1, "X1"), (2, "1.0")],
+        );
+        let (last, head) = frame.split_last().unwrap();
+        for b in head {
+            assert_eq!(s.on_bytes(t0, &[*b]), Step::Wait);
+        }
+        assert_eq!(s.on_bytes(t0, &[*last]), Step::Done);
+        assert_eq!(identity(&s.take_findings()[0]).objects[&0], "ACME");
+    }
+
+    #[test]
+    fn silent_unit_times_out_and_the_next_unit_is_tried_on_the_same_connection() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[0xFF, 1], &[ReadDeviceIdCode::Basic]));
+        let first = sent(&s.on_connected(t0));
+        assert_eq!(first.unit_id, 0xFF);
+        // Before the deadline nothing happens.
+        assert_eq!(s.on_timeout(t0 + Duration::from_millis(499)), Step::Wait);
+        let t1 = t0 + Duration::from_millis(500);
+        let second = sent(&s.on_timeout(t1));
+        assert_eq!(second.unit_id, 1);
+        assert_ne!(second.transaction_id, first.transaction_id);
+        // The late reply to the first request is recognised and dropped.
+        let late = reply(first.transaction_id, 0xFF, 1, 0, 0, &[(0, "LATE")]);
+        assert_eq!(s.on_bytes(t1, &late), Step::Wait);
+        let ok = reply(second.transaction_id, 1, 1, 0, 0, &[(0, "ACME")]);
+        assert_eq!(s.on_bytes(t1, &ok), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(identity(&f[0]).unit_id, 1);
+        assert_eq!(identity(&f[0]).objects[&0], "ACME");
+    }
+
+    #[test]
+    fn every_unit_silent_is_one_timeout() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
+        sent(&s.on_connected(t0));
+        let t1 = t0 + Duration::from_secs(1);
+        sent(&s.on_timeout(t1));
+        assert_eq!(s.on_timeout(t1 + Duration::from_secs(1)), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(
+            f.iter().map(|f| &f.fact).collect::<Vec<_>>(),
+            [&Fact::NoAnswer {
+                protocol: Protocol::Modbus,
+                port: 502,
+                outcome: NoAnswerKind::Timeout
+            }]
+        );
+    }
+
+    #[test]
+    fn illegal_function_is_a_negative_answer_and_ends_the_probe() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1, 2],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r = sent(&s.on_connected(t0));
+        assert_eq!(
+            s.on_bytes(t0, &exception(r.transaction_id, 1, 0x01)),
+            Step::Done
+        );
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1);
+        let Fact::Negative { answer, .. } = &f[0].fact else {
+            panic!("{f:?}")
+        };
+        assert!(answer.contains("0x01 (illegal function)"), "{answer}");
+        assert_eq!(
+            f[0].raw.as_deref(),
+            Some(&exception(r.transaction_id, 1, 1)[..])
+        );
+    }
+
+    #[test]
+    fn gateway_exception_moves_to_the_next_unit() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
+        let r = sent(&s.on_connected(t0));
+        let r2 = sent(&s.on_bytes(t0, &exception(r.transaction_id, 1, 0x0B)));
+        assert_eq!(r2.unit_id, 2);
+        let ok = reply(r2.transaction_id, 2, 1, 0, 0, &[(0, "BEHIND GW")]);
+        assert_eq!(s.on_bytes(t0, &ok), Step::Done);
+        let f = s.take_findings();
+        assert!(matches!(f[0].fact, Fact::Negative { .. }));
+        assert_eq!(identity(&f[1]).unit_id, 2);
+    }
+
+    #[test]
+    fn illegal_data_address_on_regular_keeps_the_basic_identity() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r = sent(&s.on_connected(t0));
+        let r = sent(&s.on_bytes(t0, &reply(r.transaction_id, 1, 1, 0, 0, &[(0, "A")])));
+        assert_eq!(r.read_code, ReadDeviceIdCode::Regular);
+        assert_eq!(
+            s.on_bytes(t0, &exception(r.transaction_id, 1, 0x02)),
+            Step::Done
+        );
+        let f = s.take_findings();
+        assert!(matches!(f[0].fact, Fact::Negative { .. }));
+        assert_eq!(identity(&f[1]).objects[&0], "A");
+    }
+
+    #[test]
+    fn a_looping_device_is_stopped() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Extended]));
+        let r = sent(&s.on_connected(t0));
+        let r = sent(&s.on_bytes(
+            t0,
+            &reply(r.transaction_id, 1, 3, 0xFF, 0x81, &[(0x80, "a")]),
+        ));
+        assert_eq!(r.object_id, 0x81);
+        // Next object goes backwards: stop, keep what came.
+        let step = s.on_bytes(
+            t0,
+            &reply(r.transaction_id, 1, 3, 0xFF, 0x80, &[(0x81, "b")]),
+        );
+        assert_eq!(step, Step::Done);
+        let f = s.take_findings();
+        assert!(matches!(&f[0].fact, Fact::Suspicious { reason, .. } if reason.contains("loops")));
+        assert_eq!(identity(&f[1]).objects.len(), 2);
+    }
+
+    #[test]
+    fn pages_are_capped() {
+        let t0 = Instant::now();
+        let mut c = cfg(&[1], &[ReadDeviceIdCode::Extended]);
+        c.max_pages = 3;
+        let mut s = ModbusSession::new(c);
+        let mut r = sent(&s.on_connected(t0));
+        let mut sends = 1;
+        loop {
+            let next = r.object_id.max(0x7F) + 1;
+            let frame = reply(r.transaction_id, 1, 3, 0xFF, next, &[(next - 1, "x")]);
+            match s.on_bytes(t0, &frame) {
+                Step::Send(SafeRequest::ModbusReadDeviceId(n)) => {
+                    r = n;
+                    sends += 1;
+                }
+                Step::Done => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(sends, 3);
+    }
+
+    #[test]
+    fn zero_objects_is_an_answer() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
+        let r = sent(&s.on_connected(t0));
+        assert_eq!(
+            s.on_bytes(t0, &reply(r.transaction_id, 1, 1, 0, 0, &[])),
+            Step::Done
+        );
+        let f = s.take_findings();
+        assert_eq!(identity(&f[0]).objects.len(), 0);
+        assert_eq!(identity(&f[0]).conformity_level, Some(0x81));
+    }
+
+    #[test]
+    fn individual_code_asks_only_for_objects_not_yet_known() {
+        let t0 = Instant::now();
+        let mut c = cfg(
+            &[1],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Individual],
+        );
+        c.individual_objects = vec![0x00, 0x04];
+        let mut s = ModbusSession::new(c);
+        let r = sent(&s.on_connected(t0));
+        let r = sent(&s.on_bytes(t0, &reply(r.transaction_id, 1, 1, 0, 0, &[(0, "A")])));
+        assert_eq!(
+            (r.read_code, r.object_id),
+            (ReadDeviceIdCode::Individual, 0x04)
+        );
+        let frame = reply(r.transaction_id, 1, 4, 0, 0, &[(4, "Name")]);
+        assert_eq!(s.on_bytes(t0, &frame), Step::Done);
+        assert_eq!(identity(&s.take_findings()[0]).objects[&4], "Name");
+    }
+
+    #[test]
+    fn wrong_transaction_id_is_suspicious() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
+        let r = sent(&s.on_connected(t0));
+        let frame = reply(r.transaction_id.wrapping_add(7), 1, 1, 0, 0, &[]);
+        assert_eq!(s.on_bytes(t0, &frame), Step::Done);
+        let f = s.take_findings();
+        assert!(matches!(&f[0].fact, Fact::Suspicious { .. }));
+        assert_eq!(f[0].raw.as_deref(), Some(&frame[..]));
+    }
+
+    #[test]
+    fn an_http_server_is_not_modbus() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
+        sent(&s.on_connected(t0));
+        assert_eq!(s.on_bytes(t0, b"HTTP/1.1 400 Bad Request\r\n"), Step::Done);
+        let f = s.take_findings();
+        assert!(matches!(
+            f[0].fact,
+            Fact::NoAnswer {
+                outcome: NoAnswerKind::NotThisProtocol,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn undecodable_reply_is_suspicious_with_raw_bytes() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
+        let r = sent(&s.on_connected(t0));
+        // Claims 9 objects in a 2-byte remainder.
+        let mut frame = vec![0, 0, 0, 0, 0, 10, 1, 0x2b, 0x0e, 1, 0x81, 0, 0, 9, 0, 0];
+        frame[..2].copy_from_slice(&r.transaction_id.to_be_bytes());
+        assert_eq!(s.on_bytes(t0, &frame), Step::Done);
+        let f = s.take_findings();
+        assert!(
+            matches!(&f[0].fact, Fact::Suspicious { reason, .. } if reason.contains("undecodable"))
+        );
+        assert_eq!(f[0].raw.as_deref(), Some(&frame[..]));
+    }
+
+    #[test]
+    fn connection_loss_is_recorded() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
+        assert_eq!(
+            s.on_connection_lost(t0, ConnectionLoss::Refused),
+            Step::Done
+        );
+        assert!(matches!(
+            s.take_findings()[0].fact,
+            Fact::NoAnswer {
+                outcome: NoAnswerKind::Refused,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn every_request_passes_the_guard() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1], &[ReadDeviceIdCode::Basic]));
+        let Step::Send(req) = s.on_connected(t0) else {
+            panic!()
+        };
+        assert!(crate::safety::emit(&req).is_ok());
+    }
+}
