@@ -32,8 +32,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::driver::{self, DriveEnd, DriveReport, DriverConfig, Endpoint, Pacing};
+use super::enip::{EnipSession, EnipSessionConfig};
 use super::gate::{Gate, HostClock};
 use super::journal::{Journal, JournalError, JournalLine};
+use super::modbus::{ModbusSession, ModbusSessionConfig};
+use super::s7::{S7Session, S7SessionConfig};
 use super::{ConnectionLoss, Session};
 use crate::inventory::{
     Fact, Identity, NoAnswerKind, Observation, Protocol, Provenance, Transport,
@@ -225,13 +228,15 @@ pub enum ProbeOutcome {
 }
 
 impl ProbeOutcome {
-    /// An outcome that means "we could not ask properly" (counts toward exit code 1).
+    /// An outcome that means "we could not ask properly" (counts toward exit code 1): a
+    /// device that connected but did not answer or reset, or a fault on our side. A
+    /// refused or timed-out connect is an empty address, not an error; an open breaker is
+    /// not one on its own (the failures that opened it are).
     pub fn is_error(self) -> bool {
         matches!(
             self,
             ProbeOutcome::Timeout
                 | ProbeOutcome::Reset
-                | ProbeOutcome::CircuitOpen
                 | ProbeOutcome::GuardRefused
                 | ProbeOutcome::LocalError
         )
@@ -360,12 +365,14 @@ impl ScanReport {
 
 /// Builds a protocol session for one host.
 pub trait SessionFactory: Send + Sync + fmt::Debug {
-    /// A session for `protocol` on `ip` under `profile`, or `None` when there is none
-    /// (the protocol is not implemented, or the profile gives nothing to ask).
+    /// A session for `protocol` on `ip`, port `port`, under `profile`, or `None` when
+    /// there is none (the protocol is not implemented, or the profile gives nothing to
+    /// ask).
     fn session(
         &self,
         protocol: Protocol,
         ip: IpAddr,
+        port: u16,
         profile: &Profile,
     ) -> Option<Box<dyn Session>>;
 }
@@ -377,12 +384,29 @@ pub struct BuiltinSessions;
 impl SessionFactory for BuiltinSessions {
     fn session(
         &self,
-        _protocol: Protocol,
+        protocol: Protocol,
         _ip: IpAddr,
-        _profile: &Profile,
+        port: u16,
+        profile: &Profile,
     ) -> Option<Box<dyn Session>> {
-        // Wired to the protocol sessions as they land.
-        None
+        match protocol {
+            Protocol::Modbus => {
+                let mut cfg = ModbusSessionConfig::from_profile(profile);
+                cfg.port = port;
+                Some(Box::new(ModbusSession::new(cfg)))
+            }
+            Protocol::Enip => {
+                let mut cfg = EnipSessionConfig::from_profile(profile);
+                cfg.port = port;
+                Some(Box::new(EnipSession::new(cfg)))
+            }
+            Protocol::S7 => {
+                let mut cfg = S7SessionConfig::from_profile(profile);
+                cfg.port = port;
+                Some(Box::new(S7Session::new(cfg)))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -752,7 +776,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             r
         } else if let Some(rule) = skipping_rule(ctx, &identities, protocol) {
             skip(ProbeOutcome::SkippedByRule, rule)
-        } else if let Some(mut session) = ctx.sessions.session(protocol, ip, &ctx.profile) {
+        } else if let Some(mut session) = ctx.sessions.session(protocol, ip, port, &ctx.profile) {
             // A vendor rule may ask for a longer interval once the device is known.
             clock.interval = host_interval(ctx, &identities);
             let endpoint = Endpoint {

@@ -135,7 +135,13 @@ struct Fakes {
 }
 
 impl SessionFactory for Fakes {
-    fn session(&self, protocol: Protocol, _ip: IpAddr, _p: &Profile) -> Option<Box<dyn Session>> {
+    fn session(
+        &self,
+        protocol: Protocol,
+        _ip: IpAddr,
+        _port: u16,
+        _p: &Profile,
+    ) -> Option<Box<dyn Session>> {
         matches!(protocol, Protocol::Enip | Protocol::S7).then(|| {
             Box::new(FakeEnip {
                 timeout: self.timeout,
