@@ -12,6 +12,7 @@ pub mod data;
 pub mod inventory;
 pub mod pace;
 pub mod passive;
+pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod report;

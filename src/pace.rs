@@ -1,1 +1,649 @@
-//! placeholder
+//! The pacing policy: when otscout may connect to a host and when it may send.
+//!
+//! [`Pacer`] is pure: it never reads a clock and never sleeps. Every call takes `now`
+//! (a [`std::time::Instant`] the caller supplies), so tests drive it with fake time. It
+//! holds, for one scan:
+//! - **a per-host discipline**: at most one connection per host at a time, at most one
+//!   request in flight per connection, a cool-down between a close and the next connect to
+//!   the same host, a minimum interval between two requests to one host (across
+//!   connections), retries with exponential backoff, and a circuit breaker per host that
+//!   records why it tripped;
+//! - **a global limit**: a token bucket (implemented as GCRA, exact integer arithmetic)
+//!   over all requests, `max_rate` per second with `burst` tokens;
+//! - **hosts in flight**: how many hosts are being worked on at once.
+//!
+//! [`edge::GlobalGate`] wraps the `governor` crate for the real clock; the tokio driver may
+//! await it as a second, independent belt on the global rate. Note that governor waits on
+//! its own clock, so `tokio::time::pause()` does not control it: tests use [`Pacer`].
+//!
+//! # How the driver uses it
+//! ```text
+//! loop over hosts (the Pacer refuses a new host while hosts_in_flight are busy):
+//!   pacer.may_connect(host, now)   Ok  -> pacer.on_connect(host, now)?; open the socket
+//!                                  Err(Deny::Until(t)) -> sleep until t, ask again
+//!                                  Err(Deny::Tripped(_)) / Err(Deny::Busy) -> skip / wait
+//!   connected: for each Step::Send(req):
+//!     pacer.may_send(host, now)    Ok  -> pacer.on_send(host, now)?; write the frame
+//!                                  Err(Deny::Until(t)) -> sleep until t, ask again
+//!     reply arrived                -> pacer.on_reply(host, now)
+//!     timeout / refused / reset    -> pacer.on_failure(host, now, kind) -> Retry(at) | GiveUp | Tripped
+//!   connection closed              -> pacer.on_close(host, now)
+//!   host finished                  -> pacer.finish_host(host)
+//! ```
+//! `on_connect` and `on_send` re-check the policy and refuse (never panic) if the caller
+//! skipped `may_*`: a driver bug cannot exceed the limits through the pacer.
+//!
+//! # OT safety
+//! The limits enforced here come from a validated [`crate::profile::Pacing`], which can
+//! never lift the hard caps in [`crate::profile::caps`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::profile::Pacing;
+
+/// The pacing numbers the [`Pacer`] enforces, as durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time between two tokens of the global bucket (1 / max_rate, rounded up).
+    pub emission_interval: Duration,
+    /// Tokens the global bucket holds when full (at least 1).
+    pub burst: u32,
+    /// Hosts being worked on at once.
+    pub hosts_in_flight: usize,
+    /// Minimum time between two requests to one host.
+    pub host_interval: Duration,
+    /// Minimum time between a close and the next connect to one host.
+    pub cooldown: Duration,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    /// Retries after a failed connect or an unanswered request.
+    pub retries: u32,
+    /// The first retry waits this long; each further retry doubles it.
+    pub retry_backoff: Duration,
+    /// Consecutive failures after which the host's breaker trips.
+    pub breaker_failures: u32,
+    /// Resets (over the host's whole scan) after which the host's breaker trips.
+    pub breaker_resets: u32,
+}
+
+impl Limits {
+    /// The limits of a (validated) profile's pacing section.
+    pub fn from_pacing(p: &Pacing) -> Limits {
+        Limits {
+            emission_interval: emission_interval(p.max_rate),
+            burst: p.burst.max(1),
+            hosts_in_flight: p.hosts_in_flight.max(1),
+            host_interval: Duration::from_millis(p.host_interval_ms),
+            cooldown: Duration::from_millis(p.cooldown_ms),
+            connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+            response_timeout: Duration::from_millis(p.response_timeout_ms),
+            retries: p.retries,
+            retry_backoff: Duration::from_millis(p.retry_backoff_ms),
+            breaker_failures: p.breaker_failures.max(1),
+            breaker_resets: p.breaker_resets.max(1),
+        }
+    }
+
+    /// The wait before retry number `attempt` (1-based): backoff * 2^(attempt-1), capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(10);
+        self.retry_backoff.saturating_mul(factor)
+    }
+}
+
+/// 1 / rate as a duration, rounded up to the nanosecond so the bucket is never faster
+/// than the profile. A non-positive or non-finite rate (refused at profile load) gives
+/// one request per hour rather than a panic.
+pub fn emission_interval(max_rate: f64) -> Duration {
+    if !(max_rate.is_finite() && max_rate > 0.0) {
+        return Duration::from_secs(3600);
+    }
+    let nanos = (1e9 / max_rate).ceil();
+    Duration::from_nanos(nanos.clamp(1.0, 3.6e12) as u64)
+}
+
+/// Why the pacer says "not now".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deny {
+    /// Ask again at this time.
+    Until(Instant),
+    /// The host already has a connection (or, for `may_send`, a request in flight or no
+    /// connection): wait for the event that changes it, not for a time.
+    Busy(BusyReason),
+    /// `hosts_in_flight` hosts are being worked on; wait for one to finish.
+    HostsFull,
+    /// The host's circuit breaker has tripped: leave it alone.
+    Tripped(Trip),
+}
+
+/// Why a host is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyReason {
+    /// A connection to the host is open (one per host, hard limit).
+    Connected,
+    /// No connection is open, so nothing can be sent.
+    NotConnected,
+    /// A request on the connection awaits its reply (one in flight, hard limit).
+    RequestInFlight,
+}
+
+/// What went wrong, as the driver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    ConnectTimeout,
+    ConnectRefused,
+    ResponseTimeout,
+    Reset,
+}
+
+/// Why a host's circuit breaker tripped, recorded for the report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Trip {
+    /// When it tripped.
+    #[serde(skip)]
+    pub at: Instant,
+    /// The failure that tripped it.
+    pub last: FailureKind,
+    /// Human-readable reason, e.g. `3 consecutive failures (last: response_timeout)`.
+    pub reason: String,
+}
+
+/// What the driver should do after a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Try again, not before this time (connect again, or resend on the same connection).
+    RetryAt(Instant),
+    /// Retries are used up for this step; move on (next step or next host).
+    GiveUp,
+    /// The breaker tripped: touch this host no more.
+    Tripped(Trip),
+}
+
+/// A refusal from a recording call (`on_connect`, `on_send`): the caller broke the policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pacing refused {action} to {host}: {deny:?}")]
+pub struct PaceViolation {
+    pub host: IpAddr,
+    pub action: &'static str,
+    pub deny: Deny,
+}
+
+#[derive(Debug, Clone, Default)]
+struct HostState {
+    connected: bool,
+    in_flight: bool,
+    last_close: Option<Instant>,
+    last_send: Option<Instant>,
+    consecutive_failures: u32,
+    resets: u32,
+    attempt: u32,
+    retry_at: Option<Instant>,
+    trip: Option<Trip>,
+}
+
+/// The pacing policy for one scan. See the module docs for the call protocol.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    limits: Limits,
+    /// GCRA theoretical arrival time of the next token; None until the first send.
+    tat: Option<Instant>,
+    hosts: HashMap<IpAddr, HostState>,
+    active: usize,
+}
+
+impl Pacer {
+    pub fn new(limits: Limits) -> Pacer {
+        Pacer {
+            limits,
+            tat: None,
+            hosts: HashMap::new(),
+            active: 0,
+        }
+    }
+
+    pub fn from_pacing(p: &Pacing) -> Pacer {
+        Pacer::new(Limits::from_pacing(p))
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Hosts currently being worked on (started by `on_connect`, ended by `finish_host`).
+    pub fn hosts_active(&self) -> usize {
+        self.active
+    }
+
+    /// May a connection to `host` be opened now?
+    pub fn may_connect(&self, host: IpAddr, now: Instant) -> Result<(), Deny> {
+        let Some(h) = self.hosts.get(&host) else {
+            return if self.active >= self.limits.hosts_in_flight {
+                Err(Deny::HostsFull)
+            } else {
+                Ok(())
+            };
+        };
+        if let Some(t) = &h.trip {
+            return Err(Deny::Tripped(t.clone()));
+        }
+        if h.connected {
+            return Err(Deny::Busy(BusyReason::Connected));
+        }
+        let mut ready = now;
+        if let Some(closed) = h.last_close {
+            ready = ready.max(closed + self.limits.cooldown);
+        }
+        if let Some(r) = h.retry_at {
+            ready = ready.max(r);
+        }
+        if ready > now {
+            Err(Deny::Until(ready))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records that a connection to `host` is being opened now (checks `may_connect` first).
+    pub fn on_connect(&mut self, host: IpAddr, now: Instant) -> Result<(), PaceViolation> {
+        self.may_connect(host, now).map_err(|deny| PaceViolation {
+            host,
+            action: "a connect",
+            deny,
+        })?;
+        if !self.hosts.contains_key(&host) {
+            self.active += 1;
+        }
+        let h = self.hosts.entry(host).or_default();
+        h.connected = true;
+        h.in_flight = false;
+        h.retry_at = None;
+        Ok(())
+    }
+
+    /// Records that the connection to `host` closed (by us, by the peer, or failed) at `now`.
+    /// The cool-down runs from here.
+    pub fn on_close(&mut self, host: IpAddr, now: Instant) {
+        if let Some(h) = self.hosts.get_mut(&host) {
+            if h.connected {
+                h.connected = false;
+                h.in_flight = false;
+                h.last_close = Some(now);
+            }
+        }
+    }
+
+    /// May a request be sent to `host` now (on its open connection)?
+    pub fn may_send(&self, host: IpAddr, now: Instant) -> Result<(), Deny> {
+        let Some(h) = self.hosts.get(&host) else {
+            return Err(Deny::Busy(BusyReason::NotConnected));
+        };
+        if let Some(t) = &h.trip {
+            return Err(Deny::Tripped(t.clone()));
+        }
+        if !h.connected {
+            return Err(Deny::Busy(BusyReason::NotConnected));
+        }
+        if h.in_flight {
+            return Err(Deny::Busy(BusyReason::RequestInFlight));
+        }
+        let mut ready = now;
+        if let Some(last) = h.last_send {
+            ready = ready.max(last + self.limits.host_interval);
+        }
+        if let Some(r) = h.retry_at {
+            ready = ready.max(r);
+        }
+        ready = ready.max(self.global_ready_at(now));
+        if ready > now {
+            Err(Deny::Until(ready))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a request sent to `host` now (checks `may_send` first): takes a global
+    /// token and marks the request in flight until `on_reply` or `on_failure`.
+    pub fn on_send(&mut self, host: IpAddr, now: Instant) -> Result<(), PaceViolation> {
+        self.may_send(host, now).map_err(|deny| PaceViolation {
+            host,
+            action: "a request",
+            deny,
+        })?;
+        let t = self.limits.emission_interval;
+        self.tat = Some(self.tat.map_or(now, |tat| tat.max(now)) + t);
+        if let Some(h) = self.hosts.get_mut(&host) {
+            h.in_flight = true;
+            h.last_send = Some(now);
+            h.retry_at = None;
+        }
+        Ok(())
+    }
+
+    /// The reply to the request in flight arrived: clears it and the failure streak.
+    pub fn on_reply(&mut self, host: IpAddr, _now: Instant) {
+        if let Some(h) = self.hosts.get_mut(&host) {
+            h.in_flight = false;
+            h.consecutive_failures = 0;
+            h.attempt = 0;
+        }
+    }
+
+    /// A step failed. Updates the breaker and says whether and when to retry.
+    ///
+    /// A connect that failed needs no `on_close`; a reset also closes the connection.
+    pub fn on_failure(&mut self, host: IpAddr, now: Instant, kind: FailureKind) -> AfterFailure {
+        let limits = self.limits;
+        let entry_is_new = !self.hosts.contains_key(&host);
+        let h = self.hosts.entry(host).or_default();
+        if entry_is_new {
+            // A failure before any connect still counts the host as being worked on, so
+            // finish_host balances it.
+            self.active += 1;
+        }
+        h.in_flight = false;
+        if matches!(
+            kind,
+            FailureKind::ConnectTimeout | FailureKind::ConnectRefused | FailureKind::Reset
+        ) && h.connected
+        {
+            h.connected = false;
+            h.last_close = Some(now);
+        }
+        if matches!(
+            kind,
+            FailureKind::ConnectTimeout | FailureKind::ConnectRefused
+        ) {
+            // A failed connect also starts the cool-down: the SYN may have reached the device.
+            h.last_close = Some(now);
+        }
+        if let Some(t) = &h.trip {
+            return AfterFailure::Tripped(t.clone());
+        }
+        h.consecutive_failures += 1;
+        if kind == FailureKind::Reset {
+            h.resets += 1;
+        }
+        let reason = if h.resets >= limits.breaker_resets {
+            Some(format!("{} connection resets", h.resets))
+        } else if h.consecutive_failures >= limits.breaker_failures {
+            Some(format!(
+                "{} consecutive failures (last: {})",
+                h.consecutive_failures,
+                kind_name(kind)
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let trip = Trip {
+                at: now,
+                last: kind,
+                reason,
+            };
+            h.trip = Some(trip.clone());
+            return AfterFailure::Tripped(trip);
+        }
+        if h.attempt >= limits.retries {
+            h.attempt = 0;
+            return AfterFailure::GiveUp;
+        }
+        h.attempt += 1;
+        let at = now + limits.backoff(h.attempt);
+        h.retry_at = Some(at);
+        AfterFailure::RetryAt(at)
+    }
+
+    /// The host is done (all its steps finished or it tripped): frees its in-flight slot.
+    /// Its breaker record stays (see [`Pacer::trip`]); connecting to it again counts it anew.
+    pub fn finish_host(&mut self, host: IpAddr) {
+        if let Some(h) = self.hosts.get_mut(&host) {
+            if h.connected {
+                // A driver bug: keep the host counted until it closes.
+                return;
+            }
+            let trip = h.trip.take();
+            self.hosts.remove(&host);
+            self.active = self.active.saturating_sub(1);
+            if let Some(trip) = trip {
+                self.hosts.insert(
+                    host,
+                    HostState {
+                        trip: Some(trip),
+                        ..HostState::default()
+                    },
+                );
+                // A tripped host is remembered but not active.
+            }
+        }
+    }
+
+    /// Why the host's breaker tripped, if it did.
+    pub fn trip(&self, host: IpAddr) -> Option<&Trip> {
+        self.hosts.get(&host).and_then(|h| h.trip.as_ref())
+    }
+
+    /// Whether a connection to `host` is open.
+    pub fn is_connected(&self, host: IpAddr) -> bool {
+        self.hosts.get(&host).is_some_and(|h| h.connected)
+    }
+
+    /// When the global bucket next has a token (GCRA: TAT - (burst-1) * T).
+    fn global_ready_at(&self, now: Instant) -> Instant {
+        let Some(tat) = self.tat else { return now };
+        let tolerance = self
+            .limits
+            .emission_interval
+            .saturating_mul(self.limits.burst.saturating_sub(1));
+        match tat.checked_sub(tolerance) {
+            Some(t) => t.max(now),
+            None => now,
+        }
+    }
+}
+
+fn kind_name(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::ConnectTimeout => "connect_timeout",
+        FailureKind::ConnectRefused => "connect_refused",
+        FailureKind::ResponseTimeout => "response_timeout",
+        FailureKind::Reset => "reset",
+    }
+}
+
+/// The real-clock edge: governor's rate limiter for the global rate.
+pub mod edge {
+    use std::num::NonZeroU32;
+
+    use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+    use super::emission_interval;
+    use crate::profile::Pacing;
+
+    /// A global request gate on the real clock, built from the same pacing as the
+    /// [`super::Pacer`]. The tokio driver awaits [`GlobalGate::until_ready`] before each
+    /// request, in addition to asking the Pacer.
+    #[derive(Debug)]
+    pub struct GlobalGate {
+        limiter: DefaultDirectRateLimiter,
+    }
+
+    impl GlobalGate {
+        pub fn new(p: &Pacing) -> GlobalGate {
+            let burst = NonZeroU32::new(p.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            // with_period is None only for a zero period; emission_interval is >= 1 ns.
+            let quota = Quota::with_period(emission_interval(p.max_rate))
+                .unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN))
+                .allow_burst(burst);
+            GlobalGate {
+                limiter: RateLimiter::direct(quota),
+            }
+        }
+
+        /// Waits (on governor's own clock) until one request may go.
+        pub async fn until_ready(&self) {
+            self.limiter.until_ready().await;
+        }
+
+        /// Takes a token now if one is available.
+        pub fn try_take(&self) -> bool {
+            self.limiter.check().is_ok()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn limits() -> Limits {
+        Limits {
+            emission_interval: Duration::from_millis(10),
+            burst: 3,
+            hosts_in_flight: 2,
+            host_interval: Duration::from_millis(100),
+            cooldown: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(2),
+            retries: 2,
+            retry_backoff: Duration::from_millis(200),
+            breaker_failures: 3,
+            breaker_resets: 2,
+        }
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    #[test]
+    fn one_connection_per_host() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        assert_eq!(
+            p.may_connect(ip(1), t0),
+            Err(Deny::Busy(BusyReason::Connected))
+        );
+        assert!(p.on_connect(ip(1), t0).is_err());
+    }
+
+    #[test]
+    fn cooldown_after_close() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_close(ip(1), t0 + Duration::from_millis(10));
+        assert_eq!(
+            p.may_connect(ip(1), t0 + Duration::from_millis(20)),
+            Err(Deny::Until(t0 + Duration::from_millis(510)))
+        );
+        assert!(
+            p.may_connect(ip(1), t0 + Duration::from_millis(510))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn hosts_in_flight_cap() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_connect(ip(2), t0).unwrap();
+        assert_eq!(p.may_connect(ip(3), t0), Err(Deny::HostsFull));
+        p.on_close(ip(1), t0);
+        p.finish_host(ip(1));
+        assert!(p.may_connect(ip(3), t0).is_ok());
+    }
+
+    #[test]
+    fn one_request_in_flight_and_host_interval() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_send(ip(1), t0).unwrap();
+        assert_eq!(
+            p.may_send(ip(1), t0),
+            Err(Deny::Busy(BusyReason::RequestInFlight))
+        );
+        p.on_reply(ip(1), t0 + Duration::from_millis(5));
+        assert_eq!(
+            p.may_send(ip(1), t0 + Duration::from_millis(5)),
+            Err(Deny::Until(t0 + Duration::from_millis(100)))
+        );
+    }
+
+    #[test]
+    fn retries_back_off_then_give_up() {
+        let t0 = Instant::now();
+        let mut l = limits();
+        l.breaker_failures = 10;
+        let mut p = Pacer::new(l);
+        assert_eq!(
+            p.on_failure(ip(1), t0, FailureKind::ConnectTimeout),
+            AfterFailure::RetryAt(t0 + Duration::from_millis(200))
+        );
+        assert_eq!(
+            p.on_failure(ip(1), t0, FailureKind::ConnectTimeout),
+            AfterFailure::RetryAt(t0 + Duration::from_millis(400))
+        );
+        assert_eq!(
+            p.on_failure(ip(1), t0, FailureKind::ConnectTimeout),
+            AfterFailure::GiveUp
+        );
+    }
+
+    #[test]
+    fn breaker_trips_on_resets_and_records_why() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        assert!(matches!(
+            p.on_failure(ip(1), t0, FailureKind::Reset),
+            AfterFailure::RetryAt(_)
+        ));
+        let later = t0 + Duration::from_secs(5);
+        p.on_connect(ip(1), later).unwrap();
+        let AfterFailure::Tripped(trip) = p.on_failure(ip(1), later, FailureKind::Reset) else {
+            panic!("breaker should trip after 2 resets");
+        };
+        assert_eq!(trip.reason, "2 connection resets");
+        assert!(matches!(
+            p.may_connect(ip(1), later + Duration::from_secs(60)),
+            Err(Deny::Tripped(_))
+        ));
+        p.finish_host(ip(1));
+        assert_eq!(p.hosts_active(), 0);
+        assert!(p.trip(ip(1)).is_some());
+    }
+
+    #[test]
+    fn global_burst_then_rate() {
+        let t0 = Instant::now();
+        let mut l = limits();
+        l.host_interval = Duration::ZERO;
+        l.hosts_in_flight = 10;
+        let mut p = Pacer::new(l);
+        for n in 1..=4 {
+            p.on_connect(ip(n), t0).unwrap();
+        }
+        for n in 1..=3 {
+            p.on_send(ip(n), t0).unwrap();
+        }
+        // The burst of 3 is spent: the 4th waits one emission interval.
+        assert_eq!(
+            p.may_send(ip(4), t0),
+            Err(Deny::Until(t0 + Duration::from_millis(10)))
+        );
+    }
+
+    #[test]
+    fn emission_interval_rounds_up() {
+        assert_eq!(emission_interval(3.0), Duration::from_nanos(333_333_334));
+        assert_eq!(emission_interval(0.0), Duration::from_secs(3600));
+        assert_eq!(emission_interval(f64::NAN), Duration::from_secs(3600));
+    }
+}

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod completions;
+pub mod profiles;
 pub mod progress;
+pub mod scan;
 pub mod scan_result;
 pub mod scan_run;
 
@@ -41,6 +43,10 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
     Man(completions::ManArgs),
+    /// Inventory a network (for now: --dry-run prints the plan).
+    Scan(scan::ScanArgs),
+    /// List, show and check scan profiles.
+    Profiles(profiles::ProfilesArgs),
 }
 
 /// Parses the process arguments and runs; the binary's whole body.
@@ -85,6 +91,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(command) => match command {
             Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
             Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
+            Command::Scan(args) => scan::run(&args),
+            Command::Profiles(args) => profiles::run(&args),
         },
     }
 }

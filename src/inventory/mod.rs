@@ -1,5 +1,9 @@
 //! Observations, their provenance, and the merge into assets.
 
+pub mod merge;
+pub mod normalize;
 pub mod observation;
+pub mod scan;
 
+pub use merge::{Input, Inventory, merge};
 pub use observation::*;

@@ -6,5 +6,6 @@ mod cli;
 
 mod enip;
 mod modbus;
+mod planning;
 mod s7;
 mod scan;

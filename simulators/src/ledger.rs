@@ -1,0 +1,189 @@
+//! The ledger: every connection, request, reply and trip the plant saw, in order.
+//!
+//! Times are kept twice: `at` is monotonic time since the plant started (nanosecond
+//! precision, for checks like "never two connections at once" or "never more than R
+//! requests in any one-second window"), `unix_micros` is wall-clock for humans.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// Which protocol an event belongs to.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Modbus,
+    EnipTcp,
+    EnipUdp,
+    S7,
+}
+
+impl Protocol {
+    /// Short name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Modbus => "modbus",
+            Protocol::EnipTcp => "enip_tcp",
+            Protocol::EnipUdp => "enip_udp",
+            Protocol::S7 => "s7",
+        }
+    }
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LedgerEvent {
+    /// Position in the ledger (0, 1, 2, ...).
+    pub seq: u64,
+    /// Monotonic time since the plant started.
+    #[serde(serialize_with = "ser_duration")]
+    pub at: Duration,
+    /// Wall-clock time, microseconds since the Unix epoch.
+    pub unix_micros: u64,
+    /// Device name from the plant file.
+    pub device: String,
+    pub protocol: Protocol,
+    /// The device's own socket.
+    pub server: SocketAddr,
+    /// The client's socket.
+    pub client: SocketAddr,
+    /// Connection number (unique per plant; UDP datagrams get 0).
+    pub conn: u64,
+    pub kind: EventKind,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    let mut out = String::with_capacity(b.len() * 2);
+    for x in b {
+        out.push_str(&format!("{x:02x}"));
+    }
+    s.serialize_str(&out)
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A TCP connection was accepted.
+    Opened,
+    /// A TCP connection ended (`why`: "client closed", "close_after", "reset", ...).
+    Closed { why: String },
+    /// A request arrived. `function` names it ("read_device_identification",
+    /// "list_identity", "read_szl 0x0011", "write_single_register", ...).
+    Request {
+        function: String,
+        /// Inside the read-only identity set.
+        identity: bool,
+        #[serde(serialize_with = "ser_hex")]
+        bytes: Vec<u8>,
+    },
+    /// Bytes the device sent back (after fault injection).
+    Reply {
+        #[serde(serialize_with = "ser_hex")]
+        bytes: Vec<u8>,
+    },
+    /// The device tripped and goes silent.
+    Tripped { reason: String },
+    /// A trip ended.
+    Recovered,
+}
+
+/// A shared, append-only ledger. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    inner: Arc<LedgerInner>,
+}
+
+#[derive(Debug)]
+struct LedgerInner {
+    start: Instant,
+    start_wall: SystemTime,
+    events: Mutex<Vec<LedgerEvent>>,
+    sink: Mutex<Option<std::sync::mpsc::Sender<LedgerEvent>>>,
+}
+
+/// Everything about an event but its sequence number and time.
+#[derive(Debug, Clone)]
+pub(crate) struct Where {
+    pub device: Arc<str>,
+    pub protocol: Protocol,
+    pub server: SocketAddr,
+    pub client: SocketAddr,
+    pub conn: u64,
+}
+
+impl Ledger {
+    pub(crate) fn new(sink: Option<std::sync::mpsc::Sender<LedgerEvent>>) -> Ledger {
+        Ledger {
+            inner: Arc::new(LedgerInner {
+                start: Instant::now(),
+                start_wall: SystemTime::now(),
+                events: Mutex::new(Vec::new()),
+                sink: Mutex::new(sink),
+            }),
+        }
+    }
+
+    /// The instant `at == 0`.
+    pub fn start(&self) -> Instant {
+        self.inner.start
+    }
+
+    pub(crate) fn record(&self, w: &Where, kind: EventKind) {
+        let now = Instant::now();
+        let at = now.duration_since(self.inner.start);
+        let unix_micros = (self.inner.start_wall + at)
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        let mut events = match self.inner.events.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let ev = LedgerEvent {
+            seq: events.len() as u64,
+            at,
+            unix_micros,
+            device: w.device.to_string(),
+            protocol: w.protocol,
+            server: w.server,
+            client: w.client,
+            conn: w.conn,
+            kind,
+        };
+        if let Ok(sink) = self.inner.sink.lock() {
+            if let Some(tx) = sink.as_ref() {
+                let _ = tx.send(ev.clone());
+            }
+        }
+        events.push(ev);
+    }
+
+    /// A copy of every event so far.
+    pub fn snapshot(&self) -> Vec<LedgerEvent> {
+        match self.inner.events.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Drops the JSON-lines sink so its writer can finish.
+    pub(crate) fn close_sink(&self) {
+        if let Ok(mut sink) = self.inner.sink.lock() {
+            sink.take();
+        }
+    }
+}
+
+impl LedgerEvent {
+    /// The event as one JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

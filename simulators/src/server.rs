@@ -1,0 +1,674 @@
+//! The tokio runtime side: listeners, connections, behaviours, fragility and trips.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::RngExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::ledger::{EventKind, Ledger, LedgerEvent, Protocol, Where};
+use crate::plant::{Behaviour, DeviceConfig, OverLimit, Plant, WhileTripped};
+use crate::{Answer, Classified, PortOverride, StartOptions, enip, modbus, s7};
+
+/// Why the plant could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(
+        "device {device:?}: cannot bind {proto} {addr}: {source}{hint}",
+        hint = if source.kind() == std::io::ErrorKind::PermissionDenied {
+            " (ports below 1024 need root; use a port base or ephemeral ports)"
+        } else { "" }
+    )]
+    Bind {
+        device: String,
+        proto: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Where one device is actually served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningDevice {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub modbus: Option<SocketAddr>,
+    pub enip_tcp: Option<SocketAddr>,
+    pub enip_udp: Option<SocketAddr>,
+    pub s7: Option<SocketAddr>,
+}
+
+/// A running plant. Dropping it without [`RunningPlant::shutdown`] also stops every
+/// task (they are aborted), but `shutdown` waits for them to finish.
+#[derive(Debug)]
+pub struct RunningPlant {
+    devices: Vec<RunningDevice>,
+    ledger: Ledger,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningPlant {
+    /// Each device's bound sockets, in plant-file order.
+    pub fn devices(&self) -> &[RunningDevice] {
+        &self.devices
+    }
+
+    /// The device named `name`.
+    pub fn device(&self, name: &str) -> Option<&RunningDevice> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    /// A snapshot of every ledger event so far.
+    pub fn ledger(&self) -> Vec<LedgerEvent> {
+        self.ledger.snapshot()
+    }
+
+    /// The live ledger handle (cheap to clone).
+    pub fn ledger_handle(&self) -> Ledger {
+        self.ledger.clone()
+    }
+
+    /// Writes a pcapng of all traffic served so far.
+    pub fn write_pcapng(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        crate::pcapng::write(&self.ledger.snapshot(), out)
+    }
+
+    /// Stops every listener and connection and waits until they are gone.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.ledger.close_sink();
+    }
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+struct DeviceRt {
+    name: Arc<str>,
+    cfg: DeviceConfig,
+    ledger: Ledger,
+    state: Mutex<DevState>,
+    /// Bumped to kill every open connection (over-limit "drop_all").
+    kill: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct DevState {
+    conns: u32,
+    recent: VecDeque<Instant>,
+    tripped_until: Option<Instant>,
+    dead: bool,
+}
+
+impl DeviceRt {
+    fn state(&self) -> MutexGuard<'_, DevState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn behaviour(&self) -> &Behaviour {
+        &self.cfg.behaviour
+    }
+
+    /// Whether the device is tripped now (recording the recovery when a trip ends).
+    fn tripped(&self, st: &mut DevState, now: Instant, w: &Where) -> bool {
+        match st.tripped_until {
+            Some(t) if now < t => true,
+            Some(_) => {
+                st.tripped_until = None;
+                self.ledger.record(w, EventKind::Recovered);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn trip(&self, st: &mut DevState, now: Instant, w: &Where, reason: String) {
+        if let Some(f) = &self.cfg.behaviour.fragility {
+            let secs = if f.trip_seconds.is_finite() && f.trip_seconds > 0.0 {
+                f.trip_seconds.min(86_400.0)
+            } else {
+                0.0
+            };
+            st.tripped_until = Some(now + Duration::from_secs_f64(secs));
+            self.ledger.record(w, EventKind::Tripped { reason });
+        }
+    }
+
+    /// Accounts for a request; returns true if the device may answer it.
+    fn admit_request(&self, w: &Where, c: &Classified) -> bool {
+        let now = Instant::now();
+        let mut st = self.state();
+        if st.dead {
+            return false;
+        }
+        if self.tripped(&mut st, now, w) {
+            return false;
+        }
+        let Some(f) = &self.cfg.behaviour.fragility else {
+            return true;
+        };
+        st.recent.push_back(now);
+        while st
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            st.recent.pop_front();
+        }
+        if st.recent.len() > f.max_rate as usize {
+            let n = st.recent.len();
+            self.trip(
+                &mut st,
+                now,
+                w,
+                format!("rate: {n} requests within one second, limit {}", f.max_rate),
+            );
+            return false;
+        }
+        if f.identity_only && !c.identity {
+            self.trip(
+                &mut st,
+                now,
+                w,
+                format!("non-identity request: {}", c.function),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+/// How a new TCP connection is treated.
+enum Admission {
+    Serve,
+    Silent,
+    Refuse,
+}
+
+/// Decrements the connection count and records the close, however the task ends.
+struct ConnGuard {
+    dev: Arc<DeviceRt>,
+    w: Where,
+    why: String,
+    counted: bool,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if self.counted {
+            let mut st = self.dev.state();
+            st.conns = st.conns.saturating_sub(1);
+        }
+        let why = std::mem::take(&mut self.why);
+        self.dev.ledger.record(&self.w, EventKind::Closed { why });
+    }
+}
+
+/// Starts every device of `plant` and returns once all listeners are bound.
+pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, StartError> {
+    let ledger = Ledger::new(opts.ledger_sink);
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut devices = Vec::with_capacity(plant.devices.len());
+    let map = |p: u16| match opts.ports {
+        PortOverride::AsConfigured => p,
+        PortOverride::Ephemeral => 0,
+        PortOverride::Base(b) => b.saturating_add(p % 1000),
+    };
+    for cfg in plant.devices {
+        let (kill, _) = watch::channel(0u64);
+        let dev = Arc::new(DeviceRt {
+            name: Arc::from(cfg.name.as_str()),
+            cfg,
+            ledger: ledger.clone(),
+            state: Mutex::new(DevState::default()),
+            kill,
+        });
+        let ip = dev.cfg.address;
+        let mut rd = RunningDevice {
+            name: dev.cfg.name.clone(),
+            address: ip,
+            modbus: None,
+            enip_tcp: None,
+            enip_udp: None,
+            s7: None,
+        };
+        if let Some(m) = &dev.cfg.modbus {
+            let l = bind_tcp(&dev, "modbus", SocketAddr::from((ip, map(m.port)))).await?;
+            rd.modbus = Some(local(&l));
+            tasks.spawn(accept_loop(
+                dev.clone(),
+                l,
+                Protocol::Modbus,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(e) = &dev.cfg.enip {
+            let l = bind_tcp(&dev, "enip tcp", SocketAddr::from((ip, map(e.port)))).await?;
+            let tcp = local(&l);
+            rd.enip_tcp = Some(tcp);
+            tasks.spawn(accept_loop(
+                dev.clone(),
+                l,
+                Protocol::EnipTcp,
+                stop_rx.clone(),
+            ));
+            if e.udp {
+                let want = SocketAddr::from((ip, tcp.port()));
+                let sock = UdpSocket::bind(want)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        device: dev.cfg.name.clone(),
+                        proto: "enip udp",
+                        addr: want,
+                        source,
+                    })?;
+                rd.enip_udp = sock.local_addr().ok();
+                tasks.spawn(udp_loop(dev.clone(), sock, stop_rx.clone()));
+            }
+        }
+        if let Some(s) = &dev.cfg.s7 {
+            let l = bind_tcp(&dev, "s7", SocketAddr::from((ip, map(s.port)))).await?;
+            rd.s7 = Some(local(&l));
+            tasks.spawn(accept_loop(dev.clone(), l, Protocol::S7, stop_rx.clone()));
+        }
+        devices.push(rd);
+    }
+    Ok(RunningPlant {
+        devices,
+        ledger,
+        stop,
+        tasks,
+    })
+}
+
+fn local(l: &TcpListener) -> SocketAddr {
+    l.local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+async fn bind_tcp(
+    dev: &DeviceRt,
+    proto: &'static str,
+    addr: SocketAddr,
+) -> Result<TcpListener, StartError> {
+    let bind = || -> std::io::Result<TcpListener> {
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.set_reuseaddr(true)?;
+        s.bind(addr)?;
+        s.listen(128)
+    };
+    bind().map_err(|source| StartError::Bind {
+        device: dev.cfg.name.clone(),
+        proto,
+        addr,
+        source,
+    })
+}
+
+async fn accept_loop(
+    dev: Arc<DeviceRt>,
+    listener: TcpListener,
+    proto: Protocol,
+    mut stop: watch::Receiver<bool>,
+) {
+    let server = local(&listener);
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            r = listener.accept() => {
+                let Ok((stream, client)) = r else { continue };
+                let w = Where {
+                    device: dev.name.clone(),
+                    protocol: proto,
+                    server,
+                    client,
+                    conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
+                };
+                dev.ledger.record(&w, EventKind::Opened);
+                let admission = admit_connection(&dev, &w);
+                let guard = ConnGuard {
+                    dev: dev.clone(),
+                    w: w.clone(),
+                    why: "plant shutdown".into(),
+                    counted: !matches!(admission, Admission::Refuse),
+                };
+                conns.spawn(connection(dev.clone(), stream, guard, admission));
+            }
+        }
+    }
+    // Dropping `conns` aborts every connection task; their guards record the close.
+    conns.shutdown().await;
+}
+
+fn admit_connection(dev: &DeviceRt, w: &Where) -> Admission {
+    let now = Instant::now();
+    let b = dev.behaviour();
+    let mut st = dev.state();
+    if st.dead {
+        st.conns += 1;
+        return Admission::Silent;
+    }
+    if dev.tripped(&mut st, now, w) {
+        let refuse = b
+            .fragility
+            .as_ref()
+            .is_some_and(|f| f.while_tripped == WhileTripped::Refuse);
+        if refuse {
+            return Admission::Refuse;
+        }
+        st.conns += 1;
+        return Admission::Silent;
+    }
+    st.conns += 1;
+    if let Some(f) = &b.fragility {
+        if st.conns > f.max_connections {
+            let n = st.conns;
+            dev.trip(
+                &mut st,
+                now,
+                w,
+                format!("{n} simultaneous connections, limit {}", f.max_connections),
+            );
+            return Admission::Silent;
+        }
+    }
+    if let Some(max) = b.max_connections {
+        if st.conns > max {
+            match b.over_limit {
+                OverLimit::Refuse => {
+                    st.conns -= 1;
+                    return Admission::Refuse;
+                }
+                OverLimit::Silent => return Admission::Silent,
+                OverLimit::DropAll => {
+                    st.dead = true;
+                    dev.kill.send_modify(|g| *g += 1);
+                    return Admission::Silent;
+                }
+            }
+        }
+    }
+    Admission::Serve
+}
+
+fn reset(stream: TcpStream) {
+    // SO_LINGER 0 makes the close an RST, as a refusing or crashing device does.
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+/// Computes a frame's total length from its fixed header.
+type FrameLen = fn(&[u8]) -> Result<usize, String>;
+
+/// Reads one frame: a fixed header, then the length it announces.
+async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, String> {
+    let (hlen, len_of): (usize, FrameLen) = match proto {
+        Protocol::Modbus => (modbus::HEADER_LEN, modbus::frame_len),
+        Protocol::EnipTcp | Protocol::EnipUdp => (enip::HEADER_LEN, enip::frame_len),
+        Protocol::S7 => (s7::HEADER_LEN, s7::frame_len),
+    };
+    let mut buf = vec![0u8; hlen];
+    match stream.read_exact(&mut buf).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err("client closed".into());
+        }
+        Err(e) => return Err(format!("read error: {e}")),
+    }
+    let total = len_of(&buf)?;
+    if total < hlen {
+        return Err(format!("frame length {total} below header length {hlen}"));
+    }
+    buf.resize(total, 0);
+    stream
+        .read_exact(&mut buf[hlen..])
+        .await
+        .map_err(|e| format!("client closed mid-frame: {e}"))?;
+    Ok(buf)
+}
+
+fn length_field(proto: Protocol) -> std::ops::Range<usize> {
+    match proto {
+        Protocol::Modbus => 4..6,
+        Protocol::EnipTcp | Protocol::EnipUdp => 2..4,
+        Protocol::S7 => 2..4,
+    }
+}
+
+/// Applies garbage / truncated / oversized faults to one reply.
+fn mangle(b: &Behaviour, proto: Protocol, mut reply: Vec<u8>) -> Vec<u8> {
+    if b.garbage_reply {
+        let mut rng = rand::rng();
+        for x in reply.iter_mut() {
+            *x = rng.random();
+        }
+    }
+    if b.oversized_length {
+        let r = length_field(proto);
+        if reply.len() >= r.end {
+            reply[r].copy_from_slice(&[0xff, 0xff]);
+        }
+    }
+    if b.truncated_reply {
+        reply.truncate(reply.len() / 2);
+    }
+    reply
+}
+
+async fn delay(b: &Behaviour) {
+    let jitter = if b.jitter_ms > 0 {
+        rand::rng().random_range(0..=b.jitter_ms)
+    } else {
+        0
+    };
+    let ms = b.latency_ms.saturating_add(jitter);
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+async fn send(stream: &mut TcpStream, b: &Behaviour, bytes: &[u8]) -> std::io::Result<()> {
+    match b.drip_ms {
+        Some(ms) => {
+            for x in bytes {
+                stream.write_all(std::slice::from_ref(x)).await?;
+                stream.flush().await?;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            Ok(())
+        }
+        None => stream.write_all(bytes).await,
+    }
+}
+
+async fn connection(
+    dev: Arc<DeviceRt>,
+    mut stream: TcpStream,
+    mut guard: ConnGuard,
+    admission: Admission,
+) {
+    let _ = stream.set_nodelay(true);
+    match admission {
+        Admission::Refuse => {
+            guard.why = "refused".into();
+            reset(stream);
+            return;
+        }
+        Admission::Silent => {
+            guard.why = silent(&dev, &mut stream, &guard.w).await;
+            return;
+        }
+        Admission::Serve => {}
+    }
+    let mut kill = dev.kill.subscribe();
+    let proto = guard.w.protocol;
+    let mut s7_session = s7::Session::default();
+    let mut served = 0u32;
+    loop {
+        let frame = tokio::select! {
+            _ = kill.changed() => {
+                guard.why = "dropped: over connection limit".into();
+                reset(stream);
+                return;
+            }
+            f = read_frame(&mut stream, proto) => f,
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(why) => {
+                guard.why = why;
+                return;
+            }
+        };
+        let c = match proto {
+            Protocol::Modbus => modbus::classify(&frame),
+            Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(&frame),
+            Protocol::S7 => s7::classify(&frame),
+        };
+        dev.ledger.record(
+            &guard.w,
+            EventKind::Request {
+                function: c.function.clone(),
+                identity: c.identity,
+                bytes: frame.clone(),
+            },
+        );
+        let b = dev.behaviour().clone();
+        if !dev.admit_request(&guard.w, &c) || b.hang {
+            continue;
+        }
+        if b.reset_on_request {
+            guard.why = "reset on request".into();
+            reset(stream);
+            return;
+        }
+        let answer: Answer = match proto {
+            Protocol::Modbus => match &dev.cfg.modbus {
+                Some(m) => modbus::handle(m, &frame),
+                None => Answer::none(),
+            },
+            Protocol::EnipTcp | Protocol::EnipUdp => match &dev.cfg.enip {
+                Some(e) => enip::handle(e, (dev.cfg.address, guard.w.server.port()), &frame),
+                None => Answer::none(),
+            },
+            Protocol::S7 => match &dev.cfg.s7 {
+                Some(s) => s7_session.handle(s, &frame),
+                None => Answer::none(),
+            },
+        };
+        for r in answer.replies {
+            delay(&b).await;
+            let out = mangle(&b, proto, r);
+            dev.ledger
+                .record(&guard.w, EventKind::Reply { bytes: out.clone() });
+            if let Err(e) = send(&mut stream, &b, &out).await {
+                guard.why = format!("write error: {e}");
+                return;
+            }
+        }
+        if b.truncated_reply {
+            guard.why = "truncated reply".into();
+            return;
+        }
+        if answer.close {
+            let _ = stream.shutdown().await;
+            guard.why = "closed by device".into();
+            return;
+        }
+        served += 1;
+        if b.close_after.is_some_and(|n| served >= n) {
+            let _ = stream.shutdown().await;
+            guard.why = format!("close_after {served} requests");
+            return;
+        }
+    }
+}
+
+/// Holds a connection open, recording what arrives, never answering.
+async fn silent(dev: &DeviceRt, stream: &mut TcpStream, w: &Where) -> String {
+    let mut buf = [0u8; 2048];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => return "client closed (device silent)".into(),
+            Ok(n) => dev.ledger.record(
+                w,
+                EventKind::Request {
+                    function: "unanswered (device silent)".into(),
+                    identity: false,
+                    bytes: buf[..n].to_vec(),
+                },
+            ),
+            Err(e) => return format!("read error: {e}"),
+        }
+    }
+}
+
+async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver<bool>) {
+    let server = sock
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, client) = tokio::select! {
+            _ = stop.changed() => return,
+            r = sock.recv_from(&mut buf) => match r { Ok(x) => x, Err(_) => continue },
+        };
+        let frame = buf[..n].to_vec();
+        let w = Where {
+            device: dev.name.clone(),
+            protocol: Protocol::EnipUdp,
+            server,
+            client,
+            conn: 0,
+        };
+        let well_formed = frame.len() >= enip::HEADER_LEN
+            && enip::frame_len(&frame[..enip::HEADER_LEN]).is_ok_and(|l| l == frame.len());
+        let c = if well_formed {
+            enip::classify(&frame)
+        } else {
+            Classified {
+                function: "malformed datagram".into(),
+                identity: false,
+            }
+        };
+        dev.ledger.record(
+            &w,
+            EventKind::Request {
+                function: c.function.clone(),
+                identity: c.identity,
+                bytes: frame.clone(),
+            },
+        );
+        let b = dev.behaviour().clone();
+        if !dev.admit_request(&w, &c) || b.hang || !well_formed {
+            continue;
+        }
+        let Some(cfg) = &dev.cfg.enip else { continue };
+        // Only the list commands exist over UDP (Vol 2, 2-3.2); others go unanswered.
+        if !c.identity {
+            continue;
+        }
+        let answer = enip::handle(cfg, (dev.cfg.address, server.port()), &frame);
+        for r in answer.replies {
+            delay(&b).await;
+            let out = mangle(&b, Protocol::EnipUdp, r);
+            dev.ledger
+                .record(&w, EventKind::Reply { bytes: out.clone() });
+            let _ = sock.send_to(&out, client).await;
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! otscout-sim's test suite: one binary, one module per concern.
+
+mod captures;
+mod cli;
+mod faults;
+mod ledger;
+mod models;
+mod nmap;
+mod scale;
+mod support;

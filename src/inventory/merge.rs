@@ -1,0 +1,1159 @@
+//! The merge: observations from any number of scans, passive imports, CSV inventories
+//! and earlier reports fold into one [`Inventory`] of assets keyed by IP.
+//!
+//! Every field of an asset keeps its chosen value, the sources behind it, and every
+//! conflicting value with its own sources: nothing is silently overwritten.
+//!
+//! Precedence, per field:
+//! - for what the network can tell (vendor, model, firmware, serial, MAC, …) an observed
+//!   value beats a declared (CSV) one; among observed values the newer beats the older
+//!   (compared to the whole second), and at the same age an active probe beats a passive
+//!   capture;
+//! - for what only people know (role, criticality, location, owner, zone) a declared value
+//!   beats an observed one;
+//! - a declared value that disagrees with an observed one is flagged
+//!   ([`FlagKind::DeclaredConflict`]); an address whose observed serial or MAC changed is
+//!   flagged ([`FlagKind::AddressReused`]); one serial or MAC at several addresses is a
+//!   [`Link`] and flags each of them ([`FlagKind::SameSerialElsewhere`],
+//!   [`FlagKind::SameMacElsewhere`]).
+//!
+//! The fold is pure and deterministic: only ordered maps, every list sorted, and no clock
+//! (the report's own `generated_at` is a parameter). The same inputs in any order give
+//! the same [`Inventory`], so its canonical JSON and its signature are stable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::normalize;
+use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity};
+use super::observation::{
+    Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
+};
+use super::scan::{ScanMeta, ScanResult};
+
+/// The `format` value of a report.
+pub const REPORT_FORMAT: &str = "otscout-report";
+/// The report schema version this build writes and reads (docs/report-schema.md).
+pub const REPORT_VERSION: u32 = 1;
+
+/// One input to [`merge`]: a name for it (its path), the scans it carries and its
+/// observations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub name: String,
+    /// Earlier inputs it already folded in (an earlier report's own inputs).
+    pub nested: Vec<String>,
+    pub scans: Vec<ScanMeta>,
+    pub observations: Vec<Observation>,
+}
+
+impl Input {
+    /// An `otscout passive` observation file.
+    pub fn from_observations(name: &str, file: ObservationFile) -> Self {
+        Input {
+            name: name.to_owned(),
+            nested: file.sources,
+            scans: Vec::new(),
+            observations: file.observations,
+        }
+    }
+
+    /// An `otscout scan` result.
+    pub fn from_scan(name: &str, result: ScanResult) -> Self {
+        Input {
+            name: name.to_owned(),
+            nested: Vec::new(),
+            scans: vec![result.scan],
+            observations: result.observations,
+        }
+    }
+
+    /// An earlier report: its scans and the observations it was built from.
+    pub fn from_report(name: &str, report: Inventory) -> Self {
+        Input {
+            name: name.to_owned(),
+            nested: report.inputs,
+            scans: report.scans,
+            observations: report.observations,
+        }
+    }
+
+    /// Observations from any other importer (a capture, a Zeek log, a CSV inventory).
+    pub fn from_raw(name: &str, observations: Vec<Observation>) -> Self {
+        Input {
+            name: name.to_owned(),
+            nested: Vec::new(),
+            scans: Vec::new(),
+            observations,
+        }
+    }
+}
+
+/// The merged inventory: what a report renders. Its field order is the report's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Always [`REPORT_FORMAT`].
+    pub format: String,
+    /// Always [`REPORT_VERSION`].
+    pub version: u32,
+    pub generated_at: DateTime<Utc>,
+    /// The otscout version that merged it.
+    pub otscout_version: String,
+    /// The names of the inputs, sorted.
+    pub inputs: Vec<String>,
+    pub summary: Summary,
+    /// The scans whose results went in, with their ledgers of what was sent.
+    pub scans: Vec<ScanMeta>,
+    /// One per IP address, sorted by address.
+    pub assets: Vec<Asset>,
+    /// Serials and MACs seen at more than one address.
+    pub links: Vec<Link>,
+    /// Every observation that went in, sorted and deduplicated: the evidence, and what a
+    /// later merge of this report folds again.
+    pub observations: Vec<Observation>,
+}
+
+/// Counts for the reader in a hurry.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub assets: u64,
+    /// Assets that told us who they are (an identity reply, active or passive).
+    pub identified: u64,
+    /// Fields with conflicting values, over all assets.
+    pub conflicts: u64,
+    /// Flags, over all assets.
+    pub flags: u64,
+    pub observations: u64,
+    /// Assets per manufacturer (`unknown` when none is known).
+    pub by_manufacturer: BTreeMap<String, u64>,
+}
+
+/// One asset: an IP address and everything known about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub ip: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_code: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpe_hardware: Option<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpe_firmware: Option<Field>,
+    /// Everything else: declared CSV columns otscout has no field for, and identity
+    /// details without a field of their own (S7 plant tag, boot loader, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Field>,
+    /// The protocols it was seen speaking, either side.
+    pub protocols: Vec<Protocol>,
+    pub services: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Peer>,
+    /// Security-relevant operations others performed on it (writes, control, program).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<Operation>,
+    /// Negative answers, silences and suspicious replies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// One field's value, the sources behind it, and the values that disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub value: String,
+    pub sources: Vec<Source>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Alternative>,
+}
+
+/// A value that lost to [`Field::value`], with its sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub value: String,
+    pub sources: Vec<Source>,
+}
+
+/// What kind of source: a probe of ours, a capture or log, or a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Declared,
+    Passive,
+    Active,
+}
+
+impl SourceKind {
+    fn of(p: &Provenance) -> Self {
+        match p {
+            Provenance::Active { .. } => SourceKind::Active,
+            Provenance::Pcap { .. } | Provenance::Zeek { .. } => SourceKind::Passive,
+            Provenance::Csv { .. } => SourceKind::Declared,
+        }
+    }
+}
+
+/// One source of one value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub provenance: Provenance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<DateTime<Utc>>,
+    /// Which part of the observation gave the value (`modbus object 0x00 VendorName`,
+    /// `enip vendor_id 1`, `s7 szl 0x0011 index 0x0001`, `csv column vendor`, …).
+    pub detail: String,
+}
+
+/// A service that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub transport: Transport,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub sources: Vec<Source>,
+}
+
+/// Traffic with another endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub peer: IpAddr,
+    pub protocol: Protocol,
+    pub role: Role,
+    pub count: u64,
+    pub sources: Vec<Source>,
+}
+
+/// Security-relevant operations one actor performed on this asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    pub actor: IpAddr,
+    pub protocol: Protocol,
+    pub kind: OperationKind,
+    pub function: String,
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<DateTime<Utc>>,
+    pub sources: Vec<Source>,
+}
+
+/// A negative answer, a silence or a suspicious reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub protocol: Protocol,
+    pub port: u16,
+    pub detail: String,
+    pub sources: Vec<Source>,
+}
+
+/// See [`Finding`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    Negative,
+    NoAnswer,
+    Suspicious,
+}
+
+/// Something about an asset that a person should look at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Flag {
+    pub kind: FlagKind,
+    /// The field concerned, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub detail: String,
+}
+
+/// See [`Flag`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// A declared (CSV) value disagrees with an observed one.
+    DeclaredConflict,
+    /// Observed values of a field disagree (a firmware update, two tools' readings).
+    ObservedConflict,
+    /// The address answered with another serial or MAC: another device now uses it.
+    AddressReused,
+    /// The asset's serial was seen at other addresses: one device that moved, or has
+    /// several interfaces.
+    SameSerialElsewhere,
+    /// The asset's MAC was seen at other addresses.
+    SameMacElsewhere,
+    /// Someone wrote to it, changed its run state or moved program blocks.
+    Operations,
+}
+
+/// One serial or MAC at several addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub kind: LinkKind,
+    pub value: String,
+    pub ips: Vec<IpAddr>,
+}
+
+/// See [`Link`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    SameSerial,
+    SameMac,
+}
+
+/// The fields of [`Asset`] that merge resolves from candidates, in report order.
+const FIELDS: &[&str] = &[
+    "mac",
+    "hostname",
+    "manufacturer",
+    "model",
+    "product_name",
+    "product_code",
+    "family",
+    "device_type",
+    "firmware",
+    "os",
+    "serial",
+    "role",
+    "criticality",
+    "location",
+    "owner",
+    "zone",
+];
+
+/// Fields the network cannot know: a declared value wins.
+const DECLARED_FIRST: &[&str] = &["role", "criticality", "location", "owner", "zone"];
+
+/// A CSV column name to the asset field it fills (lowercase; `None`: an attribute).
+fn declared_field(attribute: &str) -> Option<&'static str> {
+    let a = attribute
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_");
+    let f = match a.as_str() {
+        "mac" | "mac_address" => "mac",
+        "hostname" | "host" | "name" | "host_name" => "hostname",
+        "vendor" | "manufacturer" | "make" => "manufacturer",
+        "model" => "model",
+        "product" | "product_name" => "product_name",
+        "product_code" => "product_code",
+        "family" => "family",
+        "type" | "device_type" | "asset_type" => "device_type",
+        "firmware" | "firmware_version" | "version" => "firmware",
+        "os" | "operating_system" => "os",
+        "serial" | "serial_number" => "serial",
+        "role" | "function" => "role",
+        "criticality" => "criticality",
+        "location" | "site" | "physical_location" => "location",
+        "owner" => "owner",
+        "zone" => "zone",
+        _ => return None,
+    };
+    Some(f)
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    value: String,
+    source: Source,
+}
+
+#[derive(Debug, Default)]
+struct Builder {
+    fields: BTreeMap<&'static str, Vec<Candidate>>,
+    attributes: BTreeMap<String, Vec<Candidate>>,
+    services: BTreeMap<(Transport, u16, Protocol), BTreeSet<Source>>,
+    peers: BTreeMap<(IpAddr, Protocol, Role), (u64, BTreeSet<Source>)>,
+    operations: BTreeMap<(IpAddr, Protocol, OperationKind, String), OpAcc>,
+    findings: BTreeMap<(FindingKind, Protocol, u16, String), BTreeSet<Source>>,
+    protocols: BTreeSet<Protocol>,
+    first_seen: Option<DateTime<Utc>>,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+struct OpAcc {
+    count: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    sources: BTreeSet<Source>,
+}
+
+impl Builder {
+    fn field(&mut self, name: &'static str, value: &str, source: &Source) {
+        let value = value.trim();
+        if value.is_empty() {
+            return;
+        }
+        self.fields.entry(name).or_default().push(Candidate {
+            value: value.to_owned(),
+            source: source.clone(),
+        });
+    }
+
+    fn attribute(&mut self, name: &str, value: &str, source: &Source) {
+        let value = value.trim();
+        if value.is_empty() {
+            return;
+        }
+        self.attributes
+            .entry(name.to_owned())
+            .or_default()
+            .push(Candidate {
+                value: value.to_owned(),
+                source: source.clone(),
+            });
+    }
+}
+
+fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    a.max(b)
+}
+
+/// Folds the inputs into one inventory. Pure: the same inputs in any order give the same
+/// value; `generated_at` is the only time that does not come from the inputs.
+pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
+    let mut names = BTreeSet::new();
+    let mut scans: Vec<ScanMeta> = Vec::new();
+    let mut observations: BTreeMap<(IpAddr, String), Observation> = BTreeMap::new();
+    for input in inputs {
+        names.insert(input.name.clone());
+        names.extend(input.nested.iter().cloned());
+        scans.extend(input.scans.iter().cloned());
+        for o in &input.observations {
+            // The canonical JSON of an observation is its sort key and dedup key: two
+            // inputs that carry the same observation (a scan and a report built from it)
+            // count it once.
+            let key = serde_json::to_string(o).unwrap_or_default();
+            observations.entry((o.ip, key)).or_insert_with(|| o.clone());
+        }
+    }
+    let scans = dedup_scans(scans);
+    let observations: Vec<Observation> = observations.into_values().collect();
+
+    let mut builders: BTreeMap<IpAddr, Builder> = BTreeMap::new();
+    for o in &observations {
+        fold(builders.entry(o.ip).or_default(), o);
+    }
+
+    let mut assets: Vec<Asset> = builders
+        .into_iter()
+        .map(|(ip, b)| build_asset(ip, b))
+        .collect();
+    let links = link(&mut assets);
+
+    let mut summary = Summary {
+        assets: assets.len() as u64,
+        observations: observations.len() as u64,
+        ..Summary::default()
+    };
+    for a in &assets {
+        if a.identified() {
+            summary.identified += 1;
+        }
+        summary.conflicts += a.fields().filter(|(_, f)| !f.conflicts.is_empty()).count() as u64;
+        summary.flags += a.flags.len() as u64;
+        let m = a
+            .manufacturer
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |f| f.value.clone());
+        *summary.by_manufacturer.entry(m).or_default() += 1;
+    }
+
+    Inventory {
+        format: REPORT_FORMAT.to_owned(),
+        version: REPORT_VERSION,
+        generated_at,
+        otscout_version: env!("CARGO_PKG_VERSION").to_owned(),
+        inputs: names.into_iter().collect(),
+        summary,
+        scans,
+        assets,
+        links,
+        observations,
+    }
+}
+
+/// Scans sorted by id; the same scan carried by two inputs counts once.
+fn dedup_scans(scans: Vec<ScanMeta>) -> Vec<ScanMeta> {
+    let mut by_key: BTreeMap<(String, String), ScanMeta> = BTreeMap::new();
+    for s in scans {
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        by_key.entry((s.scan_id.clone(), json)).or_insert(s);
+    }
+    by_key.into_values().collect()
+}
+
+fn fold(b: &mut Builder, o: &Observation) {
+    b.first_seen = min_opt(b.first_seen, o.seen);
+    b.last_seen = max_opt(b.last_seen, o.seen);
+    let src = |detail: String| Source {
+        kind: SourceKind::of(&o.provenance),
+        provenance: o.provenance.clone(),
+        seen: o.seen,
+        detail,
+    };
+    match &o.fact {
+        Fact::Identity { identity } => match identity {
+            Identity::Modbus(id) => fold_modbus(b, id, &src),
+            Identity::Enip(id) => fold_enip(b, id, &src),
+            Identity::S7(id) => fold_s7(b, id, &src),
+        },
+        Fact::Service {
+            transport,
+            port,
+            protocol,
+        } => {
+            b.protocols.insert(*protocol);
+            b.services
+                .entry((*transport, *port, *protocol))
+                .or_default()
+                .insert(src(format!("service {protocol:?} on {port}").to_lowercase()));
+        }
+        Fact::Mac { mac, basis } => {
+            let value = normalize::mac(mac).unwrap_or_else(|| mac.clone());
+            let detail = format!("mac ({})", mac_basis(*basis));
+            if *basis == MacBasis::EthernetRouted {
+                // A routed frame's Ethernet source is a router's: never this asset's MAC.
+                b.attribute("router_mac", &value, &src(detail));
+            } else {
+                b.field("mac", &value, &src(detail));
+            }
+        }
+        Fact::Negative {
+            protocol,
+            port,
+            answer,
+        } => {
+            b.protocols.insert(*protocol);
+            b.findings
+                .entry((FindingKind::Negative, *protocol, *port, answer.clone()))
+                .or_default()
+                .insert(src("negative answer".to_owned()));
+        }
+        Fact::NoAnswer {
+            protocol,
+            port,
+            outcome,
+        } => {
+            let detail = serde_json::to_value(outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            b.findings
+                .entry((FindingKind::NoAnswer, *protocol, *port, detail))
+                .or_default()
+                .insert(src("no answer".to_owned()));
+        }
+        Fact::Suspicious {
+            protocol,
+            port,
+            reason,
+        } => {
+            b.findings
+                .entry((FindingKind::Suspicious, *protocol, *port, reason.clone()))
+                .or_default()
+                .insert(src("suspicious reply".to_owned()));
+        }
+        Fact::Peer {
+            peer,
+            protocol,
+            role,
+            count,
+        } => {
+            b.protocols.insert(*protocol);
+            let e = b.peers.entry((*peer, *protocol, *role)).or_default();
+            e.0 = e.0.saturating_add(*count);
+            e.1.insert(src("traffic".to_owned()));
+        }
+        Fact::Operation {
+            actor,
+            protocol,
+            kind,
+            function,
+            count,
+            first,
+            last,
+        } => {
+            b.protocols.insert(*protocol);
+            let e = b
+                .operations
+                .entry((*actor, *protocol, *kind, function.clone()))
+                .or_default();
+            e.count = e.count.saturating_add(*count);
+            e.first = min_opt(e.first, *first);
+            e.last = max_opt(e.last, *last);
+            e.sources.insert(src("operation".to_owned()));
+        }
+        Fact::Declared { attribute, value } => {
+            let s = src(format!("declared {}", attribute.trim()));
+            match declared_field(attribute) {
+                Some("manufacturer") => b.field("manufacturer", &normalize::vendor_name(value), &s),
+                Some("firmware") => b.field("firmware", &normalize::firmware(value), &s),
+                Some("mac") => {
+                    let v = normalize::mac(value).unwrap_or_else(|| value.clone());
+                    b.field("mac", &v, &s);
+                }
+                Some(f) => b.field(f, value, &s),
+                None => b.attribute(&attribute.trim().to_ascii_lowercase(), value, &s),
+            }
+        }
+    }
+}
+
+fn mac_basis(b: MacBasis) -> &'static str {
+    match b {
+        MacBasis::EthernetLocal => "ethernet source, local link",
+        MacBasis::EthernetRouted => "ethernet source, routed",
+        MacBasis::Arp => "arp",
+        MacBasis::Declared => "declared",
+        MacBasis::Reported => "reported by the device",
+    }
+}
+
+fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Source) {
+    b.protocols.insert(Protocol::Modbus);
+    let unit = id.unit_id;
+    let obj = |n: u8, name: &str| src(format!("modbus unit {unit} object 0x{n:02x} {name}"));
+    if let Some(v) = id.objects.get(&0) {
+        b.field(
+            "manufacturer",
+            &normalize::vendor_name(v),
+            &obj(0, "VendorName"),
+        );
+    }
+    if let Some(v) = id.objects.get(&1) {
+        b.field("product_code", v, &obj(1, "ProductCode"));
+    }
+    // ModelName when the device has one, else its ProductCode.
+    match (id.objects.get(&5), id.objects.get(&1)) {
+        (Some(m), _) if !m.trim().is_empty() => b.field("model", m, &obj(5, "ModelName")),
+        (_, Some(p)) => b.field("model", p, &obj(1, "ProductCode")),
+        _ => {}
+    }
+    if let Some(v) = id.objects.get(&2) {
+        b.field(
+            "firmware",
+            &normalize::firmware(v),
+            &obj(2, "MajorMinorRevision"),
+        );
+    }
+    if let Some(v) = id.objects.get(&4) {
+        b.field("product_name", v, &obj(4, "ProductName"));
+    }
+    if let Some(v) = id.objects.get(&6) {
+        b.attribute("user_application_name", v, &obj(6, "UserApplicationName"));
+    }
+    if let Some(v) = id.objects.get(&3) {
+        b.attribute("vendor_url", v, &obj(3, "VendorUrl"));
+    }
+}
+
+fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source) {
+    b.protocols.insert(Protocol::Enip);
+    let via = match id.source {
+        super::observation::EnipIdentitySource::ListIdentity => "enip list identity",
+        super::observation::EnipIdentitySource::CipGetAttributesAll => "cip identity object",
+    };
+    let s = |attr: &str| src(format!("{via} {attr}"));
+    let vendor = normalize::odva_vendor(id.vendor_id)
+        .map_or_else(|| format!("ODVA vendor {}", id.vendor_id), str::to_owned);
+    b.field(
+        "manufacturer",
+        &vendor,
+        &s(&format!("vendor_id {}", id.vendor_id)),
+    );
+    let dt = normalize::odva_device_type(id.device_type).map_or_else(
+        || format!("CIP device type {}", id.device_type),
+        str::to_owned,
+    );
+    b.field(
+        "device_type",
+        &dt,
+        &s(&format!("device_type {}", id.device_type)),
+    );
+    b.field("model", &id.product_name, &s("product_name"));
+    b.field("product_name", &id.product_name, &s("product_name"));
+    b.field(
+        "product_code",
+        &id.product_code.to_string(),
+        &s("product_code"),
+    );
+    b.field(
+        "firmware",
+        &format!("{}.{}", id.revision_major, id.revision_minor),
+        &s("revision"),
+    );
+    b.field(
+        "serial",
+        &format!("0x{:08x}", id.serial),
+        &s("serial_number"),
+    );
+}
+
+fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {
+    b.protocols.insert(Protocol::S7);
+    let s11 = |idx: u16, what: &str| src(format!("s7 szl 0x0011 index 0x{idx:04x} {what}"));
+    let s1c = |idx: u16, what: &str| src(format!("s7 szl 0x001c index 0x{idx:04x} {what}"));
+    if let Some(m) = id.manufacturer_id {
+        let name = normalize::s7_manufacturer(m)
+            .map_or_else(|| format!("PROFINET manufacturer 0x{m:04x}"), str::to_owned);
+        b.field("manufacturer", &name, &s1c(9, "manufacturer id"));
+    }
+    if let Some(o) = &id.order_number {
+        b.field("model", o, &s11(1, "order number"));
+        if let Some(f) = normalize::siemens_family(o) {
+            b.field("family", f, &s11(1, "order number"));
+        }
+    }
+    if let Some(v) = &id.firmware {
+        b.field("firmware", &normalize::firmware(v), &s11(7, "firmware"));
+    }
+    if let Some(v) = &id.module_type {
+        b.field("product_name", v, &s1c(7, "module type"));
+    }
+    if let Some(v) = &id.serial {
+        b.field("serial", v, &s1c(5, "serial"));
+    }
+    if let Some(v) = &id.as_name {
+        b.field("hostname", v, &s1c(1, "AS name"));
+    }
+    if let Some(v) = &id.location {
+        b.field("location", v, &s1c(0x0b, "location"));
+    }
+    if id.manufacturer_id.is_some() || id.order_number.is_some() {
+        b.field("device_type", "PLC", &s11(1, "SZL 0x0011 answered"));
+    }
+    let attrs: [(&str, &Option<String>, u16, u16); 6] = [
+        ("module_name", &id.module_name, 0x001c, 2),
+        ("plant_tag", &id.plant_tag, 0x001c, 3),
+        ("memory_card_serial", &id.memory_card_serial, 0x001c, 8),
+        ("boot_loader", &id.boot_loader, 0x0011, 0x81),
+        (
+            "hardware_order_number",
+            &id.hardware_order_number,
+            0x0011,
+            6,
+        ),
+        ("oem_id", &id.oem_id, 0x001c, 0x0a),
+    ];
+    for (name, v, szl, idx) in attrs {
+        if let Some(v) = v {
+            let s = src(format!("s7 szl 0x{szl:04x} index 0x{idx:04x} {name}"));
+            b.attribute(name, v, &s);
+        }
+    }
+}
+
+/// The rank of a source for a field: higher wins.
+fn rank(s: &Source, declared_first: bool) -> (bool, i64, SourceKind) {
+    let declared = s.kind == SourceKind::Declared;
+    // Observed values are compared to the whole second: "the same age".
+    let secs = s.seen.map_or(i64::MIN, |t| t.timestamp());
+    (declared == declared_first, secs, s.kind)
+}
+
+/// Resolves one field's candidates; also says whether a declared value disagreed with
+/// an observed one, and whether observed values disagreed among themselves.
+fn resolve(cands: Vec<Candidate>, declared_first: bool) -> Option<(Field, bool, bool)> {
+    // key → (value spelling from the best source, sources)
+    let mut groups: BTreeMap<String, BTreeSet<Source>> = BTreeMap::new();
+    let mut spelling: BTreeMap<String, (Source, String)> = BTreeMap::new();
+    for c in cands {
+        let key = normalize::compare_key(&c.value);
+        let better = match spelling.get(&key) {
+            None => true,
+            Some((s, v)) => {
+                (rank(&c.source, declared_first), &c.source, &c.value)
+                    > (rank(s, declared_first), s, v)
+            }
+        };
+        if better {
+            spelling.insert(key.clone(), (c.source.clone(), c.value.clone()));
+        }
+        groups.entry(key).or_default().insert(c.source);
+    }
+    let mut ranked: Vec<(_, String, BTreeSet<Source>)> = groups
+        .into_iter()
+        .map(|(key, sources)| {
+            let best = sources
+                .iter()
+                .map(|s| rank(s, declared_first))
+                .max()
+                .unwrap_or((false, i64::MIN, SourceKind::Declared));
+            let value = spelling.get(&key).map(|(_, v)| v.clone()).unwrap_or(key);
+            (best, value, sources)
+        })
+        .collect();
+    // Best first; ties broken by the value so the order never depends on the input's.
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut it = ranked.into_iter();
+    let (_, value, sources) = it.next()?;
+    let conflicts: Vec<Alternative> = it
+        .map(|(_, value, sources)| Alternative {
+            value,
+            sources: sources.into_iter().collect(),
+        })
+        .collect();
+    let kinds = |ss: &[Source]| -> (bool, bool) {
+        (
+            ss.iter().any(|s| s.kind == SourceKind::Declared),
+            ss.iter().any(|s| s.kind != SourceKind::Declared),
+        )
+    };
+    let winner: Vec<Source> = sources.into_iter().collect();
+    let (w_decl, w_obs) = kinds(&winner);
+    let mut declared_conflict = false;
+    let mut observed_conflict = false;
+    for alt in &conflicts {
+        let (a_decl, a_obs) = kinds(&alt.sources);
+        if (a_decl && w_obs) || (a_obs && w_decl) {
+            declared_conflict = true;
+        }
+        if a_obs && w_obs {
+            observed_conflict = true;
+        }
+    }
+    Some((
+        Field {
+            value,
+            sources: winner,
+            conflicts,
+        },
+        declared_conflict,
+        observed_conflict,
+    ))
+}
+
+fn describe_conflict(f: &Field) -> String {
+    let others: Vec<&str> = f.conflicts.iter().map(|a| a.value.as_str()).collect();
+    format!("{} (also: {})", f.value, others.join(", "))
+}
+
+fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
+    let mut resolved: BTreeMap<&'static str, Field> = BTreeMap::new();
+    let mut flags = BTreeSet::new();
+    for &name in FIELDS {
+        let Some(cands) = b.fields.remove(name) else {
+            continue;
+        };
+        let Some((field, declared, observed)) = resolve(cands, DECLARED_FIRST.contains(&name))
+        else {
+            continue;
+        };
+        if declared {
+            flags.insert(Flag {
+                kind: FlagKind::DeclaredConflict,
+                field: Some(name.to_owned()),
+                detail: format!(
+                    "declared and observed {name} differ: {}",
+                    describe_conflict(&field)
+                ),
+            });
+        }
+        if observed {
+            let (kind, what) = if matches!(name, "serial" | "mac") {
+                (
+                    FlagKind::AddressReused,
+                    "another device answered at this address",
+                )
+            } else {
+                (FlagKind::ObservedConflict, "observed values differ")
+            };
+            flags.insert(Flag {
+                kind,
+                field: Some(name.to_owned()),
+                detail: format!("{what}: {name} {}", describe_conflict(&field)),
+            });
+        }
+        resolved.insert(name, field);
+    }
+    let attributes: BTreeMap<String, Field> = std::mem::take(&mut b.attributes)
+        .into_iter()
+        .filter_map(|(k, c)| resolve(c, true).map(|(f, _, _)| (k, f)))
+        .collect();
+
+    let (cpe_hardware, cpe_firmware) = match (resolved.get("manufacturer"), resolved.get("model")) {
+        (Some(v), Some(m)) => {
+            let mut srcs: BTreeSet<Source> = v.sources.iter().chain(&m.sources).cloned().collect();
+            let hw = Field {
+                value: normalize::cpe_hardware(&v.value, &m.value),
+                sources: srcs.iter().cloned().collect(),
+                conflicts: Vec::new(),
+            };
+            let fw = resolved.get("firmware");
+            if let Some(f) = fw {
+                srcs.extend(f.sources.iter().cloned());
+            }
+            let fw = Field {
+                value: normalize::cpe_firmware(&v.value, &m.value, fw.map(|f| f.value.as_str())),
+                sources: srcs.into_iter().collect(),
+                conflicts: Vec::new(),
+            };
+            (Some(hw), Some(fw))
+        }
+        _ => (None, None),
+    };
+
+    let operations: Vec<Operation> = b
+        .operations
+        .into_iter()
+        .map(|((actor, protocol, kind, function), acc)| Operation {
+            actor,
+            protocol,
+            kind,
+            function,
+            count: acc.count,
+            first: acc.first,
+            last: acc.last,
+            sources: acc.sources.into_iter().collect(),
+        })
+        .collect();
+    if !operations.is_empty() {
+        let total: u64 = operations.iter().map(|o| o.count).sum();
+        let actors: BTreeSet<IpAddr> = operations.iter().map(|o| o.actor).collect();
+        let actors: Vec<String> = actors.iter().map(IpAddr::to_string).collect();
+        flags.insert(Flag {
+            kind: FlagKind::Operations,
+            field: None,
+            detail: format!(
+                "{total} write/control/program operations by {}",
+                actors.join(", ")
+            ),
+        });
+    }
+
+    let mut take = |n: &str| resolved.remove(n);
+    Asset {
+        ip,
+        mac: take("mac"),
+        hostname: take("hostname"),
+        manufacturer: take("manufacturer"),
+        model: take("model"),
+        product_name: take("product_name"),
+        product_code: take("product_code"),
+        family: take("family"),
+        device_type: take("device_type"),
+        firmware: take("firmware"),
+        os: take("os"),
+        serial: take("serial"),
+        role: take("role"),
+        criticality: take("criticality"),
+        location: take("location"),
+        owner: take("owner"),
+        zone: take("zone"),
+        cpe_hardware,
+        cpe_firmware,
+        attributes,
+        protocols: b.protocols.into_iter().collect(),
+        services: b
+            .services
+            .into_iter()
+            .map(|((transport, port, protocol), s)| Service {
+                transport,
+                port,
+                protocol,
+                sources: s.into_iter().collect(),
+            })
+            .collect(),
+        peers: b
+            .peers
+            .into_iter()
+            .map(|((peer, protocol, role), (count, s))| Peer {
+                peer,
+                protocol,
+                role,
+                count,
+                sources: s.into_iter().collect(),
+            })
+            .collect(),
+        operations,
+        findings: b
+            .findings
+            .into_iter()
+            .map(|((kind, protocol, port, detail), s)| Finding {
+                kind,
+                protocol,
+                port,
+                detail,
+                sources: s.into_iter().collect(),
+            })
+            .collect(),
+        flags: flags.into_iter().collect(),
+        first_seen: b.first_seen,
+        last_seen: b.last_seen,
+    }
+}
+
+/// Finds serials and MACs at several addresses, flags the assets and returns the links.
+fn link(assets: &mut [Asset]) -> Vec<Link> {
+    let mut by: BTreeMap<(LinkKind, String), (String, BTreeSet<IpAddr>)> = BTreeMap::new();
+    for a in assets.iter() {
+        for (kind, f) in [
+            (LinkKind::SameSerial, &a.serial),
+            (LinkKind::SameMac, &a.mac),
+        ] {
+            if let Some(f) = f {
+                let e = by
+                    .entry((kind, normalize::compare_key(&f.value)))
+                    .or_insert_with(|| (f.value.clone(), BTreeSet::new()));
+                e.1.insert(a.ip);
+            }
+        }
+    }
+    let links: Vec<Link> = by
+        .into_iter()
+        .filter(|(_, (_, ips))| ips.len() > 1)
+        .map(|((kind, _), (value, ips))| Link {
+            kind,
+            value,
+            ips: ips.into_iter().collect(),
+        })
+        .collect();
+    for l in &links {
+        for a in assets.iter_mut() {
+            if !l.ips.contains(&a.ip) {
+                continue;
+            }
+            let others: Vec<String> = l
+                .ips
+                .iter()
+                .filter(|ip| **ip != a.ip)
+                .map(IpAddr::to_string)
+                .collect();
+            let (kind, field, what) = match l.kind {
+                LinkKind::SameSerial => (
+                    FlagKind::SameSerialElsewhere,
+                    "serial",
+                    "one device that moved or has several interfaces",
+                ),
+                LinkKind::SameMac => (
+                    FlagKind::SameMacElsewhere,
+                    "mac",
+                    "one interface at several addresses",
+                ),
+            };
+            a.flags.push(Flag {
+                kind,
+                field: Some(field.to_owned()),
+                detail: format!("{field} {} also at {} ({what})", l.value, others.join(", ")),
+            });
+            a.flags.sort();
+        }
+    }
+    links
+}
+
+impl Asset {
+    /// The resolved fields, by name, in report order (CPE names included).
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &Field)> {
+        [
+            ("mac", &self.mac),
+            ("hostname", &self.hostname),
+            ("manufacturer", &self.manufacturer),
+            ("model", &self.model),
+            ("product_name", &self.product_name),
+            ("product_code", &self.product_code),
+            ("family", &self.family),
+            ("device_type", &self.device_type),
+            ("firmware", &self.firmware),
+            ("os", &self.os),
+            ("serial", &self.serial),
+            ("role", &self.role),
+            ("criticality", &self.criticality),
+            ("location", &self.location),
+            ("owner", &self.owner),
+            ("zone", &self.zone),
+            ("cpe_hardware", &self.cpe_hardware),
+            ("cpe_firmware", &self.cpe_firmware),
+        ]
+        .into_iter()
+        .filter_map(|(n, f)| f.as_ref().map(|f| (n, f)))
+    }
+
+    /// The value of a field by name, if known.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.fields()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f.value.as_str())
+    }
+
+    /// Whether any identity (vendor, model or serial from the device itself) is known.
+    pub fn identified(&self) -> bool {
+        [&self.manufacturer, &self.model, &self.serial]
+            .into_iter()
+            .flatten()
+            .any(|f| f.sources.iter().any(|s| s.kind != SourceKind::Declared))
+    }
+
+    /// Services as `tcp/502 modbus` strings, sorted.
+    pub fn service_names(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .map(|s| {
+                let proto = serde_json::to_value(s.protocol)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let t = match s.transport {
+                    Transport::Tcp => "tcp",
+                    Transport::Udp => "udp",
+                };
+                format!("{t}/{} {proto}", s.port)
+            })
+            .collect()
+    }
+}
+
+/// The snake_case name of a protocol, as in the JSON.
+pub fn protocol_name(p: Protocol) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

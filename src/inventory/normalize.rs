@@ -1,0 +1,262 @@
+//! Vendor, model, family and firmware normalisation, and CPE 2.3 names.
+//!
+//! Devices name themselves inconsistently: an ODVA vendor id, a Modbus VendorName string
+//! typed by whoever wrote the firmware, an S7 manufacturer id. Merge runs every value
+//! through here so that the same maker reads the same in every asset, and so that a
+//! declared CSV value can be compared with an observed one ([`compare_key`]).
+//!
+//! Never reads the network or the clock; pure functions of their arguments.
+
+/// The ODVA vendor name for a CIP vendor id.
+///
+/// Looks in `crate::data::odva` (the ENIP engineer's table) first; the one local entry
+/// covers the vendor the real captures hold until that table lands.
+pub fn odva_vendor(id: u16) -> Option<&'static str> {
+    data_odva_vendor(id).or(match id {
+        // ODVA vendor id 1, "Rockwell Automation/Allen-Bradley" (ODVA vendor id list;
+        // Wireshark's cip vendor table agrees).
+        1 => Some("Rockwell Automation/Allen-Bradley"),
+        _ => None,
+    })
+}
+
+/// The CIP device type's name (ODVA Vol. 1, table 5-1.1 "device profiles").
+pub fn odva_device_type(code: u16) -> Option<&'static str> {
+    data_odva_device_type(code).or(match code {
+        0x00 => Some("Generic Device (deprecated)"),
+        0x02 => Some("AC Drive"),
+        0x07 => Some("General Purpose Discrete I/O"),
+        0x0C => Some("Communications Adapter"),
+        0x0E => Some("Programmable Logic Controller"),
+        0x18 => Some("Human-Machine Interface"),
+        0x2B => Some("Generic Device (keyable)"),
+        _ => None,
+    })
+}
+
+// The switch-over points to the shared vendor tables: they return `None` until the
+// ENIP and S7 branches fill `crate::data`.
+fn data_odva_vendor(_id: u16) -> Option<&'static str> {
+    None
+}
+fn data_odva_device_type(_code: u16) -> Option<&'static str> {
+    None
+}
+fn data_siemens_family(_order: &str) -> Option<&'static str> {
+    None
+}
+
+/// The S7 manufacturer id of SZL 0x001C index 0x0009 to a name (0x002a is Siemens:
+/// PROFIBUS/PROFINET manufacturer id list, PI International).
+pub fn s7_manufacturer(id: u16) -> Option<&'static str> {
+    match id {
+        0x002a => Some("Siemens"),
+        _ => None,
+    }
+}
+
+/// The product family of a Siemens order number (MLFB), e.g. `6ES7 151-8AB01-0AB0` →
+/// `ET 200S`.
+pub fn siemens_family(order: &str) -> Option<&'static str> {
+    if let Some(f) = data_siemens_family(order) {
+        return Some(f);
+    }
+    // MLFB prefixes from Siemens' catalogue (ST 70, ST 73): 6ES7 1xx ET 200 stations,
+    // 6ES7 2xx S7-200/1200, 3xx S7-300, 4xx S7-400, 5xx S7-1500.
+    let compact: String = order
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let rest = compact.strip_prefix("6ES7")?;
+    let fam = match rest.get(..3)? {
+        "151" | "131" | "132" | "138" => "ET 200S",
+        "155" | "154" => "ET 200pro/ET 200M",
+        "211" | "212" | "214" | "215" | "217" => "S7-1200",
+        "312" | "313" | "314" | "315" | "316" | "317" | "318" | "319" => "S7-300",
+        "412" | "414" | "416" | "417" => "S7-400",
+        "510" | "511" | "512" | "513" | "515" | "516" | "517" | "518" => "S7-1500",
+        _ => return None,
+    };
+    Some(fam)
+}
+
+/// A Modbus VendorName (or a declared vendor) in its canonical spelling.
+///
+/// Known makers are folded to one name ("SCHNEIDER-ELECTRIC", "Schneider Electric SA"
+/// and "Telemecanique" all become "Schneider Electric"); anything else keeps its own
+/// spelling with whitespace trimmed and collapsed.
+pub fn vendor_name(raw: &str) -> String {
+    let collapsed = collapse_ws(raw);
+    let key: String = collapsed
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let canonical = if key.starts_with("schneider") || key.starts_with("telemecanique") {
+        "Schneider Electric"
+    } else if key == "siemens" || key.starts_with("siemensag") {
+        "Siemens"
+    } else if key.starts_with("rockwell") || key.starts_with("allenbradley") {
+        "Rockwell Automation/Allen-Bradley"
+    } else if key.starts_with("wago") {
+        "WAGO"
+    } else if key.starts_with("phoenixcontact") {
+        "Phoenix Contact"
+    } else if key.starts_with("abb") && key.len() <= 8 {
+        "ABB"
+    } else {
+        return collapsed;
+    };
+    canonical.to_owned()
+}
+
+/// A firmware revision as a bare version string: `V3.2.6` → `3.2.6`, `v3.16.1-lab` →
+/// `3.16.1-lab`.
+pub fn firmware(raw: &str) -> String {
+    let t = collapse_ws(raw);
+    let stripped = t
+        .strip_prefix('V')
+        .or_else(|| t.strip_prefix('v'))
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    stripped.map(str::to_owned).unwrap_or(t)
+}
+
+/// A MAC address as lowercase colon-separated hex, or `None` when it is not one.
+pub fn mac(raw: &str) -> Option<String> {
+    let hex: String = raw.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let seps_ok = raw
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '-' | '.'));
+    if hex.len() != 12 || !seps_ok {
+        return None;
+    }
+    let lower = hex.to_ascii_lowercase();
+    let parts: Vec<&str> = (0..6).map(|i| &lower[i * 2..i * 2 + 2]).collect();
+    Some(parts.join(":"))
+}
+
+/// The key two values of one field are compared by: case, surrounding and repeated
+/// whitespace, and a `0x` prefix do not make two values differ.
+pub fn compare_key(value: &str) -> String {
+    let lower = collapse_ws(value).to_ascii_lowercase();
+    match lower.strip_prefix("0x") {
+        Some(rest) if !rest.is_empty() => rest.to_owned(),
+        _ => lower,
+    }
+}
+
+fn collapse_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The CPE 2.3 vendor component for a canonical vendor name (NVD's own spellings for
+/// the makers it knows).
+fn cpe_vendor(vendor: &str) -> String {
+    match vendor {
+        "Siemens" => "siemens".to_owned(),
+        "Rockwell Automation/Allen-Bradley" => "rockwellautomation".to_owned(),
+        "Schneider Electric" => "schneider-electric".to_owned(),
+        "Phoenix Contact" => "phoenixcontact".to_owned(),
+        other => cpe_component(other),
+    }
+}
+
+/// One CPE 2.3 formatted-string component (NISTIR 7695 §6.2): lowercase, whitespace as
+/// `_`, and every character other than letters, digits, `_`, `-` and `.` quoted with `\`.
+fn cpe_component(s: &str) -> String {
+    let mut out = String::new();
+    for c in collapse_ws(s).to_lowercase().chars() {
+        if c == ' ' {
+            out.push('_');
+        } else if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+            out.push(c);
+        } else if c.is_ascii() {
+            out.push('\\');
+            out.push(c);
+        }
+        // Non-ASCII is dropped: CPE components are ASCII.
+    }
+    out
+}
+
+/// The hardware CPE (`cpe:2.3:h:vendor:model:-:…`).
+pub fn cpe_hardware(vendor: &str, model: &str) -> String {
+    format!(
+        "cpe:2.3:h:{}:{}:-:*:*:*:*:*:*:*",
+        cpe_vendor(vendor),
+        cpe_component(model)
+    )
+}
+
+/// The firmware CPE (`cpe:2.3:o:vendor:model_firmware:version:…`); `*` when the
+/// version is unknown.
+pub fn cpe_firmware(vendor: &str, model: &str, version: Option<&str>) -> String {
+    format!(
+        "cpe:2.3:o:{}:{}_firmware:{}:*:*:*:*:*:*:*",
+        cpe_vendor(vendor),
+        cpe_component(model),
+        version.map_or_else(|| "*".to_owned(), cpe_component)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendors_fold() {
+        for v in [
+            "Schneider Electric",
+            "SCHNEIDER-ELECTRIC",
+            " Schneider  Electric SA ",
+            "Telemecanique",
+        ] {
+            assert_eq!(vendor_name(v), "Schneider Electric", "{v}");
+        }
+        assert_eq!(vendor_name("Siemens AG"), "Siemens");
+        assert_eq!(
+            vendor_name("PeerLab  Automation GmbH"),
+            "PeerLab Automation GmbH"
+        );
+        assert_eq!(odva_vendor(1), Some("Rockwell Automation/Allen-Bradley"));
+        assert_eq!(s7_manufacturer(0x2a), Some("Siemens"));
+        assert_eq!(s7_manufacturer(0x2b), None);
+    }
+
+    #[test]
+    fn families_and_firmware() {
+        assert_eq!(siemens_family("6ES7 151-8AB01-0AB0 "), Some("ET 200S"));
+        assert_eq!(siemens_family("6ES7 315-2EH14-0AB0"), Some("S7-300"));
+        assert_eq!(siemens_family("1756-ENBT/A"), None);
+        assert_eq!(firmware("V3.2.6"), "3.2.6");
+        assert_eq!(firmware("v3.16.1-lab"), "3.16.1-lab");
+        assert_eq!(firmware("Version"), "Version");
+        assert_eq!(
+            mac("00-1B-1B-23-EB-3B").as_deref(),
+            Some("00:1b:1b:23:eb:3b")
+        );
+        assert_eq!(mac("not a mac"), None);
+        assert_eq!(compare_key("0x00524D8E"), compare_key("00524d8e"));
+    }
+
+    #[test]
+    fn cpe_names() {
+        assert_eq!(
+            cpe_hardware("Siemens", "6ES7 151-8AB01-0AB0"),
+            "cpe:2.3:h:siemens:6es7_151-8ab01-0ab0:-:*:*:*:*:*:*:*"
+        );
+        assert_eq!(
+            cpe_firmware(
+                "Rockwell Automation/Allen-Bradley",
+                "1756-ENBT/A",
+                Some("4.3")
+            ),
+            "cpe:2.3:o:rockwellautomation:1756-enbt\\/a_firmware:4.3:*:*:*:*:*:*:*"
+        );
+        assert_eq!(
+            cpe_firmware("Acme", "X", None),
+            "cpe:2.3:o:acme:x_firmware:*:*:*:*:*:*:*:*"
+        );
+    }
+}

@@ -1,0 +1,641 @@
+//! The scan plan: the resolved configuration of a scan ([`ScanConfig`]) and what a dry run
+//! shows of it ([`Plan`]): the scope, the exact requests per kind of host, the pacing, the
+//! estimated duration, and the profile with its SHA-256.
+//!
+//! Everything here is pure: building a plan opens no socket and reads no clock. The scope
+//! is counted, never materialised, so a plan over a /16 takes microseconds.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::inventory::Protocol;
+use crate::profile::{self, EnipTransport, Loaded, Pacing, Profile, ProfileError};
+use crate::safety::{
+    CotpConnect, EnipList, EnipListCommand, ModbusReadDeviceId, S7ReadSzl, S7SetupCommunication,
+    SafeRequest,
+};
+use crate::target::{self, ScopeRequest, SpecInput, TargetError, TargetSet};
+
+/// What the operator asked for, before anything is resolved (the CLI fills it from flags).
+#[derive(Debug, Clone, Default)]
+pub struct ScanRequest {
+    /// Positional target specs.
+    pub targets: Vec<String>,
+    /// `-i/--targets-file`.
+    pub targets_files: Vec<PathBuf>,
+    /// `--exclude`.
+    pub excludes: Vec<String>,
+    /// `--exclude-file`.
+    pub exclude_files: Vec<PathBuf>,
+    /// `--allow-large-scope`.
+    pub allow_large_scope: bool,
+    /// `--profile NAME|PATH` (None: [`profile::DEFAULT_PROFILE`]).
+    pub profile: Option<String>,
+    /// `--set key=value`, in order.
+    pub sets: Vec<String>,
+}
+
+/// Why a scan could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+}
+
+/// A resolved scan: the scope after exclusions and the validated profile. The scan driver
+/// and the dry run both start from this.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    pub targets: TargetSet,
+    pub profile: Profile,
+    /// `builtin:NAME` or the file path (plus ` + --set`).
+    pub profile_origin: String,
+    /// Hex SHA-256 of the resolved profile's canonical TOML.
+    pub profile_sha256: String,
+}
+
+impl ScanConfig {
+    /// Resolves targets, exclusions and the profile. Reads the named files; nothing else.
+    pub fn resolve(req: &ScanRequest) -> Result<ScanConfig, PlanError> {
+        let name = req.profile.as_deref().unwrap_or(profile::DEFAULT_PROFILE);
+        let loaded = profile::load_with_overrides(name, &req.sets)?;
+        let mut scope = ScopeRequest {
+            targets: req.targets.iter().map(SpecInput::arg).collect(),
+            excludes: req.excludes.iter().map(SpecInput::arg).collect(),
+            allow_large_scope: req.allow_large_scope,
+        };
+        for f in &req.targets_files {
+            scope
+                .targets
+                .extend(target::read_spec_file(f, target::Role::Target)?);
+        }
+        for f in &req.exclude_files {
+            scope
+                .excludes
+                .extend(target::read_spec_file(f, target::Role::Exclude)?);
+        }
+        let targets = TargetSet::build(&scope)?;
+        Ok(ScanConfig::new(targets, loaded))
+    }
+
+    pub fn new(targets: TargetSet, loaded: Loaded) -> ScanConfig {
+        ScanConfig {
+            targets,
+            profile: loaded.profile,
+            profile_origin: loaded.origin,
+            profile_sha256: loaded.sha256,
+        }
+    }
+}
+
+/// One connection (or, for ENIP over UDP, one exchange) of a probe, and what it sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionPlan {
+    /// What this connection is for (`unit ids 255, 0`, `TSAP 0x0102 (PG, rack 0, slot 2)`).
+    pub purpose: String,
+    /// The requests in order.
+    pub requests: Vec<SafeRequest>,
+}
+
+/// What one protocol's probe sends to one host, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbePlan {
+    pub protocol: Protocol,
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub transport: &'static str,
+    /// Connections in order; later ones are used only when earlier ones got no identity.
+    pub connections: Vec<ConnectionPlan>,
+    /// When the probe stops early.
+    pub stop_rule: &'static str,
+    /// Requests when the first unit id / TSAP answers (best case).
+    pub best_requests: usize,
+}
+
+impl ProbePlan {
+    /// Requests if every connection is used (worst case).
+    pub fn max_requests(&self) -> usize {
+        self.connections.iter().map(|c| c.requests.len()).sum()
+    }
+
+    /// Requests if the first unit id or TSAP yields the identity (best case).
+    pub fn min_requests(&self) -> usize {
+        self.best_requests
+    }
+
+    /// TCP connections opened (UDP: none).
+    pub fn max_connections(&self) -> usize {
+        if self.transport == "udp" {
+            0
+        } else {
+            self.connections.len()
+        }
+    }
+}
+
+/// The probes a profile sends to every host in scope, in the order they run. A probe is
+/// skipped for a host once a vendor rule says so ([`Profile::rules_for`]).
+///
+/// Ids (transaction ids, sender contexts, PDU references, COTP source references) are the
+/// first values a session would use; they do not change any length.
+pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
+    let mut out = Vec::new();
+    if p.modbus.enabled {
+        let mut tid = 0u16;
+        let connections = p
+            .modbus
+            .unit_ids
+            .iter()
+            .map(|&unit_id| ConnectionPlan {
+                purpose: format!("unit id {unit_id}"),
+                requests: p
+                    .modbus
+                    .read_codes
+                    .iter()
+                    .map(|&read_code| {
+                        tid = tid.wrapping_add(1);
+                        SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+                            transaction_id: tid,
+                            unit_id,
+                            read_code,
+                            object_id: 0,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect::<Vec<_>>();
+        // All unit ids share one connection: Modbus/TCP addresses the unit in each MBAP
+        // header, so trying 0 after 255 needs no reconnect.
+        let merged = ConnectionPlan {
+            purpose: format!(
+                "unit ids {} (stops at the first that answers)",
+                p.modbus
+                    .unit_ids
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            requests: connections.into_iter().flat_map(|c| c.requests).collect(),
+        };
+        out.push(ProbePlan {
+            protocol: Protocol::Modbus,
+            port: p.modbus.port,
+            transport: "tcp",
+            connections: vec![merged],
+            stop_rule: "stops at the first unit id that answers; an exception reply is a finding",
+            best_requests: p.modbus.read_codes.len(),
+        });
+    }
+    if p.enip.enabled {
+        let mut requests = vec![SafeRequest::EnipList(EnipList {
+            command: EnipListCommand::ListIdentity,
+            sender_context: [0; 8],
+        })];
+        if p.enip.list_services {
+            requests.push(SafeRequest::EnipList(EnipList {
+                command: EnipListCommand::ListServices,
+                sender_context: [0; 8],
+            }));
+        }
+        out.push(ProbePlan {
+            protocol: Protocol::Enip,
+            port: p.enip.port,
+            transport: match p.enip.transport {
+                EnipTransport::Tcp => "tcp",
+                EnipTransport::Udp => "udp",
+            },
+            best_requests: requests.len(),
+            connections: vec![ConnectionPlan {
+                purpose: "discovery".into(),
+                requests,
+            }],
+            stop_rule: "one exchange",
+        });
+    }
+    if p.s7.enabled {
+        let connections =
+            p.s7.tsaps
+                .iter()
+                .map(|&tsap| {
+                    let mut requests = vec![
+                        SafeRequest::CotpConnect(CotpConnect {
+                            src_ref: 1,
+                            calling_tsap: p.s7.local_tsap,
+                            called_tsap: tsap,
+                            tpdu_size_code: 0x0a,
+                        }),
+                        SafeRequest::S7SetupCommunication(S7SetupCommunication {
+                            pdu_ref: 1,
+                            max_amq_calling: 1,
+                            max_amq_called: 1,
+                            pdu_length: p.s7.pdu_length,
+                        }),
+                    ];
+                    for (i, &szl_id) in p.s7.szl_ids.iter().enumerate() {
+                        requests.push(SafeRequest::S7ReadSzl(S7ReadSzl {
+                            pdu_ref: 2 + i as u16,
+                            szl_id,
+                            szl_index: 0,
+                        }));
+                    }
+                    ConnectionPlan {
+                        purpose: format!("TSAP {}", describe_tsap(tsap)),
+                        requests,
+                    }
+                })
+                .collect::<Vec<ConnectionPlan>>();
+        out.push(ProbePlan {
+            best_requests: connections.first().map_or(0, |c| c.requests.len()),
+            protocol: Protocol::S7,
+            port: p.s7.port,
+            transport: "tcp",
+            connections,
+            stop_rule: "one connection per TSAP, stops at the first TSAP the CPU accepts; \
+                        fragmented SZL answers add read_szl_follow_up requests",
+        });
+    }
+    out
+}
+
+/// `0x0102 (PG, rack 0, slot 2)`.
+pub fn describe_tsap(tsap: u16) -> String {
+    let kind = match tsap >> 8 {
+        1 => "PG",
+        2 => "OP",
+        3 => "S7-basic",
+        _ => "unknown type",
+    };
+    let low = tsap & 0xff;
+    format!(
+        "0x{tsap:04x} ({kind}, rack {}, slot {})",
+        low >> 5,
+        low & 0x1f
+    )
+}
+
+/// A dry run's view of a scan: everything a change-control board wants to see.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub profile: PlanProfile,
+    pub targets: PlanTargets,
+    /// Per kind of host (one entry per protocol probe), the requests in order.
+    pub probes: Vec<PlanProbe>,
+    pub pacing: Pacing,
+    pub estimate: Estimate,
+    /// Vendor rules the driver applies once a vendor or family is known.
+    pub vendor_rules: Vec<profile::VendorRule>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanProfile {
+    pub name: String,
+    pub description: String,
+    pub origin: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanTargets {
+    /// Addresses in scope after exclusions.
+    pub count: u128,
+    /// Addresses the targets covered before exclusions.
+    pub before_exclusions: u128,
+    /// Addresses removed by exclusions.
+    pub excluded: u128,
+    /// The first addresses, in scan order.
+    pub sample: Vec<IpAddr>,
+    /// The first disjoint ranges of the scope.
+    pub ranges: Vec<String>,
+    /// How many disjoint ranges there are in all.
+    pub range_count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanProbe {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub transport: &'static str,
+    pub stop_rule: &'static str,
+    pub connections: Vec<PlanConnection>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanConnection {
+    pub purpose: String,
+    pub requests: Vec<PlanRequest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRequest {
+    /// [`SafeRequest::kind`].
+    pub kind: &'static str,
+    /// [`SafeRequest::encoded_len`].
+    pub bytes: usize,
+}
+
+/// Estimated duration, from the pacing alone (network round trips are not known).
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// Hosts in scope.
+    pub hosts: u128,
+    /// Requests to one host when every probe stops at its first connection.
+    pub requests_per_host_min: u64,
+    /// Requests to one host when every connection of every probe is used.
+    pub requests_per_host_max: u64,
+    /// TCP connections to one host, at most (one at a time).
+    pub connections_per_host_max: u64,
+    /// Seconds for one host that answers at once and on its first try.
+    pub per_host_best_s: f64,
+    /// Seconds for one host at worst (see `assumptions`).
+    pub per_host_worst_s: f64,
+    /// Seconds for the whole scope, best case.
+    pub total_best_s: f64,
+    /// Seconds for the whole scope, worst case.
+    pub total_worst_s: f64,
+    /// How the figures were made.
+    pub assumptions: &'static str,
+}
+
+/// How many sample addresses and ranges a plan shows.
+pub const SAMPLE: usize = 8;
+
+impl Plan {
+    /// Builds the plan of a resolved scan. Pure, and O(ranges), not O(addresses).
+    pub fn build(cfg: &ScanConfig) -> Plan {
+        let p = &cfg.profile;
+        let probes = probe_plans(p);
+        let t = &cfg.targets;
+        Plan {
+            profile: PlanProfile {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                origin: cfg.profile_origin.clone(),
+                sha256: cfg.profile_sha256.clone(),
+            },
+            targets: PlanTargets {
+                count: t.count(),
+                before_exclusions: t.count_before_exclusions(),
+                excluded: t.excluded(),
+                sample: t.iter().take(SAMPLE).collect(),
+                ranges: t.ranges().take(SAMPLE).collect(),
+                range_count: t.range_count(),
+            },
+            probes: probes
+                .iter()
+                .map(|pp| PlanProbe {
+                    protocol: pp.protocol,
+                    port: pp.port,
+                    transport: pp.transport,
+                    stop_rule: pp.stop_rule,
+                    connections: pp
+                        .connections
+                        .iter()
+                        .map(|c| PlanConnection {
+                            purpose: c.purpose.clone(),
+                            requests: c
+                                .requests
+                                .iter()
+                                .map(|r| PlanRequest {
+                                    kind: r.kind(),
+                                    bytes: r.encoded_len(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            pacing: p.pacing.clone(),
+            estimate: estimate(&p.pacing, &probes, t.count()),
+            vendor_rules: p.vendor_rules.clone(),
+        }
+    }
+
+    /// The plan as human-readable text (the CLI prints it).
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let pr = &self.profile;
+        let _ = writeln!(s, "otscout scan plan (dry run: no packet is sent)");
+        let _ = writeln!(s);
+        let _ = writeln!(s, "profile   {} ({})", pr.name, pr.origin);
+        if !pr.description.is_empty() {
+            let _ = writeln!(s, "          {}", pr.description);
+        }
+        let _ = writeln!(s, "sha256    {}", pr.sha256);
+        let _ = writeln!(s);
+        let t = &self.targets;
+        let _ = writeln!(
+            s,
+            "targets   {} addresses ({} before exclusions, {} excluded) in {} range(s)",
+            t.count, t.before_exclusions, t.excluded, t.range_count
+        );
+        for r in &t.ranges {
+            let _ = writeln!(s, "          {r}");
+        }
+        if t.range_count > t.ranges.len() {
+            let _ = writeln!(
+                s,
+                "          ... and {} more range(s)",
+                t.range_count - t.ranges.len()
+            );
+        }
+        let sample: Vec<String> = t.sample.iter().map(IpAddr::to_string).collect();
+        let _ = writeln!(s, "first     {}", sample.join(", "));
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "requests  every host gets each probe below, in this order, one connection at a time"
+        );
+        for probe in &self.probes {
+            let _ = writeln!(
+                s,
+                "  {} on {}/{} ({})",
+                protocol_name(probe.protocol),
+                probe.transport,
+                probe.port,
+                probe.stop_rule
+            );
+            for (i, c) in probe.connections.iter().enumerate() {
+                let label = if probe.transport == "udp" {
+                    "datagrams"
+                } else {
+                    "connection"
+                };
+                let _ = writeln!(s, "    {label} {}: {}", i + 1, c.purpose);
+                for r in &c.requests {
+                    let _ = writeln!(s, "      {:<26} {:>3} bytes", r.kind, r.bytes);
+                }
+            }
+        }
+        let _ = writeln!(s);
+        let p = &self.pacing;
+        let _ = writeln!(
+            s,
+            "pacing    {} requests/s in all (burst {}), {} hosts at a time",
+            p.max_rate, p.burst, p.hosts_in_flight
+        );
+        let _ = writeln!(
+            s,
+            "          per host: 1 connection, 1 request in flight, {} ms between requests, {} ms cool-down between connections",
+            p.host_interval_ms, p.cooldown_ms
+        );
+        let _ = writeln!(
+            s,
+            "          timeouts: connect {} ms, response {} ms; {} retr{} (backoff {} ms, doubling)",
+            p.connect_timeout_ms,
+            p.response_timeout_ms,
+            p.retries,
+            if p.retries == 1 { "y" } else { "ies" },
+            p.retry_backoff_ms
+        );
+        let _ = writeln!(
+            s,
+            "          breaker: leave a host alone after {} consecutive failures or {} resets",
+            p.breaker_failures, p.breaker_resets
+        );
+        if !self.vendor_rules.is_empty() {
+            let _ = writeln!(s, "vendor rules (applied once a vendor or family is known)");
+            for r in &self.vendor_rules {
+                let mut what = Vec::new();
+                if !r.skip_protocols.is_empty() {
+                    let names: Vec<&str> =
+                        r.skip_protocols.iter().map(|p| protocol_name(*p)).collect();
+                    what.push(format!("skip {}", names.join(", ")));
+                }
+                if let Some(ms) = r.host_interval_ms {
+                    what.push(format!("{ms} ms between requests"));
+                }
+                if let Some(ms) = r.cooldown_ms {
+                    what.push(format!("{ms} ms cool-down"));
+                }
+                let _ = writeln!(s, "  {:<14} {}", r.matches, what.join(", "));
+            }
+        }
+        let _ = writeln!(s);
+        let e = &self.estimate;
+        let _ = writeln!(
+            s,
+            "estimate  {} to {} requests and at most {} connection(s) per host",
+            e.requests_per_host_min, e.requests_per_host_max, e.connections_per_host_max
+        );
+        let _ = writeln!(
+            s,
+            "          per host {} to {}; whole scope {} to {}",
+            human(e.per_host_best_s),
+            human(e.per_host_worst_s),
+            human(e.total_best_s),
+            human(e.total_worst_s)
+        );
+        let _ = writeln!(s, "          ({})", e.assumptions);
+        s
+    }
+}
+
+/// The protocol's name as in profiles and JSON (`modbus`, `enip`, `s7`).
+pub fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Modbus => "modbus",
+        Protocol::Enip => "enip",
+        Protocol::Cip => "cip",
+        Protocol::CipIo => "cip_io",
+        Protocol::S7 => "s7",
+        Protocol::S7Plus => "s7_plus",
+        Protocol::Other => "other",
+    }
+}
+
+/// `2.5 s`, `3 min 20 s`, `4 h 10 min`.
+pub fn human(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "unbounded".into();
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1} s");
+    }
+    let s = secs.round() as u64;
+    if s < 3600 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else if s < 86_400 * 2 {
+        format!("{} h {} min", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{} days {} h", s / 86_400, (s % 86_400) / 3600)
+    }
+}
+
+/// The duration estimate. Per host, connections run one after another:
+/// - best: every probe's first connection answers at once: `(r - 1) * host_interval` within
+///   a connection, `max(cooldown, host_interval)` between connections;
+/// - worst: every connection is used and every request waits its full response timeout
+///   and all retries; or the host is silent and each connect times out with retries, until
+///   the breaker trips; whichever is longer.
+///
+/// For the scope: hosts run `hosts_in_flight` at a time, and all requests share the global
+/// rate, so the total is the larger of `ceil(hosts / in_flight) * per_host` and
+/// `hosts * requests / max_rate`.
+pub fn estimate(p: &Pacing, probes: &[ProbePlan], hosts: u128) -> Estimate {
+    let ms = |v: u64| v as f64 / 1000.0;
+    let interval = ms(p.host_interval_ms);
+    let gap = ms(p.cooldown_ms).max(interval);
+    let retries = f64::from(p.retries);
+    let backoff_total: f64 = (1..=p.retries)
+        .map(|a| ms(p.retry_backoff_ms) * f64::from(1u32 << (a - 1).min(10)))
+        .sum();
+
+    let best_conns: Vec<usize> = probes
+        .iter()
+        .map(ProbePlan::min_requests)
+        .filter(|r| *r > 0)
+        .collect();
+    let per_host_best = best_conns
+        .iter()
+        .map(|r| (*r as f64 - 1.0) * interval)
+        .sum::<f64>()
+        + best_conns.len().saturating_sub(1) as f64 * gap;
+
+    let all_conns: Vec<usize> = probes
+        .iter()
+        .flat_map(|pp| pp.connections.iter().map(|c| c.requests.len()))
+        .collect();
+    let slow = all_conns
+        .iter()
+        .map(|r| {
+            *r as f64 * ((retries + 1.0) * ms(p.response_timeout_ms).max(interval))
+                + backoff_total * *r as f64
+        })
+        .sum::<f64>()
+        + all_conns.len().saturating_sub(1) as f64 * gap;
+    // A silent host: each connect times out (with retries) until the breaker trips.
+    let connect_attempts =
+        (all_conns.len() as f64 * (retries + 1.0)).min(f64::from(p.breaker_failures));
+    let silent = connect_attempts * ms(p.connect_timeout_ms)
+        + (connect_attempts - 1.0).max(0.0) * gap
+        + backoff_total;
+    let per_host_worst = slow.max(silent);
+
+    let req_min: u64 = probes.iter().map(|pp| pp.min_requests() as u64).sum();
+    let req_max: u64 = probes.iter().map(|pp| pp.max_requests() as u64).sum();
+    let conns: u64 = probes.iter().map(|pp| pp.max_connections() as u64).sum();
+    let waves = hosts.div_ceil(p.hosts_in_flight.max(1) as u128) as f64;
+    let rate = if p.max_rate > 0.0 { p.max_rate } else { 1.0 };
+    let total_best = (waves * per_host_best).max(hosts as f64 * req_min as f64 / rate);
+    let total_worst =
+        (waves * per_host_worst).max(hosts as f64 * req_max as f64 * (retries + 1.0) / rate);
+    Estimate {
+        hosts,
+        requests_per_host_min: req_min,
+        requests_per_host_max: req_max,
+        connections_per_host_max: conns,
+        per_host_best_s: per_host_best,
+        per_host_worst_s: per_host_worst,
+        total_best_s: total_best,
+        total_worst_s: total_worst,
+        assumptions: "from the pacing alone: best = instant answers on the first try; \
+                      worst = every request and retry waits its full timeout, or every \
+                      connect times out until the breaker trips",
+    }
+}

@@ -1,0 +1,122 @@
+//! The CycloneDX 1.6 JSON view: one `device` component per asset.
+//!
+//! Follows the CycloneDX 1.6 JSON schema (cyclonedx.org/schema/bom-1.6.schema.json):
+//! `manufacturer` (an organizationalEntity, new in 1.6), `name` (model, else product
+//! name, else the address), `version` (firmware), `cpe` (hardware CPE), and everything
+//! else (address, MAC, serial, protocols, services, criticality, …) as `otscout:`
+//! properties. The serial number (a URN UUID) is derived from the report's own SHA-256 so
+//! the view is as deterministic as the report.
+
+use serde_json::{Value, json};
+
+use super::json as report_json;
+use super::sign::sha256_hex;
+use crate::inventory::Inventory;
+use crate::inventory::merge::protocol_name;
+
+/// Renders the CycloneDX view as pretty JSON with a trailing newline.
+pub fn render(inv: &Inventory) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(&bom(inv)).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The CycloneDX document as a JSON value.
+pub fn bom(inv: &Inventory) -> Value {
+    let digest = sha256_hex(&report_json::render(inv));
+    // A version-4-shaped UUID (RFC 9562 variant bits) from the digest's first 128 bits.
+    let mut h: Vec<char> = digest.chars().take(32).collect();
+    h[12] = '4';
+    h[16] = match h[16] {
+        '0' | '4' | '8' | 'c' => '8',
+        '1' | '5' | '9' | 'd' => '9',
+        '2' | '6' | 'a' | 'e' => 'a',
+        _ => 'b',
+    };
+    let h: String = h.into_iter().collect();
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    let components: Vec<Value> = inv.assets.iter().map(component).collect();
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "serialNumber": format!("urn:uuid:{uuid}"),
+        "version": 1,
+        "metadata": {
+            "timestamp": inv.generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "tools": {
+                "components": [{
+                    "type": "application",
+                    "name": "otscout",
+                    "version": inv.otscout_version,
+                }]
+            },
+            "properties": [
+                {"name": "otscout:report_sha256", "value": digest},
+                {"name": "otscout:scans", "value": inv.scans.iter().map(|s| s.scan_id.as_str()).collect::<Vec<_>>().join(",")},
+            ],
+        },
+        "components": components,
+    })
+}
+
+fn component(a: &crate::inventory::merge::Asset) -> Value {
+    let name = a
+        .value("model")
+        .or(a.value("product_name"))
+        .map_or_else(|| a.ip.to_string(), str::to_owned);
+    let mut c = json!({
+        "type": "device",
+        "bom-ref": format!("asset:{}", a.ip),
+        "name": name,
+    });
+    if let Some(m) = a.value("manufacturer") {
+        c["manufacturer"] = json!({ "name": m });
+    }
+    if let Some(v) = a.value("firmware") {
+        c["version"] = json!(v);
+    }
+    if let Some(v) = a.value("cpe_hardware") {
+        c["cpe"] = json!(v);
+    }
+    if let Some(v) = a.value("product_name") {
+        c["description"] = json!(v);
+    }
+    let mut props = vec![json!({"name": "otscout:ip", "value": a.ip.to_string()})];
+    for field in [
+        "mac",
+        "hostname",
+        "serial",
+        "family",
+        "device_type",
+        "product_code",
+        "os",
+        "role",
+        "criticality",
+        "location",
+        "owner",
+        "zone",
+        "cpe_firmware",
+    ] {
+        if let Some(v) = a.value(field) {
+            props.push(json!({"name": format!("otscout:{field}"), "value": v}));
+        }
+    }
+    for p in &a.protocols {
+        props.push(json!({"name": "otscout:protocol", "value": protocol_name(*p)}));
+    }
+    for s in a.service_names() {
+        props.push(json!({"name": "otscout:service", "value": s}));
+    }
+    for f in &a.flags {
+        props.push(json!({"name": "otscout:flag", "value": f.detail}));
+    }
+    c["properties"] = Value::Array(props);
+    c
+}

@@ -1,0 +1,176 @@
+//! The difference between two reports: assets that appeared, assets that are gone, and
+//! fields that changed (firmware, serial, model, manufacturer, MAC, services), with old
+//! and new values. Assets are matched by IP address; values are compared the way merge
+//! compares them (case and spacing do not count as a change).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::Inventory;
+use crate::inventory::merge::Asset;
+use crate::inventory::normalize::compare_key;
+
+/// The fields diff compares, in output order.
+pub const FIELDS: &[&str] = &[
+    "manufacturer",
+    "model",
+    "firmware",
+    "serial",
+    "mac",
+    "services",
+];
+
+/// The difference between an old and a new report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    pub old_generated_at: DateTime<Utc>,
+    pub new_generated_at: DateTime<Utc>,
+    pub added: Vec<AssetBrief>,
+    pub removed: Vec<AssetBrief>,
+    pub changed: Vec<Change>,
+}
+
+impl Diff {
+    /// Whether anything changed.
+    pub fn is_drift(&self) -> bool {
+        !(self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty())
+    }
+}
+
+/// Enough to recognise an asset that appeared or went away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetBrief {
+    pub ip: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+}
+
+/// One field of one asset that changed. `None`: not known on that side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub ip: IpAddr,
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+fn brief(a: &Asset) -> AssetBrief {
+    AssetBrief {
+        ip: a.ip,
+        manufacturer: a.value("manufacturer").map(str::to_owned),
+        model: a.value("model").map(str::to_owned),
+        serial: a.value("serial").map(str::to_owned),
+    }
+}
+
+fn field_value(a: &Asset, field: &str) -> Option<String> {
+    if field == "services" {
+        let s = a.service_names();
+        return if s.is_empty() {
+            None
+        } else {
+            Some(s.join(", "))
+        };
+    }
+    a.value(field).map(str::to_owned)
+}
+
+/// Compares two reports.
+pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
+    let olds: BTreeMap<IpAddr, &Asset> = old.assets.iter().map(|a| (a.ip, a)).collect();
+    let news: BTreeMap<IpAddr, &Asset> = new.assets.iter().map(|a| (a.ip, a)).collect();
+    let mut d = Diff {
+        old_generated_at: old.generated_at,
+        new_generated_at: new.generated_at,
+        added: Vec::new(),
+        removed: Vec::new(),
+        changed: Vec::new(),
+    };
+    for (ip, a) in &olds {
+        if !news.contains_key(ip) {
+            d.removed.push(brief(a));
+        }
+    }
+    for (ip, n) in &news {
+        let Some(o) = olds.get(ip) else {
+            d.added.push(brief(n));
+            continue;
+        };
+        for &f in FIELDS {
+            let (ov, nv) = (field_value(o, f), field_value(n, f));
+            let same = match (&ov, &nv) {
+                (Some(a), Some(b)) => compare_key(a) == compare_key(b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                d.changed.push(Change {
+                    ip: *ip,
+                    field: f.to_owned(),
+                    old: ov,
+                    new: nv,
+                });
+            }
+        }
+    }
+    d
+}
+
+/// The human rendering.
+pub fn render_text(d: &Diff) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "comparing report of {} with report of {}",
+        d.old_generated_at.to_rfc3339(),
+        d.new_generated_at.to_rfc3339()
+    );
+    if !d.is_drift() {
+        let _ = writeln!(s, "no changes");
+        return s;
+    }
+    let desc = |b: &AssetBrief| -> String {
+        let parts: Vec<&str> = [&b.manufacturer, &b.model, &b.serial]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    };
+    for b in &d.added {
+        let _ = writeln!(s, "+ new asset {}{}", b.ip, desc(b));
+    }
+    for b in &d.removed {
+        let _ = writeln!(s, "- missing asset {}{}", b.ip, desc(b));
+    }
+    for c in &d.changed {
+        let _ = writeln!(
+            s,
+            "~ {} {}: {} -> {}",
+            c.ip,
+            c.field,
+            c.old.as_deref().unwrap_or("(unknown)"),
+            c.new.as_deref().unwrap_or("(unknown)")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} new, {} missing, {} changed field(s)",
+        d.added.len(),
+        d.removed.len(),
+        d.changed.len()
+    );
+    s
+}

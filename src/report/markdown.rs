@@ -1,0 +1,172 @@
+//! The human views: a Markdown summary a plant manager reads, and a plain-text table for
+//! the terminal.
+
+use std::fmt::Write;
+
+use crate::inventory::Inventory;
+use crate::inventory::merge::{Asset, protocol_name};
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn or_dash(v: Option<&str>) -> &str {
+    v.unwrap_or("–")
+}
+
+/// The Markdown summary.
+pub fn render(inv: &Inventory) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# OT asset inventory\n");
+    let _ = writeln!(
+        s,
+        "Generated {} by otscout {} from {} input(s).\n",
+        inv.generated_at.format("%Y-%m-%d %H:%M UTC"),
+        inv.otscout_version,
+        inv.inputs.len()
+    );
+    let sm = &inv.summary;
+    let _ = writeln!(s, "## Summary\n");
+    let _ = writeln!(
+        s,
+        "- **{}** assets, {} identified themselves",
+        sm.assets, sm.identified
+    );
+    let _ = writeln!(s, "- **{}** fields with conflicting values", sm.conflicts);
+    let _ = writeln!(s, "- **{}** items need attention (below)", sm.flags);
+    if !sm.by_manufacturer.is_empty() {
+        let parts: Vec<String> = sm
+            .by_manufacturer
+            .iter()
+            .map(|(m, n)| format!("{m}: {n}"))
+            .collect();
+        let _ = writeln!(s, "- by manufacturer: {}", parts.join(", "));
+    }
+    let _ = writeln!(s);
+
+    if !inv.scans.is_empty() {
+        let _ = writeln!(s, "## Scans\n");
+        let _ = writeln!(
+            s,
+            "| scan | status | started | ended | profile | operator | requests sent | hosts |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for sc in &inv.scans {
+            let sent: u64 = sc
+                .ledger
+                .values()
+                .flat_map(|k| k.values())
+                .map(|e| e.count)
+                .sum();
+            let status = serde_json::to_value(sc.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(&sc.scan_id),
+                status,
+                sc.started.format("%Y-%m-%d %H:%M:%S"),
+                sc.ended.map_or_else(
+                    || "–".to_owned(),
+                    |t| t.format("%Y-%m-%d %H:%M:%S").to_string()
+                ),
+                cell(&sc.profile),
+                cell(or_dash(sc.operator.as_deref())),
+                sent,
+                sc.ledger.len()
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    let attention: Vec<(&Asset, &crate::inventory::merge::Flag)> = inv
+        .assets
+        .iter()
+        .flat_map(|a| a.flags.iter().map(move |f| (a, f)))
+        .collect();
+    if !attention.is_empty() {
+        let _ = writeln!(s, "## Needs attention\n");
+        for (a, f) in attention {
+            let kind = serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "- **{}** ({}): {}",
+                a.ip,
+                kind.replace('_', " "),
+                cell(&f.detail)
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    let _ = writeln!(s, "## Assets\n");
+    let _ = writeln!(
+        s,
+        "| address | manufacturer | model | firmware | serial | criticality | location | protocols |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for a in &inv.assets {
+        let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            a.ip,
+            cell(or_dash(a.value("manufacturer"))),
+            cell(or_dash(a.value("model"))),
+            cell(or_dash(a.value("firmware"))),
+            cell(or_dash(a.value("serial"))),
+            cell(or_dash(a.value("criticality"))),
+            cell(or_dash(a.value("location"))),
+            protos.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEvery value above names its sources in the signed JSON report; conflicting values are kept there too."
+    );
+    s
+}
+
+/// A plain-text table for the terminal.
+pub fn table(inv: &Inventory) -> String {
+    let header = [
+        "ADDRESS",
+        "MANUFACTURER",
+        "MODEL",
+        "FIRMWARE",
+        "SERIAL",
+        "PROTOCOLS",
+        "FLAGS",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for a in &inv.assets {
+        let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
+        rows.push(vec![
+            a.ip.to_string(),
+            or_dash(a.value("manufacturer")).to_owned(),
+            or_dash(a.value("model")).to_owned(),
+            or_dash(a.value("firmware")).to_owned(),
+            or_dash(a.value("serial")).to_owned(),
+            protos.join(","),
+            a.flags.len().to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(s, "{}", line.join("  ").trim_end());
+    }
+    s
+}

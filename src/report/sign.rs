@@ -1,0 +1,353 @@
+//! Signing reports with minisign (Ed25519), and checking them.
+//!
+//! A report `R` is signed into `R.minisig` beside it, in minisign's own format (the
+//! prehashed "ED" algorithm that minisign 0.8 and later write and verify), so that the
+//! stock tool verifies it: `minisign -Vm R -p otscout.pub`. The trusted comment, which the
+//! signature covers too, carries the report's SHA-256, the scan ids and the signing time:
+//!
+//! ```text
+//! otscout-report sha256=<64 hex> scan=<id>[,<id>…]|- time=<RFC 3339> file=<name>
+//! ```
+//!
+//! Verification checks the signature, the trusted comment's signature, that the SHA-256
+//! in the trusted comment is the report's, and the report's schema
+//! ([`super::json::parse`]). Keys are minisign's own files: `otscout.key` (secret,
+//! password-protected unless the caller asks otherwise, mode 0600, never overwritten) and
+//! `otscout.pub`.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, SignatureBox};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::json::{self, ReportError};
+use crate::inventory::Inventory;
+
+/// File name of the secret key `keygen` writes.
+pub const SECRET_KEY_FILE: &str = "otscout.key";
+/// File name of the public key `keygen` writes.
+pub const PUBLIC_KEY_FILE: &str = "otscout.pub";
+
+/// What went wrong while making keys, signing or verifying.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SignError {
+    #[error(
+        "{0} already exists: otscout never overwrites a key; move it away or pick another --dir"
+    )]
+    KeyExists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error(
+        "cannot use secret key {path}: {reason} (a password-protected key needs OTSCOUT_KEY_PASSWORD or a terminal)"
+    )]
+    SecretKey { path: PathBuf, reason: String },
+    #[error("{path} is not a minisign public key: {reason}")]
+    PublicKey { path: PathBuf, reason: String },
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("{path} is not a minisign signature: {reason}")]
+    SignatureFile { path: PathBuf, reason: String },
+    #[error("signature check failed for {path}: {reason}")]
+    BadSignature { path: PathBuf, reason: String },
+    #[error(
+        "trusted comment of {path} does not name this report's SHA-256 (signed {signed}, file has {actual})"
+    )]
+    DigestMismatch {
+        path: PathBuf,
+        signed: String,
+        actual: String,
+    },
+    #[error("{path}: {source}")]
+    Schema { path: PathBuf, source: ReportError },
+}
+
+/// How the secret key is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    /// Encrypted with this password (minisign's scrypt + XOR scheme).
+    Password(String),
+    /// Not encrypted: for unattended signing (cron, tests). Anyone who can read the file
+    /// can sign as you.
+    Unencrypted,
+}
+
+/// Where `keygen` wrote the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFiles {
+    pub secret: PathBuf,
+    pub public: PathBuf,
+}
+
+/// Makes a key pair in `dir`: `otscout.key` (mode 0600) and `otscout.pub`. Refuses if
+/// either exists.
+pub fn keygen(dir: &Path, protection: &Protection) -> Result<KeyFiles, SignError> {
+    let files = KeyFiles {
+        secret: dir.join(SECRET_KEY_FILE),
+        public: dir.join(PUBLIC_KEY_FILE),
+    };
+    for p in [&files.secret, &files.public] {
+        if p.exists() {
+            return Err(SignError::KeyExists(p.clone()));
+        }
+    }
+    let kp = match protection {
+        Protection::Password(pw) => KeyPair::generate_encrypted_keypair(Some(pw.clone())),
+        Protection::Unencrypted => KeyPair::generate_unencrypted_keypair(),
+    }
+    .map_err(|e| SignError::Generate(e.to_string()))?;
+    let sk_box = kp
+        .sk
+        .to_box(Some("otscout secret key"))
+        .map_err(|e| SignError::Generate(e.to_string()))?;
+    let pk_box = kp
+        .pk
+        .to_box()
+        .map_err(|e| SignError::Generate(e.to_string()))?;
+    write_new(&files.secret, &sk_box.to_bytes(), 0o600)?;
+    write_new(&files.public, &pk_box.to_bytes(), 0o644)?;
+    Ok(files)
+}
+
+/// Creates `path` (never replacing a file) with these bytes and Unix mode.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SignError> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            SignError::KeyExists(path.to_owned())
+        } else {
+            SignError::Write {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    })?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|source| SignError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Loads a secret key. An unencrypted key loads as is; for an encrypted one `password`
+/// is called (once) and its answer used; `None` means no password is available.
+pub fn load_secret_key(
+    path: &Path,
+    password: &mut dyn FnMut() -> Option<String>,
+) -> Result<SecretKey, SignError> {
+    let text = fs::read_to_string(path).map_err(|source| SignError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let err = |reason: String| SignError::SecretKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let first = match SecretKey::from_unencrypted_box(
+        SecretKeyBox::from_string(&text).map_err(|e| err(e.to_string()))?,
+    ) {
+        Ok(sk) => return Ok(sk),
+        Err(e) => e.to_string(),
+    };
+    let Some(pw) = password() else {
+        return Err(err(first));
+    };
+    let sk_box = SecretKeyBox::from_string(&text).map_err(|e| err(e.to_string()))?;
+    SecretKey::from_box(sk_box, Some(pw)).map_err(|e| err(e.to_string()))
+}
+
+/// Loads a public key file.
+pub fn load_public_key(path: &Path) -> Result<PublicKey, SignError> {
+    let text = fs::read_to_string(path).map_err(|source| SignError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let err = |reason: String| SignError::PublicKey {
+        path: path.to_owned(),
+        reason,
+    };
+    PublicKeyBox::from_string(&text)
+        .and_then(PublicKeyBox::into_public_key)
+        .map_err(|e| err(e.to_string()))
+}
+
+/// The lowercase hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The path of the signature beside a report: `R` → `R.minisig`.
+pub fn signature_path(report: &Path) -> PathBuf {
+    let mut s = report.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
+
+/// The trusted comment for a report.
+pub fn trusted_comment(
+    report_bytes: &[u8],
+    scan_ids: &[String],
+    at: DateTime<Utc>,
+    file_name: &str,
+) -> String {
+    let scans = if scan_ids.is_empty() {
+        "-".to_owned()
+    } else {
+        scan_ids.join(",")
+    };
+    // One line, no spaces inside values: the comment is a single line in the .minisig.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_whitespace() || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    format!(
+        "otscout-report sha256={} scan={} time={} file={}",
+        sha256_hex(report_bytes),
+        clean(&scans),
+        at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        clean(file_name)
+    )
+}
+
+/// Signs report bytes; returns the `.minisig` file's text.
+pub fn sign_bytes(
+    report_bytes: &[u8],
+    sk: &SecretKey,
+    trusted_comment: &str,
+) -> Result<String, SignError> {
+    let sig = minisign::sign(
+        None,
+        sk,
+        Cursor::new(report_bytes),
+        Some(trusted_comment),
+        Some("signature from otscout secret key"),
+    )
+    .map_err(|e| SignError::Sign(e.to_string()))?;
+    Ok(sig.into_string())
+}
+
+/// Signs the report file at `report` and writes `report.minisig` beside it (replacing an
+/// older signature). Returns the signature's path.
+pub fn sign_file(report: &Path, sk: &SecretKey, at: DateTime<Utc>) -> Result<PathBuf, SignError> {
+    let bytes = fs::read(report).map_err(|source| SignError::Read {
+        path: report.to_owned(),
+        source,
+    })?;
+    let scans: Vec<String> = json::parse_lenient(&bytes)
+        .map(|inv| inv.scans.iter().map(|s| s.scan_id.clone()).collect())
+        .map_err(|source| SignError::Schema {
+            path: report.to_owned(),
+            source,
+        })?;
+    let name = report
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let comment = trusted_comment(&bytes, &scans, at, &name);
+    let text = sign_bytes(&bytes, sk, &comment)?;
+    let path = signature_path(report);
+    fs::write(&path, text).map_err(|source| SignError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// A verified report.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub inventory: Inventory,
+    pub sha256: String,
+    pub trusted_comment: String,
+}
+
+/// Verifies report bytes against a signature's text and a public key, then checks the
+/// digest in the trusted comment and the report's schema. `path` names the report in
+/// errors.
+pub fn verify_bytes(
+    path: &Path,
+    report_bytes: &[u8],
+    signature_text: &str,
+    pk: &PublicKey,
+) -> Result<Verified, SignError> {
+    let sig_path = signature_path(path);
+    let sig = SignatureBox::from_string(signature_text).map_err(|e| SignError::SignatureFile {
+        path: sig_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let bad = |reason: String| SignError::BadSignature {
+        path: path.to_owned(),
+        reason,
+    };
+    minisign::verify(pk, &sig, Cursor::new(report_bytes), true, false, false)
+        .map_err(|e| bad(e.to_string()))?;
+    let comment = sig
+        .trusted_comment()
+        .map_err(|e| bad(format!("no trusted comment: {e}")))?;
+    let actual = sha256_hex(report_bytes);
+    let signed = comment
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("sha256="))
+        .unwrap_or("")
+        .to_owned();
+    if signed != actual {
+        return Err(SignError::DigestMismatch {
+            path: path.to_owned(),
+            signed,
+            actual,
+        });
+    }
+    let inventory = json::parse(report_bytes).map_err(|source| SignError::Schema {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Verified {
+        inventory,
+        sha256: actual,
+        trusted_comment: comment,
+    })
+}
+
+/// Verifies the report file at `report` with `report.minisig` beside it.
+pub fn verify_file(report: &Path, pk: &PublicKey) -> Result<Verified, SignError> {
+    let bytes = fs::read(report).map_err(|source| SignError::Read {
+        path: report.to_owned(),
+        source,
+    })?;
+    let sig_path = signature_path(report);
+    let text = fs::read_to_string(&sig_path).map_err(|source| SignError::Read {
+        path: sig_path.clone(),
+        source,
+    })?;
+    verify_bytes(report, &bytes, &text, pk)
+}
