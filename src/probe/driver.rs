@@ -19,7 +19,8 @@
 //!   [`MAX_CONNECTS`] connections on one endpoint.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -27,10 +28,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
-use super::gate::{Gate, HostClock};
+use super::gate::HostClock;
 use super::scan::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::Transport;
+use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
 /// Requests one endpoint may receive in one probe, whatever the session asks.
@@ -48,9 +50,6 @@ pub struct DriverConfig {
     pub connect_timeout: Duration,
     /// How long to wait for bytes when the session names no deadline of its own.
     pub response_timeout: Duration,
-    /// Retries of a connect that timed out, with `retry_backoff` between them.
-    pub retries: u32,
-    pub retry_backoff: Duration,
     /// How long to wait for the peer's FIN after ours.
     pub close_timeout: Duration,
 }
@@ -73,8 +72,11 @@ pub enum DriveEnd {
     Guard(GuardError),
     /// A local error (socket creation, an unexpected I/O error).
     Local(String),
-    /// The session exceeded [`MAX_SENDS`] or [`MAX_CONNECTS`].
-    Runaway(&'static str),
+    /// The session exceeded [`MAX_SENDS`] or [`MAX_CONNECTS`], or the pacer refused a
+    /// step the driver should not have asked for.
+    Runaway(String),
+    /// The host's circuit breaker opened during this drive (the reason).
+    Tripped(String),
 }
 
 /// One request that left the process.
@@ -105,11 +107,37 @@ enum Conn {
     Udp(UdpSocket),
 }
 
-/// Shared pacing for one drive: the global gate and this host's clock.
+/// Pacing for one drive: the scan's shared [`Pacer`] (global rate, per-host discipline,
+/// breaker) and this host's vendor-rule extras (a longer interval or cool-down).
 #[derive(Debug)]
 pub struct Pacing<'a> {
-    pub gate: &'a Gate,
-    pub host: &'a mut HostClock,
+    pub pacer: &'a Mutex<Pacer>,
+    pub host: IpAddr,
+    pub extra: &'a mut HostClock,
+}
+
+impl Pacing<'_> {
+    fn with<T>(&self, f: impl FnOnce(&mut Pacer) -> T) -> T {
+        let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut p)
+    }
+
+    fn closed(&mut self) {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_close(self.host, now));
+        self.extra.closed(Instant::from_std(now));
+    }
+
+    fn failed_timeout(&mut self) -> AfterFailure {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_failure(self.host, now, FailureKind::ResponseTimeout))
+    }
+
+    fn failed(&mut self, kind: FailureKind) -> AfterFailure {
+        let now = std::time::Instant::now();
+        self.extra.closed(Instant::from_std(now));
+        self.with(|p| p.on_failure(self.host, now, kind))
+    }
 }
 
 /// Drives `session` over `endpoint` until it is done, the scan stops, or the guard
@@ -198,13 +226,13 @@ impl Driver<'_, '_> {
                         if let Some(c) = conn.take() {
                             self.close(c).await;
                         }
-                        return DriveEnd::Runaway("requests");
+                        return DriveEnd::Runaway(format!("more than {MAX_SENDS} requests"));
                     }
-                    if !self.wait_request_slot().await {
+                    if let Err(end) = self.wait_request_slot().await {
                         if let Some(c) = conn.take() {
                             self.close(c).await;
                         }
-                        return DriveEnd::Stopped;
+                        return end;
                     }
                     let now = Instant::now();
                     let written = match c {
@@ -219,7 +247,7 @@ impl Driver<'_, '_> {
                             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
                             .and_then(|r| r.map(|_| ())),
                     };
-                    self.pacing.host.requested(Instant::now());
+                    self.pacing.extra.requested(Instant::now());
                     self.report.sent.push(Sent {
                         kind: request.kind(),
                         at: Utc::now(),
@@ -231,8 +259,12 @@ impl Driver<'_, '_> {
                             let why = loss_of(&e);
                             self.report.losses.push(why);
                             conn = None;
-                            self.pacing.host.closed(Instant::now());
-                            session.on_connection_lost(std::time::Instant::now(), why)
+                            let after = self.pacing.failed(FailureKind::Reset);
+                            let step = session.on_connection_lost(std::time::Instant::now(), why);
+                            if let AfterFailure::Tripped(t) = after {
+                                return DriveEnd::Tripped(t.reason);
+                            }
+                            step
                         }
                     };
                 }
@@ -251,7 +283,15 @@ impl Driver<'_, '_> {
                     step = match read {
                         Err(_elapsed) => {
                             self.report.timeouts += 1;
-                            session.on_timeout(std::time::Instant::now())
+                            let after = self.pacing.failed_timeout();
+                            let step = session.on_timeout(std::time::Instant::now());
+                            if let AfterFailure::Tripped(t) = after {
+                                if let Some(c) = conn.take() {
+                                    self.close(c).await;
+                                }
+                                return DriveEnd::Tripped(t.reason);
+                            }
+                            step
                         }
                         Ok(Ok(0)) if matches!(c, Conn::Tcp(_)) => {
                             self.report.losses.push(ConnectionLoss::Closed);
@@ -263,13 +303,25 @@ impl Driver<'_, '_> {
                                 ConnectionLoss::Closed,
                             )
                         }
-                        Ok(Ok(n)) => session.on_bytes(std::time::Instant::now(), &buf[..n]),
+                        Ok(Ok(n)) => {
+                            let now = std::time::Instant::now();
+                            let host = self.pacing.host;
+                            self.pacing.with(|p| p.on_reply(host, now));
+                            session.on_bytes(now, &buf[..n])
+                        }
                         Ok(Err(e)) => {
                             let why = loss_of(&e);
                             self.report.losses.push(why);
                             conn = None;
-                            self.pacing.host.closed(Instant::now());
-                            session.on_connection_lost(std::time::Instant::now(), why)
+                            let after = self.pacing.failed(match why {
+                                ConnectionLoss::Refused => FailureKind::ConnectRefused,
+                                _ => FailureKind::Reset,
+                            });
+                            let step = session.on_connection_lost(std::time::Instant::now(), why);
+                            if let AfterFailure::Tripped(t) = after {
+                                return DriveEnd::Tripped(t.reason);
+                            }
+                            step
                         }
                     };
                 }
@@ -290,74 +342,126 @@ impl Driver<'_, '_> {
         }
     }
 
-    /// Waits for the host's interval and a global slot; `false` when the scan stopped.
-    async fn wait_request_slot(&mut self) -> bool {
-        let at = self.pacing.host.next_request_at(Instant::now());
+    /// Waits for the vendor-rule interval, then asks the pacer until it grants the
+    /// request (per-host interval, one in flight, global rate) and records it.
+    async fn wait_request_slot(&mut self) -> Result<(), DriveEnd> {
+        let at = self.pacing.extra.next_request_at(Instant::now());
         if !self.stop.sleep_until(at).await {
-            return false;
+            return Err(DriveEnd::Stopped);
         }
-        let slot = self.pacing.gate.reserve(Instant::now());
-        // A reserved slot is spent even if the scan stops now: the gate only ever errs
-        // on the slow side.
-        self.stop.sleep_until(slot).await
+        let host = self.pacing.host;
+        loop {
+            if self.stop.is_stopped() {
+                return Err(DriveEnd::Stopped);
+            }
+            let now = std::time::Instant::now();
+            let granted = self.pacing.with(|p| {
+                p.may_send(host, now)
+                    .and_then(|()| p.on_send(host, now).map_err(|v| v.deny))
+            });
+            match granted {
+                Ok(()) => return Ok(()),
+                Err(Deny::Until(t)) => {
+                    if !self.stop.sleep_until(Instant::from_std(t)).await {
+                        return Err(DriveEnd::Stopped);
+                    }
+                }
+                Err(Deny::Tripped(t)) => return Err(DriveEnd::Tripped(t.reason)),
+                Err(other) => {
+                    return Err(DriveEnd::Runaway(format!(
+                        "the pacer refused a request: {other:?}"
+                    )));
+                }
+            }
+        }
     }
 
-    /// Opens a connection (after the cool-down), retrying connect timeouts, and returns
-    /// it with the session's first step. On failure the session is told, and its answer
-    /// decides (another connect, or done).
+    /// Waits for the cool-downs and asks the pacer until it grants a connect (one
+    /// connection per host, retry backoff, breaker), and records it.
+    async fn wait_connect_slot(&mut self) -> Result<(), DriveEnd> {
+        let at = self.pacing.extra.next_connect_at(Instant::now());
+        if !self.stop.sleep_until(at).await {
+            return Err(DriveEnd::Stopped);
+        }
+        let host = self.pacing.host;
+        loop {
+            if self.stop.is_stopped() {
+                return Err(DriveEnd::Stopped);
+            }
+            let now = std::time::Instant::now();
+            let granted = self.pacing.with(|p| {
+                p.may_connect(host, now)
+                    .and_then(|()| p.on_connect(host, now).map_err(|v| v.deny))
+            });
+            match granted {
+                Ok(()) => return Ok(()),
+                Err(Deny::Until(t)) => {
+                    if !self.stop.sleep_until(Instant::from_std(t)).await {
+                        return Err(DriveEnd::Stopped);
+                    }
+                }
+                Err(Deny::Tripped(t)) => return Err(DriveEnd::Tripped(t.reason)),
+                // Hosts in flight are capped by the orchestrator too, so this is a short
+                // race at most; wait a little and ask again.
+                Err(Deny::HostsFull) => {
+                    let later = Instant::now() + Duration::from_millis(5);
+                    if !self.stop.sleep_until(later).await {
+                        return Err(DriveEnd::Stopped);
+                    }
+                }
+                Err(other) => {
+                    return Err(DriveEnd::Runaway(format!(
+                        "the pacer refused a connect: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Opens a connection through the pacer, retrying connect timeouts as the pacer
+    /// allows, and returns it with the session's first step. On failure the session is
+    /// told, and its answer decides (another connect, or done).
     async fn open(&mut self, session: &mut dyn Session) -> Result<(Option<Conn>, Step), DriveEnd> {
         loop {
             if self.attempts >= MAX_CONNECTS {
-                return Err(DriveEnd::Runaway("connections"));
+                return Err(DriveEnd::Runaway(format!(
+                    "more than {MAX_CONNECTS} connection attempts"
+                )));
             }
-            let mut tries = 0;
-            let result = loop {
-                let at = self.pacing.host.next_connect_at(Instant::now());
-                if !self.stop.sleep_until(at).await || self.stop.is_stopped() {
-                    return Err(DriveEnd::Stopped);
-                }
-                self.attempts += 1;
-                let r = self.connect().await;
-                match r {
-                    Err(ConnectFail::Timeout) if tries < self.cfg.retries => {
-                        tries += 1;
-                        // A timed-out connect leaves nothing open; still treat it as a
-                        // close for the cool-down, then back off.
-                        self.pacing.host.closed(Instant::now());
-                        let until = Instant::now() + self.cfg.retry_backoff * tries;
-                        if !self.stop.sleep_until(until).await {
-                            return Err(DriveEnd::Stopped);
-                        }
-                    }
-                    other => break other,
-                }
-            };
-            let step = match result {
+            self.wait_connect_slot().await?;
+            self.attempts += 1;
+            let (why, kind) = match self.connect().await {
                 Ok(conn) => {
                     self.report.connections += 1;
                     let step = session.on_connected(std::time::Instant::now());
                     return Ok((Some(conn), step));
                 }
-                Err(ConnectFail::Local(e)) => return Err(DriveEnd::Local(e)),
-                Err(ConnectFail::Refused) => {
-                    self.pacing.host.closed(Instant::now());
-                    self.report.losses.push(ConnectionLoss::Refused);
-                    session.on_connection_lost(std::time::Instant::now(), ConnectionLoss::Refused)
+                Err(ConnectFail::Local(e)) => {
+                    // Nothing was opened: release the pacer's hold on the host.
+                    self.pacing.closed();
+                    return Err(DriveEnd::Local(e));
                 }
+                Err(ConnectFail::Refused) => (ConnectionLoss::Refused, FailureKind::ConnectRefused),
                 Err(ConnectFail::Timeout) => {
-                    self.pacing.host.closed(Instant::now());
-                    self.report.losses.push(ConnectionLoss::ConnectTimeout);
-                    session.on_connection_lost(
-                        std::time::Instant::now(),
-                        ConnectionLoss::ConnectTimeout,
-                    )
+                    (ConnectionLoss::ConnectTimeout, FailureKind::ConnectTimeout)
                 }
             };
-            match step {
+            let after = self.pacing.failed(kind);
+            match after {
+                // Only a timed-out connect is retried: a refusal is an answer.
+                AfterFailure::RetryAt(_) if kind == FailureKind::ConnectTimeout => continue,
+                AfterFailure::Tripped(t) => {
+                    self.report.losses.push(why);
+                    let _ = session.on_connection_lost(std::time::Instant::now(), why);
+                    return Err(DriveEnd::Tripped(t.reason));
+                }
+                _ => {}
+            }
+            self.report.losses.push(why);
+            match session.on_connection_lost(std::time::Instant::now(), why) {
                 Step::Reconnect => continue,
-                Step::Done => return Ok((None, Step::Done)),
-                // Asked to send or wait with no connection: there is nothing to send on.
-                Step::Send(_) | Step::Wait => return Ok((None, Step::Done)),
+                // Done, or asked to send or wait with no connection: nothing to do.
+                _ => return Ok((None, Step::Done)),
             }
         }
     }
@@ -423,7 +527,7 @@ impl Driver<'_, '_> {
             }
             drop(s);
         }
-        self.pacing.host.closed(Instant::now());
+        self.pacing.closed();
     }
 }
 

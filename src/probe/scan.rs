@@ -33,14 +33,16 @@ use tokio::task::JoinSet;
 
 use super::driver::{self, DriveEnd, DriveReport, DriverConfig, Endpoint, Pacing};
 use super::enip::{EnipSession, EnipSessionConfig};
-use super::gate::{Gate, HostClock};
+use super::gate::HostClock;
 use super::journal::{Journal, JournalError, JournalLine};
 use super::modbus::{ModbusSession, ModbusSessionConfig};
 use super::s7::{S7Session, S7SessionConfig};
 use super::{ConnectionLoss, Session};
+use crate::inventory::normalize;
 use crate::inventory::{
     Fact, Identity, NoAnswerKind, Observation, Protocol, Provenance, Transport,
 };
+use crate::pace::Pacer;
 use crate::profile::{EnipTransport, Profile};
 
 // ---------------------------------------------------------------------------------------
@@ -239,14 +241,6 @@ impl ProbeOutcome {
                 | ProbeOutcome::Reset
                 | ProbeOutcome::GuardRefused
                 | ProbeOutcome::LocalError
-        )
-    }
-
-    /// An outcome that counts toward the per-host breaker.
-    fn is_failure(self) -> bool {
-        matches!(
-            self,
-            ProbeOutcome::Timeout | ProbeOutcome::ConnectTimeout | ProbeOutcome::Reset
         )
     }
 }
@@ -477,7 +471,7 @@ struct Ctx {
     ports: HashMap<(IpAddr, Protocol), u16>,
     journal: Option<Journal>,
     sessions: Arc<dyn SessionFactory>,
-    gate: Gate,
+    pacer: std::sync::Mutex<Pacer>,
     driver: DriverConfig,
     events: EventSink,
     stop: StopSignal,
@@ -505,12 +499,10 @@ pub async fn run(
     }
     let ctx = Arc::new(Ctx {
         scan_id: config.scan_id.clone(),
-        gate: Gate::new(p.max_rate, p.burst.max(1)),
+        pacer: std::sync::Mutex::new(Pacer::from_pacing(p)),
         driver: DriverConfig {
             connect_timeout: Duration::from_millis(p.connect_timeout_ms),
             response_timeout: Duration::from_millis(p.response_timeout_ms),
-            retries: p.retries,
-            retry_backoff: Duration::from_millis(p.retry_backoff_ms),
             close_timeout: config.close_timeout,
         },
         profile: config.profile.clone(),
@@ -730,14 +722,12 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
         Duration::from_millis(pacing.host_interval_ms),
         Duration::from_millis(pacing.cooldown_ms),
     );
+    let plan = protocol_plan(&ctx.profile);
     let mut probes = Vec::new();
     let mut state = HostState::Done;
-    let mut failures = 0u32;
-    let mut resets = 0u32;
-    let mut breaker_open = false;
     let mut identities: Vec<Identity> = Vec::new();
 
-    for protocol in protocol_plan(&ctx.profile) {
+    for &protocol in &plan {
         if ctx.stop.is_stopped() {
             state = HostState::Interrupted;
             break;
@@ -756,11 +746,17 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             requests: Vec::new(),
             observations: Vec::new(),
         };
-        let report = if breaker_open {
-            let mut r = skip(
-                ProbeOutcome::CircuitOpen,
-                format!("breaker open after {failures} failures and {resets} resets"),
-            );
+        let names = identity_names(&identities);
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let rules = ctx.profile.rules_for(&name_refs);
+        let trip = ctx
+            .pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trip(ip)
+            .map(|t| t.reason.clone());
+        let report = if let Some(reason) = trip {
+            let mut r = skip(ProbeOutcome::CircuitOpen, format!("breaker open: {reason}"));
             r.observations.push(observation(
                 ctx,
                 ip,
@@ -774,11 +770,24 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 None,
             ));
             r
-        } else if let Some(rule) = skipping_rule(ctx, &identities, protocol) {
-            skip(ProbeOutcome::SkippedByRule, rule)
+        } else if rules.skip_protocols.contains(&protocol) {
+            let why = if rules.notes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", rules.notes.join("; "))
+            };
+            skip(
+                ProbeOutcome::SkippedByRule,
+                format!(
+                    "vendor rule {} skips {protocol:?}{why}",
+                    rules.matched.join(", ")
+                ),
+            )
         } else if let Some(mut session) = ctx.sessions.session(protocol, ip, port, &ctx.profile) {
-            // A vendor rule may ask for a longer interval once the device is known.
-            clock.interval = host_interval(ctx, &identities);
+            // Vendor rules may ask for a longer interval and cool-down once the device
+            // is known; the pacer holds the profile's own.
+            clock.interval = Duration::from_millis(rules.host_interval_ms);
+            clock.cooldown = Duration::from_millis(rules.cooldown_ms);
             let endpoint = Endpoint {
                 addr: SocketAddr::new(ip, port),
                 transport,
@@ -788,8 +797,9 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 endpoint,
                 &ctx.driver,
                 Pacing {
-                    gate: &ctx.gate,
-                    host: &mut clock,
+                    pacer: &ctx.pacer,
+                    host: ip,
+                    extra: &mut clock,
                 },
                 &ctx.stop,
             )
@@ -804,20 +814,6 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
 
         if report.outcome == ProbeOutcome::Interrupted {
             state = HostState::Interrupted;
-        }
-        if report.outcome.is_failure() {
-            failures += 1;
-        } else if report.outcome != ProbeOutcome::Refused {
-            failures = 0;
-        }
-        if report.outcome == ProbeOutcome::Reset {
-            resets += 1;
-        }
-        let p = &ctx.profile.pacing;
-        if (p.breaker_failures > 0 && failures >= p.breaker_failures)
-            || (p.breaker_resets > 0 && resets >= p.breaker_resets)
-        {
-            breaker_open = true;
         }
         identities.extend(report.observations.iter().filter_map(|o| match &o.fact {
             Fact::Identity { identity } => Some(identity.clone()),
@@ -839,12 +835,10 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             break;
         }
     }
-    if state == HostState::Done
-        && ctx.stop.is_stopped()
-        && probes.len() < protocol_plan(&ctx.profile).len()
-    {
-        state = HostState::Interrupted;
-    }
+    ctx.pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish_host(ip);
     let host = HostReport {
         ip,
         state,
@@ -905,7 +899,10 @@ fn probe_report(
             )
         })
         .collect();
-    let (outcome, detail) = classify(&drive, &observations);
+    let (outcome, mut detail) = classify(&drive, &observations);
+    if let DriveEnd::Tripped(reason) = &drive.end {
+        detail = Some(format!("breaker opened: {reason}"));
+    }
     ProbeReport {
         protocol,
         transport,
@@ -927,12 +924,9 @@ fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<S
         DriveEnd::Guard(e) => return (ProbeOutcome::GuardRefused, Some(e.to_string())),
         DriveEnd::Local(e) => return (ProbeOutcome::LocalError, Some(e.clone())),
         DriveEnd::Runaway(what) => {
-            return (
-                ProbeOutcome::LocalError,
-                Some(format!("session exceeded the cap on {what}; cut off")),
-            );
+            return (ProbeOutcome::LocalError, Some(format!("cut off: {what}")));
         }
-        DriveEnd::Stopped | DriveEnd::Done => {}
+        DriveEnd::Stopped | DriveEnd::Done | DriveEnd::Tripped(_) => {}
     }
     let has = |pred: &dyn Fn(&Fact) -> bool| obs.iter().any(|o| pred(&o.fact));
     if has(&|f| matches!(f, Fact::Identity { .. })) {
@@ -1004,88 +998,47 @@ fn observation(
     }
 }
 
-/// The names a device answers to for vendor rules: vendor names and families, lowercase.
-pub fn identity_names(identity: &Identity) -> Vec<String> {
+/// The names devices answer to for vendor rules: canonical vendor names, families and
+/// product names (the profile's rules match when a name contains the rule's `match`).
+pub fn identity_names(identities: &[Identity]) -> Vec<String> {
     let mut names = Vec::new();
-    match identity {
-        Identity::Enip(e) => {
-            // ODVA vendor ids (ODVA, "CIP Vendor ID list").
-            match e.vendor_id {
-                1 => names
-                    .extend(["rockwell", "rockwell automation", "allen-bradley"].map(String::from)),
-                1251 => names.push("siemens".into()),
-                _ => {}
+    for identity in identities {
+        match identity {
+            Identity::Enip(e) => {
+                if let Some(v) = normalize::odva_vendor(e.vendor_id) {
+                    names.push(v.to_owned());
+                }
+                names.push(e.product_name.clone());
             }
-            names.push(format!("enip-vendor-{}", e.vendor_id));
-            names.push(e.product_name.to_lowercase());
-        }
-        Identity::Modbus(m) => {
-            if let Some(v) = m.objects.get(&0) {
-                names.push(v.trim().to_lowercase());
+            Identity::Modbus(m) => {
+                for id in [0u8, 4, 5] {
+                    if let Some(v) = m.objects.get(&id) {
+                        names.push(if id == 0 {
+                            normalize::vendor_name(v)
+                        } else {
+                            v.clone()
+                        });
+                    }
+                }
             }
-        }
-        Identity::S7(s) => {
-            names.push("siemens".into());
-            if let Some(family) = s.order_number.as_deref().and_then(s7_family) {
-                names.push(family.into());
+            Identity::S7(s) => {
+                let vendor = s
+                    .manufacturer_id
+                    .and_then(normalize::s7_manufacturer)
+                    .unwrap_or("Siemens");
+                names.push(vendor.to_owned());
+                if let Some(f) = s
+                    .order_number
+                    .as_deref()
+                    .and_then(normalize::siemens_family)
+                {
+                    names.push(f.to_owned());
+                }
+                names.extend(s.module_type.clone());
             }
         }
     }
     names
-}
-
-/// The S7 family from an order number (`6ES7 315-...` is an S7-300). Siemens order
-/// number scheme: the digit after `6ES7 ` gives the family.
-fn s7_family(order: &str) -> Option<&'static str> {
-    let rest = order.trim().strip_prefix("6ES7")?.trim_start();
-    let mut digits = rest.chars();
-    match (digits.next()?, digits.next()?) {
-        ('2', '1') => Some("s7-1200"),
-        ('2', _) => Some("s7-200"),
-        ('3', _) => Some("s7-300"),
-        ('4', _) => Some("s7-400"),
-        ('5', _) => Some("s7-1500"),
-        ('1', _) => Some("et200"),
-        _ => None,
-    }
-}
-
-fn rule_matches(rule: &str, identities: &[Identity]) -> bool {
-    let rule = rule.trim().to_lowercase();
-    !rule.is_empty()
-        && identities
-            .iter()
-            .flat_map(identity_names)
-            .any(|n| n == rule || n.contains(&rule))
-}
-
-/// The vendor rule that forbids `protocol` to this device, if any.
-fn skipping_rule(ctx: &Ctx, identities: &[Identity], protocol: Protocol) -> Option<String> {
-    ctx.profile
-        .vendor_rules
-        .iter()
-        .find(|r| r.skip_protocols.contains(&protocol) && rule_matches(&r.matches, identities))
-        .map(|r| {
-            let note = if r.note.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", r.note)
-            };
-            format!("vendor rule {:?} skips {protocol:?}{note}", r.matches)
-        })
-}
-
-/// The per-host interval: the profile's, or the longest a matching vendor rule asks.
-fn host_interval(ctx: &Ctx, identities: &[Identity]) -> Duration {
-    let base = ctx.profile.pacing.host_interval_ms;
-    let ms = ctx
-        .profile
-        .vendor_rules
-        .iter()
-        .filter(|r| rule_matches(&r.matches, identities))
-        .filter_map(|r| r.host_interval_ms)
-        .fold(base, u64::max);
-    Duration::from_millis(ms)
 }
 
 #[cfg(test)]
@@ -1094,11 +1047,7 @@ mod tests {
     use crate::inventory::{EnipIdentity, EnipIdentitySource, S7Identity};
 
     #[test]
-    fn families_and_vendors() {
-        assert_eq!(s7_family("6ES7 315-2EH14-0AB0 "), Some("s7-300"));
-        assert_eq!(s7_family("6ES7 214-1AG40-0XB0"), Some("s7-1200"));
-        assert_eq!(s7_family("6ES7 151-8AB01-0AB0"), Some("et200"));
-        assert_eq!(s7_family("garbage"), None);
+    fn names_for_vendor_rules() {
         let rockwell = Identity::Enip(EnipIdentity {
             source: EnipIdentitySource::ListIdentity,
             vendor_id: 1,
@@ -1113,15 +1062,18 @@ mod tests {
             encapsulation_version: Some(1),
             socket_addr: None,
         });
-        assert!(rule_matches("Rockwell", std::slice::from_ref(&rockwell)));
-        assert!(!rule_matches("siemens", std::slice::from_ref(&rockwell)));
+        let names = identity_names(std::slice::from_ref(&rockwell));
+        assert!(
+            names.iter().any(|n| n.to_lowercase().contains("rockwell")),
+            "{names:?}"
+        );
         let s7 = Identity::S7(Box::new(S7Identity {
-            order_number: Some("6ES7 315-2EH14-0AB0".into()),
+            order_number: Some("6ES7 315-2EH14-0AB0 ".into()),
             ..S7Identity::default()
         }));
-        assert!(rule_matches("s7-300", std::slice::from_ref(&s7)));
-        assert!(rule_matches("SIEMENS", &[s7]));
-        assert!(!rule_matches("", &[rockwell]));
+        let names = identity_names(std::slice::from_ref(&s7));
+        assert!(names.contains(&"Siemens".to_owned()), "{names:?}");
+        assert!(names.contains(&"S7-300".to_owned()), "{names:?}");
     }
 
     #[test]

@@ -23,9 +23,7 @@ use otscout::probe::scan::{
     StopSignal, Targets,
 };
 use otscout::probe::{ConnectionLoss, Finding, Session, Step};
-use otscout::profile::{
-    EnipSettings, EnipTransport, ModbusSettings, Pacing, Profile, S7Settings, VendorRule,
-};
+use otscout::profile::{EnipTransport, Profile, VendorRule};
 use otscout::safety::{self, EnipList, EnipListCommand, SafeRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -244,45 +242,29 @@ fn ip(test: u8, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 23, test, host)
 }
 
+/// The built-in `lab` profile with only ENIP on and test-sized timings.
 fn profile() -> Profile {
-    Profile {
-        name: "test".into(),
-        description: String::new(),
-        pacing: Pacing {
-            max_rate: 1000.0,
-            burst: 10,
-            hosts_in_flight: 8,
-            host_interval_ms: 0,
-            connect_timeout_ms: 500,
-            response_timeout_ms: 300,
-            retries: 0,
-            retry_backoff_ms: 50,
-            cooldown_ms: 20,
-            breaker_failures: 3,
-            breaker_resets: 2,
-        },
-        modbus: ModbusSettings {
-            enabled: false,
-            port: 502,
-            unit_ids: vec![],
-            read_codes: vec![],
-        },
-        enip: EnipSettings {
-            enabled: true,
-            port: 44818,
-            transport: EnipTransport::Tcp,
-            list_services: false,
-        },
-        s7: S7Settings {
-            enabled: false,
-            port: 102,
-            tsaps: vec![],
-            local_tsap: 0x0100,
-            szl_ids: vec![],
-            pdu_length: 480,
-        },
-        vendor_rules: vec![],
-    }
+    let mut p = otscout::profile::builtin("lab")
+        .expect("built-in lab")
+        .profile;
+    p.name = "test".into();
+    p.pacing.max_rate = 1000.0;
+    p.pacing.burst = 10;
+    p.pacing.hosts_in_flight = 8;
+    p.pacing.host_interval_ms = 0;
+    p.pacing.connect_timeout_ms = 500;
+    p.pacing.response_timeout_ms = 300;
+    p.pacing.retries = 0;
+    p.pacing.cooldown_ms = 20;
+    p.pacing.breaker_failures = 3;
+    p.pacing.breaker_resets = 2;
+    p.modbus.enabled = false;
+    p.s7.enabled = false;
+    p.enip.enabled = true;
+    p.enip.transport = EnipTransport::Tcp;
+    p.enip.list_services = false;
+    p.vendor_rules.clear();
+    p
 }
 
 fn config(
@@ -454,6 +436,7 @@ async fn one_connection_per_host_and_vendor_rules() {
         matches: "rockwell".into(),
         skip_protocols: vec![Protocol::S7],
         host_interval_ms: None,
+        cooldown_ms: None,
         note: "no S7 to Rockwell".into(),
     }];
     let ports = HashMap::from([
