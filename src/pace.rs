@@ -28,7 +28,7 @@
 //!     reply arrived                -> pacer.on_reply(host, now)
 //!     timeout / refused / reset    -> pacer.on_failure(host, now, kind) -> Retry(at) | GiveUp | Tripped
 //!   connection closed              -> pacer.on_close(host, now)
-//!   host finished                  -> pacer.finish_host(host)
+//!   host finished                  -> pacer.finish_host(host, now)
 //! ```
 //! `on_connect` and `on_send` re-check the policy and refuse (never panic) if the caller
 //! skipped `may_*`: a driver bug cannot exceed the limits through the pacer.
@@ -173,6 +173,8 @@ pub struct PaceViolation {
 
 #[derive(Debug, Clone, Default)]
 struct HostState {
+    /// Counted in `hosts_in_flight` (from the first connect or failure to `finish_host`).
+    active: bool,
     connected: bool,
     in_flight: bool,
     last_close: Option<Instant>,
@@ -192,6 +194,7 @@ pub struct Pacer {
     tat: Option<Instant>,
     hosts: HashMap<IpAddr, HostState>,
     active: usize,
+    finished: u64,
 }
 
 impl Pacer {
@@ -201,6 +204,7 @@ impl Pacer {
             tat: None,
             hosts: HashMap::new(),
             active: 0,
+            finished: 0,
         }
     }
 
@@ -219,15 +223,15 @@ impl Pacer {
 
     /// May a connection to `host` be opened now?
     pub fn may_connect(&self, host: IpAddr, now: Instant) -> Result<(), Deny> {
+        let full = self.active >= self.limits.hosts_in_flight;
         let Some(h) = self.hosts.get(&host) else {
-            return if self.active >= self.limits.hosts_in_flight {
-                Err(Deny::HostsFull)
-            } else {
-                Ok(())
-            };
+            return if full { Err(Deny::HostsFull) } else { Ok(()) };
         };
         if let Some(t) = &h.trip {
             return Err(Deny::Tripped(t.clone()));
+        }
+        if !h.active && full {
+            return Err(Deny::HostsFull);
         }
         if h.connected {
             return Err(Deny::Busy(BusyReason::Connected));
@@ -253,10 +257,11 @@ impl Pacer {
             action: "a connect",
             deny,
         })?;
-        if !self.hosts.contains_key(&host) {
+        let h = self.hosts.entry(host).or_default();
+        if !h.active {
+            h.active = true;
             self.active += 1;
         }
-        let h = self.hosts.entry(host).or_default();
         h.connected = true;
         h.in_flight = false;
         h.retry_at = None;
@@ -336,13 +341,9 @@ impl Pacer {
     /// A connect that failed needs no `on_close`; a reset also closes the connection.
     pub fn on_failure(&mut self, host: IpAddr, now: Instant, kind: FailureKind) -> AfterFailure {
         let limits = self.limits;
-        let entry_is_new = !self.hosts.contains_key(&host);
+        // A failure on a host never connected (a driver bug) is still recorded, for its
+        // cool-down and breaker, but does not take an in-flight slot.
         let h = self.hosts.entry(host).or_default();
-        if entry_is_new {
-            // A failure before any connect still counts the host as being worked on, so
-            // finish_host balances it.
-            self.active += 1;
-        }
         h.in_flight = false;
         if matches!(
             kind,
@@ -397,27 +398,43 @@ impl Pacer {
     }
 
     /// The host is done (all its steps finished or it tripped): frees its in-flight slot.
-    /// Its breaker record stays (see [`Pacer::trip`]); connecting to it again counts it anew.
-    pub fn finish_host(&mut self, host: IpAddr) {
+    ///
+    /// What protects the host outlives this call: its cool-down, its request interval and
+    /// its breaker still hold if the driver comes back to it. State that can no longer
+    /// matter at `now` (no trip, cool-down and interval over) is pruned, so memory follows
+    /// the hosts in flight, not the size of the scope.
+    pub fn finish_host(&mut self, host: IpAddr, now: Instant) {
         if let Some(h) = self.hosts.get_mut(&host) {
-            if h.connected {
-                // A driver bug: keep the host counted until it closes.
+            if h.connected || !h.active {
+                // Still connected is a driver bug: keep the host counted until it closes.
                 return;
             }
-            let trip = h.trip.take();
-            self.hosts.remove(&host);
+            h.active = false;
+            h.in_flight = false;
+            h.attempt = 0;
+            h.retry_at = None;
             self.active = self.active.saturating_sub(1);
-            if let Some(trip) = trip {
-                self.hosts.insert(
-                    host,
-                    HostState {
-                        trip: Some(trip),
-                        ..HostState::default()
-                    },
-                );
-                // A tripped host is remembered but not active.
-            }
         }
+        self.finished += 1;
+        if self.finished % 256 == 0 {
+            self.prune(now);
+        }
+    }
+
+    /// Drops the state of inactive hosts that no limit needs any more at `now`.
+    pub fn prune(&mut self, now: Instant) {
+        let l = self.limits;
+        self.hosts.retain(|_, h| {
+            h.active
+                || h.trip.is_some()
+                || h.last_close.is_some_and(|c| c + l.cooldown > now)
+                || h.last_send.is_some_and(|s| s + l.host_interval > now)
+        });
+    }
+
+    /// Hosts the pacer holds state for (active, tripped, or still cooling down).
+    pub fn hosts_tracked(&self) -> usize {
+        self.hosts.len()
     }
 
     /// Why the host's breaker tripped, if it did.
@@ -555,7 +572,7 @@ mod tests {
         p.on_connect(ip(2), t0).unwrap();
         assert_eq!(p.may_connect(ip(3), t0), Err(Deny::HostsFull));
         p.on_close(ip(1), t0);
-        p.finish_host(ip(1));
+        p.finish_host(ip(1), t0);
         assert!(p.may_connect(ip(3), t0).is_ok());
     }
 
@@ -615,7 +632,7 @@ mod tests {
             p.may_connect(ip(1), later + Duration::from_secs(60)),
             Err(Deny::Tripped(_))
         ));
-        p.finish_host(ip(1));
+        p.finish_host(ip(1), t0);
         assert_eq!(p.hosts_active(), 0);
         assert!(p.trip(ip(1)).is_some());
     }

@@ -148,9 +148,10 @@ enum Interval {
     V6(u128, u128),
 }
 
-/// Parses one spec into an inclusive interval (prefixes already trimmed of their IPv4
-/// network and broadcast addresses when shorter than /31).
-fn parse_interval(spec: &str) -> Result<Interval, String> {
+/// Parses one spec into an inclusive interval. With `trim`, IPv4 prefixes shorter than /31
+/// lose their network and broadcast addresses (targets); without, an exclusion covers the
+/// whole prefix.
+fn parse_interval(spec: &str, trim: bool) -> Result<Interval, String> {
     let spec = spec.trim();
     if let Some((addr, len)) = spec.split_once('/') {
         let addr: IpAddr = addr
@@ -167,7 +168,7 @@ fn parse_interval(spec: &str) -> Result<Interval, String> {
                 let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
                 let net = u32::from(a) & mask;
                 let last = net | !mask;
-                if len < 31 {
+                if trim && len < 31 {
                     Ok(Interval::V4(net + 1, last - 1))
                 } else {
                     Ok(Interval::V4(net, last))
@@ -292,7 +293,7 @@ impl TargetSet {
                 origin: input.origin.clone(),
                 problem,
             };
-            let iv = parse_interval(&input.text).map_err(err)?;
+            let iv = parse_interval(&input.text, role == Role::Target).map_err(err)?;
             if role == Role::Target {
                 refuse(iv).map_err(err)?;
             }
