@@ -44,7 +44,7 @@ pub enum Command {
     /// Print the man page (roff).
     Man(completions::ManArgs),
     /// Inventory a network (for now: --dry-run prints the plan).
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// List, show and check scan profiles.
     Profiles(profiles::ProfilesArgs),
 }

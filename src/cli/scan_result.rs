@@ -1,71 +1,89 @@
-//! The scan result file `otscout scan` writes (docs/scan-result.md describes it).
+//! The scan result file `otscout scan` writes: an [`inventory::scan::ScanResult`]
+//! (docs/scan-result.md describes it).
 //!
-//! (Interim: built as JSON in the shape of `inventory::scan::ScanResult` until that type
-//! lands; then this becomes a typed conversion.)
+//! [`inventory::scan::ScanResult`]: crate::inventory::scan::ScanResult
 
-use std::collections::BTreeMap;
-
-use serde_json::{Value, json};
-
-use crate::probe::scan::ScanReport;
+use crate::inventory::scan::{
+    self, HostOutcome, ProbeRecord, ScanMeta, ScanResult, ScanStatus, SkippedTarget,
+};
+use crate::probe::scan::{self as engine, HostState, ScanReport};
 
 use super::scan_run::Meta;
 
 /// The result document for `report`.
-pub fn document(report: &ScanReport, meta: &Meta) -> Value {
-    let mut ledger: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
+    let mut ledger = scan::Ledger::new();
     let mut observations = Vec::new();
-    let mut hosts = BTreeMap::new();
+    let mut hosts = std::collections::BTreeMap::new();
     for h in &report.hosts {
-        let per_host = ledger.entry(h.ip.to_string()).or_default();
         for p in &h.probes {
             for r in &p.requests {
-                per_host.insert(
-                    r.kind.clone(),
-                    json!({"count": r.count, "first": r.first, "last": r.last}),
-                );
+                let entry = scan::LedgerEntry {
+                    count: r.count,
+                    first: r.first,
+                    last: r.last,
+                };
+                ledger
+                    .entry(h.ip)
+                    .or_default()
+                    .entry(r.kind.clone())
+                    .and_modify(|e| e.absorb(&entry))
+                    .or_insert(entry);
             }
             observations.extend(p.observations.iter().cloned());
         }
         hosts.insert(
-            h.ip.to_string(),
-            json!({
-                "state": h.state,
-                "started": h.started,
-                "ended": h.finished,
-                "probes": h.probes.iter().map(|p| json!({
-                    "protocol": p.protocol,
-                    "transport": p.transport,
-                    "port": p.port,
-                    "outcome": p.outcome,
-                    "detail": p.detail,
-                    "started": p.started,
-                    "ended": p.finished,
-                    "connections": p.connections,
-                })).collect::<Vec<_>>(),
-            }),
+            h.ip,
+            HostOutcome {
+                state: match h.state {
+                    HostState::Done => "done".into(),
+                    HostState::Interrupted => "interrupted".into(),
+                },
+                started: h.started,
+                ended: h.finished,
+                probes: h
+                    .probes
+                    .iter()
+                    .map(|p| ProbeRecord {
+                        protocol: p.protocol,
+                        transport: p.transport,
+                        port: p.port,
+                        outcome: p.outcome.to_string(),
+                        detail: p.detail.clone(),
+                        started: p.started,
+                        ended: p.finished,
+                        connections: p.connections,
+                    })
+                    .collect(),
+            },
         );
     }
-    ledger.retain(|_, v| !v.is_empty());
-    json!({
-        "format": "otscout-scan",
-        "version": 1,
-        "scan": {
-            "scan_id": report.scan_id,
-            "status": report.status,
-            "started": report.started,
-            "ended": report.finished,
-            "profile": report.profile,
-            "profile_sha256": report.profile_sha256,
-            "scope": meta.scope,
-            "exclusions": meta.exclusions,
-            "operator": meta.operator,
-            "host": meta.host,
-            "otscout_version": env!("CARGO_PKG_VERSION"),
-            "ledger": ledger,
-            "hosts": hosts,
-            "skipped": report.skipped.iter().map(|(ip, why)| json!({"ip": ip, "reason": why})).collect::<Vec<_>>(),
+    let meta = ScanMeta {
+        scan_id: report.scan_id.clone(),
+        status: match report.status {
+            engine::ScanStatus::Complete => ScanStatus::Complete,
+            engine::ScanStatus::Interrupted => ScanStatus::Interrupted,
+            engine::ScanStatus::WindowEnded => ScanStatus::WindowEnded,
         },
-        "observations": observations,
-    })
+        started: report.started,
+        ended: Some(report.finished),
+        profile: report.profile.clone(),
+        profile_sha256: report.profile_sha256.clone(),
+        scope: meta.scope.clone(),
+        exclusions: meta.exclusions.clone(),
+        operator: meta.operator.clone(),
+        host: meta.host.clone(),
+        otscout_version: env!("CARGO_PKG_VERSION").to_owned(),
+        ledger,
+        hosts,
+        skipped: report
+            .skipped
+            .iter()
+            .map(|(ip, reason)| SkippedTarget {
+                ip: *ip,
+                reason: reason.clone(),
+            })
+            .collect(),
+    };
+    ScanResult::new(meta, observations)
 }

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub exclusions: Vec<IpNet>,
     /// The exclusion specs as given.
     pub exclusion_specs: Vec<String>,
+    /// The resolved scope; every target is re-checked against it before it is probed.
+    pub target_set: Option<crate::target::TargetSet>,
     /// The result file; default `otscout-scan-<scan id>.json` in the current folder.
     pub output: Option<PathBuf>,
     /// The journal; default `<output>.journal.jsonl`.
@@ -140,6 +142,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         profile_sha256: opts.profile_sha256.clone(),
         targets: opts.targets,
         exclusions: opts.exclusions.clone(),
+        scope: opts.target_set,
         ports: opts.ports,
         deadline,
         journal: handle.journal().cloned(),
@@ -182,6 +185,23 @@ pub struct Meta {
     pub exclusions: Vec<String>,
     pub operator: Option<String>,
     pub host: Option<String>,
+}
+
+/// Tracing logs on stderr for `-v` (debug) and `-vv` (trace); `RUST_LOG` overrides.
+pub fn init_tracing(verbose: u8) {
+    if verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+        return;
+    }
+    let level = match verbose {
+        0 | 1 => "otscout=debug",
+        _ => "otscout=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// 0 complete, 1 complete with errored hosts, 3 interrupted or window ended.

@@ -247,6 +247,7 @@ impl Driver<'_, '_> {
                             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
                             .and_then(|r| r.map(|_| ())),
                     };
+                    tracing::debug!(addr = %self.endpoint.addr, kind = request.kind(), ok = written.is_ok(), "sent");
                     self.pacing.extra.requested(Instant::now());
                     self.report.sent.push(Sent {
                         kind: request.kind(),
@@ -282,6 +283,7 @@ impl Driver<'_, '_> {
                     };
                     step = match read {
                         Err(_elapsed) => {
+                            tracing::debug!(addr = %self.endpoint.addr, "response timeout");
                             self.report.timeouts += 1;
                             let after = self.pacing.failed_timeout();
                             let step = session.on_timeout(std::time::Instant::now());
@@ -430,7 +432,9 @@ impl Driver<'_, '_> {
             }
             self.wait_connect_slot().await?;
             self.attempts += 1;
-            let (why, kind) = match self.connect().await {
+            let connected = self.connect().await;
+            tracing::debug!(addr = %self.endpoint.addr, ok = connected.is_ok(), "connect");
+            let (why, kind) = match connected {
                 Ok(conn) => {
                     self.report.connections += 1;
                     let step = session.on_connected(std::time::Instant::now());

@@ -44,6 +44,7 @@ use crate::inventory::{
 };
 use crate::pace::Pacer;
 use crate::profile::{EnipTransport, Profile};
+use crate::target::TargetSet;
 
 // ---------------------------------------------------------------------------------------
 // Stop signal
@@ -437,6 +438,9 @@ pub struct ScanConfig {
     pub targets: Targets,
     /// Never probed, whatever the targets say (re-checked per host).
     pub exclusions: Vec<IpNet>,
+    /// When set, a target outside it is never probed (re-checked per host: the resolved
+    /// scope already has the exclusions subtracted).
+    pub scope: Option<TargetSet>,
     /// Non-standard ports per host (simulators, labs); otherwise the profile's ports.
     pub ports: HashMap<(IpAddr, Protocol), u16>,
     /// No request is issued after this time; the scan ends `window_ended`.
@@ -574,7 +578,12 @@ pub async fn run(
         if resumed.contains_key(&ip) || !seen.insert(ip) {
             continue;
         }
-        if let Some(reason) = refuse_target(ip, &ctx.exclusions) {
+        let outside = config
+            .scope
+            .as_ref()
+            .filter(|s| !s.contains(ip))
+            .map(|_| format!("{ip} is outside the resolved scope"));
+        if let Some(reason) = outside.or_else(|| refuse_target(ip, &ctx.exclusions)) {
             events(&ScanEvent::Skipped {
                 ip,
                 reason: reason.clone(),
@@ -838,7 +847,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     ctx.pacer
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .finish_host(ip);
+        .finish_host(ip, std::time::Instant::now());
     let host = HostReport {
         ip,
         state,

@@ -278,6 +278,7 @@ fn config(
         profile_sha256: "00".repeat(32),
         targets: Targets::list(targets),
         exclusions: vec![],
+        scope: None,
         ports,
         deadline: None,
         journal: None,
