@@ -9,6 +9,8 @@
 //!
 //! Addresses: 127.23.<test>.<host>, ports ephemeral, so tests never share a socket.
 
+mod plant;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
