@@ -226,11 +226,12 @@ mod tests {
         let text = r#"{"scan_id":"s","status":"complete","started":"2026-01-01T00:00:00Z",
             "profile":"p","profile_sha256":"00","otscout_version":"0.1.0",
             "ledger":{"10.0.0.5":{"tcp.connect":{"count":1,"first":"2026-01-01T00:00:01Z","last":"2026-01-01T00:00:01Z"}}},
-            "hosts":{"10.0.0.5":{"state":"done"}},"skipped":[{"ip":"10.0.0.1","reason":"excluded"}]}"#;
+            "future_member":{"note":"kept"},"skipped":[{"ip":"10.0.0.1","reason":"excluded"}]}"#;
         let m: ScanMeta = serde_json::from_str(text).unwrap();
         let h: IpAddr = "10.0.0.5".parse().unwrap();
         assert_eq!(m.ledger[&h]["tcp.connect"].count, 1);
-        assert_eq!(m.extra["skipped"][0]["reason"], "excluded");
+        assert_eq!(m.skipped[0].reason, "excluded");
+        assert_eq!(m.extra["future_member"]["note"], "kept");
         let again: ScanMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(again, m);
     }
