@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod demo;
 
 mod enip;
 mod inventory;
