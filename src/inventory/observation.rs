@@ -195,7 +195,32 @@ pub struct ModbusIdentity {
     /// Object id to value. Values are the bytes as text (invalid UTF-8 replaced); object 0
     /// VendorName, 1 ProductCode, 2 MajorMinorRevision, 3 VendorUrl, 4 ProductName,
     /// 5 ModelName, 6 UserApplicationName, 0x80 and up private.
+    #[serde(with = "object_map")]
     pub objects: BTreeMap<u8, String>,
+}
+
+/// Object ids as JSON object keys (`"0"`, `"128"`): the form serde_json writes for a
+/// `u8` key anyway, read back explicitly because [`Identity`] is internally tagged and
+/// serde's buffered content does not turn string keys back into integers.
+mod object_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<u8, String>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k.to_string(), v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u8, String>, D::Error> {
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                k.parse::<u8>().map(|k| (k, v)).map_err(|_| {
+                    serde::de::Error::custom(format!("modbus object id {k:?} is not 0-255"))
+                })
+            })
+            .collect()
+    }
 }
 
 /// EtherNet/IP List Identity item (0x0C) or CIP Identity object (class 1) attributes.

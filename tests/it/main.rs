@@ -5,6 +5,9 @@ mod support;
 mod cli;
 
 mod enip;
+mod inventory;
 mod modbus;
+mod passive;
 mod planning;
+mod report;
 mod s7;
