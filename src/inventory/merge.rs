@@ -921,21 +921,23 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
     let (cpe_hardware, cpe_firmware) = match (resolved.get("manufacturer"), resolved.get("model")) {
         (Some(v), Some(m)) => {
             let mut srcs: BTreeSet<Source> = v.sources.iter().chain(&m.sources).cloned().collect();
-            let hw = Field {
-                value: normalize::cpe_hardware(&v.value, &m.value),
+            let hw = normalize::cpe_hardware(&v.value, &m.value).map(|value| Field {
+                value,
                 sources: srcs.iter().cloned().collect(),
                 conflicts: Vec::new(),
-            };
+            });
             let fw = resolved.get("firmware");
             if let Some(f) = fw {
                 srcs.extend(f.sources.iter().cloned());
             }
-            let fw = Field {
-                value: normalize::cpe_firmware(&v.value, &m.value, fw.map(|f| f.value.as_str())),
-                sources: srcs.into_iter().collect(),
-                conflicts: Vec::new(),
-            };
-            (Some(hw), Some(fw))
+            let fw = normalize::cpe_firmware(&v.value, &m.value, fw.map(|f| f.value.as_str())).map(
+                |value| Field {
+                    value,
+                    sources: srcs.into_iter().collect(),
+                    conflicts: Vec::new(),
+                },
+            );
+            (hw, fw)
         }
         _ => (None, None),
     };

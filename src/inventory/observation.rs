@@ -195,8 +195,32 @@ pub struct ModbusIdentity {
     /// Object id to value. Values are the bytes as text (invalid UTF-8 replaced); object 0
     /// VendorName, 1 ProductCode, 2 MajorMinorRevision, 3 VendorUrl, 4 ProductName,
     /// 5 ModelName, 6 UserApplicationName, 0x80 and up private.
-    #[serde(deserialize_with = "object_ids::deserialize")]
+    #[serde(with = "object_map")]
     pub objects: BTreeMap<u8, String>,
+}
+
+/// Object ids as JSON object keys (`"0"`, `"128"`): the form serde_json writes for a
+/// `u8` key anyway, read back explicitly because [`Identity`] is internally tagged and
+/// serde's buffered content does not turn string keys back into integers.
+mod object_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<u8, String>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k.to_string(), v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u8, String>, D::Error> {
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                k.parse::<u8>().map(|k| (k, v)).map_err(|_| {
+                    serde::de::Error::custom(format!("modbus object id {k:?} is not 0-255"))
+                })
+            })
+            .collect()
+    }
 }
 
 /// EtherNet/IP List Identity item (0x0C) or CIP Identity object (class 1) attributes.
@@ -313,89 +337,4 @@ pub struct ObservationFile {
     /// What produced the set (the input file names, or the scan id).
     pub sources: Vec<String>,
     pub observations: Vec<Observation>,
-}
-
-/// Reads Modbus object ids as map keys whether they arrive as numbers or as strings.
-///
-/// JSON writes every map key as a string, and inside an internally tagged enum (as
-/// [`Fact`] and [`Identity`] are) serde buffers the keys as strings, which the plain
-/// `u8` key deserializer refuses: without this, no scan result holding a Modbus identity
-/// could be read back.
-mod object_ids {
-    use std::collections::BTreeMap;
-    use std::fmt;
-
-    use serde::de::{self, Deserializer, MapAccess, Visitor};
-
-    struct Key(u8);
-
-    impl<'de> de::Deserialize<'de> for Key {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-            struct V;
-            impl Visitor<'_> for V {
-                type Value = Key;
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("a modbus object id 0-255")
-                }
-                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Key, E> {
-                    u8::try_from(v)
-                        .map(Key)
-                        .map_err(|_| E::custom(format!("modbus object id {v} is not 0-255")))
-                }
-                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Key, E> {
-                    u8::try_from(v)
-                        .map(Key)
-                        .map_err(|_| E::custom(format!("modbus object id {v} is not 0-255")))
-                }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                    v.parse::<u8>()
-                        .map(Key)
-                        .map_err(|_| E::custom(format!("modbus object id {v:?} is not 0-255")))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<u8, String>, D::Error> {
-        struct M;
-        impl<'de> Visitor<'de> for M {
-            type Value = BTreeMap<u8, String>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of modbus object ids to strings")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut m = BTreeMap::new();
-                while let Some((Key(k), v)) = a.next_entry::<Key, String>()? {
-                    m.insert(k, v);
-                }
-                Ok(m)
-            }
-        }
-        d.deserialize_map(M)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use crate::inventory::{Fact, Identity, ModbusIdentity};
-
-        #[test]
-        fn modbus_identity_round_trips_inside_tagged_enums() {
-            let fact = Fact::Identity {
-                identity: Identity::Modbus(ModbusIdentity {
-                    unit_id: 1,
-                    conformity_level: Some(0x83),
-                    objects: [(0u8, "Acme".to_owned()), (0x80, "x".to_owned())].into(),
-                }),
-            };
-            let text = serde_json::to_string(&fact).unwrap();
-            let back: Fact = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, fact);
-            let bad = text.replace("\"128\"", "\"300\"");
-            let e = serde_json::from_str::<Fact>(&bad).unwrap_err().to_string();
-            assert!(e.contains("not 0-255"), "{e}");
-        }
-    }
 }

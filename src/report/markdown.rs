@@ -20,7 +20,7 @@ pub fn render(inv: &Inventory) -> String {
     let _ = writeln!(s, "# OT asset inventory\n");
     let _ = writeln!(
         s,
-        "Generated {} by otscout {} from {} input(s).\n",
+        "Generated {} by otscout {} from {} source(s).\n",
         inv.generated_at.format("%Y-%m-%d %H:%M UTC"),
         inv.otscout_version,
         inv.inputs.len()

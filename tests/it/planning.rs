@@ -995,7 +995,6 @@ fn dry_run_honours_overrides_and_profiles() {
 
 /// The byte lengths come from the real encoders (SafeRequest::encoded_len).
 #[test]
-#[ignore = "the encoders have not landed in main yet"]
 fn dry_run_request_lengths() {
     let cfg = dry_run_config(&["127.0.0.1"], &[], &["enip.list_services=true"]);
     let plan = Plan::build(&cfg);

@@ -1,0 +1,204 @@
+//! `otscout passive FILE... [-o FILE]`: learn from captures, Zeek logs and CSV inventories.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::inventory::{Fact, Identity, Role};
+use crate::passive::{self, ImportOptions, ImportReport};
+
+/// Arguments of `otscout passive`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  otscout passive span.pcapng -o passive.json\n  otscout passive conn.log cip_identity.log.gz inventory.csv -o passive.json\n\nThe kind of each file is detected from its content (pcap, pcapng, Zeek TSV or JSON, CSV; gzip is decompressed). Nothing is sent on the network."
+)]
+pub struct PassiveArgs {
+    /// Captures (pcap, pcapng), Zeek/ICSNPP logs or CSV inventories.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write the observations as JSON to this file (`-` for standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `otscout passive`.
+pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
+    let opts = ImportOptions::default();
+    let mut reports: Vec<ImportReport> = Vec::new();
+    let mut failed = 0usize;
+    for f in &args.files {
+        match passive::import_path(f, &opts) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                // One unreadable file does not stop the others; the exit code says so.
+                eprintln!("otscout: error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if reports.is_empty() {
+        anyhow::bail!("no input could be imported");
+    }
+    let file = passive::observation_file(&reports);
+    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(out) = &args.output {
+        let json = serde_json::to_string_pretty(&file)?;
+        if to_stdout {
+            let mut so = std::io::stdout().lock();
+            so.write_all(json.as_bytes())?;
+            so.write_all(b"\n")?;
+        } else {
+            std::fs::write(out, json + "\n")
+                .with_context(|| format!("cannot write {}", out.display()))?;
+        }
+    }
+    if !args.quiet {
+        let mut err = std::io::stderr().lock();
+        let w: &mut dyn Write = if to_stdout {
+            &mut err
+        } else {
+            &mut std::io::stdout()
+        };
+        summary(&reports, w)?;
+    }
+    let warned = reports
+        .iter()
+        .any(|r| r.stopped.is_some() || !r.warnings.is_empty());
+    Ok(if failed > 0 || warned {
+        super::exit::PARTIAL
+    } else {
+        super::exit::OK
+    })
+}
+
+/// The human summary: per file what was read, then identities, operations and roles.
+pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()> {
+    for r in reports {
+        let s = &r.stats;
+        let kind = serde_json::to_value(r.kind)?;
+        let kind = kind.as_str().unwrap_or("?");
+        match r.kind {
+            passive::InputKind::Pcap | passive::InputKind::PcapNg => writeln!(
+                w,
+                "{} ({kind}): {} frames, {} bytes, {} hosts, {} TCP flows, {} protocol messages, {} observations",
+                r.file,
+                s.frames,
+                s.bytes,
+                s.hosts,
+                s.flows,
+                s.pdus,
+                r.observations.len()
+            )?,
+            passive::InputKind::Zeek => writeln!(
+                w,
+                "{} (zeek): {} lines ({} of other logs skipped), {} observations",
+                r.file,
+                s.lines,
+                s.skipped_lines,
+                r.observations.len()
+            )?,
+            passive::InputKind::Csv => writeln!(
+                w,
+                "{} (csv): {} rows, {} observations",
+                r.file,
+                s.rows,
+                r.observations.len()
+            )?,
+        }
+        for warning in &r.warnings {
+            writeln!(w, "  warning: {warning}")?;
+        }
+        if s.warnings_suppressed > 0 {
+            writeln!(w, "  ({} more warnings not shown)", s.warnings_suppressed)?;
+        }
+    }
+    let all = || reports.iter().flat_map(|r| r.observations.iter());
+    let mut any = false;
+    for o in all() {
+        if let Fact::Identity { identity } = &o.fact {
+            if !any {
+                writeln!(w, "\nidentities:")?;
+                any = true;
+            }
+            writeln!(w, "  {:<15} {}", o.ip.to_string(), describe(identity))?;
+        }
+    }
+    let mut ops = false;
+    for o in all() {
+        if let Fact::Operation {
+            actor,
+            kind,
+            function,
+            count,
+            ..
+        } = &o.fact
+        {
+            if !ops {
+                writeln!(w, "\nsecurity-relevant operations (actor -> target):")?;
+                ops = true;
+            }
+            let kind = serde_json::to_value(kind)?;
+            writeln!(
+                w,
+                "  {actor} -> {}: {function} ({}) x{count}",
+                o.ip,
+                kind.as_str().unwrap_or("?")
+            )?;
+        }
+    }
+    let mut clients = std::collections::BTreeSet::new();
+    let mut servers = std::collections::BTreeSet::new();
+    for o in all() {
+        if let Fact::Peer { role, protocol, .. } = &o.fact {
+            let p = serde_json::to_value(protocol)?;
+            let entry = (o.ip, p.as_str().unwrap_or("?").to_string());
+            match role {
+                Role::Client => clients.insert(entry),
+                Role::Server => servers.insert(entry),
+            };
+        }
+    }
+    if !clients.is_empty() || !servers.is_empty() {
+        writeln!(w, "\nroles:")?;
+        for (ip, p) in &servers {
+            writeln!(w, "  {ip:<15} answers {p} (controller / field device)")?;
+        }
+        for (ip, p) in &clients {
+            writeln!(
+                w,
+                "  {ip:<15} polls {p} (HMI / engineering station / SCADA)"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(id: &Identity) -> String {
+    match id {
+        Identity::Modbus(m) => {
+            let o = |k: u8| m.objects.get(&k).map(String::as_str).unwrap_or("?");
+            format!("modbus unit {}: {} {} {}", m.unit_id, o(0), o(1), o(2))
+        }
+        Identity::Enip(e) => format!(
+            "enip vendor {} type {} product {}: {} rev {}.{} serial {:#010x}",
+            e.vendor_id,
+            e.device_type,
+            e.product_code,
+            e.product_name,
+            e.revision_major,
+            e.revision_minor,
+            e.serial
+        ),
+        Identity::S7(s) => format!(
+            "s7 {} {} firmware {} serial {}",
+            s.order_number.as_deref().unwrap_or("?"),
+            s.module_name.as_deref().unwrap_or("?"),
+            s.firmware.as_deref().unwrap_or("?"),
+            s.serial.as_deref().unwrap_or("?")
+        ),
+    }
+}

@@ -1,0 +1,470 @@
+//! Aggregates what a capture shows into observations: hosts and MACs, services, peers,
+//! identities and operations.
+//!
+//! Everything here is keyed in ordered maps, so the same capture gives the same
+//! observations in the same order. Repeated facts are folded, not repeated: one peer
+//! observation per (host, peer, protocol, role) with a count, one operation observation per
+//! (target, actor, protocol, function) with a count and first/last times.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::inventory::{
+    Fact, Identity, MacBasis, Observation, OperationKind, Protocol, Provenance, Role, S7Identity,
+    Transport,
+};
+
+/// Where in the capture something was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    pub frame: u64,
+    pub ts: Option<DateTime<Utc>>,
+}
+
+/// Caps on what one capture may make us remember (a scan or a flood must not exhaust memory).
+pub const MAX_HOSTS: usize = 1 << 20;
+const MAX_KEYED: usize = 1 << 20;
+
+/// Initial TTL / hop-limit values real stacks use (Linux/Unix 64, Windows 128, network
+/// gear 255, Siemens S7 30 and some embedded stacks 32/60). A packet still carrying one
+/// has crossed no router: its Ethernet source is the sender's own MAC.
+const INITIAL_TTLS: [u8; 7] = [30, 32, 60, 64, 128, 254, 255];
+
+#[derive(Debug, Default)]
+struct MacSeen {
+    mac: [u8; 6],
+    local_frame: Option<At>,
+    routed_frame: Option<At>,
+}
+
+#[derive(Debug)]
+struct OpAgg {
+    kind: OperationKind,
+    count: u64,
+    first: At,
+    last: At,
+}
+
+/// A partial identity being assembled across several replies.
+#[derive(Debug)]
+struct IdAgg {
+    identity: Identity,
+    at: At,
+    raw: Vec<String>,
+}
+
+/// The running state of one capture's facts.
+#[derive(Debug)]
+pub struct Collector {
+    file: String,
+    hosts: BTreeMap<IpAddr, At>,
+    macs: BTreeMap<IpAddr, MacSeen>,
+    arp: BTreeMap<IpAddr, ([u8; 6], At)>,
+    mac_ips: HashMap<[u8; 6], BTreeSet<IpAddr>>,
+    services: BTreeMap<(IpAddr, Transport, u16), (Protocol, At)>,
+    peers: BTreeMap<(IpAddr, IpAddr, Protocol), (u64, At)>,
+    ops: BTreeMap<(IpAddr, IpAddr, Protocol, String), OpAgg>,
+    /// Identities keyed by (device ip, merge key): one per Modbus unit, one S7 per host,
+    /// one per ENIP source.
+    ids: BTreeMap<(IpAddr, String), IdAgg>,
+    observed: BTreeMap<(IpAddr, &'static str, String), At>,
+    /// Things dropped because a cap was reached.
+    pub capped: u64,
+}
+
+fn mac_str(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// True for a MAC that says nothing about a host (loopback captures write all zeros;
+/// broadcast and multicast are never a host's source).
+fn meaningless_mac(m: &[u8; 6]) -> bool {
+    *m == [0; 6] || m[0] & 1 == 1
+}
+
+fn ip_is_host(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}
+
+impl Collector {
+    pub fn new(file: &str) -> Self {
+        Collector {
+            file: file.to_string(),
+            hosts: BTreeMap::new(),
+            macs: BTreeMap::new(),
+            arp: BTreeMap::new(),
+            mac_ips: HashMap::new(),
+            services: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            capped: 0,
+        }
+    }
+
+    fn room(&mut self, len: usize) -> bool {
+        if len >= MAX_KEYED {
+            self.capped += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// An IP packet from `src` with this TTL and Ethernet source.
+    pub fn ip_packet(&mut self, src: IpAddr, ttl: u8, mac: Option<[u8; 6]>, at: At) {
+        if !ip_is_host(&src) {
+            return;
+        }
+        if !self.hosts.contains_key(&src) {
+            if self.hosts.len() >= MAX_HOSTS {
+                self.capped += 1;
+                return;
+            }
+            self.hosts.insert(src, at);
+        }
+        let Some(mac) = mac.filter(|m| !meaningless_mac(m)) else {
+            return;
+        };
+        let ips = self.mac_ips.entry(mac).or_default();
+        if ips.len() < 64 {
+            ips.insert(src);
+        }
+        let seen = self.macs.entry(src).or_insert_with(|| MacSeen {
+            mac,
+            ..MacSeen::default()
+        });
+        if seen.mac != mac {
+            // A second MAC for one IP: the first was a router's or the host moved; the
+            // TTL rule below decides which to trust.
+            if INITIAL_TTLS.contains(&ttl) && seen.local_frame.is_none() {
+                *seen = MacSeen {
+                    mac,
+                    ..MacSeen::default()
+                };
+            } else {
+                return;
+            }
+        }
+        if INITIAL_TTLS.contains(&ttl) {
+            seen.local_frame.get_or_insert(at);
+        } else {
+            seen.routed_frame.get_or_insert(at);
+        }
+    }
+
+    /// An ARP packet: the sender says which MAC holds its IP.
+    pub fn arp(&mut self, ip: IpAddr, mac: [u8; 6], at: At) {
+        if !ip_is_host(&ip) || meaningless_mac(&mac) {
+            return;
+        }
+        if !self.hosts.contains_key(&ip) && self.hosts.len() < MAX_HOSTS {
+            self.hosts.insert(ip, at);
+        }
+        self.arp.entry(ip).or_insert((mac, at));
+    }
+
+    /// `ip` answered on `port`.
+    pub fn service(
+        &mut self,
+        ip: IpAddr,
+        transport: Transport,
+        port: u16,
+        proto: Protocol,
+        at: At,
+    ) {
+        if !ip_is_host(&ip) {
+            return;
+        }
+        let n = self.services.len();
+        match self.services.get_mut(&(ip, transport, port)) {
+            Some(s) => {
+                // A decoded protocol beats a guess from the port.
+                if s.0 == Protocol::Other && proto != Protocol::Other {
+                    s.0 = proto;
+                }
+            }
+            None => {
+                if self.room(n) {
+                    self.services.insert((ip, transport, port), (proto, at));
+                }
+            }
+        }
+    }
+
+    /// `client` exchanged one message with `server` over `proto`.
+    pub fn peer(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, at: At) {
+        if !ip_is_host(&client) || !ip_is_host(&server) {
+            return;
+        }
+        let n = self.peers.len();
+        match self.peers.get_mut(&(client, server, proto)) {
+            Some(p) => p.0 += 1,
+            None => {
+                if self.room(n) {
+                    self.peers.insert((client, server, proto), (1, at));
+                }
+            }
+        }
+    }
+
+    /// `actor` performed `function` on `target`.
+    pub fn operation(
+        &mut self,
+        target: IpAddr,
+        actor: IpAddr,
+        proto: Protocol,
+        kind: OperationKind,
+        function: &str,
+        at: At,
+    ) {
+        let n = self.ops.len();
+        let key = (target, actor, proto, function.to_string());
+        match self.ops.get_mut(&key) {
+            Some(op) => {
+                op.count += 1;
+                op.last = at;
+            }
+            None => {
+                if self.room(n) {
+                    self.ops.insert(
+                        key,
+                        OpAgg {
+                            kind,
+                            count: 1,
+                            first: at,
+                            last: at,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// A device's identity reply (or part of one), from the reply packet's IP source.
+    ///
+    /// Parts with the same `key` are folded into one identity: Modbus objects from several
+    /// reads of one unit, S7 SZL 0x0011 and 0x001C of one CPU.
+    pub fn identity(
+        &mut self,
+        device: IpAddr,
+        key: String,
+        identity: Identity,
+        raw: &[u8],
+        at: At,
+    ) {
+        let n = self.ids.len();
+        match self.ids.get_mut(&(device, key.clone())) {
+            Some(agg) => {
+                fold_identity(&mut agg.identity, identity);
+                if agg.raw.len() < 16 {
+                    agg.raw.push(hex::encode(raw));
+                }
+            }
+            None => {
+                if self.room(n) {
+                    self.ids.insert(
+                        (device, key),
+                        IdAgg {
+                            identity,
+                            at,
+                            raw: vec![hex::encode(raw)],
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
+    /// once per value for the active scan's hints.
+    pub fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
+        let n = self.observed.len();
+        if self.observed.contains_key(&(ip, attribute, value.clone())) {
+            return;
+        }
+        if self.room(n) {
+            self.observed.insert((ip, attribute, value), at);
+        }
+    }
+
+    /// Hosts seen so far (for statistics).
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// The observations, in a stable order: per host, identities, MAC, services, peers,
+    /// operations.
+    pub fn finish(self) -> Vec<Observation> {
+        let file = self.file.clone();
+        let prov = |at: &At| Provenance::Pcap {
+            file: file.clone(),
+            frame: at.frame,
+        };
+        let mut out: Vec<Observation> = Vec::new();
+        for ((ip, _), agg) in &self.ids {
+            out.push(Observation {
+                ip: *ip,
+                fact: Fact::Identity {
+                    identity: agg.identity.clone(),
+                },
+                provenance: prov(&agg.at),
+                seen: agg.at.ts,
+                raw_hex: Some(agg.raw.join(" ")),
+            });
+        }
+        for (ip, first) in &self.hosts {
+            let arp = self.arp.get(ip);
+            let eth = self.macs.get(ip);
+            if let Some((mac, at)) = arp {
+                out.push(Observation {
+                    ip: *ip,
+                    fact: Fact::Mac {
+                        mac: mac_str(mac),
+                        basis: MacBasis::Arp,
+                    },
+                    provenance: prov(at),
+                    seen: at.ts,
+                    raw_hex: None,
+                });
+            }
+            if let Some(seen) = eth {
+                let shared = self.mac_ips.get(&seen.mac).is_some_and(|ips| ips.len() > 1);
+                let arp_agrees = arp.is_some_and(|(m, _)| *m == seen.mac);
+                // Trust an Ethernet source only when the TTL shows no router was crossed
+                // and the MAC is not shared by several IPs (a router fronting them).
+                let (basis, at) = match (seen.local_frame, seen.routed_frame) {
+                    (Some(at), _) if !shared => (MacBasis::EthernetLocal, at),
+                    (Some(at), _) | (None, Some(at)) => (MacBasis::EthernetRouted, at),
+                    (None, None) => (MacBasis::EthernetRouted, *first),
+                };
+                if !arp_agrees {
+                    out.push(Observation {
+                        ip: *ip,
+                        fact: Fact::Mac {
+                            mac: mac_str(&seen.mac),
+                            basis,
+                        },
+                        provenance: prov(&at),
+                        seen: at.ts,
+                        raw_hex: None,
+                    });
+                }
+            }
+        }
+        for ((ip, transport, port), (protocol, at)) in &self.services {
+            out.push(Observation {
+                ip: *ip,
+                fact: Fact::Service {
+                    transport: *transport,
+                    port: *port,
+                    protocol: *protocol,
+                },
+                provenance: prov(at),
+                seen: at.ts,
+                raw_hex: None,
+            });
+        }
+        for ((client, server, protocol), (count, at)) in &self.peers {
+            for (me, peer, role) in [
+                (client, server, Role::Client),
+                (server, client, Role::Server),
+            ] {
+                out.push(Observation {
+                    ip: *me,
+                    fact: Fact::Peer {
+                        peer: *peer,
+                        protocol: *protocol,
+                        role,
+                        count: *count,
+                    },
+                    provenance: prov(at),
+                    seen: at.ts,
+                    raw_hex: None,
+                });
+            }
+        }
+        for ((ip, attribute, value), at) in &self.observed {
+            out.push(Observation {
+                ip: *ip,
+                fact: Fact::Declared {
+                    attribute: (*attribute).to_string(),
+                    value: value.clone(),
+                },
+                provenance: prov(at),
+                seen: at.ts,
+                raw_hex: None,
+            });
+        }
+        for ((target, actor, protocol, function), op) in self.ops {
+            out.push(Observation {
+                ip: target,
+                fact: Fact::Operation {
+                    actor,
+                    protocol,
+                    kind: op.kind,
+                    function,
+                    count: op.count,
+                    first: op.first.ts,
+                    last: op.last.ts,
+                },
+                provenance: prov(&op.first),
+                seen: op.first.ts,
+                raw_hex: None,
+            });
+        }
+        out
+    }
+}
+
+/// Folds a later part of an identity into an earlier one (missing fields filled, Modbus
+/// objects added; a value already present is kept).
+fn fold_identity(into: &mut Identity, part: Identity) {
+    match (into, part) {
+        (Identity::Modbus(a), Identity::Modbus(b)) => {
+            if a.conformity_level.is_none() {
+                a.conformity_level = b.conformity_level;
+            }
+            for (k, v) in b.objects {
+                a.objects.entry(k).or_insert(v);
+            }
+        }
+        (Identity::S7(a), Identity::S7(b)) => fold_s7(a, *b),
+        (Identity::Enip(_), Identity::Enip(_)) => {}
+        _ => {}
+    }
+}
+
+fn fold_s7(a: &mut S7Identity, b: S7Identity) {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if a.$f.is_none() { a.$f = b.$f; } )* };
+    }
+    fill!(
+        order_number,
+        hardware_order_number,
+        firmware,
+        boot_loader,
+        as_name,
+        module_name,
+        plant_tag,
+        copyright,
+        serial,
+        module_type,
+        memory_card_serial,
+        manufacturer_id,
+        profile_id,
+        profile_type,
+        oem_id,
+        location,
+        tsap
+    );
+}

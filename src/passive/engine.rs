@@ -1,0 +1,384 @@
+//! The capture engine: frames in, facts out.
+//!
+//! Decodes each frame's headers ([`super::packet`]), records hosts, MACs and ARP, keeps a
+//! bounded table of TCP flows each with two reassembled [`Stream`]s, frames each stream
+//! with the protocol's own `frame_len` from `wire/`, and hands whole frames to the
+//! protocol analyzers ([`super::proto`]), which use the same `wire/` decoders as the
+//! active side. UDP datagrams go to the analyzers whole.
+//!
+//! Memory is bounded: at most [`MAX_FLOWS`] flows, each with capped buffers
+//! ([`super::tcp`]); flows idle for [`IDLE_SECS`] of capture time are evicted, and when
+//! the table is full the least recently active are.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::ImportStats;
+use super::capture::RawFrame;
+use super::collect::{At, Collector};
+use super::packet::{self, Body, L4};
+use super::proto::{Analyzer, Ctx, Dir};
+use super::tcp::Stream;
+use crate::inventory::{Protocol, Transport};
+
+/// Flows tracked at once.
+pub const MAX_FLOWS: usize = 65_536;
+/// A flow with no packet for this long (capture time) is forgotten.
+pub const IDLE_SECS: i64 = 300;
+/// How often (in packets) idle flows are swept.
+const SWEEP_EVERY: u64 = 8192;
+
+/// The protocol a port suggests.
+pub fn protocol_for_port(transport: Transport, port: u16) -> Protocol {
+    match (transport, port) {
+        (Transport::Tcp, 502) => Protocol::Modbus,
+        (Transport::Tcp, 102) => Protocol::S7,
+        (_, 44818) => Protocol::Enip,
+        (Transport::Udp, 2222) => Protocol::CipIo,
+        _ => Protocol::Other,
+    }
+}
+
+fn well_known(transport: Transport, port: u16) -> bool {
+    protocol_for_port(transport, port) != Protocol::Other
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+}
+
+impl FlowKey {
+    fn new(a: (IpAddr, u16), b: (IpAddr, u16)) -> Self {
+        if a <= b {
+            FlowKey { lo: a, hi: b }
+        } else {
+            FlowKey { lo: b, hi: a }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Flow {
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    protocol: Protocol,
+    analyzer: Analyzer,
+    c2s: Stream,
+    s2c: Stream,
+    last_ts: i64,
+    last_frame: u64,
+}
+
+/// The engine's state over one capture.
+#[derive(Debug)]
+pub struct Engine {
+    pub col: Collector,
+    pub stats: ImportStats,
+    flows: HashMap<FlowKey, Flow>,
+    udp_pairs: HashMap<(IpAddr, IpAddr, u16), (IpAddr, IpAddr)>,
+    warnings: Vec<String>,
+}
+
+const MAX_WARNINGS: usize = 20;
+
+impl Engine {
+    pub fn new(file: &str) -> Self {
+        Engine {
+            col: Collector::new(file),
+            stats: ImportStats::default(),
+            flows: HashMap::new(),
+            udp_pairs: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Records a warning (the first [`MAX_WARNINGS`] are kept, the rest counted).
+    pub fn warn(&mut self, w: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(w);
+        } else {
+            self.stats.warnings_suppressed += 1;
+        }
+    }
+
+    /// Ends the capture: returns the collector and the warnings.
+    pub fn finish(mut self) -> (Collector, ImportStats, Vec<String>) {
+        self.stats.flows_at_end = self.flows.len() as u64;
+        self.stats.hosts = self.col.host_count() as u64;
+        self.stats.capped += self.col.capped;
+        (self.col, self.stats, self.warnings)
+    }
+
+    /// Processes one captured frame.
+    pub fn frame(&mut self, f: RawFrame<'_>) {
+        self.stats.frames += 1;
+        self.stats.bytes += f.data.len() as u64;
+        let at = At {
+            frame: f.number,
+            ts: f.ts,
+        };
+        let Some(pkt) = packet::decode(f.linktype, f.data) else {
+            self.stats.not_ip += 1;
+            return;
+        };
+        let ip = match pkt.body {
+            Body::Arp(arp) => {
+                self.stats.arp += 1;
+                self.col.arp(IpAddr::V4(arp.sender_ip), arp.sender_mac, at);
+                return;
+            }
+            Body::Ip(ip) => ip,
+        };
+        self.col.ip_packet(ip.src, ip.ttl, pkt.src_mac, at);
+        let now = f.ts.map(|t| t.timestamp()).unwrap_or(0);
+        match ip.l4 {
+            L4::Tcp(t) => {
+                self.stats.tcp_segments += 1;
+                self.tcp(ip.src, ip.dst, &t, now, at);
+            }
+            L4::Udp(u) => {
+                self.stats.udp_datagrams += 1;
+                self.udp(ip.src, ip.dst, u.sport, u.dport, u.payload, at);
+            }
+            L4::Other => {}
+        }
+        if self.stats.frames % SWEEP_EVERY == 0 {
+            self.sweep(now, f.number, false);
+        }
+    }
+
+    fn sweep(&mut self, now: i64, frame: u64, full: bool) {
+        let before = self.flows.len();
+        // Without timestamps, age is counted in frames (a million frames is "idle").
+        self.flows.retain(|_, fl| {
+            if now != 0 {
+                now - fl.last_ts <= IDLE_SECS
+            } else {
+                frame - fl.last_frame <= 1_000_000
+            }
+        });
+        if full && self.flows.len() >= MAX_FLOWS {
+            // Still full: drop the least recently active eighth.
+            let mut ages: Vec<u64> = self.flows.values().map(|f| f.last_frame).collect();
+            let cut = ages.len() / 8;
+            ages.select_nth_unstable(cut);
+            let threshold = ages[cut];
+            self.flows.retain(|_, fl| fl.last_frame > threshold);
+        }
+        self.stats.flows_evicted += (before - self.flows.len()) as u64;
+    }
+
+    fn tcp(&mut self, src: IpAddr, dst: IpAddr, t: &packet::Tcp<'_>, now: i64, at: At) {
+        use packet::Tcp as T;
+        let key = FlowKey::new((src, t.sport), (dst, t.dport));
+        let syn_only = t.has(T::SYN) && !t.has(T::ACK);
+        if t.has(T::SYN) && t.has(T::ACK) {
+            // The SYN-ACK's sender is listening on that port: a service that answered.
+            let proto = protocol_for_port(Transport::Tcp, t.sport);
+            self.col.service(src, Transport::Tcp, t.sport, proto, at);
+        }
+        if syn_only {
+            // A new connection (or a reused port pair): start the flow afresh, unless
+            // this SYN is a retransmission of the one that opened it.
+            if let Some(fl) = self.flows.get_mut(&key) {
+                let s = if fl.client == (src, t.sport) {
+                    &fl.c2s
+                } else {
+                    &fl.s2c
+                };
+                if s.expects(t.seq.wrapping_add(1)) {
+                    fl.last_ts = now;
+                    fl.last_frame = at.frame;
+                    return;
+                }
+                self.flows.remove(&key);
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if t.payload.is_empty() && !t.has(T::SYN) {
+                // A bare ACK/FIN/RST of a connection we never saw carries nothing to decode.
+                return;
+            }
+            if self.flows.len() >= MAX_FLOWS {
+                self.sweep(now, at.frame, true);
+                self.stats.capped += 1;
+            }
+            // The well-known port's side is the server, whoever opened the connection (a
+            // device opening connections *from* port 502 still answers as the server);
+            // failing that the SYN's sender is the client, and failing that the lower
+            // port is the server.
+            let (wk_src, wk_dst) = (
+                well_known(Transport::Tcp, t.sport),
+                well_known(Transport::Tcp, t.dport),
+            );
+            let reply_side = if wk_src != wk_dst {
+                wk_src
+            } else if t.has(T::SYN) {
+                !syn_only
+            } else {
+                t.sport < t.dport
+            };
+            let (client, server) = if reply_side {
+                ((dst, t.dport), (src, t.sport))
+            } else {
+                ((src, t.sport), (dst, t.dport))
+            };
+            let protocol = protocol_for_port(Transport::Tcp, server.1);
+            self.stats.flows += 1;
+            self.flows.insert(
+                key,
+                Flow {
+                    client,
+                    server,
+                    protocol,
+                    analyzer: Analyzer::new(protocol),
+                    c2s: Stream::default(),
+                    s2c: Stream::default(),
+                    last_ts: now,
+                    last_frame: at.frame,
+                },
+            );
+        }
+        let Some(fl) = self.flows.get_mut(&key) else {
+            return;
+        };
+        fl.last_ts = now;
+        fl.last_frame = at.frame;
+        let from_client = fl.client == (src, t.sport);
+        let stream = if from_client {
+            &mut fl.c2s
+        } else {
+            &mut fl.s2c
+        };
+        if t.has(T::SYN) {
+            stream.syn(t.seq);
+        }
+        if t.payload.is_empty() {
+            return;
+        }
+        if !from_client && fl.protocol != Protocol::Other {
+            // The server side sent data: it answered on this port.
+            let (ip, port) = fl.server;
+            let proto = fl.protocol;
+            self.col.service(ip, Transport::Tcp, port, proto, at);
+        }
+        let fx = stream.segment(t.seq, t.payload);
+        if fx.retransmission {
+            self.stats.retransmissions += 1;
+        }
+        if fx.gap {
+            self.stats.gaps += 1;
+        }
+        if !fx.appended || fl.protocol == Protocol::Other {
+            if fl.protocol == Protocol::Other {
+                stream.buf.clear();
+            }
+            return;
+        }
+        let dir = if from_client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let mut ctx = Ctx {
+            client: fl.client.0,
+            server: fl.server.0,
+            server_port: fl.server.1,
+            transport: Transport::Tcp,
+            src,
+            dir,
+            at,
+            col: &mut self.col,
+            stats: &mut self.stats,
+            warnings: &mut self.warnings,
+        };
+        drain_frames(&mut fl.analyzer, stream, &mut ctx);
+    }
+
+    fn udp(&mut self, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8], at: At) {
+        let (dir, server_port) = match (
+            well_known(Transport::Udp, sport),
+            well_known(Transport::Udp, dport),
+        ) {
+            (true, false) => (Dir::ToClient, sport),
+            (false, true) => (Dir::ToServer, dport),
+            (true, true) => (Dir::Unknown, dport),
+            (false, false) => return,
+        };
+        let protocol = protocol_for_port(Transport::Udp, server_port);
+        if matches!(dir, Dir::ToClient) || (protocol == Protocol::CipIo && sport == server_port) {
+            self.col.service(src, Transport::Udp, sport, protocol, at);
+        }
+        let (client, server) = match dir {
+            Dir::ToServer => (src, dst),
+            Dir::ToClient => (dst, src),
+            Dir::Unknown => {
+                // Both ends on the well-known port (CIP I/O, ENIP broadcasts answered from
+                // 44818): the first sender seen for the pair is taken as the originator.
+                let lo = src.min(dst);
+                let hi = src.max(dst);
+                if self.udp_pairs.len() < super::collect::MAX_HOSTS {
+                    *self
+                        .udp_pairs
+                        .entry((lo, hi, server_port))
+                        .or_insert((src, dst))
+                } else {
+                    (src, dst)
+                }
+            }
+        };
+        let mut an = Analyzer::new(protocol);
+        let mut ctx = Ctx {
+            client,
+            server,
+            server_port,
+            transport: Transport::Udp,
+            src,
+            dir,
+            at,
+            col: &mut self.col,
+            stats: &mut self.stats,
+            warnings: &mut self.warnings,
+        };
+        if protocol == Protocol::CipIo {
+            ctx.col.peer(client, server, protocol, at);
+            return;
+        }
+        an.on_datagram(payload, &mut ctx);
+    }
+}
+
+/// Cuts whole frames off the front of `stream` with the protocol's framer and hands them
+/// to the analyzer.
+fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
+    let mut start = 0;
+    loop {
+        let rest = &stream.buf[start..];
+        if rest.is_empty() {
+            break;
+        }
+        match an.frame_len(rest) {
+            Ok(Some(n)) if n > 0 && n <= rest.len() => {
+                let frame = &rest[..n];
+                ctx.stats.pdus += 1;
+                an.on_frame(frame, ctx);
+                stream.aligned = true;
+                start += n;
+            }
+            Ok(None) => break,
+            Ok(Some(_)) | Err(_) => {
+                // Not a frame boundary (a capture that starts mid-message, bytes lost in a
+                // gap, or a peer that is not speaking the protocol): drop what is
+                // buffered and resynchronise on the next segment.
+                ctx.stats.desyncs += 1;
+                stream.desync();
+                return;
+            }
+        }
+    }
+    if start > 0 {
+        stream.buf.drain(..start);
+    }
+}

@@ -1,0 +1,78 @@
+//! What passive data tells an active scan: which hosts exist, which Modbus unit ids and S7
+//! TSAPs they were seen using, and which already have an identity.
+//!
+//! `otscout scan --from-passive FILE` limits its targets to [`PassiveHints::hosts`] and
+//! tries the observed unit ids and TSAPs first; `--skip-identified` leaves
+//! [`PassiveHints::identified`] alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::inventory::{Fact, Identity, ObservationFile};
+
+/// The attribute under which passive import records a Modbus unit id seen in traffic
+/// (a [`Fact::Declared`] with pcap provenance).
+pub const ATTR_MODBUS_UNIT: &str = "observed.modbus_unit_id";
+/// The attribute under which passive import records a remote S7 TSAP seen in a COTP
+/// connect (hex, `0x0102`).
+pub const ATTR_S7_TSAP: &str = "observed.s7_tsap";
+
+/// Hints for the active scanner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassiveHints {
+    /// Every host the data mentions.
+    pub hosts: BTreeSet<IpAddr>,
+    /// Modbus unit ids seen per host (in identity replies or in any Modbus traffic).
+    pub modbus_units: BTreeMap<IpAddr, BTreeSet<u8>>,
+    /// Remote S7 TSAPs seen per host (COTP connects to it, or the identity's TSAP).
+    pub s7_tsaps: BTreeMap<IpAddr, BTreeSet<u16>>,
+    /// Hosts whose identity the data already holds.
+    pub identified: BTreeSet<IpAddr>,
+}
+
+fn parse_u16(v: &str) -> Option<u16> {
+    let v = v.trim();
+    match v.strip_prefix("0x") {
+        Some(h) => u16::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// Derives the hints from an observation file (as written by `otscout passive`).
+pub fn hints(file: &ObservationFile) -> PassiveHints {
+    let mut h = PassiveHints::default();
+    for o in &file.observations {
+        h.hosts.insert(o.ip);
+        match &o.fact {
+            Fact::Identity { identity } => {
+                h.identified.insert(o.ip);
+                match identity {
+                    Identity::Modbus(m) => {
+                        h.modbus_units.entry(o.ip).or_default().insert(m.unit_id);
+                    }
+                    Identity::S7(s) => {
+                        if let Some(t) = s.tsap {
+                            h.s7_tsaps.entry(o.ip).or_default().insert(t);
+                        }
+                    }
+                    Identity::Enip(_) => {}
+                }
+            }
+            Fact::Declared { attribute, value } if attribute == ATTR_MODBUS_UNIT => {
+                if let Some(u) = parse_u16(value).and_then(|u| u8::try_from(u).ok()) {
+                    h.modbus_units.entry(o.ip).or_default().insert(u);
+                }
+            }
+            Fact::Declared { attribute, value } if attribute == ATTR_S7_TSAP => {
+                if let Some(t) = parse_u16(value) {
+                    h.s7_tsaps.entry(o.ip).or_default().insert(t);
+                }
+            }
+            Fact::Peer { peer, .. } => {
+                h.hosts.insert(*peer);
+            }
+            _ => {}
+        }
+    }
+    h
+}

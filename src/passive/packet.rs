@@ -1,0 +1,434 @@
+//! Link, network and transport headers of one captured frame, decoded without copying.
+//!
+//! Supports the link types SPAN ports and Linux hosts actually record: Ethernet II (with
+//! any stack of 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1 and v2, raw IP,
+//! and BSD loopback; IPv4 (options skipped; fragments other than the first ignored) and
+//! IPv6 (hop-by-hop, routing and destination extension headers skipped); TCP and UDP; ARP.
+//!
+//! It never validates checksums (capture cards offload them, so real captures fail them)
+//! and never panics: every header length read from the frame is checked against the bytes
+//! present before it is used. A frame that is not IP/ARP or is cut short decodes to `None`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// pcap link types (https://www.tcpdump.org/linktypes.html).
+pub mod linktype {
+    pub const NULL: i32 = 0;
+    pub const ETHERNET: i32 = 1;
+    /// LINKTYPE_RAW; some BSD libpcaps write 12 or 14 for it.
+    pub const RAW: i32 = 101;
+    pub const RAW_12: i32 = 12;
+    pub const RAW_14: i32 = 14;
+    pub const LOOP: i32 = 108;
+    pub const LINUX_SLL: i32 = 113;
+    pub const IPV4: i32 = 228;
+    pub const IPV6: i32 = 229;
+    pub const LINUX_SLL2: i32 = 276;
+
+    /// True for the link types [`super::decode`] reads.
+    pub fn supported(lt: i32) -> bool {
+        matches!(
+            lt,
+            NULL | ETHERNET | RAW | RAW_12 | RAW_14 | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2
+        )
+    }
+
+    /// A name for a link type, for error messages.
+    pub fn name(lt: i32) -> &'static str {
+        match lt {
+            NULL => "BSD loopback",
+            ETHERNET => "Ethernet",
+            RAW | RAW_12 | RAW_14 => "raw IP",
+            LOOP => "OpenBSD loopback",
+            LINUX_SLL => "Linux cooked (SLL)",
+            IPV4 => "raw IPv4",
+            IPV6 => "raw IPv6",
+            LINUX_SLL2 => "Linux cooked v2 (SLL2)",
+            6 => "Token Ring",
+            9 => "PPP",
+            10 => "FDDI",
+            105 => "IEEE 802.11",
+            127 => "IEEE 802.11 radiotap",
+            147..=162 => "user-defined (DLT_USER)",
+            195 => "IEEE 802.15.4",
+            220 => "USB (Linux)",
+            _ => "unknown",
+        }
+    }
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// More VLAN tags than this on one frame is not a real network.
+const MAX_VLAN_TAGS: usize = 4;
+
+/// A decoded frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// Ethernet (or cooked-capture) source MAC, when the link layer has one.
+    pub src_mac: Option<[u8; 6]>,
+    pub body: Body<'a>,
+}
+
+/// What the frame carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    Ip(IpPacket<'a>),
+    Arp(Arp),
+}
+
+/// An IP packet with its transport segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpPacket<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit: tells a host on this link from a routed one.
+    pub ttl: u8,
+    pub l4: L4<'a>,
+}
+
+/// The transport layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L4<'a> {
+    Tcp(Tcp<'a>),
+    Udp(Udp<'a>),
+    /// Another protocol, or a non-first IPv4 fragment.
+    Other,
+}
+
+/// A TCP segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tcp<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub flags: u8,
+    pub payload: &'a [u8],
+}
+
+impl Tcp<'_> {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// A UDP datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Udp<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    pub payload: &'a [u8],
+}
+
+/// An ARP packet for IPv4 over Ethernet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arp {
+    pub sender_mac: [u8; 6],
+    pub sender_ip: Ipv4Addr,
+}
+
+fn be16(d: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
+}
+
+fn be32(d: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn mac(d: &[u8], at: usize) -> Option<[u8; 6]> {
+    d.get(at..at + 6)?.try_into().ok()
+}
+
+/// Decodes one frame of link type `lt`; `None` when it is not IP/ARP or is cut short.
+pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
+    match lt {
+        linktype::ETHERNET => {
+            let src_mac = mac(d, 6)?;
+            let mut off = 12;
+            let mut ethertype = be16(d, off)?;
+            let mut tags = 0;
+            while matches!(
+                ethertype,
+                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+            ) {
+                tags += 1;
+                if tags > MAX_VLAN_TAGS {
+                    return None;
+                }
+                off += 4;
+                ethertype = be16(d, off)?;
+            }
+            let body = ethertype_body(ethertype, d.get(off + 2..)?)?;
+            Some(Packet {
+                src_mac: Some(src_mac),
+                body,
+            })
+        }
+        linktype::LINUX_SLL => {
+            // packet type(2) ARPHRD(2) address length(2) address(8) protocol(2)
+            let hatype = be16(d, 2)?;
+            let alen = be16(d, 4)?;
+            let src_mac = if hatype == 1 && alen == 6 {
+                mac(d, 6)
+            } else {
+                None
+            };
+            let body = ethertype_body(be16(d, 14)?, d.get(16..)?)?;
+            Some(Packet { src_mac, body })
+        }
+        linktype::LINUX_SLL2 => {
+            // protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) address length(1) address(8)
+            let hatype = be16(d, 8)?;
+            let alen = *d.get(11)?;
+            let src_mac = if hatype == 1 && alen == 6 {
+                mac(d, 12)
+            } else {
+                None
+            };
+            let body = ethertype_body(be16(d, 0)?, d.get(20..)?)?;
+            Some(Packet { src_mac, body })
+        }
+        linktype::RAW | linktype::RAW_12 | linktype::RAW_14 | linktype::IPV4 | linktype::IPV6 => {
+            let body = match d.first()? >> 4 {
+                4 => Body::Ip(ipv4(d)?),
+                6 => Body::Ip(ipv6(d)?),
+                _ => return None,
+            };
+            Some(Packet {
+                src_mac: None,
+                body,
+            })
+        }
+        linktype::NULL | linktype::LOOP => {
+            // A 4-byte address family in the writer's byte order: 2 is IPv4; IPv6 is 24, 28 or 30.
+            let fam = d.get(..4)?;
+            let af = u32::from_le_bytes(fam.try_into().ok()?)
+                .min(u32::from_be_bytes(fam.try_into().ok()?));
+            let ip = d.get(4..)?;
+            let body = match af {
+                2 => Body::Ip(ipv4(ip)?),
+                24 | 28 | 30 => Body::Ip(ipv6(ip)?),
+                _ => return None,
+            };
+            Some(Packet {
+                src_mac: None,
+                body,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn ethertype_body(ethertype: u16, d: &[u8]) -> Option<Body<'_>> {
+    match ethertype {
+        ETHERTYPE_IPV4 => Some(Body::Ip(ipv4(d)?)),
+        ETHERTYPE_IPV6 => Some(Body::Ip(ipv6(d)?)),
+        ETHERTYPE_ARP => Some(Body::Arp(arp(d)?)),
+        _ => None,
+    }
+}
+
+fn arp(d: &[u8]) -> Option<Arp> {
+    // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4 (RFC 826)
+    if be16(d, 0)? != 1 || be16(d, 2)? != ETHERTYPE_IPV4 || *d.get(4)? != 6 || *d.get(5)? != 4 {
+        return None;
+    }
+    let sender_mac = mac(d, 8)?;
+    let ip: [u8; 4] = d.get(14..18)?.try_into().ok()?;
+    Some(Arp {
+        sender_mac,
+        sender_ip: Ipv4Addr::from(ip),
+    })
+}
+
+fn ipv4(d: &[u8]) -> Option<IpPacket<'_>> {
+    if d.first()? >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(d[0] & 0x0f) * 4;
+    // Total length bounds the packet (Ethernet pads short frames); a length beyond the
+    // captured bytes means the snap length cut it: use what is there.
+    let total = usize::from(be16(d, 2)?);
+    if ihl < 20 || total < ihl {
+        return None;
+    }
+    let d = &d[..total.min(d.len())];
+    let frag = be16(d, 6)?;
+    let ttl = *d.get(8)?;
+    let proto = *d.get(9)?;
+    let src: [u8; 4] = d.get(12..16)?.try_into().ok()?;
+    let dst: [u8; 4] = d.get(16..20)?.try_into().ok()?;
+    let payload = d.get(ihl..)?;
+    // A non-first fragment carries no transport header.
+    let l4 = if frag & 0x1fff != 0 {
+        L4::Other
+    } else {
+        transport(proto, payload)
+    };
+    Some(IpPacket {
+        src: IpAddr::V4(Ipv4Addr::from(src)),
+        dst: IpAddr::V4(Ipv4Addr::from(dst)),
+        ttl,
+        l4,
+    })
+}
+
+fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
+    if d.first()? >> 4 != 6 {
+        return None;
+    }
+    let plen = usize::from(be16(d, 4)?);
+    let mut next = *d.get(6)?;
+    let ttl = *d.get(7)?;
+    let src: [u8; 16] = d.get(8..24)?.try_into().ok()?;
+    let dst: [u8; 16] = d.get(24..40)?.try_into().ok()?;
+    let body = d.get(40..)?;
+    let mut body = &body[..plen.min(body.len())];
+    // Hop-by-hop (0), routing (43), destination options (60): length in 8-byte units past the first 8.
+    let mut hops = 0;
+    while matches!(next, 0 | 43 | 60) {
+        hops += 1;
+        if hops > 8 {
+            return None;
+        }
+        let len = (usize::from(*body.get(1)?) + 1) * 8;
+        next = *body.first()?;
+        body = body.get(len..)?;
+    }
+    let l4 = if next == 44 {
+        L4::Other
+    } else {
+        transport(next, body)
+    };
+    Some(IpPacket {
+        src: IpAddr::V6(Ipv6Addr::from(src)),
+        dst: IpAddr::V6(Ipv6Addr::from(dst)),
+        ttl,
+        l4,
+    })
+}
+
+fn transport(proto: u8, d: &[u8]) -> L4<'_> {
+    let parsed = match proto {
+        6 => tcp(d).map(L4::Tcp),
+        17 => udp(d).map(L4::Udp),
+        _ => None,
+    };
+    parsed.unwrap_or(L4::Other)
+}
+
+fn tcp(d: &[u8]) -> Option<Tcp<'_>> {
+    let doff = usize::from(*d.get(12)? >> 4) * 4;
+    if doff < 20 {
+        return None;
+    }
+    Some(Tcp {
+        sport: be16(d, 0)?,
+        dport: be16(d, 2)?,
+        seq: be32(d, 4)?,
+        flags: *d.get(13)?,
+        payload: d.get(doff..)?,
+    })
+}
+
+fn udp(d: &[u8]) -> Option<Udp<'_>> {
+    let len = usize::from(be16(d, 4)?);
+    let body = d.get(8..)?;
+    // The UDP length bounds the datagram (Ethernet padding follows it); a zero length is
+    // jumbogram/offload noise: take what was captured.
+    let payload = if len >= 8 {
+        &body[..(len - 8).min(body.len())]
+    } else {
+        body
+    };
+    Some(Udp {
+        sport: be16(d, 0)?,
+        dport: be16(d, 2)?,
+        payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let mut tcp = vec![
+            0x30, 0x39, 0x01, 0xf6, 0, 0, 0, 7, 0, 0, 0, 0, 0x50, 0x18, 0, 0, 0, 0, 0, 0,
+        ];
+        tcp.extend_from_slice(payload);
+        let total = (ip.len() + tcp.len()) as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend(tcp);
+        ip
+    }
+
+    #[test]
+    fn ethernet_qinq_ipv4_tcp() {
+        let mut f = vec![0xff; 6];
+        f.extend([0, 1, 2, 3, 4, 5]);
+        f.extend([0x88, 0xa8, 0, 10, 0x81, 0x00, 0, 20, 0x08, 0x00]);
+        f.extend(ipv4_tcp(b"hi"));
+        f.extend([0, 0, 0]); // Ethernet padding must not reach the payload
+        let p = decode(linktype::ETHERNET, &f).unwrap();
+        assert_eq!(p.src_mac, Some([0, 1, 2, 3, 4, 5]));
+        let Body::Ip(ip) = p.body else { panic!() };
+        assert_eq!(ip.src, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(ip.ttl, 64);
+        let L4::Tcp(t) = ip.l4 else { panic!() };
+        assert_eq!(
+            (t.sport, t.dport, t.seq, t.payload),
+            (12345, 502, 7, &b"hi"[..])
+        );
+    }
+
+    #[test]
+    fn sll_sll2_and_raw() {
+        let ip = ipv4_tcp(b"x");
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+        sll.extend(&ip);
+        assert_eq!(
+            decode(linktype::LINUX_SLL, &sll).unwrap().src_mac,
+            Some([1, 2, 3, 4, 5, 6])
+        );
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 9, 9, 9, 9, 9, 9, 0, 0,
+        ];
+        sll2.extend(&ip);
+        assert_eq!(
+            decode(linktype::LINUX_SLL2, &sll2).unwrap().src_mac,
+            Some([9; 6])
+        );
+        assert!(decode(linktype::RAW, &ip).is_some());
+    }
+
+    #[test]
+    fn never_panics_on_prefixes() {
+        let mut f = vec![0xff; 6];
+        f.extend([0, 1, 2, 3, 4, 5, 0x08, 0x00]);
+        f.extend(ipv4_tcp(b"hello"));
+        for lt in [
+            linktype::ETHERNET,
+            linktype::RAW,
+            linktype::LINUX_SLL,
+            linktype::LINUX_SLL2,
+            linktype::NULL,
+        ] {
+            for n in 0..f.len() {
+                let _ = decode(lt, &f[..n]);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Modbus/TCP analyzer over `wire::modbus`.
+//!
+//! Requests (client to server) are classified: writes (FC 5, 6, 15, 16, 22, 23) and
+//! control (FC 8 diagnostics) become operations on the server; FC 43/14 requests are
+//! remembered by transaction id so the reply's objects land on the unit that was asked.
+//! Replies (server to client) of FC 43/14 become the server's identity. Every unit id the
+//! client addresses is noted for the active scan.
+
+use std::collections::HashMap;
+
+use super::{Ctx, Dir};
+use crate::inventory::{Identity, OperationKind, Protocol};
+use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::wire::modbus::{self, Access, Request, RequestAdu, Response, ResponseAdu};
+use crate::wire::{Cursor, DecodeError};
+
+/// Outstanding identification requests held per flow (a client pipelining more than this
+/// is not waiting for answers).
+const MAX_PENDING: usize = 64;
+
+/// Per-flow Modbus state.
+#[derive(Debug, Default)]
+pub struct Modbus {
+    /// Transaction id to the unit id of an outstanding FC 43/14 request.
+    pending: HashMap<u16, u8>,
+}
+
+/// The MBAP framer of the active side.
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+    modbus::frame_len(buf)
+}
+
+impl Modbus {
+    pub fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
+        match ctx.dir {
+            Dir::ToServer => self.request(frame, ctx),
+            Dir::ToClient => self.response(frame, ctx),
+            Dir::Unknown => {}
+        }
+    }
+
+    fn request(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
+        let adu = match RequestAdu::decode(&mut Cursor::framed(frame)) {
+            Ok(a) => a,
+            Err(e) => return ctx.undecoded("modbus request", &e),
+        };
+        let (client, server, at) = (ctx.client, ctx.server, ctx.at);
+        ctx.col.peer(client, server, Protocol::Modbus, at);
+        ctx.col
+            .observed(server, ATTR_MODBUS_UNIT, adu.header.unit_id.to_string(), at);
+        if let Request::ReadDeviceId(_) = adu.pdu {
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.clear();
+            }
+            self.pending
+                .insert(adu.header.transaction_id, adu.header.unit_id);
+        }
+        let class = modbus::classify(&adu.pdu);
+        let kind = match class.access {
+            Access::Write => Some(OperationKind::Write),
+            Access::Control => Some(OperationKind::Control),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            ctx.col
+                .operation(server, client, Protocol::Modbus, kind, class.name, at);
+        }
+    }
+
+    fn response(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
+        let adu = match ResponseAdu::decode(&mut Cursor::framed(frame)) {
+            Ok(a) => a,
+            Err(e) => return ctx.undecoded("modbus response", &e),
+        };
+        let Response::ReadDeviceId(reply) = &adu.pdu else {
+            return;
+        };
+        // The unit the request addressed; a reply whose request the capture missed keeps
+        // the unit id it carries itself.
+        let unit = self
+            .pending
+            .remove(&adu.header.transaction_id)
+            .unwrap_or(adu.header.unit_id);
+        let identity = modbus::to_identity(unit, [reply]);
+        if identity.objects.is_empty() {
+            // A reply with no objects (a quirk of some servers) says nothing about who it is.
+            return;
+        }
+        let key = format!("modbus:{}:{unit}", ctx.server_port);
+        let (src, at) = (ctx.src, ctx.at);
+        ctx.col
+            .identity(src, key, Identity::Modbus(identity), frame, at);
+    }
+}
