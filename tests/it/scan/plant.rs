@@ -396,3 +396,113 @@ async fn gateway_units_behind_it() {
         "unit 3's 0x0B recorded: {facts:?}"
     );
 }
+
+/// `otscout scan` end to end: the binary scans one simulated device, writes the result
+/// and the journal, and exits 0; outside its window it refuses to start (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_scan_writes_result_and_journal() {
+    let plant = start(
+        Plant::from_toml_str(
+            r#"
+            [[device]]
+            name = "cli-plc"
+            address = "127.23.70.1"
+            [device.modbus]
+            port = 0
+            unit_ids = [255]
+            identity = { vendor_name = "Acme", product_code = "X1", revision = "1.0" }
+            "#,
+        )
+        .unwrap(),
+    )
+    .await;
+    let port = plant.devices()[0].modbus.unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scan.json");
+    let bin = env!("CARGO_BIN_EXE_otscout");
+    let args = [
+        "scan".to_string(),
+        "127.23.70.1".into(),
+        "--profile".into(),
+        "lab".into(),
+        "--set".into(),
+        format!("modbus.port={port}"),
+        "--set".into(),
+        "enip.enabled=false".into(),
+        "--set".into(),
+        "s7.enabled=false".into(),
+        "-o".into(),
+        out.display().to_string(),
+        "--quiet".into(),
+    ];
+    let run = run_bin(bin, &args).await;
+    let events = plant.ledger();
+    plant.shutdown().await;
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let result: otscout::inventory::scan::ScanResult =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).expect("a ScanResult");
+    assert_eq!(
+        result.scan.status,
+        otscout::inventory::scan::ScanStatus::Complete
+    );
+    assert_eq!(result.scan.profile, "lab");
+    let ip: IpAddr = "127.23.70.1".parse().unwrap();
+    let sent = &result.scan.ledger[&ip]["modbus.read_device_id"];
+    let seen = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Request { .. }))
+        .count();
+    assert_eq!(
+        sent.count as usize, seen,
+        "the ledger counts what the device saw"
+    );
+    assert!(result.observations.iter().any(|o| matches!(&o.fact,
+        Fact::Identity { identity: Identity::Modbus(m) } if m.objects.get(&0).map(String::as_str) == Some("Acme"))));
+    assert!(
+        result
+            .observations
+            .iter()
+            .all(|o| o.raw_hex.is_some() || !matches!(o.fact, Fact::Identity { .. }))
+    );
+    let hosts: BTreeMap<IpAddr, otscout::cli::scan_result::HostOutcome> =
+        serde_json::from_value(result.scan.extra["hosts"].clone()).unwrap();
+    assert_eq!(hosts[&ip].state, "done");
+    assert_eq!(hosts[&ip].probes[0].outcome, "identified");
+    let journal = std::fs::read_to_string(dir.path().join("scan.json.journal.jsonl")).unwrap();
+    assert!(
+        journal
+            .lines()
+            .next()
+            .unwrap()
+            .contains("otscout-scan-journal")
+    );
+    assert!(journal.lines().any(|l| l.contains("\"type\":\"host\"")));
+
+    // Outside the window: refused before anything is sent.
+    let now = chrono::Local::now();
+    let window = format!(
+        "{}-{}",
+        (now + chrono::Duration::hours(2)).format("%H:%M"),
+        (now + chrono::Duration::hours(3)).format("%H:%M")
+    );
+    let mut late = args.to_vec();
+    late[11] = dir.path().join("late.json").display().to_string();
+    late.extend(["--window".into(), window]);
+    let run = run_bin(bin, &late).await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("outside the maintenance window"));
+    assert!(!dir.path().join("late.json").exists());
+}
+
+async fn run_bin(bin: &'static str, args: &[String]) -> std::process::Output {
+    let args = args.to_vec();
+    tokio::task::spawn_blocking(move || std::process::Command::new(bin).args(&args).output())
+        .await
+        .unwrap()
+        .expect("run otscout")
+}
