@@ -15,8 +15,11 @@ pub mod keygen;
 pub mod merge;
 pub mod passive;
 pub mod profiles;
+pub mod progress;
 pub mod report;
 pub mod scan;
+pub mod scan_result;
+pub mod scan_run;
 pub mod verify;
 
 /// Exit codes, documented in the README.
@@ -49,7 +52,7 @@ pub enum Command {
     /// Learn from captures, Zeek/ICSNPP logs and CSV inventories (sends nothing).
     Passive(passive::PassiveArgs),
     /// Inventory a network (for now: --dry-run prints the plan).
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// List, show and check scan profiles.
     Profiles(profiles::ProfilesArgs),
     /// Merge scan results, observation files and earlier reports into one report.

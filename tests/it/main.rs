@@ -11,3 +11,4 @@ mod passive;
 mod planning;
 mod report;
 mod s7;
+mod scan;
