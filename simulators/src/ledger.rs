@@ -51,6 +51,7 @@ pub struct LedgerEvent {
     pub client: SocketAddr,
     /// Connection number (unique per plant; UDP datagrams get 0).
     pub conn: u64,
+    #[serde(flatten)]
     pub kind: EventKind,
 }
 
@@ -90,7 +91,7 @@ pub enum EventKind {
     },
     /// The device tripped and goes silent.
     Tripped { reason: String },
-    /// A trip ended.
+    /// A trip ended (recorded when the device next sees traffic after the trip time).
     Recovered,
 }
 
@@ -136,16 +137,16 @@ impl Ledger {
     }
 
     pub(crate) fn record(&self, w: &Where, kind: EventKind) {
-        let now = Instant::now();
-        let at = now.duration_since(self.inner.start);
-        let unix_micros = (self.inner.start_wall + at)
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
         let mut events = match self.inner.events.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        // Read the clock under the lock, so ledger order and time order agree.
+        let at = Instant::now().duration_since(self.inner.start);
+        let unix_micros = (self.inner.start_wall + at)
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
         let ev = LedgerEvent {
             seq: events.len() as u64,
             at,
@@ -186,4 +187,44 @@ impl LedgerEvent {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// The most TCP connections that were open at once to `device` (any protocol).
+/// For tests of "never more than one connection per device at a time".
+pub fn max_concurrent_connections(events: &[LedgerEvent], device: &str) -> usize {
+    let mut open = 0usize;
+    let mut max = 0usize;
+    for e in events.iter().filter(|e| e.device == device) {
+        match e.kind {
+            EventKind::Opened => {
+                open += 1;
+                max = max.max(open);
+            }
+            EventKind::Closed { .. } => open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// The most requests `device` received within any window shorter than `window`
+/// (ledger times, monotonic). For tests of "never more than R requests per second".
+pub fn max_requests_in_window(events: &[LedgerEvent], device: &str, window: Duration) -> usize {
+    let times: Vec<Duration> = events
+        .iter()
+        .filter(|e| e.device == device && matches!(e.kind, EventKind::Request { .. }))
+        .map(|e| e.at)
+        .collect();
+    if window.is_zero() {
+        return 0;
+    }
+    let mut max = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi].saturating_sub(times[lo]) >= window {
+            lo += 1;
+        }
+        max = max.max(hi - lo + 1);
+    }
+    max
 }

@@ -31,6 +31,11 @@
 //! # let _ = (addr, events, PortOverride::Ephemeral); Ok(()) }
 //! ```
 //!
+//! Checking pacing from a snapshot: [`ledger::max_concurrent_connections`] and
+//! [`ledger::max_requests_in_window`]. Recording traffic: [`RunningPlant::write_pcapng`]
+//! writes everything served so far; for a live capture feed [`StartOptions::ledger_sink`]
+//! events into a [`pcapng::Writer`] (the binary's `--pcap` does this).
+//!
 //! [`StartOptions::ports`] maps the plant's ports: as configured (standard 502/44818/102
 //! need root or `CAP_NET_BIND_SERVICE`), all ephemeral, or a base port for non-root use.
 //!
@@ -46,6 +51,8 @@ pub mod pcapng;
 pub mod plant;
 pub mod s7;
 mod server;
+#[cfg(test)]
+mod tests;
 
 pub use ledger::{EventKind, Ledger, LedgerEvent, Protocol};
 pub use plant::{DeviceConfig, Plant, PlantError};

@@ -65,6 +65,10 @@ fn exception(adu: &[u8], fc: u8, code: u8) -> Vec<u8> {
 
 /// Answers one complete ADU (its length already checked by [`frame_len`]).
 pub(crate) fn handle(cfg: &ModbusConfig, adu: &[u8]) -> Answer {
+    // Implementation guide 3.1.3: protocol id 0 is Modbus; servers drop anything else.
+    if adu[2..4] != [0, 0] {
+        return Answer::none();
+    }
     let unit = adu[6];
     let fc = adu.get(7).copied().unwrap_or(0);
     let own = cfg.any_unit || cfg.unit_ids.contains(&unit);
@@ -166,10 +170,8 @@ fn read_device_id(adu: &[u8], id: &ModbusIdentity) -> Vec<u8> {
                 2 => 0x7f,
                 _ => 0xff,
             };
-            if code > level && code != 1 {
-                // The device does not have that category: the spec lets it answer
-                // with what it has; a stricter device would say 0x02. Answer what we have.
-            }
+            // A category the device lacks (code above its level) is answered with the
+            // objects it has, as the stream-access rules allow.
             let in_range: Vec<&(u8, Vec<u8>)> = objects.iter().filter(|o| o.0 <= max_id).collect();
             let mut start = requested;
             if !in_range.iter().any(|o| o.0 == start) {

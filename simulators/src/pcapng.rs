@@ -29,7 +29,7 @@ pub fn write(events: &[LedgerEvent], mut out: impl Write) -> std::io::Result<()>
     out.flush()
 }
 
-/// Streaming form of [`write`]: feed events one by one, take the bytes as they come.
+/// Streaming form of [`write()`]: feed events one by one, take the bytes as they come.
 #[derive(Debug, Default)]
 pub struct Writer {
     buf: Vec<u8>,

@@ -443,6 +443,12 @@ impl Plant {
                     d.address
                 )));
             }
+            if d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() {
+                return Err(bad(
+                    "it serves no protocol; add [device.modbus], [device.enip] or [device.s7]"
+                        .into(),
+                ));
+            }
             let mut ports = Vec::new();
             if let Some(m) = &d.modbus {
                 ports.push(("tcp", m.port));

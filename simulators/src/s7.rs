@@ -2,7 +2,7 @@
 //! ISO 8073 (COTP CR/CC/DT/DR) and the S7comm layout documented by the Wireshark
 //! dissector (packet-s7comm.c, packet-s7comm_szl_ids.c) and Snap7.
 //!
-//! Sans-IO. One [`Session`] per TCP connection: COTP connect with a TSAP allowlist,
+//! Sans-IO. One `Session` per TCP connection: COTP connect with a TSAP allowlist,
 //! Setup Communication with a negotiated PDU size, userdata Read SZL with fragmentation
 //! ("more follows" + follow-up requests) when the answer exceeds the PDU.
 

@@ -266,14 +266,17 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
             ));
             if e.udp {
                 let want = SocketAddr::from((ip, tcp.port()));
-                let sock = UdpSocket::bind(want)
-                    .await
-                    .map_err(|source| StartError::Bind {
-                        device: dev.cfg.name.clone(),
-                        proto: "enip udp",
-                        addr: want,
-                        source,
-                    })?;
+                let mut bound = UdpSocket::bind(want).await;
+                if bound.is_err() && map(e.port) == 0 {
+                    // The TCP port was ephemeral; any free UDP port will do.
+                    bound = UdpSocket::bind(SocketAddr::from((ip, 0))).await;
+                }
+                let sock = bound.map_err(|source| StartError::Bind {
+                    device: dev.cfg.name.clone(),
+                    proto: "enip udp",
+                    addr: want,
+                    source,
+                })?;
                 rd.enip_udp = sock.local_addr().ok();
                 tasks.spawn(udp_loop(dev.clone(), sock, stop_rx.clone()));
             }
@@ -534,11 +537,7 @@ async fn connection(
                 return;
             }
         };
-        let c = match proto {
-            Protocol::Modbus => modbus::classify(&frame),
-            Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(&frame),
-            Protocol::S7 => s7::classify(&frame),
-        };
+        let c = classify(proto, &frame);
         dev.ledger.record(
             &guard.w,
             EventKind::Request {
@@ -598,22 +597,31 @@ async fn connection(
     }
 }
 
-/// Holds a connection open, recording what arrives, never answering.
+/// Holds a connection open, recording every request that arrives, never answering.
 async fn silent(dev: &DeviceRt, stream: &mut TcpStream, w: &Where) -> String {
-    let mut buf = [0u8; 2048];
     loop {
-        match stream.read(&mut buf).await {
-            Ok(0) => return "client closed (device silent)".into(),
-            Ok(n) => dev.ledger.record(
-                w,
-                EventKind::Request {
-                    function: "unanswered (device silent)".into(),
-                    identity: false,
-                    bytes: buf[..n].to_vec(),
-                },
-            ),
-            Err(e) => return format!("read error: {e}"),
+        match read_frame(stream, w.protocol).await {
+            Ok(frame) => {
+                let c = classify(w.protocol, &frame);
+                dev.ledger.record(
+                    w,
+                    EventKind::Request {
+                        function: c.function,
+                        identity: c.identity,
+                        bytes: frame,
+                    },
+                );
+            }
+            Err(why) => return format!("{why} (device silent)"),
         }
+    }
+}
+
+fn classify(proto: Protocol, frame: &[u8]) -> Classified {
+    match proto {
+        Protocol::Modbus => modbus::classify(frame),
+        Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(frame),
+        Protocol::S7 => s7::classify(frame),
     }
 }
 

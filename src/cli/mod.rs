@@ -10,9 +10,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod completions;
+pub mod diff;
+pub mod keygen;
+pub mod merge;
 pub mod passive;
 pub mod profiles;
+pub mod progress;
+pub mod report;
 pub mod scan;
+pub mod scan_result;
+pub mod scan_run;
+pub mod verify;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -44,9 +52,19 @@ pub enum Command {
     /// Learn from captures, Zeek/ICSNPP logs and CSV inventories (sends nothing).
     Passive(passive::PassiveArgs),
     /// Inventory a network (for now: --dry-run prints the plan).
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// List, show and check scan profiles.
     Profiles(profiles::ProfilesArgs),
+    /// Merge scan results, observation files and earlier reports into one report.
+    Merge(merge::MergeArgs),
+    /// Render a report as CSV, CycloneDX, Markdown or a table.
+    Report(report::ReportArgs),
+    /// Make a minisign key pair for signing reports.
+    Keygen(keygen::KeygenArgs),
+    /// Check a report's signature and schema.
+    Verify(verify::VerifyArgs),
+    /// Compare two reports: exit 0 when nothing changed, 1 on drift, 2 on error.
+    Diff(diff::DiffArgs),
 }
 
 /// Parses the process arguments and runs; the binary's whole body.
@@ -94,6 +112,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Passive(a) => passive::run(&a),
             Command::Scan(args) => scan::run(&args),
             Command::Profiles(args) => profiles::run(&args),
+            Command::Merge(a) => merge::run(a),
+            Command::Report(a) => report::run(a),
+            Command::Keygen(a) => keygen::run(a),
+            Command::Verify(a) => verify::run(a),
+            Command::Diff(a) => diff::run(a),
         },
     }
 }

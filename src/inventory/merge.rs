@@ -476,8 +476,16 @@ pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
     let scans = dedup_scans(scans);
     let observations: Vec<Observation> = observations.into_values().collect();
 
+    // An address that only ever failed to answer (refused, timed out before connecting,
+    // left alone by the breaker) is scope that was scanned, not an asset: its observations
+    // stay in the evidence and the scan's host outcomes, but it gets no asset row.
+    let answered: BTreeSet<IpAddr> = observations
+        .iter()
+        .filter(|o| !matches!(o.fact, Fact::NoAnswer { .. }))
+        .map(|o| o.ip)
+        .collect();
     let mut builders: BTreeMap<IpAddr, Builder> = BTreeMap::new();
-    for o in &observations {
+    for o in observations.iter().filter(|o| answered.contains(&o.ip)) {
         fold(builders.entry(o.ip).or_default(), o);
     }
 
@@ -921,21 +929,23 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
     let (cpe_hardware, cpe_firmware) = match (resolved.get("manufacturer"), resolved.get("model")) {
         (Some(v), Some(m)) => {
             let mut srcs: BTreeSet<Source> = v.sources.iter().chain(&m.sources).cloned().collect();
-            let hw = Field {
-                value: normalize::cpe_hardware(&v.value, &m.value),
+            let hw = normalize::cpe_hardware(&v.value, &m.value).map(|value| Field {
+                value,
                 sources: srcs.iter().cloned().collect(),
                 conflicts: Vec::new(),
-            };
+            });
             let fw = resolved.get("firmware");
             if let Some(f) = fw {
                 srcs.extend(f.sources.iter().cloned());
             }
-            let fw = Field {
-                value: normalize::cpe_firmware(&v.value, &m.value, fw.map(|f| f.value.as_str())),
-                sources: srcs.into_iter().collect(),
-                conflicts: Vec::new(),
-            };
-            (Some(hw), Some(fw))
+            let fw = normalize::cpe_firmware(&v.value, &m.value, fw.map(|f| f.value.as_str())).map(
+                |value| Field {
+                    value,
+                    sources: srcs.into_iter().collect(),
+                    conflicts: Vec::new(),
+                },
+            );
+            (hw, fw)
         }
         _ => (None, None),
     };

@@ -7,43 +7,14 @@
 //!
 //! Never reads the network or the clock; pure functions of their arguments.
 
-/// The ODVA vendor name for a CIP vendor id.
-///
-/// Looks in `crate::data::odva` (the ENIP engineer's table) first; the one local entry
-/// covers the vendor the real captures hold until that table lands.
+/// The ODVA vendor name for a CIP vendor id (`crate::data::odva`, from ODVA's list).
 pub fn odva_vendor(id: u16) -> Option<&'static str> {
-    data_odva_vendor(id).or(match id {
-        // ODVA vendor id 1, "Rockwell Automation/Allen-Bradley" (ODVA vendor id list;
-        // Wireshark's cip vendor table agrees).
-        1 => Some("Rockwell Automation/Allen-Bradley"),
-        _ => None,
-    })
+    crate::data::odva::vendor_name(id)
 }
 
-/// The CIP device type's name (ODVA Vol. 1, table 5-1.1 "device profiles").
+/// The CIP device type's name (`crate::data::odva`).
 pub fn odva_device_type(code: u16) -> Option<&'static str> {
-    data_odva_device_type(code).or(match code {
-        0x00 => Some("Generic Device (deprecated)"),
-        0x02 => Some("AC Drive"),
-        0x07 => Some("General Purpose Discrete I/O"),
-        0x0C => Some("Communications Adapter"),
-        0x0E => Some("Programmable Logic Controller"),
-        0x18 => Some("Human-Machine Interface"),
-        0x2B => Some("Generic Device (keyable)"),
-        _ => None,
-    })
-}
-
-// The switch-over points to the shared vendor tables: they return `None` until the
-// ENIP and S7 branches fill `crate::data`.
-fn data_odva_vendor(_id: u16) -> Option<&'static str> {
-    None
-}
-fn data_odva_device_type(_code: u16) -> Option<&'static str> {
-    None
-}
-fn data_siemens_family(_order: &str) -> Option<&'static str> {
-    None
+    crate::data::odva::device_type_name(code)
 }
 
 /// The S7 manufacturer id of SZL 0x001C index 0x0009 to a name (0x002a is Siemens:
@@ -55,30 +26,10 @@ pub fn s7_manufacturer(id: u16) -> Option<&'static str> {
     }
 }
 
-/// The product family of a Siemens order number (MLFB), e.g. `6ES7 151-8AB01-0AB0` →
-/// `ET 200S`.
+/// The product family of a Siemens order number (MLFB), e.g. `6ES7 315-2EH14-0AB0` →
+/// `S7-300` (`crate::data::siemens`, from Siemens' catalogue).
 pub fn siemens_family(order: &str) -> Option<&'static str> {
-    if let Some(f) = data_siemens_family(order) {
-        return Some(f);
-    }
-    // MLFB prefixes from Siemens' catalogue (ST 70, ST 73): 6ES7 1xx ET 200 stations,
-    // 6ES7 2xx S7-200/1200, 3xx S7-300, 4xx S7-400, 5xx S7-1500.
-    let compact: String = order
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let rest = compact.strip_prefix("6ES7")?;
-    let fam = match rest.get(..3)? {
-        "151" | "131" | "132" | "138" => "ET 200S",
-        "155" | "154" => "ET 200pro/ET 200M",
-        "211" | "212" | "214" | "215" | "217" => "S7-1200",
-        "312" | "313" | "314" | "315" | "316" | "317" | "318" | "319" => "S7-300",
-        "412" | "414" | "416" | "417" => "S7-400",
-        "510" | "511" | "512" | "513" | "515" | "516" | "517" | "518" => "S7-1500",
-        _ => return None,
-    };
-    Some(fam)
+    crate::data::siemens::family(order)
 }
 
 /// A Modbus VendorName (or a declared vendor) in its canonical spelling.
@@ -180,24 +131,23 @@ fn cpe_component(s: &str) -> String {
     out
 }
 
-/// The hardware CPE (`cpe:2.3:h:vendor:model:-:…`).
-pub fn cpe_hardware(vendor: &str, model: &str) -> String {
-    format!(
-        "cpe:2.3:h:{}:{}:-:*:*:*:*:*:*:*",
-        cpe_vendor(vendor),
-        cpe_component(model)
-    )
+/// The hardware CPE (`cpe:2.3:h:vendor:model:-:…`); `None` when the vendor or model has
+/// nothing CPE can spell.
+pub fn cpe_hardware(vendor: &str, model: &str) -> Option<String> {
+    let (v, m) = (cpe_vendor(vendor), cpe_component(model));
+    (!v.is_empty() && !m.is_empty()).then(|| format!("cpe:2.3:h:{v}:{m}:-:*:*:*:*:*:*:*"))
 }
 
 /// The firmware CPE (`cpe:2.3:o:vendor:model_firmware:version:…`); `*` when the
-/// version is unknown.
-pub fn cpe_firmware(vendor: &str, model: &str, version: Option<&str>) -> String {
-    format!(
-        "cpe:2.3:o:{}:{}_firmware:{}:*:*:*:*:*:*:*",
-        cpe_vendor(vendor),
-        cpe_component(model),
-        version.map_or_else(|| "*".to_owned(), cpe_component)
-    )
+/// version is unknown; `None` as for [`cpe_hardware`].
+pub fn cpe_firmware(vendor: &str, model: &str, version: Option<&str>) -> Option<String> {
+    let (v, m) = (cpe_vendor(vendor), cpe_component(model));
+    let ver = version
+        .map(cpe_component)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "*".to_owned());
+    (!v.is_empty() && !m.is_empty())
+        .then(|| format!("cpe:2.3:o:{v}:{m}_firmware:{ver}:*:*:*:*:*:*:*"))
 }
 
 #[cfg(test)]
@@ -226,7 +176,7 @@ mod tests {
 
     #[test]
     fn families_and_firmware() {
-        assert_eq!(siemens_family("6ES7 151-8AB01-0AB0 "), Some("ET 200S"));
+        assert_eq!(siemens_family("6ES7 151-8AB01-0AB0 "), Some("ET 200S CPU"));
         assert_eq!(siemens_family("6ES7 315-2EH14-0AB0"), Some("S7-300"));
         assert_eq!(siemens_family("1756-ENBT/A"), None);
         assert_eq!(firmware("V3.2.6"), "3.2.6");
@@ -243,20 +193,53 @@ mod tests {
     #[test]
     fn cpe_names() {
         assert_eq!(
-            cpe_hardware("Siemens", "6ES7 151-8AB01-0AB0"),
-            "cpe:2.3:h:siemens:6es7_151-8ab01-0ab0:-:*:*:*:*:*:*:*"
+            cpe_hardware("Siemens", "6ES7 151-8AB01-0AB0").as_deref(),
+            Some("cpe:2.3:h:siemens:6es7_151-8ab01-0ab0:-:*:*:*:*:*:*:*")
         );
         assert_eq!(
             cpe_firmware(
                 "Rockwell Automation/Allen-Bradley",
                 "1756-ENBT/A",
                 Some("4.3")
-            ),
-            "cpe:2.3:o:rockwellautomation:1756-enbt\\/a_firmware:4.3:*:*:*:*:*:*:*"
+            )
+            .as_deref(),
+            Some("cpe:2.3:o:rockwellautomation:1756-enbt\\/a_firmware:4.3:*:*:*:*:*:*:*")
         );
         assert_eq!(
-            cpe_firmware("Acme", "X", None),
-            "cpe:2.3:o:acme:x_firmware:*:*:*:*:*:*:*:*"
+            cpe_firmware("Acme", "X", None).as_deref(),
+            Some("cpe:2.3:o:acme:x_firmware:*:*:*:*:*:*:*:*")
         );
+        assert_eq!(cpe_hardware("Acme", "\u{c4}\u{d6}"), None);
+    }
+
+    proptest::proptest! {
+        /// Device strings are untrusted: no input makes normalisation panic, and the CPE
+        /// components stay within CPE's character set.
+        #[test]
+        fn any_string_normalises(s in "\\PC{0,40}") {
+            let _ = vendor_name(&s);
+            let _ = firmware(&s);
+            let _ = mac(&s);
+            let _ = compare_key(&s);
+            let _ = siemens_family(&s);
+            if let Some(cpe) = cpe_firmware(&s, &s, Some(&s)) {
+                proptest::prop_assert!(cpe.is_ascii());
+                // 13 non-empty components once quoted characters (`\\x`) are skipped.
+                let mut parts = vec![0usize];
+                let mut chars = cpe.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                            *parts.last_mut().unwrap_or(&mut 0) += 1;
+                        }
+                        ':' => parts.push(0),
+                        _ => *parts.last_mut().unwrap_or(&mut 0) += 1,
+                    }
+                }
+                proptest::prop_assert_eq!(parts.len(), 13, "{}", cpe);
+                proptest::prop_assert!(parts.iter().all(|&n| n > 0), "{}", cpe);
+            }
+        }
     }
 }

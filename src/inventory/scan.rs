@@ -85,6 +85,10 @@ pub struct ScanMeta {
     /// Every request sent, per host.
     #[serde(default)]
     pub ledger: Ledger,
+    /// Members this struct does not name (per-host probe outcomes, skipped hosts, …, as
+    /// the scan writer adds them): kept as they are, so merge and the report lose nothing.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// What was sent: host → request kind (`modbus.read_device_id`, `enip.list_identity`,
@@ -163,11 +167,26 @@ mod tests {
             host: None,
             otscout_version: "0.1.0".into(),
             ledger: Ledger::new(),
+            extra: BTreeMap::new(),
         };
         let r = ScanResult::new(meta, vec![]);
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.contains("\"status\":\"window_ended\""), "{s}");
         let back: ScanResult = serde_json::from_str(&s).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn unknown_scan_members_and_the_ledger_survive_a_round_trip() {
+        let text = r#"{"scan_id":"s","status":"complete","started":"2026-01-01T00:00:00Z",
+            "profile":"p","profile_sha256":"00","otscout_version":"0.1.0",
+            "ledger":{"10.0.0.5":{"tcp.connect":{"count":1,"first":"2026-01-01T00:00:01Z","last":"2026-01-01T00:00:01Z"}}},
+            "hosts":{"10.0.0.5":{"state":"done"}},"skipped":[{"ip":"10.0.0.1","reason":"excluded"}]}"#;
+        let m: ScanMeta = serde_json::from_str(text).unwrap();
+        let h: IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(m.ledger[&h]["tcp.connect"].count, 1);
+        assert_eq!(m.extra["skipped"][0]["reason"], "excluded");
+        let again: ScanMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(again, m);
     }
 }

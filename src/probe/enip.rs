@@ -35,7 +35,7 @@ use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::{EnipTransport, Profile};
 use crate::safety::{EnipList, EnipListCommand, SafeRequest};
-use crate::wire::enip::{self, Command, Cpf, EncapStatus, Frame, ItemType, ServiceItem};
+use crate::wire::enip::{self, Command, EncapStatus, Frame, ItemType, ServiceItem};
 use crate::wire::{Anomaly, Cursor};
 
 /// What one EtherNet/IP probe of one device does. Plain data, built by the scan driver.
@@ -367,15 +367,6 @@ impl Session for EnipSession {
     fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.findings)
     }
-}
-
-/// The CPF of a List Services reply, for callers that hold raw bytes.
-pub fn decode_services(cpf: &Cpf) -> Vec<ServiceItem> {
-    cpf.items
-        .iter()
-        .filter(|i| i.type_id == ItemType::ListServices)
-        .filter_map(|i| ServiceItem::decode(&mut Cursor::framed(&i.data)).ok())
-        .collect()
 }
 
 #[cfg(test)]

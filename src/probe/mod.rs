@@ -77,3 +77,9 @@ pub trait Session: Send + std::fmt::Debug {
     /// Everything learned so far; the driver calls it after `Done` or when it aborts.
     fn take_findings(&mut self) -> Vec<Finding>;
 }
+
+pub mod driver;
+pub mod gate;
+pub mod journal;
+pub mod scan;
+pub mod window;

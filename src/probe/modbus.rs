@@ -495,8 +495,8 @@ impl Session for ModbusSession {
                 if self.replies.is_empty() && !self.answered {
                     self.silence = Some(NoAnswerKind::Timeout);
                 }
-                // A partial frame of the timed-out reply would desynchronise the next one.
-                self.buf.clear();
+                // A partial reply stays in the buffer: TCP keeps order, so its rest comes
+                // before the next reply, and its transaction id marks it as late.
                 self.finish_unit(now)
             }
             Some(_) => Step::Wait,
@@ -706,6 +706,24 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(identity(&f[0]).unit_id, 1);
         assert_eq!(identity(&f[0]).objects[&0], "ACME");
+    }
+
+    #[test]
+    fn a_reply_half_in_at_the_timeout_is_dropped_when_it_completes() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
+        let first = sent(&s.on_connected(t0));
+        let late = reply(first.transaction_id, 1, 1, 0, 0, &[(0, "SLOW")]);
+        assert_eq!(s.on_bytes(t0, &late[..5]), Step::Wait);
+        let second = sent(&s.on_timeout(t0 + Duration::from_secs(1)));
+        assert_eq!(second.unit_id, 2);
+        let mut rest = late[5..].to_vec();
+        rest.extend(reply(second.transaction_id, 2, 1, 0, 0, &[(0, "FAST")]));
+        assert_eq!(s.on_bytes(t0, &rest), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(identity(&f[0]).unit_id, 2);
+        assert_eq!(identity(&f[0]).objects[&0], "FAST");
     }
 
     #[test]
@@ -921,6 +939,58 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn config_comes_from_the_profile() {
+        let profile: Profile = toml::from_str(
+            r#"
+            name = "t"
+            [pacing]
+            max_rate = 10.0
+            burst = 1
+            hosts_in_flight = 1
+            host_interval_ms = 100
+            connect_timeout_ms = 1000
+            response_timeout_ms = 750
+            retries = 0
+            retry_backoff_ms = 0
+            cooldown_ms = 0
+            breaker_failures = 3
+            breaker_resets = 2
+            [modbus]
+            enabled = true
+            port = 5020
+            unit_ids = [255, 1, 0]
+            read_codes = ["basic", "regular"]
+            [enip]
+            enabled = false
+            port = 44818
+            transport = "tcp"
+            list_services = false
+            [s7]
+            enabled = false
+            port = 102
+            tsaps = [0x0102]
+            local_tsap = 0x0100
+            szl_ids = [0x0011]
+            pdu_length = 480
+            "#,
+        )
+        .unwrap();
+        let c = ModbusSessionConfig::from_profile(&profile);
+        assert_eq!(c.port, 5020);
+        assert_eq!(c.unit_ids, [255, 1, 0]);
+        assert_eq!(
+            c.read_codes,
+            [ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular]
+        );
+        assert_eq!(c.response_timeout, Duration::from_millis(750));
+        assert_eq!(c.max_pages, DEFAULT_MAX_PAGES);
+        // The first request goes to the first unit id with the first read code.
+        let mut s = ModbusSession::new(c);
+        let r = sent(&s.on_connected(Instant::now()));
+        assert_eq!((r.unit_id, r.read_code), (255, ReadDeviceIdCode::Basic));
     }
 
     #[test]

@@ -109,6 +109,11 @@ enum State {
 }
 
 /// The S7comm identity probe of one device (see the module docs).
+///
+/// # OT safety
+/// One request in flight; a CPU that stops answering is left alone (no further TSAP, no
+/// further request, only the COTP DR); follow-ups are capped per answer; every request is
+/// a [`SafeRequest`] that the driver passes through the guard.
 #[derive(Debug)]
 pub struct S7Session {
     cfg: S7SessionConfig,
@@ -316,7 +321,7 @@ impl S7Session {
             Ok(f) => f,
             Err(e) => {
                 self.suspicious(format!("undecodable s7 answer: {e}"), raw, kind);
-                if matches!(self.state, State::AwaitCc) {
+                if matches!(self.state, State::AwaitCc | State::Disconnecting) {
                     return self.finish();
                 }
                 return self.disconnect(now);
@@ -619,8 +624,11 @@ impl Session for S7Session {
     }
 
     fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step {
-        if matches!(self.state, State::Done) {
-            return Step::Done;
+        match self.state {
+            State::Done => return Step::Done,
+            // No connection of ours is open: nothing to read (a driver bug, not the device's).
+            State::Connecting => return Step::Wait,
+            _ => {}
         }
         self.buf.extend_from_slice(bytes);
         loop {
@@ -636,6 +644,9 @@ impl Session for S7Session {
                         return self.finish();
                     }
                     self.suspicious(format!("stream is not tpkt: {e}"), &raw, kind);
+                    if matches!(self.state, State::Disconnecting) {
+                        return self.finish();
+                    }
                     return self.disconnect(now);
                 }
             };
@@ -738,6 +749,8 @@ impl Session for S7Session {
     }
 
     fn take_findings(&mut self) -> Vec<Finding> {
+        // A driver that aborts mid-session still gets the identity read so far.
+        self.emit_identity();
         std::mem::take(&mut self.findings)
     }
 }
@@ -1128,5 +1141,30 @@ mod tests {
         assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
         let f = s.take_findings();
         assert!(matches!(&f[0].fact, Fact::Negative { answer, .. } if answer.contains("setup")));
+    }
+
+    #[test]
+    fn aborted_session_still_reports_what_it_read() {
+        let t = Instant::now();
+        let mut s = S7Session::new(cfg(&[0x0102]));
+        let r11 = up_to_szl(&mut s, t, CC_IM151, SETUP_ACK_240);
+        sent(s.on_bytes(t, &with_ref(SZL11_IM151, pdu_ref(&r11))));
+        // The driver stops here (window ended): the 0x0011 identity is not lost.
+        let f = s.take_findings();
+        let id = identity(&f);
+        assert_eq!(id.firmware.as_deref(), Some("V3.2.6"));
+        assert_eq!(id.as_name, None);
+        assert!(s.take_findings().is_empty(), "reported once");
+    }
+
+    #[test]
+    fn bytes_while_not_connected_are_ignored() {
+        let t = Instant::now();
+        let mut s = S7Session::new(cfg(&[0x0102, 0x0101]));
+        sent(s.on_connected(t));
+        assert_eq!(s.on_bytes(t, &h(DR_REFUSE)), Step::Reconnect);
+        assert_eq!(s.on_bytes(t, &h(CC_IM151)), Step::Wait);
+        let cr = sent(s.on_connected(t));
+        assert!(matches!(cr, SafeRequest::CotpConnect(c) if c.called_tsap == 0x0101));
     }
 }

@@ -32,6 +32,10 @@ pub struct Diff {
     pub added: Vec<AssetBrief>,
     pub removed: Vec<AssetBrief>,
     pub changed: Vec<Change>,
+    /// A missing asset whose serial turned up at a new address: probably the same device,
+    /// re-addressed. It is listed under `added` and `removed` too.
+    #[serde(default)]
+    pub moved: Vec<Moved>,
 }
 
 impl Diff {
@@ -39,6 +43,14 @@ impl Diff {
     pub fn is_drift(&self) -> bool {
         !(self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty())
     }
+}
+
+/// A serial that left one address and appeared at another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    pub serial: String,
+    pub from: IpAddr,
+    pub to: IpAddr,
 }
 
 /// Enough to recognise an asset that appeared or went away.
@@ -93,6 +105,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
         added: Vec::new(),
         removed: Vec::new(),
         changed: Vec::new(),
+        moved: Vec::new(),
     };
     for (ip, a) in &olds {
         if !news.contains_key(ip) {
@@ -119,6 +132,20 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                     new: nv,
                 });
             }
+        }
+    }
+    for r in &d.removed {
+        let Some(serial) = &r.serial else { continue };
+        for a in d
+            .added
+            .iter()
+            .filter(|a| a.serial.as_deref().map(compare_key) == Some(compare_key(serial)))
+        {
+            d.moved.push(Moved {
+                serial: serial.clone(),
+                from: r.ip,
+                to: a.ip,
+            });
         }
     }
     d
@@ -164,6 +191,9 @@ pub fn render_text(d: &Diff) -> String {
             c.old.as_deref().unwrap_or("(unknown)"),
             c.new.as_deref().unwrap_or("(unknown)")
         );
+    }
+    for m in &d.moved {
+        let _ = writeln!(s, "> serial {} moved from {} to {}", m.serial, m.from, m.to);
     }
     let _ = writeln!(
         s,

@@ -1,6 +1,6 @@
 //! Reading merge inputs from files: scan results, observation files and earlier reports
-//! (recognised by their `format` field, never by the file name), and what the passive
-//! importers read (captures, Zeek logs, CSV inventories).
+//! (recognised by their `format` field, never by the file name), and everything the
+//! passive importer reads (captures, Zeek logs, CSV inventories), detected by content.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -46,39 +46,96 @@ pub enum InputError {
         path: PathBuf,
         source: json::ReportError,
     },
-    #[error(
-        "{path}: not an otscout JSON file, and this build cannot import captures, Zeek logs or CSV inventories yet; convert it with `otscout passive` first"
-    )]
-    Unsupported { path: PathBuf },
+    /// The passive importer's error names the file.
+    #[error(transparent)]
+    Passive { source: crate::passive::ImportError },
+}
+
+/// One input read, with the importer's warnings (a damaged capture gives what was valid
+/// before the damage and says where it stopped): the caller must show them.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub input: Input,
+    pub warnings: Vec<String>,
 }
 
 /// Reads one input. An earlier report is verified against `pubkey` (its `.minisig`
 /// beside it) when one is given, and refused if that fails.
 pub fn load(path: &Path, pubkey: Option<&PublicKey>) -> Result<Input, InputError> {
+    load_with_warnings(path, pubkey).map(|l| l.input)
+}
+
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    version: u32,
+}
+
+/// [`load`], keeping the importer's warnings.
+pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loaded, InputError> {
     let bytes = fs::read(path).map_err(|source| InputError::Read {
         path: path.to_owned(),
         source,
     })?;
+    // A signed file is checked before anything else is read from it: a tampered report may
+    // no longer even parse as JSON, and must be refused as tampered, not sniffed as
+    // something else.
+    if let Some(pk) = pubkey {
+        if sign::signature_path(path).exists() {
+            let checked = sign::verify_file(path, pk).map_err(|source| InputError::Verify {
+                path: path.to_owned(),
+                source,
+            })?;
+            return Ok(Loaded {
+                input: Input::from_report(&path.display().to_string(), checked.inventory),
+                warnings: Vec::new(),
+            });
+        }
+    }
+    // JSON files with a `format` are otscout's own (or refused by name); anything else (a
+    // capture, a Zeek log, TSV or JSON lines, a CSV) goes to the passive importer.
+    let head: Option<Head> = serde_json::from_slice(&bytes).ok();
+    match head {
+        Some(h) if !h.format.is_empty() => {
+            let mut warnings = Vec::new();
+            if h.format == REPORT_FORMAT && pubkey.is_none() {
+                warnings.push(
+                    "earlier report merged without checking its signature (give --pubkey to check it)"
+                        .to_owned(),
+                );
+            }
+            let input = load_json(path, &bytes, h, pubkey)?;
+            Ok(Loaded { input, warnings })
+        }
+        _ => import_other(path),
+    }
+}
+
+/// A capture, Zeek log or CSV inventory, through the passive importer. Its warnings (a
+/// capture that stopped early says where) travel with the observations.
+fn import_other(path: &Path) -> Result<Loaded, InputError> {
+    let report = crate::passive::import_path(path, &crate::passive::ImportOptions::default())
+        .map_err(|source| InputError::Passive { source })?;
+    Ok(Loaded {
+        input: Input::from_raw(&path.display().to_string(), report.observations),
+        warnings: report.warnings,
+    })
+}
+
+fn load_json(
+    path: &Path,
+    bytes: &[u8],
+    head: Head,
+    pubkey: Option<&PublicKey>,
+) -> Result<Input, InputError> {
     let name = path.display().to_string();
-    let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace());
-    if trimmed.map(|i| bytes[i]) != Some(b'{') {
-        return Err(InputError::Unsupported {
-            path: path.to_owned(),
-        });
-    }
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(default)]
-        format: String,
-        #[serde(default)]
-        version: u32,
-    }
     let json_err = |kind, source| InputError::Json {
         path: path.to_owned(),
         kind,
         source,
     };
-    let head: Head = serde_json::from_slice(&bytes).map_err(|e| json_err("JSON", e))?;
     let version_err = |kind| InputError::Version {
         path: path.to_owned(),
         kind,
@@ -90,7 +147,7 @@ pub fn load(path: &Path, pubkey: Option<&PublicKey>) -> Result<Input, InputError
                 return Err(version_err("scan result"));
             }
             let r: ScanResult =
-                serde_json::from_slice(&bytes).map_err(|e| json_err("scan result", e))?;
+                serde_json::from_slice(bytes).map_err(|e| json_err("scan result", e))?;
             Ok(Input::from_scan(&name, r))
         }
         OBSERVATIONS_FORMAT => {
@@ -98,7 +155,7 @@ pub fn load(path: &Path, pubkey: Option<&PublicKey>) -> Result<Input, InputError
                 return Err(version_err("observation"));
             }
             let f: ObservationFile =
-                serde_json::from_slice(&bytes).map_err(|e| json_err("observation", e))?;
+                serde_json::from_slice(bytes).map_err(|e| json_err("observation", e))?;
             Ok(Input::from_observations(&name, f))
         }
         REPORT_FORMAT => {
@@ -111,7 +168,7 @@ pub fn load(path: &Path, pubkey: Option<&PublicKey>) -> Result<Input, InputError
                         })?
                         .inventory
                 }
-                None => json::parse_lenient(&bytes).map_err(|source| InputError::Report {
+                None => json::parse_lenient(bytes).map_err(|source| InputError::Report {
                     path: path.to_owned(),
                     source,
                 })?,

@@ -351,3 +351,25 @@ pub fn verify_file(report: &Path, pk: &PublicKey) -> Result<Verified, SignError>
     })?;
     verify_bytes(report, &bytes, &text, pk)
 }
+
+/// Writes `inv`'s canonical JSON to `path` (through a temporary file beside it and a
+/// rename, so a reader never sees half a report) and, with a key, signs it into
+/// `path.minisig` with `at` as the signing time. Returns the signature's path. This is
+/// the one call `otscout merge`, `otscout scan --sign-key` and `otscout demo` share.
+pub fn write_report(
+    path: &Path,
+    inv: &Inventory,
+    sk: Option<&SecretKey>,
+    at: DateTime<Utc>,
+) -> Result<Option<PathBuf>, SignError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let write_err = |source| SignError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    fs::write(&tmp, json::render(inv)).map_err(write_err)?;
+    fs::rename(&tmp, path).map_err(write_err)?;
+    sk.map(|sk| sign_file(path, sk, at)).transpose()
+}

@@ -21,7 +21,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::{Anomaly, Cursor, DecodeError};
-use crate::inventory::{EnipIdentity, EnipIdentitySource};
+use crate::inventory::{EnipIdentity, EnipIdentitySource, OperationKind};
 
 /// Length of the encapsulation header (Vol. 2 2-3.1).
 pub const HEADER_LEN: usize = 24;
@@ -417,8 +417,17 @@ impl Frame {
     /// there); the cursor is left after the frame.
     pub fn decode(c: &mut Cursor) -> Result<Self, DecodeError> {
         let header = Header::decode(c)?;
-        // Untrusted length: a u16, and `sub` checks it against the bytes present.
-        let mut body = c.sub(usize::from(header.length), "enip.body")?;
+        // Untrusted length: capped as in `frame_len` (Vol. 2 2-3.1), and `sub` checks it
+        // against the bytes present.
+        let len = usize::from(header.length);
+        if len > MAX_BODY_LEN {
+            return Err(DecodeError::TooLarge {
+                field: "enip.header.length",
+                value: len,
+                max: MAX_BODY_LEN,
+            });
+        }
+        let mut body = c.sub(len, "enip.body")?;
         let mut anomalies = Vec::new();
         if header.options != 0 {
             anomalies.push(Anomaly {
@@ -1063,6 +1072,18 @@ pub enum Access {
     Reply,
     /// Something otscout cannot name.
     Unknown,
+}
+
+impl Access {
+    /// The security-relevant kind for the passive side's `Fact::Operation` (writes and
+    /// control), or `None` for reads, discovery, session plumbing and replies.
+    pub fn operation_kind(self) -> Option<OperationKind> {
+        match self {
+            Access::Write => Some(OperationKind::Write),
+            Access::Control => Some(OperationKind::Control),
+            _ => None,
+        }
+    }
 }
 
 /// One named operation in a frame.

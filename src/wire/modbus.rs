@@ -827,9 +827,16 @@ fn decode_devid_response(c: &mut Cursor<'_>) -> Result<ReadDeviceIdResponse, Dec
     let more_follows = c.u8("modbus.devid.more_follows")?;
     let next_object_id = c.u8("modbus.devid.next_object_id")?;
     let count = usize::from(c.u8("modbus.devid.object_count")?);
-    // The count is untrusted: each object needs at least its id and length byte, so a
-    // count the remaining PDU cannot hold is a broken reply (and bounded by MAX_OBJECTS
-    // because the PDU is at most 253 bytes) before anything is allocated for it.
+    // The count is untrusted: each object needs at least its id and length byte, so no
+    // 253-byte PDU holds more than MAX_OBJECTS, and a count the rest of this PDU cannot
+    // hold is a broken reply. Both are refused before anything is allocated for it.
+    if count > MAX_OBJECTS {
+        return Err(DecodeError::TooLarge {
+            field: "modbus.devid.object_count",
+            value: count,
+            max: MAX_OBJECTS,
+        });
+    }
     if count > c.remaining() / 2 {
         return Err(DecodeError::Truncated {
             field: "modbus.devid.objects",
@@ -964,8 +971,8 @@ mod tests {
 
     #[test]
     fn object_count_larger_than_the_frame_is_refused_before_allocating() {
-        // 0x2b 0x0e, code 1, conformity 0x81, more 0, next 0, count 200, nothing after.
-        let frame = [0, 1, 0, 0, 0, 8, 1, 0x2b, 0x0e, 1, 0x81, 0, 0, 200];
+        // 0x2b 0x0e, code 1, conformity 0x81, more 0, next 0, count 100, nothing after.
+        let frame = [0, 1, 0, 0, 0, 8, 1, 0x2b, 0x0e, 1, 0x81, 0, 0, 100];
         let err = ResponseAdu::decode(&mut Cursor::new(&frame)).unwrap_err();
         assert!(matches!(
             err,
@@ -974,6 +981,19 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn object_count_above_what_any_pdu_holds_is_too_large() {
+        let frame = [0, 1, 0, 0, 0, 8, 1, 0x2b, 0x0e, 1, 0x81, 0, 0, 200];
+        assert_eq!(
+            ResponseAdu::decode(&mut Cursor::new(&frame)),
+            Err(DecodeError::TooLarge {
+                field: "modbus.devid.object_count",
+                value: 200,
+                max: MAX_OBJECTS
+            })
+        );
     }
 
     #[test]

@@ -1282,7 +1282,6 @@ fn non_empty(s: String) -> Option<String> {
 /// Firmware comes from record 0x0007 only, never from the boot loader record 0x0081.
 pub fn to_identity(module: Option<&SzlList>, component: Option<&SzlList>) -> Option<S7Identity> {
     let mut id = S7Identity::default();
-    let mut any = false;
     for rec in module.map(SzlList::module_records).unwrap_or_default() {
         match rec.index {
             0x0001 => id.order_number = non_empty(rec.order_number_str()),
@@ -1296,7 +1295,6 @@ pub fn to_identity(module: Option<&SzlList>, component: Option<&SzlList>) -> Opt
             }
             _ => {}
         }
-        any = true;
     }
     for rec in component
         .map(SzlList::component_records)
@@ -1321,9 +1319,8 @@ pub fn to_identity(module: Option<&SzlList>, component: Option<&SzlList>) -> Opt
             0x000B => id.location = t(),
             _ => {}
         }
-        any = true;
     }
-    any.then_some(id)
+    (id != S7Identity::default()).then_some(id)
 }
 
 /// Why an SZL answer could not be put back together.

@@ -791,6 +791,11 @@ fn capture_ndpi_read_tags_are_reads() {
     // The HMI also sets bits with Read-Modify-Write Tag (0x4E with OR/AND masks, e.g.
     // `LMS_DISABLE_2DSCANNER1` in frame 37): that is a write, and is reported as one.
     assert_eq!(by_name["cip.read_modify_write_tag"].0, Access::Write);
+    assert_eq!(
+        Access::Write.operation_kind(),
+        Some(otscout::inventory::OperationKind::Write)
+    );
+    assert_eq!(Access::Read.operation_kind(), None);
 }
 
 #[test]

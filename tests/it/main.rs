@@ -5,7 +5,10 @@ mod support;
 mod cli;
 
 mod enip;
+mod inventory;
 mod modbus;
 mod passive;
 mod planning;
+mod report;
 mod s7;
+mod scan;

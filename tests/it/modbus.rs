@@ -740,6 +740,9 @@ fn capture_iti_part1() {
             }
         }
     }
+    // 4 from 10.0.0.3 (0x88 0x0b, frames 9-16), and 10 from 10.0.0.8 on the connection it
+    // opened itself *from* port 502 (frame 88, role reversal): by their shape (function
+    // byte with 0x80 set) they are exception responses, as the port rule reads them.
     assert_eq!(exceptions, 14);
     assert_eq!(write_requests, [(60, 5), (63, 5), (66, 6)]);
     assert_eq!(

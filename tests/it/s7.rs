@@ -430,10 +430,17 @@ fn capture_s7ident_snap7_unfragmented() {
     let comp = pdu_of(&support::payload(&dir, S7IDENT, 13));
     let comp = comp.s7().unwrap().szl_response().unwrap();
     assert!(!comp.more_follows, "unfragmented at PDU 480");
-    let comp = SzlReassembler::new()
-        .push(comp.value, false)
-        .unwrap()
-        .unwrap();
+    let value = comp.value.to_vec();
+    let comp = SzlReassembler::new().push(&value, false).unwrap().unwrap();
+    // The SZL list encodes back to the answer's data value, byte for byte.
+    assert_eq!(
+        (comp.szl_id, comp.record_len, comp.record_count),
+        (0x001c, 34, 10)
+    );
+    let mut again = Vec::new();
+    comp.encode(&mut again);
+    assert_eq!(again, value);
+    assert_eq!(comp.encoded_len(), value.len());
     let id = s7::to_identity(Some(&module), Some(&comp)).unwrap();
     assert_eq!(id.order_number.as_deref(), Some("6ES7 315-2EH14-0AB0"));
     assert_eq!(id.firmware.as_deref(), Some("V3.2.6"));
@@ -855,6 +862,48 @@ fn poke_all(bytes: &[u8]) {
     let _ = safety::check(Protocol::S7, bytes);
 }
 
+/// The probe session fed arbitrary answers in input-sized chunks: never panics, and every
+/// request it asks for passes the guard (the `s7_session` fuzz target's body).
+fn drive_session(data: &[u8]) {
+    use otscout::probe::s7::{S7Session, S7SessionConfig};
+    use otscout::probe::{Session, Step};
+    use std::time::{Duration, Instant};
+
+    let cfg = S7SessionConfig {
+        port: 102,
+        tsaps: vec![0x0102, 0x0101],
+        local_tsap: 0x0100,
+        szl_ids: vec![0x0011, 0x001c],
+        pdu_length: 480,
+        response_timeout: Duration::from_secs(1),
+        disconnect_wait: Duration::from_millis(100),
+        max_szl_pieces: 8,
+        cotp_src_ref: 1,
+        first_pdu_ref: 1,
+    };
+    let mut s = S7Session::new(cfg);
+    let now = Instant::now();
+    let mut step = s.on_connected(now);
+    let mut rest = data;
+    while let Some((&n, tail)) = rest.split_first() {
+        if let Step::Send(r) = &step {
+            safety::emit(r).expect("the session only asks for allowlisted requests");
+        }
+        if step == Step::Done {
+            break;
+        }
+        if step == Step::Reconnect {
+            step = s.on_connected(now);
+            continue;
+        }
+        let n = usize::from(n).min(tail.len());
+        step = s.on_bytes(now, &tail[..n]);
+        rest = &tail[n..];
+    }
+    let _ = s.on_timeout(now + Duration::from_secs(5));
+    let _ = s.take_findings();
+}
+
 /// Arbitrary bytes, and arbitrary bytes behind a valid-looking TPKT+COTP DT+S7 head.
 fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -873,6 +922,11 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in arb_bytes()) {
         poke_all(&bytes);
+    }
+
+    #[test]
+    fn session_survives_arbitrary_answers(bytes in arb_bytes()) {
+        drive_session(&bytes);
     }
 
     #[test]
@@ -924,12 +978,13 @@ proptest! {
 #[ignore]
 fn long_arbitrary_bytes_never_panic() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 200_000,
+        cases: 1_000_000,
         ..ProptestConfig::default()
     });
     runner
         .run(&arb_bytes(), |b| {
             poke_all(&b);
+            drive_session(&b);
             Ok(())
         })
         .unwrap();

@@ -250,6 +250,13 @@ async fn max_connections_silent() {
             .await
             .is_some()
     );
+    // The unanswered request is still framed and named in the ledger.
+    let named = p
+        .ledger()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Request { function, identity: true, .. } if function == "read_device_identification"))
+        .count();
+    assert_eq!(named, 2);
     p.shutdown().await;
 }
 
@@ -285,7 +292,7 @@ async fn fragile(second: u8, secs: f64, while_tripped: &str) -> RunningPlant {
 
 #[tokio::test]
 async fn fragile_trips_on_non_identity_then_recovers() {
-    let p = fragile(132, 0.4, "silent").await;
+    let p = fragile(132, 1.0, "silent").await;
     let mut s = connect(addr(&p)).await;
     let fc3 = [0, 9, 0, 0, 0, 6, 1, 0x03, 0, 0, 0, 1];
     s.write_all(&fc3).await.unwrap();
@@ -304,7 +311,7 @@ async fn fragile_trips_on_non_identity_then_recovers() {
         None,
         "silent while tripped"
     );
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     assert!(
         exchange(&mut s, Framing::Modbus, &mb_devid(2, 1, 1, 0))
             .await

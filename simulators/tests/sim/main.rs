@@ -6,5 +6,6 @@ mod faults;
 mod ledger;
 mod models;
 mod nmap;
+mod pymodbus;
 mod scale;
 mod support;

@@ -217,3 +217,55 @@ async fn s7_small_pdu_fragments_into_several_parts() {
     );
     plant.shutdown().await;
 }
+
+#[tokio::test]
+async fn port_base_and_explicit_ports() {
+    let toml = r#"
+        [[device]]
+        name = "p"
+        address = "127.116.0.1"
+        [device.modbus]
+        identity = { vendor_name = "v", product_code = "p", revision = "r" }
+        [device.enip]
+        identity = { vendor_id = 1, device_type = 12, product_code = 1, revision_major = 1, revision_minor = 1, serial = 1, product_name = "n" }
+        [device.s7]
+        port = 10102
+        [device.s7.identity]
+        order_number = "6ES7 000-0AA00-0AA0"
+        firmware_version = [0x5601, 0x0000]
+        as_name = "a"
+        module_name = "m"
+        serial_number = "s"
+        module_type_name = "t"
+        "#;
+    let plant = otscout_sim::Plant::from_toml_str(toml).unwrap();
+    let running = otscout_sim::start(
+        plant.clone(),
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Base(41000),
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let d = &running.devices()[0];
+    assert_eq!(d.modbus.unwrap().port(), 41502);
+    assert_eq!(
+        (d.enip_tcp.unwrap().port(), d.enip_udp.unwrap().port()),
+        (41818, 41818)
+    );
+    assert_eq!(d.s7.unwrap().port(), 41102);
+    running.shutdown().await;
+    // As configured: the explicit S7 port is used (the others need root, so drop them).
+    let mut plant = plant;
+    plant.devices[0].modbus = None;
+    plant.devices[0].enip = None;
+    let running = otscout_sim::start(plant, otscout_sim::StartOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        running.devices()[0].s7.unwrap().to_string(),
+        "127.116.0.1:10102"
+    );
+    running.shutdown().await;
+}

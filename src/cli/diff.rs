@@ -1,0 +1,61 @@
+//! `otscout diff`: what changed between two reports. Exit 0: nothing; 1: drift; 2: error.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::inventory::Inventory;
+use crate::report::{diff, json, sign};
+
+/// Arguments of `otscout diff`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout diff january.json february.json --pubkey otscout.pub
+  otscout diff old.json new.json --json || alert \"inventory drift\"
+
+Exit status: 0 nothing changed, 1 drift, 2 error.")]
+pub struct DiffArgs {
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Verify both reports' signatures with this public key first.
+    #[arg(long, value_name = "KEY")]
+    pub pubkey: Option<PathBuf>,
+    /// Print the difference as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load(path: &Path, pk: Option<&minisign::PublicKey>) -> anyhow::Result<Inventory> {
+    match pk {
+        Some(pk) => Ok(sign::verify_file(path, pk)?.inventory),
+        None => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok(json::parse_lenient(&bytes).with_context(|| format!("{}", path.display()))?)
+        }
+    }
+}
+
+pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
+    let pk = args
+        .pubkey
+        .as_deref()
+        .map(sign::load_public_key)
+        .transpose()?;
+    let old = load(&args.old, pk.as_ref())?;
+    let new = load(&args.new, pk.as_ref())?;
+    let d = diff::diff(&old, &new);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", diff::render_text(&d));
+    }
+    Ok(if d.is_drift() {
+        super::exit::PARTIAL
+    } else {
+        super::exit::OK
+    })
+}

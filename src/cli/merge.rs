@@ -1,0 +1,66 @@
+//! `otscout merge`: fold inputs into one report, optionally signed.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+
+use crate::inventory::{self, Input};
+use crate::report::{input, sign};
+
+/// Arguments of `otscout merge`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout merge scan.json passive.json -o report.json --sign-key otscout.key
+  otscout merge last-month.json scan.json -o report.json --pubkey otscout.pub")]
+pub struct MergeArgs {
+    /// Scan results, observation files or earlier reports.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the report.
+    #[arg(short, long, value_name = "REPORT.json")]
+    pub output: PathBuf,
+    /// Sign the report with this minisign secret key (writes REPORT.json.minisig).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Verify earlier reports given as inputs with this public key, refusing any that fail.
+    #[arg(long, value_name = "KEY")]
+    pub pubkey: Option<PathBuf>,
+}
+
+pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
+    let pk = args
+        .pubkey
+        .as_deref()
+        .map(sign::load_public_key)
+        .transpose()?;
+    // Load the key before any work, so a wrong password costs nothing.
+    let sk = args
+        .sign_key
+        .as_deref()
+        .map(super::keygen::load_sign_key)
+        .transpose()?;
+    let mut inputs: Vec<Input> = Vec::with_capacity(args.inputs.len());
+    for p in &args.inputs {
+        let loaded = input::load_with_warnings(p, pk.as_ref())?;
+        for w in &loaded.warnings {
+            eprintln!("otscout: warning: {}: {w}", p.display());
+        }
+        inputs.push(loaded.input);
+    }
+    let inv = inventory::merge(&inputs, Utc::now());
+    if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())
+        .with_context(|| format!("writing {}", args.output.display()))?
+    {
+        eprintln!("otscout: signed: {}", sig.display());
+    }
+    eprintln!(
+        "otscout: {} assets ({} identified) from {} input(s) written to {}",
+        inv.summary.assets,
+        inv.summary.identified,
+        args.inputs.len(),
+        args.output.display()
+    );
+    Ok(super::exit::OK)
+}

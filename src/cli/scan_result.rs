@@ -1,0 +1,141 @@
+//! The scan result file `otscout scan` writes: an [`inventory::scan::ScanResult`]
+//! (docs/scan-result.md describes it).
+//!
+//! [`inventory::scan::ScanResult`]: crate::inventory::scan::ScanResult
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::scan::{self, ScanMeta, ScanResult, ScanStatus};
+use crate::inventory::{Protocol, Transport};
+use crate::probe::scan::{self as engine, HostState, ScanReport};
+
+use super::scan_run::Meta;
+
+/// The result document for `report`.
+pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
+    let mut ledger = scan::Ledger::new();
+    let mut observations = Vec::new();
+    let mut hosts: BTreeMap<IpAddr, HostOutcome> = BTreeMap::new();
+    for h in &report.hosts {
+        for p in &h.probes {
+            for r in &p.requests {
+                let entry = scan::LedgerEntry {
+                    count: r.count,
+                    first: r.first,
+                    last: r.last,
+                };
+                ledger
+                    .entry(h.ip)
+                    .or_default()
+                    .entry(r.kind.clone())
+                    .and_modify(|e| e.absorb(&entry))
+                    .or_insert(entry);
+            }
+            observations.extend(p.observations.iter().cloned());
+        }
+        hosts.insert(
+            h.ip,
+            HostOutcome {
+                state: match h.state {
+                    HostState::Done => "done".into(),
+                    HostState::Interrupted => "interrupted".into(),
+                },
+                started: h.started,
+                ended: h.finished,
+                probes: h
+                    .probes
+                    .iter()
+                    .map(|p| ProbeRecord {
+                        protocol: p.protocol,
+                        transport: p.transport,
+                        port: p.port,
+                        outcome: p.outcome.to_string(),
+                        detail: p.detail.clone(),
+                        started: p.started,
+                        ended: p.finished,
+                        connections: p.connections,
+                    })
+                    .collect(),
+            },
+        );
+    }
+    let meta = ScanMeta {
+        scan_id: report.scan_id.clone(),
+        status: match report.status {
+            engine::ScanStatus::Complete => ScanStatus::Complete,
+            engine::ScanStatus::Interrupted => ScanStatus::Interrupted,
+            engine::ScanStatus::WindowEnded => ScanStatus::WindowEnded,
+        },
+        started: report.started,
+        ended: Some(report.finished),
+        profile: report.profile.clone(),
+        profile_sha256: report.profile_sha256.clone(),
+        scope: meta.scope.clone(),
+        exclusions: meta.exclusions.clone(),
+        operator: meta.operator.clone(),
+        host: meta.host.clone(),
+        otscout_version: env!("CARGO_PKG_VERSION").to_owned(),
+        ledger,
+        extra: BTreeMap::new(),
+    };
+    let skipped: Vec<SkippedTarget> = report
+        .skipped
+        .iter()
+        .map(|(ip, reason)| SkippedTarget {
+            ip: *ip,
+            reason: reason.clone(),
+        })
+        .collect();
+    let mut meta = meta;
+    // Serialising plain data of our own cannot fail; if it ever did, the member is left
+    // out rather than the whole result lost.
+    if let Ok(v) = serde_json::to_value(&hosts) {
+        meta.extra.insert("hosts".into(), v);
+    }
+    if !skipped.is_empty() {
+        if let Ok(v) = serde_json::to_value(&skipped) {
+            meta.extra.insert("skipped".into(), v);
+        }
+    }
+    ScanResult::new(meta, observations)
+}
+
+/// `scan.hosts.<ip>`: one probed host, whether it was finished, and each protocol
+/// probe's outcome (docs/scan-result.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOutcome {
+    /// `done`, or `interrupted` (the scan stopped while probing it).
+    pub state: String,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// One protocol probe of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub protocol: Protocol,
+    pub transport: Transport,
+    pub port: u16,
+    /// `identified`, `negative`, `not_this_protocol`, `refused`, `connect_timeout`,
+    /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
+    /// `guard_refused`, `local_error` or `interrupted`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    /// Connections opened.
+    pub connections: u32,
+}
+
+/// `scan.skipped[]`: a target never touched, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedTarget {
+    pub ip: IpAddr,
+    pub reason: String,
+}

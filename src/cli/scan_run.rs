@@ -1,0 +1,308 @@
+//! Runs a real scan for `otscout scan`: window check, journal or resume, signals,
+//! progress, the result file, the summary and the exit code.
+//!
+//! `cli::scan` resolves the command line (targets, exclusions, profile) into
+//! [`RunOptions`]; this module does the rest. Exit codes: 0 complete, 1 complete but some
+//! hosts errored, 2 usage or configuration error (returned as `Err`), 3 interrupted or
+//! window ended.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Local, Utc};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+use crate::inventory::Protocol;
+use crate::probe::journal::{self, JOURNAL_FORMAT, Journal, JournalHeader};
+use crate::probe::scan::{
+    self, BuiltinSessions, ScanConfig, ScanReport, ScanStatus, SessionFactory, StopReason,
+    StopSignal, Targets,
+};
+use crate::probe::window::{self, Window};
+use crate::profile::Profile;
+
+use super::exit;
+use super::progress::{Mode, Progress};
+
+/// Everything a scan run needs, resolved from the command line.
+#[derive(Debug)]
+pub struct RunOptions {
+    pub profile: Profile,
+    /// SHA-256 of the profile's TOML text.
+    pub profile_sha256: String,
+    pub targets: Targets,
+    /// The target specs as given (for the result's scope).
+    pub scope: Vec<String>,
+    pub exclusions: Vec<IpNet>,
+    /// The exclusion specs as given.
+    pub exclusion_specs: Vec<String>,
+    /// The resolved scope; every target is re-checked against it before it is probed.
+    pub target_set: Option<crate::target::TargetSet>,
+    /// The result file; default `otscout-scan-<scan id>.json` in the current folder.
+    pub output: Option<PathBuf>,
+    /// The journal; default `<output>.journal.jsonl`.
+    pub journal: Option<PathBuf>,
+    /// Continue this journal instead of starting a new scan.
+    pub resume: Option<PathBuf>,
+    pub window: Option<Window>,
+    pub until: Option<DateTime<Utc>>,
+    pub quiet: bool,
+    pub operator: Option<String>,
+    /// Non-standard ports per host (labs, simulators).
+    pub ports: HashMap<(IpAddr, Protocol), u16>,
+    /// Sessions to use (the built-in ones unless a test says otherwise).
+    pub sessions: Option<Arc<dyn SessionFactory>>,
+}
+
+/// Runs the scan and returns the exit code. Configuration errors are `Err` (exit 2).
+pub fn execute(opts: RunOptions) -> anyhow::Result<u8> {
+    // Refuse to start outside the window, before anything else happens.
+    let deadline = window::resolve_deadline(&Local::now(), opts.window.as_ref(), opts.until)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(run(opts, deadline))
+}
+
+async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Result<u8> {
+    let started = Utc::now();
+    // New scan or resume.
+    let (scan_id, resumed, handle, output, journal_path) = match &opts.resume {
+        Some(path) => {
+            let r = journal::read(path)?;
+            if r.header.profile_sha256 != opts.profile_sha256 {
+                return Err(journal::JournalError::ProfileMismatch {
+                    path: path.clone(),
+                    journal_profile: r.header.profile.clone(),
+                    journal_sha: r.header.profile_sha256.clone(),
+                    profile: opts.profile.name.clone(),
+                    sha: opts.profile_sha256.clone(),
+                }
+                .into());
+            }
+            let handle = Journal::append_to(path, r.torn_tail)?;
+            let output = opts
+                .output
+                .clone()
+                .unwrap_or_else(|| default_output(&r.header.scan_id));
+            (
+                r.header.scan_id.clone(),
+                r.done,
+                handle,
+                output,
+                path.clone(),
+            )
+        }
+        None => {
+            let scan_id = new_scan_id(started);
+            let output = opts
+                .output
+                .clone()
+                .unwrap_or_else(|| default_output(&scan_id));
+            let journal_path = opts
+                .journal
+                .clone()
+                .unwrap_or_else(|| with_suffix(&output, ".journal.jsonl"));
+            let header = JournalHeader {
+                format: JOURNAL_FORMAT.into(),
+                version: 1,
+                scan_id: scan_id.clone(),
+                profile: opts.profile.name.clone(),
+                profile_sha256: opts.profile_sha256.clone(),
+                started,
+                scope: opts.scope.clone(),
+                exclusions: opts.exclusion_specs.clone(),
+            };
+            let handle = Journal::create(&journal_path, &header)?;
+            (scan_id, Default::default(), handle, output, journal_path)
+        }
+    };
+    if output.exists() && opts.resume.is_none() {
+        bail!(
+            "output {} already exists; choose another file with -o or remove it",
+            output.display()
+        );
+    }
+
+    let stop = StopSignal::new();
+    let signals = tokio::spawn(watch_signals(stop.clone(), opts.quiet));
+    let progress = Progress::new(Mode::detect(opts.quiet));
+
+    let config = ScanConfig {
+        scan_id: scan_id.clone(),
+        profile: opts.profile.clone(),
+        profile_sha256: opts.profile_sha256.clone(),
+        targets: opts.targets,
+        exclusions: opts.exclusions.clone(),
+        scope: opts.target_set,
+        ports: opts.ports,
+        deadline,
+        journal: handle.journal().cloned(),
+        resumed,
+        sessions: opts.sessions.unwrap_or_else(|| Arc::new(BuiltinSessions)),
+        close_timeout: Duration::from_millis(opts.profile.pacing.response_timeout_ms.min(2000)),
+    };
+    let report = scan::run(config, progress.sink(), stop).await;
+    progress.finish();
+    signals.abort();
+    let journal_result = handle.finish();
+    let report = report?;
+    journal_result.with_context(|| {
+        format!(
+            "the journal {} could not be completed; the result may still be written",
+            journal_path.display()
+        )
+    })?;
+
+    let doc = super::scan_result::document(
+        &report,
+        &Meta {
+            scope: opts.scope,
+            exclusions: opts.exclusion_specs,
+            operator: opts.operator.or_else(|| std::env::var("USER").ok()),
+            host: gethostname::gethostname().into_string().ok(),
+        },
+    );
+    write_atomically(&output, &doc)?;
+    if !opts.quiet {
+        print_summary(&report, &output, &journal_path);
+    }
+    Ok(exit_code(&report))
+}
+
+/// What the result file says about the run beyond the engine's report.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub scope: Vec<String>,
+    pub exclusions: Vec<String>,
+    pub operator: Option<String>,
+    pub host: Option<String>,
+}
+
+/// Tracing logs on stderr for `-v` (debug) and `-vv` (trace); `RUST_LOG` overrides.
+pub fn init_tracing(verbose: u8) {
+    if verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+        return;
+    }
+    let level = match verbose {
+        0 | 1 => "otscout=debug",
+        _ => "otscout=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// 0 complete, 1 complete with errored hosts, 3 interrupted or window ended.
+pub fn exit_code(report: &ScanReport) -> u8 {
+    match report.status {
+        ScanStatus::Interrupted | ScanStatus::WindowEnded => exit::INTERRUPTED,
+        ScanStatus::Complete if report.errored_hosts() > 0 => exit::PARTIAL,
+        ScanStatus::Complete => exit::OK,
+    }
+}
+
+/// First SIGINT/SIGTERM: stop issuing requests. Second: exit at once (the journal is
+/// written line by line, so it is intact).
+async fn watch_signals(stop: StopSignal, quiet: bool) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    next_signal(&mut term).await;
+    stop.stop(StopReason::Interrupted);
+    if !quiet {
+        eprintln!(
+            "otscout: stopping: no new requests; open exchanges finish or time out (press Ctrl-C again to exit at once)"
+        );
+    }
+    next_signal(&mut term).await;
+    eprintln!("otscout: exiting at once; the journal is intact, continue with --resume");
+    std::process::exit(i32::from(exit::INTERRUPTED));
+}
+
+async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term {
+        Some(t) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = t.recv() => {},
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn print_summary(report: &ScanReport, output: &Path, journal: &Path) {
+    let status = match report.status {
+        ScanStatus::Complete => "complete",
+        ScanStatus::Interrupted => "interrupted",
+        ScanStatus::WindowEnded => "window ended",
+    };
+    let secs = (report.finished - report.started).num_milliseconds() as f64 / 1000.0;
+    println!(
+        "scan {} {status}: {} hosts probed, {} identified, {} errored, {} skipped, {} requests in {secs:.1} s",
+        report.scan_id,
+        report.hosts.len(),
+        report.identified_hosts(),
+        report.errored_hosts(),
+        report.skipped.len(),
+        report.requests(),
+    );
+    for h in &report.hosts {
+        if h.identified() || h.errored() {
+            let outcomes: Vec<String> = h
+                .probes
+                .iter()
+                .map(|p| format!("{:?} {}", p.protocol, p.outcome).to_lowercase())
+                .collect();
+            println!("  {:<15} {}", h.ip, outcomes.join(", "));
+        }
+    }
+    println!("result: {}", output.display());
+    println!("journal: {}", journal.display());
+    if report.status != ScanStatus::Complete {
+        println!(
+            "continue with: otscout scan ... --resume {}",
+            journal.display()
+        );
+    }
+}
+
+fn new_scan_id(now: DateTime<Utc>) -> String {
+    let mut h = Sha256::new();
+    h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let digest = hex::encode(h.finalize());
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &digest[..8])
+}
+
+fn default_output(scan_id: &str) -> PathBuf {
+    PathBuf::from(format!("otscout-scan-{scan_id}.json"))
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Writes via a temporary file and a rename, so a reader never sees half a result.
+fn write_atomically(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let tmp = with_suffix(path, ".tmp");
+    let text = serde_json::to_vec_pretty(value).context("serialise the scan result")?;
+    std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,593 @@
+//! The tokio driver: moves one [`Session`]'s bytes over one endpoint.
+//!
+//! The session decides what to say; the driver carries it out and enforces the rules the
+//! session cannot: every outbound frame goes through [`crate::safety::emit`], every
+//! connect and every request waits on the pacing gate, every await has a deadline, and a
+//! connection closes with FIN (shutdown, drain, drop), never RST.
+//!
+//! What it never does: decide what to send, decode a reply, or print.
+//!
+//! # OT safety
+//! - One connection at a time: the driver holds at most one socket and opens the next
+//!   only after the previous one is closed and the host's cool-down has passed.
+//! - One request in flight: after a `Send` the driver only reads until the session asks
+//!   for the next step.
+//! - No `SO_LINGER 0`: some PLC stacks log or mishandle a reset. Before dropping a socket
+//!   the driver shuts down its write side and drains what the device still sends, so the
+//!   kernel has no unread data that would turn the close into a RST.
+//! - A session that never finishes is cut off after [`MAX_SENDS`] requests or
+//!   [`MAX_CONNECTS`] connections on one endpoint.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
+
+use super::gate::HostClock;
+use super::scan::StopSignal;
+use super::{ConnectionLoss, Finding, Session, Step};
+use crate::inventory::Transport;
+use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
+use crate::safety::{GuardError, emit};
+
+/// Requests one endpoint may receive in one probe, whatever the session asks.
+pub const MAX_SENDS: u32 = 64;
+/// Connections one endpoint may receive in one probe (S7 tries a few TSAPs).
+pub const MAX_CONNECTS: u32 = 8;
+/// Largest read per call; sessions do their own framing.
+const READ_CHUNK: usize = 4096;
+/// Bytes drained at close before giving up and dropping the socket.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Timeouts and retries for one endpoint.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    pub connect_timeout: Duration,
+    /// How long to wait for bytes when the session names no deadline of its own.
+    pub response_timeout: Duration,
+    /// How long to wait for the peer's FIN after ours.
+    pub close_timeout: Duration,
+}
+
+/// Where to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// How a drive ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriveEnd {
+    /// The session said `Done`.
+    Done,
+    /// The scan was told to stop before the session finished; no further request was sent.
+    Stopped,
+    /// The guard refused a frame the session asked for: nothing was sent.
+    Guard(GuardError),
+    /// A local error (socket creation, an unexpected I/O error).
+    Local(String),
+    /// The session exceeded [`MAX_SENDS`] or [`MAX_CONNECTS`], or the pacer refused a
+    /// step the driver should not have asked for.
+    Runaway(String),
+    /// The host's circuit breaker opened during this drive (the reason).
+    Tripped(String),
+}
+
+/// One request that left the process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub kind: &'static str,
+    pub at: DateTime<Utc>,
+    pub bytes: usize,
+}
+
+/// What one drive did and learned.
+#[derive(Debug)]
+pub struct DriveReport {
+    pub end: DriveEnd,
+    pub findings: Vec<Finding>,
+    pub sent: Vec<Sent>,
+    /// Connections opened (successful connects).
+    pub connections: u32,
+    /// Every connection loss the session was told about, in order.
+    pub losses: Vec<ConnectionLoss>,
+    /// Times the session's `on_timeout` was called.
+    pub timeouts: u32,
+}
+
+/// A connected transport.
+enum Conn {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+/// Pacing for one drive: the scan's shared [`Pacer`] (global rate, per-host discipline,
+/// breaker) and this host's vendor-rule extras (a longer interval or cool-down).
+#[derive(Debug)]
+pub struct Pacing<'a> {
+    pub pacer: &'a Mutex<Pacer>,
+    pub host: IpAddr,
+    pub extra: &'a mut HostClock,
+}
+
+impl Pacing<'_> {
+    fn with<T>(&self, f: impl FnOnce(&mut Pacer) -> T) -> T {
+        let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut p)
+    }
+
+    fn closed(&mut self) {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_close(self.host, now));
+        self.extra.closed(Instant::from_std(now));
+    }
+
+    fn failed_timeout(&mut self) -> AfterFailure {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_failure(self.host, now, FailureKind::ResponseTimeout))
+    }
+
+    fn failed(&mut self, kind: FailureKind) -> AfterFailure {
+        let now = std::time::Instant::now();
+        self.extra.closed(Instant::from_std(now));
+        self.with(|p| p.on_failure(self.host, now, kind))
+    }
+}
+
+/// Drives `session` over `endpoint` until it is done, the scan stops, or the guard
+/// refuses a frame.
+pub async fn drive(
+    session: &mut dyn Session,
+    endpoint: Endpoint,
+    cfg: &DriverConfig,
+    pacing: Pacing<'_>,
+    stop: &StopSignal,
+) -> DriveReport {
+    let mut d = Driver {
+        endpoint,
+        cfg,
+        pacing,
+        stop,
+        report: DriveReport {
+            end: DriveEnd::Done,
+            findings: Vec::new(),
+            sent: Vec::new(),
+            connections: 0,
+            losses: Vec::new(),
+            timeouts: 0,
+        },
+        attempts: 0,
+    };
+    let end = d.run(session).await;
+    d.report.end = end;
+    d.report.findings = session.take_findings();
+    d.report
+}
+
+struct Driver<'a, 'b> {
+    endpoint: Endpoint,
+    cfg: &'a DriverConfig,
+    pacing: Pacing<'b>,
+    stop: &'a StopSignal,
+    report: DriveReport,
+    attempts: u32,
+}
+
+impl Driver<'_, '_> {
+    async fn run(&mut self, session: &mut dyn Session) -> DriveEnd {
+        let (mut conn, mut step) = match self.open(session).await {
+            Ok(v) => v,
+            Err(end) => return end,
+        };
+        loop {
+            match step {
+                Step::Done => {
+                    if let Some(c) = conn.take() {
+                        self.close(c).await;
+                    }
+                    return DriveEnd::Done;
+                }
+                Step::Reconnect => {
+                    if let Some(c) = conn.take() {
+                        self.close(c).await;
+                    }
+                    match self.open(session).await {
+                        Ok((c, s)) => {
+                            conn = c;
+                            step = s;
+                        }
+                        Err(end) => return end,
+                    }
+                }
+                Step::Send(request) => {
+                    let Some(c) = conn.as_mut() else {
+                        // A session asked to send without a connection: a session bug;
+                        // tell it the connection is gone rather than open one unasked.
+                        step = session
+                            .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Closed);
+                        continue;
+                    };
+                    let frame = match emit(&request) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            if let Some(c) = conn.take() {
+                                self.close(c).await;
+                            }
+                            return DriveEnd::Guard(e);
+                        }
+                    };
+                    if self.report.sent.len() as u32 >= MAX_SENDS {
+                        if let Some(c) = conn.take() {
+                            self.close(c).await;
+                        }
+                        return DriveEnd::Runaway(format!("more than {MAX_SENDS} requests"));
+                    }
+                    if let Err(end) = self.wait_request_slot().await {
+                        if let Some(c) = conn.take() {
+                            self.close(c).await;
+                        }
+                        return end;
+                    }
+                    let now = Instant::now();
+                    let written = match c {
+                        Conn::Tcp(s) => {
+                            timeout_at(now + self.cfg.response_timeout, s.write_all(&frame))
+                                .await
+                                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
+                                .and_then(|r| r)
+                        }
+                        Conn::Udp(s) => timeout_at(now + self.cfg.response_timeout, s.send(&frame))
+                            .await
+                            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
+                            .and_then(|r| r.map(|_| ())),
+                    };
+                    tracing::debug!(addr = %self.endpoint.addr, kind = request.kind(), ok = written.is_ok(), "sent");
+                    self.pacing.extra.requested(Instant::now());
+                    self.report.sent.push(Sent {
+                        kind: request.kind(),
+                        at: Utc::now(),
+                        bytes: frame.len(),
+                    });
+                    step = match written {
+                        Ok(()) => Step::Wait,
+                        Err(e) => {
+                            let why = loss_of(&e);
+                            self.report.losses.push(why);
+                            conn = None;
+                            let after = self.pacing.failed(FailureKind::Reset);
+                            let step = session.on_connection_lost(std::time::Instant::now(), why);
+                            if let AfterFailure::Tripped(t) = after {
+                                return DriveEnd::Tripped(t.reason);
+                            }
+                            step
+                        }
+                    };
+                }
+                Step::Wait => {
+                    let Some(c) = conn.as_mut() else {
+                        step = session
+                            .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Closed);
+                        continue;
+                    };
+                    let deadline = self.deadline_for(session);
+                    let mut buf = [0u8; READ_CHUNK];
+                    let read = match c {
+                        Conn::Tcp(s) => timeout_at(deadline, s.read(&mut buf)).await,
+                        Conn::Udp(s) => timeout_at(deadline, s.recv(&mut buf)).await,
+                    };
+                    step = match read {
+                        Err(_elapsed) => {
+                            tracing::debug!(addr = %self.endpoint.addr, "response timeout");
+                            self.report.timeouts += 1;
+                            let after = self.pacing.failed_timeout();
+                            let step = session.on_timeout(std::time::Instant::now());
+                            if let AfterFailure::Tripped(t) = after {
+                                if let Some(c) = conn.take() {
+                                    self.close(c).await;
+                                }
+                                return DriveEnd::Tripped(t.reason);
+                            }
+                            step
+                        }
+                        Ok(Ok(0)) if matches!(c, Conn::Tcp(_)) => {
+                            self.report.losses.push(ConnectionLoss::Closed);
+                            if let Some(c) = conn.take() {
+                                self.close(c).await;
+                            }
+                            session.on_connection_lost(
+                                std::time::Instant::now(),
+                                ConnectionLoss::Closed,
+                            )
+                        }
+                        Ok(Ok(n)) => {
+                            let now = std::time::Instant::now();
+                            let host = self.pacing.host;
+                            self.pacing.with(|p| p.on_reply(host, now));
+                            session.on_bytes(now, &buf[..n])
+                        }
+                        Ok(Err(e)) => {
+                            let why = loss_of(&e);
+                            self.report.losses.push(why);
+                            conn = None;
+                            let after = self.pacing.failed(match why {
+                                ConnectionLoss::Refused => FailureKind::ConnectRefused,
+                                _ => FailureKind::Reset,
+                            });
+                            let step = session.on_connection_lost(std::time::Instant::now(), why);
+                            if let AfterFailure::Tripped(t) = after {
+                                return DriveEnd::Tripped(t.reason);
+                            }
+                            step
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// The session's own deadline (mapped onto tokio's clock), capped by the response
+    /// timeout so that a session that forgets to name one still cannot hang the scan.
+    fn deadline_for(&self, session: &dyn Session) -> Instant {
+        let cap = Instant::now() + self.cfg.response_timeout;
+        match session.poll_timeout() {
+            Some(t) => {
+                let left = t.saturating_duration_since(std::time::Instant::now());
+                (Instant::now() + left).min(cap)
+            }
+            None => cap,
+        }
+    }
+
+    /// Waits for the vendor-rule interval, then asks the pacer until it grants the
+    /// request (per-host interval, one in flight, global rate) and records it.
+    async fn wait_request_slot(&mut self) -> Result<(), DriveEnd> {
+        let at = self.pacing.extra.next_request_at(Instant::now());
+        if !self.stop.sleep_until(at).await {
+            return Err(DriveEnd::Stopped);
+        }
+        let host = self.pacing.host;
+        loop {
+            if self.stop.is_stopped() {
+                return Err(DriveEnd::Stopped);
+            }
+            let now = std::time::Instant::now();
+            let granted = self.pacing.with(|p| {
+                p.may_send(host, now)
+                    .and_then(|()| p.on_send(host, now).map_err(|v| v.deny))
+            });
+            match granted {
+                Ok(()) => return Ok(()),
+                Err(Deny::Until(t)) => {
+                    if !self.stop.sleep_until(Instant::from_std(t)).await {
+                        return Err(DriveEnd::Stopped);
+                    }
+                }
+                Err(Deny::Tripped(t)) => return Err(DriveEnd::Tripped(t.reason)),
+                Err(other) => {
+                    return Err(DriveEnd::Runaway(format!(
+                        "the pacer refused a request: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Waits for the cool-downs and asks the pacer until it grants a connect (one
+    /// connection per host, retry backoff, breaker), and records it.
+    async fn wait_connect_slot(&mut self) -> Result<(), DriveEnd> {
+        let at = self.pacing.extra.next_connect_at(Instant::now());
+        if !self.stop.sleep_until(at).await {
+            return Err(DriveEnd::Stopped);
+        }
+        let host = self.pacing.host;
+        loop {
+            if self.stop.is_stopped() {
+                return Err(DriveEnd::Stopped);
+            }
+            let now = std::time::Instant::now();
+            let granted = self.pacing.with(|p| {
+                p.may_connect(host, now)
+                    .and_then(|()| p.on_connect(host, now).map_err(|v| v.deny))
+            });
+            match granted {
+                Ok(()) => return Ok(()),
+                Err(Deny::Until(t)) => {
+                    if !self.stop.sleep_until(Instant::from_std(t)).await {
+                        return Err(DriveEnd::Stopped);
+                    }
+                }
+                Err(Deny::Tripped(t)) => return Err(DriveEnd::Tripped(t.reason)),
+                // Hosts in flight are capped by the orchestrator too, so this is a short
+                // race at most; wait a little and ask again.
+                Err(Deny::HostsFull) => {
+                    let later = Instant::now() + Duration::from_millis(5);
+                    if !self.stop.sleep_until(later).await {
+                        return Err(DriveEnd::Stopped);
+                    }
+                }
+                Err(other) => {
+                    return Err(DriveEnd::Runaway(format!(
+                        "the pacer refused a connect: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Opens a connection through the pacer, retrying connect timeouts as the pacer
+    /// allows, and returns it with the session's first step. On failure the session is
+    /// told, and its answer decides (another connect, or done).
+    async fn open(&mut self, session: &mut dyn Session) -> Result<(Option<Conn>, Step), DriveEnd> {
+        loop {
+            if self.attempts >= MAX_CONNECTS {
+                return Err(DriveEnd::Runaway(format!(
+                    "more than {MAX_CONNECTS} connection attempts"
+                )));
+            }
+            self.wait_connect_slot().await?;
+            self.attempts += 1;
+            let connected = self.connect().await;
+            tracing::debug!(addr = %self.endpoint.addr, ok = connected.is_ok(), "connect");
+            let (why, kind) = match connected {
+                Ok(conn) => {
+                    self.report.connections += 1;
+                    let step = session.on_connected(std::time::Instant::now());
+                    return Ok((Some(conn), step));
+                }
+                Err(ConnectFail::Local(e)) => {
+                    // Nothing was opened: release the pacer's hold on the host.
+                    self.pacing.closed();
+                    return Err(DriveEnd::Local(e));
+                }
+                Err(ConnectFail::Refused) => (ConnectionLoss::Refused, FailureKind::ConnectRefused),
+                Err(ConnectFail::Timeout) => {
+                    (ConnectionLoss::ConnectTimeout, FailureKind::ConnectTimeout)
+                }
+            };
+            let after = self.pacing.failed(kind);
+            match after {
+                // Only a timed-out connect is retried: a refusal is an answer.
+                AfterFailure::RetryAt(_) if kind == FailureKind::ConnectTimeout => continue,
+                AfterFailure::Tripped(t) => {
+                    self.report.losses.push(why);
+                    let _ = session.on_connection_lost(std::time::Instant::now(), why);
+                    return Err(DriveEnd::Tripped(t.reason));
+                }
+                _ => {}
+            }
+            self.report.losses.push(why);
+            match session.on_connection_lost(std::time::Instant::now(), why) {
+                Step::Reconnect => continue,
+                // Done, or asked to send or wait with no connection: nothing to do.
+                _ => return Ok((None, Step::Done)),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, ConnectFail> {
+        let addr = self.endpoint.addr;
+        let deadline = Instant::now() + self.cfg.connect_timeout;
+        match self.endpoint.transport {
+            Transport::Tcp => {
+                let socket = tcp_socket(addr)
+                    .map_err(|e| ConnectFail::Local(format!("create socket for {addr}: {e}")))?;
+                match timeout_at(deadline, socket.connect(addr)).await {
+                    Err(_) => Err(ConnectFail::Timeout),
+                    Ok(Ok(s)) => {
+                        s.set_nodelay(true).map_err(|e| {
+                            ConnectFail::Local(format!("set TCP_NODELAY on {addr}: {e}"))
+                        })?;
+                        Ok(Conn::Tcp(s))
+                    }
+                    Ok(Err(e)) => match e.kind() {
+                        io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::HostUnreachable
+                        | io::ErrorKind::NetworkUnreachable => Err(ConnectFail::Refused),
+                        io::ErrorKind::TimedOut => Err(ConnectFail::Timeout),
+                        _ => Err(ConnectFail::Local(format!("connect to {addr}: {e}"))),
+                    },
+                }
+            }
+            Transport::Udp => {
+                let local: SocketAddr = if addr.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let s = UdpSocket::bind(local)
+                    .await
+                    .map_err(|e| ConnectFail::Local(format!("bind UDP socket for {addr}: {e}")))?;
+                // A connected UDP socket only accepts datagrams from the device, and
+                // reports an ICMP port unreachable as ConnectionRefused on recv.
+                s.connect(addr).await.map_err(|e| {
+                    ConnectFail::Local(format!("connect UDP socket to {addr}: {e}"))
+                })?;
+                Ok(Conn::Udp(s))
+            }
+        }
+    }
+
+    /// Closes gracefully: FIN, then drain until the peer's FIN or the close timeout, so
+    /// the drop never turns into a RST. Records the close time for the cool-down.
+    async fn close(&mut self, conn: Conn) {
+        if let Conn::Tcp(mut s) = conn {
+            let deadline = Instant::now() + self.cfg.close_timeout;
+            if timeout_at(deadline, s.shutdown()).await.is_ok() {
+                let mut buf = [0u8; READ_CHUNK];
+                let mut drained = 0usize;
+                while drained < DRAIN_LIMIT {
+                    match timeout_at(deadline, s.read(&mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => drained += n,
+                        _ => break,
+                    }
+                }
+            }
+            drop(s);
+        }
+        self.pacing.closed();
+    }
+}
+
+enum ConnectFail {
+    Refused,
+    Timeout,
+    Local(String),
+}
+
+fn loss_of(e: &io::Error) -> ConnectionLoss {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectionLoss::Refused,
+        io::ErrorKind::UnexpectedEof => ConnectionLoss::Closed,
+        io::ErrorKind::TimedOut => ConnectionLoss::ConnectTimeout,
+        // Reset, aborted, broken pipe: the peer tore the connection down.
+        _ => ConnectionLoss::Reset,
+    }
+}
+
+/// A TCP socket built with socket2 so that its options are explicit: no linger (the
+/// kernel default, a FIN on close), and TCP_NODELAY set after connect.
+fn tcp_socket(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    s.set_linger(None)?;
+    s.set_tcp_nodelay(true)?;
+    let std_stream: std::net::TcpStream = s.into();
+    Ok(TcpSocket::from_std_stream(std_stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_losses() {
+        assert_eq!(
+            loss_of(&io::Error::from(io::ErrorKind::ConnectionReset)),
+            ConnectionLoss::Reset
+        );
+        assert_eq!(
+            loss_of(&io::Error::from(io::ErrorKind::BrokenPipe)),
+            ConnectionLoss::Reset
+        );
+        assert_eq!(
+            loss_of(&io::Error::from(io::ErrorKind::ConnectionRefused)),
+            ConnectionLoss::Refused
+        );
+    }
+
+    #[tokio::test]
+    async fn socket_has_nodelay_and_no_linger() {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let s = tcp_socket(addr).unwrap();
+        assert!(s.nodelay().unwrap());
+        assert_eq!(s.linger().unwrap(), None);
+    }
+}

@@ -1,0 +1,1112 @@
+//! The scan orchestrator: targets × protocols under the per-host discipline.
+//!
+//! [`run`] walks the targets lazily, probes up to `hosts_in_flight` hosts at a time and,
+//! on each host, its protocols one after the other (ENIP, then Modbus, then S7), so a
+//! device never sees two connections from us at once. It applies vendor rules as soon as
+//! an identity is known (an ENIP-identified Rockwell device is not sent S7), opens the
+//! per-host breaker after repeated failures, journals every outcome as it arrives, and
+//! emits [`ScanEvent`]s for whoever watches (the CLI's progress bar). It never prints.
+//!
+//! Stopping: [`StopSignal::stop`] (SIGINT/SIGTERM, the maintenance window's end) stops
+//! new requests at once; exchanges already on the wire finish or time out; hosts cut
+//! short are reported `interrupted` and not journaled as done, so `--resume` probes them
+//! again.
+//!
+//! # OT safety
+//! - One host, one task: the protocols of a host are driven sequentially by its task.
+//! - Every target is re-checked against the exclusions and against multicast, broadcast
+//!   and unspecified addresses right before it is probed, whatever the planner did.
+//! - Every frame goes through the guard and every request through the pacing gate (see
+//!   [`super::driver`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::driver::{self, DriveEnd, DriveReport, DriverConfig, Endpoint, Pacing};
+use super::enip::{EnipSession, EnipSessionConfig};
+use super::gate::HostClock;
+use super::journal::{Journal, JournalError, JournalLine};
+use super::modbus::{ModbusSession, ModbusSessionConfig};
+use super::s7::{S7Session, S7SessionConfig};
+use super::{ConnectionLoss, Session};
+use crate::inventory::normalize;
+use crate::inventory::{
+    Fact, Identity, NoAnswerKind, Observation, Protocol, Provenance, Transport,
+};
+use crate::pace::Pacer;
+use crate::profile::{EnipTransport, Profile};
+use crate::target::TargetSet;
+
+// ---------------------------------------------------------------------------------------
+// Stop signal
+
+/// Why a scan stopped before it was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// SIGINT/SIGTERM, or the caller asked.
+    Interrupted,
+    /// The maintenance window (or `--until`) ended.
+    WindowEnded,
+    /// The journal could not be written: going on would risk losing results.
+    JournalFailed,
+}
+
+/// A cheap, cloneable stop flag that async code can wait on.
+#[derive(Debug, Clone)]
+pub struct StopSignal {
+    tx: Arc<watch::Sender<Option<StopReason>>>,
+    rx: watch::Receiver<Option<StopReason>>,
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StopSignal {
+    pub fn new() -> StopSignal {
+        let (tx, rx) = watch::channel(None);
+        StopSignal {
+            tx: Arc::new(tx),
+            rx,
+        }
+    }
+
+    /// Asks the scan to stop; the first reason given wins.
+    pub fn stop(&self, reason: StopReason) {
+        self.tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.rx.borrow()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.reason().is_some()
+    }
+
+    /// Resolves once a stop is asked.
+    pub async fn stopped(&self) {
+        let mut rx = self.rx.clone();
+        // The sender lives in `self`, so `wait_for` cannot fail while we hold it.
+        let _ = rx.wait_for(|r| r.is_some()).await;
+    }
+
+    /// Sleeps until `at`; returns `false` (at once) if the scan stops first.
+    pub async fn sleep_until(&self, at: tokio::time::Instant) -> bool {
+        if self.is_stopped() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => !self.is_stopped(),
+            () = self.stopped() => false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Events
+
+/// What the scan tells its watchers. The CLI turns these into a progress bar or log lines.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanEvent {
+    Started {
+        scan_id: String,
+        /// Hosts to probe in this run (after resume), when the target list knows it.
+        total_hosts: Option<u64>,
+        /// Hosts already done in the journal being resumed.
+        resumed_hosts: u64,
+        /// The shortest time the pacing allows for the whole run, if known.
+        planned: Option<Duration>,
+    },
+    HostStarted {
+        ip: IpAddr,
+    },
+    /// One request left the process.
+    Request {
+        ip: IpAddr,
+        kind: &'static str,
+    },
+    ProbeFinished {
+        ip: IpAddr,
+        protocol: Protocol,
+        outcome: ProbeOutcome,
+    },
+    HostFinished {
+        ip: IpAddr,
+        state: HostState,
+        identified: bool,
+        errored: bool,
+    },
+    /// A target was skipped before anything was sent (excluded, or not a unicast address).
+    Skipped {
+        ip: IpAddr,
+        reason: String,
+    },
+    Stopping {
+        reason: StopReason,
+    },
+    Finished {
+        status: ScanStatus,
+    },
+}
+
+/// Receives events; called from the scan's tasks, so keep it quick.
+pub type EventSink = Arc<dyn Fn(&ScanEvent) + Send + Sync>;
+
+/// An event sink that drops everything.
+pub fn no_events() -> EventSink {
+    Arc::new(|_| {})
+}
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+/// How a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    Complete,
+    Interrupted,
+    WindowEnded,
+}
+
+/// Whether a host was probed to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    Done,
+    Interrupted,
+}
+
+/// How one protocol probe of one host ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// The device said who it is.
+    Identified,
+    /// The device spoke the protocol and said no (exception, unsupported command,
+    /// refused TSAP).
+    Negative,
+    /// Something answered, but not in this protocol.
+    NotThisProtocol,
+    /// Connection refused (nothing listening).
+    Refused,
+    /// Connect timed out (nothing there, or filtered).
+    ConnectTimeout,
+    /// Connected, but the device did not answer in time.
+    Timeout,
+    /// The device reset or closed the connection mid-exchange.
+    Reset,
+    /// A reply that did not decode as the protocol should (kept raw).
+    Suspicious,
+    /// A vendor rule said not to send this protocol to this device.
+    SkippedByRule,
+    /// The per-host breaker had opened: not tried.
+    CircuitOpen,
+    /// The guard refused a frame the session built: nothing was sent. A bug in otscout.
+    GuardRefused,
+    /// A local error (socket creation and the like).
+    LocalError,
+    /// The scan stopped before this probe finished.
+    Interrupted,
+}
+
+impl ProbeOutcome {
+    /// An outcome that means "we could not ask properly" (counts toward exit code 1): a
+    /// device that connected but did not answer or reset, or a fault on our side. A
+    /// refused or timed-out connect is an empty address, not an error; an open breaker is
+    /// not one on its own (the failures that opened it are).
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            ProbeOutcome::Timeout
+                | ProbeOutcome::Reset
+                | ProbeOutcome::GuardRefused
+                | ProbeOutcome::LocalError
+        )
+    }
+}
+
+impl fmt::Display for ProbeOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// The requests of one kind sent to one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestTally {
+    pub kind: String,
+    pub count: u64,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// One protocol probe of one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub protocol: Protocol,
+    pub transport: Transport,
+    pub port: u16,
+    pub outcome: ProbeOutcome,
+    /// A short human explanation (the guard's refusal, the rule that skipped it, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// Connections opened.
+    pub connections: u32,
+    /// What was sent, per request kind.
+    pub requests: Vec<RequestTally>,
+    /// What was learned, with raw reply bytes.
+    pub observations: Vec<Observation>,
+}
+
+/// One host's probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    pub ip: IpAddr,
+    pub state: HostState,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub probes: Vec<ProbeReport>,
+}
+
+impl HostReport {
+    pub fn identified(&self) -> bool {
+        self.probes
+            .iter()
+            .any(|p| p.outcome == ProbeOutcome::Identified)
+    }
+
+    pub fn errored(&self) -> bool {
+        self.probes.iter().any(|p| p.outcome.is_error())
+    }
+
+    /// The identities this host gave.
+    pub fn identities(&self) -> impl Iterator<Item = &Identity> {
+        self.probes
+            .iter()
+            .flat_map(|p| p.observations.iter())
+            .filter_map(|o| match &o.fact {
+                Fact::Identity { identity } => Some(identity),
+                _ => None,
+            })
+    }
+}
+
+/// Everything a scan run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub scan_id: String,
+    pub profile: String,
+    pub profile_sha256: String,
+    pub status: ScanStatus,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// Every host probed, this run or an earlier one resumed, in address order.
+    pub hosts: Vec<HostReport>,
+    /// Targets that were skipped before anything was sent, with the reason.
+    pub skipped: Vec<(IpAddr, String)>,
+    /// Hosts taken from the resumed journal.
+    pub resumed_hosts: u64,
+}
+
+impl ScanReport {
+    pub fn errored_hosts(&self) -> usize {
+        self.hosts.iter().filter(|h| h.errored()).count()
+    }
+
+    pub fn identified_hosts(&self) -> usize {
+        self.hosts.iter().filter(|h| h.identified()).count()
+    }
+
+    /// Requests sent, all hosts and kinds together.
+    pub fn requests(&self) -> u64 {
+        self.hosts
+            .iter()
+            .flat_map(|h| &h.probes)
+            .flat_map(|p| &p.requests)
+            .map(|r| r.count)
+            .sum()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+/// Builds a protocol session for one host.
+pub trait SessionFactory: Send + Sync + fmt::Debug {
+    /// A session for `protocol` on `ip`, port `port`, under `profile`, or `None` when
+    /// there is none (the protocol is not implemented, or the profile gives nothing to
+    /// ask).
+    fn session(
+        &self,
+        protocol: Protocol,
+        ip: IpAddr,
+        port: u16,
+        profile: &Profile,
+    ) -> Option<Box<dyn Session>>;
+}
+
+/// The built-in sessions (src/probe/modbus.rs, enip.rs, s7.rs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuiltinSessions;
+
+impl SessionFactory for BuiltinSessions {
+    fn session(
+        &self,
+        protocol: Protocol,
+        _ip: IpAddr,
+        port: u16,
+        profile: &Profile,
+    ) -> Option<Box<dyn Session>> {
+        match protocol {
+            Protocol::Modbus => {
+                let mut cfg = ModbusSessionConfig::from_profile(profile);
+                cfg.port = port;
+                Some(Box::new(ModbusSession::new(cfg)))
+            }
+            Protocol::Enip => {
+                let mut cfg = EnipSessionConfig::from_profile(profile);
+                cfg.port = port;
+                Some(Box::new(EnipSession::new(cfg)))
+            }
+            Protocol::S7 => {
+                let mut cfg = S7SessionConfig::from_profile(profile);
+                cfg.port = port;
+                Some(Box::new(S7Session::new(cfg)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The targets to probe, produced lazily.
+pub struct Targets {
+    pub iter: Box<dyn Iterator<Item = IpAddr> + Send>,
+    /// How many the iterator yields, when known.
+    pub total: Option<u64>,
+}
+
+impl fmt::Debug for Targets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Targets")
+            .field("total", &self.total)
+            .finish()
+    }
+}
+
+impl Targets {
+    pub fn list(ips: Vec<IpAddr>) -> Targets {
+        Targets {
+            total: Some(ips.len() as u64),
+            iter: Box::new(ips.into_iter()),
+        }
+    }
+}
+
+/// Everything [`run`] needs.
+#[derive(Debug)]
+pub struct ScanConfig {
+    pub scan_id: String,
+    pub profile: Profile,
+    pub profile_sha256: String,
+    pub targets: Targets,
+    /// Never probed, whatever the targets say (re-checked per host).
+    pub exclusions: Vec<IpNet>,
+    /// When set, a target outside it is never probed (re-checked per host: the resolved
+    /// scope already has the exclusions subtracted).
+    pub scope: Option<TargetSet>,
+    /// Non-standard ports per host (simulators, labs); otherwise the profile's ports.
+    pub ports: HashMap<(IpAddr, Protocol), u16>,
+    /// No request is issued after this time; the scan ends `window_ended`.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Where outcomes are journaled as they arrive.
+    pub journal: Option<Journal>,
+    /// Hosts already done (from `--resume`): not probed again, included in the report.
+    pub resumed: BTreeMap<IpAddr, HostReport>,
+    pub sessions: Arc<dyn SessionFactory>,
+    /// How long to wait for the peer's FIN when closing.
+    pub close_timeout: Duration,
+}
+
+/// Why a scan could not run at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    #[error("profile {profile}: {reason}")]
+    Profile { profile: String, reason: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+
+struct Ctx {
+    scan_id: String,
+    profile: Profile,
+    profile_sha256: String,
+    exclusions: Vec<IpNet>,
+    ports: HashMap<(IpAddr, Protocol), u16>,
+    journal: Option<Journal>,
+    sessions: Arc<dyn SessionFactory>,
+    pacer: std::sync::Mutex<Pacer>,
+    driver: DriverConfig,
+    events: EventSink,
+    stop: StopSignal,
+}
+
+/// Runs a scan to its end, a stop, or the deadline, and returns what it found.
+///
+/// The caller owns `stop` (wire SIGINT to it); `events` receives progress. Journal lines
+/// are queued as outcomes arrive; the caller finishes the journal handle afterwards.
+pub async fn run(
+    config: ScanConfig,
+    events: EventSink,
+    stop: StopSignal,
+) -> Result<ScanReport, ScanError> {
+    let started = Utc::now();
+    let p = &config.profile.pacing;
+    if !(p.max_rate.is_finite() && p.max_rate > 0.0) || p.hosts_in_flight == 0 {
+        return Err(ScanError::Profile {
+            profile: config.profile.name.clone(),
+            reason: format!(
+                "pacing needs max_rate > 0 and hosts_in_flight >= 1, got max_rate {} and hosts_in_flight {}",
+                p.max_rate, p.hosts_in_flight
+            ),
+        });
+    }
+    let ctx = Arc::new(Ctx {
+        scan_id: config.scan_id.clone(),
+        pacer: std::sync::Mutex::new(Pacer::from_pacing(p)),
+        driver: DriverConfig {
+            connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+            response_timeout: Duration::from_millis(p.response_timeout_ms),
+            close_timeout: config.close_timeout,
+        },
+        profile: config.profile.clone(),
+        profile_sha256: config.profile_sha256.clone(),
+        exclusions: config.exclusions.clone(),
+        ports: config.ports.clone(),
+        journal: config.journal.clone(),
+        sessions: Arc::clone(&config.sessions),
+        events: Arc::clone(&events),
+        stop: stop.clone(),
+    });
+
+    let resumed = config.resumed;
+    let total = config
+        .targets
+        .total
+        .map(|t| t.saturating_sub(resumed.len() as u64));
+    events(&ScanEvent::Started {
+        scan_id: config.scan_id.clone(),
+        total_hosts: total,
+        resumed_hosts: resumed.len() as u64,
+        planned: total.map(|n| planned_duration(&ctx.profile, n)),
+    });
+
+    // The deadline becomes a stop.
+    let deadline_task = config.deadline.map(|d| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let left = (d - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(left).await;
+            stop.stop(StopReason::WindowEnded);
+        })
+    });
+    let stop_note = {
+        let stop = stop.clone();
+        let events = Arc::clone(&events);
+        tokio::spawn(async move {
+            stop.stopped().await;
+            if let Some(reason) = stop.reason() {
+                events(&ScanEvent::Stopping { reason });
+            }
+        })
+    };
+
+    let slots = Arc::new(Semaphore::new(ctx.profile.pacing.hosts_in_flight));
+    let mut tasks: JoinSet<HostReport> = JoinSet::new();
+    let mut hosts: BTreeMap<IpAddr, HostReport> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut targets = config.targets.iter;
+    loop {
+        if stop.is_stopped() {
+            break;
+        }
+        // Collect finished hosts as we go, so memory stays bounded by hosts in flight.
+        while let Some(done) = tasks.try_join_next() {
+            collect(&mut hosts, done, &ctx);
+        }
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = stop.stopped() => break,
+        };
+        let Some(ip) = targets.next() else {
+            break;
+        };
+        if resumed.contains_key(&ip) || !seen.insert(ip) {
+            continue;
+        }
+        let outside = config
+            .scope
+            .as_ref()
+            .filter(|s| !s.contains(ip))
+            .map(|_| format!("{ip} is outside the resolved scope"));
+        if let Some(reason) = outside.or_else(|| refuse_target(ip, &ctx.exclusions)) {
+            events(&ScanEvent::Skipped {
+                ip,
+                reason: reason.clone(),
+            });
+            skipped.push((ip, reason));
+            continue;
+        }
+        let ctx = Arc::clone(&ctx);
+        tasks.spawn(async move {
+            let report = probe_host(&ctx, ip).await;
+            drop(permit);
+            report
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        collect(&mut hosts, done, &ctx);
+    }
+    if let Some(t) = deadline_task {
+        t.abort();
+    }
+    stop_note.abort();
+
+    let resumed_hosts = resumed.len() as u64;
+    for (ip, h) in resumed {
+        hosts.entry(ip).or_insert(h);
+    }
+    let status = match stop.reason() {
+        None => ScanStatus::Complete,
+        Some(StopReason::WindowEnded) => ScanStatus::WindowEnded,
+        Some(StopReason::Interrupted | StopReason::JournalFailed) => ScanStatus::Interrupted,
+    };
+    events(&ScanEvent::Finished { status });
+    Ok(ScanReport {
+        scan_id: config.scan_id,
+        profile: config.profile.name,
+        profile_sha256: config.profile_sha256,
+        status,
+        started,
+        finished: Utc::now(),
+        hosts: hosts.into_values().collect(),
+        skipped,
+        resumed_hosts,
+    })
+}
+
+fn collect(
+    hosts: &mut BTreeMap<IpAddr, HostReport>,
+    done: Result<HostReport, tokio::task::JoinError>,
+    ctx: &Ctx,
+) {
+    match done {
+        Ok(h) => {
+            hosts.insert(h.ip, h);
+        }
+        // A host task cannot panic by design; if one did, stop rather than report a
+        // silently partial result.
+        Err(_) => ctx.stop.stop(StopReason::Interrupted),
+    }
+    if let Some(j) = &ctx.journal {
+        if j.failure().is_some() {
+            ctx.stop.stop(StopReason::JournalFailed);
+        }
+    }
+}
+
+/// Why a target must not be touched, if so.
+pub fn refuse_target(ip: IpAddr, exclusions: &[IpNet]) -> Option<String> {
+    if let Some(net) = exclusions.iter().find(|n| n.contains(&ip)) {
+        return Some(format!("excluded by {net}"));
+    }
+    let bad = match ip {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified(),
+        IpAddr::V6(v6) => v6.is_multicast() || v6.is_unspecified(),
+    };
+    bad.then(|| format!("{ip} is not a unicast host address"))
+}
+
+/// The shortest time the pacing allows: the global rate over all requests, or the
+/// per-host chain of intervals spread over the hosts in flight, whichever is longer.
+fn planned_duration(profile: &Profile, hosts: u64) -> Duration {
+    let per_host = planned_requests_per_host(profile) as f64;
+    let p = &profile.pacing;
+    let by_rate = hosts as f64 * per_host / p.max_rate.max(f64::MIN_POSITIVE);
+    let chain = per_host * p.host_interval_ms as f64 / 1000.0;
+    let by_hosts = chain * (hosts as f64 / p.hosts_in_flight.max(1) as f64).ceil();
+    Duration::from_secs_f64(by_rate.max(by_hosts).min(1e9))
+}
+
+/// Requests a fully answering host receives: List Identity (+ List Services); one read
+/// code per unit id tried at most; COTP + setup + SZLs + disconnect per TSAP tried.
+fn planned_requests_per_host(profile: &Profile) -> u64 {
+    let mut n = 0u64;
+    if profile.enip.enabled {
+        n += 1 + u64::from(profile.enip.list_services);
+    }
+    if profile.modbus.enabled {
+        n += profile.modbus.read_codes.len() as u64;
+    }
+    if profile.s7.enabled {
+        n += 3 + profile.s7.szl_ids.len() as u64;
+    }
+    n
+}
+
+/// The order a host's protocols are tried: ENIP first (one cheap request that usually
+/// names the vendor), Modbus, then S7 last, so vendor rules learned from the others can
+/// spare the most fragile stacks.
+fn protocol_plan(profile: &Profile) -> Vec<Protocol> {
+    let mut v = Vec::new();
+    if profile.enip.enabled {
+        v.push(Protocol::Enip);
+    }
+    if profile.modbus.enabled {
+        v.push(Protocol::Modbus);
+    }
+    if profile.s7.enabled {
+        v.push(Protocol::S7);
+    }
+    v
+}
+
+fn endpoint_for(ctx: &Ctx, ip: IpAddr, protocol: Protocol) -> (u16, Transport) {
+    let (port, transport) = match protocol {
+        Protocol::Modbus => (ctx.profile.modbus.port, Transport::Tcp),
+        Protocol::Enip => (
+            ctx.profile.enip.port,
+            match ctx.profile.enip.transport {
+                EnipTransport::Tcp => Transport::Tcp,
+                EnipTransport::Udp => Transport::Udp,
+            },
+        ),
+        _ => (ctx.profile.s7.port, Transport::Tcp),
+    };
+    (
+        ctx.ports.get(&(ip, protocol)).copied().unwrap_or(port),
+        transport,
+    )
+}
+
+async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
+    let started = Utc::now();
+    (ctx.events)(&ScanEvent::HostStarted { ip });
+    let pacing = &ctx.profile.pacing;
+    let mut clock = HostClock::new(
+        Duration::from_millis(pacing.host_interval_ms),
+        Duration::from_millis(pacing.cooldown_ms),
+    );
+    let plan = protocol_plan(&ctx.profile);
+    let mut probes = Vec::new();
+    let mut state = HostState::Done;
+    let mut identities: Vec<Identity> = Vec::new();
+
+    for &protocol in &plan {
+        if ctx.stop.is_stopped() {
+            state = HostState::Interrupted;
+            break;
+        }
+        let (port, transport) = endpoint_for(ctx, ip, protocol);
+        let now = Utc::now();
+        let skip = |outcome: ProbeOutcome, detail: String| ProbeReport {
+            protocol,
+            transport,
+            port,
+            outcome,
+            detail: Some(detail),
+            started: now,
+            finished: now,
+            connections: 0,
+            requests: Vec::new(),
+            observations: Vec::new(),
+        };
+        let names = identity_names(&identities);
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let rules = ctx.profile.rules_for(&name_refs);
+        let trip = ctx
+            .pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trip(ip)
+            .map(|t| t.reason.clone());
+        let report = if let Some(reason) = trip {
+            let mut r = skip(ProbeOutcome::CircuitOpen, format!("breaker open: {reason}"));
+            r.observations.push(observation(
+                ctx,
+                ip,
+                Fact::NoAnswer {
+                    protocol,
+                    port,
+                    outcome: NoAnswerKind::CircuitOpen,
+                },
+                "none",
+                now,
+                None,
+            ));
+            r
+        } else if rules.skip_protocols.contains(&protocol) {
+            let why = if rules.notes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", rules.notes.join("; "))
+            };
+            skip(
+                ProbeOutcome::SkippedByRule,
+                format!(
+                    "vendor rule {} skips {protocol:?}{why}",
+                    rules.matched.join(", ")
+                ),
+            )
+        } else if let Some(mut session) = ctx.sessions.session(protocol, ip, port, &ctx.profile) {
+            // Vendor rules may ask for a longer interval and cool-down once the device
+            // is known; the pacer holds the profile's own.
+            clock.interval = Duration::from_millis(rules.host_interval_ms);
+            clock.cooldown = Duration::from_millis(rules.cooldown_ms);
+            let endpoint = Endpoint {
+                addr: SocketAddr::new(ip, port),
+                transport,
+            };
+            let drive = driver::drive(
+                session.as_mut(),
+                endpoint,
+                &ctx.driver,
+                Pacing {
+                    pacer: &ctx.pacer,
+                    host: ip,
+                    extra: &mut clock,
+                },
+                &ctx.stop,
+            )
+            .await;
+            for s in &drive.sent {
+                (ctx.events)(&ScanEvent::Request { ip, kind: s.kind });
+            }
+            probe_report(ctx, ip, protocol, port, transport, now, drive)
+        } else {
+            continue;
+        };
+
+        if report.outcome == ProbeOutcome::Interrupted {
+            state = HostState::Interrupted;
+        }
+        identities.extend(report.observations.iter().filter_map(|o| match &o.fact {
+            Fact::Identity { identity } => Some(identity.clone()),
+            _ => None,
+        }));
+        if let Some(j) = &ctx.journal {
+            j.append(&JournalLine::Probe {
+                ip,
+                probe: report.clone(),
+            });
+        }
+        (ctx.events)(&ScanEvent::ProbeFinished {
+            ip,
+            protocol,
+            outcome: report.outcome,
+        });
+        probes.push(report);
+        if state == HostState::Interrupted {
+            break;
+        }
+    }
+    ctx.pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish_host(ip, std::time::Instant::now());
+    let host = HostReport {
+        ip,
+        state,
+        started,
+        finished: Utc::now(),
+        probes,
+    };
+    if state == HostState::Done {
+        if let Some(j) = &ctx.journal {
+            j.append(&JournalLine::Host { host: host.clone() });
+        }
+    }
+    (ctx.events)(&ScanEvent::HostFinished {
+        ip,
+        state,
+        identified: host.identified(),
+        errored: host.errored(),
+    });
+    host
+}
+
+fn probe_report(
+    ctx: &Ctx,
+    ip: IpAddr,
+    protocol: Protocol,
+    port: u16,
+    transport: Transport,
+    started: DateTime<Utc>,
+    drive: DriveReport,
+) -> ProbeReport {
+    let mut tallies: BTreeMap<&'static str, RequestTally> = BTreeMap::new();
+    for s in &drive.sent {
+        tallies
+            .entry(s.kind)
+            .and_modify(|t| {
+                t.count += 1;
+                t.last = s.at;
+            })
+            .or_insert_with(|| RequestTally {
+                kind: s.kind.to_owned(),
+                count: 1,
+                first: s.at,
+                last: s.at,
+            });
+    }
+    let seen = drive.sent.last().map_or(started, |s| s.at);
+    let observations: Vec<Observation> = drive
+        .findings
+        .iter()
+        .map(|f| {
+            observation(
+                ctx,
+                ip,
+                f.fact.clone(),
+                f.request,
+                seen,
+                f.raw.as_deref().map(hex::encode),
+            )
+        })
+        .collect();
+    let (outcome, mut detail) = classify(&drive, &observations);
+    if let DriveEnd::Tripped(reason) = &drive.end {
+        detail = Some(format!("breaker opened: {reason}"));
+    }
+    ProbeReport {
+        protocol,
+        transport,
+        port,
+        outcome,
+        detail,
+        started,
+        finished: Utc::now(),
+        connections: drive.connections,
+        requests: tallies.into_values().collect(),
+        observations,
+    }
+}
+
+/// The outcome of a probe, from what the device said first and from how the drive ended
+/// when it said nothing.
+fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<String>) {
+    match &drive.end {
+        DriveEnd::Guard(e) => return (ProbeOutcome::GuardRefused, Some(e.to_string())),
+        DriveEnd::Local(e) => return (ProbeOutcome::LocalError, Some(e.clone())),
+        DriveEnd::Runaway(what) => {
+            return (ProbeOutcome::LocalError, Some(format!("cut off: {what}")));
+        }
+        DriveEnd::Stopped | DriveEnd::Done | DriveEnd::Tripped(_) => {}
+    }
+    let has = |pred: &dyn Fn(&Fact) -> bool| obs.iter().any(|o| pred(&o.fact));
+    if has(&|f| matches!(f, Fact::Identity { .. })) {
+        return (ProbeOutcome::Identified, None);
+    }
+    if has(&|f| matches!(f, Fact::Suspicious { .. })) {
+        return (ProbeOutcome::Suspicious, None);
+    }
+    if has(&|f| matches!(f, Fact::Negative { .. })) {
+        return (ProbeOutcome::Negative, None);
+    }
+    if drive.end == DriveEnd::Stopped {
+        return (ProbeOutcome::Interrupted, Some("the scan stopped".into()));
+    }
+    let no_answer = obs.iter().find_map(|o| match o.fact {
+        Fact::NoAnswer { outcome, .. } => Some(outcome),
+        _ => None,
+    });
+    let from_session = no_answer.map(|k| match k {
+        NoAnswerKind::Refused => ProbeOutcome::Refused,
+        NoAnswerKind::Timeout => {
+            if drive.connections == 0 {
+                ProbeOutcome::ConnectTimeout
+            } else {
+                ProbeOutcome::Timeout
+            }
+        }
+        NoAnswerKind::Reset => ProbeOutcome::Reset,
+        NoAnswerKind::NotThisProtocol => ProbeOutcome::NotThisProtocol,
+        NoAnswerKind::CircuitOpen => ProbeOutcome::CircuitOpen,
+    });
+    if let Some(o) = from_session {
+        return (o, None);
+    }
+    // The session said nothing: judge by the transport's history.
+    let last = drive.losses.last().copied();
+    let outcome = match last {
+        Some(ConnectionLoss::Reset) => ProbeOutcome::Reset,
+        Some(ConnectionLoss::Refused) => ProbeOutcome::Refused,
+        Some(ConnectionLoss::ConnectTimeout) if drive.connections == 0 => {
+            ProbeOutcome::ConnectTimeout
+        }
+        _ if drive.timeouts > 0 => ProbeOutcome::Timeout,
+        Some(ConnectionLoss::Closed) => ProbeOutcome::NotThisProtocol,
+        _ => ProbeOutcome::NotThisProtocol,
+    };
+    (outcome, None)
+}
+
+fn observation(
+    ctx: &Ctx,
+    ip: IpAddr,
+    fact: Fact,
+    request: &str,
+    seen: DateTime<Utc>,
+    raw_hex: Option<String>,
+) -> Observation {
+    Observation {
+        ip,
+        fact,
+        provenance: Provenance::Active {
+            scan_id: ctx.scan_id.clone(),
+            profile: ctx.profile.name.clone(),
+            profile_sha256: ctx.profile_sha256.clone(),
+            request: request.to_owned(),
+        },
+        seen: Some(seen),
+        raw_hex,
+    }
+}
+
+/// The names devices answer to for vendor rules: canonical vendor names, families and
+/// product names (the profile's rules match when a name contains the rule's `match`).
+pub fn identity_names(identities: &[Identity]) -> Vec<String> {
+    let mut names = Vec::new();
+    for identity in identities {
+        match identity {
+            Identity::Enip(e) => {
+                if let Some(v) = normalize::odva_vendor(e.vendor_id) {
+                    names.push(v.to_owned());
+                }
+                names.push(e.product_name.clone());
+            }
+            Identity::Modbus(m) => {
+                for id in [0u8, 4, 5] {
+                    if let Some(v) = m.objects.get(&id) {
+                        names.push(if id == 0 {
+                            normalize::vendor_name(v)
+                        } else {
+                            v.clone()
+                        });
+                    }
+                }
+            }
+            Identity::S7(s) => {
+                let vendor = s
+                    .manufacturer_id
+                    .and_then(normalize::s7_manufacturer)
+                    .unwrap_or("Siemens");
+                names.push(vendor.to_owned());
+                if let Some(f) = s
+                    .order_number
+                    .as_deref()
+                    .and_then(normalize::siemens_family)
+                {
+                    names.push(f.to_owned());
+                }
+                names.extend(s.module_type.clone());
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{EnipIdentity, EnipIdentitySource, S7Identity};
+
+    #[test]
+    fn names_for_vendor_rules() {
+        let rockwell = Identity::Enip(EnipIdentity {
+            source: EnipIdentitySource::ListIdentity,
+            vendor_id: 1,
+            device_type: 12,
+            product_code: 58,
+            revision_major: 4,
+            revision_minor: 3,
+            status: 0x30,
+            serial: 0x0052_4d8e,
+            product_name: "1756-ENBT/A".into(),
+            state: Some(3),
+            encapsulation_version: Some(1),
+            socket_addr: None,
+        });
+        let names = identity_names(std::slice::from_ref(&rockwell));
+        assert!(
+            names.iter().any(|n| n.to_lowercase().contains("rockwell")),
+            "{names:?}"
+        );
+        let s7 = Identity::S7(Box::new(S7Identity {
+            order_number: Some("6ES7 315-2EH14-0AB0 ".into()),
+            ..S7Identity::default()
+        }));
+        let names = identity_names(std::slice::from_ref(&s7));
+        assert!(names.contains(&"Siemens".to_owned()), "{names:?}");
+        assert!(names.contains(&"S7-300".to_owned()), "{names:?}");
+    }
+
+    #[test]
+    fn refuses_excluded_and_non_unicast() {
+        let ex: Vec<IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        assert!(
+            refuse_target("10.0.0.7".parse().unwrap(), &ex)
+                .unwrap()
+                .contains("10.0.0.0/24")
+        );
+        assert!(refuse_target("224.0.0.1".parse().unwrap(), &ex).is_some());
+        assert!(refuse_target("255.255.255.255".parse().unwrap(), &ex).is_some());
+        assert!(refuse_target("10.0.1.7".parse().unwrap(), &ex).is_none());
+    }
+
+    #[tokio::test]
+    async fn stop_signal_wakes_sleepers_and_keeps_first_reason() {
+        let s = StopSignal::new();
+        let s2 = s.clone();
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let sleeper = tokio::spawn(async move { s2.sleep_until(far).await });
+        s.stop(StopReason::WindowEnded);
+        s.stop(StopReason::Interrupted);
+        assert!(!sleeper.await.unwrap());
+        assert_eq!(s.reason(), Some(StopReason::WindowEnded));
+    }
+}

@@ -1,0 +1,770 @@
+//! The scan engine over real loopback sockets: the driver's connection discipline, the
+//! orchestrator's per-host rules, the journal and resume, and stopping.
+//!
+//! These tests drive a small fake session (it sends one ENIP List Identity and takes any
+//! reply as an identity) against tiny TCP servers that log every connection. The fake
+//! session still goes through the real guard: while the guard refuses List Identity
+//! (before the ENIP codec lands) the exchange tests check that nothing at all was sent,
+//! and they check the full exchange once the guard accepts it.
+//!
+//! Addresses: 127.23.<test>.<host>, ports ephemeral, so tests never share a socket.
+
+mod plant;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use otscout::inventory::{
+    EnipIdentity, EnipIdentitySource, Fact, Identity, NoAnswerKind, Protocol,
+};
+use otscout::probe::journal::{self, JOURNAL_FORMAT, Journal, JournalHeader};
+use otscout::probe::scan::{
+    self, HostState, ProbeOutcome, ScanConfig, ScanEvent, ScanStatus, SessionFactory, StopReason,
+    StopSignal, Targets,
+};
+use otscout::probe::{ConnectionLoss, Finding, Session, Step};
+use otscout::profile::{EnipTransport, Profile, VendorRule};
+use otscout::safety::{self, EnipList, EnipListCommand, SafeRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+// ---------------------------------------------------------------------------------------
+// A fake session and a logging server
+
+fn list_identity() -> SafeRequest {
+    SafeRequest::EnipList(EnipList {
+        command: EnipListCommand::ListIdentity,
+        sender_context: *b"otscout1",
+    })
+}
+
+/// Whether the guard lets List Identity out yet (it refuses everything until the ENIP
+/// codec lands).
+fn guard_open() -> bool {
+    safety::emit(&list_identity()).is_ok()
+}
+
+#[derive(Debug, Default)]
+struct FakeEnip {
+    got: Vec<u8>,
+    findings: Vec<Finding>,
+    deadline: Option<std::time::Instant>,
+    timeout: Duration,
+}
+
+impl Session for FakeEnip {
+    fn protocol(&self) -> Protocol {
+        Protocol::Enip
+    }
+    fn on_connected(&mut self, now: std::time::Instant) -> Step {
+        self.deadline = Some(now + self.timeout);
+        Step::Send(list_identity())
+    }
+    fn on_bytes(&mut self, _now: std::time::Instant, bytes: &[u8]) -> Step {
+        self.got.extend_from_slice(bytes);
+        if self.got.len() < 4 {
+            return Step::Wait;
+        }
+        self.deadline = None;
+        let name = String::from_utf8_lossy(&self.got).into_owned();
+        let vendor_id = if name.starts_with("ROCK") { 1 } else { 99 };
+        self.findings.push(Finding {
+            fact: Fact::Identity {
+                identity: Identity::Enip(EnipIdentity {
+                    source: EnipIdentitySource::ListIdentity,
+                    vendor_id,
+                    device_type: 12,
+                    product_code: 58,
+                    revision_major: 4,
+                    revision_minor: 3,
+                    status: 0x30,
+                    serial: 7,
+                    product_name: name,
+                    state: Some(3),
+                    encapsulation_version: Some(1),
+                    socket_addr: None,
+                }),
+            },
+            raw: Some(self.got.clone()),
+            request: "enip.list_identity",
+        });
+        Step::Done
+    }
+    fn on_timeout(&mut self, _now: std::time::Instant) -> Step {
+        self.deadline = None;
+        self.no_answer(NoAnswerKind::Timeout)
+    }
+    fn on_connection_lost(&mut self, _now: std::time::Instant, why: ConnectionLoss) -> Step {
+        self.deadline = None;
+        self.no_answer(match why {
+            ConnectionLoss::Refused => NoAnswerKind::Refused,
+            ConnectionLoss::ConnectTimeout => NoAnswerKind::Timeout,
+            ConnectionLoss::Closed => NoAnswerKind::NotThisProtocol,
+            ConnectionLoss::Reset => NoAnswerKind::Reset,
+        })
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+}
+
+impl FakeEnip {
+    fn no_answer(&mut self, outcome: NoAnswerKind) -> Step {
+        self.findings.push(Finding {
+            fact: Fact::NoAnswer {
+                protocol: Protocol::Enip,
+                port: 44818,
+                outcome,
+            },
+            raw: None,
+            request: "enip.list_identity",
+        });
+        Step::Done
+    }
+}
+
+/// Gives ENIP (and, to check vendor rules, S7) the fake session.
+#[derive(Debug)]
+struct Fakes {
+    timeout: Duration,
+}
+
+impl SessionFactory for Fakes {
+    fn session(
+        &self,
+        protocol: Protocol,
+        _ip: IpAddr,
+        _port: u16,
+        _p: &Profile,
+    ) -> Option<Box<dyn Session>> {
+        matches!(protocol, Protocol::Enip | Protocol::S7).then(|| {
+            Box::new(FakeEnip {
+                timeout: self.timeout,
+                ..FakeEnip::default()
+            }) as Box<dyn Session>
+        })
+    }
+}
+
+/// How a logging server treats a connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Behaviour {
+    /// Replies with the device name to every request.
+    Answer(&'static str),
+    /// Accepts, reads, never replies.
+    Hang,
+}
+
+/// One connection as the server saw it.
+#[derive(Debug, Clone)]
+struct ConnLog {
+    opened: Instant,
+    closed: Instant,
+    bytes: usize,
+    /// Times a request's first bytes arrived.
+    requests: Vec<Instant>,
+    /// The client closed with FIN (read returned 0), not RST.
+    clean_close: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Ledger(Arc<Mutex<Vec<ConnLog>>>);
+
+impl Ledger {
+    fn conns(&self) -> Vec<ConnLog> {
+        self.0.lock().unwrap().clone()
+    }
+    fn bytes(&self) -> usize {
+        self.conns().iter().map(|c| c.bytes).sum()
+    }
+    /// Most connections open at the same time.
+    fn max_concurrent(&self) -> usize {
+        let conns = self.conns();
+        conns
+            .iter()
+            .map(|a| {
+                conns
+                    .iter()
+                    .filter(|b| b.opened <= a.opened && a.opened < b.closed)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A server on `ip`, ephemeral port, that logs connections.
+async fn server(ip: Ipv4Addr, behaviour: Behaviour) -> (SocketAddr, Ledger) {
+    let listener = TcpListener::bind((ip, 0))
+        .await
+        .expect("bind loopback alias");
+    let addr = listener.local_addr().unwrap();
+    let ledger = Ledger::default();
+    let log = ledger.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let opened = Instant::now();
+                let mut bytes = 0;
+                let mut requests = Vec::new();
+                let mut buf = [0u8; 1024];
+                let clean_close = loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) => break true,
+                        Ok(n) => {
+                            bytes += n;
+                            requests.push(Instant::now());
+                            if let Behaviour::Answer(name) = behaviour {
+                                let _ = s.write_all(name.as_bytes()).await;
+                            }
+                        }
+                        Err(_) => break false,
+                    }
+                };
+                log.0.lock().unwrap().push(ConnLog {
+                    opened,
+                    closed: Instant::now(),
+                    bytes,
+                    requests,
+                    clean_close,
+                });
+            });
+        }
+    });
+    (addr, ledger)
+}
+
+fn ip(test: u8, host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 23, test, host)
+}
+
+/// The built-in `lab` profile with only ENIP on and test-sized timings.
+fn profile() -> Profile {
+    let mut p = otscout::profile::builtin("lab")
+        .expect("built-in lab")
+        .profile;
+    p.name = "test".into();
+    p.pacing.max_rate = 1000.0;
+    p.pacing.burst = 10;
+    p.pacing.hosts_in_flight = 8;
+    p.pacing.host_interval_ms = 0;
+    p.pacing.connect_timeout_ms = 500;
+    p.pacing.response_timeout_ms = 300;
+    p.pacing.retries = 0;
+    p.pacing.cooldown_ms = 20;
+    p.pacing.breaker_failures = 3;
+    p.pacing.breaker_resets = 2;
+    p.modbus.enabled = false;
+    p.s7.enabled = false;
+    p.enip.enabled = true;
+    p.enip.transport = EnipTransport::Tcp;
+    p.enip.list_services = false;
+    p.vendor_rules.clear();
+    p
+}
+
+fn config(
+    profile: Profile,
+    targets: Vec<IpAddr>,
+    ports: HashMap<(IpAddr, Protocol), u16>,
+) -> ScanConfig {
+    ScanConfig {
+        scan_id: "test-scan".into(),
+        profile,
+        profile_sha256: "00".repeat(32),
+        targets: Targets::list(targets),
+        exclusions: vec![],
+        scope: None,
+        ports,
+        deadline: None,
+        journal: None,
+        resumed: BTreeMap::new(),
+        sessions: Arc::new(Fakes {
+            timeout: Duration::from_millis(200),
+        }),
+        close_timeout: Duration::from_millis(200),
+    }
+}
+
+fn events_into(log: &Arc<Mutex<Vec<ScanEvent>>>) -> scan::EventSink {
+    let log = Arc::clone(log);
+    Arc::new(move |e: &ScanEvent| log.lock().unwrap().push(e.clone()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn guard_decides_what_leaves_and_close_is_a_fin() {
+    let host = ip(1, 1);
+    let (addr, ledger) = server(host, Behaviour::Answer("ROCKWELL PLC")).await;
+    let ports = HashMap::from([((IpAddr::V4(host), Protocol::Enip), addr.port())]);
+    let report = scan::run(
+        config(profile(), vec![IpAddr::V4(host)], ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(report.status, ScanStatus::Complete);
+    let probe = &report.hosts[0].probes[0];
+    let conns = ledger.conns();
+    assert_eq!(conns.len(), 1, "one connection");
+    assert!(conns[0].clean_close, "closed with FIN, not RST");
+    if guard_open() {
+        assert_eq!(probe.outcome, ProbeOutcome::Identified);
+        assert_eq!(probe.requests.len(), 1);
+        assert_eq!(probe.requests[0].kind, "enip.list_identity");
+        assert_eq!(probe.requests[0].count, 1);
+        let raw = probe.observations[0].raw_hex.as_deref().unwrap();
+        assert_eq!(raw, hex::encode("ROCKWELL PLC"));
+        assert_eq!(
+            ledger.bytes(),
+            safety::emit(&list_identity()).unwrap().len()
+        );
+    } else {
+        assert_eq!(probe.outcome, ProbeOutcome::GuardRefused, "{probe:?}");
+        assert!(probe.requests.is_empty());
+        assert_eq!(
+            ledger.bytes(),
+            0,
+            "a refused frame never reaches the socket"
+        );
+        assert!(report.hosts[0].errored());
+    }
+}
+
+#[tokio::test]
+async fn refused_and_excluded_hosts() {
+    // Nothing listens on .1; .2 is excluded and has a server that must see nothing.
+    let (refused, excluded) = (ip(2, 1), ip(2, 2));
+    let (addr, ledger) = server(excluded, Behaviour::Answer("DEVX")).await;
+    let ports = HashMap::from([
+        ((IpAddr::V4(refused), Protocol::Enip), addr.port()),
+        ((IpAddr::V4(excluded), Protocol::Enip), addr.port()),
+    ]);
+    let mut cfg = config(profile(), vec![refused.into(), excluded.into()], ports);
+    cfg.exclusions = vec!["127.23.2.2/32".parse().unwrap()];
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let report = scan::run(cfg, events_into(&events), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.status, ScanStatus::Complete);
+    assert_eq!(report.hosts.len(), 1);
+    assert_eq!(report.hosts[0].probes[0].outcome, ProbeOutcome::Refused);
+    assert!(!report.hosts[0].errored(), "a closed port is not an error");
+    assert_eq!(report.skipped.len(), 1);
+    assert!(report.skipped[0].1.contains("127.23.2.2/32"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        ledger.conns().is_empty(),
+        "excluded host received a connection"
+    );
+    let ev = events.lock().unwrap();
+    assert!(matches!(
+        ev.first(),
+        Some(ScanEvent::Started {
+            total_hosts: Some(2),
+            ..
+        })
+    ));
+    assert!(matches!(
+        ev.last(),
+        Some(ScanEvent::Finished {
+            status: ScanStatus::Complete
+        })
+    ));
+}
+
+#[tokio::test]
+async fn hanging_device_times_out_and_the_scan_finishes() {
+    if !guard_open() {
+        eprintln!("skipped hanging_device_times_out: the ENIP guard has not landed");
+        return;
+    }
+    let (hang, ok) = (ip(3, 1), ip(3, 2));
+    let (a1, l1) = server(hang, Behaviour::Hang).await;
+    let (a2, _) = server(ok, Behaviour::Answer("OKAY")).await;
+    let ports = HashMap::from([
+        ((IpAddr::V4(hang), Protocol::Enip), a1.port()),
+        ((IpAddr::V4(ok), Protocol::Enip), a2.port()),
+    ]);
+    let started = Instant::now();
+    let report = scan::run(
+        config(profile(), vec![hang.into(), ok.into()], ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let by_ip: HashMap<IpAddr, ProbeOutcome> = report
+        .hosts
+        .iter()
+        .map(|h| (h.ip, h.probes[0].outcome))
+        .collect();
+    assert_eq!(by_ip[&IpAddr::V4(hang)], ProbeOutcome::Timeout);
+    assert_eq!(by_ip[&IpAddr::V4(ok)], ProbeOutcome::Identified);
+    assert_eq!(report.errored_hosts(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        l1.conns()[0].clean_close,
+        "even a hanging device gets a FIN"
+    );
+}
+
+#[tokio::test]
+async fn one_connection_per_host_and_vendor_rules() {
+    if !guard_open() {
+        eprintln!("skipped one_connection_per_host: the ENIP guard has not landed");
+        return;
+    }
+    // ENIP and "S7" (the fake session again) on the same host and the same port: the
+    // host must see them strictly one after the other, with the cool-down between.
+    let rock = ip(4, 1);
+    let other = ip(4, 2);
+    let (a1, l1) = server(rock, Behaviour::Answer("ROCKWELL")).await;
+    let (a2, l2) = server(other, Behaviour::Answer("OTHER")).await;
+    let mut p = profile();
+    p.s7.enabled = true;
+    p.pacing.cooldown_ms = 150;
+    p.vendor_rules = vec![VendorRule {
+        matches: "rockwell".into(),
+        skip_protocols: vec![Protocol::S7],
+        host_interval_ms: None,
+        cooldown_ms: None,
+        note: "no S7 to Rockwell".into(),
+    }];
+    let ports = HashMap::from([
+        ((IpAddr::V4(rock), Protocol::Enip), a1.port()),
+        ((IpAddr::V4(rock), Protocol::S7), a1.port()),
+        ((IpAddr::V4(other), Protocol::Enip), a2.port()),
+        ((IpAddr::V4(other), Protocol::S7), a2.port()),
+    ]);
+    let report = scan::run(
+        config(p, vec![rock.into(), other.into()], ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rock_host = report
+        .hosts
+        .iter()
+        .find(|h| h.ip == IpAddr::V4(rock))
+        .unwrap();
+    assert_eq!(rock_host.probes[1].outcome, ProbeOutcome::SkippedByRule);
+    assert!(
+        rock_host.probes[1]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("no S7 to Rockwell")
+    );
+    assert_eq!(l1.conns().len(), 1, "Rockwell host got no S7 connection");
+    let conns = l2.conns();
+    assert_eq!(conns.len(), 2, "other host: ENIP then S7");
+    assert_eq!(l2.max_concurrent(), 1);
+    let gap = conns[1].opened.duration_since(conns[0].closed);
+    assert!(
+        gap >= Duration::from_millis(140),
+        "cool-down between connections: {gap:?}"
+    );
+}
+
+#[tokio::test]
+async fn global_rate_holds_over_sliding_windows() {
+    if !guard_open() {
+        eprintln!("skipped global_rate_holds: the ENIP guard has not landed");
+        return;
+    }
+    let mut p = profile();
+    p.pacing.max_rate = 20.0;
+    p.pacing.burst = 2;
+    let mut ports = HashMap::new();
+    let mut targets = Vec::new();
+    let mut ledgers = Vec::new();
+    for h in 1..=12 {
+        let a = ip(5, h);
+        let (addr, l) = server(a, Behaviour::Answer("DEVX")).await;
+        ports.insert((IpAddr::V4(a), Protocol::Enip), addr.port());
+        targets.push(a.into());
+        ledgers.push(l);
+    }
+    let report = scan::run(
+        config(p, targets, ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.identified_hosts(), 12);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut times: Vec<Instant> = ledgers
+        .iter()
+        .flat_map(|l| l.conns())
+        .flat_map(|c| c.requests)
+        .collect();
+    times.sort();
+    assert_eq!(times.len(), 12);
+    // In any window of w seconds: at most burst + w * rate (+1 for the window edge).
+    let w = Duration::from_millis(250);
+    for (i, t) in times.iter().enumerate() {
+        let n = times[i..]
+            .iter()
+            .filter(|u| u.duration_since(*t) < w)
+            .count();
+        assert!(n <= 2 + 5 + 1, "{n} requests within {w:?}");
+    }
+}
+
+#[tokio::test]
+async fn breaker_opens_after_failures() {
+    if !guard_open() {
+        eprintln!("skipped breaker_opens: the ENIP guard has not landed");
+        return;
+    }
+    let host = ip(6, 1);
+    let (addr, ledger) = server(host, Behaviour::Hang).await;
+    let mut p = profile();
+    p.s7.enabled = true;
+    p.pacing.breaker_failures = 1;
+    let ports = HashMap::from([
+        ((IpAddr::V4(host), Protocol::Enip), addr.port()),
+        ((IpAddr::V4(host), Protocol::S7), addr.port()),
+    ]);
+    let report = scan::run(
+        config(p, vec![host.into()], ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    let probes = &report.hosts[0].probes;
+    assert_eq!(probes[0].outcome, ProbeOutcome::Timeout);
+    assert_eq!(probes[1].outcome, ProbeOutcome::CircuitOpen);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ledger.conns().len(), 1, "nothing after the breaker opened");
+}
+
+#[tokio::test]
+async fn interrupted_then_resumed_equals_uninterrupted() {
+    if !guard_open() {
+        eprintln!("skipped interrupted_then_resumed: the ENIP guard has not landed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = HashMap::new();
+    let mut targets: Vec<IpAddr> = Vec::new();
+    let mut ledgers = Vec::new();
+    for h in 1..=10 {
+        let a = ip(7, h);
+        let (addr, l) = server(a, Behaviour::Answer("DEV")).await;
+        ledgers.push(l);
+        ports.insert((IpAddr::V4(a), Protocol::Enip), addr.port());
+        targets.push(a.into());
+    }
+    let mut p = profile();
+    // Slow enough to interrupt midway: one host at a time, 10 requests/s.
+    p.pacing.hosts_in_flight = 1;
+    p.pacing.max_rate = 10.0;
+    p.pacing.burst = 1;
+
+    // Uninterrupted.
+    let full = scan::run(
+        config(p.clone(), targets.clone(), ports.clone()),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(full.status, ScanStatus::Complete);
+
+    // Interrupted after the fourth host finished.
+    let path = dir.path().join("scan.jsonl");
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "test-scan".into(),
+        profile: "test".into(),
+        profile_sha256: "00".repeat(32),
+        started: chrono::Utc::now(),
+        scope: vec!["127.23.7.1-10".into()],
+        exclusions: vec![],
+    };
+    let handle = Journal::create(&path, &header).unwrap();
+    let stop = StopSignal::new();
+    let done = Arc::new(Mutex::new(0usize));
+    let sink: scan::EventSink = {
+        let stop = stop.clone();
+        let done = Arc::clone(&done);
+        Arc::new(move |e: &ScanEvent| {
+            if let ScanEvent::HostFinished { .. } = e {
+                let mut d = done.lock().unwrap();
+                *d += 1;
+                if *d == 4 {
+                    stop.stop(StopReason::Interrupted);
+                }
+            }
+        })
+    };
+    let mut cfg = config(p.clone(), targets.clone(), ports.clone());
+    cfg.journal = handle.journal().cloned();
+    let first = scan::run(cfg, sink, stop).await.unwrap();
+    handle.finish().unwrap();
+    assert_eq!(first.status, ScanStatus::Interrupted);
+    let first_done = first
+        .hosts
+        .iter()
+        .filter(|h| h.state == HostState::Done)
+        .count();
+    assert!(
+        (4..10).contains(&first_done),
+        "{first_done} hosts done before the stop"
+    );
+
+    // Resumed: skips what the journal holds, probes the rest.
+    let resumed = journal::read(&path).unwrap();
+    assert_eq!(resumed.done.len(), first_done);
+    let handle = Journal::append_to(&path, resumed.torn_tail).unwrap();
+    let mut cfg = config(p, targets, ports);
+    cfg.journal = handle.journal().cloned();
+    cfg.resumed = resumed.done;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let requests_seen = |ls: &[Ledger]| {
+        ls.iter()
+            .flat_map(|l| l.conns())
+            .map(|c| c.requests.len())
+            .sum::<usize>()
+    };
+    let before = requests_seen(&ledgers);
+    let second = scan::run(cfg, scan::no_events(), StopSignal::new())
+        .await
+        .unwrap();
+    handle.finish().unwrap();
+    assert_eq!(second.status, ScanStatus::Complete);
+    assert_eq!(second.resumed_hosts as usize, first_done);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        requests_seen(&ledgers) - before,
+        10 - first_done,
+        "done hosts were not probed again"
+    );
+
+    // Same hosts, same outcomes, same facts and raw bytes.
+    let summary = |r: &scan::ScanReport| {
+        r.hosts
+            .iter()
+            .map(|h| {
+                let facts: Vec<_> = h
+                    .probes
+                    .iter()
+                    .flat_map(|p| &p.observations)
+                    .map(|o| (o.fact.clone(), o.raw_hex.clone()))
+                    .collect();
+                (
+                    h.ip,
+                    h.state,
+                    h.probes.iter().map(|p| p.outcome).collect::<Vec<_>>(),
+                    facts,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(summary(&second), summary(&full));
+    assert_eq!(journal::read(&path).unwrap().done.len(), 10);
+}
+
+#[tokio::test]
+async fn stop_halts_new_requests_within_a_second() {
+    if !guard_open() {
+        eprintln!("skipped stop_halts_new_requests: the ENIP guard has not landed");
+        return;
+    }
+    let mut ports = HashMap::new();
+    let mut targets: Vec<IpAddr> = Vec::new();
+    let mut ledgers = Vec::new();
+    for h in 1..=20 {
+        let a = ip(8, h);
+        let (addr, l) = server(a, Behaviour::Answer("DEV")).await;
+        ports.insert((IpAddr::V4(a), Protocol::Enip), addr.port());
+        targets.push(a.into());
+        ledgers.push(l);
+    }
+    let mut p = profile();
+    p.pacing.max_rate = 5.0;
+    p.pacing.burst = 1;
+    let stop = StopSignal::new();
+    let s2 = stop.clone();
+    let stopped_at = Arc::new(Mutex::new(None));
+    let at = Arc::clone(&stopped_at);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        *at.lock().unwrap() = Some(Instant::now());
+        s2.stop(StopReason::Interrupted);
+    });
+    let t0 = Instant::now();
+    let report = scan::run(config(p, targets, ports), scan::no_events(), stop)
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "stopped promptly");
+    assert_eq!(report.status, ScanStatus::Interrupted);
+    let stopped_at = stopped_at.lock().unwrap().unwrap();
+    let late = ledgers
+        .iter()
+        .flat_map(|l| l.conns())
+        .flat_map(|c| c.requests)
+        .filter(|t| *t > stopped_at + Duration::from_millis(50))
+        .count();
+    assert_eq!(late, 0, "requests after the stop");
+    assert!(
+        report
+            .hosts
+            .iter()
+            .any(|h| h.state == HostState::Interrupted)
+    );
+}
+
+#[test]
+fn torn_journal_tail_is_ignored_and_garbage_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "s".into(),
+        profile: "test".into(),
+        profile_sha256: "ab".into(),
+        started: chrono::Utc::now(),
+        scope: vec![],
+        exclusions: vec![],
+    };
+    let h = Journal::create(&path, &header).unwrap();
+    h.finish().unwrap();
+    assert!(matches!(
+        Journal::create(&path, &header),
+        Err(journal::JournalError::Exists { .. })
+    ));
+    std::fs::write(
+        &path,
+        format!(
+            "{}{{\"type\":\"host\",\"ho",
+            std::fs::read_to_string(&path).unwrap()
+        ),
+    )
+    .unwrap();
+    let r = journal::read(&path).unwrap();
+    assert!(r.torn_tail);
+    assert!(r.done.is_empty());
+    std::fs::write(&path, "not json\n{}\n").unwrap();
+    let e = journal::read(&path).unwrap_err().to_string();
+    assert!(e.contains("line 1"), "{e}");
+}
