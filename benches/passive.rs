@@ -177,6 +177,7 @@ fn synthesise(path: &Path, size: u64) -> u64 {
     const PLCS: u32 = 200;
     let hmi = [10, 50, 0, 5];
     let mut seqs = vec![(1u32, 1u32); PLCS as usize];
+    let mut s7_seqs = vec![1u32; PLCS as usize];
     let mut round = 0u32;
     while g.written < size {
         for p in 0..PLCS {
