@@ -75,7 +75,7 @@ pub fn execute(opts: RunOptions) -> anyhow::Result<u8> {
 async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Result<u8> {
     let started = Utc::now();
     // New scan or resume.
-    let (scan_id, resumed, handle, output, journal_path) = match &opts.resume {
+    let (scan_id, resumed, handle, output, journal_path, first_started) = match &opts.resume {
         Some(path) => {
             let r = journal::read(path)?;
             if r.header.profile_sha256 != opts.profile_sha256 {
@@ -99,6 +99,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 handle,
                 output,
                 path.clone(),
+                r.header.started,
             )
         }
         None => {
@@ -121,16 +122,23 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 scope: opts.scope.clone(),
                 exclusions: opts.exclusion_specs.clone(),
             };
+            if output.exists() {
+                bail!(
+                    "output {} already exists; choose another file with -o or remove it",
+                    output.display()
+                );
+            }
             let handle = Journal::create(&journal_path, &header)?;
-            (scan_id, Default::default(), handle, output, journal_path)
+            (
+                scan_id,
+                Default::default(),
+                handle,
+                output,
+                journal_path,
+                started,
+            )
         }
     };
-    if output.exists() && opts.resume.is_none() {
-        bail!(
-            "output {} already exists; choose another file with -o or remove it",
-            output.display()
-        );
-    }
 
     let stop = StopSignal::new();
     let signals = tokio::spawn(watch_signals(stop.clone(), opts.quiet));
@@ -162,6 +170,9 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         )
     })?;
 
+    let mut report = report;
+    // A resumed scan started when its journal did.
+    report.started = report.started.min(first_started);
     let doc = super::scan_result::document(
         &report,
         &Meta {
