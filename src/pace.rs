@@ -22,6 +22,7 @@
 //!   pacer.may_connect(host, now)   Ok  -> pacer.on_connect(host, now)?; open the socket
 //!                                  Err(Deny::Until(t)) -> sleep until t, ask again
 //!                                  Err(Deny::Tripped(_)) / Err(Deny::Busy) -> skip / wait
+//!   vendor known (rules_for)       -> pacer.slow_host(host, interval, cooldown)
 //!   connected: for each Step::Send(req):
 //!     pacer.may_send(host, now)    Ok  -> pacer.on_send(host, now)?; write the frame
 //!                                  Err(Deny::Until(t)) -> sleep until t, ask again
@@ -184,6 +185,10 @@ struct HostState {
     attempt: u32,
     retry_at: Option<Instant>,
     trip: Option<Trip>,
+    /// Longer interval from a vendor rule (never shorter than the profile's).
+    host_interval: Option<Duration>,
+    /// Longer cool-down from a vendor rule (never shorter than the profile's).
+    cooldown: Option<Duration>,
 }
 
 /// The pacing policy for one scan. See the module docs for the call protocol.
@@ -238,7 +243,8 @@ impl Pacer {
         }
         let mut ready = now;
         if let Some(closed) = h.last_close {
-            ready = ready.max(closed + self.limits.cooldown);
+            let cooldown = h.cooldown.unwrap_or(self.limits.cooldown);
+            ready = ready.max(closed + cooldown);
         }
         if let Some(r) = h.retry_at {
             ready = ready.max(r);
@@ -296,7 +302,8 @@ impl Pacer {
         }
         let mut ready = now;
         if let Some(last) = h.last_send {
-            ready = ready.max(last + self.limits.host_interval);
+            let interval = h.host_interval.unwrap_or(self.limits.host_interval);
+            ready = ready.max(last + interval);
         }
         if let Some(r) = h.retry_at {
             ready = ready.max(r);
@@ -425,16 +432,32 @@ impl Pacer {
     pub fn prune(&mut self, now: Instant) {
         let l = self.limits;
         self.hosts.retain(|_, h| {
+            let cooldown = h.cooldown.unwrap_or(l.cooldown);
+            let interval = h.host_interval.unwrap_or(l.host_interval);
             h.active
                 || h.trip.is_some()
-                || h.last_close.is_some_and(|c| c + l.cooldown > now)
-                || h.last_send.is_some_and(|s| s + l.host_interval > now)
+                || h.last_close.is_some_and(|c| c + cooldown > now)
+                || h.last_send.is_some_and(|s| s + interval > now)
         });
     }
 
     /// Hosts the pacer holds state for (active, tripped, or still cooling down).
     pub fn hosts_tracked(&self) -> usize {
         self.hosts.len()
+    }
+
+    /// Applies a vendor rule's slower pacing to one host (from
+    /// [`crate::profile::Profile::rules_for`], once its vendor or family is known). Values
+    /// below the profile's are ignored: a rule can only slow a host down.
+    pub fn slow_host(&mut self, host: IpAddr, host_interval: Duration, cooldown: Duration) {
+        let l = self.limits;
+        let h = self.hosts.entry(host).or_default();
+        h.host_interval = Some(
+            host_interval
+                .max(l.host_interval)
+                .max(h.host_interval.unwrap_or_default()),
+        );
+        h.cooldown = Some(cooldown.max(l.cooldown).max(h.cooldown.unwrap_or_default()));
     }
 
     /// Why the host's breaker tripped, if it did.
@@ -654,6 +677,31 @@ mod tests {
         assert_eq!(
             p.may_send(ip(4), t0),
             Err(Deny::Until(t0 + Duration::from_millis(10)))
+        );
+    }
+
+    #[test]
+    fn vendor_rule_slows_one_host_only() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.slow_host(ip(1), Duration::from_secs(2), Duration::from_millis(1));
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_connect(ip(2), t0).unwrap();
+        p.on_send(ip(1), t0).unwrap();
+        p.on_send(ip(2), t0).unwrap();
+        p.on_reply(ip(1), t0);
+        p.on_reply(ip(2), t0);
+        let later = t0 + Duration::from_millis(100);
+        assert_eq!(
+            p.may_send(ip(1), later),
+            Err(Deny::Until(t0 + Duration::from_secs(2)))
+        );
+        assert!(p.may_send(ip(2), later).is_ok());
+        // A rule cannot make the cool-down shorter than the profile's.
+        p.on_close(ip(1), later);
+        assert_eq!(
+            p.may_connect(ip(1), later),
+            Err(Deny::Until(later + Duration::from_millis(500)))
         );
     }
 

@@ -336,6 +336,30 @@ pub struct PlanRequest {
     pub kind: &'static str,
     /// [`SafeRequest::encoded_len`].
     pub bytes: usize,
+    /// The fields that vary (`unit 255, basic`, `SZL 0x0011`, `TSAP 0x0102`).
+    pub detail: String,
+}
+
+/// The fields of a request that a reviewer needs, beside its kind.
+pub fn request_detail(r: &SafeRequest) -> String {
+    match r {
+        SafeRequest::ModbusReadDeviceId(m) => format!(
+            "unit {}, read code 0x{:02x} ({:?})",
+            m.unit_id,
+            m.read_code.code(),
+            m.read_code
+        )
+        .to_lowercase(),
+        SafeRequest::EnipList(_) => String::new(),
+        SafeRequest::CotpConnect(c) => format!(
+            "calling TSAP 0x{:04x}, called TSAP 0x{:04x}",
+            c.calling_tsap, c.called_tsap
+        ),
+        SafeRequest::S7SetupCommunication(s) => format!("PDU length {}", s.pdu_length),
+        SafeRequest::S7ReadSzl(z) => format!("SZL 0x{:04x} index 0x{:04x}", z.szl_id, z.szl_index),
+        SafeRequest::S7ReadSzlFollowUp(f) => format!("sequence {}", f.sequence_number),
+        SafeRequest::CotpDisconnect(_) => String::new(),
+    }
 }
 
 /// Estimated duration, from the pacing alone (network round trips are not known).
@@ -403,6 +427,7 @@ impl Plan {
                                 .map(|r| PlanRequest {
                                     kind: r.kind(),
                                     bytes: r.encoded_len(),
+                                    detail: request_detail(r),
                                 })
                                 .collect(),
                         })
@@ -468,7 +493,7 @@ impl Plan {
                 };
                 let _ = writeln!(s, "    {label} {}: {}", i + 1, c.purpose);
                 for r in &c.requests {
-                    let _ = writeln!(s, "      {:<26} {:>3} bytes", r.kind, r.bytes);
+                    let _ = writeln!(s, "      {:<24} {:>3} bytes  {}", r.kind, r.bytes, r.detail);
                 }
             }
         }

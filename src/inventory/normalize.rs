@@ -17,12 +17,6 @@ pub fn odva_device_type(code: u16) -> Option<&'static str> {
     crate::data::odva::device_type_name(code)
 }
 
-// The switch-over point to the S7 engineer's order-number table: `None` until
-// `crate::data::siemens::family` lands.
-fn data_siemens_family(_order: &str) -> Option<&'static str> {
-    None
-}
-
 /// The S7 manufacturer id of SZL 0x001C index 0x0009 to a name (0x002a is Siemens:
 /// PROFIBUS/PROFINET manufacturer id list, PI International).
 pub fn s7_manufacturer(id: u16) -> Option<&'static str> {
@@ -32,30 +26,10 @@ pub fn s7_manufacturer(id: u16) -> Option<&'static str> {
     }
 }
 
-/// The product family of a Siemens order number (MLFB), e.g. `6ES7 151-8AB01-0AB0` →
-/// `ET 200S`.
+/// The product family of a Siemens order number (MLFB), e.g. `6ES7 315-2EH14-0AB0` →
+/// `S7-300` (`crate::data::siemens`, from Siemens' catalogue).
 pub fn siemens_family(order: &str) -> Option<&'static str> {
-    if let Some(f) = data_siemens_family(order) {
-        return Some(f);
-    }
-    // MLFB prefixes from Siemens' catalogue (ST 70, ST 73): 6ES7 1xx ET 200 stations,
-    // 6ES7 2xx S7-200/1200, 3xx S7-300, 4xx S7-400, 5xx S7-1500.
-    let compact: String = order
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let rest = compact.strip_prefix("6ES7")?;
-    let fam = match rest.get(..3)? {
-        "151" | "131" | "132" | "138" => "ET 200S",
-        "155" | "154" => "ET 200pro/ET 200M",
-        "211" | "212" | "214" | "215" | "217" => "S7-1200",
-        "312" | "313" | "314" | "315" | "316" | "317" | "318" | "319" => "S7-300",
-        "412" | "414" | "416" | "417" => "S7-400",
-        "510" | "511" | "512" | "513" | "515" | "516" | "517" | "518" => "S7-1500",
-        _ => return None,
-    };
-    Some(fam)
+    crate::data::siemens::family(order)
 }
 
 /// A Modbus VendorName (or a declared vendor) in its canonical spelling.
@@ -202,7 +176,7 @@ mod tests {
 
     #[test]
     fn families_and_firmware() {
-        assert_eq!(siemens_family("6ES7 151-8AB01-0AB0 "), Some("ET 200S"));
+        assert_eq!(siemens_family("6ES7 151-8AB01-0AB0 "), Some("ET 200S CPU"));
         assert_eq!(siemens_family("6ES7 315-2EH14-0AB0"), Some("S7-300"));
         assert_eq!(siemens_family("1756-ENBT/A"), None);
         assert_eq!(firmware("V3.2.6"), "3.2.6");

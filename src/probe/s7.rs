@@ -109,6 +109,11 @@ enum State {
 }
 
 /// The S7comm identity probe of one device (see the module docs).
+///
+/// # OT safety
+/// One request in flight; a CPU that stops answering is left alone (no further TSAP, no
+/// further request, only the COTP DR); follow-ups are capped per answer; every request is
+/// a [`SafeRequest`] that the driver passes through the guard.
 #[derive(Debug)]
 pub struct S7Session {
     cfg: S7SessionConfig,

@@ -1,6 +1,6 @@
 //! Reading merge inputs from files: scan results, observation files and earlier reports
-//! (recognised by their `format` field, never by the file name), and what the passive
-//! importers read (captures, Zeek logs, CSV inventories).
+//! (recognised by their `format` field, never by the file name), and everything the
+//! passive importer reads (captures, Zeek logs, CSV inventories), detected by content.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -46,10 +46,9 @@ pub enum InputError {
         path: PathBuf,
         source: json::ReportError,
     },
-    #[error(
-        "{path}: not an otscout JSON file, and this build cannot import captures, Zeek logs or CSV inventories yet; convert it with `otscout passive` first"
-    )]
-    Unsupported { path: PathBuf },
+    /// The passive importer's error names the file.
+    #[error(transparent)]
+    Passive { source: crate::passive::ImportError },
 }
 
 /// One input read, with the importer's warnings (a damaged capture gives what was valid
@@ -99,11 +98,14 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
     }
 }
 
-/// The passive importer's entry point (`crate::passive::import_path`), once it is in
-/// this build.
+/// A capture, Zeek log or CSV inventory, through the passive importer. Its warnings (a
+/// capture that stopped early says where) travel with the observations.
 fn import_other(path: &Path) -> Result<Loaded, InputError> {
-    Err(InputError::Unsupported {
-        path: path.to_owned(),
+    let report = crate::passive::import_path(path, &crate::passive::ImportOptions::default())
+        .map_err(|source| InputError::Passive { source })?;
+    Ok(Loaded {
+        input: Input::from_raw(&path.display().to_string(), report.observations),
+        warnings: report.warnings,
     })
 }
 

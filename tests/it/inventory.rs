@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use otscout::inventory::merge::{FlagKind, LinkKind, SourceKind};
-use otscout::inventory::{Fact, Identity, Input, Inventory, ModbusIdentity, Observation, merge};
+use otscout::inventory::{Input, Inventory, Observation, merge};
 use otscout::report::{input, json};
 use serde_json::{Value, json};
 
@@ -389,33 +389,17 @@ fn a_routed_mac_is_never_the_assets_mac() {
 
 #[test]
 fn vendor_names_family_firmware_and_cpe_are_normalised() {
-    // Built in Rust, not from JSON: on this branch the shared Modbus object map does not
-    // yet read back from JSON (the passive branch's `object_map` fixes that).
-    let mut modbus = obs(json!({
+    let modbus = obs(json!({
         "ip": "10.0.0.20",
-        "fact": {"type": "service", "transport": "tcp", "port": 502, "protocol": "modbus"},
+        "fact": {"type": "identity", "identity": {"protocol": "modbus", "unit_id": 1,
+            "objects": {"0": "SCHNEIDER ELECTRIC", "1": "BMX P34 2020", "2": "v2.70"}}},
         "provenance": active("s1", "modbus.read_device_id"), "seen": "2026-11-20T10:00:00Z"}));
-    let objects = [
-        (0u8, "SCHNEIDER ELECTRIC"),
-        (1, "BMX P34 2020"),
-        (2, "v2.70"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k, v.to_owned()))
-    .collect();
-    modbus.fact = Fact::Identity {
-        identity: Identity::Modbus(ModbusIdentity {
-            unit_id: 1,
-            conformity_level: Some(0x83),
-            objects,
-        }),
-    };
     let mut inputs = input::load(&fixture("scan.json"), None).expect("scan fixture");
     inputs.observations.push(modbus);
     let inv = merge(&[inputs], t(GEN));
     let plc = one(&inv, "192.168.1.40");
     assert_eq!(plc.manufacturer.as_ref().expect("m").value, "Siemens");
-    assert_eq!(plc.family.as_ref().expect("f").value, "ET 200S");
+    assert_eq!(plc.family.as_ref().expect("f").value, "ET 200S CPU");
     assert_eq!(plc.firmware.as_ref().expect("fw").value, "3.2.6");
     assert_eq!(plc.hostname.as_ref().expect("h").value, "IM151-8-CPU");
     assert_eq!(
@@ -426,6 +410,9 @@ fn vendor_names_family_firmware_and_cpe_are_normalised() {
         plc.cpe_firmware.as_ref().expect("cpe").value,
         "cpe:2.3:o:siemens:6es7_151-8ab01-0ab0_firmware:3.2.6:*:*:*:*:*:*:*"
     );
+    // The Modbus object map survives the report's JSON round trip.
+    let back = json::parse(&json::render(&inv)).expect("canonical");
+    assert_eq!(back, inv);
     let m = one(&inv, "10.0.0.20");
     assert_eq!(m.manufacturer.expect("m").value, "Schneider Electric");
     assert_eq!(m.model.expect("model").value, "BMX P34 2020");

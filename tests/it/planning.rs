@@ -954,6 +954,24 @@ fn dry_run_plan_for_a_small_scope() {
     assert!(text.contains("targets   5 addresses (6 before exclusions, 1 excluded)"));
     assert!(text.contains(&plan.profile.sha256));
     assert!(text.contains("TSAP 0x0102 (PG, rack 0, slot 2)"));
+    let details: Vec<&str> = plan.probes[0].connections[0]
+        .requests
+        .iter()
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "unit 255, read code 0x01 (basic)",
+            "unit 255, read code 0x02 (regular)",
+            "unit 0, read code 0x01 (basic)",
+            "unit 0, read code 0x02 (regular)"
+        ]
+    );
+    assert_eq!(
+        plan.probes[2].connections[1].requests[3].detail,
+        "SZL 0x001c index 0x0000"
+    );
     let json: serde_json::Value = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["targets"]["count"], 5);
     assert_eq!(

@@ -607,3 +607,157 @@ fn a_password_protected_key_signs_from_the_environment() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The "done when": a scan result, a real capture and a CSV inventory merge into
+/// one signed report whose every field names its sources; stock minisign verifies it and
+/// rejects a tampered copy; the CycloneDX view validates; diff reports a firmware change
+/// between two reports and exits 1.
+#[test]
+fn a_scan_a_capture_and_a_csv_merge_into_one_signed_report() {
+    let Some(captures) =
+        super::support::captures_dir("a_scan_a_capture_and_a_csv_merge_into_one_signed_report")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert!(otscout(&["keygen", "--unencrypted"], d).status.success());
+    let pcap = captures
+        .join("s7comm_reading_plc_status.pcap")
+        .display()
+        .to_string();
+    let scan = fixture("scan.json").display().to_string();
+    let csv = fixture("assets.csv").display().to_string();
+    let out = otscout(
+        &[
+            "merge",
+            &scan,
+            &pcap,
+            &csv,
+            "-o",
+            "r.json",
+            "--sign-key",
+            "otscout.key",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let inv =
+        json::parse(&std::fs::read(d.join("r.json")).expect("read")).expect("canonical report");
+    let plc = inv
+        .assets
+        .iter()
+        .find(|a| a.ip.to_string() == "192.168.1.40")
+        .expect("the IM151-8 from the capture and the scan");
+    let mut kinds = std::collections::BTreeSet::new();
+    for a in &inv.assets {
+        for (name, f) in a.fields() {
+            assert!(!f.sources.is_empty(), "{} {name} names no source", a.ip);
+            kinds.extend(f.sources.iter().map(|s| s.kind));
+            for c in &f.conflicts {
+                kinds.extend(c.sources.iter().map(|s| s.kind));
+            }
+        }
+    }
+    use otscout::inventory::merge::SourceKind;
+    assert_eq!(
+        kinds.len(),
+        3,
+        "active, passive and declared sources: {kinds:?}"
+    );
+    // The firmware: the scan and the capture agree on V3.2.6; the CSV's V3.2.5 is kept as
+    // a conflict and flagged.
+    let fw = plc.firmware.as_ref().expect("firmware");
+    assert_eq!(fw.value, "3.2.6");
+    let fw_kinds: std::collections::BTreeSet<SourceKind> =
+        fw.sources.iter().map(|s| s.kind).collect();
+    assert!(
+        fw_kinds.contains(&SourceKind::Active) && fw_kinds.contains(&SourceKind::Passive),
+        "{fw:?}"
+    );
+    assert!(fw.sources.iter().any(|s| matches!(&s.provenance,
+        otscout::inventory::Provenance::Pcap { file, .. } if file.contains("s7comm_reading_plc_status"))), "{fw:?}");
+    assert_eq!(fw.conflicts[0].value, "3.2.5");
+    assert_eq!(
+        plc.serial.as_ref().expect("serial").value,
+        "S C-C6TW74882012"
+    );
+    assert_eq!(plc.criticality.as_ref().expect("criticality").value, "high");
+    assert_eq!(
+        plc.location.as_ref().expect("location").value,
+        "Hall 3, cabinet 12"
+    );
+
+    if let Some(tool) = stock_minisign("a_scan_a_capture_and_a_csv_merge_into_one_signed_report") {
+        let run = |p: &str| {
+            Command::new(tool)
+                .args(["-Vm", p, "-p", "otscout.pub"])
+                .current_dir(d)
+                .output()
+                .expect("minisign")
+        };
+        assert!(run("r.json").status.success());
+        let mut bytes = std::fs::read(d.join("r.json")).expect("read");
+        let i = bytes.len() - 10;
+        bytes[i] ^= 0x20;
+        std::fs::write(d.join("t.json"), &bytes).expect("write");
+        std::fs::copy(d.join("r.json.minisig"), d.join("t.json.minisig")).expect("copy sig");
+        assert!(
+            !run("t.json").status.success(),
+            "stock minisign accepted a tampered copy"
+        );
+        assert_eq!(
+            otscout(&["verify", "t.json", "--pubkey", "otscout.pub"], d)
+                .status
+                .code(),
+            Some(2)
+        );
+    }
+
+    let dir_cdx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cyclonedx");
+    let extra = [
+        (
+            "http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json",
+            read_json(&dir_cdx.join("spdx.SNAPSHOT.schema.json")),
+        ),
+        (
+            "http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json",
+            read_json(&dir_cdx.join("jsf-0.82.SNAPSHOT.schema.json")),
+        ),
+    ];
+    let out = otscout(
+        &[
+            "report",
+            "r.json",
+            "--format",
+            "cyclonedx",
+            "--pubkey",
+            "otscout.pub",
+        ],
+        d,
+    );
+    assert!(out.status.success());
+    let bom: Value = serde_json::from_slice(&out.stdout).expect("bom json");
+    let errors = validate(
+        &read_json(&dir_cdx.join("bom-1.6.SNAPSHOT.schema.json")),
+        &extra,
+        &bom,
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let later = with_firmware(&inv, "192.168.1.40", "3.3.1");
+    std::fs::write(d.join("later.json"), json::render(&later)).expect("write");
+    let sk = sign::load_secret_key(&d.join("otscout.key"), &mut || None).expect("key");
+    sign::sign_file(&d.join("later.json"), &sk, t("2026-12-01T00:00:00Z")).expect("sign");
+    let out = otscout(
+        &["diff", "r.json", "later.json", "--pubkey", "otscout.pub"],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("192.168.1.40 firmware: 3.2.6 -> 3.3.1"));
+}

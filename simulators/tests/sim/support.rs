@@ -4,8 +4,6 @@
 //! Nothing here uses the simulator's own codecs: the decoders are written again, from
 //! the same specs, so a symmetric bug has to be made twice to hide.
 
-#![allow(dead_code)]
-
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
