@@ -148,8 +148,10 @@ pub async fn drive(
     cfg: &DriverConfig,
     pacing: Pacing<'_>,
     stop: &StopSignal,
+    on_sent: &(dyn Fn(&'static str) + Sync),
 ) -> DriveReport {
     let mut d = Driver {
+        on_sent,
         endpoint,
         cfg,
         pacing,
@@ -175,6 +177,8 @@ struct Driver<'a, 'b> {
     cfg: &'a DriverConfig,
     pacing: Pacing<'b>,
     stop: &'a StopSignal,
+    /// Told the kind of every request as it leaves (progress events).
+    on_sent: &'a (dyn Fn(&'static str) + Sync),
     report: DriveReport,
     attempts: u32,
 }
@@ -249,6 +253,7 @@ impl Driver<'_, '_> {
                     };
                     tracing::debug!(addr = %self.endpoint.addr, kind = request.kind(), ok = written.is_ok(), "sent");
                     self.pacing.extra.requested(Instant::now());
+                    (self.on_sent)(request.kind());
                     self.report.sent.push(Sent {
                         kind: request.kind(),
                         at: Utc::now(),
