@@ -3,9 +3,14 @@
 //!
 //! [`inventory::scan::ScanResult`]: crate::inventory::scan::ScanResult
 
-use crate::inventory::scan::{
-    self, HostOutcome, ProbeRecord, ScanMeta, ScanResult, ScanStatus, SkippedTarget,
-};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::scan::{self, ScanMeta, ScanResult, ScanStatus};
+use crate::inventory::{Protocol, Transport};
 use crate::probe::scan::{self as engine, HostState, ScanReport};
 
 use super::scan_run::Meta;
@@ -14,7 +19,7 @@ use super::scan_run::Meta;
 pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
     let mut ledger = scan::Ledger::new();
     let mut observations = Vec::new();
-    let mut hosts = std::collections::BTreeMap::new();
+    let mut hosts: BTreeMap<IpAddr, HostOutcome> = BTreeMap::new();
     for h in &report.hosts {
         for p in &h.probes {
             for r in &p.requests {
@@ -75,16 +80,62 @@ pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
         host: meta.host.clone(),
         otscout_version: env!("CARGO_PKG_VERSION").to_owned(),
         ledger,
-        extra: Default::default(),
-        hosts,
-        skipped: report
-            .skipped
-            .iter()
-            .map(|(ip, reason)| SkippedTarget {
-                ip: *ip,
-                reason: reason.clone(),
-            })
-            .collect(),
+        extra: BTreeMap::new(),
     };
+    let skipped: Vec<SkippedTarget> = report
+        .skipped
+        .iter()
+        .map(|(ip, reason)| SkippedTarget {
+            ip: *ip,
+            reason: reason.clone(),
+        })
+        .collect();
+    let mut meta = meta;
+    // Serialising plain data of our own cannot fail; if it ever did, the member is left
+    // out rather than the whole result lost.
+    if let Ok(v) = serde_json::to_value(&hosts) {
+        meta.extra.insert("hosts".into(), v);
+    }
+    if !skipped.is_empty() {
+        if let Ok(v) = serde_json::to_value(&skipped) {
+            meta.extra.insert("skipped".into(), v);
+        }
+    }
     ScanResult::new(meta, observations)
+}
+
+/// `scan.hosts.<ip>`: one probed host, whether it was finished, and each protocol
+/// probe's outcome (docs/scan-result.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOutcome {
+    /// `done`, or `interrupted` (the scan stopped while probing it).
+    pub state: String,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// One protocol probe of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub protocol: Protocol,
+    pub transport: Transport,
+    pub port: u16,
+    /// `identified`, `negative`, `not_this_protocol`, `refused`, `connect_timeout`,
+    /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
+    /// `guard_refused`, `local_error` or `interrupted`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    /// Connections opened.
+    pub connections: u32,
+}
+
+/// `scan.skipped[]`: a target never touched, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedTarget {
+    pub ip: IpAddr,
+    pub reason: String,
 }

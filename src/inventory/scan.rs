@@ -89,49 +89,6 @@ pub struct ScanMeta {
     /// the scan writer adds them): kept as they are, so merge and the report lose nothing.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
-    /// How each probed host's protocol probes ended (written by `otscout scan`; see
-    /// docs/scan-result.md). Optional: absent in older files and in passive-only inputs.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub hosts: BTreeMap<IpAddr, HostOutcome>,
-    /// Targets skipped before anything was sent, with the reason (optional).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<SkippedTarget>,
-}
-
-/// One probed host: whether it was finished, and each protocol probe's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostOutcome {
-    /// `done`, or `interrupted` (the scan stopped while probing it).
-    pub state: String,
-    pub started: DateTime<Utc>,
-    pub ended: DateTime<Utc>,
-    pub probes: Vec<ProbeRecord>,
-}
-
-/// One protocol probe of one host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeRecord {
-    pub protocol: super::Protocol,
-    pub transport: super::Transport,
-    pub port: u16,
-    /// `identified`, `negative`, `not_this_protocol`, `refused`, `connect_timeout`,
-    /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
-    /// `guard_refused`, `local_error` or `interrupted` (docs/scan-result.md).
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    pub started: DateTime<Utc>,
-    pub ended: DateTime<Utc>,
-    /// Connections opened.
-    #[serde(default)]
-    pub connections: u32,
-}
-
-/// A target that was never touched, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedTarget {
-    pub ip: IpAddr,
-    pub reason: String,
 }
 
 /// What was sent: host → request kind (`modbus.read_device_id`, `enip.list_identity`,
@@ -211,8 +168,6 @@ mod tests {
             otscout_version: "0.1.0".into(),
             ledger: Ledger::new(),
             extra: BTreeMap::new(),
-            hosts: BTreeMap::new(),
-            skipped: Vec::new(),
         };
         let r = ScanResult::new(meta, vec![]);
         let s = serde_json::to_string(&r).unwrap();
@@ -226,12 +181,11 @@ mod tests {
         let text = r#"{"scan_id":"s","status":"complete","started":"2026-01-01T00:00:00Z",
             "profile":"p","profile_sha256":"00","otscout_version":"0.1.0",
             "ledger":{"10.0.0.5":{"tcp.connect":{"count":1,"first":"2026-01-01T00:00:01Z","last":"2026-01-01T00:00:01Z"}}},
-            "future_member":{"note":"kept"},"skipped":[{"ip":"10.0.0.1","reason":"excluded"}]}"#;
+            "hosts":{"10.0.0.5":{"state":"done"}},"skipped":[{"ip":"10.0.0.1","reason":"excluded"}]}"#;
         let m: ScanMeta = serde_json::from_str(text).unwrap();
         let h: IpAddr = "10.0.0.5".parse().unwrap();
         assert_eq!(m.ledger[&h]["tcp.connect"].count, 1);
-        assert_eq!(m.skipped[0].reason, "excluded");
-        assert_eq!(m.extra["future_member"]["note"], "kept");
+        assert_eq!(m.extra["skipped"][0]["reason"], "excluded");
         let again: ScanMeta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(again, m);
     }

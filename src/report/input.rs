@@ -79,6 +79,21 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
         path: path.to_owned(),
         source,
     })?;
+    // A signed file is checked before anything else is read from it: a tampered report may
+    // no longer even parse as JSON, and must be refused as tampered, not sniffed as
+    // something else.
+    if let Some(pk) = pubkey {
+        if sign::signature_path(path).exists() {
+            let checked = sign::verify_file(path, pk).map_err(|source| InputError::Verify {
+                path: path.to_owned(),
+                source,
+            })?;
+            return Ok(Loaded {
+                input: Input::from_report(&path.display().to_string(), checked.inventory),
+                warnings: Vec::new(),
+            });
+        }
+    }
     // JSON files with a `format` are otscout's own (or refused by name); anything else (a
     // capture, a Zeek log, TSV or JSON lines, a CSV) goes to the passive importer.
     let head: Option<Head> = serde_json::from_slice(&bytes).ok();

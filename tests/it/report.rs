@@ -525,7 +525,11 @@ fn the_commands_end_to_end() {
         d,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("earlier report refused"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("earlier report refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!d.join("c.json").exists());
     // The untampered earlier report merges (verified) with a new scan.
     let out = otscout(

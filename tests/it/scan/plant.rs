@@ -469,7 +469,8 @@ async fn cli_scan_writes_result_and_journal() {
             .iter()
             .all(|o| o.raw_hex.is_some() || !matches!(o.fact, Fact::Identity { .. }))
     );
-    let hosts = &result.scan.hosts;
+    let hosts: BTreeMap<IpAddr, otscout::cli::scan_result::HostOutcome> =
+        serde_json::from_value(result.scan.extra["hosts"].clone()).unwrap();
     assert_eq!(hosts[&ip].state, "done");
     assert_eq!(hosts[&ip].probes[0].outcome, "identified");
     let journal = std::fs::read_to_string(dir.path().join("scan.json.journal.jsonl")).unwrap();
