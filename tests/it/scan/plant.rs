@@ -557,13 +557,25 @@ async fn cli_interrupt_then_resume() {
     let bin = env!("CARGO_BIN_EXE_otscout");
     let first = {
         let args = args.clone();
+        let ledger = plant.ledger_handle();
         tokio::task::spawn_blocking(move || {
             let child = std::process::Command::new(bin)
                 .args(&args)
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("spawn otscout");
-            std::thread::sleep(Duration::from_millis(1500));
+            // Interrupt once the first host is done (its two requests and one more).
+            let waited = Instant::now();
+            while ledger
+                .snapshot()
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::Request { .. }))
+                .count()
+                < 3
+                && waited.elapsed() < Duration::from_secs(20)
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let pid = child.id().to_string();
             let sent = Instant::now();
             std::process::Command::new("kill")
