@@ -227,7 +227,7 @@ pub fn exit_code(report: &ScanReport) -> u8 {
 /// First SIGINT/SIGTERM: stop issuing requests. Second: exit at once (the journal is
 /// written line by line, so it is intact).
 async fn watch_signals(stop: StopSignal, quiet: bool) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut term = terminate_signal();
     next_signal(&mut term).await;
     stop.stop(StopReason::Interrupted);
     if !quiet {
@@ -240,18 +240,30 @@ async fn watch_signals(stop: StopSignal, quiet: bool) {
     std::process::exit(i32::from(exit::INTERRUPTED));
 }
 
-async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) {
-    match term {
-        Some(t) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = t.recv() => {},
-            }
+#[cfg(unix)]
+type Terminate = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Terminate = ();
+
+#[cfg(unix)]
+fn terminate_signal() -> Terminate {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+#[cfg(not(unix))]
+fn terminate_signal() -> Terminate {}
+
+/// The next Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn next_signal(term: &mut Terminate) {
+    #[cfg(unix)]
+    if let Some(t) = term {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = t.recv() => {},
         }
-        None => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        return;
     }
+    let _ = term;
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn print_summary(report: &ScanReport, output: &Path, journal: &Path) {
