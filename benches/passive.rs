@@ -177,6 +177,7 @@ fn synthesise(path: &Path, size: u64) -> u64 {
     const PLCS: u32 = 200;
     let hmi = [10, 50, 0, 5];
     let mut seqs = vec![(1u32, 1u32); PLCS as usize];
+    let mut s7_seqs = vec![1u32; PLCS as usize];
     let mut round = 0u32;
     while g.written < size {
         for p in 0..PLCS {
@@ -219,14 +220,8 @@ fn synthesise(path: &Path, size: u64) -> u64 {
                 g.tcp(plc, 502, hmi, sport, s, &mbap(tid, 1, &devid_reply(p)));
             }
             if round % 32 == 11 {
-                g.tcp(
-                    hmi,
-                    sport + 1000,
-                    plc,
-                    102,
-                    c,
-                    &s7_job(tid, if p % 2 == 0 { 0x04 } else { 0x05 }),
-                );
+                let job = s7_job(tid, if p % 2 == 0 { 0x04 } else { 0x05 });
+                g.tcp(hmi, sport + 1000, plc, 102, &mut s7_seqs[p as usize], &job);
             }
         }
         if round % 8 == 0 {

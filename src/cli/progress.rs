@@ -226,3 +226,55 @@ fn human(d: Duration) -> String {
         format!("{s}s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_takes_the_later_of_plan_and_pace() {
+        let mut c = Counts {
+            total: Some(100),
+            done: 50,
+            planned: Some(Duration::from_secs(300)),
+            ..Counts::default()
+        };
+        // Half done in 60 s: the pace says 60 s more, the plan 240 s more.
+        assert_eq!(
+            eta(&c, Duration::from_secs(60)),
+            Some(Duration::from_secs(240))
+        );
+        c.planned = None;
+        assert_eq!(
+            eta(&c, Duration::from_secs(60)),
+            Some(Duration::from_secs(60))
+        );
+        c.total = None;
+        assert_eq!(eta(&c, Duration::from_secs(60)), None);
+    }
+
+    #[test]
+    fn log_line_and_durations() {
+        let mut c = Counts {
+            total: Some(10),
+            done: 3,
+            identified: 2,
+            errored: 1,
+            requests: 7,
+            stopping: Some(StopReason::WindowEnded),
+            ..Counts::default()
+        };
+        let line = c.line(Instant::now());
+        assert!(
+            line.starts_with("3/10 hosts, 2 identified, 1 errored, 7 requests"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("stopping (maintenance window ended)"),
+            "{line}"
+        );
+        assert_eq!(human(Duration::from_secs(59)), "59s");
+        assert_eq!(human(Duration::from_secs(61)), "1m01s");
+        assert_eq!(human(Duration::from_secs(3700)), "1h01m");
+    }
+}

@@ -75,7 +75,7 @@ pub fn execute(opts: RunOptions) -> anyhow::Result<u8> {
 async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Result<u8> {
     let started = Utc::now();
     // New scan or resume.
-    let (scan_id, resumed, handle, output, journal_path) = match &opts.resume {
+    let (scan_id, resumed, handle, output, journal_path, first_started) = match &opts.resume {
         Some(path) => {
             let r = journal::read(path)?;
             if r.header.profile_sha256 != opts.profile_sha256 {
@@ -99,6 +99,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 handle,
                 output,
                 path.clone(),
+                r.header.started,
             )
         }
         None => {
@@ -121,16 +122,23 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 scope: opts.scope.clone(),
                 exclusions: opts.exclusion_specs.clone(),
             };
+            if output.exists() {
+                bail!(
+                    "output {} already exists; choose another file with -o or remove it",
+                    output.display()
+                );
+            }
             let handle = Journal::create(&journal_path, &header)?;
-            (scan_id, Default::default(), handle, output, journal_path)
+            (
+                scan_id,
+                Default::default(),
+                handle,
+                output,
+                journal_path,
+                started,
+            )
         }
     };
-    if output.exists() && opts.resume.is_none() {
-        bail!(
-            "output {} already exists; choose another file with -o or remove it",
-            output.display()
-        );
-    }
 
     let stop = StopSignal::new();
     let signals = tokio::spawn(watch_signals(stop.clone(), opts.quiet));
@@ -162,6 +170,9 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         )
     })?;
 
+    let mut report = report;
+    // A resumed scan started when its journal did.
+    report.started = report.started.min(first_started);
     let doc = super::scan_result::document(
         &report,
         &Meta {
@@ -216,7 +227,7 @@ pub fn exit_code(report: &ScanReport) -> u8 {
 /// First SIGINT/SIGTERM: stop issuing requests. Second: exit at once (the journal is
 /// written line by line, so it is intact).
 async fn watch_signals(stop: StopSignal, quiet: bool) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut term = terminate_signal();
     next_signal(&mut term).await;
     stop.stop(StopReason::Interrupted);
     if !quiet {
@@ -229,18 +240,30 @@ async fn watch_signals(stop: StopSignal, quiet: bool) {
     std::process::exit(i32::from(exit::INTERRUPTED));
 }
 
-async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) {
-    match term {
-        Some(t) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = t.recv() => {},
-            }
+#[cfg(unix)]
+type Terminate = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Terminate = ();
+
+#[cfg(unix)]
+fn terminate_signal() -> Terminate {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+#[cfg(not(unix))]
+fn terminate_signal() -> Terminate {}
+
+/// The next Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn next_signal(term: &mut Terminate) {
+    #[cfg(unix)]
+    if let Some(t) = term {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = t.recv() => {},
         }
-        None => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        return;
     }
+    let _ = term;
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn print_summary(report: &ScanReport, output: &Path, journal: &Path) {

@@ -476,8 +476,16 @@ pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
     let scans = dedup_scans(scans);
     let observations: Vec<Observation> = observations.into_values().collect();
 
+    // An address that only ever failed to answer (refused, timed out before connecting,
+    // left alone by the breaker) is scope that was scanned, not an asset: its observations
+    // stay in the evidence and the scan's host outcomes, but it gets no asset row.
+    let answered: BTreeSet<IpAddr> = observations
+        .iter()
+        .filter(|o| !matches!(o.fact, Fact::NoAnswer { .. }))
+        .map(|o| o.ip)
+        .collect();
     let mut builders: BTreeMap<IpAddr, Builder> = BTreeMap::new();
-    for o in &observations {
+    for o in observations.iter().filter(|o| answered.contains(&o.ip)) {
         fold(builders.entry(o.ip).or_default(), o);
     }
 

@@ -135,9 +135,13 @@ impl Collector {
         let Some(mac) = mac.filter(|m| !meaningless_mac(m)) else {
             return;
         };
-        let ips = self.mac_ips.entry(mac).or_default();
-        if ips.len() < 64 {
-            ips.insert(src);
+        if self.mac_ips.len() < MAX_HOSTS || self.mac_ips.contains_key(&mac) {
+            let ips = self.mac_ips.entry(mac).or_default();
+            // Two IPs behind one MAC already make it a router's; a few more are kept
+            // for nothing.
+            if ips.len() < 8 {
+                ips.insert(src);
+            }
         }
         let seen = self.macs.entry(src).or_insert_with(|| MacSeen {
             mac,

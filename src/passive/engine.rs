@@ -382,3 +382,65 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
         stream.buf.drain(..start);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_tcp(src: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0];
+        ip.extend(src);
+        ip.extend([10, 0, 0, 1]);
+        ip.extend(sport.to_be_bytes());
+        ip.extend(dport.to_be_bytes());
+        ip.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0, 0, 0, 0, 0, 0]);
+        ip.extend(payload);
+        let total = ip.len() as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip
+    }
+
+    fn feed(eng: &mut Engine, n: u64, secs: i64, data: &[u8]) {
+        eng.frame(RawFrame {
+            number: n,
+            offset: 0,
+            ts: chrono::DateTime::from_timestamp(secs, 0),
+            linktype: super::super::packet::linktype::RAW,
+            data,
+        });
+    }
+
+    #[test]
+    fn flow_table_is_capped() {
+        let mut eng = Engine::new("t");
+        // Half a Modbus frame per flow, so every flow holds a buffer.
+        let half = [0u8, 1, 0, 0, 0, 6, 1];
+        for i in 0..(MAX_FLOWS as u64 + 5000) {
+            let src = [10, 1, (i >> 8) as u8, i as u8];
+            let f = raw_tcp(src, 1024 + (i >> 16) as u16, 502, &half);
+            feed(&mut eng, i + 1, 1_000, &f);
+        }
+        assert!(eng.flows.len() <= MAX_FLOWS);
+        assert!(eng.stats.flows_evicted > 0);
+    }
+
+    #[test]
+    fn idle_flows_are_evicted_by_capture_time() {
+        let mut eng = Engine::new("t");
+        let half = [0u8, 1, 0, 0, 0, 6, 1];
+        feed(
+            &mut eng,
+            1,
+            1_000,
+            &raw_tcp([10, 2, 0, 1], 4000, 502, &half),
+        );
+        assert_eq!(eng.flows.len(), 1);
+        // Another host keeps talking well past the idle limit.
+        for i in 0..SWEEP_EVERY {
+            let f = raw_tcp([10, 2, 0, 2], 4001, 502, &half);
+            feed(&mut eng, i + 2, 1_000 + IDLE_SECS + 10 + i as i64, &f);
+        }
+        assert_eq!(eng.flows.len(), 1);
+        assert_eq!(eng.stats.flows_evicted, 1);
+    }
+}

@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 /// protocols read is an ENIP encapsulation (24 + 65535 bytes); a buffer past this cap
 /// is not a frame we would decode.
 pub const MAX_BUFFER: usize = 128 * 1024;
-/// Bytes held ahead of a hole waiting for it to fill.
-pub const MAX_OUT_OF_ORDER: usize = 256 * 1024;
+/// Bytes held ahead of a hole waiting for it to fill; past this the hole is skipped.
+pub const MAX_OUT_OF_ORDER: usize = 64 * 1024;
 /// How far ahead of the expected sequence number a segment may start and still be held
 /// (rather than treated as a gap).
 pub const WINDOW: u32 = 1024 * 1024;
-/// Out-of-order segments held at once.
-const MAX_OOO_SEGMENTS: usize = 256;
+/// Out-of-order segments held at once; past this the hole is skipped.
+const MAX_OOO_SEGMENTS: usize = 64;
 
 /// What a segment did to a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,14 +84,24 @@ impl Stream {
             }
             fx.appended = self.append(&payload[overlap..], &mut fx);
             self.drain_ooo(&mut fx);
-        } else if (diff as u32) <= WINDOW
-            && self.ooo_bytes + payload.len() <= MAX_OUT_OF_ORDER
-            && self.ooo.len() < MAX_OOO_SEGMENTS
-        {
+        } else if (diff as u32) <= WINDOW && payload.len() <= MAX_OUT_OF_ORDER {
             let keep = self.ooo.entry(seq).or_default();
             if payload.len() > keep.len() {
                 self.ooo_bytes = self.ooo_bytes + payload.len() - keep.len();
                 *keep = payload.to_vec();
+            }
+            if self.ooo.len() > MAX_OOO_SEGMENTS || self.ooo_bytes > MAX_OUT_OF_ORDER {
+                // The hole has not filled while this much arrived after it: those bytes
+                // are lost (a SPAN port drops, it does not retransmit). Skip to the first
+                // held segment and go on from there.
+                if let Some(&lowest) = self.ooo.keys().min_by_key(|&&s| s.wrapping_sub(next)) {
+                    fx.gap = true;
+                    self.buf.clear();
+                    self.aligned = false;
+                    self.next_seq = Some(lowest);
+                    self.drain_ooo(&mut fx);
+                    fx.appended = true;
+                }
             }
         } else {
             // Too far ahead or too much held: the hole will not fill in bounded memory.
@@ -204,6 +214,26 @@ mod tests {
         let fx = s.segment(5 + 2 + WINDOW + 10, b"zz");
         assert!(fx.gap);
         assert_eq!(s.buf, b"zz");
+    }
+
+    #[test]
+    fn a_hole_that_never_fills_is_skipped_in_bounded_memory() {
+        let mut s = Stream::default();
+        s.syn(0);
+        s.segment(1, b"a");
+        s.buf.clear();
+        // Byte 2 is lost; everything after it arrives.
+        let mut seq = 3u32;
+        let mut skipped = false;
+        for _ in 0..=MAX_OOO_SEGMENTS {
+            let fx = s.segment(seq, b"xy");
+            skipped |= fx.gap;
+            seq += 2;
+        }
+        assert!(skipped);
+        assert!(!s.aligned);
+        assert_eq!(s.buf.len(), 2 * (MAX_OOO_SEGMENTS + 1));
+        assert!(s.segment(seq, b"z").appended);
     }
 
     #[test]

@@ -148,8 +148,10 @@ pub async fn drive(
     cfg: &DriverConfig,
     pacing: Pacing<'_>,
     stop: &StopSignal,
+    on_sent: &(dyn Fn(&'static str) + Sync),
 ) -> DriveReport {
     let mut d = Driver {
+        on_sent,
         endpoint,
         cfg,
         pacing,
@@ -163,6 +165,7 @@ pub async fn drive(
             timeouts: 0,
         },
         attempts: 0,
+        send_delay: Duration::ZERO,
     };
     let end = d.run(session).await;
     d.report.end = end;
@@ -175,8 +178,12 @@ struct Driver<'a, 'b> {
     cfg: &'a DriverConfig,
     pacing: Pacing<'b>,
     stop: &'a StopSignal,
+    /// Told the kind of every request as it leaves (progress events).
+    on_sent: &'a (dyn Fn(&'static str) + Sync),
     report: DriveReport,
     attempts: u32,
+    /// How long the pacer held back the last request (added to the session's deadline).
+    send_delay: Duration,
 }
 
 impl Driver<'_, '_> {
@@ -228,6 +235,7 @@ impl Driver<'_, '_> {
                         }
                         return DriveEnd::Runaway(format!("more than {MAX_SENDS} requests"));
                     }
+                    let asked = Instant::now();
                     if let Err(end) = self.wait_request_slot().await {
                         if let Some(c) = conn.take() {
                             self.close(c).await;
@@ -249,6 +257,10 @@ impl Driver<'_, '_> {
                     };
                     tracing::debug!(addr = %self.endpoint.addr, kind = request.kind(), ok = written.is_ok(), "sent");
                     self.pacing.extra.requested(Instant::now());
+                    // The session started its reply clock when it asked to send; the time
+                    // the pacer held the request back is not the device's delay.
+                    self.send_delay = asked.elapsed();
+                    (self.on_sent)(request.kind());
                     self.report.sent.push(Sent {
                         kind: request.kind(),
                         at: Utc::now(),
@@ -331,14 +343,16 @@ impl Driver<'_, '_> {
         }
     }
 
-    /// The session's own deadline (mapped onto tokio's clock), capped by the response
-    /// timeout so that a session that forgets to name one still cannot hang the scan.
+    /// The session's own deadline (mapped onto tokio's clock), moved later by the time the
+    /// pacer held the last request back (a session starts its reply clock when it asks to
+    /// send, and a busy global rate must not turn into device timeouts), and capped by the
+    /// response timeout so that a session that forgets to name one cannot hang the scan.
     fn deadline_for(&self, session: &dyn Session) -> Instant {
         let cap = Instant::now() + self.cfg.response_timeout;
         match session.poll_timeout() {
             Some(t) => {
                 let left = t.saturating_duration_since(std::time::Instant::now());
-                (Instant::now() + left).min(cap)
+                (Instant::now() + left + self.send_delay).min(cap + self.send_delay)
             }
             None => cap,
         }

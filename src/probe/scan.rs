@@ -811,11 +811,9 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     extra: &mut clock,
                 },
                 &ctx.stop,
+                &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),
             )
             .await;
-            for s in &drive.sent {
-                (ctx.events)(&ScanEvent::Request { ip, kind: s.kind });
-            }
             probe_report(ctx, ip, protocol, port, transport, now, drive)
         } else {
             continue;

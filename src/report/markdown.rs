@@ -132,6 +132,24 @@ pub fn render(inv: &Inventory) -> String {
     s
 }
 
+/// The widest a table cell gets; longer values are cut with `…` (the JSON keeps them whole).
+const MAX_CELL: usize = 32;
+
+/// A device-supplied string made safe for a terminal: control characters (an escape
+/// sequence planted in a product name, say) become `?`, and long values are cut.
+fn terminal_cell(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.chars().count() <= MAX_CELL {
+        return clean;
+    }
+    let mut cut: String = clean.chars().take(MAX_CELL - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// A plain-text table for the terminal.
 pub fn table(inv: &Inventory) -> String {
     let header = [
@@ -156,6 +174,11 @@ pub fn table(inv: &Inventory) -> String {
             a.flags.len().to_string(),
         ]);
     }
+    for r in rows.iter_mut().skip(1) {
+        for c in r.iter_mut() {
+            *c = terminal_cell(c);
+        }
+    }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -169,4 +192,19 @@ pub fn table(inv: &Inventory) -> String {
         let _ = writeln!(s, "{}", line.join("  ").trim_end());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_cell;
+
+    #[test]
+    fn terminal_cells_lose_control_characters_and_length() {
+        assert_eq!(terminal_cell("PLC\u{1b}[2J"), "PLC?[2J");
+        let long = "PeerLab Long Vendor Name ".repeat(5);
+        let cell = terminal_cell(&long);
+        assert_eq!(cell.chars().count(), 32);
+        assert!(cell.ends_with('…'));
+        assert_eq!(terminal_cell("Siemens"), "Siemens");
+    }
 }

@@ -1279,3 +1279,44 @@ mod sim_round_trip {
         assert!(super::operations(&r).is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Damaged real captures never panic.
+
+mod mutated {
+    use proptest::prelude::*;
+
+    use otscout::passive::{self, ImportOptions};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn mutated_real_captures_never_panic(
+            file in prop::sample::select(vec![
+                "s7comm_reading_plc_status.pcap",
+                "EIP-FirmwareChange_slice.pcap",
+                "modbus_example.pcap",
+                "pymodbus-client-vs-pymodbus-longid.pcap",
+            ]),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..64),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let Some(dir) = crate::support::captures_dir("mutated_real_captures_never_panic") else {
+                return Ok(());
+            };
+            let mut data = std::fs::read(dir.join(file)).unwrap();
+            // Keep the file header so the records themselves are what is damaged.
+            for (at, byte) in flips {
+                let i = 24 + at.index(data.len() - 24);
+                data[i] = byte;
+            }
+            let len = 24 + cut.index(data.len() - 24);
+            let data = &data[..len.max(24)];
+            if let Ok(r) = passive::import_bytes(file, data, &ImportOptions::default()) {
+                if let Some(s) = &r.stopped {
+                    prop_assert!(s.offset <= data.len() as u64);
+                }
+            }
+        }
+    }
+}

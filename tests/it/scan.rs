@@ -768,3 +768,48 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
     let e = journal::read(&path).unwrap_err().to_string();
     assert!(e.contains("line 1"), "{e}");
 }
+
+#[tokio::test]
+async fn window_end_stops_with_window_ended() {
+    let mut ports = HashMap::new();
+    let mut targets: Vec<IpAddr> = Vec::new();
+    let mut ledgers = Vec::new();
+    for h in 1..=10 {
+        let a = ip(9, h);
+        let (addr, l) = server(a, Behaviour::Answer("DEVX")).await;
+        ports.insert((IpAddr::V4(a), Protocol::Enip), addr.port());
+        targets.push(a.into());
+        ledgers.push(l);
+    }
+    let mut p = profile();
+    p.pacing.max_rate = 5.0;
+    p.pacing.burst = 1;
+    let mut cfg = config(p, targets, ports);
+    let deadline = chrono::Utc::now() + chrono::Duration::milliseconds(500);
+    cfg.deadline = Some(deadline);
+    let report = scan::run(cfg, scan::no_events(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.status, ScanStatus::WindowEnded);
+    assert!(
+        report
+            .hosts
+            .iter()
+            .filter(|h| h.state == HostState::Done)
+            .count()
+            < 10
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Nothing was sent after the end of the window (the server logs arrival times).
+    let end = Instant::now()
+        - (chrono::Utc::now() - deadline)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+    let late = ledgers
+        .iter()
+        .flat_map(|l| l.conns())
+        .flat_map(|c| c.requests)
+        .filter(|t| *t > end + Duration::from_millis(50))
+        .count();
+    assert_eq!(late, 0, "requests after the window ended");
+}

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use otscout::inventory::{Fact, Identity, Protocol};
 use otscout::probe::scan::{
@@ -505,4 +505,146 @@ async fn run_bin(bin: &'static str, args: &[String]) -> std::process::Output {
         .await
         .unwrap()
         .expect("run otscout")
+}
+
+/// Ctrl-C on `otscout scan`: exit 3 with an `interrupted` result and an intact journal;
+/// `--resume` finishes the job without asking finished hosts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_interrupt_then_resume() {
+    let mut toml = String::new();
+    for i in 1..=6 {
+        toml.push_str(&format!(
+            "[[device]]\nname = \"plc{i}\"\naddress = \"127.23.80.{i}\"\n[device.modbus]\nport = 502\nunit_ids = [255]\nidentity = {{ vendor_name = \"Acme\", product_code = \"P{i}\", revision = \"1.0\" }}\n"
+        ));
+    }
+    // Port = base + 502 on these addresses of this test's own.
+    let plant = otscout_sim::start(
+        Plant::from_toml_str(&toml).unwrap(),
+        StartOptions {
+            ports: PortOverride::Base(31000),
+            ledger_sink: None,
+        },
+    )
+    .await
+    .expect("start the plant");
+    let port = plant.devices()[0].modbus.unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let journal = dir.path().join("r.json.journal.jsonl");
+    let mut args: Vec<String> = [
+        "scan",
+        "127.23.80.1-6",
+        "--profile",
+        "lab",
+        "--set",
+        "enip.enabled=false",
+        "--set",
+        "s7.enabled=false",
+        "--set",
+        "pacing.max_rate=3",
+        "--set",
+        "pacing.burst=1",
+        "--set",
+        "pacing.hosts_in_flight=1",
+        "--quiet",
+        "-o",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(out.display().to_string());
+    args.extend(["--set".to_string(), format!("modbus.port={port}")]);
+
+    let bin = env!("CARGO_BIN_EXE_otscout");
+    let first = {
+        let args = args.clone();
+        let ledger = plant.ledger_handle();
+        tokio::task::spawn_blocking(move || {
+            let child = std::process::Command::new(bin)
+                .args(&args)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn otscout");
+            // Interrupt once the first host is done (its two requests and one more).
+            let waited = Instant::now();
+            while ledger
+                .snapshot()
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::Request { .. }))
+                .count()
+                < 3
+                && waited.elapsed() < Duration::from_secs(20)
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let pid = child.id().to_string();
+            let sent = Instant::now();
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("send SIGINT to our own child");
+            let o = child.wait_with_output().expect("wait");
+            (o, sent.elapsed())
+        })
+        .await
+        .unwrap()
+    };
+    let (o, took) = first;
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "stopped {took:?} after SIGINT"
+    );
+    let r: otscout::inventory::scan::ScanResult =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        r.scan.status,
+        otscout::inventory::scan::ScanStatus::Interrupted
+    );
+    let done_first = otscout::probe::journal::read(&journal).unwrap().done.len();
+    assert!(
+        (1..6).contains(&done_first),
+        "{done_first} hosts done before SIGINT"
+    );
+
+    args.extend(["--resume".to_string(), journal.display().to_string()]);
+    let o = run_bin(bin, &args).await;
+    let events = plant.ledger();
+    plant.shutdown().await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: otscout::inventory::scan::ScanResult =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        r.scan.status,
+        otscout::inventory::scan::ScanStatus::Complete
+    );
+    let identified: Vec<IpAddr> = r
+        .observations
+        .iter()
+        .filter(|o| matches!(o.fact, Fact::Identity { .. }))
+        .map(|o| o.ip)
+        .collect();
+    assert_eq!(
+        identified.len(),
+        6,
+        "every device identified once: {identified:?}"
+    );
+    // Finished hosts were not asked again; at most the one cut off mid-way was.
+    let mut per_device: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &events {
+        if matches!(e.kind, EventKind::Request { .. }) {
+            *per_device.entry(e.device.clone()).or_default() += 1;
+        }
+    }
+    let asked_twice = per_device.values().filter(|n| **n > 2).count();
+    assert!(asked_twice <= 1, "{per_device:?}");
 }
