@@ -160,6 +160,10 @@ pub struct DemoOutcome {
     /// The signed report, as verified.
     pub inventory: Inventory,
     pub trusted_comment: String,
+    /// What the plant's own ledger saw: requests received, and how many of them were
+    /// outside the read-only identity set (always 0; the plant is the witness).
+    pub plant_requests: usize,
+    pub plant_non_identity: usize,
     pub elapsed: Duration,
 }
 
@@ -330,6 +334,16 @@ async fn with_plant(
     let journal_result = journal.finish();
     let report = report?;
     journal_result?;
+    let (plant_requests, plant_non_identity) = running
+        .ledger()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            otscout_sim::EventKind::Request { identity, .. } => Some(*identity),
+            _ => None,
+        })
+        .fold((0, 0), |(n, bad), identity| {
+            (n + 1, bad + usize::from(!identity))
+        });
     events(&DemoEvent::ScanFinished {
         elapsed: t.elapsed(),
     });
@@ -380,6 +394,8 @@ async fn with_plant(
         scan: report,
         inventory: verified.inventory,
         trusted_comment: verified.trusted_comment,
+        plant_requests,
+        plant_non_identity,
         elapsed: Duration::ZERO,
     })
 }

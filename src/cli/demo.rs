@@ -195,6 +195,10 @@ fn summary(o: &DemoOutcome) {
         format!("{:?}", o.scan.status).to_lowercase(),
         (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0,
     );
+    println!(
+        "the plant received {} requests from the scan, {} of them outside the read-only identity set",
+        o.plant_requests, o.plant_non_identity
+    );
     for a in &inv.assets {
         for f in &a.flags {
             if matches!(f.kind, FlagKind::DeclaredConflict | FlagKind::Operations) {

@@ -89,6 +89,11 @@ fn demo_runs_end_to_end_and_its_report_verifies() {
             "the summary does not name {f}:\n{stdout}"
         );
     }
+    // The plant's own ledger is the witness of what the scan sent.
+    assert!(
+        stdout.contains("requests from the scan, 0 of them outside the read-only identity set"),
+        "{stdout}"
+    );
     // The exact stock command is printed.
     let stock = format!("minisign -Vm {} -p {}", report.display(), public.display());
     assert!(stdout.contains(&stock), "no `{stock}` in:\n{stdout}");
