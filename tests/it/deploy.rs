@@ -401,7 +401,7 @@ fn one_device_plant(revision: &str) -> otscout_sim::Plant {
         r#"
         [[device]]
         name = "audit-plc"
-        address = "127.23.80.1"
+        address = "127.23.88.1"
         [device.modbus]
         port = 0
         unit_ids = [255]
@@ -433,10 +433,10 @@ fn audit_wrapper_is_silent_without_drift_and_reports_drift() {
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(
         etc.join("targets.txt"),
-        "# the audit test's device\n127.23.80.1\n",
+        "# the audit test's device\n127.23.88.1\n",
     )
     .unwrap();
-    std::fs::write(etc.join("exclude.txt"), "127.23.80.2\n").unwrap();
+    std::fs::write(etc.join("exclude.txt"), "127.23.88.2\n").unwrap();
     otscout::report::sign::keygen(&etc, &otscout::report::sign::Protection::Unencrypted)
         .expect("keygen");
     // A window around now, in local time.
