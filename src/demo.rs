@@ -399,3 +399,50 @@ async fn with_plant(
         elapsed: Duration::ZERO,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_ports_of_the_conservative_profile_move() {
+        let builtin = crate::profile::builtin("conservative")
+            .expect("conservative")
+            .profile;
+        let mut p = profile_for_base(20000).expect("profile");
+        assert_eq!(
+            (p.modbus.port, p.enip.port, p.s7.port),
+            (20502, 20818, 20102)
+        );
+        // Put the ports back: everything else is the built-in profile, pacing included.
+        p.modbus.port = builtin.modbus.port;
+        p.enip.port = builtin.enip.port;
+        p.s7.port = builtin.s7.port;
+        assert_eq!(p, builtin);
+        assert_eq!(p.sha256(), builtin.sha256());
+    }
+
+    #[test]
+    fn the_bundled_plant_and_csv_load() {
+        let plant = Plant::from_toml_str(DEMO_PLANT).expect("plant");
+        let rep = crate::passive::import_bytes(
+            "declared-inventory.csv",
+            DEMO_CSV.as_bytes(),
+            &ImportOptions::default(),
+        )
+        .expect("csv");
+        assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+        // One row per device, in the plant's addresses.
+        assert_eq!(rep.stats.rows, plant.devices.len() as u64);
+        for d in &plant.devices {
+            let ip = IpAddr::V4(d.address);
+            assert!(
+                rep.observations.iter().any(|o| o.ip == ip),
+                "{} has no CSV row",
+                d.name
+            );
+        }
+        // Every port base keeps the plant below the ephemeral range.
+        assert!(BASE_PORTS.iter().all(|b| u32::from(*b) + 818 < 32768));
+    }
+}
