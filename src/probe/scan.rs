@@ -735,6 +735,8 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     let mut probes = Vec::new();
     let mut state = HostState::Done;
     let mut identities: Vec<Identity> = Vec::new();
+    // (transport, port) already recorded as an open service on this host.
+    let mut services: BTreeSet<(Transport, u16)> = BTreeSet::new();
 
     for &protocol in &plan {
         if ctx.stop.is_stopped() {
@@ -814,7 +816,15 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),
             )
             .await;
-            probe_report(ctx, ip, protocol, port, transport, now, drive)
+            let mut r = probe_report(ctx, ip, protocol, port, transport, now, drive);
+            // Once per host, port and transport, even when two protocols share a port.
+            r.observations.retain(|o| match o.fact {
+                Fact::Service {
+                    transport, port, ..
+                } => services.insert((transport, port)),
+                _ => true,
+            });
+            r
         } else {
             continue;
         };
@@ -906,6 +916,23 @@ fn probe_report(
             )
         })
         .collect();
+    let mut observations = observations;
+    if let Some((request, at)) = service_evidence(transport, &drive) {
+        // An open service is worth recording on its own: a device that accepts a
+        // connection but never answers (a hung RTU) is still an asset.
+        observations.push(observation(
+            ctx,
+            ip,
+            Fact::Service {
+                transport,
+                port,
+                protocol,
+            },
+            request,
+            at.unwrap_or(started),
+            None,
+        ));
+    }
     let (outcome, mut detail) = classify(&drive, &observations);
     if let DriveEnd::Tripped(reason) = &drive.end {
         detail = Some(format!("breaker opened: {reason}"));
@@ -921,6 +948,21 @@ fn probe_report(
         connections: drive.connections,
         requests: tallies.into_values().collect(),
         observations,
+    }
+}
+
+/// Whether the drive shows a service listening, and the request that showed it: a TCP
+/// connect that succeeded (`tcp_connect`), or a UDP reply (the first request sent).
+fn service_evidence(
+    transport: Transport,
+    drive: &DriveReport,
+) -> Option<(&'static str, Option<DateTime<Utc>>)> {
+    match transport {
+        Transport::Tcp if drive.connections > 0 => {
+            Some(("tcp_connect", drive.sent.first().map(|s| s.at)))
+        }
+        Transport::Udp if drive.replies > 0 => drive.sent.first().map(|s| (s.kind, Some(s.at))),
+        _ => None,
     }
 }
 
