@@ -290,6 +290,7 @@ fn config(
             timeout: Duration::from_millis(200),
         }),
         close_timeout: Duration::from_millis(200),
+        passive: None,
     }
 }
 

@@ -89,6 +89,7 @@ pub(super) fn config(
         resumed: BTreeMap::new(),
         sessions: Arc::new(BuiltinSessions),
         close_timeout: Duration::from_millis(300),
+        passive: None,
     }
 }
 
