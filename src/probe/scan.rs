@@ -1197,6 +1197,40 @@ mod tests {
     }
 
     #[test]
+    fn passive_guide_puts_observed_first_within_the_rules() {
+        let mut profile = crate::profile::builtin("conservative")
+            .expect("built-in")
+            .profile;
+        profile.modbus.unit_ids = vec![255, 0];
+        profile.s7.tsaps = vec![0x0102, 0x0200];
+        profile.s7.allow_tsap_0101 = false;
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let other: IpAddr = "10.0.0.10".parse().unwrap();
+        let guide = PassiveGuide {
+            modbus_units: HashMap::from([(ip, vec![7, 0])]),
+            // 0x0101 is not allowed by this profile; 0x0701 is no connection type.
+            s7_tsaps: HashMap::from([(ip, vec![0x0101, 0x0701, 0x0300, 0x0200])]),
+            ..PassiveGuide::default()
+        };
+        let p = guide.profile_for(ip, &profile).expect("a host profile");
+        assert_eq!(p.modbus.unit_ids, [7, 0, 255]);
+        assert_eq!(p.s7.tsaps, [0x0300, 0x0200, 0x0102]);
+        assert!(guide.profile_for(other, &profile).is_none());
+        let many = PassiveGuide {
+            modbus_units: HashMap::from([(ip, (1..=40).collect())]),
+            ..PassiveGuide::default()
+        };
+        assert_eq!(
+            many.profile_for(ip, &profile)
+                .unwrap()
+                .modbus
+                .unit_ids
+                .len(),
+            MAX_UNIT_IDS
+        );
+    }
+
+    #[test]
     fn refuses_excluded_and_non_unicast() {
         let ex: Vec<IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
         assert!(
