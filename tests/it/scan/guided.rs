@@ -93,6 +93,67 @@ async fn hung_rtu_is_an_asset_with_its_open_service() {
     );
 }
 
+/// An ENIP reply over UDP records a UDP service; a UDP port with nothing behind it
+/// records none (sending a datagram proves nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_enip_reply_records_a_udp_service() {
+    let plant = start(
+        Plant::from_toml_str(
+            r#"
+            [[device]]
+            name = "udp-adapter"
+            address = "127.23.71.3"
+            [device.enip]
+            port = 0
+            identity = { vendor_id = 1, device_type = 12, product_code = 58, revision_major = 4, revision_minor = 3, status = 0x0030, serial = 0x00524d8e, product_name = "1756-ENBT/A", state = 3 }
+            "#,
+        )
+        .unwrap(),
+    )
+    .await;
+    let ip: IpAddr = "127.23.71.3".parse().unwrap();
+    let silent: IpAddr = "127.23.71.4".parse().unwrap();
+    let port = plant.devices()[0]
+        .enip_udp
+        .expect("an ENIP UDP socket")
+        .port();
+    let mut p = profile();
+    p.modbus.enabled = false;
+    p.s7.enabled = false;
+    p.enip.transport = otscout::profile::EnipTransport::Udp;
+    p.enip.list_services = false;
+    p.pacing.response_timeout_ms = 200;
+    let ports = HashMap::from([((ip, Protocol::Enip), port), ((silent, Protocol::Enip), 1)]);
+    let report = scan::run(
+        config(p, vec![ip, silent], ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    plant.shutdown().await;
+    let services = |host: IpAddr| -> Vec<Fact> {
+        report
+            .hosts
+            .iter()
+            .filter(|h| h.ip == host)
+            .flat_map(|h| &h.probes)
+            .flat_map(|p| &p.observations)
+            .filter(|o| matches!(o.fact, Fact::Service { .. }))
+            .map(|o| o.fact.clone())
+            .collect()
+    };
+    assert_eq!(
+        services(ip),
+        vec![Fact::Service {
+            transport: Transport::Udp,
+            port,
+            protocol: Protocol::Enip
+        }]
+    );
+    assert!(services(silent).is_empty(), "{:?}", services(silent));
+}
+
 /// Nothing listening: no service fact, and the address stays out of the inventory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_port_records_no_service() {
