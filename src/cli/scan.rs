@@ -93,7 +93,8 @@ pub struct ScanArgs {
     #[arg(long, requires = "from_passive")]
     pub skip_identified: bool,
     /// After the scan, merge its result with these inputs (captures, Zeek logs, CSVs,
-    /// observation files, earlier reports) into a report. Repeatable.
+    /// observation files, earlier reports) into a report; --from-passive files are merged
+    /// too. Repeatable.
     #[arg(long = "passive", value_name = "FILE")]
     pub passive: Vec<PathBuf>,
     /// Sign the report with this minisign secret key (password from
@@ -346,8 +347,16 @@ fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOpti
         .as_deref()
         .map(super::keygen::load_sign_key)
         .transpose()?;
-    let mut inputs = Vec::with_capacity(args.passive.len());
-    for p in &args.passive {
+    // The --from-passive files belong in the report too (a host skipped as identified is
+    // known only from them), each file once.
+    let mut files: Vec<&PathBuf> = Vec::new();
+    for p in args.passive.iter().chain(&args.from_passive) {
+        if !files.contains(&p) {
+            files.push(p);
+        }
+    }
+    let mut inputs = Vec::with_capacity(files.len());
+    for p in files {
         let loaded = crate::report::input::load_with_warnings(p, None)
             .with_context(|| format!("--passive {}", p.display()))?;
         for w in &loaded.warnings {

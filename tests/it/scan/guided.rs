@@ -499,6 +499,8 @@ async fn cli_from_passive_skip_identified() {
         "s7.enabled=false",
         "-o",
         &out.display().to_string(),
+        "--report",
+        &dir.path().join("r.json").display().to_string(),
         "--quiet",
     ]
     .iter()
@@ -530,6 +532,19 @@ async fn cli_from_passive_skip_identified() {
         "nothing was learned actively from the skipped host"
     );
     assert!(!ledger.is_empty());
+    // The report merges the --from-passive data: the skipped host is there, identified.
+    let inv: otscout::inventory::Inventory =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let known = inv
+        .assets
+        .iter()
+        .find(|a| a.ip == "127.23.72.12".parse::<IpAddr>().unwrap())
+        .expect("the skipped host is in the report");
+    assert!(known.identified());
+    assert!(
+        !dir.path().join("r.json.minisig").exists(),
+        "no key: unsigned"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
