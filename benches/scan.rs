@@ -159,6 +159,7 @@ async fn run(
         resumed: BTreeMap::new(),
         sessions: Arc::new(BuiltinSessions),
         close_timeout: Duration::from_millis(500),
+        passive: None,
     };
     scan::run(config, scan::no_events(), StopSignal::new())
         .await

@@ -56,6 +56,30 @@ pub struct ScanConfig {
     pub profile_origin: String,
     /// Hex SHA-256 of the resolved profile's canonical TOML.
     pub profile_sha256: String,
+    /// When the targets came from passive data (`--from-passive`): how.
+    pub passive: Option<PassiveScope>,
+}
+
+/// How `--from-passive` shaped the targets (shown by the dry run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PassiveScope {
+    /// The passive files read.
+    pub files: Vec<String>,
+    /// Hosts the passive data mentions.
+    pub hosts_seen: usize,
+    /// Of those, addresses otscout never touches (multicast, broadcast, unspecified).
+    pub not_unicast: usize,
+    /// Of those, hosts outside the given targets or excluded.
+    pub outside_scope: usize,
+    /// Hosts from the passive data in the scan's targets.
+    pub from_passive: usize,
+    /// Of those, hosts not probed because the passive data already identifies them
+    /// (`--skip-identified`).
+    pub skip_identified: usize,
+    /// Hosts with Modbus unit ids observed (tried first).
+    pub with_unit_ids: usize,
+    /// Hosts with S7 TSAPs observed (tried first).
+    pub with_tsaps: usize,
 }
 
 impl ScanConfig {
@@ -88,6 +112,7 @@ impl ScanConfig {
             profile: loaded.profile,
             profile_origin: loaded.origin,
             profile_sha256: loaded.sha256,
+            passive: None,
         }
     }
 }
@@ -289,6 +314,9 @@ pub struct Plan {
     pub estimate: Estimate,
     /// Vendor rules the driver applies once a vendor or family is known.
     pub vendor_rules: Vec<profile::VendorRule>,
+    /// How passive data shaped the targets (`--from-passive`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passive: Option<PassiveScope>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -435,8 +463,18 @@ impl Plan {
                 })
                 .collect(),
             pacing: p.pacing.clone(),
-            estimate: estimate(&p.pacing, &probes, t.count()),
+            // Hosts skipped as already identified get nothing.
+            estimate: estimate(
+                &p.pacing,
+                &probes,
+                t.count().saturating_sub(
+                    cfg.passive
+                        .as_ref()
+                        .map_or(0, |ps| ps.skip_identified as u128),
+                ),
+            ),
             vendor_rules: p.vendor_rules.clone(),
+            passive: cfg.passive.clone(),
         }
     }
 
@@ -471,6 +509,25 @@ impl Plan {
         }
         let sample: Vec<String> = t.sample.iter().map(IpAddr::to_string).collect();
         let _ = writeln!(s, "first     {}", sample.join(", "));
+        if let Some(p) = &self.passive {
+            let _ = writeln!(
+                s,
+                "passive   {} hosts from passive data ({}): {} seen, {} outside the targets or excluded, {} not unicast",
+                p.from_passive,
+                p.files.join(", "),
+                p.hosts_seen,
+                p.outside_scope,
+                p.not_unicast
+            );
+            let _ = writeln!(
+                s,
+                "          {} skipped as already identified (--skip-identified), {} probed; observed unit ids first on {}, observed TSAPs first on {}",
+                p.skip_identified,
+                p.from_passive - p.skip_identified,
+                p.with_unit_ids,
+                p.with_tsaps
+            );
+        }
         let _ = writeln!(s);
         let _ = writeln!(
             s,

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::plan::{Plan, ScanConfig, ScanRequest};
+use std::net::IpAddr;
+
+use crate::inventory::ObservationFile;
+use crate::plan::{PassiveScope, Plan, ScanConfig, ScanRequest};
+use crate::probe::scan::PassiveGuide;
 
 /// Inventory a network with read-only identity requests.
 #[derive(Debug, Clone, Args)]
@@ -16,6 +20,10 @@ use crate::plan::{Plan, ScanConfig, ScanRequest};
   otscout scan 127.0.0.1 --profile lab --set modbus.port=5020 --dry-run
   otscout scan 10.0.0.0/24 --profile conservative -o plant.json --window 22:00-05:30
   otscout scan 10.0.0.0/24 --profile conservative -o plant.json --resume plant.json.journal.jsonl
+  otscout scan --from-passive plant.pcapng --skip-identified --profile conservative --dry-run
+  otscout scan 10.0.0.0/24 --from-passive passive.json -o plant.json
+  otscout scan 10.0.0.0/24 -o plant.json --passive plant.pcapng --sign-key otscout.key
+  otscout scan 10.0.0.0/24 -o plant.json --passive a.pcap --passive b.csv --report r.json
 
 Exit codes: 0 complete; 1 complete but some hosts errored; 2 usage or configuration
 error; 3 interrupted (Ctrl-C, SIGTERM) or the maintenance window ended.")]
@@ -74,6 +82,28 @@ pub struct ScanArgs {
     /// Tracing logs on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Limit the targets to hosts seen in this passive data (anything `otscout passive`
+    /// reads, or an observation file it wrote) and try the Modbus unit ids and S7 TSAPs
+    /// observed for each host first; with no targets given, the passive hosts are the
+    /// targets. Exclusions still win. Repeatable.
+    #[arg(long = "from-passive", value_name = "FILE")]
+    pub from_passive: Vec<PathBuf>,
+    /// With --from-passive: do not probe hosts whose identity the passive data already
+    /// holds (recorded as skipped).
+    #[arg(long, requires = "from_passive")]
+    pub skip_identified: bool,
+    /// After the scan, merge its result with these inputs (captures, Zeek logs, CSVs,
+    /// observation files, earlier reports) into a report; --from-passive files are merged
+    /// too. Repeatable.
+    #[arg(long = "passive", value_name = "FILE")]
+    pub passive: Vec<PathBuf>,
+    /// Sign the report with this minisign secret key (password from
+    /// OTSCOUT_KEY_PASSWORD or a prompt); implies writing a report.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Where to write the report; default <output stem>.report.json. Implies writing one.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 impl ScanArgs {
@@ -90,17 +120,148 @@ impl ScanArgs {
         }
     }
 
-    /// Resolves targets, exclusions and the profile.
+    /// Resolves targets, exclusions and the profile (and `--from-passive`).
     pub fn resolve(&self) -> anyhow::Result<ScanConfig> {
-        ScanConfig::resolve(&self.request()).context("cannot plan the scan")
+        self.resolve_guided().map(|(cfg, _)| cfg)
     }
+
+    /// [`Self::resolve`], with what the passive data says about each host.
+    pub fn resolve_guided(&self) -> anyhow::Result<(ScanConfig, Option<PassiveGuide>)> {
+        if self.from_passive.is_empty() {
+            let cfg = ScanConfig::resolve(&self.request()).context("cannot plan the scan")?;
+            return Ok((cfg, None));
+        }
+        let file = load_passive(&self.from_passive)?;
+        let hints = crate::passive::hints::hints(&file);
+        let names: Vec<String> = self
+            .from_passive
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let names = names.join(", ");
+        // Addresses otscout never touches (a broadcast List Identity, multicast) are left
+        // out rather than refused: they are common in captures.
+        let (usable, not_unicast): (Vec<IpAddr>, Vec<IpAddr>) = hints
+            .hosts
+            .iter()
+            .copied()
+            .partition(|ip| crate::probe::scan::refuse_target(*ip, &[]).is_none());
+        let mut req = self.request();
+        if req.targets.is_empty() && req.targets_files.is_empty() {
+            if usable.is_empty() {
+                anyhow::bail!(
+                    "--from-passive {names}: the passive data names no unicast host to scan; check the file, or give targets"
+                );
+            }
+            req.targets = usable.iter().map(IpAddr::to_string).collect();
+        }
+        let scope = ScanConfig::resolve(&req).context("cannot plan the scan")?;
+        let hosts: Vec<IpAddr> = usable
+            .iter()
+            .copied()
+            .filter(|ip| scope.targets.contains(*ip))
+            .collect();
+        if hosts.is_empty() {
+            anyhow::bail!(
+                "--from-passive {names}: none of the {} hosts in the passive data is within the targets after exclusions; widen the targets or check the exclusions",
+                usable.len()
+            );
+        }
+        // The scope becomes exactly those hosts (exclusions already subtracted).
+        let set = crate::target::TargetSet::build(&crate::target::ScopeRequest {
+            targets: hosts
+                .iter()
+                .map(|ip| crate::target::SpecInput::arg(ip.to_string()))
+                .collect(),
+            excludes: Vec::new(),
+            allow_large_scope: self.allow_large_scope,
+        })
+        .with_context(|| format!("--from-passive {names}"))?;
+        let mut guide = PassiveGuide::default();
+        for o in &file.observations {
+            if let crate::inventory::Fact::Identity { identity } = &o.fact {
+                if set.contains(o.ip) {
+                    guide
+                        .identities
+                        .entry(o.ip)
+                        .or_default()
+                        .push(identity.clone());
+                }
+            }
+        }
+        for (ip, units) in &hints.modbus_units {
+            if set.contains(*ip) {
+                guide
+                    .modbus_units
+                    .insert(*ip, units.iter().copied().collect());
+            }
+        }
+        for (ip, tsaps) in &hints.s7_tsaps {
+            if set.contains(*ip) {
+                guide.s7_tsaps.insert(*ip, tsaps.iter().copied().collect());
+            }
+        }
+        if self.skip_identified {
+            for ip in hints.identified.iter().filter(|ip| set.contains(**ip)) {
+                guide.skip.insert(
+                    *ip,
+                    format!("already identified by passive data ({names}); --skip-identified"),
+                );
+            }
+        }
+        let summary = PassiveScope {
+            files: self
+                .from_passive
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            hosts_seen: hints.hosts.len(),
+            not_unicast: not_unicast.len(),
+            outside_scope: usable.len() - hosts.len(),
+            from_passive: hosts.len(),
+            skip_identified: guide.skip.len(),
+            with_unit_ids: guide.modbus_units.len(),
+            with_tsaps: guide.s7_tsaps.len(),
+        };
+        let cfg = ScanConfig {
+            targets: set,
+            passive: Some(summary),
+            ..scope
+        };
+        Ok((cfg, Some(guide)))
+    }
+
+    /// Whether the scan also writes a merged report.
+    fn wants_report(&self) -> bool {
+        !self.passive.is_empty() || self.sign_key.is_some() || self.report.is_some()
+    }
+}
+
+/// Reads `--from-passive` files (anything `otscout passive` or `otscout merge` reads)
+/// into one observation set; the importer's warnings go to stderr.
+fn load_passive(paths: &[PathBuf]) -> anyhow::Result<ObservationFile> {
+    let mut observations = Vec::new();
+    for p in paths {
+        let loaded = crate::report::input::load_with_warnings(p, None)
+            .with_context(|| format!("--from-passive {}", p.display()))?;
+        for w in &loaded.warnings {
+            eprintln!("otscout: warning: {}: {w}", p.display());
+        }
+        observations.extend(loaded.input.observations);
+    }
+    Ok(ObservationFile {
+        format: crate::inventory::OBSERVATIONS_FORMAT.into(),
+        version: 1,
+        sources: paths.iter().map(|p| p.display().to_string()).collect(),
+        observations,
+    })
 }
 
 /// Runs `otscout scan`.
 pub fn run(args: &ScanArgs) -> anyhow::Result<u8> {
-    let cfg = args.resolve()?;
+    let (cfg, guide) = args.resolve_guided()?;
     if !args.dry_run {
-        return super::scan_run::execute(run_options(args, cfg)?);
+        return super::scan_run::execute(run_options(args, cfg, guide)?);
     }
     let plan = Plan::build(&cfg);
     if args.json {
@@ -115,7 +276,11 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<u8> {
 }
 
 /// The active scan's options from the flags and the resolved plan.
-fn run_options(args: &ScanArgs, cfg: ScanConfig) -> anyhow::Result<super::scan_run::RunOptions> {
+fn run_options(
+    args: &ScanArgs,
+    cfg: ScanConfig,
+    passive: Option<PassiveGuide>,
+) -> anyhow::Result<super::scan_run::RunOptions> {
     let window = args
         .window
         .as_deref()
@@ -135,6 +300,16 @@ fn run_options(args: &ScanArgs, cfg: ScanConfig) -> anyhow::Result<super::scan_r
             .iter()
             .map(|f| format!("@{}", f.display())),
     );
+    scope.extend(
+        args.from_passive
+            .iter()
+            .map(|f| format!("from-passive:{}", f.display())),
+    );
+    let report = if args.wants_report() {
+        Some(report_options(args)?)
+    } else {
+        None
+    };
     let mut exclusion_specs = args.excludes.clone();
     exclusion_specs.extend(
         args.exclude_files
@@ -159,6 +334,40 @@ fn run_options(args: &ScanArgs, cfg: ScanConfig) -> anyhow::Result<super::scan_r
         operator: args.operator.clone(),
         ports: Default::default(),
         sessions: None,
+        passive,
+        report,
+    })
+}
+
+/// Loads the report's inputs and key before the scan starts, so a bad input or a wrong
+/// password costs no probing.
+fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOptions> {
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(super::keygen::load_sign_key)
+        .transpose()?;
+    // The --from-passive files belong in the report too (a host skipped as identified is
+    // known only from them), each file once.
+    let mut files: Vec<&PathBuf> = Vec::new();
+    for p in args.passive.iter().chain(&args.from_passive) {
+        if !files.contains(&p) {
+            files.push(p);
+        }
+    }
+    let mut inputs = Vec::with_capacity(files.len());
+    for p in files {
+        let loaded = crate::report::input::load_with_warnings(p, None)
+            .with_context(|| format!("--passive {}", p.display()))?;
+        for w in &loaded.warnings {
+            eprintln!("otscout: warning: {}: {w}", p.display());
+        }
+        inputs.push(loaded.input);
+    }
+    Ok(super::scan_run::ReportOptions {
+        inputs,
+        path: args.report.clone(),
+        sign_key,
     })
 }
 

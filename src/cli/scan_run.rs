@@ -57,6 +57,63 @@ pub struct RunOptions {
     pub ports: HashMap<(IpAddr, Protocol), u16>,
     /// Sessions to use (the built-in ones unless a test says otherwise).
     pub sessions: Option<Arc<dyn SessionFactory>>,
+    /// What passive data said about the hosts (`--from-passive`).
+    pub passive: Option<scan::PassiveGuide>,
+    /// After the scan, merge its result with these inputs into a report.
+    pub report: Option<ReportOptions>,
+}
+
+/// `--passive`, `--sign-key`, `--report`: the whole job in one command.
+pub struct ReportOptions {
+    /// The other inputs, loaded (and so checked) before the scan started.
+    pub inputs: Vec<crate::inventory::Input>,
+    /// Default `<output stem>.report.json`.
+    pub path: Option<PathBuf>,
+    pub sign_key: Option<minisign::SecretKey>,
+}
+
+impl std::fmt::Debug for ReportOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("ReportOptions")
+            .field("inputs", &self.inputs.len())
+            .field("path", &self.path)
+            .field("signed", &self.sign_key.is_some())
+            .finish()
+    }
+}
+
+/// The report's default path beside the scan result: `plant.json` gives
+/// `plant.report.json`.
+pub fn default_report_path(output: &Path) -> PathBuf {
+    output.with_extension("report.json")
+}
+
+/// Merges the written scan result with the other inputs and writes the report, signed
+/// when a key was given. Returns the report's path and its signature's.
+fn write_merged_report(
+    output: &Path,
+    opts: ReportOptions,
+) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let path = opts
+        .path
+        .clone()
+        .unwrap_or_else(|| default_report_path(output));
+    let scan_input = crate::report::input::load(output, None)
+        .with_context(|| format!("reading back the scan result {}", output.display()))?;
+    let mut inputs = vec![scan_input];
+    inputs.extend(opts.inputs);
+    let now = Utc::now();
+    let inv = crate::inventory::merge(&inputs, now);
+    let sig = crate::report::sign::write_report(&path, &inv, opts.sign_key.as_ref(), now)
+        .with_context(|| {
+            format!(
+                "writing the report {} (the scan result {} is written; merge it with `otscout merge`)",
+                path.display(),
+                output.display()
+            )
+        })?;
+    Ok((path, sig))
 }
 
 /// Runs the scan and returns the exit code. Configuration errors are `Err` (exit 2).
@@ -157,6 +214,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         resumed,
         sessions: opts.sessions.unwrap_or_else(|| Arc::new(BuiltinSessions)),
         close_timeout: Duration::from_millis(opts.profile.pacing.response_timeout_ms.min(2000)),
+        passive: opts.passive,
     };
     let report = scan::run(config, progress.sink(), stop).await;
     progress.finish();
@@ -185,6 +243,15 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
     write_atomically(&output, &doc)?;
     if !opts.quiet {
         print_summary(&report, &output, &journal_path);
+    }
+    if let Some(r) = opts.report {
+        let (path, sig) = write_merged_report(&output, r)?;
+        if !opts.quiet {
+            println!("report: {}", path.display());
+            if let Some(sig) = sig {
+                println!("signature: {}", sig.display());
+            }
+        }
     }
     Ok(exit_code(&report))
 }

@@ -99,6 +99,8 @@ pub struct DriveReport {
     pub losses: Vec<ConnectionLoss>,
     /// Times the session's `on_timeout` was called.
     pub timeouts: u32,
+    /// Reads that returned bytes (TCP segments or UDP datagrams from the device).
+    pub replies: u32,
 }
 
 /// A connected transport.
@@ -163,6 +165,7 @@ pub async fn drive(
             connections: 0,
             losses: Vec::new(),
             timeouts: 0,
+            replies: 0,
         },
         attempts: 0,
         send_delay: Duration::ZERO,
@@ -318,6 +321,7 @@ impl Driver<'_, '_> {
                             )
                         }
                         Ok(Ok(n)) => {
+                            self.report.replies += 1;
                             let now = std::time::Instant::now();
                             let host = self.pacing.host;
                             self.pacing.with(|p| p.on_reply(host, now));

@@ -452,6 +452,68 @@ pub struct ScanConfig {
     pub sessions: Arc<dyn SessionFactory>,
     /// How long to wait for the peer's FIN when closing.
     pub close_timeout: Duration,
+    /// What passive data said about the hosts (`--from-passive`), if anything.
+    pub passive: Option<PassiveGuide>,
+}
+
+/// What passive data tells the scan about each host (`otscout scan --from-passive`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassiveGuide {
+    /// Identities already known: vendor rules apply from the first probe (a passively
+    /// identified Rockwell device is not sent S7).
+    pub identities: HashMap<IpAddr, Vec<Identity>>,
+    /// Modbus unit ids seen in traffic: tried first, and allowed even when the profile's
+    /// `allow_other_unit_ids` is false (the device is known to answer to them).
+    pub modbus_units: HashMap<IpAddr, Vec<u8>>,
+    /// S7 TSAPs seen in traffic: tried first, when the profile's TSAP rules allow them.
+    pub s7_tsaps: HashMap<IpAddr, Vec<u16>>,
+    /// Hosts not to probe at all, with the reason (`--skip-identified`).
+    pub skip: HashMap<IpAddr, String>,
+}
+
+/// The most unit ids and TSAPs one host is tried with (the profile's own limits).
+const MAX_UNIT_IDS: usize = 16;
+const MAX_TSAPS: usize = 8;
+
+impl PassiveGuide {
+    /// The profile for one host: its observed unit ids and TSAPs first, then the
+    /// profile's own, within the profile's list limits. A TSAP the profile's rules would
+    /// refuse (a connection type other than PG/OP/S7-basic, or 0x0101 unless allowed) is
+    /// not used even when observed.
+    pub fn profile_for(&self, ip: IpAddr, profile: &Profile) -> Option<Profile> {
+        let units = self.modbus_units.get(&ip).filter(|u| !u.is_empty());
+        let tsaps: Vec<u16> = self
+            .s7_tsaps
+            .get(&ip)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|t| (1..=3).contains(&(t >> 8)))
+            .filter(|t| *t != 0x0101 || profile.s7.allow_tsap_0101)
+            .collect();
+        if units.is_none() && tsaps.is_empty() {
+            return None;
+        }
+        let mut p = profile.clone();
+        if let Some(units) = units {
+            p.modbus.unit_ids = first_then(units, &profile.modbus.unit_ids, MAX_UNIT_IDS);
+        }
+        if !tsaps.is_empty() {
+            p.s7.tsaps = first_then(&tsaps, &profile.s7.tsaps, MAX_TSAPS);
+        }
+        Some(p)
+    }
+}
+
+/// `first` then `then`, without duplicates, at most `max` long.
+fn first_then<T: Copy + PartialEq>(first: &[T], then: &[T], max: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::new();
+    for x in first.iter().chain(then) {
+        if v.len() < max && !v.contains(x) {
+            v.push(*x);
+        }
+    }
+    v
 }
 
 /// Why a scan could not run at all.
@@ -479,6 +541,7 @@ struct Ctx {
     driver: DriverConfig,
     events: EventSink,
     stop: StopSignal,
+    passive: PassiveGuide,
 }
 
 /// Runs a scan to its end, a stop, or the deadline, and returns what it found.
@@ -517,6 +580,7 @@ pub async fn run(
         sessions: Arc::clone(&config.sessions),
         events: Arc::clone(&events),
         stop: stop.clone(),
+        passive: config.passive.clone().unwrap_or_default(),
     });
 
     let resumed = config.resumed;
@@ -583,7 +647,10 @@ pub async fn run(
             .as_ref()
             .filter(|s| !s.contains(ip))
             .map(|_| format!("{ip} is outside the resolved scope"));
-        if let Some(reason) = outside.or_else(|| refuse_target(ip, &ctx.exclusions)) {
+        let refused = outside
+            .or_else(|| refuse_target(ip, &ctx.exclusions))
+            .or_else(|| ctx.passive.skip.get(&ip).cloned());
+        if let Some(reason) = refused {
             events(&ScanEvent::Skipped {
                 ip,
                 reason: reason.clone(),
@@ -734,7 +801,13 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     let plan = protocol_plan(&ctx.profile);
     let mut probes = Vec::new();
     let mut state = HostState::Done;
-    let mut identities: Vec<Identity> = Vec::new();
+    // What passive data already knows: vendor rules apply from the first probe.
+    let mut identities: Vec<Identity> =
+        ctx.passive.identities.get(&ip).cloned().unwrap_or_default();
+    let host_profile = ctx.passive.profile_for(ip, &ctx.profile);
+    let host_profile = host_profile.as_ref().unwrap_or(&ctx.profile);
+    // (transport, port) already recorded as an open service on this host.
+    let mut services: BTreeSet<(Transport, u16)> = BTreeSet::new();
 
     for &protocol in &plan {
         if ctx.stop.is_stopped() {
@@ -792,7 +865,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     rules.matched.join(", ")
                 ),
             )
-        } else if let Some(mut session) = ctx.sessions.session(protocol, ip, port, &ctx.profile) {
+        } else if let Some(mut session) = ctx.sessions.session(protocol, ip, port, host_profile) {
             // Vendor rules may ask for a longer interval and cool-down once the device
             // is known; the pacer holds the profile's own.
             clock.interval = Duration::from_millis(rules.host_interval_ms);
@@ -814,7 +887,15 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),
             )
             .await;
-            probe_report(ctx, ip, protocol, port, transport, now, drive)
+            let mut r = probe_report(ctx, ip, protocol, port, transport, now, drive);
+            // Once per host, port and transport, even when two protocols share a port.
+            r.observations.retain(|o| match o.fact {
+                Fact::Service {
+                    transport, port, ..
+                } => services.insert((transport, port)),
+                _ => true,
+            });
+            r
         } else {
             continue;
         };
@@ -906,6 +987,23 @@ fn probe_report(
             )
         })
         .collect();
+    let mut observations = observations;
+    if let Some((request, at)) = service_evidence(transport, &drive) {
+        // An open service is worth recording on its own: a device that accepts a
+        // connection but never answers (a hung RTU) is still an asset.
+        observations.push(observation(
+            ctx,
+            ip,
+            Fact::Service {
+                transport,
+                port,
+                protocol,
+            },
+            request,
+            at.unwrap_or(started),
+            None,
+        ));
+    }
     let (outcome, mut detail) = classify(&drive, &observations);
     if let DriveEnd::Tripped(reason) = &drive.end {
         detail = Some(format!("breaker opened: {reason}"));
@@ -921,6 +1019,21 @@ fn probe_report(
         connections: drive.connections,
         requests: tallies.into_values().collect(),
         observations,
+    }
+}
+
+/// Whether the drive shows a service listening, and the request that showed it: a TCP
+/// connect that succeeded (`tcp_connect`), or a UDP reply (the first request sent).
+fn service_evidence(
+    transport: Transport,
+    drive: &DriveReport,
+) -> Option<(&'static str, Option<DateTime<Utc>>)> {
+    match transport {
+        Transport::Tcp if drive.connections > 0 => {
+            Some(("tcp_connect", drive.sent.first().map(|s| s.at)))
+        }
+        Transport::Udp if drive.replies > 0 => drive.sent.first().map(|s| (s.kind, Some(s.at))),
+        _ => None,
     }
 }
 
@@ -1081,6 +1194,40 @@ mod tests {
         let names = identity_names(std::slice::from_ref(&s7));
         assert!(names.contains(&"Siemens".to_owned()), "{names:?}");
         assert!(names.contains(&"S7-300".to_owned()), "{names:?}");
+    }
+
+    #[test]
+    fn passive_guide_puts_observed_first_within_the_rules() {
+        let mut profile = crate::profile::builtin("conservative")
+            .expect("built-in")
+            .profile;
+        profile.modbus.unit_ids = vec![255, 0];
+        profile.s7.tsaps = vec![0x0102, 0x0200];
+        profile.s7.allow_tsap_0101 = false;
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let other: IpAddr = "10.0.0.10".parse().unwrap();
+        let guide = PassiveGuide {
+            modbus_units: HashMap::from([(ip, vec![7, 0])]),
+            // 0x0101 is not allowed by this profile; 0x0701 is no connection type.
+            s7_tsaps: HashMap::from([(ip, vec![0x0101, 0x0701, 0x0300, 0x0200])]),
+            ..PassiveGuide::default()
+        };
+        let p = guide.profile_for(ip, &profile).expect("a host profile");
+        assert_eq!(p.modbus.unit_ids, [7, 0, 255]);
+        assert_eq!(p.s7.tsaps, [0x0300, 0x0200, 0x0102]);
+        assert!(guide.profile_for(other, &profile).is_none());
+        let many = PassiveGuide {
+            modbus_units: HashMap::from([(ip, (1..=40).collect())]),
+            ..PassiveGuide::default()
+        };
+        assert_eq!(
+            many.profile_for(ip, &profile)
+                .unwrap()
+                .modbus
+                .unit_ids
+                .len(),
+            MAX_UNIT_IDS
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!
 //! Addresses: 127.23.<test>.<host>, ports ephemeral, so tests never share a socket.
 
+mod guided;
 mod plant;
 
 use std::collections::{BTreeMap, HashMap};
@@ -289,6 +290,7 @@ fn config(
             timeout: Duration::from_millis(200),
         }),
         close_timeout: Duration::from_millis(200),
+        passive: None,
     }
 }
 

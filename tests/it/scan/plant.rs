@@ -24,7 +24,7 @@ fn demo_plant() -> Plant {
     Plant::load(path).expect("load the demo plant")
 }
 
-async fn start(plant: Plant) -> RunningPlant {
+pub(super) async fn start(plant: Plant) -> RunningPlant {
     otscout_sim::start(
         plant,
         StartOptions {
@@ -51,7 +51,7 @@ fn ports_of(plant: &RunningPlant) -> HashMap<(IpAddr, Protocol), u16> {
 }
 
 /// `lab` with every protocol on, slowed to a rate worth checking.
-fn profile() -> Profile {
+pub(super) fn profile() -> Profile {
     let mut p = otscout::profile::builtin("lab")
         .expect("built-in lab")
         .profile;
@@ -71,7 +71,11 @@ fn profile() -> Profile {
     p
 }
 
-fn config(p: Profile, targets: Vec<IpAddr>, ports: HashMap<(IpAddr, Protocol), u16>) -> ScanConfig {
+pub(super) fn config(
+    p: Profile,
+    targets: Vec<IpAddr>,
+    ports: HashMap<(IpAddr, Protocol), u16>,
+) -> ScanConfig {
     ScanConfig {
         scan_id: "plant-test".into(),
         profile_sha256: p.sha256(),
@@ -85,6 +89,7 @@ fn config(p: Profile, targets: Vec<IpAddr>, ports: HashMap<(IpAddr, Protocol), u
         resumed: BTreeMap::new(),
         sessions: Arc::new(BuiltinSessions),
         close_timeout: Duration::from_millis(300),
+        passive: None,
     }
 }
 
@@ -499,7 +504,7 @@ async fn cli_scan_writes_result_and_journal() {
     assert!(!dir.path().join("late.json").exists());
 }
 
-async fn run_bin(bin: &'static str, args: &[String]) -> std::process::Output {
+pub(super) async fn run_bin(bin: &'static str, args: &[String]) -> std::process::Output {
     let args = args.to_vec();
     tokio::task::spawn_blocking(move || std::process::Command::new(bin).args(&args).output())
         .await
