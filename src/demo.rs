@@ -326,6 +326,8 @@ async fn with_plant(
         resumed: Default::default(),
         sessions: Arc::new(BuiltinSessions),
         close_timeout,
+        // The demo scans every device, as `otscout scan` does without --from-passive.
+        passive: None,
     };
     let forward = events.clone();
     let sink: scan::EventSink = Arc::new(move |e: &ScanEvent| forward(&DemoEvent::Scan(e.clone())));
