@@ -405,6 +405,10 @@ struct Builder {
     operations: BTreeMap<(IpAddr, Protocol, OperationKind, String), OpAcc>,
     findings: BTreeMap<(FindingKind, Protocol, u16, String), BTreeSet<Source>>,
     protocols: BTreeSet<Protocol>,
+    /// Modbus ProductCodes, the model only when no source names one (ModelName, an
+    /// ENIP product name, an S7 order number): a basic-objects-only capture must not
+    /// contradict a scan that read the ModelName.
+    model_fallback: Vec<Candidate>,
     first_seen: Option<DateTime<Utc>>,
     last_seen: Option<DateTime<Utc>>,
 }
@@ -678,10 +682,14 @@ fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Sou
     if let Some(v) = id.objects.get(&1) {
         b.field("product_code", v, &obj(1, "ProductCode"));
     }
-    // ModelName when the device has one, else its ProductCode.
+    // ModelName when the device has one, else (only if nothing better turns up) its
+    // ProductCode.
     match (id.objects.get(&5), id.objects.get(&1)) {
         (Some(m), _) if !m.trim().is_empty() => b.field("model", m, &obj(5, "ModelName")),
-        (_, Some(p)) => b.field("model", p, &obj(1, "ProductCode")),
+        (_, Some(p)) if !p.trim().is_empty() => b.model_fallback.push(Candidate {
+            value: p.trim().to_owned(),
+            source: obj(1, "ProductCode"),
+        }),
         _ => {}
     }
     if let Some(v) = id.objects.get(&2) {
@@ -709,8 +717,12 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
         super::observation::EnipIdentitySource::CipGetAttributesAll => "cip identity object",
     };
     let s = |attr: &str| src(format!("{via} {attr}"));
-    let vendor = normalize::odva_vendor(id.vendor_id)
-        .map_or_else(|| format!("ODVA vendor {}", id.vendor_id), str::to_owned);
+    // Through the same canonical spelling as other sources: ODVA says "Schneider
+    // Automation, Inc." where a Modbus VendorName says "Schneider Electric".
+    let vendor = normalize::odva_vendor(id.vendor_id).map_or_else(
+        || format!("ODVA vendor {}", id.vendor_id),
+        normalize::vendor_name,
+    );
     b.field(
         "manufacturer",
         &vendor,
@@ -884,6 +896,10 @@ fn describe_conflict(f: &Field) -> String {
 }
 
 fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
+    if !b.fields.contains_key("model") && !b.model_fallback.is_empty() {
+        let fallback = std::mem::take(&mut b.model_fallback);
+        b.fields.insert("model", fallback);
+    }
     let mut resolved: BTreeMap<&'static str, Field> = BTreeMap::new();
     let mut flags = BTreeSet::new();
     for &name in FIELDS {

@@ -90,7 +90,12 @@ pub fn mac(raw: &str) -> Option<String> {
 /// The key two values of one field are compared by: case, surrounding and repeated
 /// whitespace, and a `0x` prefix do not make two values differ.
 pub fn compare_key(value: &str) -> String {
-    let lower = collapse_ws(value).to_ascii_lowercase();
+    // White space is spelling, not meaning: `BME P58 2040` and `BMEP582040` are one model.
+    let lower: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     match lower.strip_prefix("0x") {
         Some(rest) if !rest.is_empty() => rest.to_owned(),
         _ => lower,

@@ -591,3 +591,81 @@ fn bad_inputs_are_named_in_the_error() {
         .to_string();
     assert!(e.contains("weird.json") && e.contains("scan result"), "{e}");
 }
+
+fn modbus(ip: &str, objects: Value, prov: Value, seen: &str) -> Observation {
+    obs(json!({
+        "ip": ip,
+        "fact": {"type": "identity", "identity": {
+            "protocol": "modbus", "unit_id": 255, "objects": objects}},
+        "provenance": prov,
+        "seen": seen,
+    }))
+}
+
+#[test]
+fn one_device_spoken_of_two_ways_is_not_a_conflict() {
+    // An M580: a capture saw only the basic objects (no ModelName), the scan read the
+    // regular ones too, and its EtherNet/IP side names the vendor by its ODVA entry
+    // ("Schneider Automation, Inc.", id 243). None of that is a disagreement.
+    let inv = merge(
+        &[
+            raw(
+                "cap",
+                vec![modbus(
+                    "10.0.0.9",
+                    json!({"0": "Schneider Electric", "1": "BMEP582040", "2": "v4.10"}),
+                    pcap(3),
+                    "2026-11-19T10:00:00Z",
+                )],
+            ),
+            raw(
+                "scan",
+                vec![
+                    modbus(
+                        "10.0.0.9",
+                        json!({"0": "Schneider Electric", "1": "BMEP582040", "2": "v4.10",
+                               "5": "BME P58 2040"}),
+                        active("s1", "modbus.read_device_id"),
+                        "2026-11-20T10:00:00Z",
+                    ),
+                    obs(json!({
+                        "ip": "10.0.0.9",
+                        "fact": {"type": "identity", "identity": {
+                            "protocol": "enip", "source": "list_identity", "vendor_id": 243,
+                            "device_type": 12, "product_code": 2050, "revision_major": 4,
+                            "revision_minor": 10, "status": 48, "serial": 1,
+                            "product_name": "BMEP582040"}},
+                        "provenance": active("s1", "enip.list_identity"),
+                        "seen": "2026-11-20T10:00:01Z",
+                    })),
+                ],
+            ),
+        ],
+        t(GEN),
+    );
+    let a = one(&inv, "10.0.0.9");
+    let vendor = a.manufacturer.expect("vendor");
+    assert_eq!(vendor.value, "Schneider Electric");
+    assert!(vendor.conflicts.is_empty(), "{:?}", vendor.conflicts);
+    let model = a.model.expect("model");
+    assert!(model.conflicts.is_empty(), "{:?}", model.conflicts);
+    assert_eq!(model.value.replace(' ', ""), "BMEP582040");
+}
+
+#[test]
+fn a_modbus_product_code_is_the_model_only_when_nothing_names_one() {
+    let inv = merge(
+        &[raw(
+            "cap",
+            vec![modbus(
+                "10.0.0.10",
+                json!({"0": "Zeek Modbus Test", "1": "Protocol Parsing is fun!", "2": "1.2.3.6"}),
+                pcap(94),
+                "2026-11-19T10:00:00Z",
+            )],
+        )],
+        t(GEN),
+    );
+    let a = one(&inv, "10.0.0.10");
+    assert_eq!(a.model.expect("model").value, "Protocol Parsing is fun!");
+}
