@@ -717,11 +717,19 @@ fn collect(
 }
 
 /// Why a target must not be touched, if so.
+///
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) reaches the IPv4 host through a
+/// dual-stack socket, so it is judged as that IPv4 address too: an IPv4 exclusion, or an
+/// IPv4 multicast or broadcast address, refuses it.
 pub fn refuse_target(ip: IpAddr, exclusions: &[IpNet]) -> Option<String> {
-    if let Some(net) = exclusions.iter().find(|n| n.contains(&ip)) {
+    let canonical = ip.to_canonical();
+    if let Some(net) = exclusions
+        .iter()
+        .find(|n| n.contains(&ip) || n.contains(&canonical))
+    {
         return Some(format!("excluded by {net}"));
     }
-    let bad = match ip {
+    let bad = match canonical {
         IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified(),
         IpAddr::V6(v6) => v6.is_multicast() || v6.is_unspecified(),
     };
@@ -1241,6 +1249,20 @@ mod tests {
         assert!(refuse_target("224.0.0.1".parse().unwrap(), &ex).is_some());
         assert!(refuse_target("255.255.255.255".parse().unwrap(), &ex).is_some());
         assert!(refuse_target("10.0.1.7".parse().unwrap(), &ex).is_none());
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_judged_as_its_ipv4_address() {
+        let ex: Vec<IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        assert!(
+            refuse_target("::ffff:10.0.0.7".parse().unwrap(), &ex)
+                .unwrap()
+                .contains("10.0.0.0/24")
+        );
+        assert!(refuse_target("::ffff:224.0.0.1".parse().unwrap(), &[]).is_some());
+        assert!(refuse_target("::ffff:255.255.255.255".parse().unwrap(), &[]).is_some());
+        assert!(refuse_target("::ffff:0.0.0.0".parse().unwrap(), &[]).is_some());
+        assert!(refuse_target("::ffff:10.0.1.7".parse().unwrap(), &ex).is_none());
     }
 
     #[tokio::test]
