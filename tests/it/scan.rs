@@ -766,6 +766,23 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
     let r = journal::read(&path).unwrap();
     assert!(r.torn_tail);
     assert!(r.done.is_empty());
+
+    // Resumed after the crash, then stopped again: the journal must still resume.
+    let h = Journal::append_to(&path, r.torn_tail).unwrap();
+    let now = chrono::Utc::now();
+    h.journal().unwrap().append(&journal::JournalLine::Host {
+        host: scan::HostReport {
+            ip: "127.23.7.9".parse().unwrap(),
+            state: HostState::Done,
+            started: now,
+            finished: now,
+            probes: vec![],
+        },
+    });
+    h.finish().unwrap();
+    let r = journal::read(&path).expect("a resumed journal resumes again");
+    assert!(!r.torn_tail);
+    assert_eq!(r.done.len(), 1);
     std::fs::write(&path, "not json\n{}\n").unwrap();
     let e = journal::read(&path).unwrap_err().to_string();
     assert!(e.contains("line 1"), "{e}");
