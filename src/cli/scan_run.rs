@@ -145,6 +145,22 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 }
                 .into());
             }
+            // An exclusion given to the first run holds for the rest of it: a resume
+            // that forgets one would probe the excluded hosts it has not reached yet.
+            let missing: Vec<&String> = r
+                .header
+                .exclusions
+                .iter()
+                .filter(|e| !opts.exclusion_specs.contains(e))
+                .collect();
+            if !missing.is_empty() {
+                let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+                bail!(
+                    "--resume {}: the scan was started with exclusions this run does not have: {}; pass them again (--exclude ADDR, or --exclude-file FILE for an @FILE entry) to resume",
+                    path.display(),
+                    list.join(", ")
+                );
+            }
             let handle = Journal::append_to(path, r.torn_tail)?;
             let output = opts
                 .output

@@ -788,6 +788,66 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
     assert!(e.contains("line 1"), "{e}");
 }
 
+/// A resume that forgets an exclusion of the first run is refused before anything is
+/// sent: the excluded host it has not reached yet must stay untouched.
+#[test]
+fn resume_refuses_to_drop_an_exclusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("j.jsonl");
+    let out = dir.path().join("r.json");
+    // The excluded host listens, so any connect to it would show.
+    let listener = std::net::TcpListener::bind("127.23.81.5:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sets = [
+        "enip.enabled=false".to_string(),
+        "s7.enabled=false".to_string(),
+        format!("modbus.port={port}"),
+    ];
+    let loaded = otscout::profile::load_with_overrides("lab", &sets).unwrap();
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "s".into(),
+        profile: loaded.profile.name.clone(),
+        profile_sha256: loaded.sha256.clone(),
+        started: chrono::Utc::now(),
+        scope: vec!["127.23.81.4-6".into()],
+        exclusions: vec!["127.23.81.5".into()],
+    };
+    Journal::create(&journal_path, &header)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let mut args: Vec<String> = ["scan", "127.23.81.4-6", "--profile", "lab", "--quiet"]
+        .map(String::from)
+        .to_vec();
+    for s in &sets {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    args.extend([
+        "-o".to_string(),
+        out.display().to_string(),
+        "--resume".to_string(),
+        journal_path.display().to_string(),
+    ]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("127.23.81.5") && stderr.contains("--exclude"),
+        "{stderr}"
+    );
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the excluded host was contacted"
+    );
+}
+
 #[tokio::test]
 async fn window_end_stops_with_window_ended() {
     let mut ports = HashMap::new();
