@@ -845,6 +845,9 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             .unwrap_or_else(|e| e.into_inner())
             .trip(ip)
             .map(|t| t.reason.clone());
+        // A drive cut short by a stop leaves the host unfinished whatever it learned
+        // first (an identity from SZL 0x0011 without 0x001C is partial).
+        let mut cut_short = false;
         let report = if let Some(reason) = trip {
             let mut r = skip(ProbeOutcome::CircuitOpen, format!("breaker open: {reason}"));
             r.observations.push(observation(
@@ -895,6 +898,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),
             )
             .await;
+            cut_short = drive.end == DriveEnd::Stopped;
             let mut r = probe_report(ctx, ip, protocol, port, transport, now, drive);
             // Once per host, port and transport, even when two protocols share a port.
             r.observations.retain(|o| match o.fact {
@@ -908,7 +912,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             continue;
         };
 
-        if report.outcome == ProbeOutcome::Interrupted {
+        if report.outcome == ProbeOutcome::Interrupted || cut_short {
             state = HostState::Interrupted;
         }
         identities.extend(report.observations.iter().filter_map(|o| match &o.fact {

@@ -788,6 +788,114 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
     assert!(e.contains("line 1"), "{e}");
 }
 
+/// Identifies on the first reply, then asks once more (as a session with a second
+/// request, e.g. S7's SZL 0x001C after 0x0011, would).
+#[derive(Debug)]
+struct IdentifyThenAsk {
+    inner: FakeEnip,
+    asked_again: bool,
+}
+
+impl Session for IdentifyThenAsk {
+    fn protocol(&self) -> Protocol {
+        Protocol::Enip
+    }
+    fn on_connected(&mut self, now: std::time::Instant) -> Step {
+        self.inner.on_connected(now)
+    }
+    fn on_bytes(&mut self, now: std::time::Instant, bytes: &[u8]) -> Step {
+        match self.inner.on_bytes(now, bytes) {
+            Step::Done if !self.asked_again => {
+                self.asked_again = true;
+                self.inner.got.clear();
+                self.inner.deadline = Some(now + self.inner.timeout);
+                Step::Send(list_identity())
+            }
+            step => step,
+        }
+    }
+    fn on_timeout(&mut self, now: std::time::Instant) -> Step {
+        self.inner.on_timeout(now)
+    }
+    fn on_connection_lost(&mut self, now: std::time::Instant, why: ConnectionLoss) -> Step {
+        self.inner.on_connection_lost(now, why)
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.inner.poll_timeout()
+    }
+    fn take_findings(&mut self) -> Vec<Finding> {
+        self.inner.take_findings()
+    }
+}
+
+#[derive(Debug)]
+struct TwoStep;
+
+impl SessionFactory for TwoStep {
+    fn session(
+        &self,
+        protocol: Protocol,
+        _ip: IpAddr,
+        _port: u16,
+        _p: &Profile,
+    ) -> Option<Box<dyn Session>> {
+        (protocol == Protocol::Enip).then(|| {
+            Box::new(IdentifyThenAsk {
+                inner: FakeEnip {
+                    timeout: Duration::from_millis(300),
+                    ..FakeEnip::default()
+                },
+                asked_again: false,
+            }) as Box<dyn Session>
+        })
+    }
+}
+
+/// A host whose probe was cut short by a stop after it gave a first identity is not
+/// done: it must not be journaled as done (so `--resume` asks it again in full).
+#[tokio::test]
+async fn stop_after_a_partial_identity_leaves_the_host_interrupted() {
+    if !guard_open() {
+        return;
+    }
+    let a = ip(82, 1);
+    let (addr, _ledger) = server(a, Behaviour::Answer("DEV1")).await;
+    let ports = HashMap::from([((IpAddr::V4(a), Protocol::Enip), addr.port())]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "test-scan".into(),
+        profile: "test".into(),
+        profile_sha256: "00".repeat(32),
+        started: chrono::Utc::now(),
+        scope: vec![],
+        exclusions: vec![],
+    };
+    let handle = Journal::create(&path, &header).unwrap();
+    let stop = StopSignal::new();
+    let sink: scan::EventSink = {
+        let stop = stop.clone();
+        Arc::new(move |e: &ScanEvent| {
+            if let ScanEvent::Request { .. } = e {
+                stop.stop(StopReason::Interrupted);
+            }
+        })
+    };
+    let mut cfg = config(profile(), vec![a.into()], ports);
+    cfg.sessions = Arc::new(TwoStep);
+    cfg.journal = handle.journal().cloned();
+    let report = scan::run(cfg, sink, stop).await.unwrap();
+    handle.finish().unwrap();
+    assert_eq!(report.status, ScanStatus::Interrupted);
+    assert_eq!(report.hosts.len(), 1);
+    let h = &report.hosts[0];
+    assert_eq!(h.probes[0].outcome, ProbeOutcome::Identified, "{h:?}");
+    assert_eq!(h.state, HostState::Interrupted, "{h:?}");
+    assert!(journal::read(&path).unwrap().done.is_empty());
+}
+
 /// A resume that forgets an exclusion of the first run is refused before anything is
 /// sent: the excluded host it has not reached yet must stay untouched.
 #[test]
