@@ -215,6 +215,19 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
 
     let stop = StopSignal::new();
     let signals = tokio::spawn(watch_signals(stop.clone(), opts.quiet));
+    if opts.resume.is_some() {
+        // The run being resumed may have been cut off with a connection open a moment
+        // ago, to a host it will probe again first: hold the longest cool-down (the
+        // profile's or a vendor rule's) before touching anything.
+        let wait = resume_cooldown(&opts.profile);
+        if !opts.quiet && !wait.is_zero() {
+            eprintln!(
+                "otscout: resuming: waiting the {:.1} s cool-down before the first connection",
+                wait.as_secs_f64()
+            );
+        }
+        stop.sleep_until(tokio::time::Instant::now() + wait).await;
+    }
     let progress = Progress::new(Mode::detect(opts.quiet));
 
     let config = ScanConfig {
@@ -393,6 +406,16 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The longest cool-down the profile can ask of one host (its own or a vendor rule's).
+fn resume_cooldown(profile: &Profile) -> Duration {
+    let ms = profile
+        .vendor_rules
+        .iter()
+        .filter_map(|r| r.cooldown_ms)
+        .fold(profile.pacing.cooldown_ms, u64::max);
+    Duration::from_millis(ms)
 }
 
 /// Writes the result, then reports a journal that failed: the result holds everything

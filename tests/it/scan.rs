@@ -896,6 +896,71 @@ async fn stop_after_a_partial_identity_leaves_the_host_interrupted() {
     assert!(journal::read(&path).unwrap().done.is_empty());
 }
 
+/// The run being resumed may have died with a connection open: the resumed run waits
+/// the profile's cool-down before its first connection.
+#[test]
+fn resume_holds_the_cooldown_before_the_first_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("j.jsonl");
+    let out = dir.path().join("r.json");
+    let listener = std::net::TcpListener::bind("127.23.84.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sets = [
+        "enip.enabled=false".to_string(),
+        "s7.enabled=false".to_string(),
+        format!("modbus.port={port}"),
+        "pacing.cooldown_ms=1500".to_string(),
+        "pacing.response_timeout_ms=200".to_string(),
+    ];
+    // The lab profile without its vendor rules (their cool-downs are longer).
+    let mut lab: toml::Table =
+        toml::from_str(&otscout::profile::builtin("lab").unwrap().canonical_toml).unwrap();
+    lab.insert("vendor_rules".into(), toml::Value::Array(Vec::new()));
+    let profile_path = dir.path().join("norules.toml");
+    std::fs::write(&profile_path, toml::to_string(&lab).unwrap()).unwrap();
+    let profile_arg = profile_path.display().to_string();
+    let loaded = otscout::profile::load_with_overrides(&profile_arg, &sets).unwrap();
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "s".into(),
+        profile: loaded.profile.name.clone(),
+        profile_sha256: loaded.sha256.clone(),
+        started: chrono::Utc::now(),
+        scope: vec!["127.23.84.1".into()],
+        exclusions: vec![],
+    };
+    Journal::create(&journal_path, &header)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let mut args: Vec<String> = ["scan", "127.23.84.1", "--profile", &profile_arg, "--quiet"]
+        .map(String::from)
+        .to_vec();
+    for s in &sets {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    args.extend([
+        "-o".to_string(),
+        out.display().to_string(),
+        "--resume".to_string(),
+        journal_path.display().to_string(),
+    ]);
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(&args)
+        .spawn()
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let connected_after = started.elapsed();
+    drop(conn);
+    let _ = child.wait();
+    assert!(
+        connected_after >= Duration::from_millis(1400),
+        "first connection {connected_after:?} after the resume started"
+    );
+}
+
 /// A resume that forgets an exclusion of the first run is refused before anything is
 /// sent: the excluded host it has not reached yet must stay untouched.
 #[test]
