@@ -885,6 +885,18 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 addr: SocketAddr::new(ip, port),
                 transport,
             };
+            let known = &identities;
+            let mid_session_rules = move |id: &Identity| {
+                let mut all = known.clone();
+                all.push(id.clone());
+                let names = identity_names(&all);
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let r = ctx.profile.rules_for(&refs);
+                (
+                    Duration::from_millis(r.host_interval_ms),
+                    Duration::from_millis(r.cooldown_ms),
+                )
+            };
             let drive = driver::drive(
                 session.as_mut(),
                 endpoint,
@@ -893,6 +905,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     pacer: &ctx.pacer,
                     host: ip,
                     extra: &mut clock,
+                    rules: Some(&mid_session_rules),
                 },
                 &ctx.stop,
                 &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),

@@ -826,6 +826,12 @@ impl Session for IdentifyThenAsk {
     fn take_findings(&mut self) -> Vec<Finding> {
         self.inner.take_findings()
     }
+    fn identity_so_far(&self) -> Option<Identity> {
+        self.inner.findings.iter().find_map(|f| match &f.fact {
+            Fact::Identity { identity } => Some(identity.clone()),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -958,6 +964,43 @@ fn resume_holds_the_cooldown_before_the_first_connect() {
     assert!(
         connected_after >= Duration::from_millis(1400),
         "first connection {connected_after:?} after the resume started"
+    );
+}
+
+/// A vendor rule applies as soon as the device names itself, mid-session: the second
+/// request to a device whose first answer matched a slow rule waits the rule's interval.
+#[tokio::test]
+async fn vendor_rule_slows_the_rest_of_the_session() {
+    if !guard_open() {
+        return;
+    }
+    let a = ip(85, 1);
+    let (addr, ledger) = server(a, Behaviour::Answer("SLOWDEV")).await;
+    let ports = HashMap::from([((IpAddr::V4(a), Protocol::Enip), addr.port())]);
+    let mut p = profile();
+    p.pacing.response_timeout_ms = 2000;
+    p.vendor_rules = vec![VendorRule {
+        matches: "slowdev".into(),
+        skip_protocols: vec![],
+        host_interval_ms: Some(700),
+        cooldown_ms: None,
+        note: "slow device".into(),
+    }];
+    let mut cfg = config(p, vec![a.into()], ports);
+    cfg.sessions = Arc::new(TwoStep);
+    let report = scan::run(cfg, scan::no_events(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.status, ScanStatus::Complete);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let conns = ledger.conns();
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    let r = &conns[0].requests;
+    assert_eq!(r.len(), 2, "{conns:?}");
+    let gap = r[1].duration_since(r[0]);
+    assert!(
+        gap >= Duration::from_millis(650),
+        "second request after {gap:?}"
     );
 }
 
