@@ -228,6 +228,8 @@ fn parse_interval(spec: &str, trim: bool) -> Result<Interval, String> {
 
 const V4_MULTICAST: (u32, u32) = (0xE000_0000, 0xEFFF_FFFF);
 const V6_MULTICAST: (u128, u128) = (0xff00 << 112, u128::MAX);
+/// `::ffff:0:0/96`: a dual-stack socket connects these to the IPv4 address inside.
+const V6_MAPPED_V4: (u128, u128) = (0xffff << 32, (0xffff << 32) | 0xffff_ffff);
 
 /// Refuses addresses otscout never touches (targets only; excluding them is fine).
 fn refuse(iv: Interval) -> Result<(), String> {
@@ -251,6 +253,11 @@ fn refuse(iv: Interval) -> Result<(), String> {
             if s == 0 {
                 return Err(
                     "covers the unspecified address ::, which otscout never touches".into(),
+                );
+            }
+            if s <= V6_MAPPED_V4.1 && e >= V6_MAPPED_V4.0 {
+                return Err(
+                    "covers IPv4-mapped IPv6 addresses (::ffff:0:0/96), which reach IPv4 hosts past IPv4 exclusions; write the IPv4 address instead".into(),
                 );
             }
             if e >= V6_MULTICAST.0 {
@@ -312,7 +319,15 @@ impl TargetSet {
         for x in &req.excludes {
             match parse(x, Role::Exclude)? {
                 Interval::V4(s, e) => exc4.push((s, e)),
-                Interval::V6(s, e) => exc6.push((s, e)),
+                Interval::V6(s, e) => {
+                    // An IPv4-mapped exclusion (::ffff:10.0.0.5) also excludes the IPv4
+                    // host it names: an exclusion always wins.
+                    let (ms, me) = V6_MAPPED_V4;
+                    if s <= me && e >= ms {
+                        exc4.push(((s.max(ms) - ms) as u32, (e.min(me) - ms) as u32));
+                    }
+                    exc6.push((s, e));
+                }
             }
         }
         let inc4 = coalesce(inc4);
@@ -494,6 +509,33 @@ mod tests {
             subtract(&inc, &[(10, 10), (40, 40)]),
             vec![(11, 20), (30, 39)]
         );
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_targets_are_refused() {
+        for spec in [
+            "::ffff:10.0.0.5",
+            "::ffff:10.0.0.0/120",
+            "::ffff:0:0/96",
+            "::1-::ffff:1.2.3.4",
+        ] {
+            let err = parse_interval(spec, true).and_then(refuse).unwrap_err();
+            assert!(err.contains("IPv4-mapped"), "{spec}: {err}");
+        }
+        assert!(parse_interval("2001:db8::5", true).and_then(refuse).is_ok());
+        assert!(parse_interval("::1", true).and_then(refuse).is_ok());
+    }
+
+    #[test]
+    fn ipv4_mapped_exclusion_excludes_the_ipv4_host() {
+        let req = ScopeRequest {
+            targets: vec![SpecInput::arg("10.0.0.4-6")],
+            excludes: vec![SpecInput::arg("::ffff:10.0.0.5")],
+            allow_large_scope: false,
+        };
+        let set = TargetSet::build(&req).unwrap();
+        assert!(!set.contains("10.0.0.5".parse().unwrap()));
+        assert_eq!(set.count(), 2);
     }
 
     #[test]

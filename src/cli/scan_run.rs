@@ -145,6 +145,22 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 }
                 .into());
             }
+            // An exclusion given to the first run holds for the rest of it: a resume
+            // that forgets one would probe the excluded hosts it has not reached yet.
+            let missing: Vec<&String> = r
+                .header
+                .exclusions
+                .iter()
+                .filter(|e| !opts.exclusion_specs.contains(e))
+                .collect();
+            if !missing.is_empty() {
+                let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+                bail!(
+                    "--resume {}: the scan was started with exclusions this run does not have: {}; pass them again (--exclude ADDR, or --exclude-file FILE for an @FILE entry) to resume",
+                    path.display(),
+                    list.join(", ")
+                );
+            }
             let handle = Journal::append_to(path, r.torn_tail)?;
             let output = opts
                 .output
@@ -199,6 +215,19 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
 
     let stop = StopSignal::new();
     let signals = tokio::spawn(watch_signals(stop.clone(), opts.quiet));
+    if opts.resume.is_some() {
+        // The run being resumed may have been cut off with a connection open a moment
+        // ago, to a host it will probe again first: hold the longest cool-down (the
+        // profile's or a vendor rule's) before touching anything.
+        let wait = resume_cooldown(&opts.profile);
+        if !opts.quiet && !wait.is_zero() {
+            eprintln!(
+                "otscout: resuming: waiting the {:.1} s cool-down before the first connection",
+                wait.as_secs_f64()
+            );
+        }
+        stop.sleep_until(tokio::time::Instant::now() + wait).await;
+    }
     let progress = Progress::new(Mode::detect(opts.quiet));
 
     let config = ScanConfig {
@@ -220,15 +249,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
     progress.finish();
     signals.abort();
     let journal_result = handle.finish();
-    let report = report?;
-    journal_result.with_context(|| {
-        format!(
-            "the journal {} could not be completed; the result may still be written",
-            journal_path.display()
-        )
-    })?;
-
-    let mut report = report;
+    let mut report = report?;
     // A resumed scan started when its journal did.
     report.started = report.started.min(first_started);
     let doc = super::scan_result::document(
@@ -240,7 +261,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
             host: gethostname::gethostname().into_string().ok(),
         },
     );
-    write_atomically(&output, &doc)?;
+    write_result(&output, &doc, journal_result, &journal_path)?;
     if !opts.quiet {
         print_summary(&report, &output, &journal_path);
     }
@@ -387,12 +408,71 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The longest cool-down the profile can ask of one host (its own or a vendor rule's).
+fn resume_cooldown(profile: &Profile) -> Duration {
+    let ms = profile
+        .vendor_rules
+        .iter()
+        .filter_map(|r| r.cooldown_ms)
+        .fold(profile.pacing.cooldown_ms, u64::max);
+    Duration::from_millis(ms)
+}
+
+/// Writes the result, then reports a journal that failed: the result holds everything
+/// the scan learned, so a journal error must not cost it.
+fn write_result(
+    output: &Path,
+    doc: &impl serde::Serialize,
+    journal: Result<(), journal::JournalError>,
+    journal_path: &Path,
+) -> anyhow::Result<()> {
+    write_atomically(output, doc)?;
+    journal.with_context(|| {
+        format!(
+            "the journal {} could not be completed (the result {} is written; the journal may miss lines, so check it before --resume)",
+            journal_path.display(),
+            output.display()
+        )
+    })
+}
+
 /// Writes via a temporary file and a rename, so a reader never sees half a result.
 fn write_atomically(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     let tmp = with_suffix(path, ".tmp");
     let text = serde_json::to_vec_pretty(value).context("serialise the scan result")?;
-    std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
+    // Synced before the rename: after a crash the result is the old file or the whole
+    // new one, never an empty one.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_journal_does_not_cost_the_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("r.json");
+        let jpath = dir.path().join("r.json.journal.jsonl");
+        let failed = Err(journal::JournalError::Writer {
+            path: jpath.clone(),
+            reason: "write: no space left on device".into(),
+        });
+        let e = write_result(&out, &serde_json::json!({"hosts": [1]}), failed, &jpath).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(text.contains("r.json.journal.jsonl"), "{text}");
+        assert!(text.contains("is written"), "{text}");
+        let back: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(back["hosts"][0], 1);
+    }
 }

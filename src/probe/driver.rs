@@ -31,7 +31,7 @@ use tokio::time::{Instant, timeout_at};
 use super::gate::HostClock;
 use super::scan::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
-use crate::inventory::Transport;
+use crate::inventory::{Identity, Transport};
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
@@ -111,11 +111,26 @@ enum Conn {
 
 /// Pacing for one drive: the scan's shared [`Pacer`] (global rate, per-host discipline,
 /// breaker) and this host's vendor-rule extras (a longer interval or cool-down).
-#[derive(Debug)]
 pub struct Pacing<'a> {
     pub pacer: &'a Mutex<Pacer>,
     pub host: IpAddr,
     pub extra: &'a mut HostClock,
+    /// The vendor rules' (interval, cool-down) for a device known as this identity (on
+    /// top of what the scan knew before the drive), applied before each request.
+    pub rules: Option<&'a VendorTiming<'a>>,
+}
+
+/// Vendor rules as timing: (request interval, cool-down) for a device known by an identity.
+pub type VendorTiming<'a> = dyn Fn(&Identity) -> (Duration, Duration) + Sync + 'a;
+
+impl std::fmt::Debug for Pacing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacing")
+            .field("host", &self.host)
+            .field("extra", &self.extra)
+            .field("rules", &self.rules.is_some())
+            .finish()
+    }
 }
 
 impl Pacing<'_> {
@@ -237,6 +252,15 @@ impl Driver<'_, '_> {
                             self.close(c).await;
                         }
                         return DriveEnd::Runaway(format!("more than {MAX_SENDS} requests"));
+                    }
+                    // Vendor rules apply as soon as the device says who it is, even
+                    // mid-session; they only ever slow the host down.
+                    if let (Some(rules), Some(id)) = (self.pacing.rules, session.identity_so_far())
+                    {
+                        let (interval, cooldown) = rules(&id);
+                        let clock = &mut *self.pacing.extra;
+                        clock.interval = clock.interval.max(interval);
+                        clock.cooldown = clock.cooldown.max(cooldown);
                     }
                     let asked = Instant::now();
                     if let Err(end) = self.wait_request_slot().await {

@@ -224,23 +224,22 @@ impl Journal {
     }
 
     /// Reopens an existing journal for appending (after [`read`]). A torn last line is
-    /// ended with a newline first, so the next line starts clean.
+    /// cut off (it holds nothing [`read`] would use, and left in place it would sit in
+    /// the middle of the file once more lines follow, where it is an error); a complete
+    /// last line without its newline gets one, so the next line starts clean.
     pub fn append_to(path: &Path, torn_tail: bool) -> Result<JournalHandle, JournalError> {
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|source| JournalError::Io {
-                path: path.into(),
-                source,
-            })?;
-        let ends_with_newline = std::fs::read(path)
-            .map(|b| b.last().is_none_or(|c| *c == b'\n'))
-            .unwrap_or(true);
-        if torn_tail || !ends_with_newline {
-            file.write_all(b"\n").map_err(|source| JournalError::Io {
-                path: path.into(),
-                source,
-            })?;
+        let io = |source| JournalError::Io {
+            path: path.into(),
+            source,
+        };
+        let mut file = OpenOptions::new().append(true).open(path).map_err(io)?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        if torn_tail {
+            let keep = bytes.iter().rposition(|c| *c == b'\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64).map_err(io)?;
+            file.sync_data().map_err(io)?;
+        } else if bytes.last().is_some_and(|c| *c != b'\n') {
+            file.write_all(b"\n").map_err(io)?;
         }
         Self::spawn(path, file)
     }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 pub mod s7;
 
-use crate::inventory::{Fact, Protocol};
+use crate::inventory::{Fact, Identity, Protocol};
 use crate::safety::SafeRequest;
 
 /// What a session wants the driver to do next.
@@ -76,6 +76,12 @@ pub trait Session: Send + std::fmt::Debug {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Everything learned so far; the driver calls it after `Done` or when it aborts.
     fn take_findings(&mut self) -> Vec<Finding>;
+    /// The identity the device has given so far in this session, without taking it: the
+    /// driver applies vendor rules from it before the session's next request (an S7-300
+    /// named by SZL 0x0011 gets the rule's longer interval before SZL 0x001C).
+    fn identity_so_far(&self) -> Option<Identity> {
+        None
+    }
 }
 
 pub mod driver;

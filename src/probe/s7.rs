@@ -748,6 +748,11 @@ impl Session for S7Session {
         }
     }
 
+    fn identity_so_far(&self) -> Option<Identity> {
+        to_identity(self.module.as_ref(), self.component.as_ref())
+            .map(|id| Identity::S7(Box::new(id)))
+    }
+
     fn take_findings(&mut self) -> Vec<Finding> {
         // A driver that aborts mid-session still gets the identity read so far.
         self.emit_identity();
@@ -920,7 +925,15 @@ mod tests {
         assert_eq!(s.poll_timeout(), None);
         let r11 = up_to_szl(&mut s, t, CC_SNAP7, SETUP_ACK_480);
         assert_eq!(s.negotiated_pdu_length(), Some(480));
+        assert_eq!(s.identity_so_far(), None);
         let r1c = sent(s.on_bytes(t, &with_ref(SZL11_SNAP7, pdu_ref(&r11))));
+        // Known from SZL 0x0011 before SZL 0x001C goes out (vendor rules apply now).
+        match s.identity_so_far() {
+            Some(Identity::S7(id)) => {
+                assert_eq!(id.order_number.as_deref(), Some("6ES7 315-2EH14-0AB0"));
+            }
+            other => panic!("no identity so far: {other:?}"),
+        }
         let dr = sent(s.on_bytes(t, &with_ref(SZL1C_SNAP7, pdu_ref(&r1c))));
         assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
         // The CPU does not close: the session gives up waiting at the deadline.

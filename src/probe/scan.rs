@@ -717,11 +717,19 @@ fn collect(
 }
 
 /// Why a target must not be touched, if so.
+///
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) reaches the IPv4 host through a
+/// dual-stack socket, so it is judged as that IPv4 address too: an IPv4 exclusion, or an
+/// IPv4 multicast or broadcast address, refuses it.
 pub fn refuse_target(ip: IpAddr, exclusions: &[IpNet]) -> Option<String> {
-    if let Some(net) = exclusions.iter().find(|n| n.contains(&ip)) {
+    let canonical = ip.to_canonical();
+    if let Some(net) = exclusions
+        .iter()
+        .find(|n| n.contains(&ip) || n.contains(&canonical))
+    {
         return Some(format!("excluded by {net}"));
     }
-    let bad = match ip {
+    let bad = match canonical {
         IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified(),
         IpAddr::V6(v6) => v6.is_multicast() || v6.is_unspecified(),
     };
@@ -837,6 +845,9 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             .unwrap_or_else(|e| e.into_inner())
             .trip(ip)
             .map(|t| t.reason.clone());
+        // A drive cut short by a stop leaves the host unfinished whatever it learned
+        // first (an identity from SZL 0x0011 without 0x001C is partial).
+        let mut cut_short = false;
         let report = if let Some(reason) = trip {
             let mut r = skip(ProbeOutcome::CircuitOpen, format!("breaker open: {reason}"));
             r.observations.push(observation(
@@ -874,6 +885,18 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 addr: SocketAddr::new(ip, port),
                 transport,
             };
+            let known = &identities;
+            let mid_session_rules = move |id: &Identity| {
+                let mut all = known.clone();
+                all.push(id.clone());
+                let names = identity_names(&all);
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let r = ctx.profile.rules_for(&refs);
+                (
+                    Duration::from_millis(r.host_interval_ms),
+                    Duration::from_millis(r.cooldown_ms),
+                )
+            };
             let drive = driver::drive(
                 session.as_mut(),
                 endpoint,
@@ -882,11 +905,13 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     pacer: &ctx.pacer,
                     host: ip,
                     extra: &mut clock,
+                    rules: Some(&mid_session_rules),
                 },
                 &ctx.stop,
                 &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),
             )
             .await;
+            cut_short = drive.end == DriveEnd::Stopped;
             let mut r = probe_report(ctx, ip, protocol, port, transport, now, drive);
             // Once per host, port and transport, even when two protocols share a port.
             r.observations.retain(|o| match o.fact {
@@ -900,7 +925,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             continue;
         };
 
-        if report.outcome == ProbeOutcome::Interrupted {
+        if report.outcome == ProbeOutcome::Interrupted || cut_short {
             state = HostState::Interrupted;
         }
         identities.extend(report.observations.iter().filter_map(|o| match &o.fact {
@@ -1241,6 +1266,20 @@ mod tests {
         assert!(refuse_target("224.0.0.1".parse().unwrap(), &ex).is_some());
         assert!(refuse_target("255.255.255.255".parse().unwrap(), &ex).is_some());
         assert!(refuse_target("10.0.1.7".parse().unwrap(), &ex).is_none());
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_judged_as_its_ipv4_address() {
+        let ex: Vec<IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        assert!(
+            refuse_target("::ffff:10.0.0.7".parse().unwrap(), &ex)
+                .unwrap()
+                .contains("10.0.0.0/24")
+        );
+        assert!(refuse_target("::ffff:224.0.0.1".parse().unwrap(), &[]).is_some());
+        assert!(refuse_target("::ffff:255.255.255.255".parse().unwrap(), &[]).is_some());
+        assert!(refuse_target("::ffff:0.0.0.0".parse().unwrap(), &[]).is_some());
+        assert!(refuse_target("::ffff:10.0.1.7".parse().unwrap(), &ex).is_none());
     }
 
     #[tokio::test]

@@ -766,9 +766,302 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
     let r = journal::read(&path).unwrap();
     assert!(r.torn_tail);
     assert!(r.done.is_empty());
+
+    // Resumed after the crash, then stopped again: the journal must still resume.
+    let h = Journal::append_to(&path, r.torn_tail).unwrap();
+    let now = chrono::Utc::now();
+    h.journal().unwrap().append(&journal::JournalLine::Host {
+        host: scan::HostReport {
+            ip: "127.23.7.9".parse().unwrap(),
+            state: HostState::Done,
+            started: now,
+            finished: now,
+            probes: vec![],
+        },
+    });
+    h.finish().unwrap();
+    let r = journal::read(&path).expect("a resumed journal resumes again");
+    assert!(!r.torn_tail);
+    assert_eq!(r.done.len(), 1);
     std::fs::write(&path, "not json\n{}\n").unwrap();
     let e = journal::read(&path).unwrap_err().to_string();
     assert!(e.contains("line 1"), "{e}");
+}
+
+/// Identifies on the first reply, then asks once more (as a session with a second
+/// request, e.g. S7's SZL 0x001C after 0x0011, would).
+#[derive(Debug)]
+struct IdentifyThenAsk {
+    inner: FakeEnip,
+    asked_again: bool,
+}
+
+impl Session for IdentifyThenAsk {
+    fn protocol(&self) -> Protocol {
+        Protocol::Enip
+    }
+    fn on_connected(&mut self, now: std::time::Instant) -> Step {
+        self.inner.on_connected(now)
+    }
+    fn on_bytes(&mut self, now: std::time::Instant, bytes: &[u8]) -> Step {
+        match self.inner.on_bytes(now, bytes) {
+            Step::Done if !self.asked_again => {
+                self.asked_again = true;
+                self.inner.got.clear();
+                self.inner.deadline = Some(now + self.inner.timeout);
+                Step::Send(list_identity())
+            }
+            step => step,
+        }
+    }
+    fn on_timeout(&mut self, now: std::time::Instant) -> Step {
+        self.inner.on_timeout(now)
+    }
+    fn on_connection_lost(&mut self, now: std::time::Instant, why: ConnectionLoss) -> Step {
+        self.inner.on_connection_lost(now, why)
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.inner.poll_timeout()
+    }
+    fn take_findings(&mut self) -> Vec<Finding> {
+        self.inner.take_findings()
+    }
+    fn identity_so_far(&self) -> Option<Identity> {
+        self.inner.findings.iter().find_map(|f| match &f.fact {
+            Fact::Identity { identity } => Some(identity.clone()),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct TwoStep;
+
+impl SessionFactory for TwoStep {
+    fn session(
+        &self,
+        protocol: Protocol,
+        _ip: IpAddr,
+        _port: u16,
+        _p: &Profile,
+    ) -> Option<Box<dyn Session>> {
+        (protocol == Protocol::Enip).then(|| {
+            Box::new(IdentifyThenAsk {
+                inner: FakeEnip {
+                    timeout: Duration::from_millis(300),
+                    ..FakeEnip::default()
+                },
+                asked_again: false,
+            }) as Box<dyn Session>
+        })
+    }
+}
+
+/// A host whose probe was cut short by a stop after it gave a first identity is not
+/// done: it must not be journaled as done (so `--resume` asks it again in full).
+#[tokio::test]
+async fn stop_after_a_partial_identity_leaves_the_host_interrupted() {
+    if !guard_open() {
+        return;
+    }
+    let a = ip(82, 1);
+    let (addr, _ledger) = server(a, Behaviour::Answer("DEV1")).await;
+    let ports = HashMap::from([((IpAddr::V4(a), Protocol::Enip), addr.port())]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "test-scan".into(),
+        profile: "test".into(),
+        profile_sha256: "00".repeat(32),
+        started: chrono::Utc::now(),
+        scope: vec![],
+        exclusions: vec![],
+    };
+    let handle = Journal::create(&path, &header).unwrap();
+    let stop = StopSignal::new();
+    let sink: scan::EventSink = {
+        let stop = stop.clone();
+        Arc::new(move |e: &ScanEvent| {
+            if let ScanEvent::Request { .. } = e {
+                stop.stop(StopReason::Interrupted);
+            }
+        })
+    };
+    let mut cfg = config(profile(), vec![a.into()], ports);
+    cfg.sessions = Arc::new(TwoStep);
+    cfg.journal = handle.journal().cloned();
+    let report = scan::run(cfg, sink, stop).await.unwrap();
+    handle.finish().unwrap();
+    assert_eq!(report.status, ScanStatus::Interrupted);
+    assert_eq!(report.hosts.len(), 1);
+    let h = &report.hosts[0];
+    assert_eq!(h.probes[0].outcome, ProbeOutcome::Identified, "{h:?}");
+    assert_eq!(h.state, HostState::Interrupted, "{h:?}");
+    assert!(journal::read(&path).unwrap().done.is_empty());
+}
+
+/// The run being resumed may have died with a connection open: the resumed run waits
+/// the profile's cool-down before its first connection.
+#[test]
+fn resume_holds_the_cooldown_before_the_first_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("j.jsonl");
+    let out = dir.path().join("r.json");
+    let listener = std::net::TcpListener::bind("127.23.84.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sets = [
+        "enip.enabled=false".to_string(),
+        "s7.enabled=false".to_string(),
+        format!("modbus.port={port}"),
+        "pacing.cooldown_ms=1500".to_string(),
+        "pacing.response_timeout_ms=200".to_string(),
+    ];
+    // The lab profile without its vendor rules (their cool-downs are longer).
+    let mut lab: toml::Table =
+        toml::from_str(&otscout::profile::builtin("lab").unwrap().canonical_toml).unwrap();
+    lab.insert("vendor_rules".into(), toml::Value::Array(Vec::new()));
+    let profile_path = dir.path().join("norules.toml");
+    std::fs::write(&profile_path, toml::to_string(&lab).unwrap()).unwrap();
+    let profile_arg = profile_path.display().to_string();
+    let loaded = otscout::profile::load_with_overrides(&profile_arg, &sets).unwrap();
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "s".into(),
+        profile: loaded.profile.name.clone(),
+        profile_sha256: loaded.sha256.clone(),
+        started: chrono::Utc::now(),
+        scope: vec!["127.23.84.1".into()],
+        exclusions: vec![],
+    };
+    Journal::create(&journal_path, &header)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let mut args: Vec<String> = ["scan", "127.23.84.1", "--profile", &profile_arg, "--quiet"]
+        .map(String::from)
+        .to_vec();
+    for s in &sets {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    args.extend([
+        "-o".to_string(),
+        out.display().to_string(),
+        "--resume".to_string(),
+        journal_path.display().to_string(),
+    ]);
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(&args)
+        .spawn()
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let connected_after = started.elapsed();
+    drop(conn);
+    let _ = child.wait();
+    assert!(
+        connected_after >= Duration::from_millis(1400),
+        "first connection {connected_after:?} after the resume started"
+    );
+}
+
+/// A vendor rule applies as soon as the device names itself, mid-session: the second
+/// request to a device whose first answer matched a slow rule waits the rule's interval.
+#[tokio::test]
+async fn vendor_rule_slows_the_rest_of_the_session() {
+    if !guard_open() {
+        return;
+    }
+    let a = ip(85, 1);
+    let (addr, ledger) = server(a, Behaviour::Answer("SLOWDEV")).await;
+    let ports = HashMap::from([((IpAddr::V4(a), Protocol::Enip), addr.port())]);
+    let mut p = profile();
+    p.pacing.response_timeout_ms = 2000;
+    p.vendor_rules = vec![VendorRule {
+        matches: "slowdev".into(),
+        skip_protocols: vec![],
+        host_interval_ms: Some(700),
+        cooldown_ms: None,
+        note: "slow device".into(),
+    }];
+    let mut cfg = config(p, vec![a.into()], ports);
+    cfg.sessions = Arc::new(TwoStep);
+    let report = scan::run(cfg, scan::no_events(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(report.status, ScanStatus::Complete);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let conns = ledger.conns();
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    let r = &conns[0].requests;
+    assert_eq!(r.len(), 2, "{conns:?}");
+    let gap = r[1].duration_since(r[0]);
+    assert!(
+        gap >= Duration::from_millis(650),
+        "second request after {gap:?}"
+    );
+}
+
+/// A resume that forgets an exclusion of the first run is refused before anything is
+/// sent: the excluded host it has not reached yet must stay untouched.
+#[test]
+fn resume_refuses_to_drop_an_exclusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("j.jsonl");
+    let out = dir.path().join("r.json");
+    // The excluded host listens, so any connect to it would show.
+    let listener = std::net::TcpListener::bind("127.23.81.5:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sets = [
+        "enip.enabled=false".to_string(),
+        "s7.enabled=false".to_string(),
+        format!("modbus.port={port}"),
+    ];
+    let loaded = otscout::profile::load_with_overrides("lab", &sets).unwrap();
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "s".into(),
+        profile: loaded.profile.name.clone(),
+        profile_sha256: loaded.sha256.clone(),
+        started: chrono::Utc::now(),
+        scope: vec!["127.23.81.4-6".into()],
+        exclusions: vec!["127.23.81.5".into()],
+    };
+    Journal::create(&journal_path, &header)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let mut args: Vec<String> = ["scan", "127.23.81.4-6", "--profile", "lab", "--quiet"]
+        .map(String::from)
+        .to_vec();
+    for s in &sets {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    args.extend([
+        "-o".to_string(),
+        out.display().to_string(),
+        "--resume".to_string(),
+        journal_path.display().to_string(),
+    ]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("127.23.81.5") && stderr.contains("--exclude"),
+        "{stderr}"
+    );
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the excluded host was contacted"
+    );
 }
 
 #[tokio::test]
