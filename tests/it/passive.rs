@@ -985,6 +985,31 @@ fn csv_without_an_address_column_says_which_headers_it_saw() {
     );
 }
 
+#[test]
+fn csv_with_an_unclosed_quote_fails_naming_the_row_instead_of_swallowing_the_file() {
+    // Row 3 opens a quote that never closes: the rest of the file (here 3 MiB) would
+    // become one cell, and memory would grow with the file.
+    let mut data = b"ip,model\n10.0.0.1,ok\n10.0.0.2,\"open\n".to_vec();
+    for _ in 0..(3 << 16) {
+        data.extend_from_slice(b"10.0.0.9,filler row of forty-eight bytes ......\n");
+    }
+    let err = passive::import_bytes("plant.csv", &data, &ImportOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("plant.csv") && msg.contains("row 3") && msg.contains("longer than"),
+        "{msg}"
+    );
+    // A long file of ordinary rows is not affected.
+    let mut ok = b"ip,model\n".to_vec();
+    for i in 0..(3u32 << 16) {
+        ok.extend_from_slice(
+            format!("10.{}.{}.{},m\n", i >> 16, (i >> 8) & 255, i & 255).as_bytes(),
+        );
+    }
+    let r = passive::import_bytes("big.csv", &ok, &ImportOptions::default()).expect("import");
+    assert_eq!(r.stats.rows, 3 << 16);
+}
+
 // ---------------------------------------------------------------------------------------
 // Hints for the active scan, and the CLI.
 
