@@ -532,6 +532,30 @@ fn write_pcapng(linktype: u16, recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+#[test]
+fn pcapng_simple_packet_without_an_interface_stops_and_says_where() {
+    // A section header (28 bytes) then a Simple Packet Block and no Interface Description:
+    // the packet cannot be decoded, and the import must say so rather than drop it.
+    let mut data = write_pcapng(1, &[]);
+    data.truncate(28);
+    let frame = [0u8; 60];
+    let len = (16 + frame.len()) as u32;
+    data.extend_from_slice(&3u32.to_le_bytes());
+    data.extend_from_slice(&len.to_le_bytes());
+    data.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    data.extend_from_slice(&frame);
+    data.extend_from_slice(&len.to_le_bytes());
+    let r = passive::import_bytes("spb.pcapng", &data, &ImportOptions::default()).expect("import");
+    let s = r.stopped.clone().expect("a stop report");
+    assert_eq!((s.frame, s.offset), (1, 28), "{s:?}");
+    assert!(s.reason.contains("interface"), "{s:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("stopped at frame 1")),
+        "{:?}",
+        r.warnings
+    );
+}
+
 fn identity_of(r: &ImportReport) -> Identity {
     only_identity(r).1.clone()
 }
