@@ -1111,6 +1111,45 @@ fn cli_writes_observations_and_exits_partial_on_damage() {
     assert!(text.contains("stopped at frame 11, byte offset"), "{text}");
 }
 
+#[test]
+fn cli_summary_does_not_pass_device_escape_sequences_to_the_terminal() {
+    let Some(dir) =
+        captures_dir("cli_summary_does_not_pass_device_escape_sequences_to_the_terminal")
+    else {
+        return;
+    };
+    // The device's product name, same length so the framing is untouched, replaced by an
+    // OSC sequence that would retitle (or worse) the operator's terminal.
+    let mut data = std::fs::read(dir.join("enip_test.pcap")).unwrap();
+    let name = b"1756-ENBT/A";
+    let evil = b"\x1b]0;pwned\x07x";
+    assert_eq!(name.len(), evil.len());
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + name.len() <= data.len() {
+        if &data[i..i + name.len()] == name {
+            data[i..i + name.len()].copy_from_slice(evil);
+            replaced += 1;
+        }
+        i += 1;
+    }
+    assert!(replaced > 0);
+    let tmp = tempfile::tempdir().unwrap();
+    let evil_pcap = tmp.path().join("evil.pcap");
+    std::fs::write(&evil_pcap, &data).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .arg("passive")
+        .arg(&evil_pcap)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("?]0;pwned?x"), "{text}");
+    assert!(
+        !run.stdout.contains(&0x1b) && !run.stdout.contains(&0x07),
+        "{text:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Captures written by the simulator round-trip to the simulated identities.
 
