@@ -556,6 +556,28 @@ fn pcapng_simple_packet_without_an_interface_stops_and_says_where() {
     );
 }
 
+#[test]
+fn pcap_records_past_the_read_buffer_are_read_and_corrupt_lengths_stop() {
+    // A 1 MiB record (past the 256 KiB starting buffer) then a small one: both read.
+    let big = vec![0u8; 1 << 20];
+    let data = write_pcap(1, &[(1, 0, big), (2, 0, vec![0u8; 60])]);
+    let r = passive::import_bytes("big.pcap", &data, &ImportOptions::default()).expect("import");
+    assert!(r.stopped.is_none(), "{:?}", r.stopped);
+    assert_eq!(r.stats.frames, 2);
+    // A record header claiming 100 MB: the read stops at it and says so.
+    let mut data = write_pcap(1, &[(1, 0, vec![0u8; 60])]);
+    let at = data.len() as u64;
+    for v in [3u32, 0, 100_000_000, 100_000_000] {
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    data.extend_from_slice(&[0u8; 4096]);
+    let r =
+        passive::import_bytes("corrupt.pcap", &data, &ImportOptions::default()).expect("import");
+    let s = r.stopped.expect("a stop report");
+    assert_eq!((s.frame, s.offset), (2, at), "{s:?}");
+    assert_eq!(r.stats.frames, 1);
+}
+
 fn identity_of(r: &ImportReport) -> Identity {
     only_identity(r).1.clone()
 }
