@@ -824,3 +824,20 @@ fn markdown_view_escapes_device_strings() {
     );
     assert!(md.contains("Evil?[2J\\|Corp"), "{md}");
 }
+
+#[test]
+fn importer_warnings_quote_file_text_without_control_characters() {
+    // A Zeek JSON log whose `_path` (quoted in the "skipped logs" warning) is an escape
+    // sequence: `otscout merge` and `scan --from-passive` print these warnings.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("x.log");
+    std::fs::write(
+        &log,
+        "{\"ts\":1.0,\"_path\":\"\\u001b]0;pwned\\u0007\",\"uid\":\"C1\"}\n",
+    )
+    .unwrap();
+    let loaded = input::load_with_warnings(&log, None).expect("load");
+    let all = loaded.warnings.join("\n");
+    assert!(all.contains("?]0;pwned?"), "{all:?}");
+    assert!(!all.chars().any(char::is_control), "{all:?}");
+}
