@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod inventory;
 pub mod pace;
 pub mod passive;

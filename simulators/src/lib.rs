@@ -45,6 +45,7 @@
 
 pub mod enip;
 pub mod generate;
+pub mod hmi;
 pub mod ledger;
 pub mod modbus;
 pub mod pcapng;

@@ -27,6 +27,9 @@ pub struct MergeArgs {
     /// Verify earlier reports given as inputs with this public key, refusing any that fail.
     #[arg(long, value_name = "KEY")]
     pub pubkey: Option<PathBuf>,
+    /// Print nothing but warnings and errors (for cron).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
@@ -53,7 +56,12 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
     if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())
         .with_context(|| format!("writing {}", args.output.display()))?
     {
-        eprintln!("otscout: signed: {}", sig.display());
+        if !args.quiet {
+            eprintln!("otscout: signed: {}", sig.display());
+        }
+    }
+    if args.quiet {
+        return Ok(super::exit::OK);
     }
     eprintln!(
         "otscout: {} assets ({} identified) from {} input(s) written to {}",

@@ -10,8 +10,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod completions;
+pub mod demo;
 pub mod diff;
 pub mod keygen;
+pub mod lock;
 pub mod merge;
 pub mod passive;
 pub mod profiles;
@@ -40,11 +42,16 @@ pub mod exit {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Refuse to start while another otscout run holds this lock file (cron, timers).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub lock: Option<std::path::PathBuf>,
 }
 
 /// otscout's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole job on a simulated plant on loopback: scan, capture, CSV, signed report.
+    Demo(demo::DemoArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
@@ -100,6 +107,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Runs one parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    // Held until the command returns; a second run meanwhile refuses to start.
+    let _lock = cli.lock.as_deref().map(lock::acquire).transpose()?;
     match cli.command {
         None => {
             use clap::CommandFactory;
@@ -107,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::USAGE)
         }
         Some(command) => match command {
+            Command::Demo(a) => demo::run(&a),
             Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
             Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
             Command::Passive(a) => passive::run(&a),

@@ -3,6 +3,8 @@
 mod support;
 
 mod cli;
+mod demo;
+mod deploy;
 
 mod enip;
 mod inventory;

@@ -1,0 +1,238 @@
+//! `otscout demo`: runs [`crate::demo`] and prints its progress, a summary table of the
+//! assets, the files it wrote and the command that verifies the report with stock
+//! minisign.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::demo::{self, DemoEvent, DemoOptions, DemoOutcome};
+use crate::inventory::merge::{Asset, FlagKind, SourceKind};
+use crate::probe::scan::{ScanEvent, ScanStatus};
+
+/// Arguments of `otscout demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  otscout demo
+  otscout demo --out demo-run
+  cargo run --release -- demo
+
+The demo binds 127.77.0.x loopback addresses on ports 20102, 20502 and 20818 (or the
+next free base: 21xxx, 22xxx, ...) and sends nothing anywhere else.")]
+pub struct DemoArgs {
+    /// Folder for the capture, CSV, scan result, journal, keys and signed report
+    /// (created if missing; default: a new folder under the system's temp folder, kept).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<u8> {
+    let out = match &args.out {
+        Some(d) => d.clone(),
+        None => fresh_temp_dir()?,
+    };
+    let quiet = args.quiet;
+    let sink: demo::DemoSink = Arc::new(move |e: &DemoEvent| {
+        if !quiet {
+            progress(e);
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let outcome = runtime
+        .block_on(demo::run(&DemoOptions::new(out.clone()), sink))
+        .with_context(|| format!("the demo in {} did not finish", out.display()))?;
+    // Every task of the plant and the scan is gone with the runtime.
+    drop(runtime);
+    if !quiet {
+        summary(&outcome);
+    }
+    // The plant has devices that misbehave on purpose (one hangs, one answers only a unit
+    // id the conservative profile does not try): their errors are part of the show, so
+    // the demo exits 0 once its report verifies, unless the scan was cut short.
+    Ok(match outcome.scan.status {
+        ScanStatus::Complete => super::exit::OK,
+        ScanStatus::Interrupted | ScanStatus::WindowEnded => super::exit::INTERRUPTED,
+    })
+}
+
+/// `$TMPDIR/otscout-demo-<time>-<pid>`, created new (never an existing folder).
+fn fresh_temp_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "otscout-demo-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        std::process::id()
+    ));
+    std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn progress(e: &DemoEvent) {
+    match e {
+        DemoEvent::PlantStarted {
+            name,
+            devices,
+            base_port,
+        } => eprintln!(
+            "demo: plant \"{name}\": {devices} simulated devices on 127.77.0.x, ports {} (Modbus), {} (EtherNet/IP), {} (S7)",
+            base_port + 502,
+            base_port + 818,
+            base_port + 102
+        ),
+        DemoEvent::CaptureWritten { path, summary } => eprintln!(
+            "demo: HMI polling of {} devices, a register write on {}, an SZL read of {} (synthesised, never sent) -> {}",
+            summary.polled.len(),
+            summary.written.as_deref().unwrap_or("-"),
+            summary.szl_read.as_deref().unwrap_or("-"),
+            path.display()
+        ),
+        DemoEvent::ScanStarting { targets, profile } => eprintln!(
+            "demo: scanning {targets} devices with the {profile} profile (its pacing: expect 10 to 20 s)"
+        ),
+        DemoEvent::Scan(ScanEvent::HostFinished {
+            ip,
+            identified,
+            errored,
+            ..
+        }) => {
+            let what = match (identified, errored) {
+                (true, _) => "identified",
+                (false, true) => "errored",
+                (false, false) => "no identity",
+            };
+            eprintln!("demo:   {ip:<15} {what}");
+        }
+        DemoEvent::Scan(_) => {}
+        DemoEvent::ScanFinished { elapsed } => {
+            eprintln!("demo: scan finished in {:.1} s", elapsed.as_secs_f64())
+        }
+        DemoEvent::ReportWritten { path } => eprintln!("demo: report signed: {}", path.display()),
+    }
+}
+
+fn value(f: Option<&crate::inventory::merge::Field>) -> String {
+    f.map_or_else(|| "-".to_owned(), |f| f.value.clone())
+}
+
+/// Where an asset's facts came from: active, passive, declared.
+fn sources(a: &Asset) -> String {
+    let mut kinds: BTreeSet<SourceKind> = a
+        .fields()
+        .flat_map(|(_, f)| f.sources.iter().map(|s| s.kind))
+        .collect();
+    kinds.extend(
+        a.services
+            .iter()
+            .flat_map(|s| s.sources.iter().map(|s| s.kind)),
+    );
+    kinds.extend(
+        a.operations
+            .iter()
+            .flat_map(|o| o.sources.iter().map(|s| s.kind)),
+    );
+    let names: Vec<&str> = [
+        (SourceKind::Active, "active"),
+        (SourceKind::Passive, "passive"),
+        (SourceKind::Declared, "declared"),
+    ]
+    .iter()
+    .filter(|(k, _)| kinds.contains(k))
+    .map(|(_, n)| *n)
+    .collect();
+    names.join("+")
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn summary(o: &DemoOutcome) {
+    let inv = &o.inventory;
+    println!();
+    println!(
+        "{:<13} {:<22} {:<26} {:<12} {:<14} sources",
+        "ip", "vendor", "model", "firmware", "protocols"
+    );
+    for a in &inv.assets {
+        let protocols: Vec<String> = a
+            .protocols
+            .iter()
+            .map(|p| crate::inventory::merge::protocol_name(*p))
+            .collect();
+        println!(
+            "{:<13} {:<22} {:<26} {:<12} {:<14} {}",
+            a.ip.to_string(),
+            cut(&value(a.manufacturer.as_ref()), 22),
+            cut(&value(a.model.as_ref()), 26),
+            cut(&value(a.firmware.as_ref()), 12),
+            cut(&protocols.join(","), 14),
+            sources(a)
+        );
+    }
+    println!();
+    println!(
+        "{} assets, {} identified, {} conflicting fields, {} flags; scan of {} devices {} in {:.1} s",
+        inv.summary.assets,
+        inv.summary.identified,
+        inv.summary.conflicts,
+        inv.summary.flags,
+        o.scanned.len(),
+        format!("{:?}", o.scan.status).to_lowercase(),
+        (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0,
+    );
+    println!(
+        "the plant received {} requests from the scan, {} of them outside the read-only identity set",
+        o.plant_requests, o.plant_non_identity
+    );
+    for a in &inv.assets {
+        for f in &a.flags {
+            if matches!(f.kind, FlagKind::DeclaredConflict | FlagKind::Operations) {
+                println!("  flag {}: {}", a.ip, f.detail);
+            }
+        }
+    }
+    let f = &o.files;
+    println!();
+    println!("wrote:");
+    println!("  capture (passive input):   {}", f.capture.display());
+    println!("  declared inventory (CSV):  {}", f.csv.display());
+    println!("  scan result:               {}", f.scan.display());
+    println!("  scan journal:              {}", f.journal.display());
+    println!("  signed report:             {}", f.report.display());
+    println!("  signature:                 {}", f.signature.display());
+    println!("  public key:                {}", f.public_key.display());
+    println!("  secret key (unencrypted):  {}", f.secret_key.display());
+    println!();
+    println!("report verified ({})", o.trusted_comment);
+    println!("verify it yourself:");
+    println!(
+        "  otscout verify {} --pubkey {}",
+        f.report.display(),
+        f.public_key.display()
+    );
+    println!(
+        "  minisign -Vm {} -p {}",
+        f.report.display(),
+        f.public_key.display()
+    );
+    println!(
+        "look at it:  otscout report {} --format markdown",
+        f.report.display()
+    );
+    println!("demo finished in {:.1} s", o.elapsed.as_secs_f64());
+}
