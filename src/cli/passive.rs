@@ -110,7 +110,7 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
             )?,
         }
         for warning in &r.warnings {
-            writeln!(w, "  warning: {warning}")?;
+            writeln!(w, "  warning: {}", printable(warning))?;
         }
         if s.warnings_suppressed > 0 {
             writeln!(w, "  ({} more warnings not shown)", s.warnings_suppressed)?;
@@ -124,7 +124,12 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
                 writeln!(w, "\nidentities:")?;
                 any = true;
             }
-            writeln!(w, "  {:<15} {}", o.ip.to_string(), describe(identity))?;
+            writeln!(
+                w,
+                "  {:<15} {}",
+                o.ip.to_string(),
+                printable(&describe(identity))
+            )?;
         }
     }
     let mut ops = false;
@@ -175,6 +180,14 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// Device- and file-supplied text made safe for a terminal: a control character (an
+/// escape sequence planted in a product name, a log name or a CSV header) becomes `?`.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn describe(id: &Identity) -> String {

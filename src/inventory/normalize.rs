@@ -119,7 +119,8 @@ fn cpe_vendor(vendor: &str) -> String {
 }
 
 /// One CPE 2.3 formatted-string component (NISTIR 7695 §6.2): lowercase, whitespace as
-/// `_`, and every character other than letters, digits, `_`, `-` and `.` quoted with `\`.
+/// `_`, and every other printable ASCII character than letters, digits, `_`, `-` and `.`
+/// quoted with `\`; control characters (a device can put ESC in its name) are dropped.
 fn cpe_component(s: &str) -> String {
     let mut out = String::new();
     for c in collapse_ws(s).to_lowercase().chars() {
@@ -127,7 +128,7 @@ fn cpe_component(s: &str) -> String {
             out.push('_');
         } else if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
             out.push(c);
-        } else if c.is_ascii() {
+        } else if c.is_ascii_graphic() {
             out.push('\\');
             out.push(c);
         }
@@ -215,20 +216,25 @@ mod tests {
             Some("cpe:2.3:o:acme:x_firmware:*:*:*:*:*:*:*:*")
         );
         assert_eq!(cpe_hardware("Acme", "\u{c4}\u{d6}"), None);
+        assert_eq!(
+            cpe_hardware("Acme", "X\u{1b}[2J\u{7f}\u{0}").as_deref(),
+            Some("cpe:2.3:h:acme:x\\[2j:-:*:*:*:*:*:*:*")
+        );
+        assert_eq!(cpe_hardware("Acme", "\u{1b}\u{7}"), None);
     }
 
     proptest::proptest! {
         /// Device strings are untrusted: no input makes normalisation panic, and the CPE
         /// components stay within CPE's character set.
         #[test]
-        fn any_string_normalises(s in "\\PC{0,40}") {
+        fn any_string_normalises(s in "(\\PC|\\p{Cc}){0,40}") {
             let _ = vendor_name(&s);
             let _ = firmware(&s);
             let _ = mac(&s);
             let _ = compare_key(&s);
             let _ = siemens_family(&s);
             if let Some(cpe) = cpe_firmware(&s, &s, Some(&s)) {
-                proptest::prop_assert!(cpe.is_ascii());
+                proptest::prop_assert!(cpe.chars().all(|c| c.is_ascii_graphic()), "{:?}", cpe);
                 // 13 non-empty components once quoted characters (`\\x`) are skipped.
                 let mut parts = vec![0usize];
                 let mut chars = cpe.chars();

@@ -201,15 +201,23 @@ pub fn read_frames<R: Read>(
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                         number += 1;
-                        if let Some(iface) = ifaces.first() {
-                            on_frame(RawFrame {
-                                number,
+                        let Some(iface) = ifaces.first() else {
+                            // A simple packet belongs to interface 0: without one it cannot
+                            // be decoded, and dropping it quietly would hide the damage.
+                            return Ok(Some(Stopped {
+                                frame: number,
                                 offset,
-                                ts: None,
-                                linktype: iface.linktype,
-                                data: spb.data,
-                            });
-                        }
+                                reason: "simple packet before any interface description"
+                                    .to_string(),
+                            }));
+                        };
+                        on_frame(RawFrame {
+                            number,
+                            offset,
+                            ts: None,
+                            linktype: iface.linktype,
+                            data: spb.data,
+                        });
                     }
                     PcapBlockOwned::NG(_) => {}
                 }

@@ -20,6 +20,9 @@ use crate::inventory::{Fact, MacBasis, Observation, Provenance};
 const MAX_WARNINGS: usize = 20;
 /// The widest row accepted, in fields.
 const MAX_COLUMNS: usize = 1024;
+/// The longest record accepted, in bytes: an unclosed quote would otherwise pull the rest
+/// of the file, however large, into one cell.
+pub const MAX_RECORD: u64 = 1024 * 1024;
 
 /// Why a CSV inventory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -91,11 +94,14 @@ pub fn normalize_mac(s: &str) -> Option<String> {
 struct Lines {
     pending: VecDeque<u64>,
     before: u64,
+    /// Where the last record asked about starts.
+    start: u64,
 }
 
 impl Lines {
     /// The 1-based line holding byte `at` (records are asked about in order).
     fn line_at(&mut self, at: u64) -> u64 {
+        self.start = at;
         while self.pending.front().is_some_and(|&nl| nl < at) {
             self.pending.pop_front();
             self.before += 1;
@@ -124,8 +130,18 @@ struct LineCounter<R> {
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
         let mut lines = self.lines.borrow_mut();
+        // The reader's look-ahead is a few KiB: this far past the last record's start,
+        // one record is longer than any inventory row.
+        if self.offset.saturating_sub(lines.start) > MAX_RECORD {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a record longer than {MAX_RECORD} bytes (an unclosed \" quote?): fix the row or remove it"
+                ),
+            ));
+        }
+        let n = self.inner.read(buf)?;
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' {
                 lines.pending.push_back(self.offset + i as u64);

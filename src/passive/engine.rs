@@ -108,6 +108,16 @@ impl Engine {
         self.stats.flows_at_end = self.flows.len() as u64;
         self.stats.hosts = self.col.host_count() as u64;
         self.stats.capped += self.col.capped;
+        if self.stats.capped > 0 {
+            // Always shown (not subject to the warning limit): the result is partial.
+            self.warnings.push(format!(
+                "{} times a memory cap was reached ({MAX_FLOWS} TCP flows at once, {} hosts or facts of a kind): \
+                 flows or facts were dropped and the result is partial; split the capture \
+                 (editcap -c) and import the parts",
+                self.stats.capped,
+                super::collect::MAX_HOSTS
+            ));
+        }
         (self.col, self.stats, self.warnings)
     }
 
@@ -422,6 +432,15 @@ mod tests {
         }
         assert!(eng.flows.len() <= MAX_FLOWS);
         assert!(eng.stats.flows_evicted > 0);
+        // Dropping flows makes the result partial: the import says so.
+        let (_, stats, warnings) = eng.finish();
+        assert!(stats.capped > 0);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("memory cap") && w.contains("partial")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -34,6 +34,17 @@ pub const COLUMNS: &[&str] = &[
     "last_seen",
 ];
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first: a
+/// device can name itself `=cmd|' /C calc'!A0`) gets a leading `'`, which spreadsheets
+/// show as text (OWASP "CSV injection"). The JSON report keeps the value as sent.
+fn defuse(v: String) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v
+    }
+}
+
 /// Renders the CSV view (RFC 4180 quoting, `\n` line ends).
 pub fn render(inv: &Inventory) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
@@ -73,7 +84,7 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
                 "last_seen" => a.last_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 field => a.value(field).unwrap_or_default().to_owned(),
             };
-            row.push(v);
+            row.push(defuse(v));
         }
         let _ = w.write_record(&row);
     }

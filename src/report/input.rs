@@ -118,9 +118,20 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
 fn import_other(path: &Path) -> Result<Loaded, InputError> {
     let report = crate::passive::import_path(path, &crate::passive::ImportOptions::default())
         .map_err(|source| InputError::Passive { source })?;
+    // Warnings quote the file (a Zeek log's name, a CSV header): its control characters
+    // become `?`, since the caller prints them to a terminal.
+    let warnings = report
+        .warnings
+        .iter()
+        .map(|w| {
+            w.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        })
+        .collect();
     Ok(Loaded {
         input: Input::from_raw(&path.display().to_string(), report.observations),
-        warnings: report.warnings,
+        warnings,
     })
 }
 

@@ -6,8 +6,23 @@ use std::fmt::Write;
 use crate::inventory::Inventory;
 use crate::inventory::merge::{Asset, protocol_name};
 
+/// A device-supplied string made safe for a Markdown table cell: `|` escaped, `<` and
+/// `>` as entities (no raw HTML reaches a renderer), and control characters (an escape
+/// sequence planted in a product name shows when the file is `cat` to a terminal) as `?`,
+/// line breaks as spaces.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn or_dash(v: Option<&str>) -> &str {
@@ -38,7 +53,7 @@ pub fn render(inv: &Inventory) -> String {
         let parts: Vec<String> = sm
             .by_manufacturer
             .iter()
-            .map(|(m, n)| format!("{m}: {n}"))
+            .map(|(m, n)| format!("{}: {n}", cell(m)))
             .collect();
         let _ = writeln!(s, "- by manufacturer: {}", parts.join(", "));
     }

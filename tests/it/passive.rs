@@ -532,6 +532,52 @@ fn write_pcapng(linktype: u16, recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+#[test]
+fn pcapng_simple_packet_without_an_interface_stops_and_says_where() {
+    // A section header (28 bytes) then a Simple Packet Block and no Interface Description:
+    // the packet cannot be decoded, and the import must say so rather than drop it.
+    let mut data = write_pcapng(1, &[]);
+    data.truncate(28);
+    let frame = [0u8; 60];
+    let len = (16 + frame.len()) as u32;
+    data.extend_from_slice(&3u32.to_le_bytes());
+    data.extend_from_slice(&len.to_le_bytes());
+    data.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    data.extend_from_slice(&frame);
+    data.extend_from_slice(&len.to_le_bytes());
+    let r = passive::import_bytes("spb.pcapng", &data, &ImportOptions::default()).expect("import");
+    let s = r.stopped.clone().expect("a stop report");
+    assert_eq!((s.frame, s.offset), (1, 28), "{s:?}");
+    assert!(s.reason.contains("interface"), "{s:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("stopped at frame 1")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn pcap_records_past_the_read_buffer_are_read_and_corrupt_lengths_stop() {
+    // A 1 MiB record (past the 256 KiB starting buffer) then a small one: both read.
+    let big = vec![0u8; 1 << 20];
+    let data = write_pcap(1, &[(1, 0, big), (2, 0, vec![0u8; 60])]);
+    let r = passive::import_bytes("big.pcap", &data, &ImportOptions::default()).expect("import");
+    assert!(r.stopped.is_none(), "{:?}", r.stopped);
+    assert_eq!(r.stats.frames, 2);
+    // A record header claiming 100 MB: the read stops at it and says so.
+    let mut data = write_pcap(1, &[(1, 0, vec![0u8; 60])]);
+    let at = data.len() as u64;
+    for v in [3u32, 0, 100_000_000, 100_000_000] {
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    data.extend_from_slice(&[0u8; 4096]);
+    let r =
+        passive::import_bytes("corrupt.pcap", &data, &ImportOptions::default()).expect("import");
+    let s = r.stopped.expect("a stop report");
+    assert_eq!((s.frame, s.offset), (2, at), "{s:?}");
+    assert_eq!(r.stats.frames, 1);
+}
+
 fn identity_of(r: &ImportReport) -> Identity {
     only_identity(r).1.clone()
 }
@@ -985,6 +1031,31 @@ fn csv_without_an_address_column_says_which_headers_it_saw() {
     );
 }
 
+#[test]
+fn csv_with_an_unclosed_quote_fails_naming_the_row_instead_of_swallowing_the_file() {
+    // Row 3 opens a quote that never closes: the rest of the file (here 3 MiB) would
+    // become one cell, and memory would grow with the file.
+    let mut data = b"ip,model\n10.0.0.1,ok\n10.0.0.2,\"open\n".to_vec();
+    for _ in 0..(3 << 16) {
+        data.extend_from_slice(b"10.0.0.9,filler row of forty-eight bytes ......\n");
+    }
+    let err = passive::import_bytes("plant.csv", &data, &ImportOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("plant.csv") && msg.contains("row 3") && msg.contains("longer than"),
+        "{msg}"
+    );
+    // A long file of ordinary rows is not affected.
+    let mut ok = b"ip,model\n".to_vec();
+    for i in 0..(3u32 << 16) {
+        ok.extend_from_slice(
+            format!("10.{}.{}.{},m\n", i >> 16, (i >> 8) & 255, i & 255).as_bytes(),
+        );
+    }
+    let r = passive::import_bytes("big.csv", &ok, &ImportOptions::default()).expect("import");
+    assert_eq!(r.stats.rows, 3 << 16);
+}
+
 // ---------------------------------------------------------------------------------------
 // Hints for the active scan, and the CLI.
 
@@ -1060,6 +1131,45 @@ fn cli_writes_observations_and_exits_partial_on_damage() {
     assert_eq!(run.status.code(), Some(1));
     let text = String::from_utf8_lossy(&run.stdout);
     assert!(text.contains("stopped at frame 11, byte offset"), "{text}");
+}
+
+#[test]
+fn cli_summary_does_not_pass_device_escape_sequences_to_the_terminal() {
+    let Some(dir) =
+        captures_dir("cli_summary_does_not_pass_device_escape_sequences_to_the_terminal")
+    else {
+        return;
+    };
+    // The device's product name, same length so the framing is untouched, replaced by an
+    // OSC sequence that would retitle (or worse) the operator's terminal.
+    let mut data = std::fs::read(dir.join("enip_test.pcap")).unwrap();
+    let name = b"1756-ENBT/A";
+    let evil = b"\x1b]0;pwned\x07x";
+    assert_eq!(name.len(), evil.len());
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + name.len() <= data.len() {
+        if &data[i..i + name.len()] == name {
+            data[i..i + name.len()].copy_from_slice(evil);
+            replaced += 1;
+        }
+        i += 1;
+    }
+    assert!(replaced > 0);
+    let tmp = tempfile::tempdir().unwrap();
+    let evil_pcap = tmp.path().join("evil.pcap");
+    std::fs::write(&evil_pcap, &data).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .arg("passive")
+        .arg(&evil_pcap)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("?]0;pwned?x"), "{text}");
+    assert!(
+        !run.stdout.contains(&0x1b) && !run.stdout.contains(&0x07),
+        "{text:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

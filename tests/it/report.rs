@@ -765,3 +765,79 @@ fn a_scan_a_capture_and_a_csv_merge_into_one_signed_report() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("192.168.1.40 firmware: 3.2.6 -> 3.3.1"));
 }
+
+/// The fixture with one device-supplied value replaced by something hostile.
+fn with_hostile(inv: &Inventory, model: &str, manufacturer: &str) -> Inventory {
+    let mut new = inv.clone();
+    let a = new
+        .assets
+        .iter_mut()
+        .find(|a| a.model.is_some())
+        .expect("an asset with a model");
+    a.model.as_mut().expect("model").value = model.to_owned();
+    a.manufacturer.as_mut().expect("manufacturer").value = manufacturer.to_owned();
+    new.summary
+        .by_manufacturer
+        .insert(manufacturer.to_owned(), 1);
+    new
+}
+
+#[test]
+fn csv_view_defuses_spreadsheet_formulas_from_devices() {
+    let inv = with_hostile(
+        &fixture_inventory(),
+        "=cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+    );
+    let text = String::from_utf8(csv::render(&inv)).expect("utf-8");
+    let mut r = ::csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().expect("headers").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let rows: Vec<::csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    let models: Vec<&str> = rows.iter().map(|r| &r[col("model")]).collect();
+    assert!(models.contains(&"'=cmd|' /C calc'!A0"), "{models:?}");
+    let makers: Vec<&str> = rows.iter().map(|r| &r[col("manufacturer")]).collect();
+    assert!(
+        makers.contains(&"'@SUM(1+1)*cmd|' /C calc'!A0"),
+        "{makers:?}"
+    );
+    for row in &rows {
+        for v in row {
+            assert!(!v.starts_with(['=', '+', '-', '@', '\t', '\r']), "{v:?}");
+        }
+    }
+}
+
+#[test]
+fn markdown_view_escapes_device_strings() {
+    let inv = with_hostile(
+        &fixture_inventory(),
+        "PLC\u{1b}]0;pwned\u{7}<img src=x onerror=alert(1)>",
+        "Evil\u{1b}[2J|Corp",
+    );
+    let md = markdown::render(&inv);
+    assert!(!md.contains('\u{1b}') && !md.contains('\u{7}'), "{md:?}");
+    assert!(!md.contains("<img"), "{md}");
+    assert!(
+        md.contains("PLC?]0;pwned?&lt;img src=x onerror=alert(1)&gt;"),
+        "{md}"
+    );
+    assert!(md.contains("Evil?[2J\\|Corp"), "{md}");
+}
+
+#[test]
+fn importer_warnings_quote_file_text_without_control_characters() {
+    // A Zeek JSON log whose `_path` (quoted in the "skipped logs" warning) is an escape
+    // sequence: `otscout merge` and `scan --from-passive` print these warnings.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("x.log");
+    std::fs::write(
+        &log,
+        "{\"ts\":1.0,\"_path\":\"\\u001b]0;pwned\\u0007\",\"uid\":\"C1\"}\n",
+    )
+    .unwrap();
+    let loaded = input::load_with_warnings(&log, None).expect("load");
+    let all = loaded.warnings.join("\n");
+    assert!(all.contains("?]0;pwned?"), "{all:?}");
+    assert!(!all.chars().any(char::is_control), "{all:?}");
+}
