@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod data;
 pub mod demo;
+pub mod input_file;
 pub mod inventory;
 pub mod pace;
 pub mod passive;

@@ -502,6 +502,8 @@ pub enum ProfileError {
         #[source]
         error: std::io::Error,
     },
+    #[error(transparent)]
+    File(#[from] crate::input_file::ReadError),
     #[error("profile {origin} line {line}, column {column}: {message}")]
     Syntax {
         origin: String,
@@ -579,10 +581,8 @@ pub fn load_with_overrides(name_or_path: &str, sets: &[String]) -> Result<Loaded
         || name_or_path.ends_with(".toml")
         || name_or_path.contains('/')
     {
-        let text = std::fs::read_to_string(name_or_path).map_err(|error| ProfileError::Read {
-            origin: name_or_path.to_string(),
-            error,
-        })?;
+        let text =
+            crate::input_file::read_text(Path::new(name_or_path), crate::input_file::PROFILE)?;
         (name_or_path.to_string(), text)
     } else {
         return Err(ProfileError::UnknownName {

@@ -82,7 +82,7 @@ impl SpecInput {
 #[non_exhaustive]
 pub enum TargetError {
     /// One spec is malformed or refused: `target "10.0.0.0/33": prefix length 33 is more than 32`.
-    #[error("{role} \"{spec}\"{origin}: {problem}")]
+    #[error("{role} \"{}\"{origin}: {problem}", spec.escape_debug())]
     Spec {
         role: &'static str,
         spec: String,
@@ -96,6 +96,9 @@ pub enum TargetError {
         #[source]
         error: std::io::Error,
     },
+    /// Too large, not UTF-8, a directory, missing: the error names the file.
+    #[error(transparent)]
+    Read(#[from] crate::input_file::ReadError),
     #[error(
         "scope of {count} addresses is more than {LARGE_SCOPE}: narrow the targets, add exclusions, or pass --allow-large-scope if you mean it"
     )]
@@ -106,19 +109,24 @@ pub enum TargetError {
     AllExcluded { count: u128 },
 }
 
-/// Reads a targets or exclusions file: one spec per line, `#` comments, blank lines skipped.
+/// Reads a targets or exclusions file: one spec per line, `#` comments, blank lines
+/// skipped; a UTF-8 byte order mark and CRLF line ends are accepted.
 pub fn read_spec_file(path: &Path, role: Role) -> Result<Vec<SpecInput>, TargetError> {
-    let text = std::fs::read_to_string(path).map_err(|error| TargetError::File {
-        role: role.word(),
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let kind = crate::input_file::Kind {
+        what: match role {
+            Role::Target => "target file",
+            Role::Exclude => "exclude file",
+        },
+        ..crate::input_file::SPEC_FILE
+    };
+    let text = crate::input_file::read_text(path, kind)?;
     Ok(parse_spec_lines(&text, path))
 }
 
 /// Splits file text into specs (see [`read_spec_file`]).
 pub fn parse_spec_lines(text: &str, path: &Path) -> Vec<SpecInput> {
     let mut out = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {

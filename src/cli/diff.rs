@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::inventory::Inventory;
-use crate::report::{diff, json, sign};
+use crate::report::{diff, input, sign};
 
 /// Arguments of `otscout diff`.
 #[derive(Debug, Args)]
@@ -29,14 +28,7 @@ pub struct DiffArgs {
 }
 
 fn load(path: &Path, pk: Option<&minisign::PublicKey>) -> anyhow::Result<Inventory> {
-    match pk {
-        Some(pk) => Ok(sign::verify_file(path, pk)?.inventory),
-        None => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(json::parse_lenient(&bytes).with_context(|| format!("{}", path.display()))?)
-        }
-    }
+    Ok(input::read_report(path, pk)?)
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<u8> {

@@ -91,10 +91,31 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("otscout: error: {e:#}");
+            eprintln!("otscout: error: {}", one_line(&e));
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// The error and its causes on one line, like `{:#}`, but a cause whose text the line
+/// already holds is not repeated: many errors quote their source in their own message
+/// (`cannot read x.json: Is a directory`), and saying it twice reads like two problems.
+/// Control characters but newlines (from a file name or a file's text) print as `?`.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(text.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
 }
 
 /// `otscout ... | head` closes the pipe early: that is the reader's choice, not an error.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::report::{csv, cyclonedx, json, markdown, sign};
+use crate::report::{csv, cyclonedx, input, markdown, sign};
 
 /// The views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,14 +37,12 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
-    let inv = match &args.pubkey {
-        Some(k) => sign::verify_file(&args.report, &sign::load_public_key(k)?)?.inventory,
-        None => {
-            let bytes = std::fs::read(&args.report)
-                .with_context(|| format!("reading {}", args.report.display()))?;
-            json::parse_lenient(&bytes).with_context(|| format!("{}", args.report.display()))?
-        }
-    };
+    let pk = args
+        .pubkey
+        .as_deref()
+        .map(sign::load_public_key)
+        .transpose()?;
+    let inv = input::read_report(&args.report, pk.as_ref())?;
     let out = match args.format {
         Format::Csv => csv::render(&inv),
         Format::Cyclonedx => cyclonedx::render(&inv),

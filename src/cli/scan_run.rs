@@ -161,6 +161,13 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                     list.join(", ")
                 );
             }
+            if let Some(line) = r.torn_line {
+                // Shown even with --quiet: the operator should know the journal was cut.
+                eprintln!(
+                    "otscout: warning: journal {} line {line} was torn (the run stopped mid-write) and is dropped; the host it was about is probed again",
+                    path.display()
+                );
+            }
             let handle = Journal::append_to(path, r.torn_tail)?;
             let output = opts
                 .output
@@ -214,7 +221,11 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
     };
 
     let stop = StopSignal::new();
-    let signals = tokio::spawn(watch_signals(stop.clone(), opts.quiet));
+    let signals = tokio::spawn(watch_signals(
+        stop.clone(),
+        handle.journal().cloned(),
+        opts.quiet,
+    ));
     if opts.resume.is_some() {
         // The run being resumed may have been cut off with a connection open a moment
         // ago, to a host it will probe again first: hold the longest cool-down (the
@@ -312,9 +323,14 @@ pub fn exit_code(report: &ScanReport) -> u8 {
     }
 }
 
-/// First SIGINT/SIGTERM: stop issuing requests. Second: exit at once (the journal is
-/// written line by line, so it is intact).
-async fn watch_signals(stop: StopSignal, quiet: bool) {
+/// How long a second Ctrl-C waits for the journal's queued lines to reach the disk.
+pub const EXIT_FLUSH: Duration = Duration::from_secs(1);
+
+/// First SIGINT/SIGTERM: stop issuing requests. Second: flush the lines still queued
+/// for the journal (at most [`EXIT_FLUSH`]), then exit (the journal is written line by
+/// line, so it is intact; a line the flush could not write in time is lost, and its host
+/// is probed again on resume).
+async fn watch_signals(stop: StopSignal, journal: Option<Journal>, quiet: bool) {
     let mut term = terminate_signal();
     next_signal(&mut term).await;
     stop.stop(StopReason::Interrupted);
@@ -324,7 +340,21 @@ async fn watch_signals(stop: StopSignal, quiet: bool) {
         );
     }
     next_signal(&mut term).await;
-    eprintln!("otscout: exiting at once; the journal is intact, continue with --resume");
+    let flushed = match journal {
+        // Off the async workers: the wait is a blocking one, and short.
+        Some(j) => tokio::task::spawn_blocking(move || j.flush(EXIT_FLUSH))
+            .await
+            .unwrap_or(false),
+        None => true,
+    };
+    if flushed {
+        eprintln!("otscout: exiting at once; the journal is intact, continue with --resume");
+    } else {
+        eprintln!(
+            "otscout: exiting at once; the journal could not be flushed within {} s and may miss its last lines (their hosts are probed again), continue with --resume",
+            EXIT_FLUSH.as_secs()
+        );
+    }
     std::process::exit(i32::from(exit::INTERRUPTED));
 }
 

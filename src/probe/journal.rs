@@ -8,14 +8,18 @@
 //!
 //! `--resume JOURNAL` reads it back: hosts with a `host` line are done and not probed
 //! again; a host with only `probe` lines was cut off mid-way and is probed again from the
-//! start. A torn last line (the process died mid-write) is ignored; a bad line anywhere
-//! else is an error naming the file and line.
+//! start. A torn last line (the process died mid-write) is dropped and reported; a bad
+//! line anywhere else is an error naming the file and line. Lines are read one at a time,
+//! at most [`MAX_LINE`] bytes each.
+//!
+//! [`Journal::flush`] lets an exit that cannot wait (a second Ctrl-C) push what is queued
+//! to the disk within a bound.
 //!
 //! No clock and no printing here beyond the batching timer of the writer thread.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -30,6 +34,8 @@ use super::scan::{HostReport, ProbeReport};
 
 /// The `format` value of a journal header.
 pub const JOURNAL_FORMAT: &str = "otscout-scan-journal";
+/// The journal format version this otscout writes and reads.
+pub const JOURNAL_VERSION: u32 = 1;
 /// Lines written between two fsyncs at most.
 pub const SYNC_BATCH: usize = 32;
 /// Longest time a written line waits for its fsync.
@@ -46,7 +52,7 @@ pub enum JournalError {
         source: std::io::Error,
     },
     #[error(
-        "journal {path} line {line}: {reason}; the file is not an otscout scan journal or is damaged"
+        "journal {path} line {line}: {reason}; the file is damaged or not an otscout scan journal: remove that line to resume (a host it names is probed again), or start a new scan without --resume"
     )]
     Parse {
         path: PathBuf,
@@ -55,6 +61,12 @@ pub enum JournalError {
     },
     #[error("journal {path} is empty: there is nothing to resume; start a new scan instead")]
     Empty { path: PathBuf },
+    #[error(
+        "journal {path} holds only a torn header: the first run stopped before it recorded anything; delete the file and start a new scan"
+    )]
+    TornHeader { path: PathBuf },
+    #[error("journal {path} is a directory; give the journal file (RESULT.json.journal.jsonl)")]
+    NotAFile { path: PathBuf },
     #[error(
         "journal {path} was written with profile {journal_profile} (sha256 {journal_sha}), this scan uses {profile} (sha256 {sha}); resume with the same profile"
     )]
@@ -109,43 +121,75 @@ pub struct Resumed {
     pub partial: usize,
     /// True when the last line was torn and ignored.
     pub torn_tail: bool,
+    /// The torn last line that was dropped (1-based), if any: a line for a host still
+    /// being written, so that host is probed again.
+    pub torn_line: Option<usize>,
 }
 
+/// Longest journal line read back. A host line holds a few identities (their strings
+/// capped by the codecs) and its request ledger: kilobytes. A longer line is not ours.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
 /// Reads a journal for `--resume`.
+///
+/// Streamed line by line (at most [`MAX_LINE`] bytes each), so a huge or hostile file
+/// costs one line of memory beyond what it records. A bad last line is a torn write (the
+/// process died mid-line, the normal case after a crash or power loss): it is dropped
+/// and named in [`Resumed::torn_line`]. A bad line anywhere else, a header that is not
+/// on line 1, or a header of another format or version is an error naming the line.
 pub fn read(path: &Path) -> Result<Resumed, JournalError> {
-    let file = File::open(path).map_err(|source| JournalError::Io {
+    let io = |source| JournalError::Io {
         path: path.into(),
         source,
-    })?;
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|source| JournalError::Io {
-            path: path.into(),
-            source,
-        })?;
+    };
+    let file = File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(JournalError::NotAFile { path: path.into() });
+    }
+    let mut reader = BufReader::new(file);
     let mut header = None;
     let mut done = BTreeMap::new();
     let mut probed = std::collections::BTreeSet::new();
-    let mut torn_tail = false;
-    let last = lines.len();
-    for (i, text) in lines.iter().enumerate() {
-        let line = i + 1;
-        if text.trim().is_empty() {
+    let mut buf = Vec::new();
+    let mut line = 0usize;
+    // A bad line: an error unless no line follows it.
+    let mut bad: Option<(usize, String, bool)> = None;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        if let Some((at, reason, _)) = bad.take() {
+            return Err(JournalError::Parse {
+                path: path.into(),
+                line: at,
+                reason,
+            });
+        }
+        let ended = buf.last() == Some(&b'\n');
+        if !ended && n > MAX_LINE {
+            return Err(JournalError::Parse {
+                path: path.into(),
+                line,
+                reason: format!("the line is longer than {MAX_LINE} bytes"),
+            });
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed: JournalLine = match serde_json::from_str(text) {
+        let parsed: JournalLine = match serde_json::from_slice(&buf) {
             Ok(l) => l,
-            Err(_) if line == last && line > 1 => {
-                torn_tail = true;
-                continue;
-            }
             Err(e) => {
-                return Err(JournalError::Parse {
-                    path: path.into(),
-                    line,
-                    reason: e.to_string(),
-                });
+                // A header cut anywhere, even inside its tag.
+                let tag: &[u8] = br#"{"type":"header""#;
+                let starts_header = buf.starts_with(tag) || tag.starts_with(&buf);
+                bad = Some((line, e.to_string(), !ended && starts_header));
+                continue;
             }
         };
         match (parsed, line) {
@@ -155,6 +199,16 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
                         path: path.into(),
                         line,
                         reason: format!("format is {:?}, expected {JOURNAL_FORMAT:?}", h.format),
+                    });
+                }
+                if h.version != JOURNAL_VERSION {
+                    return Err(JournalError::Parse {
+                        path: path.into(),
+                        line,
+                        reason: format!(
+                            "version {} is not supported (this otscout reads version {JOURNAL_VERSION})",
+                            h.version
+                        ),
                     });
                 }
                 header = Some(h);
@@ -174,13 +228,28 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
             }
         }
     }
+    let mut torn_line = None;
+    if let Some((at, reason, torn_header)) = bad {
+        if at > 1 {
+            torn_line = Some(at);
+        } else if torn_header {
+            return Err(JournalError::TornHeader { path: path.into() });
+        } else {
+            return Err(JournalError::Parse {
+                path: path.into(),
+                line: at,
+                reason,
+            });
+        }
+    }
     let header = header.ok_or_else(|| JournalError::Empty { path: path.into() })?;
     let partial = probed.iter().filter(|ip| !done.contains_key(ip)).count();
     Ok(Resumed {
         header,
         done,
         partial,
-        torn_tail,
+        torn_tail: torn_line.is_some(),
+        torn_line,
     })
 }
 
@@ -188,7 +257,7 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
 #[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Msg>,
     failed: Arc<Mutex<Option<String>>>,
 }
 
@@ -232,20 +301,24 @@ impl Journal {
             path: path.into(),
             source,
         };
-        let mut file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        let bytes = std::fs::read(path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let keep = end_of_last_line(&mut file, len).map_err(io)?;
         if torn_tail {
-            let keep = bytes.iter().rposition(|c| *c == b'\n').map_or(0, |i| i + 1);
-            file.set_len(keep as u64).map_err(io)?;
+            file.set_len(keep).map_err(io)?;
             file.sync_data().map_err(io)?;
-        } else if bytes.last().is_some_and(|c| *c != b'\n') {
+        } else if keep < len {
             file.write_all(b"\n").map_err(io)?;
         }
         Self::spawn(path, file)
     }
 
     fn spawn(path: &Path, file: File) -> Result<JournalHandle, JournalError> {
-        let (tx, rx) = mpsc::channel::<String>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let failed = Arc::new(Mutex::new(None));
         let thread_failed = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
@@ -271,12 +344,24 @@ impl Journal {
         match serde_json::to_string(line) {
             Ok(mut s) => {
                 s.push('\n');
-                if self.tx.send(s).is_err() {
+                if self.tx.send(Msg::Line(s)).is_err() {
                     self.set_failed("writer thread ended".into());
                 }
             }
             Err(e) => self.set_failed(format!("serialise line: {e}")),
         }
+    }
+
+    /// Waits until every line queued before this call is written and synced, or until
+    /// `within` has passed; true when they were. For an exit that cannot wait for
+    /// [`JournalHandle::finish`] (a second Ctrl-C): what the scan learned up to that
+    /// moment reaches the disk unless the disk itself is stuck.
+    pub fn flush(&self, within: Duration) -> bool {
+        let (ack, done) = mpsc::channel();
+        if self.tx.send(Msg::Flush(ack)).is_err() {
+            return false;
+        }
+        done.recv_timeout(within).is_ok()
     }
 
     /// The first write failure, if any.
@@ -327,7 +412,35 @@ impl JournalHandle {
     }
 }
 
-fn writer(mut file: File, rx: mpsc::Receiver<String>, failed: Arc<Mutex<Option<String>>>) {
+/// What the writer thread is asked to do, in order.
+#[derive(Debug)]
+enum Msg {
+    Line(String),
+    /// Sync what was written and answer.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The byte offset just past the last newline of a file of `len` bytes (0 when it has
+/// none), read backwards from the end: a journal can be large, its torn tail is short.
+fn end_of_last_line(file: &mut File, len: u64) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    const CHUNK: u64 = 64 * 1024;
+    let mut end = len;
+    let mut buf = vec![0u8; CHUNK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|c| *c == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+fn writer(mut file: File, rx: mpsc::Receiver<Msg>, failed: Arc<Mutex<Option<String>>>) {
     let mut pending = 0usize;
     let mut last_sync = Instant::now();
     let fail = |reason: String| {
@@ -338,7 +451,17 @@ fn writer(mut file: File, rx: mpsc::Receiver<String>, failed: Arc<Mutex<Option<S
     };
     loop {
         match rx.recv_timeout(SYNC_EVERY) {
-            Ok(line) => {
+            Ok(Msg::Flush(ack)) => {
+                if pending > 0 {
+                    if let Err(e) = file.sync_data() {
+                        fail(format!("fsync: {e}"));
+                    }
+                    pending = 0;
+                    last_sync = Instant::now();
+                }
+                let _ = ack.send(());
+            }
+            Ok(Msg::Line(line)) => {
                 if let Err(e) = file.write_all(line.as_bytes()) {
                     fail(format!("write: {e}"));
                 }

@@ -2,10 +2,12 @@
 //! (recognised by their `format` field, never by the file name), and everything the
 //! passive importer reads (captures, Zeek logs, CSV inventories), detected by content.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use minisign::PublicKey;
+
+use crate::input_file::{self, ReadError};
+use crate::inventory::Inventory;
 use thiserror::Error;
 
 use super::json;
@@ -49,6 +51,27 @@ pub enum InputError {
     /// The passive importer's error names the file.
     #[error(transparent)]
     Passive { source: crate::passive::ImportError },
+    #[error(
+        "{path}: not something otscout merges: it looks like {looks_like}; give scan results, observation files or reports (JSON), pcap/pcapng captures, Zeek/ICSNPP logs or CSV inventories"
+    )]
+    NotAnInput { path: PathBuf, looks_like: String },
+    #[error(transparent)]
+    File(#[from] ReadError),
+    #[error(transparent)]
+    Signature(#[from] SignError),
+    #[error(
+        "{path} is cut short at line {line}, column {column} (a copy or a write that did not finish); use a complete copy, or write it again"
+    )]
+    Truncated {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error(
+        "{path} is larger than {}, the most otscout reads for a JSON scan result, observation file or report; check that this is the right file",
+        crate::input_file::Size(*max)
+    )]
+    TooLarge { path: PathBuf, max: u64 },
 }
 
 /// One input read, with the importer's warnings (a damaged capture gives what was valid
@@ -73,12 +96,42 @@ struct Head {
     version: u32,
 }
 
-/// [`load`], keeping the importer's warnings.
-pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loaded, InputError> {
-    let bytes = fs::read(path).map_err(|source| InputError::Read {
+/// Reads a report for `otscout report` and `otscout diff`: checked against `pubkey` (its
+/// signature, digest and canonical form) when one is given, else only parsed. Errors say
+/// what the file is when it is not a report (empty, cut short, a capture, binary).
+pub fn read_report(path: &Path, pubkey: Option<&PublicKey>) -> Result<Inventory, InputError> {
+    if let Some(pk) = pubkey {
+        return Ok(sign::verify_file(path, pk)?.inventory);
+    }
+    let bytes = input_file::read_bytes(path, input_file::REPORT)?;
+    json::parse_lenient(&bytes).map_err(|source| InputError::Report {
         path: path.to_owned(),
         source,
-    })?;
+    })
+}
+
+/// Whether the start of a file looks like one of otscout's own JSON files: an object
+/// whose first lines name an `otscout-` format. Zeek JSON logs and CSVs never do.
+fn looks_like_ours(bytes: &[u8]) -> bool {
+    let start = &bytes[..bytes.len().min(1024)];
+    start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && start.windows(9).any(|w| w == b"\"otscout-")
+}
+
+/// [`load`], keeping the importer's warnings.
+pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loaded, InputError> {
+    let (bytes, complete) = input_file::read_bytes_limited(path, input_file::JSON_INPUT)?;
+    if !complete {
+        // A large capture or log is streamed by the passive importer; a JSON file of
+        // ours this large is refused rather than parsed.
+        if looks_like_ours(&bytes) {
+            return Err(InputError::TooLarge {
+                path: path.to_owned(),
+                max: input_file::JSON_INPUT.max,
+            });
+        }
+        return import_other(path);
+    }
     // A signed file is checked before anything else is read from it: a tampered report may
     // no longer even parse as JSON, and must be refused as tampered, not sniffed as
     // something else.
@@ -96,7 +149,26 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
     }
     // JSON files with a `format` are otscout's own (or refused by name); anything else (a
     // capture, a Zeek log, TSV or JSON lines, a CSV) goes to the passive importer.
-    let head: Option<Head> = serde_json::from_slice(&bytes).ok();
+    let head: Option<Head> = match serde_json::from_slice(&bytes) {
+        Ok(h) => Some(h),
+        // One of ours, damaged: say so, rather than let the importer guess at it.
+        Err(e) if looks_like_ours(&bytes) => {
+            return Err(if e.is_eof() {
+                InputError::Truncated {
+                    path: path.to_owned(),
+                    line: e.line(),
+                    column: e.column(),
+                }
+            } else {
+                InputError::Json {
+                    path: path.to_owned(),
+                    kind: "otscout JSON",
+                    source: e,
+                }
+            });
+        }
+        Err(_) => None,
+    };
     match head {
         Some(h) if !h.format.is_empty() => {
             let mut warnings = Vec::new();
@@ -117,7 +189,12 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
 /// capture that stopped early says where) travel with the observations.
 fn import_other(path: &Path) -> Result<Loaded, InputError> {
     let report = crate::passive::import_path(path, &crate::passive::ImportOptions::default())
-        .map_err(|source| InputError::Passive { source })?;
+        .map_err(|source| match source {
+            crate::passive::ImportError::Unsupported { path, looks_like } => {
+                InputError::NotAnInput { path, looks_like }
+            }
+            source => InputError::Passive { source },
+        })?;
     // Warnings quote the file (a Zeek log's name, a CSV header): its control characters
     // become `?`, since the caller prints them to a terminal.
     let warnings = report

@@ -22,6 +22,16 @@ pub enum ReportError {
     #[error("report schema version {0} is not supported (this otscout reads version 1)")]
     Version(u32),
     #[error(
+        "the file is empty (a run that stopped before writing it?); give the report otscout wrote, or write it again"
+    )]
+    Empty,
+    #[error("not an otscout report: {0}; give the JSON report otscout wrote")]
+    NotJson(&'static str),
+    #[error(
+        "the report is cut short at line {line}, column {column} (a copy or a write that did not finish); use a complete copy, or write it again"
+    )]
+    Truncated { line: usize, column: usize },
+    #[error(
         "report is not in canonical form (first difference at byte {0}): it was edited or written by another tool"
     )]
     NotCanonical(usize),
@@ -52,14 +62,67 @@ pub fn parse(bytes: &[u8]) -> Result<Inventory, ReportError> {
 
 /// Reads a report and checks its format and version, not its byte form.
 pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
-    let head: Head = serde_json::from_slice(bytes)?;
+    let head: Head = serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))?;
     if head.format != REPORT_FORMAT {
         return Err(ReportError::Format(head.format));
     }
     if head.version != REPORT_VERSION {
         return Err(ReportError::Version(head.version));
     }
-    Ok(serde_json::from_slice(bytes)?)
+    serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))
+}
+
+/// Says what a file that failed to parse as JSON is, when that is clearer than the
+/// parser's message: empty, a capture, binary, or JSON cut short.
+pub fn classify(bytes: &[u8], e: serde_json::Error) -> ReportError {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return ReportError::Empty;
+    }
+    if let Some(what) = not_json(bytes) {
+        return ReportError::NotJson(what);
+    }
+    if e.is_eof() {
+        return ReportError::Truncated {
+            line: e.line(),
+            column: e.column(),
+        };
+    }
+    ReportError::Json(e)
+}
+
+/// What a file is when its first bytes show it is not JSON text.
+pub fn not_json(bytes: &[u8]) -> Option<&'static str> {
+    const CAPTURES: [&[u8]; 5] = [
+        b"\xd4\xc3\xb2\xa1", // pcap, little-endian (libpcap file format)
+        b"\xa1\xb2\xc3\xd4", // pcap, big-endian
+        b"\x4d\x3c\xb2\xa1", // pcap, nanosecond, little-endian
+        b"\xa1\xb2\x3c\x4d", // pcap, nanosecond, big-endian
+        b"\x0a\x0d\x0d\x0a", // pcapng Section Header Block
+    ];
+    if CAPTURES.iter().any(|m| bytes.starts_with(m)) {
+        return Some("it is a packet capture (import it with otscout merge or otscout passive)");
+    }
+    if bytes.starts_with(b"\x1f\x8b") {
+        return Some("it is gzip-compressed");
+    }
+    let start = &bytes[..bytes.len().min(4096)];
+    let text = match std::str::from_utf8(start) {
+        Ok(t) => t,
+        // A multi-byte character cut by the 4 KiB window is still text.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&start[..e.valid_up_to()]).unwrap_or("")
+        }
+        Err(_) => return Some("it is binary, not UTF-8 JSON text"),
+    };
+    if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+    {
+        None
+    } else {
+        Some("it does not start with `{` as a report does")
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::json::{self, ReportError};
+use crate::input_file::{self, ReadError};
 use crate::inventory::Inventory;
 
 /// File name of the secret key `keygen` writes.
@@ -62,7 +63,9 @@ pub enum SignError {
     Sign(String),
     #[error("{path} is not a minisign signature: {reason}")]
     SignatureFile { path: PathBuf, reason: String },
-    #[error("signature check failed for {path}: {reason}")]
+    #[error(
+        "signature check failed for {path}: {reason}; the report or its signature changed after signing: do not use this copy, get the original or merge again"
+    )]
     BadSignature { path: PathBuf, reason: String },
     #[error(
         "trusted comment of {path} does not name this report's SHA-256 (signed {signed}, file has {actual})"
@@ -74,6 +77,20 @@ pub enum SignError {
     },
     #[error("{path}: {source}")]
     Schema { path: PathBuf, source: ReportError },
+    #[error(transparent)]
+    File(#[from] ReadError),
+    #[error(
+        "no signature for {path}: {sig} is missing; sign the report with `otscout merge --sign-key KEY`, or put its .minisig beside it"
+    )]
+    NoSignature { path: PathBuf, sig: PathBuf },
+    #[error(
+        "{path} was signed by another key (the signature names key id {signed_by}, the public key given is {pubkey}); give the public key of whoever signed it"
+    )]
+    WrongKey {
+        path: PathBuf,
+        signed_by: String,
+        pubkey: String,
+    },
 }
 
 /// How the secret key is protected.
@@ -158,10 +175,7 @@ pub fn load_secret_key(
     path: &Path,
     password: &mut dyn FnMut() -> Option<String>,
 ) -> Result<SecretKey, SignError> {
-    let text = fs::read_to_string(path).map_err(|source| SignError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = input_file::read_text(path, input_file::SECRET_KEY)?;
     let err = |reason: String| SignError::SecretKey {
         path: path.to_owned(),
         reason,
@@ -181,10 +195,7 @@ pub fn load_secret_key(
 
 /// Loads a public key file.
 pub fn load_public_key(path: &Path) -> Result<PublicKey, SignError> {
-    let text = fs::read_to_string(path).map_err(|source| SignError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = input_file::read_text(path, input_file::PUBLIC_KEY)?;
     let err = |reason: String| SignError::PublicKey {
         path: path.to_owned(),
         reason,
@@ -259,10 +270,7 @@ pub fn sign_bytes(
 /// Signs the report file at `report` and writes `report.minisig` beside it (replacing an
 /// older signature). Returns the signature's path.
 pub fn sign_file(report: &Path, sk: &SecretKey, at: DateTime<Utc>) -> Result<PathBuf, SignError> {
-    let bytes = fs::read(report).map_err(|source| SignError::Read {
-        path: report.to_owned(),
-        source,
-    })?;
+    let bytes = input_file::read_bytes(report, input_file::REPORT)?;
     let scans: Vec<String> = json::parse_lenient(&bytes)
         .map(|inv| inv.scans.iter().map(|s| s.scan_id.clone()).collect())
         .map_err(|source| SignError::Schema {
@@ -309,6 +317,15 @@ pub fn verify_bytes(
         path: path.to_owned(),
         reason,
     };
+    // Told apart before the check: "signed by someone else" and "changed after signing"
+    // call for different actions.
+    if sig.keynum() != pk.keynum() {
+        return Err(SignError::WrongKey {
+            path: path.to_owned(),
+            signed_by: key_id(sig.keynum()),
+            pubkey: key_id(pk.keynum()),
+        });
+    }
     minisign::verify(pk, &sig, Cursor::new(report_bytes), true, false, false)
         .map_err(|e| bad(e.to_string()))?;
     let comment = sig
@@ -338,16 +355,21 @@ pub fn verify_bytes(
     })
 }
 
+/// A key id as minisign prints it: the 8 key-number bytes as a little-endian integer.
+fn key_id(keynum: &[u8]) -> String {
+    keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
+}
+
 /// Verifies the report file at `report` with `report.minisig` beside it.
 pub fn verify_file(report: &Path, pk: &PublicKey) -> Result<Verified, SignError> {
-    let bytes = fs::read(report).map_err(|source| SignError::Read {
-        path: report.to_owned(),
-        source,
-    })?;
+    let bytes = input_file::read_bytes(report, input_file::REPORT)?;
     let sig_path = signature_path(report);
-    let text = fs::read_to_string(&sig_path).map_err(|source| SignError::Read {
-        path: sig_path.clone(),
-        source,
+    let text = input_file::read_text(&sig_path, input_file::SIGNATURE).map_err(|e| match e {
+        ReadError::NotFound { .. } => SignError::NoSignature {
+            path: report.to_owned(),
+            sig: sig_path.clone(),
+        },
+        e => SignError::File(e),
     })?;
     verify_bytes(report, &bytes, &text, pk)
 }

@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 
 mod enip;
+mod inputs;
 mod inventory;
 mod modbus;
 mod passive;

@@ -267,7 +267,7 @@ fn files_have_comments_blank_lines_and_located_errors() {
         .unwrap_err()
         .to_string();
     assert!(
-        missing.starts_with("cannot read exclude file "),
+        missing.starts_with("exclude file ") && missing.ends_with("no such file; check the path"),
         "{missing}"
     );
     assert!(parse_spec_lines("# only a comment\n\n", Path::new("x")).is_empty());
