@@ -626,3 +626,86 @@ fn target_files_accept_bom_crlf_and_blanks() {
         "not UTF-8",
     );
 }
+
+/// The second Ctrl-C: the scan exits at once (exit 3), after flushing what was queued
+/// for the journal, and the journal resumes with the hosts finished before.
+#[test]
+fn a_second_ctrl_c_exits_promptly_with_the_journal_flushed() {
+    if !Path::new("/bin/kill").exists() && !Path::new("/usr/bin/kill").exists() {
+        eprintln!("skipped: no kill command");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // .2 accepts and never answers; .1 has nothing on the port (refused at once).
+    let hang = std::net::TcpListener::bind("127.23.92.2:0").unwrap();
+    let port = hang.local_addr().unwrap().port();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((conn, _)) = hang.accept() {
+            let _ = accepted_tx.send(());
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            drop(conn);
+        }
+    });
+    let out_path = d.join("r.json");
+    let port_set = format!("modbus.port={port}");
+    let args = [
+        "scan",
+        "127.23.92.1-2",
+        "--profile",
+        "lab",
+        "--set",
+        "enip.enabled=false",
+        "--set",
+        "s7.enabled=false",
+        "--set",
+        &port_set,
+        "--set",
+        "pacing.hosts_in_flight=1",
+        "--set",
+        "pacing.response_timeout_ms=8000",
+        "--quiet",
+        "-o",
+        "r.json",
+    ];
+    let child = Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(args)
+        .current_dir(d)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn otscout");
+    let got = accepted.recv_timeout(std::time::Duration::from_secs(20));
+    let pid = child.id().to_string();
+    let int = || {
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("send SIGINT to our own child")
+    };
+    int();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    int();
+    let o = child.wait_with_output().expect("wait");
+    let took = sent.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        got.is_ok(),
+        "the scan never reached the hanging host: {stderr}"
+    );
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "exit took {took:?}"
+    );
+    assert!(stderr.contains("the journal is intact"), "{stderr}");
+    // No result file (exited at once), but the journal holds the host done before.
+    assert!(!out_path.exists());
+    let r = journal::read(&d.join("r.json.journal.jsonl")).unwrap();
+    assert!(
+        r.done.contains_key(&"127.23.92.1".parse().unwrap()),
+        "{:?}",
+        r.done.keys()
+    );
+}
