@@ -55,7 +55,15 @@ pub fn acquire(path: &Path) -> Result<LockGuard, LockError> {
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let content = std::fs::read_to_string(path).unwrap_or_default();
+                // A pid and a newline; a lock path pointing at something else (a device,
+                // a big file) is read no further than this.
+                let kind = crate::input_file::Kind {
+                    what: "lock file",
+                    max: 4096,
+                };
+                let content = crate::input_file::read_bytes_limited(path, kind)
+                    .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
                 let pid = content.trim().parse::<u32>().ok();
                 match (pid, alive(pid)) {
                     (Some(pid), Some(true)) => {
@@ -136,5 +144,15 @@ mod tests {
         let e = acquire(&p).expect_err("garbage");
         assert!(matches!(e, LockError::Unknown { .. }), "{e}");
         std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_lock_path_naming_an_endless_file_is_refused_not_read_whole() {
+        let p = Path::new("/dev/zero");
+        if !p.exists() {
+            return;
+        }
+        let e = acquire(p).expect_err("/dev/zero is no lock");
+        assert!(matches!(e, LockError::Unknown { .. }), "{e}");
     }
 }

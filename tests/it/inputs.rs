@@ -709,3 +709,107 @@ fn a_second_ctrl_c_exits_promptly_with_the_journal_flushed() {
         r.done.keys()
     );
 }
+
+/// Profile files with hostile values: each refused with the file and its line (and
+/// column for syntax), through `profiles check` and `scan --profile`.
+#[test]
+fn hostile_profile_values_are_named_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let head = "name = \"site\"\nextends = \"conservative\"\n";
+    let cases = [
+        ("[pacing]\nmax_rate = nan\n", "line 4", "max_rate"),
+        ("[pacing]\nmax_rate = inf\n", "line 4", "max_rate"),
+        ("[pacing]\nmax_rate = -inf\n", "line 4", "max_rate"),
+        ("[pacing]\nmax_rate = -1.0\n", "line 4", "max_rate"),
+        ("[pacing]\nmax_rate = 1e300\n", "line 4", "max_rate"),
+        ("[pacing]\ncooldown_ms = -5\n", "line 4", "cooldown_ms"),
+        (
+            "[pacing]\nburst = 99999999999999999999\n",
+            "line 4, column",
+            "",
+        ),
+        ("[modbus]\nport = 0\n", "line 4", "modbus.port"),
+        ("[modbus]\nport = 65536\n", "line 4", "modbus.port"),
+        ("[modbus]\nunit_ids = []\n", "line 4", "modbus.unit_ids"),
+        ("[s7]\nport = 4294967297\n", "line 4", "s7.port"),
+    ];
+    for (i, (body, at, key)) in cases.iter().enumerate() {
+        let name = format!("p{i}.toml");
+        std::fs::write(d.join(&name), format!("{head}{body}")).unwrap();
+        let line = one_error(
+            &otscout(&["profiles", "check", &name], d),
+            &format!("{name} {at}"),
+            key,
+        );
+        let scan = one_error(
+            &otscout(&["scan", "10.23.0.1", "--profile", &name, "--dry-run"], d),
+            &format!("{name} {at}"),
+            key,
+        );
+        assert!(scan.ends_with(&line["otscout: error: ".len()..]), "{scan}");
+    }
+    // extends names built-ins only, so a file cannot extend itself or a missing file.
+    std::fs::write(
+        d.join("self.toml"),
+        "name = \"s\"\nextends = \"self.toml\"\n",
+    )
+    .unwrap();
+    one_error(
+        &otscout(&["profiles", "check", "self.toml"], d),
+        "self.toml",
+        "extends must name a built-in profile",
+    );
+}
+
+fn report_bytes() -> Vec<u8> {
+    let inputs: Vec<Input> = ["scan.json", "passive.json", "declared.json"]
+        .iter()
+        .map(|f| input::load(&fixture(f), None).expect("fixture"))
+        .collect();
+    json::render(&merge(&inputs, t("2026-11-21T00:00:00Z")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any bytes given as a report: an answer or an error, never a panic.
+    #[test]
+    fn report_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        let _ = json::parse_lenient(&bytes);
+        let _ = json::parse(&bytes);
+    }
+
+    /// A report cut anywhere (a copy that did not finish) is refused, never read as a
+    /// smaller inventory; only the final newline may go.
+    #[test]
+    fn a_cut_report_is_never_a_partial_inventory(frac in 0.0f64..1.0) {
+        let good = report_bytes();
+        let cut = ((good.len() - 1) as f64 * frac) as usize;
+        let e = json::parse_lenient(&good[..cut]);
+        prop_assert!(e.is_err(), "cut at {} of {} parsed", cut, good.len());
+        let e = e.unwrap_err();
+        prop_assert!(
+            matches!(e, json::ReportError::Empty | json::ReportError::Truncated { .. }),
+            "cut at {}: {}", cut, e
+        );
+    }
+
+    /// One byte changed anywhere in a signed report: verification fails.
+    #[test]
+    fn one_changed_byte_anywhere_fails_verification(at in 0usize..100_000, to in any::<u8>()) {
+        let good = report_bytes();
+        let at = at % good.len();
+        prop_assume!(good[at] != to);
+        let (sk, pk) = signing_pair();
+        let sig = sign::sign_bytes(&good, &sk, &sign::trusted_comment(&good, &[], t("2026-11-21T00:05:00Z"), "r.json")).unwrap();
+        let mut bad = good.clone();
+        bad[at] = to;
+        prop_assert!(sign::verify_bytes(Path::new("r.json"), &bad, &sig, &pk).is_err());
+    }
+}
+
+fn signing_pair() -> (minisign::SecretKey, minisign::PublicKey) {
+    let kp = minisign::KeyPair::generate_unencrypted_keypair().expect("keypair");
+    (kp.sk, kp.pk)
+}
