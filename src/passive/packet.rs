@@ -71,6 +71,10 @@ const MAX_VLAN_TAGS: usize = 4;
 pub struct Packet<'a> {
     /// Ethernet (or cooked-capture) source MAC, when the link layer has one.
     pub src_mac: Option<[u8; 6]>,
+    /// The link layer addressed the frame to a broadcast or multicast group (Ethernet
+    /// destination MAC with the group bit, or a Linux cooked-capture packet type of
+    /// broadcast/multicast): its destination IP is not one host, whatever it looks like.
+    pub link_broadcast: bool,
     pub body: Body<'a>,
 }
 
@@ -88,6 +92,9 @@ pub struct IpPacket<'a> {
     pub dst: IpAddr,
     /// IPv4 TTL or IPv6 hop limit: tells a host on this link from a routed one.
     pub ttl: u8,
+    /// An IPv4 fragment (more-fragments set or a non-zero offset) or an IPv6 packet with a
+    /// fragment header: fragments are not reassembled, so its transport is [`L4::Other`].
+    pub fragment: bool,
     pub l4: L4<'a>,
 }
 
@@ -96,7 +103,7 @@ pub struct IpPacket<'a> {
 pub enum L4<'a> {
     Tcp(Tcp<'a>),
     Udp(Udp<'a>),
-    /// Another protocol, or a non-first IPv4 fragment.
+    /// Another protocol, or a fragment (see [`IpPacket::fragment`]).
     Other,
 }
 
@@ -170,6 +177,8 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             let body = ethertype_body(ethertype, d.get(off + 2..)?)?;
             Some(Packet {
                 src_mac: Some(src_mac),
+                // The I/G bit of the destination MAC (IEEE 802): set for broadcast and multicast.
+                link_broadcast: d[0] & 1 == 1,
                 body,
             })
         }
@@ -183,7 +192,13 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
                 None
             };
             let body = ethertype_body(be16(d, 14)?, d.get(16..)?)?;
-            Some(Packet { src_mac, body })
+            // Packet type 1 broadcast, 2 multicast (packet(7), LINKTYPE_LINUX_SLL).
+            let link_broadcast = matches!(be16(d, 0)?, 1 | 2);
+            Some(Packet {
+                src_mac,
+                link_broadcast,
+                body,
+            })
         }
         linktype::LINUX_SLL2 => {
             // protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) address length(1) address(8)
@@ -195,7 +210,12 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
                 None
             };
             let body = ethertype_body(be16(d, 0)?, d.get(20..)?)?;
-            Some(Packet { src_mac, body })
+            let link_broadcast = matches!(*d.get(10)?, 1 | 2);
+            Some(Packet {
+                src_mac,
+                link_broadcast,
+                body,
+            })
         }
         linktype::RAW | linktype::RAW_12 | linktype::RAW_14 | linktype::IPV4 | linktype::IPV6 => {
             let body = match d.first()? >> 4 {
@@ -205,6 +225,7 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             };
             Some(Packet {
                 src_mac: None,
+                link_broadcast: false,
                 body,
             })
         }
@@ -221,6 +242,7 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             };
             Some(Packet {
                 src_mac: None,
+                link_broadcast: false,
                 body,
             })
         }
@@ -268,8 +290,10 @@ fn ipv4(d: &[u8]) -> Option<IpPacket<'_>> {
     let src: [u8; 4] = d.get(12..16)?.try_into().ok()?;
     let dst: [u8; 4] = d.get(16..20)?.try_into().ok()?;
     let payload = d.get(ihl..)?;
-    // A non-first fragment carries no transport header.
-    let l4 = if frag & 0x1fff != 0 {
+    // A non-first fragment carries no transport header, and a first fragment carries
+    // only part of the segment: decoding it would feed a cut segment to reassembly.
+    let fragment = frag & 0x3fff != 0;
+    let l4 = if fragment {
         L4::Other
     } else {
         transport(proto, payload)
@@ -278,6 +302,7 @@ fn ipv4(d: &[u8]) -> Option<IpPacket<'_>> {
         src: IpAddr::V4(Ipv4Addr::from(src)),
         dst: IpAddr::V4(Ipv4Addr::from(dst)),
         ttl,
+        fragment,
         l4,
     })
 }
@@ -304,7 +329,8 @@ fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
         next = *body.first()?;
         body = body.get(len..)?;
     }
-    let l4 = if next == 44 {
+    let fragment = next == 44;
+    let l4 = if fragment {
         L4::Other
     } else {
         transport(next, body)
@@ -313,6 +339,7 @@ fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
         src: IpAddr::V6(Ipv6Addr::from(src)),
         dst: IpAddr::V6(Ipv6Addr::from(dst)),
         ttl,
+        fragment,
         l4,
     })
 }

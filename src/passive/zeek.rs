@@ -6,8 +6,21 @@
 //! and `s7comm_known_devices.log`. Every other log is skipped and counted.
 //!
 //! Field lists follow the ICSNPP scripts (cisagov/icsnpp-enip, icsnpp-modbus,
-//! icsnpp-s7comm `scripts/main.zeek`) and Zeek's base `conn.log`. Lines are capped at
-//! [`MAX_LINE`] bytes; a row with a bad address is skipped with a warning naming the line.
+//! icsnpp-s7comm `scripts/main.zeek`) and Zeek's base `conn.log`. Newer ICSNPP releases
+//! add `is_orig`, `source_h` and `destination_h`: the replying device is then `source_h`
+//! of a row with `is_orig` false. Lines are capped at [`MAX_LINE`] bytes.
+//!
+//! The header is read as Zeek writes it: `#separator \x09` (escaped), then
+//! `#set_separator`, `#empty_field`, `#unset_field`, `#path`, `#fields` separated by that
+//! separator; JSON lines (`LogAscii::use_json=T`) with flat (`id.orig_h`) or nested
+//! (`"id": {"orig_h": ...}`) connection ids, and times as epoch seconds or ISO 8601. The
+//! log comes from `#path`, `_path`, or the file name (`conn.2026-11-01-00-00-00.log.gz`
+//! is `conn`).
+//!
+//! A value that does not parse is never replaced by a default: the field is left out
+//! (or, when the fact cannot stand without it, the row is skipped), counted in
+//! [`ImportStats::bad_values`] and reported in a warning naming the file, line, log and
+//! field.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
@@ -34,7 +47,9 @@ pub enum ZeekError {
     Io { line: u64, source: std::io::Error },
     #[error("line {line}: longer than {MAX_LINE} bytes: not a Zeek log line")]
     LineTooLong { line: u64 },
-    #[error("line {line}: a data row before any #fields header: is the file cut at the top?")]
+    #[error(
+        "line {line}: a data row before any #fields header, so its columns are unknown: the file's header is missing (cut at the top, or written with LogAscii::include_meta=F); export it again with its header, or as JSON (LogAscii::use_json=T)"
+    )]
     NoFields { line: u64 },
 }
 
@@ -96,6 +111,44 @@ fn unescape(s: &str) -> String {
 /// One record: field name to value (`None` when unset).
 type Record = BTreeMap<String, Option<String>>;
 
+/// A JSON log record as flat `a.b` fields: nested objects (`"id": {"orig_h": ...}`, as
+/// some exporters write the connection id) are joined with dots; arrays become Zeek's
+/// comma-separated sets; `null` is unset.
+fn flatten_json(
+    rec: &mut Record,
+    prefix: &str,
+    m: serde_json::Map<String, serde_json::Value>,
+    depth: usize,
+) {
+    for (k, v) in m {
+        let key = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let v = match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Object(inner) if depth < 4 => {
+                flatten_json(rec, &key, inner, depth + 1);
+                continue;
+            }
+            serde_json::Value::Array(a) => Some(
+                a.iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            other => Some(other.to_string()),
+        };
+        rec.insert(key, v);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Header {
     separator: String,
@@ -115,15 +168,27 @@ fn log_from_name(file: &str) -> String {
 /// Where a folded fact was first seen: log, line, time.
 type Origin = (String, u64, Option<DateTime<Utc>>);
 
+/// Values of one (log, field) that did not parse: how many, the first line and value, and
+/// what was done about them.
+#[derive(Debug)]
+struct Bad {
+    count: u64,
+    line: u64,
+    value: String,
+    action: &'static str,
+}
+
 struct Sink {
     file: String,
     obs: Vec<Observation>,
     warnings: Vec<String>,
     stats: ImportStats,
     services: BTreeSet<(IpAddr, Transport, u16)>,
-    peers: BTreeMap<(IpAddr, IpAddr, Protocol), (u64, Origin)>,
+    /// Peers folded from conn.log; the flag says whether the responder ever answered.
+    peers: BTreeMap<(IpAddr, IpAddr, Protocol), (u64, Origin, bool)>,
     modbus: BTreeMap<(IpAddr, u8), (ModbusIdentity, Origin)>,
     skipped_logs: BTreeSet<String>,
+    bad: BTreeMap<(String, String), Bad>,
 }
 
 impl Sink {
@@ -133,6 +198,36 @@ impl Sink {
         } else {
             self.stats.warnings_suppressed += 1;
         }
+    }
+
+    /// A value of `field` that did not parse (or is missing where the fact needs it).
+    fn bad(
+        &mut self,
+        log: &str,
+        line: u64,
+        field: &str,
+        value: Option<&str>,
+        action: &'static str,
+    ) {
+        self.stats.bad_values += 1;
+        let value = match value {
+            Some(v) => format!("{:?}", v.chars().take(60).collect::<String>()),
+            None => "missing".to_string(),
+        };
+        if self.bad.len() >= 256 && !self.bad.contains_key(&(log.to_string(), field.to_string())) {
+            self.stats.warnings_suppressed += 1;
+            return;
+        }
+        let e = self
+            .bad
+            .entry((log.to_string(), field.to_string()))
+            .or_insert(Bad {
+                count: 0,
+                line,
+                value,
+                action,
+            });
+        e.count += 1;
     }
 
     fn prov(&self, log: &str, line: u64) -> Provenance {
@@ -159,13 +254,73 @@ fn get<'r>(r: &'r Record, k: &str) -> Option<&'r str> {
     r.get(k).and_then(|v| v.as_deref())
 }
 
-fn ts(r: &Record) -> Option<DateTime<Utc>> {
-    let t: f64 = get(r, "ts")?.parse().ok()?;
-    if !t.is_finite() {
+/// A Zeek time: epoch seconds (`1700000000.123456`) or ISO 8601 (JSON logs written with
+/// `LogAscii::json_timestamps=JSON::TS_ISO8601`).
+fn parse_time(v: &str) -> Option<DateTime<Utc>> {
+    let v = v.trim();
+    if let Ok(t) = v.parse::<f64>() {
+        // Finite and within chrono's range (about ±262,000 years).
+        if !t.is_finite() || t.abs() > 8.0e12 {
+            return None;
+        }
+        let secs = t.floor();
+        return DateTime::from_timestamp(secs as i64, ((t - secs) * 1e9) as u32);
+    }
+    DateTime::parse_from_rfc3339(v)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The row's `ts`; a value that is not a time is reported and the row kept without one.
+fn ts(sink: &mut Sink, r: &Record, log: &str, line: u64) -> Option<DateTime<Utc>> {
+    let v = get(r, "ts")?;
+    let t = parse_time(v);
+    if t.is_none() {
+        sink.bad(log, line, "ts", Some(v), "kept without a time");
+    }
+    t
+}
+
+/// A number field: `None` when unset; a value that does not parse (or does not fit `T`)
+/// is reported with `action` and also `None`.
+fn number<T: TryFrom<u64>>(
+    sink: &mut Sink,
+    r: &Record,
+    k: &str,
+    log: &str,
+    line: u64,
+    action: &'static str,
+) -> Option<T> {
+    let v = get(r, k)?;
+    let n = num(v).and_then(|n| T::try_from(n).ok());
+    if n.is_none() {
+        sink.bad(log, line, k, Some(v), action);
+    }
+    n
+}
+
+/// A number the fact cannot stand without: unset counts as bad too.
+fn required<T: TryFrom<u64>>(
+    sink: &mut Sink,
+    r: &Record,
+    k: &str,
+    log: &str,
+    line: u64,
+) -> Option<T> {
+    if get(r, k).is_none() {
+        sink.bad(log, line, k, None, "row skipped");
         return None;
     }
-    let secs = t.floor();
-    DateTime::from_timestamp(secs as i64, ((t - secs) * 1e9) as u32)
+    number(sink, r, k, log, line, "row skipped")
+}
+
+/// Zeek booleans: `T`/`F` in TSV, `true`/`false` in JSON.
+fn boolean(v: &str) -> Option<bool> {
+    match v {
+        "T" | "true" => Some(true),
+        "F" | "false" => Some(false),
+        _ => None,
+    }
 }
 
 /// A decimal or `0x` hex number.
@@ -202,6 +357,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         peers: BTreeMap::new(),
         modbus: BTreeMap::new(),
         skipped_logs: BTreeSet::new(),
+        bad: BTreeMap::new(),
     };
     let mut header = Header {
         separator: "\t".into(),
@@ -223,15 +379,27 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             continue;
         }
         if let Some(meta) = text.strip_prefix('#') {
-            let (key, val) = meta.split_once([' ', '\t']).unwrap_or((meta, ""));
+            // `#separator` is always followed by a space and an escaped value (`\x09`);
+            // the other meta lines use the separator it names.
+            if let Some(v) = meta.strip_prefix("separator") {
+                let sep = unescape(v.trim_start_matches([' ', '\t']));
+                if sep.is_empty() {
+                    sink.warn(format!(
+                        "{file} line {line}: #separator names no separator: tab assumed"
+                    ));
+                    header.separator = "\t".into();
+                } else {
+                    header.separator = sep;
+                }
+                continue;
+            }
+            let (key, val) = meta
+                .split_once(&*header.separator)
+                .or_else(|| meta.split_once([' ', '\t']))
+                .unwrap_or((meta, ""));
             match key {
-                "separator" => header.separator = unescape(val.trim()),
-                "empty_field" => {
-                    header.empty = val.trim_start_matches(&*header.separator).to_string()
-                }
-                "unset_field" => {
-                    header.unset = val.trim_start_matches(&*header.separator).to_string()
-                }
+                "empty_field" => header.empty = unescape(val),
+                "unset_field" => header.unset = unescape(val),
                 "path" => header.path = Some(val.trim().to_string()),
                 "fields" => {
                     header.fields = val
@@ -246,27 +414,11 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         sink.stats.lines += 1;
         let record: Record = if text.starts_with('{') {
             match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-                Ok(m) => m
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            serde_json::Value::Null => None,
-                            serde_json::Value::String(s) => Some(s),
-                            serde_json::Value::Array(a) => Some(
-                                a.iter()
-                                    .map(|x| {
-                                        x.as_str()
-                                            .map(str::to_string)
-                                            .unwrap_or_else(|| x.to_string())
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join(","),
-                            ),
-                            other => Some(other.to_string()),
-                        };
-                        (k, v)
-                    })
-                    .collect(),
+                Ok(m) => {
+                    let mut rec = Record::new();
+                    flatten_json(&mut rec, "", m, 0);
+                    rec
+                }
                 Err(e) => {
                     sink.warn(format!(
                         "{file} line {line}: not a JSON object ({e}): skipped"
@@ -312,12 +464,19 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         }
     }
     // Folded facts, in key order.
-    for ((client, server, protocol), (count, (log, line, seen))) in std::mem::take(&mut sink.peers)
+    for ((client, server, protocol), (count, (log, line, seen), answered)) in
+        std::mem::take(&mut sink.peers)
     {
         for (me, peer, role) in [
             (client, server, Role::Client),
             (server, client, Role::Server),
         ] {
+            // A responder that never answered (a broadcast, a host that is gone) is not
+            // shown to exist: it gets no observation of its own.
+            if role == Role::Server && !answered {
+                sink.stats.unproven += 1;
+                continue;
+            }
             sink.push(
                 me,
                 Fact::Peer {
@@ -343,6 +502,22 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             seen,
         );
     }
+    for ((log, field), b) in std::mem::take(&mut sink.bad) {
+        let more = if b.count > 1 {
+            format!(" ({} such values in all)", b.count)
+        } else {
+            String::new()
+        };
+        let what = if b.value == "missing" {
+            "is missing".to_string()
+        } else {
+            format!("{} did not parse", b.value)
+        };
+        sink.warn(format!(
+            "{file} line {} ({log}): {field} {what}: {}{more}",
+            b.line, b.action
+        ));
+    }
     if sink.stats.skipped_lines > 0 {
         let logs: Vec<String> = sink.skipped_logs.iter().cloned().collect();
         let n = sink.stats.skipped_lines;
@@ -357,6 +532,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         observations: sink.obs,
         stats: sink.stats,
         warnings: sink.warnings,
+        notes: Vec::new(),
         stopped: None,
     })
 }
@@ -376,20 +552,35 @@ fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
     ) else {
         return;
     };
-    let Some(port) = get(r, "id.resp_p").and_then(|p| p.parse::<u16>().ok()) else {
-        return;
-    };
     let transport = match get(r, "proto") {
         Some("tcp") => Transport::Tcp,
         Some("udp") => Transport::Udp,
-        _ => return,
+        // ICMP and the like: no port, nothing otscout uses.
+        Some(_) => return,
+        None => return sink.bad(log, line, "proto", None, "row skipped"),
     };
-    let seen = ts(r);
+    let Some(port) = required::<u16>(sink, r, "id.resp_p", log, line) else {
+        return;
+    };
+    let seen = ts(sink, r, log, line);
     let answered = match transport {
-        Transport::Tcp => get(r, "conn_state").is_some_and(responder_answered),
+        Transport::Tcp => match get(r, "conn_state") {
+            Some(state) => responder_answered(state),
+            None => {
+                sink.bad(
+                    log,
+                    line,
+                    "conn_state",
+                    None,
+                    "responder not counted as answering",
+                );
+                false
+            }
+        },
         Transport::Udp => {
-            get(r, "resp_pkts").and_then(num).is_some_and(|n| n > 0)
-                || get(r, "resp_bytes").and_then(num).is_some_and(|n| n > 0)
+            let pkts: Option<u64> = number(sink, r, "resp_pkts", log, line, "field ignored");
+            let bytes: Option<u64> = number(sink, r, "resp_bytes", log, line, "field ignored");
+            pkts.is_some_and(|n| n > 0) || bytes.is_some_and(|n| n > 0)
         }
     };
     let protocol = match get(r, "service").unwrap_or("") {
@@ -414,16 +605,35 @@ fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         );
     }
     if protocol != Protocol::Other {
-        let e = sink
-            .peers
-            .entry((orig, resp, protocol))
-            .or_insert((0, (log.to_string(), line, seen)));
+        let e = sink.peers.entry((orig, resp, protocol)).or_insert((
+            0,
+            (log.to_string(), line, seen),
+            false,
+        ));
         e.0 += 1;
+        e.2 |= answered;
     }
 }
 
+/// The replying device of an ICSNPP row: `source_h` of a row the responder sent
+/// (`is_orig` false) in newer releases, else the connection's responder.
+fn replier(sink: &mut Sink, r: &Record, log: &str, line: u64) -> Option<IpAddr> {
+    let from_responder = get(r, "is_orig").and_then(boolean) == Some(false);
+    if from_responder && get(r, "source_h").is_some() {
+        addr(sink, r, "source_h", log, line)
+    } else {
+        addr(sink, r, "id.resp_h", log, line)
+    }
+}
+
+/// `major.minor`, as ICSNPP writes a CIP revision.
+fn revision(v: &str) -> Option<(u8, u8)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
 fn cip_identity(sink: &mut Sink, r: &Record, log: &str, line: u64) {
-    let Some(device) = addr(sink, r, "id.resp_h", log, line) else {
+    let Some(device) = replier(sink, r, log, line) else {
         return;
     };
     if !ip_is_unicast(&device) {
@@ -433,35 +643,63 @@ fn cip_identity(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         ));
         return;
     }
-    let (maj, min) = get(r, "revision")
-        .and_then(|v| v.split_once('.'))
-        .map(|(a, b)| (a.trim().parse().unwrap_or(0), b.trim().parse().unwrap_or(0)))
-        .unwrap_or((0, 0));
-    let n16 = |k: &str| get(r, k).and_then(num).and_then(|v| u16::try_from(v).ok());
-    let socket_addr = match (
-        get(r, "socket_address").and_then(|a| a.parse::<IpAddr>().ok()),
-        n16("socket_port"),
-    ) {
+    let seen = ts(sink, r, log, line);
+    // ICSNPP writes revision as "major.minor", status, serial and state as 0x-hex.
+    let rev = match get(r, "revision") {
+        None => return sink.bad(log, line, "revision", None, "row skipped"),
+        Some(v) => match revision(v) {
+            Some(rev) => rev,
+            None => return sink.bad(log, line, "revision", Some(v), "row skipped"),
+        },
+    };
+    let (Some(vendor_id), Some(device_type), Some(product_code), Some(status), Some(serial)) = (
+        required::<u16>(sink, r, "vendor_id", log, line),
+        required::<u16>(sink, r, "device_type_id", log, line),
+        required::<u16>(sink, r, "product_code", log, line),
+        required::<u16>(sink, r, "device_status", log, line),
+        required::<u32>(sink, r, "serial_number", log, line),
+    ) else {
+        return;
+    };
+    let Some(product_name) = get(r, "product_name").map(str::to_string) else {
+        return sink.bad(log, line, "product_name", None, "row skipped");
+    };
+    let socket_ip = match get(r, "socket_address") {
+        Some(a) => match a.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                sink.bad(log, line, "socket_address", Some(a), "field left out");
+                None
+            }
+        },
+        None => None,
+    };
+    let socket_port: Option<u16> = number(sink, r, "socket_port", log, line, "field left out");
+    let socket_addr = match (socket_ip, socket_port) {
         (Some(a), Some(p)) => Some(SocketAddr::new(a, p)),
         _ => None,
     };
+    let state = number(sink, r, "device_state", log, line, "field left out");
+    let encapsulation_version = number(
+        sink,
+        r,
+        "encapsulation_version",
+        log,
+        line,
+        "field left out",
+    );
     let id = EnipIdentity {
         source: EnipIdentitySource::ListIdentity,
-        vendor_id: n16("vendor_id").unwrap_or(0),
-        device_type: n16("device_type_id").unwrap_or(0),
-        product_code: n16("product_code").unwrap_or(0),
-        revision_major: maj,
-        revision_minor: min,
-        status: n16("device_status").unwrap_or(0),
-        serial: get(r, "serial_number")
-            .and_then(num)
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(0),
-        product_name: get(r, "product_name").unwrap_or("").to_string(),
-        state: get(r, "device_state")
-            .and_then(num)
-            .and_then(|v| u8::try_from(v).ok()),
-        encapsulation_version: n16("encapsulation_version"),
+        vendor_id,
+        device_type,
+        product_code,
+        revision_major: rev.0,
+        revision_minor: rev.1,
+        status,
+        serial,
+        product_name,
+        state,
+        encapsulation_version,
         socket_addr,
     };
     sink.push(
@@ -471,7 +709,7 @@ fn cip_identity(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         },
         log,
         line,
-        ts(r),
+        seen,
     );
 }
 
@@ -506,7 +744,10 @@ fn modbus_object_id(r: &Record) -> Option<u8> {
 fn modbus_devid(sink: &mut Sink, r: &Record, log: &str, line: u64) {
     let is_response = match (get(r, "is_orig"), get(r, "request_response")) {
         (_, Some(rr)) => rr.eq_ignore_ascii_case("RESPONSE"),
-        (Some(o), None) => o == "F" || o == "false",
+        (Some(o), None) => match boolean(o) {
+            Some(orig) => !orig,
+            None => return sink.bad(log, line, "is_orig", Some(o), "row skipped"),
+        },
         (None, None) => true,
     };
     if !is_response {
@@ -521,23 +762,30 @@ fn modbus_devid(sink: &mut Sink, r: &Record, log: &str, line: u64) {
     let Some(device) = device else {
         return;
     };
-    let unit = get(r, "uint")
-        .or_else(|| get(r, "unit"))
-        .and_then(num)
-        .and_then(|u| u8::try_from(u).ok())
-        .unwrap_or(0);
-    let Some(object) = modbus_object_id(r) else {
-        sink.warn(format!(
-            "{} line {line} ({log}): object id not understood: row skipped",
-            sink.file
-        ));
+    // The unit id column is `uint` in some ICSNPP releases and `unit` in others; without
+    // it the objects cannot be put on the right unit.
+    let unit_field = if r.contains_key("uint") {
+        "uint"
+    } else {
+        "unit"
+    };
+    let Some(unit) = required::<u8>(sink, r, unit_field, log, line) else {
         return;
     };
+    let Some(object) = modbus_object_id(r) else {
+        let v = get(r, "object_id_code").or_else(|| get(r, "object_id"));
+        return sink.bad(log, line, "object_id", v, "row skipped");
+    };
     let value = get(r, "object_value").unwrap_or("").to_string();
-    let level = get(r, "conformity_level_code")
-        .and_then(num)
-        .and_then(|v| u8::try_from(v).ok());
-    let seen = ts(r);
+    let level: Option<u8> = number(
+        sink,
+        r,
+        "conformity_level_code",
+        log,
+        line,
+        "field left out",
+    );
+    let seen = ts(sink, r, log, line);
     let e = sink.modbus.entry((device, unit)).or_insert_with(|| {
         (
             ModbusIdentity {
@@ -555,7 +803,7 @@ fn modbus_devid(sink: &mut Sink, r: &Record, log: &str, line: u64) {
 }
 
 fn s7_known(sink: &mut Sink, r: &Record, log: &str, line: u64) {
-    let Some(device) = addr(sink, r, "id.resp_h", log, line) else {
+    let Some(device) = replier(sink, r, log, line) else {
         return;
     };
     let s = |k: &str| get(r, k).map(str::to_string);
@@ -566,6 +814,7 @@ fn s7_known(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         serial: s("module_serial"),
         ..S7Identity::default()
     };
+    let seen = ts(sink, r, log, line);
     sink.push(
         device,
         Fact::Identity {
@@ -573,7 +822,7 @@ fn s7_known(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         },
         log,
         line,
-        ts(r),
+        seen,
     );
 }
 

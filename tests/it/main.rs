@@ -10,6 +10,7 @@ mod enip;
 mod inventory;
 mod modbus;
 mod passive;
+mod passive_hardening;
 mod planning;
 mod report;
 mod s7;
