@@ -2,8 +2,11 @@
 //!
 //! Read: `conn.log` (hosts, services that answered, who talks to whom on ICS ports) and
 //! the CISA ICSNPP logs `cip_identity.log`, `modbus_read_device_identification.log` (one
-//! row per object; the unit id column is `uint` in some releases and `unit` in others)
-//! and `s7comm_known_devices.log`. Every other log is skipped and counted.
+//! row per object; the unit id column is `uint` in some releases and `unit` in others),
+//! `s7comm_known_devices.log` (identities), `modbus_detailed.log` and `s7comm.log` (who
+//! polls whom, Modbus unit ids, and writes, control and program transfers as operations,
+//! named as the capture importer names them). Every other log (`enip`, `cip`, `cotp`,
+//! `s7comm_plus`, ...) is skipped and counted.
 //!
 //! Field lists follow the ICSNPP scripts (cisagov/icsnpp-enip, icsnpp-modbus,
 //! icsnpp-s7comm `scripts/main.zeek`) and Zeek's base `conn.log`. Newer ICSNPP releases
@@ -31,9 +34,11 @@ use chrono::{DateTime, Utc};
 use super::engine::protocol_for_port;
 use super::{ImportReport, ImportStats, InputKind};
 use crate::inventory::{
-    EnipIdentity, EnipIdentitySource, Fact, Identity, ModbusIdentity, Observation, Protocol,
-    Provenance, Role, S7Identity, Transport,
+    EnipIdentity, EnipIdentitySource, Fact, Identity, ModbusIdentity, Observation, OperationKind,
+    Protocol, Provenance, Role, S7Identity, Transport,
 };
+use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::wire::{modbus, s7};
 
 /// The longest line accepted.
 pub const MAX_LINE: usize = 1024 * 1024;
@@ -189,7 +194,17 @@ struct Sink {
     modbus: BTreeMap<(IpAddr, u8), (ModbusIdentity, Origin)>,
     skipped_logs: BTreeSet<String>,
     bad: BTreeMap<(String, String), Bad>,
+    /// Operations from ICSNPP request rows, keyed (target, actor, protocol, function).
+    ops: BTreeMap<(IpAddr, IpAddr, Protocol, String), OpFold>,
+    /// Modbus unit ids in use per server.
+    units: BTreeMap<(IpAddr, u8), Origin>,
+    /// Servers some row shows answering (operations and unit ids are kept only for them).
+    proven: BTreeSet<IpAddr>,
 }
+
+/// Folded facts of one kind kept at most (a flood of distinct rows must not exhaust
+/// memory); past it rows are counted in `capped`.
+const MAX_FOLDED: usize = 1 << 20;
 
 impl Sink {
     fn warn(&mut self, w: String) {
@@ -358,6 +373,9 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         modbus: BTreeMap::new(),
         skipped_logs: BTreeSet::new(),
         bad: BTreeMap::new(),
+        ops: BTreeMap::new(),
+        units: BTreeMap::new(),
+        proven: BTreeSet::new(),
     };
     let mut header = Header {
         separator: "\t".into(),
@@ -455,6 +473,8 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             "cip_identity" => cip_identity(&mut sink, &record, &log, line),
             "modbus_read_device_identification" => modbus_devid(&mut sink, &record, &log, line),
             "s7comm_known_devices" => s7_known(&mut sink, &record, &log, line),
+            "modbus_detailed" => modbus_detailed(&mut sink, &record, &log, line),
+            "s7comm" => s7comm(&mut sink, &record, &log, line),
             _ => {
                 sink.stats.skipped_lines += 1;
                 if sink.skipped_logs.len() < 64 {
@@ -502,6 +522,53 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             seen,
         );
     }
+    for ((server, unit), (log, line, seen)) in std::mem::take(&mut sink.units) {
+        if !sink.proven.contains(&server) {
+            sink.stats.unproven += 1;
+            continue;
+        }
+        sink.push(
+            server,
+            Fact::Declared {
+                attribute: ATTR_MODBUS_UNIT.to_string(),
+                value: unit.to_string(),
+            },
+            &log,
+            line,
+            seen,
+        );
+    }
+    let mut unproven_ops = 0u64;
+    for ((target, actor, protocol, function), (kind, count, first, last, (log, line, seen))) in
+        std::mem::take(&mut sink.ops)
+    {
+        if !sink.proven.contains(&target) {
+            unproven_ops += 1;
+            continue;
+        }
+        sink.push(
+            target,
+            Fact::Operation {
+                actor,
+                protocol,
+                kind,
+                function,
+                count,
+                first,
+                last,
+            },
+            &log,
+            line,
+            seen,
+        );
+    }
+    sink.stats.unproven += unproven_ops;
+    let mut notes = Vec::new();
+    if unproven_ops > 0 {
+        notes.push(format!(
+            "{file}: {unproven_ops} kinds of operations on servers this log never shows answering were left out (import the log of the answers, or conn.log, with it)"
+        ));
+    }
     for ((log, field), b) in std::mem::take(&mut sink.bad) {
         let more = if b.count > 1 {
             format!(" ({} such values in all)", b.count)
@@ -532,7 +599,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         observations: sink.obs,
         stats: sink.stats,
         warnings: sink.warnings,
-        notes: Vec::new(),
+        notes,
         stopped: None,
     })
 }
@@ -591,6 +658,9 @@ fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         s if s.contains("enip") || s.contains("cip") => Protocol::Enip,
         _ => protocol_for_port(transport, port),
     };
+    if answered {
+        sink.proven.insert(resp);
+    }
     if answered && sink.services.insert((resp, transport, port)) {
         sink.push(
             resp,
@@ -824,6 +894,152 @@ fn s7_known(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         line,
         seen,
     );
+}
+
+/// An operation folded from ICSNPP rows: kind, count, first and last time, first row.
+type OpFold = (
+    OperationKind,
+    u64,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Origin,
+);
+
+/// The client and server of an ICSNPP row's connection, and whether the row shows the
+/// server answering (then it is a host).
+fn ends(sink: &mut Sink, r: &Record, log: &str, line: u64) -> Option<(IpAddr, IpAddr)> {
+    let orig = addr(sink, r, "id.orig_h", log, line)?;
+    let resp = addr(sink, r, "id.resp_h", log, line)?;
+    Some((orig, resp))
+}
+
+/// One operation seen in a row.
+struct Op<'a> {
+    target: IpAddr,
+    actor: IpAddr,
+    protocol: Protocol,
+    kind: OperationKind,
+    function: &'a str,
+}
+
+/// Records that `op.actor` performed `op.function` on `op.target`, seen at `origin`.
+fn operation(sink: &mut Sink, op: Op<'_>, origin: (&str, u64, Option<DateTime<Utc>>)) {
+    let (log, line, seen) = origin;
+    let key = (op.target, op.actor, op.protocol, op.function.to_string());
+    if sink.ops.len() >= MAX_FOLDED && !sink.ops.contains_key(&key) {
+        sink.stats.capped += 1;
+        return;
+    }
+    let e = sink
+        .ops
+        .entry(key)
+        .or_insert((op.kind, 0, seen, seen, (log.to_string(), line, seen)));
+    e.1 += 1;
+    if seen.is_some() {
+        e.3 = seen;
+    }
+}
+
+/// ICSNPP `modbus_detailed.log`: one row per request (matched with its response). Gives
+/// who polls whom, the unit ids in use, and writes and diagnostics as operations.
+fn modbus_detailed(sink: &mut Sink, r: &Record, log: &str, line: u64) {
+    let Some((client, server)) = ends(sink, r, log, line) else {
+        return;
+    };
+    let seen = ts(sink, r, log, line);
+    let Some(func) = get(r, "func") else {
+        return sink.bad(log, line, "func", None, "row skipped");
+    };
+    let base = func.strip_suffix("_EXCEPTION");
+    // The server answered when the row says so (`matched`, newer releases), carries an
+    // exception or response values.
+    let answered = get(r, "matched").and_then(boolean) == Some(true)
+        || base.is_some()
+        || get(r, "exception_code").is_some()
+        || get(r, "response_values").is_some();
+    let name = base.unwrap_or(func).to_ascii_lowercase();
+    let code = (1u8..=127).find(|c| modbus::FunctionCode::from_u8(*c).name() == name);
+    let entry = sink
+        .peers
+        .entry((client, server, Protocol::Modbus))
+        .or_insert((0, (log.to_string(), line, seen), false));
+    entry.0 += 1;
+    entry.2 |= answered;
+    if answered {
+        sink.proven.insert(server);
+    }
+    if let Some(unit) = number::<u8>(sink, r, "unit", log, line, "field left out") {
+        if sink.units.len() < MAX_FOLDED {
+            sink.units
+                .entry((server, unit))
+                .or_insert((log.to_string(), line, seen));
+        }
+    }
+    let Some(code) = code else {
+        return;
+    };
+    let kind = match modbus::FunctionCode::from_u8(code).access() {
+        modbus::Access::Write => OperationKind::Write,
+        modbus::Access::Control => OperationKind::Control,
+        _ => return,
+    };
+    let op = Op {
+        target: server,
+        actor: client,
+        protocol: Protocol::Modbus,
+        kind,
+        function: &name,
+    };
+    operation(sink, op, (log, line, seen));
+}
+
+/// ICSNPP `s7comm.log`: one row per S7 header. Job requests from the client give who
+/// talks to the CPU and writes, control and program transfers as operations; any row
+/// the CPU sent shows it answered.
+fn s7comm(sink: &mut Sink, r: &Record, log: &str, line: u64) {
+    let Some((client, server)) = ends(sink, r, log, line) else {
+        return;
+    };
+    let seen = ts(sink, r, log, line);
+    let from_client = match get(r, "is_orig") {
+        Some(v) => match boolean(v) {
+            Some(b) => b,
+            None => return sink.bad(log, line, "is_orig", Some(v), "row skipped"),
+        },
+        None => return sink.bad(log, line, "is_orig", None, "row skipped"),
+    };
+    let entry = sink.peers.entry((client, server, Protocol::S7)).or_insert((
+        0,
+        (log.to_string(), line, seen),
+        false,
+    ));
+    if !from_client {
+        entry.2 = true;
+        sink.proven.insert(server);
+        return;
+    }
+    entry.0 += 1;
+    // Jobs only (ROSCTR 1); user data (7) carries reads of SZL, block info and the like.
+    let Some(rosctr) = number::<u8>(sink, r, "rosctr_code", log, line, "row skipped") else {
+        return;
+    };
+    if rosctr != 1 {
+        return;
+    }
+    let Some(code) = number::<u8>(sink, r, "function_code", log, line, "row skipped") else {
+        return;
+    };
+    let (name, access) = s7::function_name(s7::Function::from_u8(code));
+    if let Some(kind) = access.operation() {
+        let op = Op {
+            target: server,
+            actor: client,
+            protocol: Protocol::S7,
+            kind,
+            function: name,
+        };
+        operation(sink, op, (log, line, seen));
+    }
 }
 
 #[cfg(test)]

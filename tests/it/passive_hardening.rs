@@ -900,3 +900,96 @@ fn linux_cooked_broadcast_packet_type_marks_the_destination() {
     assert!(!subjects(&r).contains(&self::ip("10.8.0.255")));
     assert!(subjects(&r).contains(&self::ip("10.8.0.5")));
 }
+
+fn operations(r: &ImportReport) -> Vec<(IpAddr, IpAddr, String, OperationKind, u64)> {
+    r.observations
+        .iter()
+        .filter_map(|o| match &o.fact {
+            Fact::Operation {
+                actor,
+                kind,
+                function,
+                count,
+                ..
+            } => Some((o.ip, *actor, function.clone(), *kind, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn zeek_modbus_detailed_and_s7comm_give_peers_unit_ids_and_operations() {
+    // Columns of ICSNPP's Modbus_Detailed record (icsnpp-modbus scripts/main.zeek).
+    let text = "#separator \\x09\n#path\tmodbus_detailed\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\ttid\tunit\tfunc\taddress\tquantity\trequest_values\tresponse_values\tmodbus_detailed_link_id\tmatched\trequest_subfunction_code\tresponse_subfunction_code\trequest_data\tresponse_data\texception_code\tmei_type\n\
+1700000000.0\tC1\t10.30.0.5\t50000\t10.30.0.10\t502\t1\t1\tWRITE_SINGLE_REGISTER\t10\t1\t7\t7\tL1\tT\t-\t-\t-\t-\t-\t-\n\
+1700000001.0\tC1\t10.30.0.5\t50000\t10.30.0.10\t502\t2\t1\tWRITE_SINGLE_REGISTER\t10\t1\t8\t8\tL2\tT\t-\t-\t-\t-\t-\t-\n\
+1700000002.0\tC1\t10.30.0.5\t50000\t10.30.0.10\t502\t3\t1\tREAD_HOLDING_REGISTERS\t0\t2\t-\t1,2\tL3\tT\t-\t-\t-\t-\t-\t-\n\
+1700000003.0\tC2\t10.30.0.5\t50001\t10.30.0.99\t502\t4\t1\tWRITE_MULTIPLE_COILS\t0\t8\t1,0,1\t-\tL4\tF\t-\t-\t-\t-\t-\t-\n\
+1700000004.0\tC1\t10.30.0.5\t50000\t10.30.0.10\t502\t5\t2\tWRITE_SINGLE_COIL_EXCEPTION\t3\t1\t-\t-\tL5\tT\t-\t-\t-\t-\tILLEGAL_DATA_ADDRESS\t-\n";
+    let r = zeek("modbus_detailed.log", text);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let mut ops = operations(&r);
+    ops.sort();
+    let (t, a) = (ip("10.30.0.10"), ip("10.30.0.5"));
+    assert_eq!(
+        ops,
+        vec![
+            (t, a, "write_single_coil".into(), OperationKind::Write, 1),
+            (
+                t,
+                a,
+                "write_single_register".into(),
+                OperationKind::Write,
+                2
+            ),
+        ]
+    );
+    let units: BTreeSet<String> = r
+        .observations
+        .iter()
+        .filter_map(|o| match &o.fact {
+            Fact::Declared { attribute, value }
+                if o.ip == t && attribute == passive::hints::ATTR_MODBUS_UNIT =>
+            {
+                Some(value.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(units, ["1", "2"].iter().map(|s| s.to_string()).collect());
+    // The write to a server that never answered is left out, and said.
+    assert!(!subjects(&r).contains(&ip("10.30.0.99")));
+    assert!(
+        r.notes.iter().any(|n| n.contains("operations")),
+        "{:?}",
+        r.notes
+    );
+
+    // Columns of ICSNPP's S7COMM record (icsnpp-s7comm scripts/icsnpp/s7comm/main.zeek).
+    let text = "#separator \\x09\n#path\ts7comm\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tis_orig\trosctr_code\trosctr_name\tpdu_reference\tfunction_code\tfunction_name\tsubfunction_code\tsubfunction_name\terror_class\terror_code\n\
+1700000000.0\tC1\t10.31.0.5\t50000\t10.31.0.40\t102\tT\t1\tJob-Request\t5\t0x05\tWrite Variable\t-\t-\t-\t-\n\
+1700000000.1\tC1\t10.31.0.5\t50000\t10.31.0.40\t102\tF\t3\tACK-Data\t5\t0x05\tWrite Variable\t-\t-\tNo error\t0x00\n\
+1700000001.0\tC1\t10.31.0.5\t50000\t10.31.0.40\t102\tT\t1\tJob-Request\t6\t0x29\tPLC Stop\t-\t-\t-\t-\n\
+1700000002.0\tC1\t10.31.0.5\t50000\t10.31.0.40\t102\tT\t7\tUser-Data\t7\t0x44\tRequest: CPU functions\t0x01\tRead SZL\t-\t-\n";
+    let r = zeek("s7comm.log", text);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let mut ops = operations(&r);
+    ops.sort();
+    let (t, a) = (ip("10.31.0.40"), ip("10.31.0.5"));
+    assert_eq!(
+        ops,
+        vec![
+            (t, a, "s7.plc_stop".into(), OperationKind::Control, 1),
+            (t, a, "s7.write_var".into(), OperationKind::Write, 1),
+        ]
+    );
+    assert!(r.observations.iter().any(|o| o.ip == t
+        && matches!(
+            o.fact,
+            Fact::Peer {
+                role: Role::Server,
+                protocol: Protocol::S7,
+                ..
+            }
+        )));
+}
