@@ -993,3 +993,49 @@ fn zeek_modbus_detailed_and_s7comm_give_peers_unit_ids_and_operations() {
             }
         )));
 }
+
+#[test]
+fn cli_reassembly_budget_flag_is_applied_and_reported() {
+    // 6,000 flows holding 200 bytes each: 1.2 MB, past a 1 MiB budget.
+    let mut partial = hex("0001 0000 00fe 01 10");
+    partial.resize(200, 0);
+    let frames: Vec<Vec<u8>> = (0..6000u32)
+        .map(|i| {
+            let src = format!("10.10.{}.{}", i / 250, 1 + i % 250);
+            eth(
+                mac(1),
+                mac(2),
+                &ipv4(
+                    &src,
+                    "10.10.250.1",
+                    6,
+                    0,
+                    &tcp(1024 + i as u16, 502, 1, PSH_ACK, &partial),
+                ),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("many.pcap");
+    std::fs::write(&cap, pcap(1, &frames)).unwrap();
+    let run = |budget: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .args(["passive", "--reassembly-budget", budget])
+            .arg(&cap)
+            .output()
+            .unwrap()
+    };
+    let tight = run("1");
+    let out = String::from_utf8_lossy(&tight.stdout);
+    assert_eq!(tight.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("reassembly memory budget (1048576 bytes)"),
+        "{out}"
+    );
+    let roomy = run("16");
+    let out = String::from_utf8_lossy(&roomy.stdout);
+    assert_eq!(roomy.status.code(), Some(0), "{out}");
+    assert!(!out.contains("budget"), "{out}");
+    let refused = run("0");
+    assert_eq!(refused.status.code(), Some(2));
+}
