@@ -636,7 +636,8 @@ mod tests {
             p.may_connect(ip(1), t0 + Duration::from_millis(2)),
             Err(Deny::Until(t0 + Duration::from_millis(100)))
         );
-        p.on_connect(ip(1), t0 + Duration::from_millis(100)).unwrap();
+        p.on_connect(ip(1), t0 + Duration::from_millis(100))
+            .unwrap();
         // A real close still starts the full cool-down.
         p.on_close(ip(1), t0 + Duration::from_millis(150));
         assert_eq!(
@@ -814,7 +815,10 @@ mod tests {
         );
         // The rule's interval also spaces two connection attempts.
         p.on_close(ip(2), later);
-        assert_eq!(p.may_connect(ip(2), later + Duration::from_millis(500)), Ok(()));
+        assert_eq!(
+            p.may_connect(ip(2), later + Duration::from_millis(500)),
+            Ok(())
+        );
     }
 
     #[test]

@@ -416,7 +416,10 @@ async fn refused_ports_neither_trip_the_breaker_nor_hold_the_cooldown() {
         .profile;
     let mut p = profile();
     p.pacing.breaker_failures = fragile.pacing.breaker_failures;
-    assert_eq!(p.pacing.breaker_failures, 2, "the fragile breaker this test is about");
+    assert_eq!(
+        p.pacing.breaker_failures, 2,
+        "the fragile breaker this test is about"
+    );
     p.pacing.cooldown_ms = 5_000;
     p.vendor_rules.clear();
     let ports = HashMap::from([
@@ -435,9 +438,18 @@ async fn refused_ports_neither_trip_the_breaker_nor_hold_the_cooldown() {
     let took = started.elapsed();
     plant.shutdown().await;
     let host = ip.to_string();
-    assert_eq!(outcome(&report, &host, Protocol::Enip), ProbeOutcome::Refused);
-    assert_eq!(outcome(&report, &host, Protocol::Modbus), ProbeOutcome::Refused);
-    assert_eq!(outcome(&report, &host, Protocol::S7), ProbeOutcome::Identified);
+    assert_eq!(
+        outcome(&report, &host, Protocol::Enip),
+        ProbeOutcome::Refused
+    );
+    assert_eq!(
+        outcome(&report, &host, Protocol::Modbus),
+        ProbeOutcome::Refused
+    );
+    assert_eq!(
+        outcome(&report, &host, Protocol::S7),
+        ProbeOutcome::Identified
+    );
     assert!(report.hosts[0].identified());
     // Two refusals under a 5 s cool-down: held, they would take 10 s. This is a bound
     // on a policy, not a speed target.
