@@ -13,9 +13,12 @@
 //!   over all requests, `max_rate` per second with `burst` tokens;
 //! - **hosts in flight**: how many hosts are being worked on at once.
 //!
-//! [`edge::GlobalGate`] wraps the `governor` crate for the real clock; the tokio driver may
-//! await it as a second, independent belt on the global rate. Note that governor waits on
-//! its own clock, so `tokio::time::pause()` does not control it: tests use [`Pacer`].
+//! [`edge::GlobalGate`] wraps the `governor` crate for the real clock; the tokio driver
+//! takes a token from it after the Pacer grants a request, as a second, independent belt
+//! on the global rate ([`edge::GlobalGate::belt`]: the same rate with one token of slack,
+//! so it never binds while the Pacer is right, and still holds the rate if the Pacer were
+//! wrong). Note that governor waits on its own clock, so `tokio::time::pause()` does not
+//! control it: tests use [`Pacer`].
 //!
 //! # How the driver uses it
 //! ```text
@@ -549,7 +552,20 @@ pub mod edge {
 
     impl GlobalGate {
         pub fn new(p: &Pacing) -> GlobalGate {
-            let burst = NonZeroU32::new(p.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            GlobalGate::with_burst(p, p.burst)
+        }
+
+        /// The belt behind the [`super::Pacer`]: the profile's rate with one more token of
+        /// burst. The Pacer's exact bucket and this one are fed at almost the same instants
+        /// but read different clocks; the extra token absorbs that, so the belt never
+        /// delays a request the Pacer granted correctly, and over any window it still
+        /// holds the profile's rate to within one request.
+        pub fn belt(p: &Pacing) -> GlobalGate {
+            GlobalGate::with_burst(p, p.burst.saturating_add(1))
+        }
+
+        fn with_burst(p: &Pacing, burst: u32) -> GlobalGate {
+            let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
             // with_period is None only for a zero period; emission_interval is >= 1 ns.
             let quota = Quota::with_period(emission_interval(p.max_rate))
                 .unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN))
@@ -819,6 +835,21 @@ mod tests {
             p.may_connect(ip(2), later + Duration::from_millis(500)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn the_governor_belt_has_one_token_of_slack() {
+        let mut pacing = crate::profile::builtin("lab").unwrap().profile.pacing;
+        pacing.max_rate = 1.0;
+        pacing.burst = 3;
+        let belt = edge::GlobalGate::belt(&pacing);
+        let taken = (0..10).filter(|_| belt.try_take()).count();
+        assert_eq!(
+            taken, 4,
+            "burst 3 plus one token of slack, then the rate holds"
+        );
+        let exact = edge::GlobalGate::new(&pacing);
+        assert_eq!((0..10).filter(|_| exact.try_take()).count(), 3);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use super::gate::HostClock;
 use super::scan::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Identity, Transport};
+use crate::pace::edge::GlobalGate;
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
@@ -113,6 +114,8 @@ enum Conn {
 /// breaker) and this host's vendor-rule extras (a longer interval or cool-down).
 pub struct Pacing<'a> {
     pub pacer: &'a Mutex<Pacer>,
+    /// governor's belt behind the pacer (see [`crate::pace::edge::GlobalGate::belt`]).
+    pub gate: Option<&'a GlobalGate>,
     pub host: IpAddr,
     pub extra: &'a mut HostClock,
     /// The vendor rules' (interval, cool-down) for a device known as this identity (on
@@ -412,7 +415,16 @@ impl Driver<'_, '_> {
             });
             match granted {
                 Ok(()) => {
-                    self.pacing.extra.attempted(Instant::from_std(now));
+                    if let Some(gate) = self.pacing.gate {
+                        if !gate.try_take() {
+                            // Never while the pacer is right: the belt has a token of slack.
+                            tracing::warn!(%host, "the governor belt held a request the pacer granted");
+                            tokio::select! {
+                                () = gate.until_ready() => {}
+                                () = self.stop.stopped() => return Err(DriveEnd::Stopped),
+                            }
+                        }
+                    }
                     return Ok(());
                 }
                 Err(Deny::Until(t)) => {
