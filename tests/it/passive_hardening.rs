@@ -1039,3 +1039,104 @@ fn cli_reassembly_budget_flag_is_applied_and_reported() {
     let refused = run("0");
     assert_eq!(refused.status.code(), Some(2));
 }
+
+fn ipv6(src: &str, dst: &str, l4: &[u8]) -> Vec<u8> {
+    // A hop-by-hop options header (8 bytes of padding options) before TCP.
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend(((8 + l4.len()) as u16).to_be_bytes());
+    p.extend([0, 64]);
+    p.extend(src.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p.extend(dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p.extend([6, 0, 1, 4, 0, 0, 0, 0]);
+    p.extend(l4);
+    p
+}
+
+#[test]
+fn ipv6_with_extension_headers_in_vlan_tags() {
+    let (req, rsp) = modbus_devid_pair(3, 1);
+    let (c, s) = ("2001:db8::5", "2001:db8::20");
+    let vlan = |ip: Vec<u8>, src: u8, dst: u8| {
+        let mut f = mac(dst).to_vec();
+        f.extend(mac(src));
+        f.extend([0x81, 0x00, 0x00, 0x0a, 0x86, 0xdd]);
+        f.extend(ip);
+        f
+    };
+    let frames = vec![
+        vlan(ipv6(c, s, &tcp(41000, 502, 1, PSH_ACK, &req)), 5, 20),
+        vlan(ipv6(s, c, &tcp(502, 41000, 1, PSH_ACK, &rsp)), 20, 5),
+    ];
+    let r = import("v6.pcap", &pcap(1, &frames));
+    let ids = identities(&r);
+    assert_eq!(ids.len(), 1, "{:#?}", r.observations);
+    assert_eq!(ids[0].0, ip(s));
+}
+
+#[test]
+fn pcapng_obsolete_packet_blocks_are_read_not_dropped() {
+    let (req, rsp) = modbus_devid_pair(5, 1);
+    let (c, s) = ("10.11.0.5", "10.11.0.20");
+    let frames = [
+        eth(
+            mac(20),
+            mac(5),
+            &ipv4(c, s, 6, 0, &tcp(41000, 502, 1, PSH_ACK, &req)),
+        ),
+        eth(
+            mac(5),
+            mac(20),
+            &ipv4(s, c, 6, 0, &tcp(502, 41000, 1, PSH_ACK, &rsp)),
+        ),
+    ];
+    for big_endian in [false, true] {
+        let u16b = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
+            let pad = (4 - body.len() % 4) % 4;
+            let len = (12 + body.len() + pad) as u32;
+            out.extend(u32b(kind));
+            out.extend(u32b(len));
+            out.extend(body);
+            out.extend(std::iter::repeat_n(0u8, pad));
+            out.extend(u32b(len));
+        };
+        let mut out = Vec::new();
+        let mut shb = u32b(0x1a2b3c4d).to_vec();
+        shb.extend(u16b(1));
+        shb.extend(u16b(0));
+        shb.extend((-1i64).to_le_bytes());
+        block(&mut out, 0x0a0d0d0a, &shb);
+        let mut idb = u16b(1).to_vec();
+        idb.extend(u16b(0));
+        idb.extend(u32b(0));
+        block(&mut out, 1, &idb);
+        for (i, f) in frames.iter().enumerate() {
+            let ts = 1_700_000_000u64 * 1_000_000 + i as u64;
+            let mut pb = u16b(0).to_vec();
+            pb.extend(u16b(0));
+            pb.extend(u32b((ts >> 32) as u32));
+            pb.extend(u32b(ts as u32));
+            pb.extend(u32b(f.len() as u32));
+            pb.extend(u32b(f.len() as u32));
+            pb.extend(f);
+            block(&mut out, 2, &pb);
+        }
+        let r = import("old.pcapng", &out);
+        assert!(r.stopped.is_none(), "{:?}", r.stopped);
+        assert_eq!(r.stats.frames, 2, "big endian {big_endian}");
+        assert_eq!(identities(&r).len(), 1, "big endian {big_endian}");
+    }
+}
