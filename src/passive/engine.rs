@@ -665,6 +665,29 @@ mod tests {
     }
 
     #[test]
+    fn budget_accounting_matches_what_streams_hold() {
+        let mut eng = Engine::with_options(
+            "t",
+            &CaptureOptions {
+                reassembly_budget: 16 * 1024,
+            },
+        );
+        let mut half = vec![0u8, 1, 0, 0, 0, 0xfe, 1, 0x10];
+        half.resize(300, 0);
+        let whole = [0u8, 2, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
+        for i in 0..400u64 {
+            let src = [10, 3, (i >> 8) as u8, i as u8];
+            // Alternate flows that hold a partial frame and flows whose frames complete.
+            let payload: &[u8] = if i % 2 == 0 { &half } else { &whole };
+            feed(&mut eng, i + 1, 1_000, &raw_tcp(src, 2000, 502, payload));
+            let held: usize = eng.flows.values().map(Flow::held).sum();
+            assert_eq!(eng.buffered, held, "after frame {}", i + 1);
+            assert!(eng.buffered <= 16 * 1024);
+        }
+        assert!(eng.stats.budget_releases > 0);
+    }
+
+    #[test]
     fn idle_flows_are_evicted_by_capture_time() {
         let mut eng = Engine::new("t");
         let half = [0u8, 1, 0, 0, 0, 6, 1];
