@@ -400,7 +400,13 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             // `#separator` is always followed by a space and an escaped value (`\x09`);
             // the other meta lines use the separator it names.
             if let Some(v) = meta.strip_prefix("separator") {
-                let sep = unescape(v.trim_start_matches([' ', '\t']));
+                let raw = v.trim_start_matches([' ', '\t']);
+                // Zeek writes `\x09`; hand-made headers sometimes say `\t`.
+                let sep = if raw == "\\t" {
+                    "\t".to_string()
+                } else {
+                    unescape(raw)
+                };
                 if sep.is_empty() {
                     sink.warn(format!(
                         "{file} line {line}: #separator names no separator: tab assumed"
@@ -1050,6 +1056,33 @@ mod tests {
     fn unescapes_zeek_hex() {
         assert_eq!(unescape("a\\x09b"), "a\tb");
         assert_eq!(unescape("\\xzz"), "\\xzz");
+    }
+
+    #[test]
+    fn times_in_both_zeek_forms_and_nothing_else() {
+        assert_eq!(
+            parse_time("1700000000.25").map(|t| t.timestamp_millis()),
+            Some(1_700_000_000_250)
+        );
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.250Z").map(|t| t.timestamp_millis()),
+            Some(1_700_000_000_250)
+        );
+        for bad in ["", "-", "nan", "inf", "1e300", "yesterday"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_hand_written_tab_separator_is_understood() {
+        let text = "#separator \\t\n#path\tconn\n#fields\tts\tid.orig_h\tid.resp_h\tid.resp_p\tproto\tconn_state\n1.0\t10.0.0.1\t10.0.0.2\t502\ttcp\tSF\n";
+        let r = import("x.log", Box::new(text.as_bytes())).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert!(
+            r.observations
+                .iter()
+                .any(|o| matches!(o.fact, Fact::Service { port: 502, .. }))
+        );
     }
 
     #[test]
