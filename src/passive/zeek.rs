@@ -3,10 +3,10 @@
 //! Read: `conn.log` (hosts, services that answered, who talks to whom on ICS ports) and
 //! the CISA ICSNPP logs `cip_identity.log`, `modbus_read_device_identification.log` (one
 //! row per object; the unit id column is `uint` in some releases and `unit` in others),
-//! `s7comm_known_devices.log` (identities), `modbus_detailed.log` and `s7comm.log` (who
-//! polls whom, Modbus unit ids, and writes, control and program transfers as operations,
-//! named as the capture importer names them). Every other log (`enip`, `cip`, `cotp`,
-//! `s7comm_plus`, ...) is skipped and counted.
+//! `s7comm_known_devices.log` (identities), `modbus_detailed.log`, `s7comm.log` and
+//! `cip.log` (who polls whom, Modbus unit ids, and writes, control and program transfers
+//! as operations, named as the capture importer names them). Every other log (`enip`,
+//! `cotp`, `s7comm_plus`, ...) is skipped and counted.
 //!
 //! Field lists follow the ICSNPP scripts (cisagov/icsnpp-enip, icsnpp-modbus,
 //! icsnpp-s7comm `scripts/main.zeek`) and Zeek's base `conn.log`. Newer ICSNPP releases
@@ -38,7 +38,7 @@ use crate::inventory::{
     Protocol, Provenance, Role, S7Identity, Transport,
 };
 use crate::passive::hints::ATTR_MODBUS_UNIT;
-use crate::wire::{modbus, s7};
+use crate::wire::{enip, modbus, s7};
 
 /// The longest line accepted.
 pub const MAX_LINE: usize = 1024 * 1024;
@@ -481,6 +481,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             "s7comm_known_devices" => s7_known(&mut sink, &record, &log, line),
             "modbus_detailed" => modbus_detailed(&mut sink, &record, &log, line),
             "s7comm" => s7comm(&mut sink, &record, &log, line),
+            "cip" => cip(&mut sink, &record, &log, line),
             _ => {
                 sink.stats.skipped_lines += 1;
                 if sink.skipped_logs.len() < 64 {
@@ -1046,6 +1047,61 @@ fn s7comm(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         };
         operation(sink, op, (log, line, seen));
     }
+}
+
+/// ICSNPP `cip.log`: one row per CIP header. Requests give who talks CIP to whom and
+/// writes and control (Set_Attribute*, reset/start/stop, Logix tag writes) as operations,
+/// classified as the capture importer classifies them; a response shows the server
+/// answered.
+fn cip(sink: &mut Sink, r: &Record, log: &str, line: u64) {
+    let Some((client, server)) = ends(sink, r, log, line) else {
+        return;
+    };
+    let seen = ts(sink, r, log, line);
+    let request = match get(r, "direction") {
+        Some(d) if d.eq_ignore_ascii_case("request") => true,
+        Some(d) if d.eq_ignore_ascii_case("response") => false,
+        other => return sink.bad(log, line, "direction", other, "row skipped"),
+    };
+    let entry = sink
+        .peers
+        .entry((client, server, Protocol::Cip))
+        .or_insert((0, (log.to_string(), line, seen), false));
+    if !request {
+        entry.2 = true;
+        sink.proven.insert(server);
+        return;
+    }
+    entry.0 += 1;
+    let Some(code) = number::<u8>(sink, r, "cip_service_code", log, line, "row skipped") else {
+        return;
+    };
+    // Path fields are 0x-hex; absent on a symbolic (tag name) path.
+    let target = enip::PathTarget {
+        class: number(sink, r, "class_id", log, line, "field left out"),
+        instance: number(sink, r, "instance_id", log, line, "field left out"),
+        attribute: number(sink, r, "attribute_id", log, line, "field left out"),
+        symbol: None,
+        unparsed: false,
+    };
+    let (name, access) = enip::service_name(code, &target);
+    let kind = match access {
+        enip::Access::Write => OperationKind::Write,
+        enip::Access::Control => OperationKind::Control,
+        _ => return,
+    };
+    let function = match name {
+        Some(n) => format!("cip.{n}"),
+        None => format!("cip.service_{code:#04x}"),
+    };
+    let op = Op {
+        target: server,
+        actor: client,
+        protocol: Protocol::Cip,
+        kind,
+        function: &function,
+    };
+    operation(sink, op, (log, line, seen));
 }
 
 #[cfg(test)]

@@ -1140,3 +1140,31 @@ fn pcapng_obsolete_packet_blocks_are_read_not_dropped() {
         assert_eq!(identities(&r).len(), 1, "big endian {big_endian}");
     }
 }
+
+#[test]
+fn zeek_cip_log_gives_cip_writes_and_control() {
+    // Columns of ICSNPP's CIP_Header record (icsnpp-enip scripts/icsnpp/enip/main.zeek).
+    let text = "#separator \\x09\n#path\tcip\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tis_orig\tsource_h\tsource_p\tdestination_h\tdestination_p\tpacket_correlation_id\tcip_sequence_count\tdirection\tcip_service_code\tcip_service\tcip_status_code\tcip_status\tcip_extended_status_code\tcip_extended_status\tclass_id\tclass_name\tinstance_id\tattribute_id\n\
+1700000000.0\tC1\t10.32.0.5\t50000\t10.32.0.20\t44818\tT\t10.32.0.5\t50000\t10.32.0.20\t44818\tP1\t1\trequest\t0x10\tSet_Attribute_Single\t-\t-\t-\t-\t0xf5\tTCP/IP Interface\t0x01\t0x03\n\
+1700000000.1\tC1\t10.32.0.5\t50000\t10.32.0.20\t44818\tF\t10.32.0.20\t44818\t10.32.0.5\t50000\tP2\t1\tresponse\t0x90\tSet_Attribute_Single\t0x00\tSuccess\t-\t-\t-\t-\t-\t-\n\
+1700000001.0\tC1\t10.32.0.5\t50000\t10.32.0.20\t44818\tT\t10.32.0.5\t50000\t10.32.0.20\t44818\tP3\t2\trequest\t0x05\tReset\t-\t-\t-\t-\t0x01\tIdentity\t0x01\t-\n\
+1700000002.0\tC1\t10.32.0.5\t50000\t10.32.0.20\t44818\tT\t10.32.0.5\t50000\t10.32.0.20\t44818\tP4\t3\trequest\t0x0e\tGet_Attribute_Single\t-\t-\t-\t-\t0x01\tIdentity\t0x01\t0x07\n";
+    let r = zeek("cip.log", text);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let mut ops = operations(&r);
+    ops.sort();
+    let (t, a) = (ip("10.32.0.20"), ip("10.32.0.5"));
+    assert_eq!(
+        ops,
+        vec![
+            (t, a, "cip.reset".into(), OperationKind::Control, 1),
+            (
+                t,
+                a,
+                "cip.set_attribute_single".into(),
+                OperationKind::Write,
+                1
+            ),
+        ]
+    );
+}
