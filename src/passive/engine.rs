@@ -127,6 +127,7 @@ pub struct Engine {
     /// Bytes all streams hold now, and the most they may.
     buffered: usize,
     budget: usize,
+    defrag: super::defrag::Defrag,
 }
 
 const MAX_WARNINGS: usize = 20;
@@ -145,6 +146,7 @@ impl Engine {
             warnings: Vec::new(),
             buffered: 0,
             budget: opts.reassembly_budget,
+            defrag: super::defrag::Defrag::default(),
         }
     }
 
@@ -182,11 +184,15 @@ impl Engine {
                 self.budget, self.stats.budget_releases, self.stats.budget_bytes_dropped
             ));
         }
-        if self.stats.ip_fragments > 0 {
+        self.defrag.finish();
+        self.stats.ip_reassembled = self.defrag.reassembled;
+        self.stats.ip_fragments_dropped = self.defrag.dropped;
+        if self.defrag.dropped > 0 {
+            // Always shown: what those fragments carried was not decoded.
             self.warnings.push(format!(
-                "{} IP fragments were not reassembled: protocol messages carried in \
-                 fragmented packets were not decoded",
-                self.stats.ip_fragments
+                "{} of {} IP fragments could not be reassembled (pieces missing from the \
+                 capture, or over the reassembly caps): what they carried was not decoded",
+                self.defrag.dropped, self.stats.ip_fragments
             ));
         }
         (self.col, self.stats, self.warnings)
@@ -216,10 +222,23 @@ impl Engine {
         if pkt.link_broadcast {
             self.col.link_broadcast_dst(ip.dst);
         }
-        if ip.fragment {
-            self.stats.ip_fragments += 1;
-        }
         let now = f.ts.map(|t| t.timestamp()).unwrap_or(0);
+        if let Some(frag) = &ip.fragment {
+            self.stats.ip_fragments += 1;
+            if let Some((proto, whole)) = self.defrag.push(ip.src, ip.dst, frag, now) {
+                match packet::transport(proto, &whole) {
+                    L4::Tcp(t) => {
+                        self.stats.tcp_segments += 1;
+                        self.tcp(ip.src, ip.dst, &t, now, at, pkt.link_broadcast);
+                    }
+                    L4::Udp(u) => {
+                        self.stats.udp_datagrams += 1;
+                        self.udp(ip.src, ip.dst, u.sport, u.dport, u.payload, at);
+                    }
+                    L4::Other => {}
+                }
+            }
+        }
         match ip.l4 {
             L4::Tcp(t) => {
                 self.stats.tcp_segments += 1;
@@ -233,6 +252,7 @@ impl Engine {
         }
         if self.stats.frames % SWEEP_EVERY == 0 {
             self.sweep(now, f.number, false);
+            self.defrag.expire(now);
         }
     }
 

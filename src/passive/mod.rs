@@ -33,6 +33,7 @@
 pub mod capture;
 pub mod collect;
 pub mod csv;
+pub mod defrag;
 pub mod detect;
 pub mod engine;
 pub mod hints;
@@ -102,8 +103,11 @@ pub struct ImportStats {
     pub skipped_lines: u64,
     /// CSV: data rows read.
     pub rows: u64,
-    /// IP fragments seen (not reassembled: their transport was not decoded).
+    /// IP fragments seen, datagrams reassembled from them, and fragments that could not
+    /// be (missing pieces, caps): what those carried was not decoded.
     pub ip_fragments: u64,
+    pub ip_reassembled: u64,
+    pub ip_fragments_dropped: u64,
     /// Times the global reassembly budget made the engine release a stream, and the
     /// buffered bytes that dropped.
     pub budget_releases: u64,

@@ -2,8 +2,9 @@
 //!
 //! Supports the link types SPAN ports and Linux hosts actually record: Ethernet II (with
 //! any stack of 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1 and v2, raw IP,
-//! and BSD loopback; IPv4 (options skipped; fragments other than the first ignored) and
-//! IPv6 (hop-by-hop, routing and destination extension headers skipped); TCP and UDP; ARP.
+//! and BSD loopback; IPv4 (options skipped) and IPv6 (hop-by-hop, routing and destination
+//! extension headers skipped); TCP and UDP; ARP. Fragments are handed out as
+//! [`Fragment`]s for the engine's bounded reassembler ([`super::defrag`]).
 //!
 //! It never validates checksums (capture cards offload them, so real captures fail them)
 //! and never panics: every header length read from the frame is checked against the bytes
@@ -93,9 +94,23 @@ pub struct IpPacket<'a> {
     /// IPv4 TTL or IPv6 hop limit: tells a host on this link from a routed one.
     pub ttl: u8,
     /// An IPv4 fragment (more-fragments set or a non-zero offset) or an IPv6 packet with a
-    /// fragment header: fragments are not reassembled, so its transport is [`L4::Other`].
-    pub fragment: bool,
+    /// fragment header: its transport is [`L4::Other`] until the pieces are reassembled.
+    pub fragment: Option<Fragment<'a>>,
     pub l4: L4<'a>,
+}
+
+/// One fragment of an IP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// The identification field (IPv4: 16 bits; IPv6 fragment header: 32 bits).
+    pub id: u32,
+    /// The transport protocol of the whole datagram.
+    pub proto: u8,
+    /// Where this piece starts in the datagram's payload, in bytes.
+    pub offset: usize,
+    /// More fragments follow.
+    pub more: bool,
+    pub payload: &'a [u8],
 }
 
 /// The transport layer.
@@ -292,8 +307,15 @@ fn ipv4(d: &[u8]) -> Option<IpPacket<'_>> {
     let payload = d.get(ihl..)?;
     // A non-first fragment carries no transport header, and a first fragment carries
     // only part of the segment: decoding it would feed a cut segment to reassembly.
-    let fragment = frag & 0x3fff != 0;
-    let l4 = if fragment {
+    // Offset in 8-byte units, more-fragments bit 0x2000 (RFC 791).
+    let fragment = (frag & 0x3fff != 0).then(|| Fragment {
+        id: u32::from(be16(d, 4).unwrap_or(0)),
+        proto,
+        offset: usize::from(frag & 0x1fff) * 8,
+        more: frag & 0x2000 != 0,
+        payload,
+    });
+    let l4 = if fragment.is_some() {
         L4::Other
     } else {
         transport(proto, payload)
@@ -329,8 +351,21 @@ fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
         next = *body.first()?;
         body = body.get(len..)?;
     }
-    let fragment = next == 44;
-    let l4 = if fragment {
+    // Fragment header (RFC 8200 4.5): next header, reserved, offset (13 bits, 8-byte
+    // units) with the M flag in bit 0, identification (32 bits).
+    let fragment = if next == 44 {
+        let off = be16(body, 2)?;
+        Some(Fragment {
+            id: be32(body, 4)?,
+            proto: *body.first()?,
+            offset: usize::from(off >> 3) * 8,
+            more: off & 1 != 0,
+            payload: body.get(8..)?,
+        })
+    } else {
+        None
+    };
+    let l4 = if fragment.is_some() {
         L4::Other
     } else {
         transport(next, body)
@@ -344,7 +379,8 @@ fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
     })
 }
 
-fn transport(proto: u8, d: &[u8]) -> L4<'_> {
+/// The transport layer of a whole IP payload (also of a reassembled datagram).
+pub fn transport(proto: u8, d: &[u8]) -> L4<'_> {
     let parsed = match proto {
         6 => tcp(d).map(L4::Tcp),
         17 => udp(d).map(L4::Udp),

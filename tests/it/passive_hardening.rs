@@ -745,32 +745,53 @@ fn real_captures_on_moved_ports_give_the_same_identities() {
 // 5. Link and capture features.
 
 #[test]
-fn ip_fragments_are_counted_and_reported() {
-    let (req, _) = modbus_devid_pair(1, 1);
+fn ip_fragments_are_reassembled_in_any_order() {
+    let (req, rsp) = modbus_devid_pair(8, 1);
+    let (c, s) = ("10.6.0.1", "10.6.0.2");
+    // The reply's IP payload (TCP header and Modbus) cut at 24 bytes, last piece first.
+    let seg = tcp(502, 40000, 1, PSH_ACK, &rsp);
     let frames = vec![
-        // First fragment (more fragments set) and a later one.
         eth(
             mac(2),
             mac(1),
-            &ipv4(
-                "10.6.0.1",
-                "10.6.0.2",
-                6,
-                0x2000,
-                &tcp(40000, 502, 1, PSH_ACK, &req),
-            ),
+            &ipv4(c, s, 6, 0, &tcp(40000, 502, 1, PSH_ACK, &req)),
+        ),
+        eth(mac(1), mac(2), &ipv4(s, c, 6, 0x0003, &seg[24..])),
+        eth(mac(1), mac(2), &ipv4(s, c, 6, 0x2000, &seg[..24])),
+    ];
+    let r = import("frag.pcap", &pcap(1, &frames));
+    assert_eq!((r.stats.ip_fragments, r.stats.ip_reassembled), (2, 1));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let ids = identities(&r);
+    assert_eq!(ids.len(), 1, "{:#?}", r.observations);
+    assert_eq!(ids[0].0, ip(s));
+}
+
+#[test]
+fn ip_fragments_with_a_piece_missing_are_counted_and_reported() {
+    let (req, _) = modbus_devid_pair(1, 1);
+    let seg = tcp(40000, 502, 1, PSH_ACK, &req);
+    let frames = vec![
+        // Bytes 0-15 and 24-: the piece at 16 never arrives.
+        eth(
+            mac(2),
+            mac(1),
+            &ipv4("10.6.0.1", "10.6.0.2", 6, 0x2000, &seg[..16]),
         ),
         eth(
             mac(2),
             mac(1),
-            &ipv4("10.6.0.1", "10.6.0.2", 6, 0x0003, &[0u8; 16]),
+            &ipv4("10.6.0.1", "10.6.0.2", 6, 0x0003, &seg[24..]),
         ),
     ];
     let r = import("frag.pcap", &pcap(1, &frames));
     assert_eq!(r.stats.ip_fragments, 2);
+    assert_eq!(r.stats.ip_fragments_dropped, 2);
     assert_eq!(r.stats.tcp_segments, 0);
     assert!(
-        r.warnings.iter().any(|w| w.contains("2 IP fragments")),
+        r.warnings
+            .iter()
+            .any(|w| w.contains("2 of 2 IP fragments could not be reassembled")),
         "{:?}",
         r.warnings
     );
