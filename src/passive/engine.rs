@@ -15,7 +15,7 @@
 //! result may be partial).
 //!
 //! TCP flows on ports that name no ICS protocol are watched for a few segments: when both
-//! directions parse cleanly as the same protocol ([`super::detect`]) the flow is decoded
+//! directions parse cleanly as the same protocol ([`mod@super::detect`]) the flow is decoded
 //! as that protocol and the detection is recorded as heuristic
 //! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered.
 

@@ -19,9 +19,18 @@
 //!
 //! # What this module never does
 //! It never sends a packet and never trusts the capture: every header, length and count
-//! is bounds-checked (see [`packet`], [`tcp`] and `wire/`), memory is bounded by caps on
-//! flows, buffers and hosts, and nothing here panics on any input (fuzzed in
-//! `fuzz/fuzz_targets/passive_*.rs`).
+//! is bounds-checked (see [`packet`], [`tcp`], [`defrag`] and `wire/`), memory is bounded
+//! by caps on flows, buffers, fragments and hosts and by a global reassembly budget
+//! ([`ImportOptions::reassembly_budget`]), and nothing here panics on any input (fuzzed
+//! in `fuzz/fuzz_targets/passive_*.rs`).
+//!
+//! # Which addresses become assets
+//! Only an address seen as the IP source of a packet (or the destination of a TCP
+//! handshake that completed) is the subject of an observation, and never one that was the
+//! destination of a frame sent to a link-layer broadcast or multicast group: a directed
+//! broadcast such as 192.168.1.255 is never an asset, nor a `scan --from-passive` target
+//! ([`hints::shows_a_host`] applies the same rule to observation files). What was left
+//! out is counted ([`ImportStats::unproven`]) and named in [`ImportReport::notes`].
 //!
 //! # Identity versus control
 //! An identity is recorded only from a reply to an identity request (Modbus FC 43/14,
