@@ -115,8 +115,9 @@ enum State {
 ///
 /// # OT safety
 /// One request in flight; a CPU that stops answering is left alone (no further TSAP, no
-/// further request, only the COTP DR); follow-ups are capped per answer; every request is
-/// a [`SafeRequest`] that the driver passes through the guard.
+/// further request, not even the COTP DR: the driver's FIN ends the connection);
+/// follow-ups are capped per answer; every request is a [`SafeRequest`] that the driver
+/// passes through the guard.
 #[derive(Debug)]
 pub struct S7Session {
     cfg: S7SessionConfig,
