@@ -160,7 +160,8 @@ pub struct Trip {
 /// What the driver should do after a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterFailure {
-    /// Try again, not before this time (connect again, or resend on the same connection).
+    /// Try again, not before this time: connect again, or take the next step. An unanswered
+    /// request is never resent on its connection (SAFETY.md, hard limits).
     RetryAt(Instant),
     /// Retries are used up for this step; move on (next step or next host).
     GiveUp,
