@@ -343,3 +343,58 @@ async fn the_driver_cuts_off_a_session_that_asks_after_a_timeout() {
     assert_eq!(units, [255], "nothing after the unanswered request");
     assert!(conns[0].clean_close);
 }
+
+/// The same rule seen by the simulators' own ledger (an independent Modbus server): a
+/// device that ignores unit 255 and serves unit 0.
+#[tokio::test]
+async fn simulator_ledger_shows_one_request_per_connection_after_a_silent_unit() {
+    let plant = super::plant::start(
+        otscout_sim::Plant::from_toml_str(
+            r#"
+            [[device]]
+            name = "no-255"
+            address = "127.23.91.10"
+            [device.modbus]
+            port = 0
+            unit_ids = [0]
+            unknown_unit = "ignore"
+            identity = { vendor_name = "Acme", product_code = "Z0", revision = "2.0" }
+            "#,
+        )
+        .unwrap(),
+    )
+    .await;
+    let dev = plant.device("no-255").unwrap().clone();
+    let addr = dev.modbus.unwrap();
+    let report = scan_one(dev.address, addr, Arc::new(BuiltinSessions)).await;
+    let events = plant.ledger();
+    plant.shutdown().await;
+    assert_eq!(modbus_identities(&report), [(0, "Acme".to_string())]);
+
+    // Per connection: (opened, closed, unit ids asked), in the order they opened.
+    let mut conns: Vec<(u64, Duration, Option<Duration>, Vec<u8>)> = Vec::new();
+    for e in &events {
+        match &e.kind {
+            otscout_sim::EventKind::Opened => conns.push((e.conn, e.at, None, Vec::new())),
+            otscout_sim::EventKind::Closed { .. } => {
+                if let Some(c) = conns.iter_mut().find(|c| c.0 == e.conn) {
+                    c.2 = Some(e.at);
+                }
+            }
+            otscout_sim::EventKind::Request { bytes, .. } => {
+                if let Some(c) = conns.iter_mut().find(|c| c.0 == e.conn) {
+                    c.3.push(bytes[6]);
+                }
+            }
+            _ => {}
+        }
+    }
+    let units: Vec<&[u8]> = conns.iter().map(|c| c.3.as_slice()).collect();
+    assert_eq!(units, [&[255][..], &[0]], "{events:#?}");
+    let first_closed = conns[0].2.expect("the first connection was closed");
+    let gap = conns[1].1.saturating_sub(first_closed);
+    assert!(
+        conns[1].1 >= first_closed && gap >= Duration::from_millis(COOLDOWN_MS),
+        "the second connection opened {gap:?} after the first closed"
+    );
+}
