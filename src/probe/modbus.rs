@@ -60,6 +60,10 @@ pub const DEFAULT_MAX_PAGES: usize = 16;
 /// extended objects at two per page.
 pub const MAX_PAGES_LIMIT: usize = 64;
 
+/// Anomalies kept per session: a device that repeats replies in a loop must not grow the
+/// list without bound; the first few tell the story.
+const MAX_ANOMALIES: usize = 16;
+
 /// Plain data the scan driver builds from a [`Profile`]. Ports and sockets are the
 /// driver's business; `port` is only copied into facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,10 +388,16 @@ impl ModbusSession {
         }
     }
 
+    fn note(&mut self, anomaly: Anomaly) {
+        if self.anomalies.len() < MAX_ANOMALIES {
+            self.anomalies.push(anomaly);
+        }
+    }
+
     /// A second reply to a request already answered on this connection (a request that
     /// went unanswered ends its connection, so this is no late reply): ignored, noted.
     fn repeated(&mut self, transaction_id: u16, len: usize) {
-        self.anomalies.push(Anomaly {
+        self.note(Anomaly {
             field: "modbus.mbap.transaction_id",
             what: format!(
                 "{len}-byte reply repeats transaction id {transaction_id}, already answered: ignored"
@@ -513,7 +523,7 @@ impl Session for ModbusSession {
         if self.reconnecting {
             // Bytes on the connection whose request went unanswered, before its close: a
             // late reply, never the answer to anything the session asks next.
-            self.anomalies.push(Anomaly {
+            self.note(Anomaly {
                 field: "modbus.reply",
                 what: format!(
                     "{} bytes after the response timeout, before the reconnect: ignored",
@@ -874,6 +884,26 @@ mod tests {
         assert_eq!(s.on_bytes(t0, &second), Step::Done);
         let f = s.take_findings();
         assert_eq!(identity(&f[0]).objects.len(), 2, "{f:?}");
+    }
+
+    #[test]
+    fn repeated_replies_keep_a_bounded_note() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r1 = sent(&s.on_connected(t0));
+        let first = reply(r1.transaction_id, 1, 1, 0, 0, &[(0, "A")]);
+        sent(&s.on_bytes(t0, &first));
+        let flood: Vec<u8> = first
+            .iter()
+            .copied()
+            .cycle()
+            .take(first.len() * 1000)
+            .collect();
+        assert_eq!(s.on_bytes(t0, &flood), Step::Wait);
+        assert_eq!(s.anomalies().len(), MAX_ANOMALIES);
     }
 
     #[test]
