@@ -761,6 +761,7 @@ proptest! {
         let hosts: Vec<IpAddr> = (1..=5).map(|i| format!("10.0.0.{i}").parse().unwrap()).collect();
         let mut connected = [false; 5];
         let mut in_flight = [false; 5];
+        let mut unanswered = [false; 5];
         let mut last_close: [Option<Instant>; 5] = [None; 5];
         let mut last_attempt: [Option<Instant>; 5] = [None; 5];
         let mut last_send: [Option<Instant>; 5] = [None; 5];
@@ -784,12 +785,14 @@ proptest! {
                         last_attempt[h] = Some(now);
                         connected[h] = true;
                         in_flight[h] = false;
+                        unanswered[h] = false;
                     }
                 }
                 Op::Send => {
                     if pacer.on_send(host, now).is_ok() {
                         prop_assert!(connected[h], "send without a connection");
                         prop_assert!(!in_flight[h], "two requests in flight on {}", host);
+                        prop_assert!(!unanswered[h], "a request after an unanswered one on the same connection to {}", host);
                         if let Some(s) = last_send[h] {
                             prop_assert!(now >= s + l.host_interval, "per-host interval broken");
                         }
@@ -820,6 +823,9 @@ proptest! {
                 Op::Fail(kind) => {
                     let after = pacer.on_failure(host, now, kind);
                     in_flight[h] = false;
+                    if kind == FailureKind::ResponseTimeout && connected[h] {
+                        unanswered[h] = true;
+                    }
                     if kind != FailureKind::ResponseTimeout {
                         if connected[h] || kind == FailureKind::ConnectTimeout {
                             last_close[h] = Some(now);
