@@ -12,6 +12,11 @@
 //!   only after the previous one is closed and the host's cool-down has passed.
 //! - One request in flight: after a `Send` the driver only reads until the session asks
 //!   for the next step.
+//! - No request after an unanswered one on the same connection: once a response timeout
+//!   passes, the session may only wait, reconnect (after the cool-down) or finish; a
+//!   session that asks to send on that connection is cut off ([`DriveEnd::Runaway`])
+//!   before anything is written. Bytes the device still sends are drained at the close
+//!   and never reach the session.
 //! - No `SO_LINGER 0`: some PLC stacks log or mishandle a reset. Before dropping a socket
 //!   the driver shuts down its write side and drains what the device still sends, so the
 //!   kernel has no unread data that would turn the close into a RST.
@@ -32,6 +37,7 @@ use super::gate::HostClock;
 use super::scan::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Identity, Transport};
+use crate::pace::edge::GlobalGate;
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
@@ -113,6 +119,8 @@ enum Conn {
 /// breaker) and this host's vendor-rule extras (a longer interval or cool-down).
 pub struct Pacing<'a> {
     pub pacer: &'a Mutex<Pacer>,
+    /// governor's belt behind the pacer (see [`crate::pace::edge::GlobalGate::belt`]).
+    pub gate: Option<&'a GlobalGate>,
     pub host: IpAddr,
     pub extra: &'a mut HostClock,
     /// The vendor rules' (interval, cool-down) for a device known as this identity (on
@@ -155,6 +163,13 @@ impl Pacing<'_> {
         self.extra.closed(Instant::from_std(now));
         self.with(|p| p.on_failure(self.host, now, kind))
     }
+
+    /// The connect just granted was refused: nothing was opened, so no cool-down; the
+    /// next attempt waits the per-host interval (see `Pacer::on_refused`).
+    fn refused(&mut self) {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_refused(self.host, now));
+    }
 }
 
 /// Drives `session` over `endpoint` until it is done, the scan stops, or the guard
@@ -184,6 +199,7 @@ pub async fn drive(
         },
         attempts: 0,
         send_delay: Duration::ZERO,
+        unanswered: false,
     };
     let end = d.run(session).await;
     d.report.end = end;
@@ -202,6 +218,8 @@ struct Driver<'a, 'b> {
     attempts: u32,
     /// How long the pacer held back the last request (added to the session's deadline).
     send_delay: Duration,
+    /// A request on the open connection went unanswered (its response timeout passed).
+    unanswered: bool,
 }
 
 impl Driver<'_, '_> {
@@ -222,6 +240,7 @@ impl Driver<'_, '_> {
                     if let Some(c) = conn.take() {
                         self.close(c).await;
                     }
+                    self.unanswered = false;
                     match self.open(session).await {
                         Ok((c, s)) => {
                             conn = c;
@@ -238,6 +257,16 @@ impl Driver<'_, '_> {
                             .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Closed);
                         continue;
                     };
+                    if self.unanswered {
+                        // A session bug: the device may still answer the earlier request.
+                        if let Some(c) = conn.take() {
+                            self.close(c).await;
+                        }
+                        return DriveEnd::Runaway(format!(
+                            "{} asked after an unanswered request on the same connection",
+                            request.kind()
+                        ));
+                    }
                     let frame = match emit(&request) {
                         Ok(f) => f,
                         Err(e) => {
@@ -326,6 +355,9 @@ impl Driver<'_, '_> {
                             self.report.timeouts += 1;
                             let after = self.pacing.failed_timeout();
                             let step = session.on_timeout(std::time::Instant::now());
+                            // `Wait`: the session still waits for that reply (its own
+                            // deadline has not passed); anything else gives it up.
+                            self.unanswered |= step != Step::Wait;
                             if let AfterFailure::Tripped(t) = after {
                                 if let Some(c) = conn.take() {
                                     self.close(c).await;
@@ -404,7 +436,19 @@ impl Driver<'_, '_> {
                     .and_then(|()| p.on_send(host, now).map_err(|v| v.deny))
             });
             match granted {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Some(gate) = self.pacing.gate {
+                        if !gate.try_take() {
+                            // Never while the pacer is right: the belt has a token of slack.
+                            tracing::warn!(%host, "the governor belt held a request the pacer granted");
+                            tokio::select! {
+                                () = gate.until_ready() => {}
+                                () = self.stop.stopped() => return Err(DriveEnd::Stopped),
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
                 Err(Deny::Until(t)) => {
                     if !self.stop.sleep_until(Instant::from_std(t)).await {
                         return Err(DriveEnd::Stopped);
@@ -438,7 +482,10 @@ impl Driver<'_, '_> {
                     .and_then(|()| p.on_connect(host, now).map_err(|v| v.deny))
             });
             match granted {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.pacing.extra.attempted(Instant::from_std(now));
+                    return Ok(());
+                }
                 Err(Deny::Until(t)) => {
                     if !self.stop.sleep_until(Instant::from_std(t)).await {
                         return Err(DriveEnd::Stopped);
@@ -476,7 +523,7 @@ impl Driver<'_, '_> {
             self.attempts += 1;
             let connected = self.connect().await;
             tracing::debug!(addr = %self.endpoint.addr, ok = connected.is_ok(), "connect");
-            let (why, kind) = match connected {
+            let why = match connected {
                 Ok(conn) => {
                     self.report.connections += 1;
                     let step = session.on_connected(std::time::Instant::now());
@@ -487,15 +534,22 @@ impl Driver<'_, '_> {
                     self.pacing.closed();
                     return Err(DriveEnd::Local(e));
                 }
-                Err(ConnectFail::Refused) => (ConnectionLoss::Refused, FailureKind::ConnectRefused),
-                Err(ConnectFail::Timeout) => {
-                    (ConnectionLoss::ConnectTimeout, FailureKind::ConnectTimeout)
+                Err(ConnectFail::Refused) => {
+                    // An answer, not a failure: never retried, no cool-down, no breaker.
+                    self.pacing.refused();
+                    self.report.losses.push(ConnectionLoss::Refused);
+                    match session
+                        .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Refused)
+                    {
+                        Step::Reconnect => continue,
+                        _ => return Ok((None, Step::Done)),
+                    }
                 }
+                Err(ConnectFail::Timeout) => ConnectionLoss::ConnectTimeout,
             };
-            let after = self.pacing.failed(kind);
-            match after {
-                // Only a timed-out connect is retried: a refusal is an answer.
-                AfterFailure::RetryAt(_) if kind == FailureKind::ConnectTimeout => continue,
+            // A timed-out connect: the cool-down, the breaker, and retries with backoff.
+            match self.pacing.failed(FailureKind::ConnectTimeout) {
+                AfterFailure::RetryAt(_) => continue,
                 AfterFailure::Tripped(t) => {
                     self.report.losses.push(why);
                     let _ = session.on_connection_lost(std::time::Instant::now(), why);
@@ -569,6 +623,10 @@ impl Driver<'_, '_> {
                         Ok(Ok(n)) if n > 0 => drained += n,
                         _ => break,
                     }
+                }
+                if drained > 0 {
+                    // A late reply (after a timeout) or unread bytes: answers nothing.
+                    tracing::debug!(addr = %self.endpoint.addr, bytes = drained, "discarded at close");
                 }
             }
             drop(s);
