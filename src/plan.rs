@@ -636,6 +636,12 @@ pub fn human(secs: f64) -> String {
     if secs < 60.0 {
         return format!("{secs:.1} s");
     }
+    // An IPv6 prefix can hold more addresses than seconds fit in a u64; a day count that
+    // large means nothing and would be a saturated number presented as a real one.
+    const CENTURY: f64 = 100.0 * 365.25 * 86_400.0;
+    if secs >= CENTURY {
+        return "more than 100 years".into();
+    }
     let s = secs.round() as u64;
     if s < 3600 {
         format!("{} min {} s", s / 60, s % 60)
@@ -716,5 +722,19 @@ pub fn estimate(p: &Pacing, probes: &[ProbePlan], hosts: u128) -> Estimate {
         assumptions: "from the pacing alone: best = instant answers on the first try; \
                       worst = every request and retry waits its full timeout, or every \
                       connect times out until the breaker trips",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+
+    #[test]
+    fn human_durations_never_show_a_saturated_count() {
+        assert_eq!(human(2.5), "2.5 s");
+        assert_eq!(human(200.0), "3 min 20 s");
+        assert_eq!(human(3.0 * 86_400.0 + 7200.0), "3 days 2 h");
+        assert_eq!(human(1e30), "more than 100 years");
+        assert_eq!(human(f64::INFINITY), "unbounded");
     }
 }

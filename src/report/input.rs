@@ -25,13 +25,15 @@ pub enum InputError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a valid {kind} file: {source}")]
+    #[error("{path}: not a valid {kind} file: {source}; give the file as otscout wrote it")]
     Json {
         path: PathBuf,
         kind: &'static str,
         source: serde_json::Error,
     },
-    #[error("{path}: {kind} version {version} is not supported (this otscout reads version 1)")]
+    #[error(
+        "{path}: {kind} version {version} is not supported (this otscout reads version 1); read it with the otscout that wrote it"
+    )]
     Version {
         path: PathBuf,
         kind: &'static str,

@@ -15,11 +15,13 @@ use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION};
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ReportError {
-    #[error("not an otscout report: {0}")]
+    #[error("not an otscout report: {0}; give the report as otscout merge wrote it")]
     Json(#[from] serde_json::Error),
     #[error("not an otscout report: format is {0:?}, expected \"otscout-report\"")]
     Format(String),
-    #[error("report schema version {0} is not supported (this otscout reads version 1)")]
+    #[error(
+        "report schema version {0} is not supported (this otscout reads version 1); read it with the otscout that wrote it"
+    )]
     Version(u32),
     #[error(
         "the file is empty (a run that stopped before writing it?); give the report otscout wrote, or write it again"

@@ -268,6 +268,26 @@ fn hostile_report_json_is_refused_not_crashed_on() {
         ),
     )
     .unwrap();
+    std::fs::write(
+        d.join("scan2.json"),
+        br#"{"format":"otscout-scan","version":2}"#,
+    )
+    .unwrap();
+    one_error(
+        &b.run(&["merge", "scan2.json", "-o", "out.json"]),
+        "scan2.json",
+        "scan result version 2 is not supported",
+    );
+    std::fs::write(
+        d.join("scantypes.json"),
+        br#"{"format":"otscout-scan","version":1,"scan":{"scan_id":7}}"#,
+    )
+    .unwrap();
+    one_error(
+        &b.run(&["merge", "scantypes.json", "-o", "out.json"]),
+        "scantypes.json: not a valid scan result file",
+        "line 1 column",
+    );
     for (file, says) in [
         ("deep.json", "line 1 column"),
         ("deep2.json", "does not start with `{`"),
