@@ -24,7 +24,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     let v = sign::verify_file(&args.report, &pk)?;
     println!("{}: signature and schema OK", args.report.display());
-    println!("trusted comment: {}", v.trusted_comment);
+    // Signed, but by whoever holds the key (stock minisign writes any text there).
+    let comment: String = v
+        .trusted_comment
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    println!("trusted comment: {comment}");
     println!(
         "{} assets, {} scan(s), generated {}",
         v.inventory.summary.assets,

@@ -151,7 +151,15 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
     d
 }
 
-/// The human rendering.
+/// Device-supplied text for a terminal: control characters (an escape sequence, a
+/// newline that would forge a line of the diff) become `?`.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The human rendering. Device-supplied strings lose their control characters.
 pub fn render_text(d: &Diff) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -173,7 +181,7 @@ pub fn render_text(d: &Diff) -> String {
         if parts.is_empty() {
             String::new()
         } else {
-            format!(" ({})", parts.join(", "))
+            clean(&format!(" ({})", parts.join(", ")))
         }
     };
     for b in &d.added {
@@ -187,13 +195,19 @@ pub fn render_text(d: &Diff) -> String {
             s,
             "~ {} {}: {} -> {}",
             c.ip,
-            c.field,
-            c.old.as_deref().unwrap_or("(unknown)"),
-            c.new.as_deref().unwrap_or("(unknown)")
+            clean(&c.field),
+            clean(c.old.as_deref().unwrap_or("(unknown)")),
+            clean(c.new.as_deref().unwrap_or("(unknown)"))
         );
     }
     for m in &d.moved {
-        let _ = writeln!(s, "> serial {} moved from {} to {}", m.serial, m.from, m.to);
+        let _ = writeln!(
+            s,
+            "> serial {} moved from {} to {}",
+            clean(&m.serial),
+            m.from,
+            m.to
+        );
     }
     let _ = writeln!(
         s,

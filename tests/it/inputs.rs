@@ -833,3 +833,37 @@ fn signing_pair() -> (minisign::SecretKey, minisign::PublicKey) {
     let kp = minisign::KeyPair::generate_unencrypted_keypair().expect("keypair");
     (kp.sk, kp.pk)
 }
+
+/// `otscout diff` prints device strings from (possibly unsigned) reports: an escape
+/// sequence or a newline in a model cannot reach the terminal or forge a line.
+#[test]
+fn diff_text_does_not_pass_device_control_characters_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inputs: Vec<Input> = ["scan.json", "passive.json"]
+        .iter()
+        .map(|f| input::load(&fixture(f), None).expect("fixture"))
+        .collect();
+    let old = merge(&inputs, t("2026-11-21T00:00:00Z"));
+    let mut new = old.clone();
+    let a = new
+        .assets
+        .iter_mut()
+        .find(|a| a.model.is_some())
+        .expect("an asset with a model");
+    a.model.as_mut().unwrap().value = "PLC\u{1b}[2J\n+ new asset 6.6.6.6 (forged)".into();
+    std::fs::write(d.join("old.json"), json::render(&old)).unwrap();
+    std::fs::write(d.join("new.json"), json::render(&new)).unwrap();
+    let out = otscout(&["diff", "old.json", "new.json"], d);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("+ new asset 6.6.6.6")),
+        "{text}"
+    );
+    assert!(
+        text.contains("PLC?[2J?+ new asset 6.6.6.6 (forged)"),
+        "{text}"
+    );
+}
