@@ -1037,6 +1037,11 @@ fn apply_set(table: &mut toml::Table, spec: &str) -> Result<(), ProfileError> {
     };
     let key = key.trim();
     let raw = raw.trim();
+    if key.is_empty() || raw.is_empty() {
+        return Err(set_err(
+            "expected key=value with both sides, e.g. pacing.max_rate=50".into(),
+        ));
+    }
     let (sect, leaf) = match key.rsplit_once('.') {
         Some((s, l)) => (s, l),
         None => ("", key),

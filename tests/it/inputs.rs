@@ -867,3 +867,35 @@ fn diff_text_does_not_pass_device_control_characters_to_the_terminal() {
         "{text}"
     );
 }
+
+/// `--set` with half a pair, or a terminal escape in it: one line, the spec named, no
+/// raw control character printed.
+#[test]
+fn set_specs_missing_a_side_or_carrying_escapes_are_refused_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    for spec in ["=3", "pacing.max_rate=", " = "] {
+        one_error(
+            &otscout(
+                &["scan", "10.23.0.1", "--dry-run", "--set", spec],
+                dir.path(),
+            ),
+            &format!("--set {spec}"),
+            "expected key=value with both sides",
+        );
+    }
+    let line = one_error(
+        &otscout(
+            &[
+                "scan",
+                "10.23.0.1",
+                "--dry-run",
+                "--set",
+                "pacing.max_rate=\u{1b}[2J",
+            ],
+            dir.path(),
+        ),
+        "pacing.max_rate",
+        "must be a number",
+    );
+    assert!(!line.contains('\u{1b}'), "{line:?}");
+}
