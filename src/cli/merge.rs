@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 
@@ -53,9 +52,8 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         inputs.push(loaded.input);
     }
     let inv = inventory::merge(&inputs, Utc::now());
-    if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())
-        .with_context(|| format!("writing {}", args.output.display()))?
-    {
+    // The error names the file (`cannot write report.json: ...`).
+    if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())? {
         if !args.quiet {
             eprintln!("otscout: signed: {}", sig.display());
         }

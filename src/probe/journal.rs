@@ -65,6 +65,10 @@ pub enum JournalError {
         "journal {path} holds only a torn header: the first run stopped before it recorded anything; delete the file and start a new scan"
     )]
     TornHeader { path: PathBuf },
+    #[error(
+        "journal {path}: no such file; give the journal the first run wrote (RESULT.json.journal.jsonl beside its result)"
+    )]
+    NotFound { path: PathBuf },
     #[error("journal {path} is a directory; give the journal file (RESULT.json.journal.jsonl)")]
     NotAFile { path: PathBuf },
     #[error(
@@ -142,7 +146,13 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
         path: path.into(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
+    let file = File::open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            JournalError::NotFound { path: path.into() }
+        } else {
+            io(source)
+        }
+    })?;
     if file.metadata().map_err(io)?.is_dir() {
         return Err(JournalError::NotAFile { path: path.into() });
     }

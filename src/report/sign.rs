@@ -392,6 +392,10 @@ pub fn write_report(
         source,
     };
     fs::write(&tmp, json::render(inv)).map_err(write_err)?;
-    fs::rename(&tmp, path).map_err(write_err)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        // `-o` named a directory or a read-only place: leave nothing half-done behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(write_err(e));
+    }
     sk.map(|sk| sign_file(path, sk, at)).transpose()
 }

@@ -125,6 +125,21 @@ fn broken_reports_give_one_clear_line_and_exit_2() {
         "cap.json",
         "packet capture",
     );
+    // An output that cannot be written leaves no temporary file behind.
+    one_error(
+        &b.run(&[
+            "merge",
+            "good.json",
+            "-o",
+            "dir.json",
+            "--quiet",
+            "--pubkey",
+            "otscout.pub",
+        ]),
+        "cannot write dir.json",
+        "Is a directory",
+    );
+    assert!(!b.path().join("dir.json.tmp").exists());
     let out = b.run(&["merge", "cap.json", "-o", "out.json", "--quiet"]);
     assert_eq!(
         out.status.code(),
@@ -422,6 +437,13 @@ fn a_torn_last_line_is_dropped_and_named_anything_else_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let e = journal::read(dir.path()).unwrap_err().to_string();
     assert!(e.contains("is a directory"), "{e}");
+    let e = journal::read(&dir.path().join("none.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("none.jsonl: no such file; give the journal"),
+        "{e}"
+    );
 }
 
 /// What a second Ctrl-C relies on: lines still queued for the writer thread reach the
