@@ -55,10 +55,12 @@ pub const PROFILE: Kind = Kind {
     what: "profile",
     max: 1024 * 1024,
 };
-/// A targets or exclusions file: one spec per line; a million addresses fit.
+/// A targets or exclusions file: one spec per line; over a million single addresses fit
+/// (a /16 listed address by address is under 1 MiB). Each spec costs about 14 times its
+/// text in memory while the scope is resolved (measured: 23 MB of addresses, 320 MB RSS).
 pub const SPEC_FILE: Kind = Kind {
     what: "target file",
-    max: 64 * 1024 * 1024,
+    max: 16 * 1024 * 1024,
 };
 
 /// Why a file could not be read.

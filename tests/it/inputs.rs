@@ -217,7 +217,7 @@ fn every_whole_file_input_is_capped() {
         one_error(
             &b.run(&["scan", "-i", "/dev/zero", "--dry-run"]),
             "/dev/zero",
-            "larger than 64 MiB",
+            "larger than 16 MiB",
         );
         one_error(
             &b.run(&[
