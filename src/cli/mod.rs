@@ -151,3 +151,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_says_each_cause_once_and_drops_control_characters() {
+        let io = std::io::Error::other("Is a directory (os error 21)");
+        let e = anyhow::Error::new(crate::input_file::ReadError::Io {
+            what: "report",
+            path: "x.json".into(),
+            source: io,
+        })
+        .context("loading inputs");
+        assert_eq!(
+            one_line(&e),
+            "loading inputs: cannot read report x.json: Is a directory (os error 21)"
+        );
+        let e = anyhow::anyhow!("bad \u{1b}[2J name").context("reading");
+        assert_eq!(one_line(&e), "reading: bad ?[2J name");
+    }
+}
