@@ -405,11 +405,23 @@ impl Plant {
 
     /// Reads, parses and validates a plant file.
     pub fn load(path: impl AsRef<Path>) -> Result<Plant, PlantError> {
+        use std::io::Read;
+        // A plant is a page of TOML; a wrong path (a device, a big file) stops here.
+        const MAX_PLANT: u64 = 4 * 1024 * 1024;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| PlantError::Read {
+        let err = |source| PlantError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_PLANT + 1).read_to_string(&mut text))
+            .map_err(err)?;
+        if text.len() as u64 > MAX_PLANT {
+            return Err(err(std::io::Error::other(format!(
+                "larger than {MAX_PLANT} bytes: not a plant file"
+            ))));
+        }
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -538,4 +550,20 @@ fn check_modbus_identity(id: &ModbusIdentity) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::{Plant, PlantError};
+
+    #[test]
+    fn an_endless_file_is_refused_at_the_cap() {
+        let p = std::path::Path::new("/dev/zero");
+        if !p.exists() {
+            return;
+        }
+        let e = Plant::load(p).expect_err("/dev/zero is no plant");
+        assert!(matches!(e, PlantError::Read { .. }), "{e}");
+        assert!(e.to_string().contains("not a plant file"), "{e}");
+    }
 }
