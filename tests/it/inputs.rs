@@ -921,3 +921,55 @@ fn set_specs_missing_a_side_or_carrying_escapes_are_refused_plainly() {
     );
     assert!(!line.contains('\u{1b}'), "{line:?}");
 }
+
+/// Target specs at the edges, from the command line: each refused with the spec and the
+/// reason, or planned with honest numbers.
+#[test]
+fn target_edge_cases_are_refused_by_name_or_planned_honestly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (spec, says) in [
+        (
+            "10.0.0.40-5",
+            "range end 10.0.0.5 is before its start 10.0.0.40",
+        ),
+        ("10.0.0.9-10.0.0.1", "is before its start"),
+        ("10.0.0.1-2001:db8::1", "mixes IPv4 and IPv6"),
+        ("2001:db8::1-10.0.0.1", "mixes IPv4 and IPv6"),
+        ("10.0.0.1/33", "prefix length 33 is more than 32"),
+        ("2001:db8::/129", "prefix length 129"),
+        ("10.0.0.1-300", "more than 255"),
+        ("::/0", "never touches"),
+        ("0.0.0.0/0", "never touches"),
+    ] {
+        one_error(&otscout(&["scan", spec, "--dry-run"], d), spec, says);
+    }
+    // Too large a scope is about the whole scope, not one spec.
+    for (spec, count) in [
+        ("10.0.0.0/8", "16777214"),
+        ("2001:db8::/32", "79228162514264337593543950336"),
+    ] {
+        one_error(
+            &otscout(&["scan", spec, "--dry-run"], d),
+            &format!("scope of {count} addresses"),
+            "--allow-large-scope",
+        );
+    }
+    // 2^96 addresses: planned lazily, and the estimate does not pretend to a day count.
+    let out = otscout(
+        &["scan", "2001:db8::/32", "--allow-large-scope", "--dry-run"],
+        d,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("79228162514264337593543950336 addresses"),
+        "{text}"
+    );
+    assert!(text.contains("more than 100 years"), "{text}");
+}
