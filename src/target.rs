@@ -100,6 +100,11 @@ pub enum TargetError {
     #[error(transparent)]
     Read(#[from] crate::input_file::ReadError),
     #[error(
+        "exclude file {} is empty: a safety list that lost its content would let otscout touch what it protects; restore it, or write a comment line (`# nothing excluded`) to say it is empty on purpose",
+        path.display()
+    )]
+    EmptyExcludeFile { path: PathBuf },
+    #[error(
         "scope of {count} addresses is more than {LARGE_SCOPE}: narrow the targets, add exclusions, or pass --allow-large-scope if you mean it"
     )]
     TooLarge { count: u128 },
@@ -111,6 +116,10 @@ pub enum TargetError {
 
 /// Reads a targets or exclusions file: one spec per line, `#` comments, blank lines
 /// skipped; a UTF-8 byte order mark and CRLF line ends are accepted.
+///
+/// # OT safety
+/// An exclusions file with nothing in it at all (not even a comment) is refused: it is
+/// the safety list, and an empty one is more likely lost than meant.
 pub fn read_spec_file(path: &Path, role: Role) -> Result<Vec<SpecInput>, TargetError> {
     let kind = crate::input_file::Kind {
         what: match role {
@@ -120,6 +129,13 @@ pub fn read_spec_file(path: &Path, role: Role) -> Result<Vec<SpecInput>, TargetE
         ..crate::input_file::SPEC_FILE
     };
     let text = crate::input_file::read_text(path, kind)?;
+    // An empty safety list is more often a failed copy or a truncated file than a choice;
+    // a comment says the choice was made.
+    if role == Role::Exclude && text.trim().is_empty() {
+        return Err(TargetError::EmptyExcludeFile {
+            path: path.to_path_buf(),
+        });
+    }
     Ok(parse_spec_lines(&text, path))
 }
 

@@ -973,3 +973,40 @@ fn target_edge_cases_are_refused_by_name_or_planned_honestly() {
     );
     assert!(text.contains("more than 100 years"), "{text}");
 }
+
+/// An empty safety list is refused (a failed copy would otherwise expose what it
+/// protects); a comment-only list is an explicit "nothing excluded".
+#[test]
+fn an_empty_exclude_file_is_refused_and_a_comment_only_one_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for body in [&b""[..], b"\xef\xbb\xbf\r\n  \n"] {
+        std::fs::write(d.join("x.txt"), body).unwrap();
+        one_error(
+            &otscout(
+                &["scan", "10.23.0.1", "--exclude-file", "x.txt", "--dry-run"],
+                d,
+            ),
+            "exclude file x.txt is empty",
+            "# nothing excluded",
+        );
+    }
+    std::fs::write(d.join("x.txt"), b"# nothing excluded\n").unwrap();
+    let out = otscout(
+        &["scan", "10.23.0.1", "--exclude-file", "x.txt", "--dry-run"],
+        d,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An empty targets file is not a safety issue: nothing to scan is said as such.
+    std::fs::write(d.join("t.txt"), b"").unwrap();
+    one_error(
+        &otscout(&["scan", "-i", "t.txt", "--dry-run"], d),
+        "no targets given",
+        "-i",
+    );
+}
