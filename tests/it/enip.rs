@@ -228,7 +228,7 @@ fn list_services_and_interfaces_goldens() {
                     ServiceItem {
                         version: 1,
                         capability_flags: 0x0120,
-                        name,
+                        name: name.to_vec(),
                         extra: vec![],
                     }
                     .encode(v)

@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 
 mod enip;
+mod interop;
 mod inventory;
 mod modbus;
 mod passive;
