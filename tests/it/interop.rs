@@ -18,7 +18,14 @@
 //! The servers run when `python3` (or `OTSCOUT_PYTHON`) can import them; otherwise each
 //! test says it skipped, unless `OTSCOUT_REQUIRE_TOOLS=1` (CI), where a missing server
 //! fails. The native Snap7 server is python-snap7 2.x installed with `pip --target` into the
-//! directory named by `OTSCOUT_SNAP7_NATIVE` (CI: `<venv>/snap7-native`), beside 3.x.
+//! directory named by `OTSCOUT_SNAP7_NATIVE` (default: `snap7-native` in python3's venv, as
+//! .ci/run lays it out), beside 3.x. To run them by hand:
+//!
+//! ```text
+//! python3 -m venv /tmp/v && /tmp/v/bin/pip install pymodbus==3.16.1 python-snap7==3.3.0 cpppo==5.2.5
+//! /tmp/v/bin/pip install --target /tmp/v/snap7-native python-snap7==2.1.0
+//! PATH=/tmp/v/bin:$PATH cargo test --test it interop::
+//! ```
 //!
 //! The `golden_*` tests always run: they hold the exact bytes these servers sent that made
 //! otscout fail before its fixes (found with this harness, recorded with tshark on lo).
@@ -336,9 +343,19 @@ fn importable(module: &str, path: Option<&Path>) -> bool {
     c.output().is_ok_and(|o| o.status.success())
 }
 
-/// Where python-snap7 2.x (native Snap7) is installed with `pip --target`, if anywhere.
+/// Where python-snap7 2.x (native Snap7) is installed with `pip --target`, if anywhere:
+/// `OTSCOUT_SNAP7_NATIVE`, else `snap7-native` in python3's venv (the layout .ci/run makes).
 fn snap7_native_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("OTSCOUT_SNAP7_NATIVE").map(PathBuf::from)?;
+    let dir = match std::env::var_os("OTSCOUT_SNAP7_NATIVE") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let out = Command::new(python())
+                .args(["-c", "import sys; print(sys.prefix)"])
+                .output()
+                .ok()?;
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("snap7-native")
+        }
+    };
     dir.join("snap7").is_dir().then_some(dir)
 }
 
@@ -636,14 +653,14 @@ async fn assert_discipline(what: &str, tap: &Tap, protocol: Protocol) -> (usize,
 // ---------------------------------------------------------------------------------------
 // Running otscout
 
-/// A profile for these tests: lab pacing, no vendor rules (the S7-300 rule would add 2 s
-/// between requests), short reply deadline.
+/// A profile for these tests: lab pacing (1 s reply deadline, so a busy CI machine does
+/// not turn a slow Python reply into a timeout), no vendor rules (the S7-300 rule would
+/// add 2 s between requests).
 fn profile(dir: &Path) -> PathBuf {
     let path = dir.join("interop.toml");
     std::fs::write(
         &path,
-        "extends = \"lab\"\nname = \"interop\"\nvendor_rules = []\n\
-         [pacing]\nresponse_timeout_ms = 400\n",
+        "extends = \"lab\"\nname = \"interop\"\nvendor_rules = []\n",
     )
     .unwrap();
     path
