@@ -8,14 +8,17 @@
 //!   exception, or silence);
 //! - python-snap7 3.3.0 (its own pure-Python S7 server, which deviates from real CPUs) and
 //!   2.1.0 (which wraps the native Snap7 server, the emulator behind `s7ident.pcap`);
-//! - cpppo 5.2.5: `python3 -m cpppo.server.enip`, over TCP and UDP.
+//! - cpppo 5.2.5: `python3 -m cpppo.server.enip`, over TCP and UDP;
+//! - libmodbus (Debian's libmodbus-dev, 3.1.6 on bookworm): a C server built here with `cc`,
+//!   whose `modbus_reply()` has no device identification, like many devices built on it.
 //!
 //! The helper scripts in tests/interop/ only configure those servers and log what arrives.
 //! Every TCP scan goes through a [`Tap`]: a loopback proxy here that records each connection
 //! (overlap, the bytes otscout sent, how otscout closed it). Each frame otscout sent is
 //! checked by otscout's guard and by independent byte checks written here.
 //!
-//! The servers run when `python3` (or `OTSCOUT_PYTHON`) can import them; otherwise each
+//! The servers run when `python3` (or `OTSCOUT_PYTHON`) can import them (libmodbus: when
+//! `pkg-config` finds it and `cc` builds the server); otherwise each
 //! test says it skipped, unless `OTSCOUT_REQUIRE_TOOLS=1` (CI), where a missing server
 //! fails. The native Snap7 server is python-snap7 2.x installed with `pip --target` into the
 //! directory named by `OTSCOUT_SNAP7_NATIVE` (default: `snap7-native` in python3's venv, as
@@ -1010,4 +1013,73 @@ async fn cpppo_enip_server_is_identified_over_tcp_and_udp() {
         "cpppo saw otscout's two TCP requests: {}",
         server.log()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libmodbus_server_says_illegal_function() {
+    const TEST: &str = "libmodbus interop";
+    let dir = tempfile::tempdir().unwrap();
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libmodbus"])
+        .output();
+    let Some(flags) = flags.ok().filter(|o| o.status.success()) else {
+        return skip_or_fail(TEST, "pkg-config does not find libmodbus (libmodbus-dev)");
+    };
+    let bin = dir.path().join("libmodbus_server");
+    let built = Command::new("cc")
+        .arg("-o")
+        .arg(&bin)
+        .arg(scripts().join("libmodbus_server.c"))
+        .args(String::from_utf8_lossy(&flags.stdout).split_whitespace())
+        .output();
+    match built {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{TEST}: cc fails on libmodbus_server.c: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => return skip_or_fail(TEST, &format!("no C compiler (cc): {e}")),
+    }
+    let back = ip(4, 101);
+    let back = SocketAddr::new(back.into(), free_port(back, false));
+    let mut cmd = Command::new(&bin);
+    cmd.args([back.ip().to_string(), back.port().to_string()]);
+    let server = Server::start("libmodbus", dir.path(), cmd, |l| {
+        l.iter().any(|l| l.starts_with("READY"))
+    })
+    .await;
+    let front = ip(4, 1);
+    let port = free_port(front, false);
+    let tap = Tap::start(SocketAddr::new(front.into(), port), back).await;
+    let port_set = format!("modbus.port={port}");
+    let sets = [port_set.as_str(), "enip.enabled=false", "s7.enabled=false"];
+    let (code, result) = scan(dir.path(), "libmodbus", &[front.into()], &sets).await;
+    assert_eq!(code, 0);
+    let f = facts(&result, &front.into());
+    assert!(of_type(&f, "identity").is_empty(), "{f:#?}");
+    assert!(of_type(&f, "suspicious").is_empty(), "{f:#?}");
+    // The device spoke Modbus and said no: one negative answer, and unit 0 is not asked.
+    let neg = of_type(&f, "negative");
+    assert_eq!(neg.len(), 1, "{f:#?}");
+    let answer = neg[0]["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("unit 255") && answer.contains("0x01 (illegal function)"),
+        "{answer}"
+    );
+    assert_eq!(
+        result["scan"]["hosts"][front.to_string()]["probes"][0]["outcome"],
+        "negative"
+    );
+    let (conns, frames) = assert_discipline(TEST, &tap, Protocol::Modbus).await;
+    assert_eq!((conns, frames), (1, 1), "{}", server.log());
+    // libmodbus 3.1.6 reads a request of a function it does not know only up to the
+    // function code (8 bytes): the rest of the frame stays unread. One request per
+    // connection then does no harm.
+    let rx: Vec<String> = server
+        .lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("rx ").map(str::to_string))
+        .collect();
+    assert_eq!(rx.len(), 1, "{}", server.log());
+    assert!(rx[0].starts_with("000100000005ff2b"), "{}", server.log());
 }
