@@ -3,13 +3,15 @@
 //! `cargo bench --bench scan` (as root, so the plant can bind the standard ports; without
 //! root it falls back to ephemeral ports and skips the nmap comparison).
 //!
-//! 1. 1,000 generated devices spread over 127.81.0.0/16, the `lab` profile: hosts/s and
-//!    requests/s.
+//! 1. 1,000 generated devices spread over 127.81.0.0/16, the `lab` profile (best of two
+//!    runs): hosts/s and requests/s, and the least time the hard caps allow for this plant
+//!    (the global rate ceiling over the requests sent, and the cool-downs between one
+//!    device's connections).
 //! 2. 200 devices at a limiting rate R (burst 1): efficiency = (requests / R) / wall time.
 //! 3. When `nmap` is installed: `nmap -n -sT -Pn -p 102,502,44818 --script
 //!    modbus-discover,enip-info,s7-info` on the same 1,000 devices (always `-n`: without
-//!    it nmap sends a DNS lookup per address off the machine; only 127.x addresses), and
-//!    the time ratio.
+//!    it nmap sends a DNS lookup per address off the machine; only 127.x addresses), best of
+//!    two runs, and the time ratio.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -78,44 +80,34 @@ async fn bench() {
         if standard { "standard" } else { "ephemeral" }
     );
 
-    // 1. lab, 1,000 devices.
+    // 1. lab, 1,000 devices (lab runs hosts_in_flight at the hard cap: one wave).
     let lab = otscout::profile::builtin("lab").expect("lab").profile;
-    let t = Instant::now();
-    let report = run(lab.clone(), all.clone(), ports.clone()).await;
-    let lab_wall = t.elapsed();
-    let secs = lab_wall.as_secs_f64();
-    println!(
-        "lab, {BIG} devices: {:.2} s, {:.0} hosts/s, {:.0} requests/s ({} requests, {} identified, {} errored)",
-        secs,
-        BIG as f64 / secs,
-        report.requests() as f64 / secs,
-        report.requests(),
-        report.identified_hosts(),
-        report.errored_hosts()
-    );
-    let max_conc = max_concurrent_per_device(&running);
-    println!("  most connections at once to one device (plant ledger): {max_conc}");
-    probe_times(&report);
-
-    // 1b. lab with hosts_in_flight at the hard cap: 1,000 devices in one wave.
-    let mut wide = lab.clone();
-    wide.pacing.hosts_in_flight = otscout::profile::caps::MAX_HOSTS_IN_FLIGHT;
-    let t = Instant::now();
-    let report = run(wide, all.clone(), ports.clone()).await;
-    let wide_wall = t.elapsed();
-    let secs = wide_wall.as_secs_f64();
-    println!(
-        "lab with hosts_in_flight = {}, {BIG} devices: {:.2} s, {:.0} hosts/s, {:.0} requests/s ({} identified)",
-        otscout::profile::caps::MAX_HOSTS_IN_FLIGHT,
-        secs,
-        BIG as f64 / secs,
-        report.requests() as f64 / secs,
-        report.identified_hosts()
-    );
-    println!(
-        "  most connections at once to one device (plant ledger): {}",
-        max_concurrent_per_device(&running)
-    );
+    let mut best: Option<Duration> = None;
+    for round in 1..=2 {
+        let t = Instant::now();
+        let report = run(lab.clone(), all.clone(), ports.clone()).await;
+        let wall = t.elapsed();
+        best = Some(best.map_or(wall, |b| b.min(wall)));
+        let secs = wall.as_secs_f64();
+        println!(
+            "lab, {BIG} devices, run {round}: {:.2} s, {:.0} hosts/s, {:.0} requests/s ({} requests, {} identified, {} errored)",
+            secs,
+            BIG as f64 / secs,
+            report.requests() as f64 / secs,
+            report.requests(),
+            report.identified_hosts(),
+            report.errored_hosts()
+        );
+        println!(
+            "  most connections at once to one device (plant ledger): {}",
+            max_concurrent_per_device(&running)
+        );
+        if round == 1 {
+            probe_times(&report);
+            floors(&lab, &report);
+        }
+    }
+    let lab_wall = best.unwrap_or_default();
 
     // 2. 200 devices at a limiting rate.
     let mut limited = lab.clone();
@@ -136,7 +128,7 @@ async fn bench() {
 
     // 3. nmap on the same plant.
     if standard {
-        nmap(&all, lab_wall, wide_wall).await;
+        nmap(&all, lab_wall).await;
     }
     running.shutdown().await;
 }
@@ -198,7 +190,7 @@ fn max_concurrent_per_device(plant: &RunningPlant) -> usize {
     max
 }
 
-async fn nmap(targets: &[IpAddr], ours: Duration, wide: Duration) {
+async fn nmap(targets: &[IpAddr], ours: Duration) {
     let Ok(dir) = tempfile::tempdir() else { return };
     let list = dir.path().join("targets.txt");
     let text: String = targets.iter().map(|t| format!("{t}\n")).collect();
@@ -220,34 +212,91 @@ async fn nmap(targets: &[IpAddr], ours: Duration, wide: Duration) {
         "-iL",
     ];
     let list = list.display().to_string();
-    let t = Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("nmap")
-            .args(args)
-            .arg(list)
-            .output()
-    })
-    .await;
-    let wall = t.elapsed();
-    match out {
-        Ok(Ok(o)) if o.status.success() => println!(
-            "nmap -n -sT -Pn -p 102,502,44818 --script modbus-discover,enip-info,s7-info on the same {} devices: {:.2} s; otscout is {:.1}x faster with lab, {:.1}x with lab at hosts_in_flight = {}",
-            targets.len(),
-            wall.as_secs_f64(),
-            wall.as_secs_f64() / ours.as_secs_f64(),
-            wall.as_secs_f64() / wide.as_secs_f64(),
-            otscout::profile::caps::MAX_HOSTS_IN_FLIGHT
-        ),
-        Ok(Ok(o)) => println!(
-            "nmap failed ({}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-        ),
-        _ => println!("nmap is not installed: no comparison"),
+    // Best of two runs, as for otscout: the comparison is never flattered by one slow nmap.
+    let mut best: Option<Duration> = None;
+    for _ in 0..2 {
+        let list = list.clone();
+        let t = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("nmap")
+                .args(args)
+                .arg(list)
+                .output()
+        })
+        .await;
+        let wall = t.elapsed();
+        match out {
+            Ok(Ok(o)) if o.status.success() => best = Some(best.map_or(wall, |b| b.min(wall))),
+            Ok(Ok(o)) => {
+                println!(
+                    "nmap failed ({}): {}",
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                );
+                return;
+            }
+            _ => {
+                println!("nmap is not installed: no comparison");
+                return;
+            }
+        }
     }
+    let Some(wall) = best else { return };
+    println!(
+        "nmap -n -sT -Pn -p 102,502,44818 --script modbus-discover,enip-info,s7-info on the same {} devices: {:.2} s (best of 2); otscout with lab: {:.2} s (best of 2), {:.1}x nmap's speed",
+        targets.len(),
+        wall.as_secs_f64(),
+        ours.as_secs_f64(),
+        wall.as_secs_f64() / ours.as_secs_f64(),
+    );
+    println!(
+        "  10x nmap would need {:.3} s for the plant: below the hard-cap floor printed above whenever that floor is higher",
+        wall.as_secs_f64() / 10.0
+    );
+}
+
+/// The least time any scan of this plant can take within the hard caps, from what the
+/// scan had to send: the global rate ceiling over the requests (after the burst), and the
+/// cool-down a device must wait between a closed connection and its next protocol's
+/// connect (one connection at a time per device).
+fn floors(profile: &Profile, report: &ScanReport) {
+    let p = &profile.pacing;
+    let paced = report.requests().saturating_sub(u64::from(p.burst));
+    let rate_floor = paced as f64 / p.max_rate;
+    let cooldown = Duration::from_millis(p.cooldown_ms).as_secs_f64();
+    let mut worst = 0u32;
+    for h in &report.hosts {
+        // Every connection but a host's very last is followed by a connect attempt on the
+        // same host, after the cool-down.
+        let attempted: Vec<&scan::ProbeReport> = h
+            .probes
+            .iter()
+            .filter(|pr| {
+                !matches!(
+                    pr.outcome,
+                    scan::ProbeOutcome::SkippedByRule | scan::ProbeOutcome::CircuitOpen
+                )
+            })
+            .collect();
+        let total: u32 = attempted.iter().map(|pr| pr.connections).sum();
+        let last_opened = attempted.last().is_some_and(|pr| pr.connections > 0);
+        let waits = total.saturating_sub(u32::from(last_opened));
+        worst = worst.max(waits);
+    }
+    let cooldown_floor = f64::from(worst) * cooldown;
+    println!(
+        "  floors within the hard caps: global rate {:.3} s ({} requests - burst {} at {}/s), per-device cool-downs {:.3} s ({} x {} ms)",
+        rate_floor,
+        report.requests(),
+        p.burst,
+        p.max_rate,
+        cooldown_floor,
+        worst,
+        p.cooldown_ms
+    );
 }
 
 /// Mean and max probe time per protocol and outcome: where the wall time goes.

@@ -4,17 +4,21 @@
 //! (a [`std::time::Instant`] the caller supplies), so tests drive it with fake time. It
 //! holds, for one scan:
 //! - **a per-host discipline**: at most one connection per host at a time, at most one
-//!   request in flight per connection, a cool-down between a close and the next connect to
-//!   the same host, a minimum interval between two requests to one host (across
-//!   connections), retries with exponential backoff, and a circuit breaker per host that
+//!   request in flight per connection, a cool-down between a close (or a timed-out
+//!   connect) and the next connect to the same host, a minimum interval between two
+//!   requests to one host (across connections) and between two connection attempts to it
+//!   (all a refused connect holds), retries with exponential backoff, and a circuit breaker per host that
 //!   records why it tripped;
 //! - **a global limit**: a token bucket (implemented as GCRA, exact integer arithmetic)
 //!   over all requests, `max_rate` per second with `burst` tokens;
 //! - **hosts in flight**: how many hosts are being worked on at once.
 //!
-//! [`edge::GlobalGate`] wraps the `governor` crate for the real clock; the tokio driver may
-//! await it as a second, independent belt on the global rate. Note that governor waits on
-//! its own clock, so `tokio::time::pause()` does not control it: tests use [`Pacer`].
+//! [`edge::GlobalGate`] wraps the `governor` crate for the real clock; the tokio driver
+//! takes a token from it after the Pacer grants a request, as a second, independent belt
+//! on the global rate ([`edge::GlobalGate::belt`]: the same rate with one token of slack,
+//! so it never binds while the Pacer is right, and still holds the rate if the Pacer were
+//! wrong). Note that governor waits on its own clock, so `tokio::time::pause()` does not
+//! control it: tests use [`Pacer`].
 //!
 //! # How the driver uses it
 //! ```text
@@ -27,7 +31,8 @@
 //!     pacer.may_send(host, now)    Ok  -> pacer.on_send(host, now)?; write the frame
 //!                                  Err(Deny::Until(t)) -> sleep until t, ask again
 //!     reply arrived                -> pacer.on_reply(host, now)
-//!     timeout / refused / reset    -> pacer.on_failure(host, now, kind) -> Retry(at) | GiveUp | Tripped
+//!     connect refused              -> pacer.on_refused(host, now)   (an answer: interval only)
+//!     timeout / reset              -> pacer.on_failure(host, now, kind) -> Retry(at) | GiveUp | Tripped
 //!   connection closed              -> pacer.on_close(host, now)
 //!   host finished                  -> pacer.finish_host(host, now)
 //! ```
@@ -179,6 +184,8 @@ struct HostState {
     connected: bool,
     in_flight: bool,
     last_close: Option<Instant>,
+    /// The last connection attempt (a SYN sent), refused or not.
+    last_attempt: Option<Instant>,
     last_send: Option<Instant>,
     consecutive_failures: u32,
     resets: u32,
@@ -246,6 +253,12 @@ impl Pacer {
             let cooldown = h.cooldown.unwrap_or(self.limits.cooldown);
             ready = ready.max(closed + cooldown);
         }
+        if let Some(attempt) = h.last_attempt {
+            // Two connection attempts (SYNs) to one host are at least the request
+            // interval apart, even when the first was refused and nothing was opened.
+            let interval = h.host_interval.unwrap_or(self.limits.host_interval);
+            ready = ready.max(attempt + interval);
+        }
         if let Some(r) = h.retry_at {
             ready = ready.max(r);
         }
@@ -271,7 +284,26 @@ impl Pacer {
         h.connected = true;
         h.in_flight = false;
         h.retry_at = None;
+        h.last_attempt = Some(now);
         Ok(())
+    }
+
+    /// The connect recorded by `on_connect` was refused (the device answered the SYN
+    /// with a RST, or the network said the host is unreachable): no connection was
+    /// opened, so none of the device's connection resources was spent.
+    ///
+    /// A refusal is an answer, not a failure: it neither starts the cool-down (the next
+    /// attempt waits the per-host interval from this one, see `may_connect`) nor counts
+    /// toward the breaker, and it is never retried. A device that speaks one of three
+    /// protocols refuses the other two; counting those would trip the breaker of a
+    /// profile with `breaker_failures = 2` before the third protocol was ever tried.
+    pub fn on_refused(&mut self, host: IpAddr, _now: Instant) {
+        if let Some(h) = self.hosts.get_mut(&host) {
+            h.connected = false;
+            h.in_flight = false;
+            h.retry_at = None;
+            h.attempt = 0;
+        }
     }
 
     /// Records that the connection to `host` closed (by us, by the peer, or failed) at `now`.
@@ -345,7 +377,9 @@ impl Pacer {
 
     /// A step failed. Updates the breaker and says whether and when to retry.
     ///
-    /// A connect that failed needs no `on_close`; a reset also closes the connection.
+    /// A connect that failed needs no `on_close`; a reset also closes the connection. A
+    /// refused connect is better told with [`Pacer::on_refused`]: given here, it closes
+    /// what was open (with the cool-down) but is not counted as a failure either.
     pub fn on_failure(&mut self, host: IpAddr, now: Instant, kind: FailureKind) -> AfterFailure {
         let limits = self.limits;
         // A failure on a host never connected (a driver bug) is still recorded, for its
@@ -360,15 +394,20 @@ impl Pacer {
             h.connected = false;
             h.last_close = Some(now);
         }
-        if matches!(
-            kind,
-            FailureKind::ConnectTimeout | FailureKind::ConnectRefused
-        ) {
-            // A failed connect also starts the cool-down: the SYN may have reached the device.
+        if kind == FailureKind::ConnectTimeout {
+            // A timed-out connect also starts the cool-down: the SYN may have reached a
+            // device too busy to answer it.
             h.last_close = Some(now);
         }
         if let Some(t) = &h.trip {
             return AfterFailure::Tripped(t.clone());
+        }
+        if kind == FailureKind::ConnectRefused {
+            // A refusal (a port that is closed, a UDP port unreachable) is an answer: not
+            // retried, not counted toward the breaker. See `on_refused`.
+            h.attempt = 0;
+            h.retry_at = None;
+            return AfterFailure::GiveUp;
         }
         h.consecutive_failures += 1;
         if kind == FailureKind::Reset {
@@ -437,6 +476,7 @@ impl Pacer {
             h.active
                 || h.trip.is_some()
                 || h.last_close.is_some_and(|c| c + cooldown > now)
+                || h.last_attempt.is_some_and(|a| a + interval > now)
                 || h.last_send.is_some_and(|s| s + interval > now)
         });
     }
@@ -512,7 +552,20 @@ pub mod edge {
 
     impl GlobalGate {
         pub fn new(p: &Pacing) -> GlobalGate {
-            let burst = NonZeroU32::new(p.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            GlobalGate::with_burst(p, p.burst)
+        }
+
+        /// The belt behind the [`super::Pacer`]: the profile's rate with one more token of
+        /// burst. The Pacer's exact bucket and this one are fed at almost the same instants
+        /// but read different clocks; the extra token absorbs that, so the belt never
+        /// delays a request the Pacer granted correctly, and over any window it still
+        /// holds the profile's rate to within one request.
+        pub fn belt(p: &Pacing) -> GlobalGate {
+            GlobalGate::with_burst(p, p.burst.saturating_add(1))
+        }
+
+        fn with_burst(p: &Pacing, burst: u32) -> GlobalGate {
+            let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
             // with_period is None only for a zero period; emission_interval is >= 1 ns.
             let quota = Quota::with_period(emission_interval(p.max_rate))
                 .unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN))
@@ -584,6 +637,78 @@ mod tests {
         assert!(
             p.may_connect(ip(1), t0 + Duration::from_millis(510))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_refused_connect_holds_the_interval_not_the_cooldown() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_refused(ip(1), t0 + Duration::from_millis(1));
+        assert!(!p.is_connected(ip(1)));
+        // Two attempts are the per-host interval (100 ms) apart, not the cool-down (500 ms).
+        assert_eq!(
+            p.may_connect(ip(1), t0 + Duration::from_millis(2)),
+            Err(Deny::Until(t0 + Duration::from_millis(100)))
+        );
+        p.on_connect(ip(1), t0 + Duration::from_millis(100))
+            .unwrap();
+        // A real close still starts the full cool-down.
+        p.on_close(ip(1), t0 + Duration::from_millis(150));
+        assert_eq!(
+            p.may_connect(ip(1), t0 + Duration::from_millis(200)),
+            Err(Deny::Until(t0 + Duration::from_millis(650)))
+        );
+    }
+
+    #[test]
+    fn refusals_never_trip_the_breaker_nor_arm_a_retry() {
+        let t0 = Instant::now();
+        let mut l = limits();
+        l.breaker_failures = 2;
+        let mut p = Pacer::new(l);
+        let mut now = t0;
+        // A device that speaks only the third protocol refuses the first two.
+        for _ in 0..5 {
+            p.on_connect(ip(1), now).unwrap();
+            p.on_refused(ip(1), now);
+            now += Duration::from_millis(100);
+        }
+        assert!(p.trip(ip(1)).is_none());
+        assert!(p.may_connect(ip(1), now).is_ok());
+        // Given as a failure, a refusal is not counted either, and is never retried.
+        p.on_connect(ip(1), now).unwrap();
+        assert_eq!(
+            p.on_failure(ip(1), now, FailureKind::ConnectRefused),
+            AfterFailure::GiveUp
+        );
+        assert!(p.trip(ip(1)).is_none());
+        // Timed-out connects still count, and start the cool-down.
+        assert!(matches!(
+            p.on_failure(ip(1), now, FailureKind::ConnectTimeout),
+            AfterFailure::RetryAt(_)
+        ));
+        assert!(matches!(
+            p.on_failure(ip(1), now, FailureKind::ConnectTimeout),
+            AfterFailure::Tripped(_)
+        ));
+    }
+
+    #[test]
+    fn a_timed_out_connect_starts_the_cooldown() {
+        let t0 = Instant::now();
+        let mut l = limits();
+        l.retries = 0;
+        let mut p = Pacer::new(l);
+        p.on_connect(ip(1), t0).unwrap();
+        assert_eq!(
+            p.on_failure(ip(1), t0, FailureKind::ConnectTimeout),
+            AfterFailure::GiveUp
+        );
+        assert_eq!(
+            p.may_connect(ip(1), t0 + Duration::from_millis(100)),
+            Err(Deny::Until(t0 + Duration::from_millis(500)))
         );
     }
 
@@ -698,11 +823,33 @@ mod tests {
         );
         assert!(p.may_send(ip(2), later).is_ok());
         // A rule cannot make the cool-down shorter than the profile's.
-        p.on_close(ip(1), later);
+        let closed = t0 + Duration::from_secs(3);
+        p.on_close(ip(1), closed);
         assert_eq!(
-            p.may_connect(ip(1), later),
-            Err(Deny::Until(later + Duration::from_millis(500)))
+            p.may_connect(ip(1), closed),
+            Err(Deny::Until(closed + Duration::from_millis(500)))
         );
+        // The rule's interval also spaces two connection attempts.
+        p.on_close(ip(2), later);
+        assert_eq!(
+            p.may_connect(ip(2), later + Duration::from_millis(500)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_governor_belt_has_one_token_of_slack() {
+        let mut pacing = crate::profile::builtin("lab").unwrap().profile.pacing;
+        pacing.max_rate = 1.0;
+        pacing.burst = 3;
+        let belt = edge::GlobalGate::belt(&pacing);
+        let taken = (0..10).filter(|_| belt.try_take()).count();
+        assert_eq!(
+            taken, 4,
+            "burst 3 plus one token of slack, then the rate holds"
+        );
+        let exact = edge::GlobalGate::new(&pacing);
+        assert_eq!((0..10).filter(|_| exact.try_take()).count(), 3);
     }
 
     #[test]

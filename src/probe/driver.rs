@@ -32,6 +32,7 @@ use super::gate::HostClock;
 use super::scan::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Identity, Transport};
+use crate::pace::edge::GlobalGate;
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
@@ -113,6 +114,8 @@ enum Conn {
 /// breaker) and this host's vendor-rule extras (a longer interval or cool-down).
 pub struct Pacing<'a> {
     pub pacer: &'a Mutex<Pacer>,
+    /// governor's belt behind the pacer (see [`crate::pace::edge::GlobalGate::belt`]).
+    pub gate: Option<&'a GlobalGate>,
     pub host: IpAddr,
     pub extra: &'a mut HostClock,
     /// The vendor rules' (interval, cool-down) for a device known as this identity (on
@@ -154,6 +157,13 @@ impl Pacing<'_> {
         let now = std::time::Instant::now();
         self.extra.closed(Instant::from_std(now));
         self.with(|p| p.on_failure(self.host, now, kind))
+    }
+
+    /// The connect just granted was refused: nothing was opened, so no cool-down; the
+    /// next attempt waits the per-host interval (see `Pacer::on_refused`).
+    fn refused(&mut self) {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_refused(self.host, now));
     }
 }
 
@@ -404,7 +414,19 @@ impl Driver<'_, '_> {
                     .and_then(|()| p.on_send(host, now).map_err(|v| v.deny))
             });
             match granted {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Some(gate) = self.pacing.gate {
+                        if !gate.try_take() {
+                            // Never while the pacer is right: the belt has a token of slack.
+                            tracing::warn!(%host, "the governor belt held a request the pacer granted");
+                            tokio::select! {
+                                () = gate.until_ready() => {}
+                                () = self.stop.stopped() => return Err(DriveEnd::Stopped),
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
                 Err(Deny::Until(t)) => {
                     if !self.stop.sleep_until(Instant::from_std(t)).await {
                         return Err(DriveEnd::Stopped);
@@ -438,7 +460,10 @@ impl Driver<'_, '_> {
                     .and_then(|()| p.on_connect(host, now).map_err(|v| v.deny))
             });
             match granted {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.pacing.extra.attempted(Instant::from_std(now));
+                    return Ok(());
+                }
                 Err(Deny::Until(t)) => {
                     if !self.stop.sleep_until(Instant::from_std(t)).await {
                         return Err(DriveEnd::Stopped);
@@ -476,7 +501,7 @@ impl Driver<'_, '_> {
             self.attempts += 1;
             let connected = self.connect().await;
             tracing::debug!(addr = %self.endpoint.addr, ok = connected.is_ok(), "connect");
-            let (why, kind) = match connected {
+            let why = match connected {
                 Ok(conn) => {
                     self.report.connections += 1;
                     let step = session.on_connected(std::time::Instant::now());
@@ -487,15 +512,22 @@ impl Driver<'_, '_> {
                     self.pacing.closed();
                     return Err(DriveEnd::Local(e));
                 }
-                Err(ConnectFail::Refused) => (ConnectionLoss::Refused, FailureKind::ConnectRefused),
-                Err(ConnectFail::Timeout) => {
-                    (ConnectionLoss::ConnectTimeout, FailureKind::ConnectTimeout)
+                Err(ConnectFail::Refused) => {
+                    // An answer, not a failure: never retried, no cool-down, no breaker.
+                    self.pacing.refused();
+                    self.report.losses.push(ConnectionLoss::Refused);
+                    match session
+                        .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Refused)
+                    {
+                        Step::Reconnect => continue,
+                        _ => return Ok((None, Step::Done)),
+                    }
                 }
+                Err(ConnectFail::Timeout) => ConnectionLoss::ConnectTimeout,
             };
-            let after = self.pacing.failed(kind);
-            match after {
-                // Only a timed-out connect is retried: a refusal is an answer.
-                AfterFailure::RetryAt(_) if kind == FailureKind::ConnectTimeout => continue,
+            // A timed-out connect: the cool-down, the breaker, and retries with backoff.
+            match self.pacing.failed(FailureKind::ConnectTimeout) {
+                AfterFailure::RetryAt(_) => continue,
                 AfterFailure::Tripped(t) => {
                     self.report.losses.push(why);
                     let _ = session.on_connection_lost(std::time::Instant::now(), why);

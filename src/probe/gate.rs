@@ -15,6 +15,7 @@ pub struct HostClock {
     pub cooldown: Duration,
     last_request: Option<Instant>,
     last_close: Option<Instant>,
+    last_attempt: Option<Instant>,
 }
 
 impl HostClock {
@@ -24,6 +25,7 @@ impl HostClock {
             cooldown,
             last_request: None,
             last_close: None,
+            last_attempt: None,
         }
     }
 
@@ -34,9 +36,16 @@ impl HostClock {
     }
 
     /// The earliest time the next connection to this host may open.
+    /// The cool-down runs from the last close; two attempts are an interval apart.
     pub fn next_connect_at(&self, now: Instant) -> Instant {
-        self.last_close
-            .map_or(now, |t| (t + self.cooldown).max(now))
+        let after_close = self.last_close.map_or(now, |t| t + self.cooldown);
+        let after_attempt = self.last_attempt.map_or(now, |t| t + self.interval);
+        after_close.max(after_attempt).max(now)
+    }
+
+    /// A connection attempt (a SYN) went out at `at`.
+    pub fn attempted(&mut self, at: Instant) {
+        self.last_attempt = Some(at);
     }
 
     pub fn requested(&mut self, at: Instant) {
@@ -62,5 +71,15 @@ mod tests {
         assert_eq!(c.next_request_at(t0), t0 + Duration::from_millis(50));
         c.closed(t0);
         assert_eq!(c.next_connect_at(t0), t0 + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_refused_attempt_holds_the_interval_only() {
+        let t0 = Instant::now();
+        let mut c = HostClock::new(Duration::from_millis(50), Duration::from_millis(200));
+        c.attempted(t0);
+        assert_eq!(c.next_connect_at(t0), t0 + Duration::from_millis(50));
+        c.closed(t0 + Duration::from_millis(10));
+        assert_eq!(c.next_connect_at(t0), t0 + Duration::from_millis(210));
     }
 }

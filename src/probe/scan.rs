@@ -43,6 +43,7 @@ use crate::inventory::{
     Fact, Identity, NoAnswerKind, Observation, Protocol, Provenance, Transport,
 };
 use crate::pace::Pacer;
+use crate::pace::edge::GlobalGate;
 use crate::profile::{EnipTransport, Profile};
 use crate::target::TargetSet;
 
@@ -538,6 +539,8 @@ struct Ctx {
     journal: Option<Journal>,
     sessions: Arc<dyn SessionFactory>,
     pacer: std::sync::Mutex<Pacer>,
+    /// governor's independent belt on the global rate, behind the Pacer.
+    gate: GlobalGate,
     driver: DriverConfig,
     events: EventSink,
     stop: StopSignal,
@@ -567,6 +570,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         scan_id: config.scan_id.clone(),
         pacer: std::sync::Mutex::new(Pacer::from_pacing(p)),
+        gate: GlobalGate::belt(p),
         driver: DriverConfig {
             connect_timeout: Duration::from_millis(p.connect_timeout_ms),
             response_timeout: Duration::from_millis(p.response_timeout_ms),
@@ -903,6 +907,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 &ctx.driver,
                 Pacing {
                     pacer: &ctx.pacer,
+                    gate: Some(&ctx.gate),
                     host: ip,
                     extra: &mut clock,
                     rules: Some(&mid_session_rules),

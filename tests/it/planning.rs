@@ -724,6 +724,7 @@ enum Op {
     Send,
     Reply,
     Close,
+    Refused,
     Fail(FailureKind),
     Finish,
 }
@@ -734,6 +735,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => Just(Op::Send),
         3 => Just(Op::Reply),
         2 => Just(Op::Close),
+        2 => Just(Op::Refused),
         1 => prop_oneof![
             Just(FailureKind::ConnectTimeout),
             Just(FailureKind::ConnectRefused),
@@ -760,6 +762,7 @@ proptest! {
         let mut connected = [false; 5];
         let mut in_flight = [false; 5];
         let mut last_close: [Option<Instant>; 5] = [None; 5];
+        let mut last_attempt: [Option<Instant>; 5] = [None; 5];
         let mut last_send: [Option<Instant>; 5] = [None; 5];
         let mut sends: Vec<Instant> = Vec::new();
         for (h, op, dt) in steps {
@@ -775,6 +778,10 @@ proptest! {
                         if let Some(c) = last_close[h] {
                             prop_assert!(now >= c + l.cooldown, "cool-down broken on {}", host);
                         }
+                        if let Some(a) = last_attempt[h] {
+                            prop_assert!(now >= a + l.host_interval, "two connects to {} within the interval", host);
+                        }
+                        last_attempt[h] = Some(now);
                         connected[h] = true;
                         in_flight[h] = false;
                     }
@@ -803,11 +810,18 @@ proptest! {
                     connected[h] = false;
                     in_flight[h] = false;
                 }
+                Op::Refused => {
+                    // The connect was refused: nothing was opened, so no cool-down (the
+                    // interval between attempts still holds, checked at Connect).
+                    pacer.on_refused(host, now);
+                    connected[h] = false;
+                    in_flight[h] = false;
+                }
                 Op::Fail(kind) => {
                     let after = pacer.on_failure(host, now, kind);
                     in_flight[h] = false;
                     if kind != FailureKind::ResponseTimeout {
-                        if connected[h] || kind != FailureKind::Reset {
+                        if connected[h] || kind == FailureKind::ConnectTimeout {
                             last_close[h] = Some(now);
                         }
                         connected[h] = false;

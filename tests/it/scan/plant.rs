@@ -402,6 +402,63 @@ async fn gateway_units_behind_it() {
     );
 }
 
+/// A device that speaks only the protocol tried last refuses the first two connects.
+/// Refusals are answers, not failures: with the `fragile` profile's breaker (two
+/// consecutive failures) the third protocol is still tried and the device identified, and
+/// the refused connects hold only the per-host interval, not the cool-down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_ports_neither_trip_the_breaker_nor_hold_the_cooldown() {
+    let plant = start(demo_plant()).await;
+    let cpu = plant.device("s7-1200-press").unwrap().clone();
+    let ip = IpAddr::V4(cpu.address);
+    let fragile = otscout::profile::builtin("fragile")
+        .expect("built-in fragile")
+        .profile;
+    let mut p = profile();
+    p.pacing.breaker_failures = fragile.pacing.breaker_failures;
+    assert_eq!(
+        p.pacing.breaker_failures, 2,
+        "the fragile breaker this test is about"
+    );
+    p.pacing.cooldown_ms = 5_000;
+    p.vendor_rules.clear();
+    let ports = HashMap::from([
+        ((ip, Protocol::Modbus), 1),
+        ((ip, Protocol::Enip), 1),
+        ((ip, Protocol::S7), cpu.s7.unwrap().port()),
+    ]);
+    let started = Instant::now();
+    let report = scan::run(
+        config(p, vec![ip], ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    plant.shutdown().await;
+    let host = ip.to_string();
+    assert_eq!(
+        outcome(&report, &host, Protocol::Enip),
+        ProbeOutcome::Refused
+    );
+    assert_eq!(
+        outcome(&report, &host, Protocol::Modbus),
+        ProbeOutcome::Refused
+    );
+    assert_eq!(
+        outcome(&report, &host, Protocol::S7),
+        ProbeOutcome::Identified
+    );
+    assert!(report.hosts[0].identified());
+    // Two refusals under a 5 s cool-down: held, they would take 10 s. This is a bound
+    // on a policy, not a speed target.
+    assert!(
+        took < Duration::from_secs(5),
+        "refused connects held the cool-down: {took:?}"
+    );
+}
+
 /// `otscout scan` end to end: the binary scans one simulated device, writes the result
 /// and the journal, and exits 0; outside its window it refuses to start (exit 2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
