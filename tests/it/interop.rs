@@ -468,6 +468,8 @@ enum Close {
 
 #[derive(Debug)]
 struct Conn {
+    /// What the tapped port speaks.
+    protocol: Protocol,
     /// Bytes otscout sent.
     sent: Vec<u8>,
     close: Option<Close>,
@@ -493,9 +495,18 @@ impl Drop for Tap {
 }
 
 impl Tap {
-    async fn start(front: SocketAddr, back: SocketAddr) -> Tap {
+    async fn start(front: SocketAddr, back: SocketAddr, protocol: Protocol) -> Tap {
+        Tap::sharing(front, back, protocol, Arc::default()).await
+    }
+
+    /// A tap writing to `log`, which other taps (other ports of the same device) share.
+    async fn sharing(
+        front: SocketAddr,
+        back: SocketAddr,
+        protocol: Protocol,
+        log: Arc<Mutex<TapLog>>,
+    ) -> Tap {
         let listener = TcpListener::bind(front).await.expect("tap binds");
-        let log = Arc::new(Mutex::new(TapLog::default()));
         let shared = Arc::clone(&log);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -504,6 +515,7 @@ impl Tap {
                     l.open += 1;
                     l.max_open = l.max_open.max(l.open);
                     l.conns.push(Conn {
+                        protocol,
                         sent: Vec::new(),
                         close: None,
                     });
@@ -634,7 +646,7 @@ fn check_stream(protocol: Protocol, mut bytes: &[u8]) -> Result<usize, String> {
 
 /// Asserts the tap saw otscout behave: one connection at a time, each closed with a FIN,
 /// only allowlisted frames. Returns the number of connections and of frames.
-async fn assert_discipline(what: &str, tap: &Tap, protocol: Protocol) -> (usize, usize) {
+async fn assert_discipline(what: &str, tap: &Tap) -> (usize, usize) {
     let log = tap.settled().await;
     assert!(!log.conns.is_empty(), "{what}: otscout never connected");
     assert_eq!(
@@ -648,7 +660,7 @@ async fn assert_discipline(what: &str, tap: &Tap, protocol: Protocol) -> (usize,
             Some(Close::Fin),
             "{what}: connection {i} did not end with a FIN"
         );
-        frames += check_stream(protocol, &c.sent).unwrap_or_else(|e| panic!("{what}: {e}"));
+        frames += check_stream(c.protocol, &c.sent).unwrap_or_else(|e| panic!("{what}: {e}"));
     }
     (log.conns.len(), frames)
 }
@@ -745,19 +757,10 @@ async fn pymodbus_server_and_gateways_are_identified() {
     for (i, (mode, args)) in modes.iter().enumerate() {
         let n = u8::try_from(i).unwrap() + 1;
         let back = ip(1, 100 + n);
-        let back_port = free_port(back, false);
-        let mut cmd = Command::new(python());
-        cmd.arg(scripts().join("pymodbus_server.py"))
-            .args([back.to_string(), back_port.to_string()])
-            .args(*args);
-        servers.push(
-            Server::start(&format!("pymodbus {mode}"), dir.path(), cmd, |l| {
-                l.iter().any(|l| l.starts_with("READY"))
-            })
-            .await,
-        );
+        let back = SocketAddr::new(back.into(), free_port(back, false));
+        servers.push(pymodbus(&format!("pymodbus {mode}"), dir.path(), back, args).await);
         let front = SocketAddr::new(ip(1, n).into(), port);
-        taps.push(Tap::start(front, SocketAddr::new(back.into(), back_port)).await);
+        taps.push(Tap::start(front, back, Protocol::Modbus).await);
     }
     let version = servers[0].lines()[0].clone();
     assert!(version.contains("3."), "pymodbus version line: {version}");
@@ -824,7 +827,7 @@ async fn pymodbus_server_and_gateways_are_identified() {
     );
 
     for ((mode, _), (tap, server)) in modes.iter().zip(taps.iter().zip(&servers)) {
-        let (_, frames) = assert_discipline(mode, tap, Protocol::Modbus).await;
+        let (_, frames) = assert_discipline(mode, tap).await;
         // The server's own log: it received exactly those frames, each a 0x2B/0x0E request.
         let rx: Vec<Vec<u8>> = server
             .lines()
@@ -838,6 +841,30 @@ async fn pymodbus_server_and_gateways_are_identified() {
             check_frame(Protocol::Modbus, &f).unwrap_or_else(|e| panic!("{mode}: {e}"));
         }
     }
+}
+
+/// Starts cpppo's EtherNet/IP server (TCP and UDP) at `at`, with tests/interop/cpppo.cfg.
+async fn cpppo(dir: &Path, at: SocketAddr) -> Server {
+    let mut cmd = Command::new(python());
+    cmd.args(["-m", "cpppo.server.enip", "-v", "--address"])
+        .arg(at.to_string())
+        .args(["-A", "-c"])
+        .arg(scripts().join("cpppo.cfg"))
+        .arg("SCADA=INT[10]");
+    Server::start("cpppo", dir, cmd, |l| {
+        l.iter().any(|l| l.contains("TCP Server address"))
+            && l.iter().any(|l| l.contains("UDP Server address"))
+    })
+    .await
+}
+
+/// Starts tests/interop/pymodbus_server.py at `at` with `args`.
+async fn pymodbus(what: &str, dir: &Path, at: SocketAddr, args: &[&str]) -> Server {
+    let mut cmd = Command::new(python());
+    cmd.arg(scripts().join("pymodbus_server.py"))
+        .args([at.ip().to_string(), at.port().to_string()])
+        .args(args);
+    Server::start(what, dir, cmd, |l| l.iter().any(|l| l.starts_with("READY"))).await
 }
 
 /// Starts `snap7_server.py` with python-snap7 from `path` (or the default one).
@@ -886,7 +913,7 @@ async fn snap7_servers_are_identified() {
         let back = ip(2, 100 + n);
         let back = SocketAddr::new(back.into(), free_port(back, false));
         let server = snap7(what, dir.path(), back, *path).await;
-        let tap = Tap::start(SocketAddr::new(ip(2, *n).into(), port), back).await;
+        let tap = Tap::start(SocketAddr::new(ip(2, *n).into(), port), back, Protocol::S7).await;
         running.push((*n, *what, server, tap));
     }
     let hosts: Vec<IpAddr> = cases.iter().map(|(n, ..)| ip(2, *n).into()).collect();
@@ -928,7 +955,7 @@ async fn snap7_servers_are_identified() {
             let s = of_type(&f, "suspicious");
             assert_eq!(s.len(), 2, "{what}: {f:#?}");
         }
-        let (conns, frames) = assert_discipline(what, tap, Protocol::S7).await;
+        let (conns, frames) = assert_discipline(what, tap).await;
         // CR, setup, two SZL reads, DR: on the first TSAP, one connection.
         assert_eq!((conns, frames), (1, 5), "{what}: {}", server.log());
     }
@@ -943,22 +970,13 @@ async fn cpppo_enip_server_is_identified_over_tcp_and_udp() {
     let dir = tempfile::tempdir().unwrap();
     let back = ip(3, 101);
     let back_port = free_port(back, true);
-    let mut cmd = Command::new(python());
-    cmd.args(["-m", "cpppo.server.enip", "-v", "--address"])
-        .arg(format!("{back}:{back_port}"))
-        .args(["-A", "-c"])
-        .arg(scripts().join("cpppo.cfg"))
-        .arg("SCADA=INT[10]");
-    let server = Server::start("cpppo", dir.path(), cmd, |l| {
-        l.iter().any(|l| l.contains("TCP Server address"))
-            && l.iter().any(|l| l.contains("UDP Server address"))
-    })
-    .await;
+    let server = cpppo(dir.path(), SocketAddr::new(back.into(), back_port)).await;
     let front = ip(3, 1);
     let port = free_port(front, false);
     let tap = Tap::start(
         SocketAddr::new(front.into(), port),
         SocketAddr::new(back.into(), back_port),
+        Protocol::Enip,
     )
     .await;
 
@@ -991,7 +1009,7 @@ async fn cpppo_enip_server_is_identified_over_tcp_and_udp() {
     // as a broken reply.
     assert!(of_type(&f, "suspicious").is_empty(), "{f:#?}");
     assert_eq!(code, 0);
-    let (conns, frames) = assert_discipline("cpppo tcp", &tap, Protocol::Enip).await;
+    let (conns, frames) = assert_discipline("cpppo tcp", &tap).await;
     assert_eq!((conns, frames), (1, 2), "{}", server.log());
 
     // UDP goes straight to the server (the tap is TCP only).
@@ -1050,7 +1068,7 @@ async fn libmodbus_server_says_illegal_function() {
     .await;
     let front = ip(4, 1);
     let port = free_port(front, false);
-    let tap = Tap::start(SocketAddr::new(front.into(), port), back).await;
+    let tap = Tap::start(SocketAddr::new(front.into(), port), back, Protocol::Modbus).await;
     let port_set = format!("modbus.port={port}");
     let sets = [port_set.as_str(), "enip.enabled=false", "s7.enabled=false"];
     let (code, result) = scan(dir.path(), "libmodbus", &[front.into()], &sets).await;
@@ -1070,7 +1088,7 @@ async fn libmodbus_server_says_illegal_function() {
         result["scan"]["hosts"][front.to_string()]["probes"][0]["outcome"],
         "negative"
     );
-    let (conns, frames) = assert_discipline(TEST, &tap, Protocol::Modbus).await;
+    let (conns, frames) = assert_discipline(TEST, &tap).await;
     assert_eq!((conns, frames), (1, 1), "{}", server.log());
     // libmodbus 3.1.6 reads a request of a function it does not know only up to the
     // function code (8 bytes): the rest of the frame stays unread. One request per
@@ -1082,4 +1100,66 @@ async fn libmodbus_server_says_illegal_function() {
         .collect();
     assert_eq!(rx.len(), 1, "{}", server.log());
     assert!(rx[0].starts_with("000100000005ff2b"), "{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_speaking_all_three_gets_one_connection_at_a_time() {
+    const TEST: &str = "multi-protocol interop";
+    let native = snap7_native_dir().filter(|d| importable("snap7.server", Some(d)));
+    let s7 = native.is_some() || importable("snap7.server", None);
+    if !(importable("pymodbus", None) && s7 && importable("cpppo.server.enip", None)) {
+        return skip_or_fail(TEST, "needs pymodbus, python-snap7 and cpppo");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Three servers behind one device address: a Modbus, an S7 and an EtherNet/IP port,
+    // all recorded in one log, so an overlap between protocols shows.
+    let back = |n: u8| {
+        let a = ip(5, 100 + n);
+        SocketAddr::new(a.into(), free_port(a, n == 3))
+    };
+    let (mb, s7, en) = (back(1), back(2), back(3));
+    let servers = [
+        pymodbus("pymodbus", dir.path(), mb, &[]).await,
+        snap7("snap7", dir.path(), s7, native.as_deref()).await,
+        cpppo(dir.path(), en).await,
+    ];
+    let device = ip(5, 1);
+    let log = Arc::new(Mutex::new(TapLog::default()));
+    let mut taps = Vec::new();
+    let mut sets = vec![
+        "enip.list_services=true".to_string(),
+        "modbus.unit_ids=[1]".to_string(),
+        "modbus.allow_other_unit_ids=true".to_string(),
+    ];
+    for (protocol, key, back) in [
+        (Protocol::Modbus, "modbus", mb),
+        (Protocol::S7, "s7", s7),
+        (Protocol::Enip, "enip", en),
+    ] {
+        let port = free_port(device, false);
+        let front = SocketAddr::new(device.into(), port);
+        taps.push(Tap::sharing(front, back, protocol, Arc::clone(&log)).await);
+        sets.push(format!("{key}.port={port}"));
+    }
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let (code, result) = scan(dir.path(), "all-three", &[device.into()], &sets).await;
+    assert_eq!(code, 0);
+    let f = facts(&result, &device.into());
+    let ids = of_type(&f, "identity");
+    let protocols: std::collections::BTreeSet<&str> = ids
+        .iter()
+        .filter_map(|i| i["identity"]["protocol"].as_str())
+        .collect();
+    assert_eq!(
+        protocols,
+        ["enip", "modbus", "s7"].into(),
+        "{f:#?}\n{}",
+        servers
+            .iter()
+            .map(Server::log)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (conns, _) = assert_discipline(TEST, &taps[0]).await;
+    assert_eq!(conns, 3, "one connection per protocol");
 }
