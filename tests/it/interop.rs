@@ -8,6 +8,7 @@
 //!   exception, or silence);
 //! - python-snap7 3.3.0 (its own pure-Python S7 server, which deviates from real CPUs) and
 //!   2.1.0 (which wraps the native Snap7 server, the emulator behind `s7ident.pcap`);
+//! - s7commplus 0.3.0: an S7-1200/1500 emulator that speaks only S7comm-plus;
 //! - cpppo 5.2.5: `python3 -m cpppo.server.enip`, over TCP and UDP;
 //! - libmodbus (Debian's libmodbus-dev, 3.1.6 on bookworm): a C server built here with `cc`,
 //!   whose `modbus_reply()` has no device identification, like many devices built on it.
@@ -1162,4 +1163,53 @@ async fn a_device_speaking_all_three_gets_one_connection_at_a_time() {
     );
     let (conns, _) = assert_discipline(TEST, &taps[0]).await;
     assert_eq!(conns, 3, "one connection per protocol");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s7commplus_emulator_refuses_s7comm_and_is_left_alone() {
+    const TEST: &str = "s7commplus interop";
+    if !importable("s7commplus.server", None) {
+        return skip_or_fail(TEST, &format!("{} cannot import s7commplus", python()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let back = ip(6, 101);
+    let back = SocketAddr::new(back.into(), free_port(back, false));
+    let mut cmd = Command::new(python());
+    cmd.arg(scripts().join("s7commplus_server.py")).args([
+        back.ip().to_string(),
+        back.port().to_string(),
+        "60".into(),
+    ]);
+    let server = Server::start("s7commplus", dir.path(), cmd, |l| {
+        l.iter().any(|l| l.starts_with("READY"))
+    })
+    .await;
+    let front = ip(6, 1);
+    let port = free_port(front, false);
+    let tap = Tap::start(SocketAddr::new(front.into(), port), back, Protocol::S7).await;
+    let port_set = format!("s7.port={port}");
+    let sets = [
+        port_set.as_str(),
+        "modbus.enabled=false",
+        "enip.enabled=false",
+    ];
+    let (code, result) = scan(dir.path(), "s7commplus", &[front.into()], &sets).await;
+    assert_eq!(code, 0);
+    let f = facts(&result, &front.into());
+    assert!(of_type(&f, "identity").is_empty(), "{f:#?}");
+    assert!(of_type(&f, "suspicious").is_empty(), "{f:#?}");
+    // It accepted the TSAP and closed on Setup Communication: a "no", and the CPU is not
+    // tried again on the next TSAP.
+    let neg = of_type(&f, "negative");
+    assert_eq!(neg.len(), 1, "{f:#?}");
+    assert!(
+        neg[0]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("setup_communication"),
+        "{}",
+        neg[0]
+    );
+    let (conns, frames) = assert_discipline(TEST, &tap).await;
+    assert_eq!((conns, frames), (1, 2), "{}", server.log());
 }
