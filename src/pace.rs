@@ -133,6 +133,10 @@ pub enum BusyReason {
     NotConnected,
     /// A request on the connection awaits its reply (one in flight, hard limit).
     RequestInFlight,
+    /// A request on this connection went unanswered: nothing more is sent on it (a late
+    /// reply could be taken for the next answer, and a gateway would hold two requests).
+    /// Close it, and connect again after the cool-down if there is more to ask.
+    Unanswered,
 }
 
 /// What went wrong, as the driver saw it.
@@ -160,7 +164,8 @@ pub struct Trip {
 /// What the driver should do after a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterFailure {
-    /// Try again, not before this time (connect again, or resend on the same connection).
+    /// Try again, not before this time: connect again, or take the next step. An unanswered
+    /// request is never resent on its connection (SAFETY.md, hard limits).
     RetryAt(Instant),
     /// Retries are used up for this step; move on (next step or next host).
     GiveUp,
@@ -183,6 +188,8 @@ struct HostState {
     active: bool,
     connected: bool,
     in_flight: bool,
+    /// A request on the open connection timed out: no more sends on it.
+    unanswered: bool,
     last_close: Option<Instant>,
     /// The last connection attempt (a SYN sent), refused or not.
     last_attempt: Option<Instant>,
@@ -283,6 +290,7 @@ impl Pacer {
         }
         h.connected = true;
         h.in_flight = false;
+        h.unanswered = false;
         h.retry_at = None;
         h.last_attempt = Some(now);
         Ok(())
@@ -331,6 +339,9 @@ impl Pacer {
         }
         if h.in_flight {
             return Err(Deny::Busy(BusyReason::RequestInFlight));
+        }
+        if h.unanswered {
+            return Err(Deny::Busy(BusyReason::Unanswered));
         }
         let mut ready = now;
         if let Some(last) = h.last_send {
@@ -386,6 +397,9 @@ impl Pacer {
         // cool-down and breaker, but does not take an in-flight slot.
         let h = self.hosts.entry(host).or_default();
         h.in_flight = false;
+        if kind == FailureKind::ResponseTimeout && h.connected {
+            h.unanswered = true;
+        }
         if matches!(
             kind,
             FailureKind::ConnectTimeout | FailureKind::ConnectRefused | FailureKind::Reset
@@ -739,6 +753,28 @@ mod tests {
             p.may_send(ip(1), t0 + Duration::from_millis(5)),
             Err(Deny::Until(t0 + Duration::from_millis(100)))
         );
+    }
+
+    #[test]
+    fn nothing_more_is_sent_on_a_connection_after_an_unanswered_request() {
+        let t0 = Instant::now();
+        let mut l = limits();
+        l.host_interval = Duration::ZERO;
+        let mut p = Pacer::new(l);
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_send(ip(1), t0).unwrap();
+        let later = t0 + Duration::from_secs(2);
+        let _ = p.on_failure(ip(1), later, FailureKind::ResponseTimeout);
+        assert_eq!(
+            p.may_send(ip(1), later + Duration::from_secs(10)),
+            Err(Deny::Busy(BusyReason::Unanswered))
+        );
+        assert!(p.on_send(ip(1), later + Duration::from_secs(10)).is_err());
+        // A new connection (after the cool-down) starts clean.
+        p.on_close(ip(1), later);
+        let again = later + l.cooldown;
+        p.on_connect(ip(1), again).unwrap();
+        assert_eq!(p.may_send(ip(1), again), Ok(()));
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl ScanConfig {
 /// One connection (or, for ENIP over UDP, one exchange) of a probe, and what it sends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionPlan {
-    /// What this connection is for (`unit ids 255, 0`, `TSAP 0x0102 (PG, rack 0, slot 2)`).
+    /// What this connection is for (`unit id 255`, `TSAP 0x0102 (PG, rack 0, slot 2)`).
     pub purpose: String,
     /// The requests in order.
     pub requests: Vec<SafeRequest>,
@@ -171,12 +171,22 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
     let mut out = Vec::new();
     if p.modbus.enabled {
         let mut tid = 0u16;
-        let connections = p
-            .modbus
-            .unit_ids
+        let units = &p.modbus.unit_ids;
+        // One connection per unit id at most: a unit that answers ends the probe, a
+        // gateway exception (0x0A/0x0B) moves on on the same connection, and a unit that
+        // stays silent gets no other request on its connection: the next unit id goes out
+        // on a new one, after the cool-down (SAFETY.md, hard limits).
+        let connections = units
             .iter()
-            .map(|&unit_id| ConnectionPlan {
-                purpose: format!("unit id {unit_id}"),
+            .enumerate()
+            .map(|(i, &unit_id)| ConnectionPlan {
+                purpose: match i {
+                    0 => format!("unit id {unit_id}"),
+                    _ => format!(
+                        "unit id {unit_id}, if unit id {} did not answer (a new connection after a timeout)",
+                        units[i - 1]
+                    ),
+                },
                 requests: p
                     .modbus
                     .read_codes
@@ -193,26 +203,13 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
                     .collect(),
             })
             .collect::<Vec<_>>();
-        // All unit ids share one connection: Modbus/TCP addresses the unit in each MBAP
-        // header, so trying 0 after 255 needs no reconnect.
-        let merged = ConnectionPlan {
-            purpose: format!(
-                "unit ids {} (stops at the first that answers)",
-                p.modbus
-                    .unit_ids
-                    .iter()
-                    .map(u8::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            requests: connections.into_iter().flat_map(|c| c.requests).collect(),
-        };
         out.push(ProbePlan {
             protocol: Protocol::Modbus,
             port: p.modbus.port,
             transport: "tcp",
-            connections: vec![merged],
-            stop_rule: "stops at the first unit id that answers; an exception reply is a finding",
+            connections,
+            stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
+                        after a timeout nothing more is sent on that connection",
             best_requests: p.modbus.read_codes.len(),
         });
     }

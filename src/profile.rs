@@ -71,7 +71,8 @@ pub struct Pacing {
     pub host_interval_ms: u64,
     pub connect_timeout_ms: u64,
     pub response_timeout_ms: u64,
-    /// Retries of a connect that timed out, or of an unanswered request.
+    /// Retries of a connect that timed out. An unanswered request is never resent; its
+    /// timeout delays the probe's next step (a new connection) by the backoff.
     pub retries: u32,
     /// Wait before the first retry; each further retry doubles it.
     pub retry_backoff_ms: u64,

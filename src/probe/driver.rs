@@ -12,6 +12,11 @@
 //!   only after the previous one is closed and the host's cool-down has passed.
 //! - One request in flight: after a `Send` the driver only reads until the session asks
 //!   for the next step.
+//! - No request after an unanswered one on the same connection: once a response timeout
+//!   passes, the session may only wait, reconnect (after the cool-down) or finish; a
+//!   session that asks to send on that connection is cut off ([`DriveEnd::Runaway`])
+//!   before anything is written. Bytes the device still sends are drained at the close
+//!   and never reach the session.
 //! - No `SO_LINGER 0`: some PLC stacks log or mishandle a reset. Before dropping a socket
 //!   the driver shuts down its write side and drains what the device still sends, so the
 //!   kernel has no unread data that would turn the close into a RST.
@@ -194,6 +199,7 @@ pub async fn drive(
         },
         attempts: 0,
         send_delay: Duration::ZERO,
+        unanswered: false,
     };
     let end = d.run(session).await;
     d.report.end = end;
@@ -212,6 +218,8 @@ struct Driver<'a, 'b> {
     attempts: u32,
     /// How long the pacer held back the last request (added to the session's deadline).
     send_delay: Duration,
+    /// A request on the open connection went unanswered (its response timeout passed).
+    unanswered: bool,
 }
 
 impl Driver<'_, '_> {
@@ -232,6 +240,7 @@ impl Driver<'_, '_> {
                     if let Some(c) = conn.take() {
                         self.close(c).await;
                     }
+                    self.unanswered = false;
                     match self.open(session).await {
                         Ok((c, s)) => {
                             conn = c;
@@ -248,6 +257,16 @@ impl Driver<'_, '_> {
                             .on_connection_lost(std::time::Instant::now(), ConnectionLoss::Closed);
                         continue;
                     };
+                    if self.unanswered {
+                        // A session bug: the device may still answer the earlier request.
+                        if let Some(c) = conn.take() {
+                            self.close(c).await;
+                        }
+                        return DriveEnd::Runaway(format!(
+                            "{} asked after an unanswered request on the same connection",
+                            request.kind()
+                        ));
+                    }
                     let frame = match emit(&request) {
                         Ok(f) => f,
                         Err(e) => {
@@ -336,6 +355,9 @@ impl Driver<'_, '_> {
                             self.report.timeouts += 1;
                             let after = self.pacing.failed_timeout();
                             let step = session.on_timeout(std::time::Instant::now());
+                            // `Wait`: the session still waits for that reply (its own
+                            // deadline has not passed); anything else gives it up.
+                            self.unanswered |= step != Step::Wait;
                             if let AfterFailure::Tripped(t) = after {
                                 if let Some(c) = conn.take() {
                                     self.close(c).await;
@@ -601,6 +623,10 @@ impl Driver<'_, '_> {
                         Ok(Ok(n)) if n > 0 => drained += n,
                         _ => break,
                     }
+                }
+                if drained > 0 {
+                    // A late reply (after a timeout) or unread bytes: answers nothing.
+                    tracing::debug!(addr = %self.endpoint.addr, bytes = drained, "discarded at close");
                 }
             }
             drop(s);

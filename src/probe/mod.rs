@@ -25,7 +25,8 @@ pub enum Step {
     /// Wait for more bytes, or for the deadline from [`Session::poll_timeout`].
     Wait,
     /// Close this connection gracefully (FIN) and, after the host's cool-down, open a new
-    /// one and call [`Session::on_connected`] again (S7: the next TSAP).
+    /// one and call [`Session::on_connected`] again (S7: the next TSAP; Modbus: the next
+    /// unit id after a silent one).
     Reconnect,
     /// The session is finished; the driver closes the connection and collects the findings.
     Done,
@@ -69,6 +70,11 @@ pub trait Session: Send + std::fmt::Debug {
     /// Bytes arrived (any amount: the session does its own framing with `frame_len`).
     fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step;
     /// The deadline from `poll_timeout` has passed.
+    ///
+    /// # OT safety
+    /// A request that timed out is unanswered: nothing more may go out on its connection.
+    /// Return [`Step::Wait`] (still waiting for it), [`Step::Reconnect`] or [`Step::Done`];
+    /// the driver cuts off a session that returns [`Step::Send`] on that connection.
     fn on_timeout(&mut self, now: Instant) -> Step;
     /// The connection ended, or could not be made.
     fn on_connection_lost(&mut self, now: Instant, why: ConnectionLoss) -> Step;

@@ -4,10 +4,18 @@
 //! clock (the driver passes `now`), and it only ever asks for
 //! [`SafeRequest::ModbusReadDeviceId`].
 //!
-//! What it does, on **one** connection, one request in flight at a time:
+//! What it does, one request in flight at a time:
 //! - tries the unit ids in the configured order and stops at the first unit that answers
 //!   (an identity reply or an exception from the unit itself; a gateway's 0x0A/0x0B
-//!   exception says the unit is *not* there, so the next unit id is tried);
+//!   exception says the unit is *not* there, so the next unit id is tried on the same
+//!   connection: the gateway answered, nothing is outstanding);
+//! - after a **response timeout** it sends nothing more on that connection: a unit that
+//!   answered nothing yet is reported silent and the next unit id is tried on a **new**
+//!   connection ([`Step::Reconnect`]: the driver closes with FIN and waits for the host's
+//!   cool-down first), at most [`MAX_CONNECTS`] connections; a unit that had answered
+//!   ends the probe ([`Step::Done`]). A gateway (serial behind TCP) may still hold the
+//!   unanswered request, and its late reply must never be read as the answer to a later
+//!   one; a slow device is also the one not to push;
 //! - for that unit asks each configured read code in order (stream codes start at
 //!   object 0, as MAP v1.1b3 6.21 allows and common clients do; the individual code asks
 //!   each configured object not already known);
@@ -19,21 +27,26 @@
 //!   non-Modbus answer is [`Fact::NoAnswer`]; a reply that does not decode, or that does
 //!   not match its request, is [`Fact::Suspicious`] with the bytes kept.
 //!
-//! Every reply is matched to its request by transaction id (MMTCP 3.1.3). A late reply to
-//! a request that already timed out is recognised by its transaction id and dropped.
+//! Every reply is matched to its request by transaction id (MMTCP 3.1.3). Transaction ids
+//! count up across connections, and a reply only ever answers the one request in flight on
+//! its connection: bytes that arrive after a timeout, before the close, are ignored and
+//! kept as an [`Anomaly`] ([`ModbusSession::anomalies`]); a transaction id sent on an
+//! earlier connection is not expected on this one and is suspicious like any other
+//! mismatch (some devices echo transaction ids wrongly).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use super::driver::MAX_CONNECTS;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
 use crate::safety::{ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest};
-use crate::wire::Cursor;
 use crate::wire::modbus::{
     ExceptionCode, FunctionCode, PROTOCOL_ID_MODBUS, ReadDeviceIdResponse, Response, ResponseAdu,
     frame_len, to_identity,
 };
+use crate::wire::{Anomaly, Cursor};
 
 /// The request kind every finding of this session comes from.
 const KIND: &str = "modbus.read_device_id";
@@ -46,6 +59,10 @@ pub const DEFAULT_MAX_PAGES: usize = 16;
 /// No configuration can ask for more pages per read code than this (SAFETY.md): 128
 /// extended objects at two per page.
 pub const MAX_PAGES_LIMIT: usize = 64;
+
+/// Anomalies kept per session: a device that repeats replies in a loop must not grow the
+/// list without bound; the first few tell the story.
+const MAX_ANOMALIES: usize = 16;
 
 /// Plain data the scan driver builds from a [`Profile`]. Ports and sockets are the
 /// driver's business; `port` is only copied into facts.
@@ -105,8 +122,15 @@ pub struct ModbusSession {
     individual_idx: usize,
     next_tid: u16,
     in_flight: Option<InFlight>,
-    /// Every transaction id sent, to recognise late replies.
+    /// Every transaction id sent on the current connection, to recognise a repeated reply.
     sent: BTreeSet<u16>,
+    /// A request went unanswered: this connection is finished, the next step is a
+    /// reconnect (set with [`Step::Reconnect`], cleared by `on_connected`).
+    reconnecting: bool,
+    /// Connections this session has been given (`on_connected` calls).
+    connections: u32,
+    /// Odd things ignored (bytes after a timeout, a repeated reply), for the log.
+    anomalies: Vec<Anomaly>,
     buf: Vec<u8>,
     /// Identity replies of the current unit and their frames.
     replies: Vec<ReadDeviceIdResponse>,
@@ -132,6 +156,9 @@ impl ModbusSession {
             next_tid,
             in_flight: None,
             sent: BTreeSet::new(),
+            reconnecting: false,
+            connections: 0,
+            anomalies: Vec::new(),
             buf: Vec::new(),
             replies: Vec::new(),
             raw: Vec::new(),
@@ -140,6 +167,12 @@ impl ModbusSession {
             findings: Vec::new(),
             done: false,
         }
+    }
+
+    /// Odd things the session ignored: bytes that came after a response timeout (a late
+    /// reply, before the driver's close), a second reply to an answered request.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
     }
 
     fn unit(&self) -> u8 {
@@ -204,8 +237,19 @@ impl ModbusSession {
         self.start_code(now)
     }
 
-    /// The current unit is finished: report it, and stop if it answered.
+    /// The current unit is finished: report it, and stop if it answered; otherwise the
+    /// next unit id, on this connection (nothing is outstanding on it).
     fn finish_unit(&mut self, now: Instant) -> Step {
+        if self.end_unit() {
+            self.start_code(now)
+        } else {
+            self.finish()
+        }
+    }
+
+    /// Reports the current unit and moves to the next unit id. Returns whether there is
+    /// one to try (false: the unit answered, or every unit id was tried).
+    fn end_unit(&mut self) -> bool {
         if !self.replies.is_empty() {
             let identity = to_identity(self.unit(), &self.replies);
             let raw = std::mem::take(&mut self.raw);
@@ -218,19 +262,24 @@ impl ModbusSession {
             self.answered = true;
         }
         if self.answered {
-            return self.finish();
+            return false;
         }
         self.unit_idx += 1;
         self.code_idx = 0;
         self.replies.clear();
         self.raw.clear();
         if self.unit_idx >= self.cfg.unit_ids.len() {
-            if let Some(outcome) = self.silence {
-                self.no_answer(outcome, None);
-            }
-            return self.finish();
+            self.report_silence();
+            return false;
         }
-        self.start_code(now)
+        true
+    }
+
+    /// No unit answered: says why, once.
+    fn report_silence(&mut self) {
+        if let Some(outcome) = self.silence.take() {
+            self.no_answer(outcome, None);
+        }
     }
 
     fn no_answer(&mut self, outcome: NoAnswerKind, raw: Option<Vec<u8>>) {
@@ -276,6 +325,7 @@ impl ModbusSession {
     fn finish(&mut self) -> Step {
         self.done = true;
         self.in_flight = None;
+        self.reconnecting = false;
         Step::Done
     }
 
@@ -292,7 +342,8 @@ impl ModbusSession {
         }
         let Some(flight) = self.in_flight else {
             if self.sent.contains(&adu.header.transaction_id) {
-                return Step::Wait; // a late reply to a request that timed out
+                self.repeated(adu.header.transaction_id, frame.len());
+                return Step::Wait;
             }
             return self.suspicious(
                 format!(
@@ -305,6 +356,7 @@ impl ModbusSession {
         let req = flight.request;
         if adu.header.transaction_id != req.transaction_id {
             if self.sent.contains(&adu.header.transaction_id) {
+                self.repeated(adu.header.transaction_id, frame.len());
                 return Step::Wait;
             }
             return self.suspicious(
@@ -334,6 +386,23 @@ impl ModbusSession {
                 frame,
             ),
         }
+    }
+
+    fn note(&mut self, anomaly: Anomaly) {
+        if self.anomalies.len() < MAX_ANOMALIES {
+            self.anomalies.push(anomaly);
+        }
+    }
+
+    /// A second reply to a request already answered on this connection (a request that
+    /// went unanswered ends its connection, so this is no late reply): ignored, noted.
+    fn repeated(&mut self, transaction_id: u16, len: usize) {
+        self.note(Anomaly {
+            field: "modbus.mbap.transaction_id",
+            what: format!(
+                "{len}-byte reply repeats transaction id {transaction_id}, already answered: ignored"
+            ),
+        });
     }
 
     fn on_exception(
@@ -436,6 +505,11 @@ impl Session for ModbusSession {
         if self.done || self.cfg.unit_ids.is_empty() || self.cfg.read_codes.is_empty() {
             return self.finish();
         }
+        self.connections += 1;
+        // A new connection: nothing of the old one's stream carries over.
+        self.reconnecting = false;
+        self.buf.clear();
+        self.sent.clear();
         if self.in_flight.is_some() {
             return Step::Wait;
         }
@@ -445,6 +519,18 @@ impl Session for ModbusSession {
     fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step {
         if self.done {
             return Step::Done;
+        }
+        if self.reconnecting {
+            // Bytes on the connection whose request went unanswered, before its close: a
+            // late reply, never the answer to anything the session asks next.
+            self.note(Anomaly {
+                field: "modbus.reply",
+                what: format!(
+                    "{} bytes after the response timeout, before the reconnect: ignored",
+                    bytes.len()
+                ),
+            });
+            return Step::Reconnect;
         }
         self.buf.extend_from_slice(bytes);
         loop {
@@ -492,12 +578,23 @@ impl Session for ModbusSession {
         match self.in_flight {
             Some(f) if now >= f.deadline => {
                 self.in_flight = None;
+                // What came of the unanswered reply stays with this connection.
+                self.buf.clear();
                 if self.replies.is_empty() && !self.answered {
                     self.silence = Some(NoAnswerKind::Timeout);
                 }
-                // A partial reply stays in the buffer: TCP keeps order, so its rest comes
-                // before the next reply, and its transaction id marks it as late.
-                self.finish_unit(now)
+                // Nothing more goes out on this connection (SAFETY.md, hard limits).
+                if !self.end_unit() {
+                    return self.finish();
+                }
+                if self.connections >= MAX_CONNECTS {
+                    // The driver would cut the probe off; a device silent to this many
+                    // unit ids is reported silent instead.
+                    self.report_silence();
+                    return self.finish();
+                }
+                self.reconnecting = true;
+                Step::Reconnect
             }
             Some(_) => Step::Wait,
             None => Step::Wait,
@@ -507,6 +604,12 @@ impl Session for ModbusSession {
     fn on_connection_lost(&mut self, _now: Instant, why: ConnectionLoss) -> Step {
         if self.done {
             return Step::Done;
+        }
+        // An earlier unit id that stayed silent (on an earlier connection) comes first:
+        // it is what the device did first.
+        let earlier = self.silence.take();
+        if let Some(outcome) = earlier {
+            self.no_answer(outcome, None);
         }
         let had_identity = !self.replies.is_empty();
         self.flush_identity();
@@ -518,7 +621,9 @@ impl Session for ModbusSession {
                 // the inventory: it is there, and it did not say who it is.
                 ConnectionLoss::Closed | ConnectionLoss::Reset => NoAnswerKind::Reset,
             };
-            self.no_answer(outcome, None);
+            if earlier != Some(outcome) {
+                self.no_answer(outcome, None);
+            }
         }
         self.finish()
     }
@@ -686,7 +791,7 @@ mod tests {
     }
 
     #[test]
-    fn silent_unit_times_out_and_the_next_unit_is_tried_on_the_same_connection() {
+    fn silent_unit_times_out_and_the_next_unit_is_tried_on_a_new_connection() {
         let t0 = Instant::now();
         let mut s = ModbusSession::new(cfg(&[0xFF, 1], &[ReadDeviceIdCode::Basic]));
         let first = sent(&s.on_connected(t0));
@@ -694,14 +799,21 @@ mod tests {
         // Before the deadline nothing happens.
         assert_eq!(s.on_timeout(t0 + Duration::from_millis(499)), Step::Wait);
         let t1 = t0 + Duration::from_millis(500);
-        let second = sent(&s.on_timeout(t1));
+        // Unanswered: nothing more on this connection, the next unit id on a new one.
+        assert_eq!(s.on_timeout(t1), Step::Reconnect);
+        assert_eq!(s.poll_timeout(), None);
+        // A late reply that slips in before the close is no answer to anything.
+        let late = reply(first.transaction_id, 0xFF, 1, 0, 0, &[(0, "LATE")]);
+        assert_eq!(s.on_bytes(t1, &late), Step::Reconnect);
+        assert_eq!(s.anomalies().len(), 1, "{:?}", s.anomalies());
+        assert!(s.anomalies()[0].what.contains("after the response timeout"));
+        let t2 = t1 + Duration::from_millis(100);
+        let second = sent(&s.on_connected(t2));
         assert_eq!(second.unit_id, 1);
         assert_ne!(second.transaction_id, first.transaction_id);
-        // The late reply to the first request is recognised and dropped.
-        let late = reply(first.transaction_id, 0xFF, 1, 0, 0, &[(0, "LATE")]);
-        assert_eq!(s.on_bytes(t1, &late), Step::Wait);
+        assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_millis(500)));
         let ok = reply(second.transaction_id, 1, 1, 0, 0, &[(0, "ACME")]);
-        assert_eq!(s.on_bytes(t1, &ok), Step::Done);
+        assert_eq!(s.on_bytes(t2, &ok), Step::Done);
         let f = s.take_findings();
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(identity(&f[0]).unit_id, 1);
@@ -709,21 +821,107 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_half_in_at_the_timeout_is_dropped_when_it_completes() {
+    fn a_late_reply_is_never_taken_as_the_next_answer() {
         let t0 = Instant::now();
-        let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
+        let mut s = ModbusSession::new(cfg(&[0xFF, 0], &[ReadDeviceIdCode::Basic]));
         let first = sent(&s.on_connected(t0));
-        let late = reply(first.transaction_id, 1, 1, 0, 0, &[(0, "SLOW")]);
+        // Half a reply is in when the deadline passes; its rest would only come on the
+        // old connection, which the driver closes.
+        let late = reply(first.transaction_id, 0xFF, 1, 0, 0, &[(0, "SLOW")]);
         assert_eq!(s.on_bytes(t0, &late[..5]), Step::Wait);
-        let second = sent(&s.on_timeout(t0 + Duration::from_secs(1)));
-        assert_eq!(second.unit_id, 2);
-        let mut rest = late[5..].to_vec();
-        rest.extend(reply(second.transaction_id, 2, 1, 0, 0, &[(0, "FAST")]));
-        assert_eq!(s.on_bytes(t0, &rest), Step::Done);
+        assert_eq!(s.on_timeout(t0 + Duration::from_secs(1)), Step::Reconnect);
+        let second = sent(&s.on_connected(t0 + Duration::from_secs(2)));
+        assert_eq!(second.unit_id, 0);
+        // The new connection starts clean: the stale half frame does not swallow the
+        // reply, and the reply to the second request is taken as its answer.
+        let ok = reply(second.transaction_id, 0, 1, 0, 0, &[(0, "FAST")]);
+        assert_eq!(s.on_bytes(t0, &ok), Step::Done);
         let f = s.take_findings();
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(identity(&f[0]).unit_id, 2);
+        assert_eq!(identity(&f[0]).unit_id, 0);
         assert_eq!(identity(&f[0]).objects[&0], "FAST");
+    }
+
+    #[test]
+    fn an_old_transaction_id_on_the_new_connection_is_suspicious() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[0xFF, 0], &[ReadDeviceIdCode::Basic]));
+        let first = sent(&s.on_connected(t0));
+        assert_eq!(s.on_timeout(t0 + Duration::from_secs(1)), Step::Reconnect);
+        let second = sent(&s.on_connected(t0 + Duration::from_secs(2)));
+        // A device that answers the new request with the old request's transaction id
+        // (it echoes them wrongly) is not believed.
+        let wrong = reply(first.transaction_id, 0, 1, 0, 0, &[(0, "WHO")]);
+        assert_eq!(s.on_bytes(t0, &wrong), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        let Fact::Suspicious { reason, .. } = &f[0].fact else {
+            panic!("{f:?}")
+        };
+        assert_eq!(
+            reason,
+            &format!(
+                "reply with transaction id {} to request {}",
+                first.transaction_id, second.transaction_id
+            )
+        );
+        assert_eq!(f[0].raw.as_deref(), Some(&wrong[..]));
+    }
+
+    #[test]
+    fn a_repeated_reply_on_the_same_connection_is_noted_and_ignored() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r1 = sent(&s.on_connected(t0));
+        let first = reply(r1.transaction_id, 1, 1, 0, 0, &[(0, "A")]);
+        let r2 = sent(&s.on_bytes(t0, &first));
+        assert_eq!(s.on_bytes(t0, &first), Step::Wait);
+        assert_eq!(s.anomalies().len(), 1);
+        let second = reply(r2.transaction_id, 1, 2, 0, 0, &[(3, "U")]);
+        assert_eq!(s.on_bytes(t0, &second), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(identity(&f[0]).objects.len(), 2, "{f:?}");
+    }
+
+    #[test]
+    fn repeated_replies_keep_a_bounded_note() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r1 = sent(&s.on_connected(t0));
+        let first = reply(r1.transaction_id, 1, 1, 0, 0, &[(0, "A")]);
+        sent(&s.on_bytes(t0, &first));
+        let flood: Vec<u8> = first
+            .iter()
+            .copied()
+            .cycle()
+            .take(first.len() * 1000)
+            .collect();
+        assert_eq!(s.on_bytes(t0, &flood), Step::Wait);
+        assert_eq!(s.anomalies().len(), MAX_ANOMALIES);
+    }
+
+    #[test]
+    fn a_timeout_after_the_unit_answered_ends_the_probe() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(
+            &[1, 2],
+            &[ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        ));
+        let r = sent(&s.on_connected(t0));
+        let r = sent(&s.on_bytes(t0, &reply(r.transaction_id, 1, 1, 0, 0, &[(0, "A")])));
+        assert_eq!(r.read_code, ReadDeviceIdCode::Regular);
+        // The unit went quiet on the regular code: what it said stands, nothing more is
+        // asked (no other unit id, no reconnect).
+        assert_eq!(s.on_timeout(t0 + Duration::from_secs(1)), Step::Done);
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(identity(&f[0]).objects[&0], "A");
     }
 
     #[test]
@@ -732,7 +930,8 @@ mod tests {
         let mut s = ModbusSession::new(cfg(&[1, 2], &[ReadDeviceIdCode::Basic]));
         sent(&s.on_connected(t0));
         let t1 = t0 + Duration::from_secs(1);
-        sent(&s.on_timeout(t1));
+        assert_eq!(s.on_timeout(t1), Step::Reconnect);
+        sent(&s.on_connected(t1));
         assert_eq!(s.on_timeout(t1 + Duration::from_secs(1)), Step::Done);
         let f = s.take_findings();
         assert_eq!(
@@ -743,6 +942,102 @@ mod tests {
                 outcome: NoAnswerKind::Timeout
             }]
         );
+    }
+
+    #[test]
+    fn silent_unit_ids_stop_at_the_drivers_connection_cap() {
+        let t0 = Instant::now();
+        let units: Vec<u8> = (1..=16).collect();
+        let mut s = ModbusSession::new(cfg(&units, &[ReadDeviceIdCode::Basic]));
+        let mut t = t0;
+        let mut asked = Vec::new();
+        let mut step = s.on_connected(t);
+        loop {
+            asked.push(sent(&step).unit_id);
+            t += Duration::from_secs(1);
+            match s.on_timeout(t) {
+                Step::Reconnect => step = s.on_connected(t),
+                Step::Done => break,
+                other => panic!("after a timeout: {other:?}"),
+            }
+        }
+        assert_eq!(asked, (1..=MAX_CONNECTS as u8).collect::<Vec<_>>());
+        let f = s.take_findings();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(matches!(
+            f[0].fact,
+            Fact::NoAnswer {
+                outcome: NoAnswerKind::Timeout,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_refused_reconnect_keeps_the_silence_first() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(cfg(&[0xFF, 0], &[ReadDeviceIdCode::Basic]));
+        sent(&s.on_connected(t0));
+        assert_eq!(s.on_timeout(t0 + Duration::from_secs(1)), Step::Reconnect);
+        assert_eq!(
+            s.on_connection_lost(t0 + Duration::from_secs(2), ConnectionLoss::Refused),
+            Step::Done
+        );
+        let outcomes: Vec<NoAnswerKind> = s
+            .take_findings()
+            .iter()
+            .map(|f| match f.fact {
+                Fact::NoAnswer { outcome, .. } => outcome,
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(outcomes, [NoAnswerKind::Timeout, NoAnswerKind::Refused]);
+    }
+
+    #[test]
+    fn no_request_follows_a_timeout_on_the_same_connection() {
+        // Every shape of a probe (unit ids, read codes, an answer or an exception first),
+        // timed out after each possible number of answered requests: the step after
+        // `on_timeout` is never a request.
+        let codes = [
+            ReadDeviceIdCode::Basic,
+            ReadDeviceIdCode::Regular,
+            ReadDeviceIdCode::Individual,
+        ];
+        for units in [&[1u8][..], &[0xFF, 0], &[0xFF, 1, 2]] {
+            for first in [None, Some(0x0Bu8), Some(0x02)] {
+                for answered in 0..4 {
+                    let t0 = Instant::now();
+                    let mut s = ModbusSession::new(cfg(units, &codes));
+                    let mut step = s.on_connected(t0);
+                    for i in 0..answered {
+                        let Step::Send(SafeRequest::ModbusReadDeviceId(r)) = step else {
+                            break;
+                        };
+                        let frame = match (i, first) {
+                            (0, Some(code)) => exception(r.transaction_id, r.unit_id, code),
+                            _ => reply(
+                                r.transaction_id,
+                                r.unit_id,
+                                r.read_code.code(),
+                                0,
+                                0,
+                                &[(r.object_id, "x")],
+                            ),
+                        };
+                        step = s.on_bytes(t0, &frame);
+                    }
+                    if !matches!(step, Step::Send(_)) {
+                        continue;
+                    }
+                    let after = s.on_timeout(t0 + Duration::from_secs(1));
+                    assert!(
+                        matches!(after, Step::Reconnect | Step::Done),
+                        "units {units:?}, first {first:?}, {answered} answered: {after:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

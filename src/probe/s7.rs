@@ -14,7 +14,10 @@
 //!   follows" it sends the follow-up with the answer's sequence number, at most
 //!   [`S7SessionConfig::max_szl_pieces`] pieces, and stitches the pieces together;
 //!   an S7 error answer for an SZL id is a negative finding and the next id is read;
-//! - disconnects with a COTP DR and waits briefly for the CPU to close.
+//! - disconnects with a COTP DR and waits briefly for the CPU to close;
+//! - after a response timeout sends nothing more on that connection (no follow-up, no
+//!   next SZL id, no DR): the request may still be pending in the CPU, and a late answer
+//!   must not meet a new request. The driver closes TCP with FIN; no other TSAP is tried.
 //!
 //! Outcomes: one [`Fact::Identity`] when any SZL record answered (firmware from SZL 0x0011
 //! record 0x0007); [`Fact::Negative`] for refusals (a refused TSAP, a refused setup, an SZL
@@ -112,8 +115,9 @@ enum State {
 ///
 /// # OT safety
 /// One request in flight; a CPU that stops answering is left alone (no further TSAP, no
-/// further request, only the COTP DR); follow-ups are capped per answer; every request is
-/// a [`SafeRequest`] that the driver passes through the guard.
+/// further request, not even the COTP DR: the driver's FIN ends the connection);
+/// follow-ups are capped per answer; every request is a [`SafeRequest`] that the driver
+/// passes through the guard.
 #[derive(Debug)]
 pub struct S7Session {
     cfg: S7SessionConfig,
@@ -689,12 +693,10 @@ impl Session for S7Session {
             _ => {
                 let kind = self.in_flight.map(|(_, k)| k).unwrap_or("cotp.connect");
                 self.no_answer(NoAnswerKind::Timeout, None, kind);
-                // A CPU that stopped answering is left alone: no further TSAP or request.
-                if matches!(self.state, State::AwaitCc) {
-                    self.finish()
-                } else {
-                    self.disconnect(now)
-                }
+                // A CPU that stopped answering is left alone: no further TSAP or request,
+                // and no COTP DR either: nothing goes out on a connection after an
+                // unanswered request (SAFETY.md); the driver's FIN ends it.
+                self.finish()
             }
         }
     }
@@ -1000,7 +1002,7 @@ mod tests {
     }
 
     #[test]
-    fn silence_is_a_timeout_and_the_session_disconnects() {
+    fn silence_is_a_timeout_and_nothing_more_is_sent() {
         let t = Instant::now();
         let mut s = S7Session::new(cfg(&[0x0102, 0x0101]));
         let r11 = up_to_szl(&mut s, t, CC_IM151, SETUP_ACK_240);
@@ -1011,10 +1013,12 @@ mod tests {
             s.on_timeout(deadline - Duration::from_millis(1)),
             Step::Wait
         );
-        let dr = sent(s.on_timeout(deadline));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        // No COTP DR, no next SZL id, no other TSAP: the driver closes with FIN.
+        assert_eq!(s.on_timeout(deadline), Step::Done);
+        assert_eq!(s.poll_timeout(), None);
+        // A late answer before the close changes nothing.
         assert_eq!(
-            s.on_connection_lost(deadline, ConnectionLoss::Closed),
+            s.on_bytes(deadline, &with_ref(SZL11_IM151, pdu_ref(&r11))),
             Step::Done
         );
         let f = s.take_findings();

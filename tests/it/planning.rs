@@ -761,6 +761,7 @@ proptest! {
         let hosts: Vec<IpAddr> = (1..=5).map(|i| format!("10.0.0.{i}").parse().unwrap()).collect();
         let mut connected = [false; 5];
         let mut in_flight = [false; 5];
+        let mut unanswered = [false; 5];
         let mut last_close: [Option<Instant>; 5] = [None; 5];
         let mut last_attempt: [Option<Instant>; 5] = [None; 5];
         let mut last_send: [Option<Instant>; 5] = [None; 5];
@@ -784,12 +785,14 @@ proptest! {
                         last_attempt[h] = Some(now);
                         connected[h] = true;
                         in_flight[h] = false;
+                        unanswered[h] = false;
                     }
                 }
                 Op::Send => {
                     if pacer.on_send(host, now).is_ok() {
                         prop_assert!(connected[h], "send without a connection");
                         prop_assert!(!in_flight[h], "two requests in flight on {}", host);
+                        prop_assert!(!unanswered[h], "a request after an unanswered one on the same connection to {}", host);
                         if let Some(s) = last_send[h] {
                             prop_assert!(now >= s + l.host_interval, "per-host interval broken");
                         }
@@ -820,6 +823,9 @@ proptest! {
                 Op::Fail(kind) => {
                     let after = pacer.on_failure(host, now, kind);
                     in_flight[h] = false;
+                    if kind == FailureKind::ResponseTimeout && connected[h] {
+                        unanswered[h] = true;
+                    }
                     if kind != FailureKind::ResponseTimeout {
                         if connected[h] || kind == FailureKind::ConnectTimeout {
                             last_close[h] = Some(now);
@@ -941,7 +947,7 @@ fn dry_run_plan_for_a_small_scope() {
     assert_eq!(
         kinds,
         vec![
-            vec![vec!["modbus.read_device_id"; 4]],
+            vec![vec!["modbus.read_device_id"; 2]; 2],
             vec![vec!["enip.list_identity"]],
             vec![
                 vec![
@@ -959,7 +965,9 @@ fn dry_run_plan_for_a_small_scope() {
     assert_eq!(plan.probes[2].port, 102);
     assert_eq!(plan.estimate.requests_per_host_min, 2 + 1 + 4);
     assert_eq!(plan.estimate.requests_per_host_max, 4 + 1 + 8);
-    assert_eq!(plan.estimate.connections_per_host_max, 3 + 1);
+    // Modbus: one connection per unit id at most (a silent unit's connection carries
+    // nothing more); ENIP one; S7 one per TSAP.
+    assert_eq!(plan.estimate.connections_per_host_max, 2 + 1 + 2);
     // Best case per host: modbus 2 requests (0.5 s), enip 1, s7 4 (1.5 s), two 2 s cool-downs.
     assert!((plan.estimate.per_host_best_s - 6.0).abs() < 1e-9);
     assert!(plan.estimate.total_worst_s >= plan.estimate.total_best_s);
@@ -968,19 +976,28 @@ fn dry_run_plan_for_a_small_scope() {
     assert!(text.contains("targets   5 addresses (6 before exclusions, 1 excluded)"));
     assert!(text.contains(&plan.profile.sha256));
     assert!(text.contains("TSAP 0x0102 (PG, rack 0, slot 2)"));
-    let details: Vec<&str> = plan.probes[0].connections[0]
-        .requests
+    let details: Vec<Vec<&str>> = plan.probes[0]
+        .connections
         .iter()
-        .map(|r| r.detail.as_str())
+        .map(|c| c.requests.iter().map(|r| r.detail.as_str()).collect())
         .collect();
     assert_eq!(
         details,
         [
-            "unit 255, read code 0x01 (basic)",
-            "unit 255, read code 0x02 (regular)",
-            "unit 0, read code 0x01 (basic)",
-            "unit 0, read code 0x02 (regular)"
+            [
+                "unit 255, read code 0x01 (basic)",
+                "unit 255, read code 0x02 (regular)",
+            ],
+            [
+                "unit 0, read code 0x01 (basic)",
+                "unit 0, read code 0x02 (regular)"
+            ]
         ]
+    );
+    assert_eq!(plan.probes[0].connections[0].purpose, "unit id 255");
+    assert_eq!(
+        plan.probes[0].connections[1].purpose,
+        "unit id 0, if unit id 255 did not answer (a new connection after a timeout)"
     );
     assert_eq!(
         plan.probes[2].connections[1].requests[3].detail,

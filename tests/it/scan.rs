@@ -11,6 +11,7 @@
 
 mod guided;
 mod plant;
+mod unanswered;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
