@@ -875,19 +875,44 @@ async fn pymodbus_server_and_gateways_are_identified() {
     );
 
     for ((mode, _), (tap, server)) in modes.iter().zip(taps.iter().zip(&servers)) {
-        let (_, frames) = assert_discipline(mode, tap).await;
-        // The server's own log: it received exactly those frames, each a 0x2B/0x0E request.
-        let rx: Vec<Vec<u8>> = server
+        let (conns, frames) = assert_discipline(mode, tap).await;
+        // The silent gateway: no request follows an unanswered one on its connection, so
+        // units 255 and 0 each cost a connection (SAFETY.md); the others need one per
+        // scan (the gateway is scanned twice).
+        let expected = match *mode {
+            "silent gateway" => 3,
+            "gateway" => 2,
+            _ => 1,
+        };
+        assert_eq!(conns, expected, "{mode}: {}", server.log());
+        // The server's own log: it received exactly those frames, each a 0x2B/0x0E
+        // request, and never one after a request it left unanswered on that connection.
+        let events: Vec<Value> = server
             .lines()
             .iter()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["ev"] == "rx")
-            .map(|v| ::hex::decode(v["hex"].as_str().unwrap()).unwrap())
             .collect();
-        assert_eq!(rx.len(), frames, "{mode}: {}", server.log());
-        for f in rx {
-            check_frame(Protocol::Modbus, &f).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let mut rx = 0;
+        let mut unanswered = false;
+        for ev in &events {
+            match ev["ev"].as_str() {
+                Some("connect") => unanswered = false,
+                Some("tx") => unanswered = false,
+                Some("rx") => {
+                    assert!(
+                        !unanswered,
+                        "{mode}: a request after silence: {}",
+                        server.log()
+                    );
+                    unanswered = true;
+                    rx += 1;
+                    let f = ::hex::decode(ev["hex"].as_str().unwrap()).unwrap();
+                    check_frame(Protocol::Modbus, &f).unwrap_or_else(|e| panic!("{mode}: {e}"));
+                }
+                _ => {}
+            }
         }
+        assert_eq!(rx, frames, "{mode}: {}", server.log());
     }
 }
 
