@@ -225,6 +225,52 @@ fn golden_snap7_py3_short_szl_0011_records_still_give_the_order_number() {
     assert!(err.to_string().contains("206"), "{err}");
 }
 
+#[test]
+fn szl_identity_lists_with_other_record_lengths() {
+    let list = |szl_id: u16, record_len: u16, record: &[u8]| SzlList {
+        szl_id,
+        index: 0,
+        record_len,
+        record_count: 1,
+        records: record.to_vec(),
+    };
+    let mut rec = vec![0x00, 0x01];
+    rec.extend_from_slice(b"6ES7 214-1AG40-0XB0 ");
+    // 22 bytes and more: index and order number are read, nothing after them.
+    for extra in [0usize, 4, 8] {
+        let mut r = rec.clone();
+        r.resize(22 + extra, 0x56);
+        let len = u16::try_from(r.len()).unwrap();
+        let l = list(0x0011, len, &r);
+        assert_eq!(
+            l.nonstandard_record_len(),
+            (len != 28).then_some(28),
+            "{len}"
+        );
+        let id = to_identity(Some(&l), None).expect("an order number");
+        assert_eq!(
+            id.order_number.as_deref(),
+            Some("6ES7 214-1AG40-0XB0"),
+            "{len}"
+        );
+        if len != 28 {
+            assert_eq!(id.firmware, None, "{len}");
+        }
+    }
+    // 21 bytes cannot hold the order number: nothing read, and the length is flagged.
+    let l = list(0x0011, 21, &rec[..21]);
+    assert_eq!(l.nonstandard_record_len(), Some(28));
+    assert!(l.nonstandard_order_numbers().is_empty());
+    assert_eq!(to_identity(Some(&l), None), None);
+    // 0x001C records of another length are flagged and not read; other lists never are.
+    let mut rec = vec![0x00, 0x01, b'A', b'S'];
+    rec.resize(36, 0);
+    let l = list(0x001C, 36, &rec);
+    assert_eq!(l.nonstandard_record_len(), Some(34));
+    assert_eq!(to_identity(None, Some(&l)), None);
+    assert_eq!(list(0x0131, 4, &[0; 4]).nonstandard_record_len(), None);
+}
+
 fn sent(step: Step) -> SafeRequest {
     match step {
         Step::Send(r) => {
