@@ -31,6 +31,10 @@
 //! PATH=/tmp/v/bin:$PATH cargo test --test it interop::
 //! ```
 //!
+//! Two differential tests run nmap's s7-info and enip-info (independent clients) against a
+//! third-party server and against the simulator's model of it: the outputs must match, so
+//! the simulators look like the real thing (s7-info needs port 102, hence root).
+//!
 //! The `golden_*` tests always run: they hold the exact bytes these servers sent that made
 //! otscout fail before its fixes (found with this harness, recorded with tshark on lo).
 //!
@@ -1325,4 +1329,168 @@ async fn s7commplus_emulator_refuses_s7comm_and_is_left_alone() {
     );
     let (conns, frames) = assert_discipline(TEST, &tap).await;
     assert_eq!((conns, frames), (1, 2), "{}", server.log());
+}
+
+/// nmap's script output lines (`|...`) for each host in its output.
+fn script_blocks(out: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut blocks = std::collections::BTreeMap::new();
+    for part in out.split("Nmap scan report for ").skip(1) {
+        let mut lines = part.lines();
+        let host = lines.next().unwrap_or_default().trim().to_string();
+        let script: Vec<String> = lines
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.trim_end().to_string())
+            .collect();
+        blocks.insert(host, script);
+    }
+    blocks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nmap_sees_the_simulated_snap7_cpu_as_the_native_snap7_server() {
+    const TEST: &str = "nmap s7-info differential";
+    let native = snap7_native_dir().filter(|d| importable("snap7.server", Some(d)));
+    let Some(native) = native else {
+        return skip_or_fail(TEST, "no native Snap7 server (python-snap7 2.x)");
+    };
+    if Command::new("nmap").arg("--version").output().is_err() {
+        return skip_or_fail(TEST, "nmap is not installed");
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        return skip_or_fail(
+            TEST,
+            "s7-info only probes port 102, which needs root to bind",
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The real thing: the native Snap7 server, the emulator behind s7ident.pcap.
+    let real = ip(7, 101);
+    let _server = snap7(
+        "snap7 native",
+        dir.path(),
+        SocketAddr::new(real.into(), 102),
+        Some(&native),
+    )
+    .await;
+    // The simulator's model of it (simulators/plants/demo.toml, snap7-cpu315).
+    let sim = ip(7, 1);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/demo.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("demo.toml loads");
+    plant.devices.retain(|d| d.name == "snap7-cpu315");
+    plant.devices[0].address = sim;
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::AsConfigured,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .expect("the simulated plant starts");
+    let args: Vec<String> = [
+        "-n",
+        "-Pn",
+        "-sT",
+        "-p",
+        "102",
+        "--script",
+        "s7-info",
+        "--script-timeout",
+        "20s",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .chain([sim.to_string(), real.to_string()])
+    .collect();
+    let out = tokio::task::spawn_blocking(move || Command::new("nmap").args(&args).output())
+        .await
+        .unwrap()
+        .expect("nmap runs");
+    running.shutdown().await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "nmap: {text}");
+    let blocks = script_blocks(&text);
+    let (s, r) = (&blocks[&sim.to_string()], &blocks[&real.to_string()]);
+    assert!(
+        r.iter().any(|l| l.contains("System Name: SNAP7-SERVER")),
+        "nmap identifies the native server: {text}"
+    );
+    assert_eq!(
+        s, r,
+        "nmap tells the simulator from the real thing:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nmap_sees_a_simulated_enip_device_as_cpppo() {
+    const TEST: &str = "nmap enip-info differential";
+    if !importable("cpppo.server.enip", None) {
+        return skip_or_fail(TEST, &format!("{} cannot import cpppo", python()));
+    }
+    if Command::new("nmap").arg("--version").output().is_err() {
+        return skip_or_fail(TEST, "nmap is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // enip-info probes 44818 only: the real thing and the simulator each on an address of
+    // their own.
+    let real = ip(8, 101);
+    let _server = cpppo(dir.path(), SocketAddr::new(real.into(), 44818)).await;
+    // The simulator, given cpppo's identity (tests/interop/cpppo.cfg).
+    let sim = ip(8, 1);
+    let plant: otscout_sim::Plant = toml::from_str(&format!(
+        r#"
+        [[device]]
+        name = "cpppo-alike"
+        address = "{sim}"
+        [device.enip]
+        port = 44818
+        identity = {{ vendor_id = 1337, device_type = 14, product_code = 4242, revision_major = 7, revision_minor = 42, status = 0x0030, serial = 0xC0FFEE01, product_name = "PeerLab ENIP 1756-L85E", state = 3 }}
+        "#
+    ))
+    .expect("the plant parses");
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::AsConfigured,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .expect("the simulated device starts");
+    let args: Vec<String> = ["-n", "-Pn", "-sT", "-p", "44818", "--script", "enip-info"]
+        .iter()
+        .map(ToString::to_string)
+        .chain([sim.to_string(), real.to_string()])
+        .collect();
+    let out = tokio::task::spawn_blocking(move || Command::new("nmap").args(&args).output())
+        .await
+        .unwrap()
+        .expect("nmap runs");
+    running.shutdown().await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "nmap: {text}");
+    // The device's own address in its reply differs by design: cpppo reports the address
+    // it was told to bind (0.0.0.0 when none), the simulator its loopback address.
+    let strip = |lines: &Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| !l.contains("deviceIp"))
+            .cloned()
+            .collect()
+    };
+    let blocks = script_blocks(&text);
+    let (s, r) = (
+        strip(&blocks[&sim.to_string()]),
+        strip(&blocks[&real.to_string()]),
+    );
+    assert!(
+        r.iter()
+            .any(|l| l.contains("productName: PeerLab ENIP 1756-L85E")),
+        "nmap identifies cpppo: {text}"
+    );
+    assert_eq!(s, r, "nmap tells the simulator from cpppo:\n{text}");
 }
