@@ -23,11 +23,18 @@ pub struct PassiveArgs {
     /// Print no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Captures: MiB all TCP streams being reassembled may hold at once; past it the
+    /// largest streams are released and the summary says so.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub reassembly_budget: u64,
 }
 
 /// Runs `otscout passive`.
 pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
-    let opts = ImportOptions::default();
+    let opts = ImportOptions {
+        reassembly_budget: usize::try_from(args.reassembly_budget.saturating_mul(1024 * 1024)).ok(),
+        ..ImportOptions::default()
+    };
     let mut reports: Vec<ImportReport> = Vec::new();
     let mut failed = 0usize;
     for f in &args.files {
@@ -111,6 +118,9 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
         }
         for warning in &r.warnings {
             writeln!(w, "  warning: {}", printable(warning))?;
+        }
+        for note in &r.notes {
+            writeln!(w, "  note: {}", printable(note))?;
         }
         if s.warnings_suppressed > 0 {
             writeln!(w, "  ({} more warnings not shown)", s.warnings_suppressed)?;

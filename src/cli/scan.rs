@@ -139,8 +139,11 @@ impl ScanArgs {
             .map(|p| p.display().to_string())
             .collect();
         let names = names.join(", ");
-        // Addresses otscout never touches (a broadcast List Identity, multicast) are left
-        // out rather than refused: they are common in captures.
+        // Target candidates are only addresses the passive data shows to be hosts
+        // (`passive::hints::shows_a_host`: seen sending, answering, or declared in an
+        // inventory; never merely addressed, as a directed broadcast like 192.168.1.255
+        // is). Of those, addresses otscout never touches (limited broadcast, multicast)
+        // are left out rather than refused: they are common in captures.
         let (usable, not_unicast): (Vec<IpAddr>, Vec<IpAddr>) = hints
             .hosts
             .iter()

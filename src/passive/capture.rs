@@ -126,6 +126,7 @@ pub fn read_frames<R: Read>(
     let mut legacy_lt = linktype::ETHERNET;
     let mut legacy_nanos = false;
     let mut ifaces: Vec<Iface> = Vec::new();
+    let mut section_be = false;
     loop {
         let offset = rd.consumed() as u64;
         match rd.next() {
@@ -157,7 +158,41 @@ pub fn read_frames<R: Read>(
                             data: &b.data[..caplen],
                         });
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => ifaces.clear(),
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        ifaces.clear();
+                        section_be = shb.big_endian();
+                    }
+                    PcapBlockOwned::NG(Block::Unknown(u))
+                        if u.block_type == OBSOLETE_PACKET_BLOCK
+                            || u.block_type == OBSOLETE_PACKET_BLOCK.swap_bytes() =>
+                    {
+                        number += 1;
+                        let Some(opb) = obsolete_packet(u.data, section_be) else {
+                            return Ok(Some(Stopped {
+                                frame: number,
+                                offset,
+                                reason: "corrupt packet block (obsolete type 2): too short for its header or its captured length".to_string(),
+                            }));
+                        };
+                        let Some(iface) = ifaces.get(usize::from(opb.if_id)) else {
+                            return Ok(Some(Stopped {
+                                frame: number,
+                                offset,
+                                reason: format!(
+                                    "packet names interface {} but only {} are described",
+                                    opb.if_id,
+                                    ifaces.len()
+                                ),
+                            }));
+                        };
+                        on_frame(RawFrame {
+                            number,
+                            offset,
+                            ts: ng_ts(opb.ts_high, opb.ts_low, iface),
+                            linktype: iface.linktype,
+                            data: opb.data,
+                        });
+                    }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                         let lt = idb.linktype.0;
                         if !linktype::supported(lt) {
@@ -267,6 +302,46 @@ pub fn read_frames<R: Read>(
             }
         }
     }
+}
+
+/// pcapng's obsolete Packet Block (type 2, draft-tuexen-opsawg-pcapng appendix), which
+/// old writers still produce; the crate reads it as an unknown block.
+const OBSOLETE_PACKET_BLOCK: u32 = 2;
+
+struct ObsoletePacket<'a> {
+    if_id: u16,
+    ts_high: u32,
+    ts_low: u32,
+    data: &'a [u8],
+}
+
+/// The body of an obsolete Packet Block: interface id (2), drops (2), timestamp high and
+/// low (4 + 4), captured length (4), original length (4), data, options.
+fn obsolete_packet(body: &[u8], be: bool) -> Option<ObsoletePacket<'_>> {
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = body.get(at..at + 2)?.try_into().ok()?;
+        Some(if be {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
+        Some(if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    // Untrusted: the captured length must fit in the block body.
+    let caplen = usize::try_from(u32_at(12)?).ok()?;
+    Some(ObsoletePacket {
+        if_id: u16_at(0)?,
+        ts_high: u32_at(4)?,
+        ts_low: u32_at(8)?,
+        data: body.get(20..20usize.checked_add(caplen)?)?,
+    })
 }
 
 fn ng_ts(high: u32, low: u32, iface: &Iface) -> Option<DateTime<Utc>> {

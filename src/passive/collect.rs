@@ -70,8 +70,21 @@ pub struct Collector {
     /// one per ENIP source.
     ids: BTreeMap<(IpAddr, String), IdAgg>,
     observed: BTreeMap<(IpAddr, &'static str, String), At>,
+    /// Destinations of frames the link layer sent to a broadcast or multicast group.
+    link_broadcast: BTreeSet<IpAddr>,
     /// Things dropped because a cap was reached.
     pub capped: u64,
+}
+
+/// What [`Collector::finish`] left out because the address was never shown to be a host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unproven {
+    /// Observations left out.
+    pub observations: u64,
+    /// Distinct addresses they were about.
+    pub addresses: u64,
+    /// The first few of those addresses, for the warning.
+    pub sample: Vec<IpAddr>,
 }
 
 fn mac_str(m: &[u8; 6]) -> String {
@@ -107,8 +120,40 @@ impl Collector {
             ops: BTreeMap::new(),
             ids: BTreeMap::new(),
             observed: BTreeMap::new(),
+            link_broadcast: BTreeSet::new(),
             capped: 0,
         }
+    }
+
+    /// A frame to `ip` went to a link-layer broadcast or multicast group: `ip` is a
+    /// directed broadcast (x.y.z.255 on a /24) or a group, never a host to scan.
+    pub fn link_broadcast_dst(&mut self, ip: IpAddr) {
+        if self.link_broadcast.len() < MAX_HOSTS {
+            self.link_broadcast.insert(ip);
+        }
+    }
+
+    /// `ip` completed a TCP handshake as the destination on `port` (its SYN-ACK was
+    /// acknowledged): it exists and listens there, even when the capture holds none of its
+    /// own packets (a one-way SPAN).
+    pub fn handshake_destination(&mut self, ip: IpAddr, port: u16, proto: Protocol, at: At) {
+        if !ip_is_host(&ip) {
+            return;
+        }
+        if !self.hosts.contains_key(&ip) {
+            if self.hosts.len() >= MAX_HOSTS {
+                self.capped += 1;
+                return;
+            }
+            self.hosts.insert(ip, at);
+        }
+        self.service(ip, Transport::Tcp, port, proto, at);
+    }
+
+    /// True when `ip` was seen as the source of a packet (or completed a handshake as the
+    /// destination) and never as the destination of a link-layer broadcast.
+    fn proven(&self, ip: &IpAddr) -> bool {
+        self.hosts.contains_key(ip) && !self.link_broadcast.contains(ip)
     }
 
     fn room(&mut self, len: usize) -> bool {
@@ -307,8 +352,24 @@ impl Collector {
     }
 
     /// The observations, in a stable order: per host, identities, MAC, services, peers,
-    /// operations.
-    pub fn finish(self) -> Vec<Observation> {
+    /// operations; and what was left out.
+    ///
+    /// # OT safety
+    /// An address becomes the subject of an observation (and so an asset, and with
+    /// `scan --from-passive` a scan target) only if it was the IP source of a packet, or
+    /// the destination of a completed TCP handshake, and never the destination of a frame
+    /// sent to a link-layer broadcast or multicast group. A List Identity broadcast to
+    /// 192.168.1.255 therefore never makes 192.168.1.255 a host; requests to a host that
+    /// never answered (a one-way capture) are left out and counted in [`Unproven`].
+    pub fn finish(self) -> (Vec<Observation>, Unproven) {
+        let mut unproven = Unproven::default();
+        let mut unproven_ips: BTreeSet<IpAddr> = BTreeSet::new();
+        let mut note = |ip: IpAddr, n: &mut Unproven| {
+            n.observations += 1;
+            if unproven_ips.insert(ip) && n.sample.len() < 5 {
+                n.sample.push(ip);
+            }
+        };
         let file = self.file.clone();
         let prov = |at: &At| Provenance::Pcap {
             file: file.clone(),
@@ -316,6 +377,10 @@ impl Collector {
         };
         let mut out: Vec<Observation> = Vec::new();
         for ((ip, _), agg) in &self.ids {
+            if !self.proven(ip) {
+                note(*ip, &mut unproven);
+                continue;
+            }
             out.push(Observation {
                 ip: *ip,
                 fact: Fact::Identity {
@@ -327,6 +392,9 @@ impl Collector {
             });
         }
         for (ip, first) in &self.hosts {
+            if !self.proven(ip) {
+                continue;
+            }
             let arp = self.arp.get(ip);
             let eth = self.macs.get(ip);
             if let Some((mac, at)) = arp {
@@ -366,6 +434,10 @@ impl Collector {
             }
         }
         for ((ip, transport, port), (protocol, at)) in &self.services {
+            if !self.proven(ip) {
+                note(*ip, &mut unproven);
+                continue;
+            }
             out.push(Observation {
                 ip: *ip,
                 fact: Fact::Service {
@@ -383,6 +455,14 @@ impl Collector {
                 (client, server, Role::Client),
                 (server, client, Role::Server),
             ] {
+                if !self.proven(me) {
+                    note(*me, &mut unproven);
+                    continue;
+                }
+                // A client's traffic to a broadcast or group address names no peer host.
+                if self.link_broadcast.contains(peer) {
+                    continue;
+                }
                 out.push(Observation {
                     ip: *me,
                     fact: Fact::Peer {
@@ -398,6 +478,10 @@ impl Collector {
             }
         }
         for ((ip, attribute, value), at) in &self.observed {
+            if !self.proven(ip) {
+                note(*ip, &mut unproven);
+                continue;
+            }
             out.push(Observation {
                 ip: *ip,
                 fact: Fact::Declared {
@@ -409,7 +493,13 @@ impl Collector {
                 raw_hex: None,
             });
         }
-        for ((target, actor, protocol, function), op) in self.ops {
+        for ((target, actor, protocol, function), op) in &self.ops {
+            if !self.proven(target) {
+                note(*target, &mut unproven);
+                continue;
+            }
+            let (target, actor, protocol, function) =
+                (*target, *actor, *protocol, function.clone());
             out.push(Observation {
                 ip: target,
                 fact: Fact::Operation {
@@ -426,7 +516,8 @@ impl Collector {
                 raw_hex: None,
             });
         }
-        out
+        unproven.addresses = unproven_ips.len() as u64;
+        (out, unproven)
     }
 }
 

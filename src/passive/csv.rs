@@ -300,6 +300,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         observations: obs,
         stats,
         warnings,
+        notes: Vec::new(),
         stopped: None,
     })
 }

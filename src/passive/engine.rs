@@ -8,7 +8,16 @@
 //!
 //! Memory is bounded: at most [`MAX_FLOWS`] flows, each with capped buffers
 //! ([`super::tcp`]); flows idle for [`IDLE_SECS`] of capture time are evicted, and when
-//! the table is full the least recently active are.
+//! the table is full the least recently active are. On top of that, all streams together
+//! hold at most a global byte budget ([`DEFAULT_REASSEMBLY_BUDGET`] unless
+//! [`CaptureOptions::reassembly_budget`] says otherwise): past it the largest streams are
+//! released (their buffered bytes dropped, counted, and reported as a warning: the
+//! result may be partial).
+//!
+//! TCP flows on ports that name no ICS protocol are watched for a few segments: when both
+//! directions parse cleanly as the same protocol ([`mod@super::detect`]) the flow is decoded
+//! as that protocol and the detection is recorded as heuristic
+//! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,6 +36,28 @@ pub const MAX_FLOWS: usize = 65_536;
 pub const IDLE_SECS: i64 = 300;
 /// How often (in packets) idle flows are swept.
 const SWEEP_EVERY: u64 = 8192;
+/// Bytes all TCP streams of one capture may hold at once, by default (256 MiB).
+pub const DEFAULT_REASSEMBLY_BUDGET: usize = 256 * 1024 * 1024;
+/// Payload segments of a flow on a non-ICS port examined for a protocol before giving up.
+const MAX_DETECT_SEGMENTS: u8 = 8;
+/// The attribute under which a protocol found by payload (not by port) is recorded on the
+/// server, e.g. `modbus on tcp/5020 (payload heuristic: ...)`.
+pub const ATTR_PROTOCOL_HEURISTIC: &str = "observed.protocol_heuristic";
+
+/// How the engine treats one capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Bytes all TCP streams may hold at once (see the module docs).
+    pub reassembly_budget: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            reassembly_budget: DEFAULT_REASSEMBLY_BUDGET,
+        }
+    }
+}
 
 /// The protocol a port suggests.
 pub fn protocol_for_port(transport: Transport, port: u16) -> Protocol {
@@ -69,6 +100,20 @@ struct Flow {
     s2c: Stream,
     last_ts: i64,
     last_frame: u64,
+    /// A SYN was seen (so client and server are known, not guessed).
+    syn_seen: bool,
+    /// The client's SYN was seen and the handshake's final ACK has not been yet.
+    awaiting_ack: bool,
+    /// Payload segments examined for a protocol (flows on non-ICS ports).
+    detect_segments: u8,
+    /// The first detection candidate, and whether the client sent it.
+    candidate: Option<(super::detect::Candidate, bool)>,
+}
+
+impl Flow {
+    fn held(&self) -> usize {
+        self.c2s.held() + self.s2c.held()
+    }
 }
 
 /// The engine's state over one capture.
@@ -79,18 +124,29 @@ pub struct Engine {
     flows: HashMap<FlowKey, Flow>,
     udp_pairs: HashMap<(IpAddr, IpAddr, u16), (IpAddr, IpAddr)>,
     warnings: Vec<String>,
+    /// Bytes all streams hold now, and the most they may.
+    buffered: usize,
+    budget: usize,
+    defrag: super::defrag::Defrag,
 }
 
 const MAX_WARNINGS: usize = 20;
 
 impl Engine {
     pub fn new(file: &str) -> Self {
+        Self::with_options(file, &CaptureOptions::default())
+    }
+
+    pub fn with_options(file: &str, opts: &CaptureOptions) -> Self {
         Engine {
             col: Collector::new(file),
             stats: ImportStats::default(),
             flows: HashMap::new(),
             udp_pairs: HashMap::new(),
             warnings: Vec::new(),
+            buffered: 0,
+            budget: opts.reassembly_budget,
+            defrag: super::defrag::Defrag::default(),
         }
     }
 
@@ -118,6 +174,27 @@ impl Engine {
                 super::collect::MAX_HOSTS
             ));
         }
+        if self.stats.budget_releases > 0 {
+            // Always shown: bytes were dropped, so messages in them were not decoded.
+            self.warnings.push(format!(
+                "the reassembly memory budget ({} bytes) was reached: {} times the largest \
+                 TCP streams were released, dropping {} buffered bytes; messages in them \
+                 were not decoded and the result may be partial; raise the budget \
+                 (otscout passive --reassembly-budget) or split the capture (editcap -c)",
+                self.budget, self.stats.budget_releases, self.stats.budget_bytes_dropped
+            ));
+        }
+        self.defrag.finish();
+        self.stats.ip_reassembled = self.defrag.reassembled;
+        self.stats.ip_fragments_dropped = self.defrag.dropped;
+        if self.defrag.dropped > 0 {
+            // Always shown: what those fragments carried was not decoded.
+            self.warnings.push(format!(
+                "{} of {} IP fragments could not be reassembled (pieces missing from the \
+                 capture, or over the reassembly caps): what they carried was not decoded",
+                self.defrag.dropped, self.stats.ip_fragments
+            ));
+        }
         (self.col, self.stats, self.warnings)
     }
 
@@ -142,11 +219,30 @@ impl Engine {
             Body::Ip(ip) => ip,
         };
         self.col.ip_packet(ip.src, ip.ttl, pkt.src_mac, at);
+        if pkt.link_broadcast {
+            self.col.link_broadcast_dst(ip.dst);
+        }
         let now = f.ts.map(|t| t.timestamp()).unwrap_or(0);
+        if let Some(frag) = &ip.fragment {
+            self.stats.ip_fragments += 1;
+            if let Some((proto, whole)) = self.defrag.push(ip.src, ip.dst, frag, now) {
+                match packet::transport(proto, &whole) {
+                    L4::Tcp(t) => {
+                        self.stats.tcp_segments += 1;
+                        self.tcp(ip.src, ip.dst, &t, now, at, pkt.link_broadcast);
+                    }
+                    L4::Udp(u) => {
+                        self.stats.udp_datagrams += 1;
+                        self.udp(ip.src, ip.dst, u.sport, u.dport, u.payload, at);
+                    }
+                    L4::Other => {}
+                }
+            }
+        }
         match ip.l4 {
             L4::Tcp(t) => {
                 self.stats.tcp_segments += 1;
-                self.tcp(ip.src, ip.dst, &t, now, at);
+                self.tcp(ip.src, ip.dst, &t, now, at, pkt.link_broadcast);
             }
             L4::Udp(u) => {
                 self.stats.udp_datagrams += 1;
@@ -156,18 +252,24 @@ impl Engine {
         }
         if self.stats.frames % SWEEP_EVERY == 0 {
             self.sweep(now, f.number, false);
+            self.defrag.expire(now);
         }
     }
 
     fn sweep(&mut self, now: i64, frame: u64, full: bool) {
         let before = self.flows.len();
+        let mut freed = 0usize;
         // Without timestamps, age is counted in frames (a million frames is "idle").
         self.flows.retain(|_, fl| {
-            if now != 0 {
+            let keep = if now != 0 {
                 now - fl.last_ts <= IDLE_SECS
             } else {
                 frame - fl.last_frame <= 1_000_000
+            };
+            if !keep {
+                freed += fl.held();
             }
+            keep
         });
         if full && self.flows.len() >= MAX_FLOWS {
             // Still full: drop the least recently active eighth.
@@ -175,12 +277,58 @@ impl Engine {
             let cut = ages.len() / 8;
             ages.select_nth_unstable(cut);
             let threshold = ages[cut];
-            self.flows.retain(|_, fl| fl.last_frame > threshold);
+            self.flows.retain(|_, fl| {
+                let keep = fl.last_frame > threshold;
+                if !keep {
+                    freed += fl.held();
+                }
+                keep
+            });
         }
+        self.buffered = self.buffered.saturating_sub(freed);
         self.stats.flows_evicted += (before - self.flows.len()) as u64;
     }
 
-    fn tcp(&mut self, src: IpAddr, dst: IpAddr, t: &packet::Tcp<'_>, now: i64, at: At) {
+    /// Releases the largest streams until all of them hold at most three quarters of the
+    /// budget (the slack keeps this from running on every segment).
+    fn enforce_budget(&mut self) {
+        let target = self.budget / 4 * 3;
+        let mut sizes: Vec<(usize, FlowKey, bool)> = Vec::new();
+        for (k, fl) in &self.flows {
+            for (s, c2s) in [(&fl.c2s, true), (&fl.s2c, false)] {
+                if s.held() > 0 {
+                    sizes.push((s.held(), *k, c2s));
+                }
+            }
+        }
+        sizes.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+        for (_, k, c2s) in sizes {
+            if self.buffered <= target {
+                break;
+            }
+            let Some(fl) = self.flows.get_mut(&k) else {
+                continue;
+            };
+            let s = if c2s { &mut fl.c2s } else { &mut fl.s2c };
+            let held = s.held();
+            let lost = s.release();
+            self.buffered = self.buffered.saturating_sub(held);
+            self.stats.budget_releases += 1;
+            self.stats.budget_bytes_dropped += lost as u64;
+        }
+        // What is left is the allocations' true total (a cross-check against drift).
+        self.buffered = self.flows.values().map(Flow::held).sum();
+    }
+
+    fn tcp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        t: &packet::Tcp<'_>,
+        now: i64,
+        at: At,
+        link_broadcast: bool,
+    ) {
         use packet::Tcp as T;
         let key = FlowKey::new((src, t.sport), (dst, t.dport));
         let syn_only = t.has(T::SYN) && !t.has(T::ACK);
@@ -203,7 +351,9 @@ impl Engine {
                     fl.last_frame = at.frame;
                     return;
                 }
-                self.flows.remove(&key);
+                if let Some(old) = self.flows.remove(&key) {
+                    self.buffered = self.buffered.saturating_sub(old.held());
+                }
             }
         }
         if !self.flows.contains_key(&key) {
@@ -248,6 +398,10 @@ impl Engine {
                     s2c: Stream::default(),
                     last_ts: now,
                     last_frame: at.frame,
+                    syn_seen: false,
+                    awaiting_ack: false,
+                    detect_segments: 0,
+                    candidate: None,
                 },
             );
         }
@@ -257,23 +411,73 @@ impl Engine {
         fl.last_ts = now;
         fl.last_frame = at.frame;
         let from_client = fl.client == (src, t.sport);
-        let stream = if from_client {
-            &mut fl.c2s
-        } else {
-            &mut fl.s2c
-        };
         if t.has(T::SYN) {
+            fl.syn_seen = true;
+            fl.awaiting_ack = from_client && syn_only;
+        } else if fl.awaiting_ack && from_client && t.has(T::ACK) && !t.has(T::RST) {
+            // The client acknowledged the server's SYN-ACK: the handshake completed, so the
+            // server exists even if the capture holds none of its packets. Never from a
+            // frame sent to a link-layer group (no handshake is made to a broadcast).
+            fl.awaiting_ack = false;
+            if !link_broadcast {
+                let (ip, port) = fl.server;
+                self.col.handshake_destination(ip, port, fl.protocol, at);
+            }
+        }
+        if t.has(T::SYN) {
+            let stream = if from_client {
+                &mut fl.c2s
+            } else {
+                &mut fl.s2c
+            };
             stream.syn(t.seq);
         }
         if t.payload.is_empty() {
             return;
         }
-        if !from_client && fl.protocol != Protocol::Other {
+        if fl.protocol == Protocol::Other {
+            // Opaque flows are never buffered: only a few segments are looked at.
+            if fl.detect_segments >= MAX_DETECT_SEGMENTS {
+                return;
+            }
+            fl.detect_segments += 1;
+            let Some(found) = detect(fl, from_client, t.payload) else {
+                return;
+            };
+            self.stats.heuristic_flows += 1;
+            let why = match found {
+                Protocol::Modbus => "a request and its reply parsed as Modbus/TCP MBAP frames",
+                Protocol::Enip => "a request and its reply parsed as EtherNet/IP encapsulation",
+                _ => "a request and its reply parsed as TPKT/COTP with S7comm",
+            };
+            let name = match found {
+                Protocol::Modbus => "modbus",
+                Protocol::Enip => "enip",
+                _ => "s7",
+            };
+            self.col.observed(
+                fl.server.0,
+                ATTR_PROTOCOL_HEURISTIC,
+                format!(
+                    "{name} on tcp/{} (payload heuristic, not the port: {why})",
+                    fl.server.1
+                ),
+                at,
+            );
+        }
+        let from_client = fl.client == (src, t.sport);
+        if !from_client {
             // The server side sent data: it answered on this port.
             let (ip, port) = fl.server;
             let proto = fl.protocol;
             self.col.service(ip, Transport::Tcp, port, proto, at);
         }
+        let stream = if from_client {
+            &mut fl.c2s
+        } else {
+            &mut fl.s2c
+        };
+        let held_before = stream.held();
         let fx = stream.segment(t.seq, t.payload);
         if fx.retransmission {
             self.stats.retransmissions += 1;
@@ -281,30 +485,32 @@ impl Engine {
         if fx.gap {
             self.stats.gaps += 1;
         }
-        if !fx.appended || fl.protocol == Protocol::Other {
-            if fl.protocol == Protocol::Other {
-                stream.buf.clear();
-            }
-            return;
+        if fx.appended {
+            let dir = if from_client {
+                Dir::ToServer
+            } else {
+                Dir::ToClient
+            };
+            let mut ctx = Ctx {
+                client: fl.client.0,
+                server: fl.server.0,
+                server_port: fl.server.1,
+                transport: Transport::Tcp,
+                src,
+                dir,
+                at,
+                col: &mut self.col,
+                stats: &mut self.stats,
+                warnings: &mut self.warnings,
+            };
+            drain_frames(&mut fl.analyzer, stream, &mut ctx);
         }
-        let dir = if from_client {
-            Dir::ToServer
-        } else {
-            Dir::ToClient
-        };
-        let mut ctx = Ctx {
-            client: fl.client.0,
-            server: fl.server.0,
-            server_port: fl.server.1,
-            transport: Transport::Tcp,
-            src,
-            dir,
-            at,
-            col: &mut self.col,
-            stats: &mut self.stats,
-            warnings: &mut self.warnings,
-        };
-        drain_frames(&mut fl.analyzer, stream, &mut ctx);
+        stream.trim();
+        let held_after = stream.held();
+        self.buffered = (self.buffered + held_after).saturating_sub(held_before);
+        if self.buffered > self.budget {
+            self.enforce_budget();
+        }
     }
 
     fn udp(&mut self, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8], at: At) {
@@ -357,6 +563,41 @@ impl Engine {
             return;
         }
         an.on_datagram(payload, &mut ctx);
+    }
+}
+
+/// Looks at one payload segment of a flow on a non-ICS port; when it confirms the other
+/// direction's candidate, turns the flow into that protocol (client and server set from
+/// who asked first when no SYN said so) and returns the protocol.
+fn detect(fl: &mut Flow, from_client: bool, payload: &[u8]) -> Option<Protocol> {
+    let c = super::detect::candidate(payload)?;
+    match fl.candidate {
+        None => {
+            fl.candidate = Some((c, from_client));
+            None
+        }
+        Some((first, first_from_client)) => {
+            if first_from_client == from_client {
+                // Same direction again: keep the latest as the one to be answered.
+                fl.candidate = Some((c, from_client));
+                return None;
+            }
+            if first != c {
+                return None;
+            }
+            if !fl.syn_seen && !first_from_client {
+                // The side that asked first is the client, whatever the ports suggested.
+                std::mem::swap(&mut fl.client, &mut fl.server);
+            }
+            fl.protocol = c.protocol;
+            fl.analyzer = Analyzer::new(c.protocol);
+            // Nothing was buffered while the flow was opaque: both streams start at the
+            // next segment, as in a capture that begins mid-connection.
+            fl.c2s = Stream::default();
+            fl.s2c = Stream::default();
+            fl.candidate = None;
+            Some(c.protocol)
+        }
     }
 }
 
@@ -441,6 +682,29 @@ mod tests {
                 .any(|w| w.contains("memory cap") && w.contains("partial")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn budget_accounting_matches_what_streams_hold() {
+        let mut eng = Engine::with_options(
+            "t",
+            &CaptureOptions {
+                reassembly_budget: 16 * 1024,
+            },
+        );
+        let mut half = vec![0u8, 1, 0, 0, 0, 0xfe, 1, 0x10];
+        half.resize(300, 0);
+        let whole = [0u8, 2, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
+        for i in 0..400u64 {
+            let src = [10, 3, (i >> 8) as u8, i as u8];
+            // Alternate flows that hold a partial frame and flows whose frames complete.
+            let payload: &[u8] = if i % 2 == 0 { &half } else { &whole };
+            feed(&mut eng, i + 1, 1_000, &raw_tcp(src, 2000, 502, payload));
+            let held: usize = eng.flows.values().map(Flow::held).sum();
+            assert_eq!(eng.buffered, held, "after frame {}", i + 1);
+            assert!(eng.buffered <= 16 * 1024);
+        }
+        assert!(eng.stats.budget_releases > 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::inventory::{Fact, Identity, ObservationFile};
+use crate::inventory::{Fact, Identity, Observation, ObservationFile, Provenance, Role};
 
 /// The attribute under which passive import records a Modbus unit id seen in traffic
 /// (a [`Fact::Declared`] with pcap provenance).
@@ -20,7 +20,7 @@ pub const ATTR_S7_TSAP: &str = "observed.s7_tsap";
 /// Hints for the active scanner.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassiveHints {
-    /// Every host the data mentions.
+    /// Every address the data shows to be a host (see [`hints`] for the rule).
     pub hosts: BTreeSet<IpAddr>,
     /// Modbus unit ids seen per host (in identity replies or in any Modbus traffic).
     pub modbus_units: BTreeMap<IpAddr, BTreeSet<u8>>,
@@ -38,11 +38,41 @@ fn parse_u16(v: &str) -> Option<u16> {
     }
 }
 
+/// True when this observation shows that its address is a host: it answered or sent
+/// something (an identity, a service, a MAC, traffic as a client), something was declared
+/// about it (a CSV inventory row; a unit id or TSAP, which the importers record only for
+/// hosts seen sending), or an active scan reached it.
+///
+/// # OT safety
+/// Not evidence on their own: being the server side of a [`Fact::Peer`] (requests were
+/// sent to it), the target of a [`Fact::Operation`], or being named as the peer of another
+/// host. A List Identity broadcast to 192.168.1.255 gives 192.168.1.255 only such facts
+/// (observation files written before this rule hold them), so it never becomes a
+/// `scan --from-passive` target. The importers apply the rule at the source (see
+/// `passive::collect::Collector::finish`).
+pub fn shows_a_host(o: &Observation) -> bool {
+    match &o.fact {
+        Fact::Identity { .. } | Fact::Service { .. } | Fact::Mac { .. } => true,
+        Fact::Peer { role, .. } => *role == Role::Client,
+        Fact::Operation { .. } => false,
+        Fact::Declared { .. } => true,
+        Fact::Negative { .. } | Fact::NoAnswer { .. } | Fact::Suspicious { .. } => {
+            matches!(o.provenance, Provenance::Active { .. })
+        }
+    }
+}
+
 /// Derives the hints from an observation file (as written by `otscout passive`).
+///
+/// [`PassiveHints::hosts`] holds only addresses some observation shows to be a host
+/// ([`shows_a_host`]); the unit ids, TSAPs and identities of other addresses are kept but
+/// never make them targets.
 pub fn hints(file: &ObservationFile) -> PassiveHints {
     let mut h = PassiveHints::default();
     for o in &file.observations {
-        h.hosts.insert(o.ip);
+        if shows_a_host(o) {
+            h.hosts.insert(o.ip);
+        }
         match &o.fact {
             Fact::Identity { identity } => {
                 h.identified.insert(o.ip);
@@ -67,9 +97,6 @@ pub fn hints(file: &ObservationFile) -> PassiveHints {
                 if let Some(t) = parse_u16(value) {
                     h.s7_tsaps.entry(o.ip).or_default().insert(t);
                 }
-            }
-            Fact::Peer { peer, .. } => {
-                h.hosts.insert(*peer);
             }
             _ => {}
         }

@@ -19,9 +19,18 @@
 //!
 //! # What this module never does
 //! It never sends a packet and never trusts the capture: every header, length and count
-//! is bounds-checked (see [`packet`], [`tcp`] and `wire/`), memory is bounded by caps on
-//! flows, buffers and hosts, and nothing here panics on any input (fuzzed in
-//! `fuzz/fuzz_targets/passive_*.rs`).
+//! is bounds-checked (see [`packet`], [`tcp`], [`defrag`] and `wire/`), memory is bounded
+//! by caps on flows, buffers, fragments and hosts and by a global reassembly budget
+//! ([`ImportOptions::reassembly_budget`]), and nothing here panics on any input (fuzzed
+//! in `fuzz/fuzz_targets/passive_*.rs`).
+//!
+//! # Which addresses become assets
+//! Only an address seen as the IP source of a packet (or the destination of a TCP
+//! handshake that completed) is the subject of an observation, and never one that was the
+//! destination of a frame sent to a link-layer broadcast or multicast group: a directed
+//! broadcast such as 192.168.1.255 is never an asset, nor a `scan --from-passive` target
+//! ([`hints::shows_a_host`] applies the same rule to observation files). What was left
+//! out is counted ([`ImportStats::unproven`]) and named in [`ImportReport::notes`].
 //!
 //! # Identity versus control
 //! An identity is recorded only from a reply to an identity request (Modbus FC 43/14,
@@ -33,6 +42,8 @@
 pub mod capture;
 pub mod collect;
 pub mod csv;
+pub mod defrag;
+pub mod detect;
 pub mod engine;
 pub mod hints;
 pub mod packet;
@@ -54,6 +65,9 @@ use crate::inventory::{OBSERVATIONS_FORMAT, Observation, ObservationFile};
 pub struct ImportOptions {
     /// Force the input kind instead of detecting it from the content.
     pub kind: Option<InputKind>,
+    /// Captures: bytes all TCP streams may hold at once; `None` is
+    /// [`engine::DEFAULT_REASSEMBLY_BUDGET`] (256 MiB).
+    pub reassembly_budget: Option<usize>,
 }
 
 /// The kinds of input passive import reads.
@@ -98,6 +112,22 @@ pub struct ImportStats {
     pub skipped_lines: u64,
     /// CSV: data rows read.
     pub rows: u64,
+    /// IP fragments seen, datagrams reassembled from them, and fragments that could not
+    /// be (missing pieces, caps): what those carried was not decoded.
+    pub ip_fragments: u64,
+    pub ip_reassembled: u64,
+    pub ip_fragments_dropped: u64,
+    /// Times the global reassembly budget made the engine release a stream, and the
+    /// buffered bytes that dropped.
+    pub budget_releases: u64,
+    pub budget_bytes_dropped: u64,
+    /// TCP flows on non-ICS ports whose protocol was found from the payload.
+    pub heuristic_flows: u64,
+    /// Observations left out because their address was never seen sending (a broadcast
+    /// or group destination, or a host that never answered in the capture).
+    pub unproven: u64,
+    /// Zeek: field values that did not parse (each left out, never replaced by a default).
+    pub bad_values: u64,
 }
 
 /// What one import produced.
@@ -107,8 +137,13 @@ pub struct ImportReport {
     pub kind: InputKind,
     pub observations: Vec<Observation>,
     pub stats: ImportStats,
-    /// Lowercase, each naming the place (frame and byte offset, line, row).
+    /// Lowercase, each naming the place (frame and byte offset, line, row). A warning
+    /// means the result may be partial (the CLI exits with the partial code).
     pub warnings: Vec<String>,
+    /// What was deliberately left out and why (a broadcast address is not a host): shown
+    /// in the summary, not a sign of damage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// When a capture ended early: where and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<capture::Stopped>,
@@ -231,7 +266,12 @@ fn import_reader<'a>(
             } else {
                 capture::CaptureFormat::PcapNg
             };
-            import_capture(&name, rd, fmt).map_err(|source| ImportError::Capture {
+            let copts = engine::CaptureOptions {
+                reassembly_budget: opts
+                    .reassembly_budget
+                    .unwrap_or(engine::DEFAULT_REASSEMBLY_BUDGET),
+            };
+            import_capture_with(&name, rd, fmt, &copts).map_err(|source| ImportError::Capture {
                 path: path.to_path_buf(),
                 source,
             })
@@ -253,7 +293,17 @@ pub fn import_capture<R: Read>(
     reader: R,
     format: capture::CaptureFormat,
 ) -> Result<ImportReport, capture::CaptureError> {
-    let mut eng = engine::Engine::new(name);
+    import_capture_with(name, reader, format, &engine::CaptureOptions::default())
+}
+
+/// [`import_capture`] with explicit engine options (the reassembly budget).
+pub fn import_capture_with<R: Read>(
+    name: &str,
+    reader: R,
+    format: capture::CaptureFormat,
+    opts: &engine::CaptureOptions,
+) -> Result<ImportReport, capture::CaptureError> {
+    let mut eng = engine::Engine::with_options(name, opts);
     let stopped = capture::read_frames(reader, format, |f| eng.frame(f))?;
     if let Some(s) = &stopped {
         eng.warn(format!(
@@ -261,16 +311,36 @@ pub fn import_capture<R: Read>(
             s.frame, s.offset, s.reason
         ));
     }
-    let (col, stats, warnings) = eng.finish();
+    let (col, mut stats, warnings) = eng.finish();
+    let mut notes = Vec::new();
+    let (observations, unproven) = col.finish();
+    stats.unproven = unproven.observations;
+    if unproven.observations > 0 {
+        let sample: Vec<String> = unproven.sample.iter().map(|ip| ip.to_string()).collect();
+        notes.push(format!(
+            "{} observations about {} addresses never seen sending (broadcast or group \
+             destinations, or hosts that never answered in this capture) were left out, so \
+             they are neither assets nor scan targets: {}{}",
+            unproven.observations,
+            unproven.addresses,
+            sample.join(", "),
+            if unproven.addresses > sample.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
     Ok(ImportReport {
         file: name.to_string(),
         kind: match format {
             capture::CaptureFormat::Pcap => InputKind::Pcap,
             capture::CaptureFormat::PcapNg => InputKind::PcapNg,
         },
-        observations: col.finish(),
+        observations,
         stats,
         warnings,
+        notes,
         stopped,
     })
 }

@@ -2,8 +2,9 @@
 //!
 //! Supports the link types SPAN ports and Linux hosts actually record: Ethernet II (with
 //! any stack of 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1 and v2, raw IP,
-//! and BSD loopback; IPv4 (options skipped; fragments other than the first ignored) and
-//! IPv6 (hop-by-hop, routing and destination extension headers skipped); TCP and UDP; ARP.
+//! and BSD loopback; IPv4 (options skipped) and IPv6 (hop-by-hop, routing and destination
+//! extension headers skipped); TCP and UDP; ARP. Fragments are handed out as
+//! [`Fragment`]s for the engine's bounded reassembler ([`super::defrag`]).
 //!
 //! It never validates checksums (capture cards offload them, so real captures fail them)
 //! and never panics: every header length read from the frame is checked against the bytes
@@ -71,6 +72,10 @@ const MAX_VLAN_TAGS: usize = 4;
 pub struct Packet<'a> {
     /// Ethernet (or cooked-capture) source MAC, when the link layer has one.
     pub src_mac: Option<[u8; 6]>,
+    /// The link layer addressed the frame to a broadcast or multicast group (Ethernet
+    /// destination MAC with the group bit, or a Linux cooked-capture packet type of
+    /// broadcast/multicast): its destination IP is not one host, whatever it looks like.
+    pub link_broadcast: bool,
     pub body: Body<'a>,
 }
 
@@ -88,7 +93,24 @@ pub struct IpPacket<'a> {
     pub dst: IpAddr,
     /// IPv4 TTL or IPv6 hop limit: tells a host on this link from a routed one.
     pub ttl: u8,
+    /// An IPv4 fragment (more-fragments set or a non-zero offset) or an IPv6 packet with a
+    /// fragment header: its transport is [`L4::Other`] until the pieces are reassembled.
+    pub fragment: Option<Fragment<'a>>,
     pub l4: L4<'a>,
+}
+
+/// One fragment of an IP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// The identification field (IPv4: 16 bits; IPv6 fragment header: 32 bits).
+    pub id: u32,
+    /// The transport protocol of the whole datagram.
+    pub proto: u8,
+    /// Where this piece starts in the datagram's payload, in bytes.
+    pub offset: usize,
+    /// More fragments follow.
+    pub more: bool,
+    pub payload: &'a [u8],
 }
 
 /// The transport layer.
@@ -96,7 +118,7 @@ pub struct IpPacket<'a> {
 pub enum L4<'a> {
     Tcp(Tcp<'a>),
     Udp(Udp<'a>),
-    /// Another protocol, or a non-first IPv4 fragment.
+    /// Another protocol, or a fragment (see [`IpPacket::fragment`]).
     Other,
 }
 
@@ -170,6 +192,8 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             let body = ethertype_body(ethertype, d.get(off + 2..)?)?;
             Some(Packet {
                 src_mac: Some(src_mac),
+                // The I/G bit of the destination MAC (IEEE 802): set for broadcast and multicast.
+                link_broadcast: d[0] & 1 == 1,
                 body,
             })
         }
@@ -183,7 +207,13 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
                 None
             };
             let body = ethertype_body(be16(d, 14)?, d.get(16..)?)?;
-            Some(Packet { src_mac, body })
+            // Packet type 1 broadcast, 2 multicast (packet(7), LINKTYPE_LINUX_SLL).
+            let link_broadcast = matches!(be16(d, 0)?, 1 | 2);
+            Some(Packet {
+                src_mac,
+                link_broadcast,
+                body,
+            })
         }
         linktype::LINUX_SLL2 => {
             // protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) address length(1) address(8)
@@ -195,7 +225,12 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
                 None
             };
             let body = ethertype_body(be16(d, 0)?, d.get(20..)?)?;
-            Some(Packet { src_mac, body })
+            let link_broadcast = matches!(*d.get(10)?, 1 | 2);
+            Some(Packet {
+                src_mac,
+                link_broadcast,
+                body,
+            })
         }
         linktype::RAW | linktype::RAW_12 | linktype::RAW_14 | linktype::IPV4 | linktype::IPV6 => {
             let body = match d.first()? >> 4 {
@@ -205,6 +240,7 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             };
             Some(Packet {
                 src_mac: None,
+                link_broadcast: false,
                 body,
             })
         }
@@ -221,6 +257,7 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             };
             Some(Packet {
                 src_mac: None,
+                link_broadcast: false,
                 body,
             })
         }
@@ -268,8 +305,17 @@ fn ipv4(d: &[u8]) -> Option<IpPacket<'_>> {
     let src: [u8; 4] = d.get(12..16)?.try_into().ok()?;
     let dst: [u8; 4] = d.get(16..20)?.try_into().ok()?;
     let payload = d.get(ihl..)?;
-    // A non-first fragment carries no transport header.
-    let l4 = if frag & 0x1fff != 0 {
+    // A non-first fragment carries no transport header, and a first fragment carries
+    // only part of the segment: decoding it would feed a cut segment to reassembly.
+    // Offset in 8-byte units, more-fragments bit 0x2000 (RFC 791).
+    let fragment = (frag & 0x3fff != 0).then(|| Fragment {
+        id: u32::from(be16(d, 4).unwrap_or(0)),
+        proto,
+        offset: usize::from(frag & 0x1fff) * 8,
+        more: frag & 0x2000 != 0,
+        payload,
+    });
+    let l4 = if fragment.is_some() {
         L4::Other
     } else {
         transport(proto, payload)
@@ -278,6 +324,7 @@ fn ipv4(d: &[u8]) -> Option<IpPacket<'_>> {
         src: IpAddr::V4(Ipv4Addr::from(src)),
         dst: IpAddr::V4(Ipv4Addr::from(dst)),
         ttl,
+        fragment,
         l4,
     })
 }
@@ -304,7 +351,21 @@ fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
         next = *body.first()?;
         body = body.get(len..)?;
     }
-    let l4 = if next == 44 {
+    // Fragment header (RFC 8200 4.5): next header, reserved, offset (13 bits, 8-byte
+    // units) with the M flag in bit 0, identification (32 bits).
+    let fragment = if next == 44 {
+        let off = be16(body, 2)?;
+        Some(Fragment {
+            id: be32(body, 4)?,
+            proto: *body.first()?,
+            offset: usize::from(off >> 3) * 8,
+            more: off & 1 != 0,
+            payload: body.get(8..)?,
+        })
+    } else {
+        None
+    };
+    let l4 = if fragment.is_some() {
         L4::Other
     } else {
         transport(next, body)
@@ -313,11 +374,13 @@ fn ipv6(d: &[u8]) -> Option<IpPacket<'_>> {
         src: IpAddr::V6(Ipv6Addr::from(src)),
         dst: IpAddr::V6(Ipv6Addr::from(dst)),
         ttl,
+        fragment,
         l4,
     })
 }
 
-fn transport(proto: u8, d: &[u8]) -> L4<'_> {
+/// The transport layer of a whole IP payload (also of a reassembled datagram).
+pub fn transport(proto: u8, d: &[u8]) -> L4<'_> {
     let parsed = match proto {
         6 => tcp(d).map(L4::Tcp),
         17 => udp(d).map(L4::Udp),

@@ -181,6 +181,34 @@ impl Stream {
         self.buf.clear();
         self.aligned = false;
     }
+
+    /// Heap bytes this stream holds (the buffer's allocation and the held segments): what
+    /// the engine's global budget counts.
+    pub fn held(&self) -> usize {
+        self.buf.capacity() + self.ooo_bytes
+    }
+
+    /// Drops everything buffered and held, freeing the memory, and restarts at the next
+    /// segment as if the capture began there (the engine's budget ran out). Returns the
+    /// bytes of data lost.
+    pub fn release(&mut self) -> usize {
+        let lost = self.buf.len() + self.ooo_bytes;
+        self.buf = Vec::new();
+        self.ooo = BTreeMap::new();
+        self.ooo_bytes = 0;
+        self.next_seq = None;
+        self.aligned = false;
+        lost
+    }
+
+    /// Gives back a buffer allocation much larger than what it holds (after a large frame
+    /// was consumed), so idle flows do not keep their peak.
+    pub fn trim(&mut self) {
+        const KEEP: usize = 4096;
+        if self.buf.capacity() > KEEP && self.buf.capacity() > 2 * self.buf.len() {
+            self.buf.shrink_to(self.buf.len().max(KEEP));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1074,7 +1074,8 @@ pub fn classify_pdu(p: &S7Pdu) -> Classification {
     }
 }
 
-fn function_name(f: Function) -> (&'static str, Access) {
+/// The stable name (used in `Fact::Operation::function`) and access of a job function.
+pub fn function_name(f: Function) -> (&'static str, Access) {
     match f {
         Function::CpuServices => ("s7.cpu_services", Access::Unknown),
         Function::ReadVar => ("s7.read_var", Access::Read),

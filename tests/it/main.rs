@@ -11,6 +11,7 @@ mod interop;
 mod inventory;
 mod modbus;
 mod passive;
+mod passive_hardening;
 mod planning;
 mod report;
 mod s7;
