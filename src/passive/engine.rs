@@ -226,30 +226,11 @@ impl Engine {
         if let Some(frag) = &ip.fragment {
             self.stats.ip_fragments += 1;
             if let Some((proto, whole)) = self.defrag.push(ip.src, ip.dst, frag, now) {
-                match packet::transport(proto, &whole) {
-                    L4::Tcp(t) => {
-                        self.stats.tcp_segments += 1;
-                        self.tcp(ip.src, ip.dst, &t, now, at, pkt.link_broadcast);
-                    }
-                    L4::Udp(u) => {
-                        self.stats.udp_datagrams += 1;
-                        self.udp(ip.src, ip.dst, u.sport, u.dport, u.payload, at);
-                    }
-                    L4::Other => {}
-                }
+                let l4 = packet::transport(proto, &whole);
+                self.transport(ip.src, ip.dst, l4, now, at, pkt.link_broadcast);
             }
         }
-        match ip.l4 {
-            L4::Tcp(t) => {
-                self.stats.tcp_segments += 1;
-                self.tcp(ip.src, ip.dst, &t, now, at, pkt.link_broadcast);
-            }
-            L4::Udp(u) => {
-                self.stats.udp_datagrams += 1;
-                self.udp(ip.src, ip.dst, u.sport, u.dport, u.payload, at);
-            }
-            L4::Other => {}
-        }
+        self.transport(ip.src, ip.dst, ip.l4, now, at, pkt.link_broadcast);
         if self.stats.frames % SWEEP_EVERY == 0 {
             self.sweep(now, f.number, false);
             self.defrag.expire(now);
@@ -318,6 +299,29 @@ impl Engine {
         }
         // What is left is the allocations' true total (a cross-check against drift).
         self.buffered = self.flows.values().map(Flow::held).sum();
+    }
+
+    /// One IP packet's (or reassembled datagram's) transport payload, to its analyzer.
+    fn transport(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        l4: L4<'_>,
+        now: i64,
+        at: At,
+        link_broadcast: bool,
+    ) {
+        match l4 {
+            L4::Tcp(t) => {
+                self.stats.tcp_segments += 1;
+                self.tcp(src, dst, &t, now, at, link_broadcast);
+            }
+            L4::Udp(u) => {
+                self.stats.udp_datagrams += 1;
+                self.udp(src, dst, u.sport, u.dport, u.payload, at);
+            }
+            L4::Other => {}
+        }
     }
 
     fn tcp(

@@ -592,6 +592,22 @@ impl S7Session {
                     return self.szl_done(now);
                 }
                 self.raw.extend_from_slice(raw);
+                if let Some(expected) = list.nonstandard_record_len() {
+                    // Not silently dropped: say which records were not read as the layout.
+                    let read = if list.nonstandard_order_numbers().is_empty() {
+                        "records not read"
+                    } else {
+                        "only index and order number read"
+                    };
+                    self.suspicious(
+                        format!(
+                            "szl {:#06x} records are {} bytes, not the standard {expected}: {read}",
+                            list.szl_id, list.record_len
+                        ),
+                        raw,
+                        kind,
+                    );
+                }
                 match list.szl_id & 0x00FF {
                     0x11 => self.module = Some(list),
                     0x1C => self.component = Some(list),

@@ -622,14 +622,18 @@ pub fn to_identity(frame: &Frame) -> Result<(Vec<EnipIdentity>, Vec<Anomaly>), D
     Ok((out, anomalies))
 }
 
+/// Bytes of the List Services item's name field (Vol. 2 2-4.6.3: `USINT[16]`).
+pub const SERVICE_NAME_LEN: usize = 16;
+
 /// The List Services item (type 0x0100, Vol. 2 2-4.6.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceItem {
     pub version: u16,
     /// Bit 5 (0x20): CIP over TCP encapsulation; bit 8 (0x100): CIP class 0/1 over UDP.
     pub capability_flags: u16,
-    /// 16 bytes, NUL-padded ASCII (`Communications`).
-    pub name: [u8; 16],
+    /// The name field as sent: 16 bytes of NUL-padded ASCII (`Communications`) by the
+    /// spec; fewer when the item ends sooner (see [`ServiceItem::decode`]).
+    pub name: Vec<u8>,
     /// Bytes after the name, kept as sent.
     pub extra: Vec<u8>,
 }
@@ -648,21 +652,38 @@ impl ServiceItem {
     }
 
     pub fn encoded_len(&self) -> usize {
-        20 + self.extra.len()
+        4 + self.name.len() + self.extra.len()
     }
 
+    /// Decodes the item's data (a framed cursor over [`CpfItem::data`]).
+    ///
+    /// Lenient on the name: an item that ends before the 16 name bytes keeps the name it
+    /// has (cpppo 5.2.5 sends `Communications` and one NUL, a 19-byte item, and Wireshark
+    /// calls it malformed); [`ServiceItem::short_name`] flags it.
     pub fn decode(c: &mut Cursor) -> Result<Self, DecodeError> {
+        let version = c.u16_le("enip.service.version")?;
+        let capability_flags = c.u16_le("enip.service.capability_flags")?;
+        let name_len = c.remaining().min(SERVICE_NAME_LEN);
         Ok(ServiceItem {
-            version: c.u16_le("enip.service.version")?,
-            capability_flags: c.u16_le("enip.service.capability_flags")?,
-            name: c.array("enip.service.name")?,
+            version,
+            capability_flags,
+            name: c.bytes(name_len, "enip.service.name")?.to_vec(),
             extra: c.rest().to_vec(),
         })
     }
 
+    /// The name field is shorter than the spec's 16 bytes (the item ended sooner).
+    pub fn short_name(&self) -> bool {
+        self.name.len() < SERVICE_NAME_LEN
+    }
+
     /// The name up to its first NUL, as text.
     pub fn name_str(&self) -> String {
-        let end = self.name.iter().position(|&b| b == 0).unwrap_or(16);
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
         String::from_utf8_lossy(&self.name[..end]).into_owned()
     }
 }

@@ -1186,20 +1186,65 @@ impl SzlList {
 
     /// The records as SZL 0x0011 module identification (28-byte records).
     pub fn module_records(&self) -> Vec<ModuleIdRecord> {
-        if self.szl_id & 0x00FF != 0x11 || self.record_len != 28 {
+        if self.szl_id & 0x00FF != 0x11 || self.record_len != MODULE_RECORD_LEN {
             return Vec::new();
         }
         self.records().filter_map(ModuleIdRecord::parse).collect()
     }
 
+    /// Index and order number of each SZL 0x0011 record whose length is not the standard
+    /// 28 bytes but still holds both (22 bytes or more): python-snap7 3.x's server sends
+    /// 26-byte records whose last four bytes follow no published layout, so only the
+    /// fields every layout shares are read from them. Empty for standard lists (read those
+    /// with [`SzlList::module_records`]).
+    pub fn nonstandard_order_numbers(&self) -> Vec<(u16, String)> {
+        let len = usize::from(self.record_len);
+        if self.szl_id & 0x00FF != 0x11
+            || self.record_len == MODULE_RECORD_LEN
+            || len < MODULE_ORDER_NUMBER_END
+        {
+            return Vec::new();
+        }
+        // `records()` yields whole records of `len` >= 22 bytes, so both reads succeed.
+        self.records()
+            .filter_map(|b| {
+                let index = b.get(..2)?;
+                let order_number = b.get(2..MODULE_ORDER_NUMBER_END)?;
+                Some((
+                    u16::from_be_bytes([index[0], index[1]]),
+                    clean_text(order_number, true),
+                ))
+            })
+            .collect()
+    }
+
+    /// The record length the SZL id's layout has (0x0011: 28, 0x001C: 34), when it is one
+    /// of the two identity lists and the answer uses another: the records were not read
+    /// as the standard layout (see [`SzlList::nonstandard_order_numbers`]).
+    pub fn nonstandard_record_len(&self) -> Option<u16> {
+        let expected = match self.szl_id & 0x00FF {
+            0x11 => MODULE_RECORD_LEN,
+            0x1C => COMPONENT_RECORD_LEN,
+            _ => return None,
+        };
+        (self.record_len != expected).then_some(expected)
+    }
+
     /// The records as SZL 0x001C component identification (34-byte records).
     pub fn component_records(&self) -> Vec<ComponentRecord> {
-        if self.szl_id & 0x00FF != 0x1C || self.record_len != 34 {
+        if self.szl_id & 0x00FF != 0x1C || self.record_len != COMPONENT_RECORD_LEN {
             return Vec::new();
         }
         self.records().filter_map(ComponentRecord::parse).collect()
     }
 }
+
+/// Bytes of an SZL 0x0011 record: index, order number, BGTyp, Ausbg, Ausbe.
+pub const MODULE_RECORD_LEN: u16 = 28;
+/// End of the order number in an SZL 0x0011 record (2-byte index, 20-byte MLFB).
+const MODULE_ORDER_NUMBER_END: usize = 22;
+/// Bytes of an SZL 0x001C record: index and a 32-byte value.
+pub const COMPONENT_RECORD_LEN: u16 = 34;
 
 /// SZL 0x0011 record: index, 20-character order number (MLFB), BGTyp, Ausbg, Ausbe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1294,6 +1339,16 @@ pub fn to_identity(module: Option<&SzlList>, component: Option<&SzlList>) -> Opt
                         .unwrap_or_else(|| format!("{:#06x}/{:#06x}", rec.ausbg, rec.ausbe)),
                 )
             }
+            _ => {}
+        }
+    }
+    for (index, order_number) in module
+        .map(SzlList::nonstandard_order_numbers)
+        .unwrap_or_default()
+    {
+        match index {
+            0x0001 => id.order_number = non_empty(order_number),
+            0x0006 => id.hardware_order_number = non_empty(order_number),
             _ => {}
         }
     }

@@ -8,6 +8,7 @@ mod deploy;
 
 mod enip;
 mod inputs;
+mod interop;
 mod inventory;
 mod modbus;
 mod passive;
