@@ -122,6 +122,17 @@ fn looks_like_ours(bytes: &[u8]) -> bool {
 
 /// [`load`], keeping the importer's warnings.
 pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loaded, InputError> {
+    // Only JSON is read whole here: a capture or a CSV goes to the streaming importer
+    // without first costing its size in memory.
+    let sniff = input_file::Kind {
+        max: 4096,
+        ..input_file::JSON_INPUT
+    };
+    let (start, _) = input_file::read_bytes_limited(path, sniff)?;
+    let signed = pubkey.is_some() && sign::signature_path(path).exists();
+    if start.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') && !signed {
+        return import_other(path);
+    }
     let (bytes, complete) = input_file::read_bytes_limited(path, input_file::JSON_INPUT)?;
     if !complete {
         // A large capture or log is streamed by the passive importer; a JSON file of
