@@ -112,7 +112,15 @@ impl Defrag {
                 _ => p.total = Some(end),
             }
         }
-        if p.total.is_some_and(|t| end > t) || p.pieces.len() >= MAX_PIECES {
+        // A piece past the end (this one, or one held before the last piece fixed the
+        // length): the datagram cannot be trusted.
+        let past_end = p.total.is_some_and(|t| {
+            end > t
+                || p.pieces
+                    .iter()
+                    .any(|(off, piece)| off.saturating_add(piece.len()) > t)
+        });
+        if past_end || p.pieces.len() >= MAX_PIECES {
             self.drop_key(&key, 1);
             return None;
         }
@@ -137,7 +145,8 @@ impl Defrag {
         self.held -= p.bytes;
         let mut whole = vec![0u8; total];
         for (off, piece) in p.pieces {
-            // Every piece ends at or before `total` (checked when it was added).
+            // Every piece ends at or before `total` (checked when it was added, and for
+            // the pieces already held, when the last piece fixed `total`).
             whole[off..off + piece.len()].copy_from_slice(&piece);
         }
         self.reassembled += 1;
@@ -286,6 +295,24 @@ mod tests {
         assert_eq!(d.pending.len(), 1);
     }
 
+    #[test]
+    fn a_piece_past_a_later_last_piece_drops_the_datagram() {
+        // A first piece longer than the datagram the last piece then declares: the
+        // datagram cannot be trusted (and must not be copied past its end).
+        let mut d = Defrag::default();
+        let long = [7u8; 100];
+        assert!(
+            d.push(a("10.0.0.1"), a("10.0.0.2"), &frag(3, 0, true, &long), 0)
+                .is_none()
+        );
+        assert!(
+            d.push(a("10.0.0.1"), a("10.0.0.2"), &frag(3, 8, false, &[1; 8]), 0)
+                .is_none()
+        );
+        assert_eq!((d.reassembled, d.dropped, d.held), (0, 2, 0));
+        assert!(d.pending.is_empty());
+    }
+
     proptest! {
         #[test]
         fn any_split_and_order_reassembles(
@@ -318,6 +345,24 @@ mod tests {
                 }
             }
             prop_assert_eq!(out, Some((17, data)));
+            prop_assert_eq!(d.held, 0);
+        }
+
+        #[test]
+        fn overlapping_pieces_near_the_start_never_panic(
+            pieces in proptest::collection::vec((0usize..40, any::<bool>(), 0usize..300), 0..20),
+        ) {
+            // Offsets that meet (multiples of 8 from 0), so datagrams do complete.
+            let mut d = Defrag::default();
+            let buf = vec![0x55u8; 300];
+            for (off, more, len) in pieces {
+                if let Some((_, whole)) =
+                    d.push(a("10.0.0.1"), a("10.0.0.2"), &frag(1, off * 8, more, &buf[..len]), 0)
+                {
+                    prop_assert!(whole.iter().all(|b| *b == 0x55));
+                }
+            }
+            d.finish();
             prop_assert_eq!(d.held, 0);
         }
 
