@@ -319,7 +319,14 @@ impl Journal {
         let len = file.metadata().map_err(io)?.len();
         let keep = end_of_last_line(&mut file, len).map_err(io)?;
         if torn_tail {
-            file.set_len(keep).map_err(io)?;
+            // The torn line starts after the newline before it; if it got its own
+            // newline (its bytes damaged, not cut), that one is not the line's start.
+            let start = if keep == len && len > 0 {
+                end_of_last_line(&mut file, len - 1).map_err(io)?
+            } else {
+                keep
+            };
+            file.set_len(start).map_err(io)?;
             file.sync_data().map_err(io)?;
         } else if keep < len {
             file.write_all(b"\n").map_err(io)?;
@@ -500,5 +507,53 @@ fn writer(mut file: File, rx: mpsc::Receiver<Msg>, failed: Arc<Mutex<Option<Stri
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> JournalHeader {
+        JournalHeader {
+            format: JOURNAL_FORMAT.into(),
+            version: JOURNAL_VERSION,
+            scan_id: "s".into(),
+            profile: "test".into(),
+            profile_sha256: "ab".into(),
+            started: Utc::now(),
+            scope: vec![],
+            exclusions: vec![],
+        }
+    }
+
+    #[test]
+    fn a_bad_last_line_with_its_newline_is_cut_before_more_lines_follow() {
+        // A last line that does not parse but did get its newline (a power loss can
+        // leave a line's tail zeroed): dropped like any torn line, and cut from the
+        // file, so that a resumed run that stops again can be resumed once more.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        Journal::create(&path, &header()).unwrap().finish().unwrap();
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"type\":\"host\",\"ho\0\0\0\n");
+        std::fs::write(&path, &text).unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.torn_line, Some(2));
+        let h = Journal::append_to(&path, r.torn_tail).unwrap();
+        let now = Utc::now();
+        h.journal().unwrap().append(&JournalLine::Host {
+            host: HostReport {
+                ip: "127.23.7.9".parse().unwrap(),
+                state: super::super::scan::HostState::Done,
+                started: now,
+                finished: now,
+                probes: vec![],
+            },
+        });
+        h.finish().unwrap();
+        let r = read(&path).expect("a resumed journal resumes again");
+        assert_eq!(r.torn_line, None);
+        assert_eq!(r.done.len(), 1);
     }
 }
