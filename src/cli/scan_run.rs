@@ -351,7 +351,7 @@ async fn watch_signals(stop: StopSignal, journal: Option<Journal>, quiet: bool) 
         eprintln!("otscout: exiting at once; the journal is intact, continue with --resume");
     } else {
         eprintln!(
-            "otscout: exiting at once; the journal could not be flushed within {} s and may miss its last lines (their hosts are probed again), continue with --resume",
+            "otscout: exiting at once; the journal could not be written to disk within {} s (a write failed or the disk is stuck) and may miss its last lines (their hosts are probed again), continue with --resume",
             EXIT_FLUSH.as_secs()
         );
     }

@@ -370,7 +370,8 @@ impl Journal {
     }
 
     /// Waits until every line queued before this call is written and synced, or until
-    /// `within` has passed; true when they were. For an exit that cannot wait for
+    /// `within` has passed; true when they were (false too when a write or fsync
+    /// failed: the lines did not reach the disk). For an exit that cannot wait for
     /// [`JournalHandle::finish`] (a second Ctrl-C): what the scan learned up to that
     /// moment reaches the disk unless the disk itself is stuck.
     pub fn flush(&self, within: Duration) -> bool {
@@ -378,7 +379,7 @@ impl Journal {
         if self.tx.send(Msg::Flush(ack)).is_err() {
             return false;
         }
-        done.recv_timeout(within).is_ok()
+        done.recv_timeout(within).is_ok() && self.failure().is_none()
     }
 
     /// The first write failure, if any.
@@ -555,5 +556,18 @@ mod tests {
         let r = read(&path).expect("a resumed journal resumes again");
         assert_eq!(r.torn_line, None);
         assert_eq!(r.done.len(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_flush_after_a_failed_write_says_the_lines_are_not_on_disk() {
+        // /dev/full refuses every write (ENOSPC), as a full disk would: the second
+        // Ctrl-C must not report the journal intact.
+        let path = Path::new("/dev/full");
+        let h = Journal::append_to(path, false).unwrap();
+        let j = h.journal().unwrap().clone();
+        j.append(&JournalLine::Header(header()));
+        assert!(!j.flush(Duration::from_secs(5)));
+        assert!(j.failure().is_some());
     }
 }
