@@ -611,12 +611,18 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
     })
 }
 
-/// Connection states in which the responder answered (Zeek `conn.log` `conn_state`).
-fn responder_answered(state: &str) -> bool {
-    matches!(
-        state,
-        "SF" | "S1" | "S2" | "S3" | "RSTO" | "RSTR" | "SH" | "OTH"
-    )
+/// Connection states in which the responder answered (Zeek `conn.log` `conn_state`, as
+/// Zeek's `base/protocols/conn/main.zeek` documents them): established (`S1`, `SF`, `S2`,
+/// `S3`, `RSTO`, `RSTR`), or the responder's SYN-ACK seen without the originator's SYN
+/// (`RSTRH`, `SHR`). Not `SH` (a SYN and a FIN, never a SYN-ACK), `S0`, `REJ`, `RSTOS0`.
+/// `OTH` (midstream traffic, no SYN seen) says nothing about who sent: `None`, and the
+/// packet counts decide.
+fn responder_answered(state: &str) -> Option<bool> {
+    match state {
+        "SF" | "S1" | "S2" | "S3" | "RSTO" | "RSTR" | "RSTRH" | "SHR" => Some(true),
+        "OTH" => None,
+        _ => Some(false),
+    }
 }
 
 fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
@@ -637,9 +643,17 @@ fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         return;
     };
     let seen = ts(sink, r, log, line);
+    let sent_back = |sink: &mut Sink| {
+        let pkts: Option<u64> = number(sink, r, "resp_pkts", log, line, "field ignored");
+        let bytes: Option<u64> = number(sink, r, "resp_bytes", log, line, "field ignored");
+        pkts.is_some_and(|n| n > 0) || bytes.is_some_and(|n| n > 0)
+    };
     let answered = match transport {
         Transport::Tcp => match get(r, "conn_state") {
-            Some(state) => responder_answered(state),
+            Some(state) => match responder_answered(state) {
+                Some(answered) => answered,
+                None => sent_back(sink),
+            },
             None => {
                 sink.bad(
                     log,
@@ -651,11 +665,7 @@ fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
                 false
             }
         },
-        Transport::Udp => {
-            let pkts: Option<u64> = number(sink, r, "resp_pkts", log, line, "field ignored");
-            let bytes: Option<u64> = number(sink, r, "resp_bytes", log, line, "field ignored");
-            pkts.is_some_and(|n| n > 0) || bytes.is_some_and(|n| n > 0)
-        }
+        Transport::Udp => sent_back(sink),
     };
     let protocol = match get(r, "service").unwrap_or("") {
         s if s.contains("modbus") => Protocol::Modbus,
@@ -1138,6 +1148,37 @@ mod tests {
             r.observations
                 .iter()
                 .any(|o| matches!(o.fact, Fact::Service { port: 502, .. }))
+        );
+    }
+
+    #[test]
+    fn only_connection_states_with_the_responders_packets_show_a_service() {
+        // SH: the originator's SYN and FIN, never a SYN-ACK: nothing shows 10.0.0.2
+        // exists (a sweep of unused addresses logs this), so no service, no host.
+        let rows = [
+            ("10.0.0.2", "SH", "0"),
+            ("10.0.0.3", "S0", "0"),
+            ("10.0.0.4", "OTH", "0"),
+            ("10.0.0.5", "SHR", "1"),
+            ("10.0.0.6", "OTH", "3"),
+            ("10.0.0.7", "SF", "5"),
+        ];
+        let mut text = "#separator \\x09\n#path\tconn\n#fields\tts\tid.orig_h\tid.resp_h\tid.resp_p\tproto\tconn_state\tresp_pkts\n".to_string();
+        for (resp, state, pkts) in rows {
+            text.push_str(&format!(
+                "1.0\t10.0.0.1\t{resp}\t502\ttcp\t{state}\t{pkts}\n"
+            ));
+        }
+        let r = import("conn.log", Box::new(text.as_bytes())).unwrap();
+        let services: BTreeSet<String> = r
+            .observations
+            .iter()
+            .filter(|o| matches!(o.fact, Fact::Service { port: 502, .. }))
+            .map(|o| o.ip.to_string())
+            .collect();
+        assert_eq!(
+            services,
+            BTreeSet::from(["10.0.0.5", "10.0.0.6", "10.0.0.7"].map(String::from))
         );
     }
 
