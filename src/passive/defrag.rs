@@ -2,8 +2,10 @@
 //!
 //! Fragments are keyed by (source, destination, protocol, identification); a datagram is
 //! handed back whole once a last fragment (more-fragments clear) has fixed its length and
-//! the pieces cover every byte from 0 to it. Overlapping pieces are accepted, the later
-//! one winning (captures repeat retransmitted fragments).
+//! the pieces cover every byte from 0 to it. Overlapping pieces are accepted (captures
+//! repeat retransmitted fragments): a piece at an offset already held replaces it, and
+//! where pieces at different offsets overlap, the one at the higher offset wins. A piece
+//! that reaches past the length the last fragment gives drops the datagram.
 //!
 //! Never trusts the capture: a datagram past [`MAX_DATAGRAM`] bytes or [`MAX_PIECES`]
 //! pieces is dropped, at most [`MAX_PENDING`] datagrams and [`MAX_HELD`] bytes wait at
