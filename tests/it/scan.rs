@@ -1109,3 +1109,118 @@ async fn window_end_stops_with_window_ended() {
         .count();
     assert_eq!(late, 0, "requests after the window ended");
 }
+
+/// Asks List Identity `left` times in a row on one connection, one after each reply.
+#[derive(Debug)]
+struct Repeat {
+    left: u32,
+    got: usize,
+}
+
+impl Session for Repeat {
+    fn protocol(&self) -> Protocol {
+        Protocol::Enip
+    }
+    fn on_connected(&mut self, _now: std::time::Instant) -> Step {
+        self.left -= 1;
+        Step::Send(list_identity())
+    }
+    fn on_bytes(&mut self, _now: std::time::Instant, bytes: &[u8]) -> Step {
+        self.got += bytes.len();
+        if self.got < 4 {
+            return Step::Wait;
+        }
+        self.got = 0;
+        if self.left == 0 {
+            return Step::Done;
+        }
+        self.left -= 1;
+        Step::Send(list_identity())
+    }
+    fn on_timeout(&mut self, _now: std::time::Instant) -> Step {
+        Step::Done
+    }
+    fn on_connection_lost(&mut self, _now: std::time::Instant, _why: ConnectionLoss) -> Step {
+        Step::Done
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        None
+    }
+    fn take_findings(&mut self) -> Vec<Finding> {
+        Vec::new()
+    }
+}
+
+/// governor's belt behind the pacer binds on its own: with a pacer that would let four
+/// requests go at once, a belt of 20 requests/s (burst 1) still spaces them 50 ms apart
+/// on the wire. The scan builds both from one profile (the belt with one token of slack),
+/// so this is the belt's only chance to show it holds the rate by itself.
+#[tokio::test]
+async fn governor_belt_holds_the_rate_by_itself() {
+    use otscout::pace::edge::GlobalGate;
+    use otscout::pace::{Limits, Pacer};
+    use otscout::probe::driver::{self, DriverConfig, Endpoint, Pacing};
+    use otscout::probe::gate::HostClock;
+
+    if !guard_open() {
+        eprintln!("skipped governor_belt: the ENIP guard has not landed");
+        return;
+    }
+    let host = ip(12, 1);
+    let (addr, ledger) = server(host, Behaviour::Answer("DEVX")).await;
+    let mut pacing = profile().pacing;
+    let permissive = Pacer::new(Limits {
+        emission_interval: Duration::from_nanos(1),
+        burst: 1000,
+        host_interval: Duration::ZERO,
+        ..Limits::from_pacing(&pacing)
+    });
+    pacing.max_rate = 20.0;
+    pacing.burst = 1;
+    let belt = GlobalGate::new(&pacing);
+    let pacer = Mutex::new(permissive);
+    let mut clock = HostClock::new(Duration::ZERO, Duration::ZERO);
+    let mut session = Repeat { left: 4, got: 0 };
+    let report = driver::drive(
+        &mut session,
+        Endpoint {
+            addr,
+            transport: otscout::inventory::Transport::Tcp,
+        },
+        &DriverConfig {
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(500),
+            close_timeout: Duration::from_millis(200),
+        },
+        Pacing {
+            pacer: &pacer,
+            gate: Some(&belt),
+            host: IpAddr::V4(host),
+            extra: &mut clock,
+            rules: None,
+        },
+        &StopSignal::new(),
+        &|_| {},
+    )
+    .await;
+    assert_eq!(report.sent.len(), 4, "{report:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let conns = ledger.conns();
+    assert_eq!(conns.len(), 1);
+    let times = &conns[0].requests;
+    assert_eq!(times.len(), 4);
+    // 50 ms per token; the margins absorb the server's read times under load (without
+    // the belt the four requests arrive about 1 ms apart).
+    let span = times[3] - times[0];
+    assert!(
+        span >= Duration::from_millis(130),
+        "four requests within {span:?} under a 20/s belt"
+    );
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(25),
+            "two requests {gap:?} apart under a 20/s belt"
+        );
+    }
+}
