@@ -381,7 +381,13 @@ async fn with_plant(
     // Sign with a fresh key, then verify what is on disk.
     let keys = sign::keygen(&files.out, &Protection::Unencrypted)?;
     let sk = sign::load_secret_key(&keys.secret, &mut || None)?;
-    sign::write_report(&files.report, &inv, Some(&sk), Utc::now())?;
+    sign::write_report(
+        &files.report,
+        &inv,
+        Some(&sk),
+        Utc::now(),
+        crate::output_file::Overwrite::Replace,
+    )?;
     events(&DemoEvent::ReportWritten {
         path: files.report.clone(),
     });

@@ -1,8 +1,6 @@
 //! `otscout completions SHELL` and `otscout man`: generated from the clap definitions, so
 //! they never drift from the real flags.
 
-use std::io::Write;
-
 use clap::CommandFactory;
 
 use super::Cli;
@@ -21,16 +19,21 @@ pub struct CompletionsArgs {
 #[command(after_help = "Example:\n  otscout man > /usr/local/share/man/man1/otscout.1")]
 pub struct ManArgs {}
 
-/// Writes the completion script for `args.shell` to `out`.
-pub fn completions(args: &CompletionsArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+/// Prints the completion script for `args.shell`. Made in memory first: clap_complete
+/// panics when its writer fails (a closed pipe).
+pub fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "otscout", out);
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "otscout", &mut script);
+    super::out::write_all(&script)?;
     Ok(super::exit::OK)
 }
 
-/// Writes the roff man page to `out`.
-pub fn man(_args: &ManArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+/// Prints the roff man page.
+pub fn man(_args: &ManArgs) -> anyhow::Result<u8> {
     let cmd = Cli::command();
-    clap_mangen::Man::new(cmd).render(out)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut page)?;
+    super::out::write_all(&page)?;
     Ok(super::exit::OK)
 }

@@ -53,16 +53,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("the demo in {} did not finish", out.display()))?;
     // Every task of the plant and the scan is gone with the runtime.
     drop(runtime);
-    if !quiet {
-        summary(&outcome);
-    }
+    let printed = if quiet { Ok(()) } else { summary(&outcome) };
     // The plant has devices that misbehave on purpose (one hangs, one answers only a unit
     // id the conservative profile does not try): their errors are part of the show, so
     // the demo exits 0 once its report verifies, unless the scan was cut short.
-    Ok(match outcome.scan.status {
+    let code = match outcome.scan.status {
         ScanStatus::Complete => super::exit::OK,
         ScanStatus::Interrupted | ScanStatus::WindowEnded => super::exit::INTERRUPTED,
-    })
+    };
+    Ok(super::out::finish(code, printed)?)
 }
 
 /// `$TMPDIR/otscout-demo-<time>-<pid>`, created new (never an existing folder).
@@ -82,20 +81,20 @@ fn progress(e: &DemoEvent) {
             name,
             devices,
             base_port,
-        } => eprintln!(
+        } => errln!(
             "demo: plant \"{name}\": {devices} simulated devices on 127.77.0.x, ports {} (Modbus), {} (EtherNet/IP), {} (S7)",
             base_port + 502,
             base_port + 818,
             base_port + 102
         ),
-        DemoEvent::CaptureWritten { path, summary } => eprintln!(
+        DemoEvent::CaptureWritten { path, summary } => errln!(
             "demo: HMI polling of {} devices, a register write on {}, an SZL read of {} (synthesised, never sent) -> {}",
             summary.polled.len(),
             summary.written.as_deref().unwrap_or("-"),
             summary.szl_read.as_deref().unwrap_or("-"),
             path.display()
         ),
-        DemoEvent::ScanStarting { targets, profile } => eprintln!(
+        DemoEvent::ScanStarting { targets, profile } => errln!(
             "demo: scanning {targets} devices with the {profile} profile (its pacing: expect 10 to 20 s)"
         ),
         DemoEvent::Scan(ScanEvent::HostFinished {
@@ -109,13 +108,13 @@ fn progress(e: &DemoEvent) {
                 (false, true) => "errored",
                 (false, false) => "no identity",
             };
-            eprintln!("demo:   {ip:<15} {what}");
+            errln!("demo:   {ip:<15} {what}");
         }
         DemoEvent::Scan(_) => {}
         DemoEvent::ScanFinished { elapsed } => {
-            eprintln!("demo: scan finished in {:.1} s", elapsed.as_secs_f64())
+            errln!("demo: scan finished in {:.1} s", elapsed.as_secs_f64())
         }
-        DemoEvent::ReportWritten { path } => eprintln!("demo: report signed: {}", path.display()),
+        DemoEvent::ReportWritten { path } => errln!("demo: report signed: {}", path.display()),
     }
 }
 
@@ -161,20 +160,24 @@ fn cut(s: &str, n: usize) -> String {
     }
 }
 
-fn summary(o: &DemoOutcome) {
+fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
     let inv = &o.inventory;
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "{:<13} {:<22} {:<26} {:<12} {:<14} sources",
-        "ip", "vendor", "model", "firmware", "protocols"
-    );
+        "ip",
+        "vendor",
+        "model",
+        "firmware",
+        "protocols"
+    )?;
     for a in &inv.assets {
         let protocols: Vec<String> = a
             .protocols
             .iter()
             .map(|p| crate::inventory::merge::protocol_name(*p))
             .collect();
-        println!(
+        outln!(
             "{:<13} {:<22} {:<26} {:<12} {:<14} {}",
             a.ip.to_string(),
             cut(&value(a.manufacturer.as_ref()), 22),
@@ -182,10 +185,10 @@ fn summary(o: &DemoOutcome) {
             cut(&value(a.firmware.as_ref()), 12),
             cut(&protocols.join(","), 14),
             sources(a)
-        );
+        )?;
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "{} assets, {} identified, {} conflicting fields, {} flags; scan of {} devices {} in {:.1} s",
         inv.summary.assets,
         inv.summary.identified,
@@ -194,45 +197,47 @@ fn summary(o: &DemoOutcome) {
         o.scanned.len(),
         format!("{:?}", o.scan.status).to_lowercase(),
         (o.scan.finished - o.scan.started).num_milliseconds() as f64 / 1000.0,
-    );
-    println!(
+    )?;
+    outln!(
         "the plant received {} requests from the scan, {} of them outside the read-only identity set",
-        o.plant_requests, o.plant_non_identity
-    );
+        o.plant_requests,
+        o.plant_non_identity
+    )?;
     for a in &inv.assets {
         for f in &a.flags {
             if matches!(f.kind, FlagKind::DeclaredConflict | FlagKind::Operations) {
-                println!("  flag {}: {}", a.ip, f.detail);
+                outln!("  flag {}: {}", a.ip, f.detail)?;
             }
         }
     }
     let f = &o.files;
-    println!();
-    println!("wrote:");
-    println!("  capture (passive input):   {}", f.capture.display());
-    println!("  declared inventory (CSV):  {}", f.csv.display());
-    println!("  scan result:               {}", f.scan.display());
-    println!("  scan journal:              {}", f.journal.display());
-    println!("  signed report:             {}", f.report.display());
-    println!("  signature:                 {}", f.signature.display());
-    println!("  public key:                {}", f.public_key.display());
-    println!("  secret key (unencrypted):  {}", f.secret_key.display());
-    println!();
-    println!("report verified ({})", o.trusted_comment);
-    println!("verify it yourself:");
-    println!(
+    outln!()?;
+    outln!("wrote:")?;
+    outln!("  capture (passive input):   {}", f.capture.display())?;
+    outln!("  declared inventory (CSV):  {}", f.csv.display())?;
+    outln!("  scan result:               {}", f.scan.display())?;
+    outln!("  scan journal:              {}", f.journal.display())?;
+    outln!("  signed report:             {}", f.report.display())?;
+    outln!("  signature:                 {}", f.signature.display())?;
+    outln!("  public key:                {}", f.public_key.display())?;
+    outln!("  secret key (unencrypted):  {}", f.secret_key.display())?;
+    outln!()?;
+    outln!("report verified ({})", o.trusted_comment)?;
+    outln!("verify it yourself:")?;
+    outln!(
         "  otscout verify {} --pubkey {}",
         f.report.display(),
         f.public_key.display()
-    );
-    println!(
+    )?;
+    outln!(
         "  minisign -Vm {} -p {}",
         f.report.display(),
         f.public_key.display()
-    );
-    println!(
+    )?;
+    outln!(
         "look at it:  otscout report {} --format markdown",
         f.report.display()
-    );
-    println!("demo finished in {:.1} s", o.elapsed.as_secs_f64());
+    )?;
+    outln!("demo finished in {:.1} s", o.elapsed.as_secs_f64())?;
+    Ok(())
 }

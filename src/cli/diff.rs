@@ -40,14 +40,16 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     let old = load(&args.old, pk.as_ref())?;
     let new = load(&args.new, pk.as_ref())?;
     let d = diff::diff(&old, &new);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
-    } else {
-        print!("{}", diff::render_text(&d));
-    }
-    Ok(if d.is_drift() {
+    let code = if d.is_drift() {
         super::exit::PARTIAL
     } else {
         super::exit::OK
-    })
+    };
+    let printed = if args.json {
+        outln!("{}", serde_json::to_string_pretty(&d)?)
+    } else {
+        out!("{}", diff::render_text(&d))
+    };
+    // `diff a b | head -1` still answers 0/1: the reader closing the pipe is not an error.
+    Ok(super::out::finish(code, printed)?)
 }

@@ -30,7 +30,7 @@ pub const PASSWORD_ENV: &str = "OTSCOUT_KEY_PASSWORD";
 pub fn run(args: KeygenArgs) -> anyhow::Result<u8> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
     let protection = if args.unencrypted {
-        eprintln!(
+        errln!(
             "otscout: warning: the secret key will NOT be password-protected; keep {} readable only by the account that signs",
             dir.join(sign::SECRET_KEY_FILE).display()
         );
@@ -57,8 +57,8 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<u8> {
         );
     };
     let files = sign::keygen(&dir, &protection)?;
-    println!("secret key: {}", files.secret.display());
-    println!("public key: {}", files.public.display());
+    outln!("secret key: {}", files.secret.display())?;
+    outln!("public key: {}", files.public.display())?;
     Ok(super::exit::OK)
 }
 

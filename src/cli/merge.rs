@@ -6,6 +6,7 @@ use chrono::Utc;
 use clap::Args;
 
 use crate::inventory::{self, Input};
+use crate::output_file::{self, Overwrite};
 use crate::report::{input, sign};
 
 /// Arguments of `otscout merge`.
@@ -29,6 +30,9 @@ pub struct MergeArgs {
     /// Print nothing but warnings and errors (for cron).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Replace an existing report (and remove a signature beside it that would be stale).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
@@ -43,25 +47,28 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(super::keygen::load_sign_key)
         .transpose()?;
+    let overwrite = Overwrite::from_force(args.force);
+    // Before any work: an output that will be refused costs nothing yet.
+    output_file::check("report", &args.output, overwrite)?;
     let mut inputs: Vec<Input> = Vec::with_capacity(args.inputs.len());
     for p in &args.inputs {
         let loaded = input::load_with_warnings(p, pk.as_ref())?;
         for w in &loaded.warnings {
-            eprintln!("otscout: warning: {}: {w}", p.display());
+            errln!("otscout: warning: {}: {w}", p.display());
         }
         inputs.push(loaded.input);
     }
     let inv = inventory::merge(&inputs, Utc::now());
     // The error names the file (`cannot write report.json: ...`).
-    if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())? {
+    if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now(), overwrite)? {
         if !args.quiet {
-            eprintln!("otscout: signed: {}", sig.display());
+            errln!("otscout: signed: {}", sig.display());
         }
     }
     if args.quiet {
         return Ok(super::exit::OK);
     }
-    eprintln!(
+    errln!(
         "otscout: {} assets ({} identified) from {} input(s) written to {}",
         inv.summary.assets,
         inv.summary.identified,

@@ -1,13 +1,16 @@
 //! The command line: clap definitions and one module per subcommand.
 //!
 //! This is the only place in otscout that prints. Errors travel up as `anyhow::Error`
-//! with context and are printed once, here, with `{:#}`.
-
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! with context and are printed once, here, with `{:#}`. Standard output and standard
+//! error are written only through [`out`] (`outln!`, `errln!`), never `println!`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+// First: its macros (`outln!`, `out!`, `errln!`) are in scope in every module below.
+#[macro_use]
+pub mod out;
 
 pub mod completions;
 pub mod demo;
@@ -79,7 +82,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            // `--help` and `--version` print to standard output, with its rules.
+            if let Err(w) = out::finish(exit::OK, e.print().map_err(out::StdoutError)) {
+                errln!("otscout: error: {w}");
+                return ExitCode::from(exit::USAGE);
+            }
             return ExitCode::from(if e.use_stderr() {
                 exit::USAGE
             } else {
@@ -87,11 +94,12 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    match run(cli) {
+    // What is still buffered is written before the exit code is decided.
+    match run(cli).and_then(|code| Ok(out::finish(code, Ok(()))?)) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("otscout: error: {}", one_line(&e));
+            errln!("otscout: error: {}", one_line(&e));
             ExitCode::from(exit::USAGE)
         }
     }
@@ -133,13 +141,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => {
             use clap::CommandFactory;
-            Cli::command().print_help()?;
+            Cli::command().print_help().map_err(out::StdoutError)?;
             Ok(exit::USAGE)
         }
         Some(command) => match command {
             Command::Demo(a) => demo::run(&a),
-            Command::Completions(a) => completions::completions(&a, &mut std::io::stdout().lock()),
-            Command::Man(a) => completions::man(&a, &mut std::io::stdout().lock()),
+            Command::Completions(a) => completions::completions(&a),
+            Command::Man(a) => completions::man(&a),
             Command::Passive(a) => passive::run(&a),
             Command::Scan(args) => scan::run(&args),
             Command::Profiles(args) => profiles::run(&args),

@@ -3,9 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use crate::inventory::{Fact, Identity, Role};
+use crate::output_file::{self, Overwrite};
 use crate::passive::{self, ImportOptions, ImportReport};
 
 /// Arguments of `otscout passive`.
@@ -27,6 +26,9 @@ pub struct PassiveArgs {
     /// largest streams are released and the summary says so.
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub reassembly_budget: u64,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `otscout passive`.
@@ -35,6 +37,12 @@ pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
         reassembly_budget: usize::try_from(args.reassembly_budget.saturating_mul(1024 * 1024)).ok(),
         ..ImportOptions::default()
     };
+    let overwrite = Overwrite::from_force(args.force);
+    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(out) = args.output.as_deref().filter(|_| !to_stdout) {
+        // Before the import: a large capture is not read for an output that is refused.
+        output_file::check("observation file", out, overwrite)?;
+    }
     let mut reports: Vec<ImportReport> = Vec::new();
     let mut failed = 0usize;
     for f in &args.files {
@@ -42,7 +50,7 @@ pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
             Ok(r) => reports.push(r),
             Err(e) => {
                 // One unreadable file does not stop the others; the exit code says so.
-                eprintln!("otscout: error: {e}");
+                errln!("otscout: error: {}", crate::text::printable(&e.to_string()));
                 failed += 1;
             }
         }
@@ -51,35 +59,34 @@ pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
         anyhow::bail!("no input could be imported");
     }
     let file = passive::observation_file(&reports);
-    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
-    if let Some(out) = &args.output {
-        let json = serde_json::to_string_pretty(&file)?;
-        if to_stdout {
-            let mut so = std::io::stdout().lock();
-            so.write_all(json.as_bytes())?;
-            so.write_all(b"\n")?;
-        } else {
-            std::fs::write(out, json + "\n")
-                .with_context(|| format!("cannot write {}", out.display()))?;
-        }
-    }
-    if !args.quiet {
-        let mut err = std::io::stderr().lock();
-        let w: &mut dyn Write = if to_stdout {
-            &mut err
-        } else {
-            &mut std::io::stdout()
-        };
-        summary(&reports, w)?;
-    }
     let warned = reports
         .iter()
         .any(|r| r.stopped.is_some() || !r.warnings.is_empty());
-    Ok(if failed > 0 || warned {
+    let code = if failed > 0 || warned {
         super::exit::PARTIAL
     } else {
         super::exit::OK
-    })
+    };
+    let mut printed = Ok(());
+    if let Some(out) = &args.output {
+        let mut json = serde_json::to_string_pretty(&file)?;
+        json.push('\n');
+        if to_stdout {
+            printed = super::out::write_all(json.as_bytes());
+        } else {
+            output_file::write("observation file", out, json.as_bytes(), overwrite)?;
+        }
+    }
+    if !args.quiet && printed.is_ok() {
+        let mut text = Vec::new();
+        summary(&reports, &mut text)?;
+        if to_stdout {
+            super::out::err_fmt(format_args!("{}", String::from_utf8_lossy(&text)));
+        } else {
+            printed = super::out::write_all(&text);
+        }
+    }
+    Ok(super::out::finish(code, printed)?)
 }
 
 /// The human summary: per file what was read, then identities, operations and roles.

@@ -48,14 +48,23 @@ pub fn run(args: &ProfilesArgs) -> anyhow::Result<u8> {
                 } else {
                     ""
                 };
-                println!("{name:<14} {}{marker}", l.profile.description);
+                outln!(
+                    "{name:<14} {}{marker}",
+                    crate::text::printable(&l.profile.description)
+                )?;
             }
         }
         ProfilesCommand::Show { name, sets } => {
             let l = profile::load_with_overrides(name, sets)?;
-            println!("# profile {} ({})", l.profile.name, l.origin);
-            println!("# sha256 {}", l.sha256);
-            print!("{}", l.canonical_toml);
+            outln!(
+                "# profile {} ({})",
+                l.profile.name,
+                crate::text::printable(&l.origin)
+            )?;
+            outln!("# sha256 {}", l.sha256)?;
+            // TOML escapes control characters inside strings; the text has only its own
+            // line ends and tabs.
+            out!("{}", crate::text::printable_lines(&l.canonical_toml))?;
         }
         ProfilesCommand::Check { file } => {
             let path = file.to_string_lossy().into_owned();
@@ -65,12 +74,12 @@ pub fn run(args: &ProfilesArgs) -> anyhow::Result<u8> {
                 format!("./{path}")
             };
             let l = profile::load_with_overrides(&path, &[])?;
-            println!(
+            outln!(
                 "{}: ok (profile {}, sha256 {})",
-                file.display(),
+                crate::text::printable(&file.display().to_string()),
                 l.profile.name,
                 l.sha256
-            );
+            )?;
         }
     }
     Ok(super::exit::OK)

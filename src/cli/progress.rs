@@ -124,7 +124,7 @@ impl Progress {
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .line(Instant::now());
-                        eprintln!("otscout: scan: {line}");
+                        errln!("otscout: scan: {line}");
                     }
                 }))
             }

@@ -1,11 +1,10 @@
 //! `otscout report`: render a report as CSV, CycloneDX, Markdown or a table.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use crate::output_file::{self, Overwrite};
 use crate::report::{csv, cyclonedx, input, markdown, sign};
 
 /// The views.
@@ -34,6 +33,9 @@ pub struct ReportArgs {
     /// Write to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long, requires = "output")]
+    pub force: bool,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
@@ -42,6 +44,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(sign::load_public_key)
         .transpose()?;
+    let overwrite = Overwrite::from_force(args.force);
+    if let Some(p) = &args.output {
+        output_file::check("output", p, overwrite)?;
+    }
     let inv = input::read_report(&args.report, pk.as_ref())?;
     let out = match args.format {
         Format::Csv => csv::render(&inv),
@@ -50,10 +56,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         Format::Table => markdown::table(&inv).into_bytes(),
     };
     match &args.output {
-        Some(p) => std::fs::write(p, out).with_context(|| format!("writing {}", p.display()))?,
-        None => std::io::stdout()
-            .write_all(&out)
-            .context("writing to standard output")?,
+        Some(p) => output_file::write("output", p, &out, overwrite)?,
+        None => super::out::write_all(&out)?,
     }
     Ok(super::exit::OK)
 }

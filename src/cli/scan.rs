@@ -248,7 +248,7 @@ fn load_passive(paths: &[PathBuf]) -> anyhow::Result<ObservationFile> {
         let loaded = crate::report::input::load_with_warnings(p, None)
             .with_context(|| format!("--from-passive {}", p.display()))?;
         for w in &loaded.warnings {
-            eprintln!("otscout: warning: {}: {w}", p.display());
+            errln!("otscout: warning: {}: {w}", p.display());
         }
         observations.extend(loaded.input.observations);
     }
@@ -268,12 +268,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<u8> {
     }
     let plan = Plan::build(&cfg);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&plan).context("cannot render the plan as JSON")?
-        );
+        )?;
     } else {
-        print!("{}", plan.render_text());
+        out!("{}", plan.render_text())?;
     }
     Ok(super::exit::OK)
 }
@@ -363,7 +363,7 @@ fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOpti
         let loaded = crate::report::input::load_with_warnings(p, None)
             .with_context(|| format!("--passive {}", p.display()))?;
         for w in &loaded.warnings {
-            eprintln!("otscout: warning: {}: {w}", p.display());
+            errln!("otscout: warning: {}: {w}", p.display());
         }
         inputs.push(loaded.input);
     }

@@ -105,14 +105,22 @@ fn write_merged_report(
     inputs.extend(opts.inputs);
     let now = Utc::now();
     let inv = crate::inventory::merge(&inputs, now);
-    let sig = crate::report::sign::write_report(&path, &inv, opts.sign_key.as_ref(), now)
-        .with_context(|| {
-            format!(
-                "writing the report {} (the scan result {} is written; merge it with `otscout merge`)",
-                path.display(),
-                output.display()
-            )
-        })?;
+    // Replacing: an existing report is only found out after the scan, when refusing it
+    // would cost the report (the scan result is written either way).
+    let sig = crate::report::sign::write_report(
+        &path,
+        &inv,
+        opts.sign_key.as_ref(),
+        now,
+        crate::output_file::Overwrite::Replace,
+    )
+    .with_context(|| {
+        format!(
+            "writing the report {} (the scan result {} is written; merge it with `otscout merge`)",
+            path.display(),
+            output.display()
+        )
+    })?;
     Ok((path, sig))
 }
 
@@ -163,7 +171,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
             }
             if let Some(line) = r.torn_line {
                 // Shown even with --quiet: the operator should know the journal was cut.
-                eprintln!(
+                errln!(
                     "otscout: warning: journal {} line {line} was torn (the run stopped mid-write) and is dropped; the host it was about is probed again",
                     path.display()
                 );
@@ -232,7 +240,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         // profile's or a vendor rule's) before touching anything.
         let wait = resume_cooldown(&opts.profile);
         if !opts.quiet && !wait.is_zero() {
-            eprintln!(
+            errln!(
                 "otscout: resuming: waiting the {:.1} s cool-down before the first connection",
                 wait.as_secs_f64()
             );
@@ -273,19 +281,21 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         },
     );
     write_result(&output, &doc, journal_result, &journal_path)?;
+    let mut printed = Ok(());
     if !opts.quiet {
-        print_summary(&report, &output, &journal_path);
+        printed = print_summary(&report, &output, &journal_path);
     }
     if let Some(r) = opts.report {
         let (path, sig) = write_merged_report(&output, r)?;
-        if !opts.quiet {
-            println!("report: {}", path.display());
-            if let Some(sig) = sig {
-                println!("signature: {}", sig.display());
+        if !opts.quiet && printed.is_ok() {
+            printed = outln!("report: {}", path.display());
+            if let Some(sig) = sig.filter(|_| printed.is_ok()) {
+                printed = outln!("signature: {}", sig.display());
             }
         }
     }
-    Ok(exit_code(&report))
+    // A closed standard output stops the summary, never the report or the exit code.
+    Ok(super::out::finish(exit_code(&report), printed)?)
 }
 
 /// What the result file says about the run beyond the engine's report.
@@ -335,7 +345,7 @@ async fn watch_signals(stop: StopSignal, journal: Option<Journal>, quiet: bool) 
     next_signal(&mut term).await;
     stop.stop(StopReason::Interrupted);
     if !quiet {
-        eprintln!(
+        errln!(
             "otscout: stopping: no new requests; open exchanges finish or time out (press Ctrl-C again to exit at once)"
         );
     }
@@ -348,9 +358,9 @@ async fn watch_signals(stop: StopSignal, journal: Option<Journal>, quiet: bool) 
         None => true,
     };
     if flushed {
-        eprintln!("otscout: exiting at once; the journal is intact, continue with --resume");
+        errln!("otscout: exiting at once; the journal is intact, continue with --resume");
     } else {
-        eprintln!(
+        errln!(
             "otscout: exiting at once; the journal could not be written to disk within {} s (a write failed or the disk is stuck) and may miss its last lines (their hosts are probed again), continue with --resume",
             EXIT_FLUSH.as_secs()
         );
@@ -384,14 +394,18 @@ async fn next_signal(term: &mut Terminate) {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn print_summary(report: &ScanReport, output: &Path, journal: &Path) {
+fn print_summary(
+    report: &ScanReport,
+    output: &Path,
+    journal: &Path,
+) -> Result<(), super::out::StdoutError> {
     let status = match report.status {
         ScanStatus::Complete => "complete",
         ScanStatus::Interrupted => "interrupted",
         ScanStatus::WindowEnded => "window ended",
     };
     let secs = (report.finished - report.started).num_milliseconds() as f64 / 1000.0;
-    println!(
+    outln!(
         "scan {} {status}: {} hosts probed, {} identified, {} errored, {} skipped, {} requests in {secs:.1} s",
         report.scan_id,
         report.hosts.len(),
@@ -399,7 +413,7 @@ fn print_summary(report: &ScanReport, output: &Path, journal: &Path) {
         report.errored_hosts(),
         report.skipped.len(),
         report.requests(),
-    );
+    )?;
     for h in &report.hosts {
         if h.identified() || h.errored() {
             let outcomes: Vec<String> = h
@@ -407,17 +421,18 @@ fn print_summary(report: &ScanReport, output: &Path, journal: &Path) {
                 .iter()
                 .map(|p| format!("{:?} {}", p.protocol, p.outcome).to_lowercase())
                 .collect();
-            println!("  {:<15} {}", h.ip, outcomes.join(", "));
+            outln!("  {:<15} {}", h.ip, outcomes.join(", "))?;
         }
     }
-    println!("result: {}", output.display());
-    println!("journal: {}", journal.display());
+    outln!("result: {}", output.display())?;
+    outln!("journal: {}", journal.display())?;
     if report.status != ScanStatus::Complete {
-        println!(
+        outln!(
             "continue with: otscout scan ... --resume {}",
             journal.display()
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn new_scan_id(now: DateTime<Utc>) -> String {

@@ -23,19 +23,22 @@ pub struct VerifyArgs {
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     let v = sign::verify_file(&args.report, &pk)?;
-    println!("{}: signature and schema OK", args.report.display());
+    outln!(
+        "{}: signature and schema OK",
+        crate::text::printable(&args.report.display().to_string())
+    )?;
     // Signed, but by whoever holds the key (stock minisign writes any text there).
-    let comment: String = v
-        .trusted_comment
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    println!("trusted comment: {comment}");
-    println!(
+    outln!(
+        "trusted comment: {}",
+        crate::text::printable(&v.trusted_comment)
+    )?;
+    // Counted from the assets, never taken from the summary (which the schema check
+    // compared with them).
+    outln!(
         "{} assets, {} scan(s), generated {}",
-        v.inventory.summary.assets,
+        v.inventory.assets.len(),
         v.inventory.scans.len(),
         v.inventory.generated_at.to_rfc3339()
-    );
+    )?;
     Ok(super::exit::OK)
 }

@@ -27,6 +27,7 @@ use thiserror::Error;
 use super::json::{self, ReportError};
 use crate::input_file::{self, ReadError};
 use crate::inventory::Inventory;
+use crate::output_file::{self, Output, Overwrite};
 
 /// File name of the secret key `keygen` writes.
 pub const SECRET_KEY_FILE: &str = "otscout.key";
@@ -79,6 +80,8 @@ pub enum SignError {
     Schema { path: PathBuf, source: ReportError },
     #[error(transparent)]
     File(#[from] ReadError),
+    #[error(transparent)]
+    Output(#[from] output_file::WriteError),
     #[error(
         "no signature for {path}: {sig} is missing; sign the report with `otscout merge --sign-key KEY`, or put its .minisig beside it"
     )]
@@ -374,28 +377,53 @@ pub fn verify_file(report: &Path, pk: &PublicKey) -> Result<Verified, SignError>
     verify_bytes(report, &bytes, &text, pk)
 }
 
-/// Writes `inv`'s canonical JSON to `path` (through a temporary file beside it and a
-/// rename, so a reader never sees half a report) and, with a key, signs it into
-/// `path.minisig` with `at` as the signing time. Returns the signature's path. This is
-/// the one call `otscout merge`, `otscout scan --sign-key` and `otscout demo` share.
+/// Writes `inv`'s canonical JSON to `path` and, with a key, its signature to
+/// `path.minisig` with `at` as the signing time, as one unit ([`output_file::write_unit`]):
+/// both are written to temporaries first, then the signature and the report are renamed
+/// into place, so a failure never leaves an unsigned new report or a stale signature
+/// beside it. Without a key, an old `path.minisig` (which would sign the old report) is
+/// removed. `overwrite` decides about existing files; a path that is not a regular file
+/// is always refused. Returns the signature's path. This is the one call `otscout merge`,
+/// `otscout scan --report` and `otscout demo` share.
 pub fn write_report(
     path: &Path,
     inv: &Inventory,
     sk: Option<&SecretKey>,
     at: DateTime<Utc>,
+    overwrite: Overwrite,
 ) -> Result<Option<PathBuf>, SignError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let write_err = |source| SignError::Write {
-        path: path.to_owned(),
-        source,
+    let bytes = json::render(inv);
+    let sig_path = signature_path(path);
+    let signature = match sk {
+        Some(sk) => {
+            let scans: Vec<String> = inv.scans.iter().map(|s| s.scan_id.clone()).collect();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let comment = trusted_comment(&bytes, &scans, at, &name);
+            Some(sign_bytes(&bytes, sk, &comment)?)
+        }
+        None => None,
     };
-    fs::write(&tmp, json::render(inv)).map_err(write_err)?;
-    if let Err(e) = fs::rename(&tmp, path) {
-        // `-o` named a directory or a read-only place: leave nothing half-done behind.
-        let _ = fs::remove_file(&tmp);
-        return Err(write_err(e));
+    let report = Output {
+        what: "report",
+        path,
+        bytes: &bytes,
+    };
+    match &signature {
+        Some(text) => {
+            let sig = Output {
+                what: "signature",
+                path: &sig_path,
+                bytes: text.as_bytes(),
+            };
+            output_file::write_unit(&[sig, report], &[], overwrite)?;
+            Ok(Some(sig_path))
+        }
+        None => {
+            output_file::write_unit(&[report], &[("signature", &sig_path)], overwrite)?;
+            Ok(None)
+        }
     }
-    sk.map(|sk| sign_file(path, sk, at)).transpose()
 }
