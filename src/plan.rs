@@ -475,16 +475,20 @@ impl Plan {
         }
     }
 
-    /// The plan as human-readable text (the CLI prints it).
+    /// The plan as human-readable text (the CLI prints it). Strings from outside (the
+    /// profile's name, origin, description and vendor rules, file names) have their
+    /// control characters shown as `?`: the loader refuses them, and this holds even
+    /// for a plan built another way.
     pub fn render_text(&self) -> String {
+        use crate::text::printable as clean;
         use std::fmt::Write as _;
         let mut s = String::new();
         let pr = &self.profile;
         let _ = writeln!(s, "otscout scan plan (dry run: no packet is sent)");
         let _ = writeln!(s);
-        let _ = writeln!(s, "profile   {} ({})", pr.name, pr.origin);
+        let _ = writeln!(s, "profile   {} ({})", clean(&pr.name), clean(&pr.origin));
         if !pr.description.is_empty() {
-            let _ = writeln!(s, "          {}", pr.description);
+            let _ = writeln!(s, "          {}", clean(&pr.description));
         }
         let _ = writeln!(s, "sha256    {}", pr.sha256);
         let _ = writeln!(s);
@@ -511,7 +515,7 @@ impl Plan {
                 s,
                 "passive   {} hosts from passive data ({}): {} seen, {} outside the targets or excluded, {} not unicast",
                 p.from_passive,
-                p.files.join(", "),
+                clean(&p.files.join(", ")),
                 p.hosts_seen,
                 p.outside_scope,
                 p.not_unicast
@@ -592,7 +596,7 @@ impl Plan {
                 if let Some(ms) = r.cooldown_ms {
                     what.push(format!("{ms} ms cool-down"));
                 }
-                let _ = writeln!(s, "  {:<14} {}", r.matches, what.join(", "));
+                let _ = writeln!(s, "  {:<14} {}", clean(&r.matches), what.join(", "));
             }
         }
         let _ = writeln!(s);

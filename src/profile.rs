@@ -239,6 +239,13 @@ impl Profile {
                 format!("must be letters, digits, `-` or `_`, got {:?}", self.name),
             );
         }
+        // The plan a process owner approves prints these: a newline would forge a line
+        // of it (a second `sha256`), an escape sequence would redraw the screen.
+        no_control("description", &self.description)?;
+        for (i, r) in self.vendor_rules.iter().enumerate() {
+            no_control(&format!("vendor_rules[{i}].match"), &r.matches)?;
+            no_control(&format!("vendor_rules[{i}].note"), &r.note)?;
+        }
         if !(p.max_rate.is_finite() && p.max_rate > 0.0) {
             return bad(
                 "pacing.max_rate",
@@ -444,6 +451,24 @@ pub struct Invalid {
     /// Dotted key, e.g. `pacing.max_rate`.
     pub key: String,
     pub problem: String,
+}
+
+/// Refuses a string with a control character (newline, tab, escape, DEL, C1).
+fn no_control(key: &str, v: &str) -> Result<(), Invalid> {
+    match v.chars().find(|c| c.is_control()) {
+        None => Ok(()),
+        Some(c) => Err(Invalid {
+            key: key.to_string(),
+            problem: control_problem(c),
+        }),
+    }
+}
+
+fn control_problem(c: char) -> String {
+    format!(
+        "must not contain control characters (newline, tab, escape sequences), found {}",
+        c.escape_unicode()
+    )
 }
 
 fn range_u64(key: &str, v: u64, min: u64, max: u64) -> Result<(), Invalid> {
@@ -912,7 +937,10 @@ fn check_value(
     let ty = |what: &str| err(key, Problem::Type(format!("must be {what}, got {v}")));
     match kind {
         Kind::Str => match v {
-            V::String(_) => Ok(()),
+            V::String(s) => match s.chars().find(|c| c.is_control()) {
+                None => Ok(()),
+                Some(c) => Err(err(key, Problem::Type(control_problem(c)))),
+            },
             _ => Err(ty("a string")),
         },
         Kind::Bool => match v {

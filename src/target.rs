@@ -82,7 +82,7 @@ impl SpecInput {
 #[non_exhaustive]
 pub enum TargetError {
     /// One spec is malformed or refused: `target "10.0.0.0/33": prefix length 33 is more than 32`.
-    #[error("{role} \"{}\"{origin}: {problem}", spec.escape_debug())]
+    #[error("{role} {}{origin}: {problem}", shown_spec(spec))]
     Spec {
         role: &'static str,
         spec: String,
@@ -514,6 +514,24 @@ fn subtract<T: Addr>(inc: &[(T, T)], exc: &[(T, T)]) -> Vec<(T, T)> {
         }
     }
     out
+}
+
+/// A spec as an error quotes it: escaped, and cut to its first 80 bytes with its length
+/// (a 10 MB line pasted by mistake is not echoed whole).
+fn shown_spec(spec: &str) -> String {
+    const MAX: usize = 80;
+    if spec.len() <= MAX {
+        return format!("\"{}\"", spec.escape_debug());
+    }
+    let mut end = MAX;
+    while !spec.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "\"{}...\" ({} bytes)",
+        spec[..end].escape_debug(),
+        spec.len()
+    )
 }
 
 #[cfg(test)]

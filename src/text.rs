@@ -28,19 +28,6 @@ pub fn printable_lines(s: &str) -> Cow<'_, str> {
     Cow::Owned(s.chars().map(|c| if bad(c) { '?' } else { c }).collect())
 }
 
-/// At most `max` bytes of `s` (cut on a character boundary) and, when cut, how long the
-/// whole was: for echoing an input in an error without echoing 10 MB of it.
-pub fn excerpt(s: &str, max: usize) -> Cow<'_, str> {
-    if s.len() <= max {
-        return printable(s);
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}... ({} bytes)", printable(&s[..end]), s.len()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,13 +38,5 @@ mod tests {
         assert_eq!(printable("a\u{9b}b"), "a?b");
         assert!(matches!(printable("plain"), Cow::Borrowed(_)));
         assert_eq!(printable_lines("k = 1\n\tx\u{1b}\n"), "k = 1\n\tx?\n");
-    }
-
-    #[test]
-    fn an_excerpt_is_cut_on_a_character_boundary_and_says_the_length() {
-        assert_eq!(excerpt("short", 10), "short");
-        let long = format!("é{}", "x".repeat(100));
-        assert_eq!(excerpt(&long, 1), "... (102 bytes)");
-        assert_eq!(excerpt(&long, 4), "éxx... (102 bytes)");
     }
 }

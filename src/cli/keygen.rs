@@ -56,6 +56,16 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<u8> {
             "no password: set {PASSWORD_ENV}, run on a terminal, or use --unencrypted for unattended signing"
         );
     };
+    // `keygen --dir ~/.otscout` on a fresh machine: the folder is made, readable only by
+    // this account (it will hold the secret key); an existing folder is left as it is.
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir)
+            .with_context(|| format!("cannot create the key folder {}", dir.display()))?;
+    }
     let files = sign::keygen(&dir, &protection)?;
     outln!("secret key: {}", files.secret.display())?;
     outln!("public key: {}", files.public.display())?;

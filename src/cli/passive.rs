@@ -48,6 +48,8 @@ pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
     for f in &args.files {
         match passive::import_path(f, &opts) {
             Ok(r) => reports.push(r),
+            // The only file: its error is the one line (main prints it).
+            Err(e) if args.files.len() == 1 => return Err(e.into()),
             Err(e) => {
                 // One unreadable file does not stop the others; the exit code says so.
                 errln!("otscout: error: {}", crate::text::printable(&e.to_string()));
@@ -56,7 +58,7 @@ pub fn run(args: &PassiveArgs) -> anyhow::Result<u8> {
         }
     }
     if reports.is_empty() {
-        anyhow::bail!("no input could be imported");
+        anyhow::bail!("none of the {} inputs could be imported", args.files.len());
     }
     let file = passive::observation_file(&reports);
     let warned = reports

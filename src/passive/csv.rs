@@ -38,6 +38,13 @@ pub enum CsvError {
     TooManyColumns { count: usize },
     #[error("the file has no header row")]
     Empty,
+    #[error(
+        "line {line}: a quoted field runs on past the end of the line (an unclosed \" quote?) and would swallow the rows after it: close the quote on line {line}"
+    )]
+    UnclosedQuote {
+        /// The line the quote opened on.
+        line: u64,
+    },
 }
 
 /// The attribute a header names, or `None` for a custom column.
@@ -178,6 +185,12 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
         Some(Err(source)) => return Err(CsvError::Parse { row: 1, source }),
         None => return Err(CsvError::Empty),
     };
+    if header
+        .iter()
+        .any(|f| f.contains(&b'\n') || f.contains(&b'\r'))
+    {
+        return Err(CsvError::UnclosedQuote { line: 1 });
+    }
     if header.len() > MAX_COLUMNS {
         return Err(CsvError::TooManyColumns {
             count: header.len(),
@@ -221,6 +234,19 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             None => row + 1,
         };
         let rec = rec.map_err(|source| CsvError::Parse { row, source })?;
+        // Only a quoted field holds a line end; an inventory row never needs one, and a
+        // quote left open takes every row after it into one cell.
+        if let Some(i) = rec
+            .iter()
+            .position(|f| f.contains(&b'\n') || f.contains(&b'\r'))
+        {
+            let before: u64 = rec
+                .iter()
+                .take(i)
+                .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+                .sum();
+            return Err(CsvError::UnclosedQuote { line: row + before });
+        }
         if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue;
         }

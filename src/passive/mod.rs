@@ -51,8 +51,10 @@ pub mod proto;
 pub mod tcp;
 pub mod zeek;
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -226,6 +228,8 @@ pub fn observation_file(reports: &[ImportReport]) -> ObservationFile {
 }
 
 /// What a gzip member decompresses to is read again by content; nested gzip is refused.
+/// A damaged or truncated gzip stream ends the input where it stopped decompressing: what
+/// came before is imported, and a warning names the decompressed byte offset and line.
 fn import_reader<'a>(
     path: &Path,
     mut rd: Box<dyn BufRead + 'a>,
@@ -236,8 +240,12 @@ fn import_reader<'a>(
         source,
     };
     let head = rd.fill_buf().map_err(io)?.to_vec();
+    let gz_stop: Rc<RefCell<GzState>> = Rc::default();
     let mut rd = if head.starts_with(&[0x1f, 0x8b]) {
-        let gz = flate2::bufread::MultiGzDecoder::new(rd);
+        let gz = GzGuard {
+            inner: flate2::bufread::MultiGzDecoder::new(rd),
+            state: Rc::clone(&gz_stop),
+        };
         let mut inner: Box<dyn BufRead + 'a> = Box::new(BufReader::with_capacity(64 * 1024, gz));
         let head = inner.fill_buf().map_err(io)?;
         if head.starts_with(&[0x1f, 0x8b]) {
@@ -246,9 +254,83 @@ fn import_reader<'a>(
                 looks_like: "gzip inside gzip".into(),
             });
         }
+        if head.is_empty() {
+            if let Some(e) = gz_stop.borrow_mut().error.take() {
+                return Err(io(std::io::Error::new(
+                    e.kind(),
+                    format!("gzip data damaged before anything decompressed: {e}"),
+                )));
+            }
+        }
         inner
     } else {
         rd
+    };
+    let mut report = import_plain(path, &mut rd, opts)?;
+    let gz = gz_stop.borrow();
+    if let Some(e) = &gz.error {
+        let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            "the gzip data ends early (a truncated copy?)".to_owned()
+        } else {
+            format!("the gzip data is damaged ({e})")
+        };
+        report.warnings.push(format!(
+            "{}: {reason}: decompressing stopped at byte offset {} (line {}) of the decompressed data; what came before was imported",
+            path.display(),
+            gz.offset,
+            gz.newlines + 1
+        ));
+    }
+    Ok(report)
+}
+
+/// Where a gzip stream stopped decompressing, and why.
+#[derive(Debug, Default)]
+struct GzState {
+    /// Decompressed bytes handed on.
+    offset: u64,
+    newlines: u64,
+    error: Option<std::io::Error>,
+}
+
+/// A gzip decoder whose first error becomes the end of its data, recorded in `state`: a
+/// truncated `.pcapng.gz` (missing only its 4-byte trailer, say) reads as the capture it
+/// holds instead of failing whole.
+struct GzGuard<R> {
+    inner: R,
+    state: Rc<RefCell<GzState>>,
+}
+
+impl<R: Read> Read for GzGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut st = self.state.borrow_mut();
+        if st.error.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Ok(n) => {
+                st.offset += n as u64;
+                st.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                st.error = Some(e);
+                Ok(0)
+            }
+        }
+    }
+}
+
+/// Imports an uncompressed stream, detecting its kind from its first bytes.
+fn import_plain<'a>(
+    path: &Path,
+    rd: &mut Box<dyn BufRead + 'a>,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
     };
     let head = rd.fill_buf().map_err(io)?.to_vec();
     let name = path.display().to_string();
@@ -276,11 +358,11 @@ fn import_reader<'a>(
                 source,
             })
         }
-        InputKind::Zeek => zeek::import(&name, rd).map_err(|source| ImportError::Zeek {
+        InputKind::Zeek => zeek::import(&name, Box::new(rd)).map_err(|source| ImportError::Zeek {
             path: path.to_path_buf(),
             source,
         }),
-        InputKind::Csv => csv::import(&name, rd).map_err(|source| ImportError::Csv {
+        InputKind::Csv => csv::import(&name, Box::new(rd)).map_err(|source| ImportError::Csv {
             path: path.to_path_buf(),
             source,
         }),
@@ -343,6 +425,29 @@ pub fn import_capture_with<R: Read>(
         notes,
         stopped,
     })
+}
+
+/// Text (a CSV saved as Latin-1, a log with one bad byte) that is not UTF-8: where the
+/// first bad byte is, so the fix is one look away. `None` when the bytes are not text.
+fn not_utf8(head: &[u8]) -> Option<String> {
+    let e = std::str::from_utf8(head).err()?;
+    // A character cut at the end of the buffer is not a bad byte.
+    e.error_len()?;
+    let lossy = String::from_utf8_lossy(head);
+    let odd = lossy
+        .chars()
+        .filter(|c| *c == '\u{fffd}' || (c.is_control() && !matches!(c, '\t' | '\r' | '\n')))
+        .count();
+    // A few bad bytes in text (one accented letter in Latin-1); binary has them throughout.
+    if lossy.contains('\0') || odd > 2 + lossy.len() / 50 {
+        return None;
+    }
+    let offset = e.valid_up_to();
+    let line = 1 + head[..offset].iter().filter(|&&b| b == b'\n').count();
+    Some(format!(
+        "text that is not UTF-8: line {line}, byte offset {offset} is 0x{:02x}; save the file as UTF-8",
+        head[offset]
+    ))
 }
 
 /// Says which kind of input the first bytes are, or what they look like instead.
@@ -413,10 +518,12 @@ pub fn detect(head: &[u8]) -> Result<InputKind, String> {
                 <= t.len()
     });
     let Some(text) = text else {
-        return Err(format!(
-            "binary data of an unknown format (first bytes {})",
-            hex::encode(&head[..head.len().min(8)])
-        ));
+        return Err(not_utf8(head).unwrap_or_else(|| {
+            format!(
+                "binary data of an unknown format (first bytes {})",
+                hex::encode(&head[..head.len().min(8)])
+            )
+        }));
     };
     let text = text.trim_start_matches('\u{feff}');
     let first = text.lines().next().unwrap_or("").trim();
