@@ -499,23 +499,7 @@ pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
         .collect();
     let links = link(&mut assets);
 
-    let mut summary = Summary {
-        assets: assets.len() as u64,
-        observations: observations.len() as u64,
-        ..Summary::default()
-    };
-    for a in &assets {
-        if a.identified() {
-            summary.identified += 1;
-        }
-        summary.conflicts += a.fields().filter(|(_, f)| !f.conflicts.is_empty()).count() as u64;
-        summary.flags += a.flags.len() as u64;
-        let m = a
-            .manufacturer
-            .as_ref()
-            .map_or_else(|| "unknown".to_owned(), |f| f.value.clone());
-        *summary.by_manufacturer.entry(m).or_default() += 1;
-    }
+    let summary = summarize(&assets, observations.len());
 
     Inventory {
         format: REPORT_FORMAT.to_owned(),
@@ -529,6 +513,29 @@ pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
         links,
         observations,
     }
+}
+
+/// The summary of these assets (and an evidence list this long): what merge writes, and
+/// what a report read back must agree with.
+pub fn summarize(assets: &[Asset], observations: usize) -> Summary {
+    let mut summary = Summary {
+        assets: assets.len() as u64,
+        observations: observations as u64,
+        ..Summary::default()
+    };
+    for a in assets {
+        if a.identified() {
+            summary.identified += 1;
+        }
+        summary.conflicts += a.fields().filter(|(_, f)| !f.conflicts.is_empty()).count() as u64;
+        summary.flags += a.flags.len() as u64;
+        let m = a
+            .manufacturer
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |f| f.value.clone());
+        *summary.by_manufacturer.entry(m).or_default() += 1;
+    }
+    summary
 }
 
 /// Scans sorted by id; the same scan carried by two inputs counts once.

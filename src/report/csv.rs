@@ -34,11 +34,26 @@ pub const COLUMNS: &[&str] = &[
     "last_seen",
 ];
 
-/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first: a
-/// device can name itself `=cmd|' /C calc'!A0`) gets a leading `'`, which spreadsheets
-/// show as text (OWASP "CSV injection"). The JSON report keeps the value as sent.
+/// A device-supplied value made safe for a CSV file, which people `cat` and open in
+/// spreadsheets. Control characters go first: an escape sequence or BEL planted in a
+/// product name (`\e[2J\e[1A=1+1`) would run when the file is printed to a terminal, so
+/// each becomes `?` (line ends and tabs a space). Then a cell a spreadsheet would run as
+/// a formula (`=`, `+`, `-`, `@` first, also after leading blanks: a device can name
+/// itself `=cmd|' /C calc'!A0`) gets a leading `'`, which spreadsheets show as text
+/// (OWASP "CSV injection"). The JSON report keeps the value as sent.
 fn defuse(v: String) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let v: String = if v.chars().any(char::is_control) {
+        v.chars()
+            .map(|c| match c {
+                '\t' | '\r' | '\n' => ' ',
+                c if c.is_control() => '?',
+                c => c,
+            })
+            .collect()
+    } else {
+        v
+    };
+    if v.trim_start().starts_with(['=', '+', '-', '@']) {
         format!("'{v}")
     } else {
         v

@@ -37,6 +37,10 @@ pub enum ReportError {
         "report is not in canonical form (first difference at byte {0}): it was edited or written by another tool"
     )]
     NotCanonical(usize),
+    #[error(
+        "the report contradicts itself: {0}; otscout merge never writes that, so it was changed after merging (a signature only says who signed it): do not use it, merge again from the inputs"
+    )]
+    Contradiction(String),
 }
 
 /// The canonical bytes of a report.
@@ -47,9 +51,11 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
     out
 }
 
-/// Reads a report and checks its format, version and canonical form.
+/// Reads a report and checks its format, version, canonical form and that it agrees
+/// with itself ([`check_consistent`]).
 pub fn parse(bytes: &[u8]) -> Result<Inventory, ReportError> {
     let inv = parse_lenient(bytes)?;
+    check_consistent(&inv)?;
     let again = render(&inv);
     if again != bytes {
         let at = again
@@ -60,6 +66,94 @@ pub fn parse(bytes: &[u8]) -> Result<Inventory, ReportError> {
         return Err(ReportError::NotCanonical(at));
     }
     Ok(inv)
+}
+
+/// Checks what merge guarantees about every report it writes: one asset per address,
+/// sorted by address; every asset backed by evidence about its address; links naming
+/// listed assets; and the summary's counts (assets, identified, conflicts, flags,
+/// observations, assets per manufacturer) equal to what the assets say. A report that
+/// breaks one was made or changed by something other than merge, whoever signed it.
+pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
+    let bad = |s: String| Err(ReportError::Contradiction(s));
+    for w in inv.assets.windows(2) {
+        if w[0].ip == w[1].ip {
+            let n = inv.assets.iter().filter(|a| a.ip == w[0].ip).count();
+            return bad(format!("asset address {} is listed {n} times", w[0].ip));
+        }
+        if w[0].ip > w[1].ip {
+            return bad(format!(
+                "assets are not sorted by address ({} before {})",
+                w[0].ip, w[1].ip
+            ));
+        }
+    }
+    let evidence: std::collections::BTreeSet<_> = inv.observations.iter().map(|o| o.ip).collect();
+    if let Some(a) = inv.assets.iter().find(|a| !evidence.contains(&a.ip)) {
+        return bad(format!(
+            "asset {} has no observation about its address in the evidence",
+            a.ip
+        ));
+    }
+    for l in &inv.links {
+        if l.ips.len() < 2 {
+            return bad(format!(
+                "a link for {:?} names fewer than two addresses",
+                l.value
+            ));
+        }
+        if let Some(ip) = l
+            .ips
+            .iter()
+            .find(|ip| inv.assets.binary_search_by(|a| a.ip.cmp(ip)).is_err())
+        {
+            return bad(format!("a link names {ip}, which is not a listed asset"));
+        }
+    }
+    let s = &inv.summary;
+    let real = crate::inventory::merge::summarize(&inv.assets, inv.observations.len());
+    let counts = [
+        ("assets", s.assets, real.assets, "assets are listed"),
+        (
+            "identified",
+            s.identified,
+            real.identified,
+            "listed assets identified themselves",
+        ),
+        (
+            "conflicts",
+            s.conflicts,
+            real.conflicts,
+            "fields of listed assets conflict",
+        ),
+        ("flags", s.flags, real.flags, "flags are on listed assets"),
+        (
+            "observations",
+            s.observations,
+            real.observations,
+            "observations are in the evidence",
+        ),
+    ];
+    for (key, said, is, what) in counts {
+        if said != is {
+            return bad(format!("summary.{key} says {said} but {is} {what}"));
+        }
+    }
+    if s.by_manufacturer != real.by_manufacturer {
+        let key = s
+            .by_manufacturer
+            .keys()
+            .chain(real.by_manufacturer.keys())
+            .find(|k| s.by_manufacturer.get(*k) != real.by_manufacturer.get(*k))
+            .cloned()
+            .unwrap_or_default();
+        return bad(format!(
+            "summary.by_manufacturer says {} for {:?} but {} listed assets have that manufacturer",
+            s.by_manufacturer.get(&key).copied().unwrap_or(0),
+            crate::text::printable(&key),
+            real.by_manufacturer.get(&key).copied().unwrap_or(0)
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a report and checks its format and version, not its byte form.

@@ -6,17 +6,25 @@ use std::fmt::Write;
 use crate::inventory::Inventory;
 use crate::inventory::merge::{Asset, protocol_name};
 
-/// A device-supplied string made safe for a Markdown table cell: `|` escaped, `<` and
-/// `>` as entities (no raw HTML reaches a renderer), and control characters (an escape
-/// sequence planted in a product name shows when the file is `cat` to a terminal) as `?`,
-/// line breaks as spaces.
+/// A device-supplied string made safe for a Markdown table cell: text, never markup.
+/// `[` and `]` are escaped (a device naming itself `[x](http://...)` or
+/// `![i](http://...)` would otherwise put a link or a remote image in the report), as are
+/// `` ` `` (code spans), `*` and `_` (emphasis), `\` (so a device cannot undo an escape)
+/// and `|` (table cells); `<`, `>` and `&` become entities (no raw HTML or entity reaches a
+/// renderer); control characters (an escape sequence planted in a product name shows when
+/// the file is `cat` to a terminal) become `?`, line breaks spaces. CommonMark 0.31,
+/// 2.4: any ASCII punctuation may be backslash-escaped.
 fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '|' => out.push_str("\\|"),
+            '\\' | '[' | ']' | '`' | '*' | '_' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
             '\n' | '\r' => out.push(' '),
             c if c.is_control() => out.push('?'),
             c => out.push(c),

@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod demo;
 mod deploy;
+mod edges;
 
 mod enip;
 mod inputs;

@@ -819,10 +819,87 @@ fn markdown_view_escapes_device_strings() {
     assert!(!md.contains('\u{1b}') && !md.contains('\u{7}'), "{md:?}");
     assert!(!md.contains("<img"), "{md}");
     assert!(
-        md.contains("PLC?]0;pwned?&lt;img src=x onerror=alert(1)&gt;"),
+        md.contains("PLC?\\]0;pwned?&lt;img src=x onerror=alert(1)&gt;"),
         "{md}"
     );
-    assert!(md.contains("Evil?[2J\\|Corp"), "{md}");
+    assert!(md.contains("Evil?\\[2J\\|Corp"), "{md}");
+}
+
+#[test]
+fn csv_view_passes_no_control_character_from_a_device_to_the_terminal() {
+    // An ENIP product name that clears the screen, moves up a line and hides a formula.
+    let inv = with_hostile(
+        &fixture_inventory(),
+        "\u{1b}[2J\u{1b}[1A=1+1",
+        "Evil\u{7}\u{9b}31mCorp\r\n=cmd",
+    );
+    let text = String::from_utf8(csv::render(&inv)).expect("utf-8");
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "control characters in the CSV: {bad:?}");
+    let mut r = ::csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().expect("headers").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let rows: Vec<::csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    assert_eq!(
+        rows.len(),
+        inv.assets.len(),
+        "one row per asset, no line broken"
+    );
+    let models: Vec<&str> = rows.iter().map(|r| &r[col("model")]).collect();
+    assert!(models.contains(&"?[2J?[1A=1+1"), "{models:?}");
+    let makers: Vec<&str> = rows.iter().map(|r| &r[col("manufacturer")]).collect();
+    assert!(makers.contains(&"Evil??31mCorp  =cmd"), "{makers:?}");
+    // Defusing still holds for a formula behind blanks.
+    let inv = with_hostile(&fixture_inventory(), "\t=1+1", " @SUM(A1)");
+    let text = String::from_utf8(csv::render(&inv)).expect("utf-8");
+    assert!(text.contains("' =1+1"), "{text}");
+    assert!(text.contains("' @SUM(A1)"), "{text}");
+}
+
+#[test]
+fn markdown_view_turns_device_links_images_and_code_into_text() {
+    let inv = with_hostile(
+        &fixture_inventory(),
+        "[click](http://evil.example/x) `rm -rf` **bold** a_b",
+        "![i](http://evil.example/track.png)|<script>&amp;",
+    );
+    let md = markdown::render(&inv);
+    assert!(
+        md.contains("\\[click\\](http://evil.example/x) \\`rm -rf\\` \\*\\*bold\\*\\* a\\_b"),
+        "{md}"
+    );
+    assert!(
+        md.contains("!\\[i\\](http://evil.example/track.png)\\|&lt;script&gt;&amp;amp;"),
+        "{md}"
+    );
+    // No `[...](` or `![` from a device survives unescaped.
+    for bad in ["[click](", "![i](", "<script>", " `rm"] {
+        assert!(!md.contains(bad), "{bad} in {md}");
+    }
+}
+
+#[test]
+fn cyclonedx_and_table_views_carry_no_raw_control_character() {
+    let inv = with_hostile(
+        &fixture_inventory(),
+        "PLC\u{1b}[2J\u{7}",
+        "Evil\u{1b}]0;x\u{7}",
+    );
+    let bom = cyclonedx::render(&inv);
+    assert!(
+        !bom.iter().any(|b| *b == 0x1b || *b == 0x07),
+        "raw ESC/BEL in CycloneDX"
+    );
+    let bom: Value = serde_json::from_slice(&bom).expect("json");
+    assert!(bom.to_string().contains("PLC\\u001b[2J\\u0007"), "{bom}");
+    let table = markdown::table(&inv);
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "{table:?}"
+    );
 }
 
 #[test]
