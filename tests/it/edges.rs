@@ -174,6 +174,50 @@ fn every_subcommand_says_one_line_and_exits_2_on_a_full_stdout() {
     }
 }
 
+/// `demo` prints its summary only after a scan of its plant (about 12 s), so it is run
+/// once each way here rather than in the lists above. Its plant binds 127.77.0.x only.
+#[test]
+fn demo_exits_quietly_on_a_closed_pipe_and_with_one_line_on_a_full_stdout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let full = Path::new("/dev/full");
+    let mut runs: Vec<(&str, Stdio, i32)> = vec![("piped", writer.into(), 0)];
+    if full.exists() {
+        let f = std::fs::OpenOptions::new().write(true).open(full).unwrap();
+        runs.push(("full", f.into(), 2));
+    } else {
+        eprintln!("skipped: no /dev/full on this system");
+    }
+    for (name, stdout, code) in runs {
+        let out = Command::new(bin())
+            .args(["demo", "--out"])
+            .arg(dir.path().join(name))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .output()
+            .expect("run otscout demo");
+        let e = stderr(&out);
+        assert!(!e.contains("panicked"), "{name}: {e}");
+        assert_eq!(out.status.code(), Some(code), "{name}: {e}");
+        // The work is done either way: the signed report is there.
+        assert!(
+            dir.path().join(name).join("report.json.minisig").is_file(),
+            "{name}: {e}"
+        );
+        let last = e.lines().last().unwrap_or("");
+        if code == 0 {
+            assert!(!e.contains("otscout: error"), "{name}: {e}");
+        } else {
+            assert_eq!(
+                last,
+                "otscout: error: cannot write to standard output: No space left on device (os error 28)",
+                "{name}: {e}"
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------------- output files
 
 #[test]
