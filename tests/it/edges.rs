@@ -580,7 +580,7 @@ fn verify_refuses_a_signed_report_that_contradicts_itself() {
     ];
     for (name, bad, says) in &cases {
         let (name, says) = (*name, says.as_str());
-        sign_as(d, name, &bad);
+        sign_as(d, name, bad);
         let out = otscout(&["verify", name, "--pubkey", "otscout.pub"], d);
         one_error(&out, &[name, "contradicts itself", says]);
         assert!(out.stdout.is_empty(), "{name}: nothing printed as OK");
