@@ -121,9 +121,22 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
-    line.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect()
+    // One line, always: a cause whose text spans lines (a library's message, a string
+    // from a file) has its line breaks joined with "; ", and any other control character
+    // (an escape sequence from a file name or a device) shown as `?`.
+    let mut one = String::with_capacity(line.len());
+    for (i, part) in line
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            one.push_str("; ");
+        }
+        one.extend(part.chars().map(|c| if c.is_control() { '?' } else { c }));
+    }
+    one
 }
 
 /// `otscout ... | head` closes the pipe early: that is the reader's choice, not an error.
@@ -179,5 +192,7 @@ mod tests {
         );
         let e = anyhow::anyhow!("bad \u{1b}[2J name").context("reading");
         assert_eq!(one_line(&e), "reading: bad ?[2J name");
+        let e = anyhow::anyhow!("first\n  second\r\n\nthird\t").context("reading");
+        assert_eq!(one_line(&e), "reading: first; second; third");
     }
 }
