@@ -108,7 +108,8 @@ pub fn main() -> ExitCode {
 /// The error and its causes on one line, like `{:#}`, but a cause whose text the line
 /// already holds is not repeated: many errors quote their source in their own message
 /// (`cannot read x.json: Is a directory`), and saying it twice reads like two problems.
-/// Line breaks join as `; `; other control characters (from a file name or a file's text) print as `?`.
+/// Line breaks join as `; `; other control characters (from a file name or a file's
+/// text) print as `?`.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
