@@ -131,13 +131,30 @@ fn kind_of(ft: &fs::FileType) -> &'static str {
 /// the old outputs, such as a signature beside a report now written unsigned).
 ///
 /// Every path is checked first; then every temporary is written and synced; then the
-/// stale files are removed; then the temporaries are renamed in the order given. Give a
-/// signature before its report: should the report's rename fail, the new signature is
-/// removed again, so no signature ever stands beside a report it does not sign.
+/// stale files are set aside (renamed to a name beside them) and the files about to be
+/// replaced are kept under a second name (a hard link: they stay in place, and each
+/// rename below still replaces its file in one step); then the temporaries are renamed in
+/// the order given. Should a rename fail, what was renamed is taken away and what was
+/// kept is put back, so the old files stand as they were (an old report keeps its old
+/// signature); on success what was kept is removed. Give a signature before its report.
+/// Where hard links are not supported, a replaced file is not kept (the failure then
+/// leaves the old report without its signature, never a new report with a stale one).
 pub fn write_unit(
     outputs: &[Output<'_>],
     stale: &[(&'static str, &Path)],
     overwrite: Overwrite,
+) -> Result<(), WriteError> {
+    commit(outputs, stale, overwrite, &mut |from, to| {
+        fs::rename(from, to)
+    })
+}
+
+/// [`write_unit`] with the rename as a parameter, so a test can make one fail.
+fn commit(
+    outputs: &[Output<'_>],
+    stale: &[(&'static str, &Path)],
+    overwrite: Overwrite,
+    rename: &mut dyn FnMut(&Path, &Path) -> std::io::Result<()>,
 ) -> Result<(), WriteError> {
     for o in outputs {
         check(o.what, o.path, overwrite)?;
@@ -145,42 +162,65 @@ pub fn write_unit(
     for (what, p) in stale {
         check(what, p, overwrite)?;
     }
-    let mut temps: Vec<PathBuf> = Vec::with_capacity(outputs.len());
-    let cleanup = |temps: &[PathBuf]| {
-        for t in temps {
+    let remove_all = |paths: &[PathBuf]| {
+        for t in paths {
             let _ = fs::remove_file(t);
         }
     };
+    let mut temps: Vec<PathBuf> = Vec::with_capacity(outputs.len());
     for o in outputs {
         match write_temp(o) {
             Ok(t) => temps.push(t),
             Err(e) => {
-                cleanup(&temps);
+                remove_all(&temps);
                 return Err(e);
             }
         }
     }
-    for (what, p) in stale {
-        match fs::remove_file(p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    // Set aside, in this order: the stale files, then the outputs that exist now.
+    let mut aside: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let put_back =
+        |aside: &[(PathBuf, PathBuf)],
+         rename: &mut dyn FnMut(&Path, &Path) -> std::io::Result<()>| {
+            for (orig, kept) in aside.iter().rev() {
+                // Renaming a hard link onto its twin (the report was never replaced)
+                // succeeds and leaves both names (POSIX rename): drop the spare one.
+                if rename(kept, orig).is_ok() {
+                    let _ = fs::remove_file(kept);
+                }
+            }
+        };
+    for (what, p) in stale.iter().copied().filter(|(_, p)| p.is_file()) {
+        let moved = aside_name(p).and_then(|kept| rename(p, &kept).map(|()| kept));
+        match moved {
+            Ok(kept) => aside.push((p.to_owned(), kept)),
             Err(source) => {
-                cleanup(&temps);
+                put_back(&aside, rename);
+                remove_all(&temps);
                 return Err(WriteError::Io {
                     what,
-                    path: p.to_path_buf(),
+                    path: p.to_owned(),
                     source,
                 });
             }
         }
     }
+    for o in outputs.iter().filter(|o| o.path.is_file()) {
+        // Best effort: without a second name the file is still replaced in one step.
+        if let Ok(kept) = aside_name(o.path) {
+            if fs::hard_link(o.path, &kept).is_ok() {
+                aside.push((o.path.to_owned(), kept));
+            }
+        }
+    }
     for (i, (o, t)) in outputs.iter().zip(&temps).enumerate() {
-        if let Err(source) = fs::rename(t, o.path) {
-            cleanup(&temps[i..]);
+        if let Err(source) = rename(t, o.path) {
+            remove_all(&temps[i..]);
             // What is already in place belongs to outputs that are now not all there.
             for done in &outputs[..i] {
                 let _ = fs::remove_file(done.path);
             }
+            put_back(&aside, rename);
             return Err(WriteError::Io {
                 what: o.what,
                 path: o.path.to_owned(),
@@ -188,7 +228,31 @@ pub fn write_unit(
             });
         }
     }
+    for (_, kept) in &aside {
+        let _ = fs::remove_file(kept);
+    }
     Ok(())
+}
+
+/// A free name beside `p` to set it aside under while its replacement is renamed in.
+fn aside_name(p: &Path) -> std::io::Result<PathBuf> {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    for n in 0..16u32 {
+        let k = dir.join(format!(".{name}.{}-{n}.old", std::process::id()));
+        if fs::symlink_metadata(&k).is_err() {
+            return Ok(k);
+        }
+    }
+    Err(std::io::Error::other(
+        "no free name to set the old file aside under",
+    ))
 }
 
 /// Writes one output to a new temporary beside it (created, never opened through an
@@ -313,5 +377,60 @@ mod tests {
         assert!(e.to_string().contains("report"), "{e}");
         assert!(!s.exists());
         assert_eq!(fs::read(&r).unwrap(), b"new");
+    }
+
+    /// A rename into place that fails (a full directory, a file made immutable meanwhile):
+    /// the old report and its old signature stand as they were, nothing else is left.
+    #[test]
+    fn a_failed_rename_puts_the_old_report_and_its_signature_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("r.json");
+        let s = dir.path().join("r.json.minisig");
+        let fail_report = |r: PathBuf| {
+            move |from: &Path, to: &Path| {
+                if to == r && from.to_string_lossy().ends_with(".tmp") {
+                    return Err(std::io::Error::other("rename refused"));
+                }
+                fs::rename(from, to)
+            }
+        };
+        let listing = || {
+            let mut v: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        for signed in [true, false] {
+            fs::write(&r, "old").unwrap();
+            fs::write(&s, "old sig").unwrap();
+            let report = Output {
+                what: "report",
+                path: &r,
+                bytes: b"new",
+            };
+            let sig = Output {
+                what: "signature",
+                path: &s,
+                bytes: b"new sig",
+            };
+            let (outputs, stale): (Vec<Output<'_>>, Vec<(&'static str, &Path)>) = if signed {
+                (vec![sig, report], vec![])
+            } else {
+                (vec![report], vec![("signature", &s)])
+            };
+            let e = commit(
+                &outputs,
+                &stale,
+                Overwrite::Replace,
+                &mut fail_report(r.clone()),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("rename refused"), "{e}");
+            assert_eq!(fs::read(&r).unwrap(), b"old", "signed: {signed}");
+            assert_eq!(fs::read(&s).unwrap(), b"old sig", "signed: {signed}");
+            assert_eq!(listing(), ["r.json", "r.json.minisig"], "signed: {signed}");
+        }
     }
 }
