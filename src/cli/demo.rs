@@ -27,6 +27,10 @@ pub struct DemoArgs {
     /// (created if missing; default: a new folder under the system's temp folder, kept).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The site the demo plays, carried in its report (try two demos with two sites and
+    /// `otscout merge --trusted-keys` for a fleet view).
+    #[arg(long, value_name = "NAME", value_parser = super::merge::parse_site)]
+    pub site: Option<String>,
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
@@ -49,7 +53,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<u8> {
         .build()
         .context("start the async runtime")?;
     let outcome = runtime
-        .block_on(demo::run(&DemoOptions::new(out.clone()), sink))
+        .block_on(demo::run(
+            &DemoOptions {
+                site: args.site.clone(),
+                ..DemoOptions::new(out.clone())
+            },
+            sink,
+        ))
         .with_context(|| format!("the demo in {} did not finish", out.display()))?;
     // Every task of the plant and the scan is gone with the runtime.
     drop(runtime);
@@ -116,6 +126,7 @@ fn progress(e: &DemoEvent) {
             eprintln!("demo: scan finished in {:.1} s", elapsed.as_secs_f64())
         }
         DemoEvent::ReportWritten { path } => eprintln!("demo: report signed: {}", path.display()),
+        DemoEvent::HtmlWritten { path } => eprintln!("demo: HTML view: {}", path.display()),
     }
 }
 
@@ -214,6 +225,7 @@ fn summary(o: &DemoOutcome) {
     println!("  scan result:               {}", f.scan.display());
     println!("  scan journal:              {}", f.journal.display());
     println!("  signed report:             {}", f.report.display());
+    println!("  report for a browser:      {}", f.html.display());
     println!("  signature:                 {}", f.signature.display());
     println!("  public key:                {}", f.public_key.display());
     println!("  secret key (unencrypted):  {}", f.secret_key.display());
@@ -234,5 +246,6 @@ fn summary(o: &DemoOutcome) {
         "look at it:  otscout report {} --format markdown",
         f.report.display()
     );
+    println!("open it in a browser (works offline): {}", f.html.display());
     println!("demo finished in {:.1} s", o.elapsed.as_secs_f64());
 }

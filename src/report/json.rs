@@ -9,7 +9,7 @@
 use thiserror::Error;
 
 use crate::inventory::Inventory;
-use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION};
+use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION, REPORT_VERSION_MIN};
 
 /// Why a report could not be read.
 #[derive(Debug, Error)]
@@ -20,7 +20,7 @@ pub enum ReportError {
     #[error("not an otscout report: format is {0:?}, expected \"otscout-report\"")]
     Format(String),
     #[error(
-        "report schema version {0} is not supported (this otscout reads version 1); read it with the otscout that wrote it"
+        "report schema version {0} is not supported (this otscout reads versions 1 and 2); read it with the otscout that wrote it"
     )]
     Version(u32),
     #[error(
@@ -47,7 +47,9 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
     out
 }
 
-/// Reads a report and checks its format, version and canonical form.
+/// Reads a report and checks its format, version and canonical form. A version-1 report
+/// (no sites, no MAC OUI provenance) reads as a version-2 report without them; it stays
+/// canonical because its `version` member is kept as written.
 pub fn parse(bytes: &[u8]) -> Result<Inventory, ReportError> {
     let inv = parse_lenient(bytes)?;
     let again = render(&inv);
@@ -68,7 +70,7 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
     if head.format != REPORT_FORMAT {
         return Err(ReportError::Format(head.format));
     }
-    if head.version != REPORT_VERSION {
+    if !(REPORT_VERSION_MIN..=REPORT_VERSION).contains(&head.version) {
         return Err(ReportError::Version(head.version));
     }
     serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))
