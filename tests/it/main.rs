@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod demo;
 mod deploy;
+mod html;
 
 mod enip;
 mod inputs;

@@ -25,7 +25,7 @@ use crate::inventory::merge::{Asset, protocol_name};
 use crate::inventory::{Inventory, OperationKind, Protocol, Role};
 
 /// Hosts in one subnet group past which leaves are folded into one node.
-pub const COLLAPSE_OVER: usize = 12;
+pub const COLLAPSE_OVER: usize = 32;
 
 const NODE_W: u32 = 210;
 const NODE_H: u32 = 38;
@@ -460,5 +460,81 @@ fn lane_fill(l: Lane) -> &'static str {
         Lane::Controllers => "#eaf6ea",
         Lane::Field => "#fbf6e6",
         Lane::Unknown => "#f1f1f1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Input, Observation, merge};
+
+    fn obs(v: serde_json::Value) -> Observation {
+        serde_json::from_str(&v.to_string()).expect("test observation")
+    }
+
+    /// `n` Modbus field devices polled by one HMI at .200, which wrote to the first.
+    fn plant(n: usize) -> Vec<Asset> {
+        let prov = serde_json::json!({"source": "pcap", "file": "p.pcap", "frame": 1});
+        let mut o = Vec::new();
+        for i in 0..n {
+            let ip = format!("10.0.{}.{}", i / 250, i % 250 + 1);
+            for (me, peer, role) in [
+                (ip.as_str(), "10.0.9.200", "server"),
+                ("10.0.9.200", ip.as_str(), "client"),
+            ] {
+                o.push(obs(
+                    serde_json::json!({"ip": me, "fact": {"type": "peer", "peer": peer,
+                    "protocol": "modbus", "role": role, "count": 7}, "provenance": prov}),
+                ));
+            }
+            o.push(obs(serde_json::json!({"ip": ip, "fact": {"type": "identity", "identity": {
+                "protocol": "modbus", "unit_id": 1, "objects": {"0": "ACME", "1": "IO-16"}}}, "provenance": prov})));
+        }
+        o.push(obs(
+            serde_json::json!({"ip": "10.0.0.1", "fact": {"type": "operation",
+            "actor": "10.0.9.200", "protocol": "modbus", "kind": "write",
+            "function": "write_multiple_registers", "count": 3}, "provenance": prov}),
+        ));
+        merge(&[Input::from_raw("p", o)], chrono::DateTime::UNIX_EPOCH).assets
+    }
+
+    #[test]
+    fn twenty_assets_are_drawn_one_node_each_with_the_write_in_warning_colour() {
+        let assets = plant(20);
+        let refs: Vec<&Asset> = assets.iter().collect();
+        let svg = svg(&refs);
+        assert_eq!(svg.matches("<g class=\"node ").count(), 21);
+        assert_eq!(svg.matches("<g class=\"edge").count(), 20);
+        assert_eq!(svg.matches("<g class=\"edge warn\"").count(), 1);
+        assert!(svg.contains("write write_multiple_registers ×3"), "{svg}");
+        assert!(svg.contains("modbus ×7"));
+        // The HMI asked and wrote: it is in the operators' lane.
+        assert!(svg.contains("<g class=\"node operators\" data-id=\"10.0.9.200\""));
+        assert!(svg.contains("<g class=\"node field flagged\" data-id=\"10.0.0.1\""));
+    }
+
+    #[test]
+    fn five_hundred_assets_fold_quiet_hosts_and_keep_the_ones_that_matter() {
+        let assets = plant(500);
+        let refs: Vec<&Asset> = assets.iter().collect();
+        let svg = svg(&refs);
+        let nodes = svg.matches("<g class=\"node ").count();
+        // Two /24s of quiet field devices fold into one node each; the written-to device
+        // and the HMI stay.
+        assert_eq!(nodes, 4, "{nodes} nodes");
+        assert!(svg.contains("data-id=\"10.0.0.1\""));
+        assert!(
+            svg.contains("+249 hosts") && svg.contains("+250 hosts"),
+            "{svg}"
+        );
+        // The fold's edge carries the sum of its hosts' exchanges.
+        assert!(
+            svg.contains("modbus ×1743") && svg.contains("modbus ×1750"),
+            "{svg}"
+        );
+        // Same input, same bytes; input order does not matter.
+        let mut rev = refs.clone();
+        rev.reverse();
+        assert_eq!(svg, super::svg(&rev));
     }
 }

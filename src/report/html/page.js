@@ -79,6 +79,7 @@
       map_edges: document.querySelectorAll("svg.map g.edge").length,
       warn_edges: document.querySelectorAll("svg.map g.edge.warn").length,
       resources: performance.getEntriesByType("resource").length,
+      linking: document.querySelectorAll("[src],[href],[srcset],[action],[formaction],[poster],[data],[xlink\\:href],iframe,object,embed,link,base").length,
       violations: violations
     };
     var pre = document.getElementById("selftest");
