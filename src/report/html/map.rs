@@ -33,6 +33,8 @@ const ROW: u32 = 48;
 const LANE_GAP: u32 = 170;
 const TOP: u32 = 56;
 const LEFT: u32 = 20;
+/// Vertical distance of stacked edge labels into one node (10 px text, bold when warning).
+const LABEL_STEP: u32 = 14;
 
 /// The lanes, left to right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -340,7 +342,7 @@ pub fn svg(assets: &[&Asset]) -> String {
         nodes.len(),
         drawn.len()
     );
-    s.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#5b6b7b\"/></marker><marker id=\"arrow-warn\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c0392b\"/></marker></defs>\n");
+    s.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#5b6b7b\"/></marker><marker id=\"arrow-warn\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"3.5\" markerHeight=\"3.5\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c0392b\"/></marker></defs>\n");
     for (li, l) in lanes.iter().enumerate() {
         let x = LEFT + li as u32 * (NODE_W + LANE_GAP);
         let _ = writeln!(
@@ -374,7 +376,7 @@ pub fn svg(assets: &[&Asset]) -> String {
             (
                 format!("M{x1},{ay} C{mid},{ay} {mid},{by} {x2},{by}"),
                 x2 - 10,
-                (by + 10).saturating_sub(12 * (stack + 1)),
+                (by + 10).saturating_sub(LABEL_STEP * (stack + 1)),
                 "end",
             )
         } else {
@@ -385,7 +387,7 @@ pub fn svg(assets: &[&Asset]) -> String {
             (
                 format!("M{x1},{ay} C{out},{ay} {out},{by} {x2},{by}"),
                 x2 + 6,
-                (by + 10).saturating_sub(12 * (stack + 1)),
+                (by + 10).saturating_sub(LABEL_STEP * (stack + 1)),
                 "start",
             )
         };
@@ -396,7 +398,15 @@ pub fn svg(assets: &[&Asset]) -> String {
             let ops: Vec<String> = e
                 .ops
                 .iter()
-                .map(|((k, f), n)| format!("{} {f} ×{n}", kind_word(*k)))
+                .map(|((k, f), n)| {
+                    // `write_single_register` needs no "write" before it.
+                    let word = kind_word(*k);
+                    if f.starts_with(word) {
+                        format!("{f} ×{n}")
+                    } else {
+                        format!("{word} {f} ×{n}")
+                    }
+                })
                 .collect();
             label = if e.count > 0 {
                 format!("{label}; {}", ops.join(", "))
@@ -506,7 +516,8 @@ mod tests {
         assert_eq!(svg.matches("<g class=\"node ").count(), 21);
         assert_eq!(svg.matches("<g class=\"edge").count(), 20);
         assert_eq!(svg.matches("<g class=\"edge warn\"").count(), 1);
-        assert!(svg.contains("write write_multiple_registers ×3"), "{svg}");
+        assert!(svg.contains("write_multiple_registers ×3"), "{svg}");
+        assert!(!svg.contains("write write_"), "{svg}");
         assert!(svg.contains("modbus ×7"));
         // The HMI asked and wrote: it is in the operators' lane.
         assert!(svg.contains("<g class=\"node operators\" data-id=\"10.0.9.200\""));
