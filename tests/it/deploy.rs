@@ -296,6 +296,12 @@ fn kubernetes_cronjob_parses_and_is_safe() {
             .is_ok()
     );
     assert!(otscout::profile::builtin(env["OTSCOUT_PROFILE"]).is_ok());
+    // A pod's host name changes every run: the site must be set, and be a site name.
+    assert!(
+        otscout::cli::merge::parse_site(env["OTSCOUT_SITE"]).is_ok(),
+        "{}",
+        env["OTSCOUT_SITE"]
+    );
     // The targets and exclusions the ConfigMap carries parse as target specs.
     let data = &docs[0]["data"];
     for key in ["targets.txt", "exclude.txt"] {
