@@ -171,6 +171,26 @@ fn demo_writes_an_html_page_that_opens_offline_with_every_asset_the_map_and_the_
     // What the page was made from: the verified report of site plant-a.
     assert!(html.contains("Signature verified when this page was made"));
     assert!(html.contains("site=plant-a"));
+    // Without JavaScript (headless Chromium dumps no DOM with scripts off, so this reads
+    // the file as served): every asset row and map node is in the markup, nothing but
+    // the script's own controls and self-test output starts hidden.
+    assert_eq!(html.matches("<tr class=\"asset").count(), inv.assets.len());
+    assert_eq!(html.matches("<g class=\"node ").count(), inv.assets.len());
+    let hidden: Vec<&str> = html
+        .match_indices(" hidden")
+        .map(|(i, _)| {
+            let start = html[..i].rfind('<').unwrap_or(0);
+            &html[start..i]
+        })
+        .collect();
+    assert_eq!(
+        hidden,
+        [
+            "<div class=\"controls\" id=\"controls\"",
+            "<pre id=\"selftest\""
+        ],
+        "hidden without script"
+    );
     let Some(browser) = chromium("demo html") else {
         return;
     };
