@@ -37,6 +37,7 @@ use crate::passive::{self, ImportOptions};
 use crate::probe::journal::{JOURNAL_FORMAT, Journal, JournalHeader};
 use crate::probe::scan::{self, BuiltinSessions, ScanEvent, ScanReport, StopSignal, Targets};
 use crate::profile::Profile;
+use crate::report::html;
 use crate::report::sign::{self, Protection};
 
 /// The bundled demo plant.
@@ -55,6 +56,8 @@ pub mod files {
     pub const SCAN: &str = "scan.json";
     pub const JOURNAL: &str = "scan.json.journal.jsonl";
     pub const REPORT: &str = "report.json";
+    /// The report's HTML view.
+    pub const HTML: &str = "report.html";
 }
 
 /// How to run the demo.
@@ -64,6 +67,8 @@ pub struct DemoOptions {
     pub out: PathBuf,
     /// Port bases to try, in order.
     pub base_ports: Vec<u16>,
+    /// The site the demo plays (`otscout demo --site`), carried in its report.
+    pub site: Option<String>,
 }
 
 impl DemoOptions {
@@ -72,6 +77,7 @@ impl DemoOptions {
         DemoOptions {
             out,
             base_ports: BASE_PORTS.to_vec(),
+            site: None,
         }
     }
 }
@@ -100,6 +106,9 @@ pub enum DemoEvent {
     ReportWritten {
         path: PathBuf,
     },
+    HtmlWritten {
+        path: PathBuf,
+    },
 }
 
 /// Receives [`DemoEvent`]s; called from the scan's tasks too, so keep it quick.
@@ -114,6 +123,8 @@ pub struct DemoFiles {
     pub scan: PathBuf,
     pub journal: PathBuf,
     pub report: PathBuf,
+    /// The report's self-contained HTML view.
+    pub html: PathBuf,
     pub signature: PathBuf,
     pub secret_key: PathBuf,
     pub public_key: PathBuf,
@@ -128,19 +139,21 @@ impl DemoFiles {
             scan: out.join(files::SCAN),
             journal: out.join(files::JOURNAL),
             report: out.join(files::REPORT),
+            html: out.join(files::HTML),
             signature: sign::signature_path(&out.join(files::REPORT)),
             secret_key: out.join(sign::SECRET_KEY_FILE),
             public_key: out.join(sign::PUBLIC_KEY_FILE),
         }
     }
 
-    fn all(&self) -> [&PathBuf; 8] {
+    fn all(&self) -> [&PathBuf; 9] {
         [
             &self.capture,
             &self.csv,
             &self.scan,
             &self.journal,
             &self.report,
+            &self.html,
             &self.signature,
             &self.secret_key,
             &self.public_key,
@@ -232,7 +245,15 @@ pub async fn run(opts: &DemoOptions, events: DemoSink) -> Result<DemoOutcome, De
         base_port,
     });
     // Whatever happens next, the plant is shut down before returning.
-    let result = with_plant(&files, &plant, &running, base_port, &events).await;
+    let result = with_plant(
+        &files,
+        &plant,
+        &running,
+        base_port,
+        &events,
+        opts.site.clone(),
+    )
+    .await;
     running.shutdown().await;
     let mut outcome = result?;
     outcome.elapsed = started.elapsed();
@@ -263,6 +284,7 @@ async fn with_plant(
     running: &RunningPlant,
     base_port: u16,
     events: &DemoSink,
+    site: Option<String>,
 ) -> Result<DemoOutcome, DemoError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -356,6 +378,7 @@ async fn with_plant(
             exclusions: Vec::new(),
             operator: Some("otscout demo".into()),
             host: None,
+            site,
         },
     );
     let text = serde_json::to_vec_pretty(&doc).map_err(|e| DemoError::Io {
@@ -393,6 +416,17 @@ async fn with_plant(
     });
     let pk = sign::load_public_key(&keys.public)?;
     let verified = sign::verify_file(&files.report, &pk)?;
+    let page = html::render(
+        &verified.inventory,
+        &html::SignatureStatus::Verified {
+            key_id: sign::key_id(pk.keynum()),
+            trusted_comment: verified.trusted_comment.clone(),
+        },
+    );
+    std::fs::write(&files.html, page).map_err(io(&files.html))?;
+    events(&DemoEvent::HtmlWritten {
+        path: files.html.clone(),
+    });
 
     Ok(DemoOutcome {
         files: files.clone(),

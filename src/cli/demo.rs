@@ -27,6 +27,10 @@ pub struct DemoArgs {
     /// (created if missing; default: a new folder under the system's temp folder, kept).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The site the demo plays, carried in its report (try two demos with two sites and
+    /// `otscout merge --trusted-keys` for a fleet view).
+    #[arg(long, value_name = "NAME", value_parser = super::merge::parse_site)]
+    pub site: Option<String>,
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
@@ -49,7 +53,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<u8> {
         .build()
         .context("start the async runtime")?;
     let outcome = runtime
-        .block_on(demo::run(&DemoOptions::new(out.clone()), sink))
+        .block_on(demo::run(
+            &DemoOptions {
+                site: args.site.clone(),
+                ..DemoOptions::new(out.clone())
+            },
+            sink,
+        ))
         .with_context(|| format!("the demo in {} did not finish", out.display()))?;
     // Every task of the plant and the scan is gone with the runtime.
     drop(runtime);
@@ -115,6 +125,7 @@ fn progress(e: &DemoEvent) {
             errln!("demo: scan finished in {:.1} s", elapsed.as_secs_f64())
         }
         DemoEvent::ReportWritten { path } => errln!("demo: report signed: {}", path.display()),
+        DemoEvent::HtmlWritten { path } => errln!("demo: HTML view: {}", path.display()),
     }
 }
 
@@ -218,6 +229,7 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
     outln!("  scan result:               {}", f.scan.display())?;
     outln!("  scan journal:              {}", f.journal.display())?;
     outln!("  signed report:             {}", f.report.display())?;
+    outln!("  report for a browser:      {}", f.html.display())?;
     outln!("  signature:                 {}", f.signature.display())?;
     outln!("  public key:                {}", f.public_key.display())?;
     outln!("  secret key (unencrypted):  {}", f.secret_key.display())?;
@@ -238,6 +250,7 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
         "look at it:  otscout report {} --format markdown",
         f.report.display()
     )?;
+    outln!("open it in a browser (works offline): {}", f.html.display())?;
     outln!("demo finished in {:.1} s", o.elapsed.as_secs_f64())?;
     Ok(())
 }

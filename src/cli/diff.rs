@@ -2,16 +2,27 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::inventory::Inventory;
+use crate::report::html::{self, SignatureStatus};
 use crate::report::{diff, input, sign};
+
+/// How to print the difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+    /// One self-contained page, like `otscout report --format html`.
+    Html,
+}
 
 /// Arguments of `otscout diff`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   otscout diff january.json february.json --pubkey otscout.pub
   otscout diff old.json new.json --json || alert \"inventory drift\"
+  otscout diff old.json new.json --format html --pubkey otscout.pub > drift.html
 
 Exit status: 0 nothing changed, 1 drift, 2 error.")]
 pub struct DiffArgs {
@@ -22,9 +33,11 @@ pub struct DiffArgs {
     /// Verify both reports' signatures with this public key first.
     #[arg(long, value_name = "KEY")]
     pub pubkey: Option<PathBuf>,
-    /// Print the difference as JSON.
-    #[arg(long)]
+    /// Print the difference as JSON (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
 }
 
 fn load(path: &Path, pk: Option<&minisign::PublicKey>) -> anyhow::Result<Inventory> {
@@ -45,10 +58,25 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     } else {
         super::exit::OK
     };
-    let printed = if args.json {
-        outln!("{}", serde_json::to_string_pretty(&d)?)
+    let format = if args.json {
+        DiffFormat::Json
     } else {
-        out!("{}", diff::render_text(&d))
+        args.format
+    };
+    let printed = match format {
+        DiffFormat::Json => outln!("{}", serde_json::to_string_pretty(&d)?),
+        DiffFormat::Text => out!("{}", diff::render_text(&d)),
+        DiffFormat::Html => {
+            // Both reports were verified above when a key was given.
+            let status = match &pk {
+                Some(pk) => SignatureStatus::Verified {
+                    key_id: sign::key_id(pk.keynum()),
+                    trusted_comment: String::new(),
+                },
+                None => SignatureStatus::NotChecked,
+            };
+            out!("{}", html::diff::render(&d, &status))
+        }
     };
     // `diff a b | head -1` still answers 0/1: the reader closing the pipe is not an error.
     Ok(super::out::finish(code, printed)?)

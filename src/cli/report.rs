@@ -1,10 +1,12 @@
-//! `otscout report`: render a report as CSV, CycloneDX, Markdown or a table.
+//! `otscout report`: render a report as CSV, CycloneDX, Markdown, a table or one
+//! self-contained HTML page.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use crate::output_file::{self, Overwrite};
+use crate::report::html::{self, SignatureStatus};
 use crate::report::{csv, cyclonedx, input, markdown, sign};
 
 /// The views.
@@ -14,13 +16,16 @@ pub enum Format {
     Cyclonedx,
     Markdown,
     Table,
+    /// One self-contained page: tables, communication map, flags; loads nothing.
+    Html,
 }
 
 /// Arguments of `otscout report`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   otscout report report.json --format markdown -o summary.md
-  otscout report report.json --format cyclonedx --pubkey otscout.pub > bom.json")]
+  otscout report report.json --format cyclonedx --pubkey otscout.pub > bom.json
+  otscout report report.json --format html --pubkey otscout.pub -o report.html")]
 pub struct ReportArgs {
     /// The JSON report.
     #[arg(value_name = "REPORT.json")]
@@ -48,8 +53,24 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     if let Some(p) = &args.output {
         output_file::check("output", p, overwrite)?;
     }
-    let inv = input::read_report(&args.report, pk.as_ref())?;
+    // The HTML page says whether the signature was checked when it was made, and by
+    // which key.
+    let (inv, status) = match (&pk, args.format) {
+        (Some(pk), Format::Html) => {
+            let v = sign::verify_file(&args.report, pk)?;
+            let status = SignatureStatus::Verified {
+                key_id: sign::key_id(pk.keynum()),
+                trusted_comment: v.trusted_comment,
+            };
+            (v.inventory, status)
+        }
+        _ => (
+            input::read_report(&args.report, pk.as_ref())?,
+            SignatureStatus::NotChecked,
+        ),
+    };
     let out = match args.format {
+        Format::Html => html::render(&inv, &status).into_bytes(),
         Format::Csv => csv::render(&inv),
         Format::Cyclonedx => cyclonedx::render(&inv),
         Format::Markdown => markdown::render(&inv).into_bytes(),

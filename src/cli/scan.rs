@@ -76,6 +76,10 @@ pub struct ScanArgs {
     /// Who runs the scan, for the result file (default: $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    /// The site this scan runs at (a plant's name), carried in the result, the report
+    /// and its signature's trusted comment, for a fleet view across sites.
+    #[arg(long, value_name = "NAME", value_parser = super::merge::parse_site)]
+    pub site: Option<String>,
     /// No progress and no summary; errors still go to stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -335,6 +339,7 @@ fn run_options(
         until,
         quiet: args.quiet,
         operator: args.operator.clone(),
+        site: args.site.clone(),
         ports: Default::default(),
         sessions: None,
         passive,

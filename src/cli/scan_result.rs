@@ -78,6 +78,7 @@ pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
         exclusions: meta.exclusions.clone(),
         operator: meta.operator.clone(),
         host: meta.host.clone(),
+        site: meta.site.clone(),
         otscout_version: env!("CARGO_PKG_VERSION").to_owned(),
         ledger,
         extra: BTreeMap::new(),

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub until: Option<DateTime<Utc>>,
     pub quiet: bool,
     pub operator: Option<String>,
+    /// The site the scan runs at (`--site`): in the result and the report.
+    pub site: Option<String>,
     /// Non-standard ports per host (labs, simulators).
     pub ports: HashMap<(IpAddr, Protocol), u16>,
     /// Sessions to use (the built-in ones unless a test says otherwise).
@@ -104,6 +106,7 @@ fn write_merged_report(
     let mut inputs = vec![scan_input];
     inputs.extend(opts.inputs);
     let now = Utc::now();
+    // The scan result names its site: the other inputs are that site's.
     let inv = crate::inventory::merge(&inputs, now);
     // Replacing: an existing report is only found out after the scan, when refusing it
     // would cost the report (the scan result is written either way).
@@ -278,6 +281,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
             exclusions: opts.exclusion_specs,
             operator: opts.operator.or_else(|| std::env::var("USER").ok()),
             host: gethostname::gethostname().into_string().ok(),
+            site: opts.site.clone(),
         },
     );
     write_result(&output, &doc, journal_result, &journal_path)?;
@@ -305,6 +309,7 @@ pub struct Meta {
     pub exclusions: Vec<String>,
     pub operator: Option<String>,
     pub host: Option<String>,
+    pub site: Option<String>,
 }
 
 /// Tracing logs on stderr for `-v` (debug) and `-vv` (trace); `RUST_LOG` overrides.

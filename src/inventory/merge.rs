@@ -32,12 +32,25 @@ use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity};
 use super::observation::{
     Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
 };
+use super::oui;
 use super::scan::{ScanMeta, ScanResult};
 
 /// The `format` value of a report.
 pub const REPORT_FORMAT: &str = "otscout-report";
-/// The report schema version this build writes and reads (docs/report-schema.md).
-pub const REPORT_VERSION: u32 = 1;
+/// The report schema version this build writes (docs/report-schema.md). Version 2 added
+/// sites (`site`, `sites`, `verified`, an asset's and a link's `site`, `summary.by_site`)
+/// and the `mac_oui` provenance; every version-1 report is a valid version-2 report
+/// with none of them, so both are read.
+pub const REPORT_VERSION: u32 = 2;
+/// The oldest report schema version this build reads.
+pub const REPORT_VERSION_MIN: u32 = 1;
+
+/// How to merge, beyond the inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeOptions {
+    /// The site of every input that names none (`otscout merge --site`).
+    pub site: Option<String>,
+}
 
 /// One input to [`merge`]: a name for it (its path), the scans it carries and its
 /// observations.
@@ -48,6 +61,12 @@ pub struct Input {
     pub nested: Vec<String>,
     pub scans: Vec<ScanMeta>,
     pub observations: Vec<Observation>,
+    /// The site it was made at (`--site` at scan or merge time), if named.
+    pub site: Option<String>,
+    /// How its signature was checked, when it was (a fleet merge's inputs).
+    pub verified: Vec<VerifiedInput>,
+    /// The other sites an earlier fleet report carries, each as an input of its own.
+    pub sites: Vec<Input>,
 }
 
 impl Input {
@@ -58,6 +77,9 @@ impl Input {
             nested: file.sources,
             scans: Vec::new(),
             observations: file.observations,
+            site: None,
+            verified: Vec::new(),
+            sites: Vec::new(),
         }
     }
 
@@ -66,18 +88,37 @@ impl Input {
         Input {
             name: name.to_owned(),
             nested: Vec::new(),
+            site: result.scan.site.clone(),
             scans: vec![result.scan],
             observations: result.observations,
+            verified: Vec::new(),
+            sites: Vec::new(),
         }
     }
 
-    /// An earlier report: its scans and the observations it was built from.
+    /// An earlier report: its scans and the observations it was built from, at its site;
+    /// a fleet report's other sites come along as inputs of their own.
     pub fn from_report(name: &str, report: Inventory) -> Self {
         Input {
             name: name.to_owned(),
             nested: report.inputs,
             scans: report.scans,
             observations: report.observations,
+            site: report.site,
+            verified: report.verified,
+            sites: report
+                .sites
+                .into_iter()
+                .map(|s| Input {
+                    name: name.to_owned(),
+                    nested: Vec::new(),
+                    scans: s.scans,
+                    observations: s.observations,
+                    site: Some(s.site),
+                    verified: Vec::new(),
+                    sites: Vec::new(),
+                })
+                .collect(),
         }
     }
 
@@ -88,6 +129,9 @@ impl Input {
             nested: Vec::new(),
             scans: Vec::new(),
             observations,
+            site: None,
+            verified: Vec::new(),
+            sites: Vec::new(),
         }
     }
 }
@@ -102,8 +146,16 @@ pub struct Inventory {
     pub generated_at: DateTime<Utc>,
     /// The otscout version that merged it.
     pub otscout_version: String,
+    /// The site this report covers, when it covers one (`--site` at scan or merge time).
+    /// A fleet report (several sites) has none here: its assets name theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// The names of the inputs, sorted.
     pub inputs: Vec<String>,
+    /// The signed inputs whose signatures were checked before they were read (a fleet
+    /// merge with `--trusted-keys`), sorted by file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<VerifiedInput>,
     pub summary: Summary,
     /// The scans whose results went in, with their ledgers of what was sent.
     pub scans: Vec<ScanMeta>,
@@ -112,8 +164,36 @@ pub struct Inventory {
     /// Serials and MACs seen at more than one address.
     pub links: Vec<Link>,
     /// Every observation that went in, sorted and deduplicated: the evidence, and what a
-    /// later merge of this report folds again.
+    /// later merge of this report folds again. In a fleet report: those of inputs that
+    /// named no site; each site's are under `sites`.
     pub observations: Vec<Observation>,
+    /// A fleet report's sites, sorted by name: each with its scans and observations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteData>,
+}
+
+/// One site of a fleet report: what a later merge folds again for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteData {
+    pub site: String,
+    pub scans: Vec<ScanMeta>,
+    pub observations: Vec<Observation>,
+}
+
+/// A signed input, checked before it was read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VerifiedInput {
+    /// The input's path as given.
+    pub file: String,
+    /// Its site, as the signed report names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The SHA-256 of the report's bytes.
+    pub sha256: String,
+    /// The minisign key id that verified it.
+    pub key_id: String,
+    /// The signature's trusted comment.
+    pub trusted_comment: String,
 }
 
 /// Counts for the reader in a hurry.
@@ -129,11 +209,17 @@ pub struct Summary {
     pub observations: u64,
     /// Assets per manufacturer (`unknown` when none is known).
     pub by_manufacturer: BTreeMap<String, u64>,
+    /// Assets per site, in a fleet report.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_site: BTreeMap<String, u64>,
 }
 
 /// One asset: an IP address and everything known about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Asset {
+    /// The site, in a fleet report (a report of one site names it once, at the top).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     pub ip: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<Field>,
@@ -214,6 +300,8 @@ pub struct Alternative {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
+    /// Derived from the MAC's IEEE registration: the weakest.
+    MacOui,
     Declared,
     Passive,
     Active,
@@ -225,6 +313,7 @@ impl SourceKind {
             Provenance::Active { .. } => SourceKind::Active,
             Provenance::Pcap { .. } | Provenance::Zeek { .. } => SourceKind::Passive,
             Provenance::Csv { .. } => SourceKind::Declared,
+            Provenance::MacOui { .. } => SourceKind::MacOui,
         }
     }
 }
@@ -326,6 +415,9 @@ pub enum FlagKind {
 /// One serial or MAC at several addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
+    /// The site, in a fleet report: links are found within a site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     pub kind: LinkKind,
     pub value: String,
     pub ips: Vec<IpAddr>,
@@ -462,56 +554,102 @@ fn max_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTim
 /// Folds the inputs into one inventory. Pure: the same inputs in any order give the same
 /// value; `generated_at` is the only time that does not come from the inputs.
 pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
+    merge_with(inputs, generated_at, &MergeOptions::default())
+}
+
+/// One site's share of the inputs.
+#[derive(Debug, Default)]
+struct SiteInputs {
+    scans: Vec<ScanMeta>,
+    observations: BTreeMap<(IpAddr, String), Observation>,
+}
+
+/// [`merge`], with options. Inputs of several sites make a fleet report: assets are keyed
+/// by site and address (two plants may both have a 10.0.0.5), links are found within a
+/// site, and each site's evidence is kept apart for a later merge.
+pub fn merge_with(inputs: &[Input], generated_at: DateTime<Utc>, opts: &MergeOptions) -> Inventory {
     let mut names = BTreeSet::new();
-    let mut scans: Vec<ScanMeta> = Vec::new();
-    let mut observations: BTreeMap<(IpAddr, String), Observation> = BTreeMap::new();
-    for input in inputs {
+    let mut verified = BTreeSet::new();
+    let mut by_site: BTreeMap<Option<String>, SiteInputs> = BTreeMap::new();
+    let flat = || {
+        inputs
+            .iter()
+            .flat_map(|i| std::iter::once(i).chain(&i.sites))
+    };
+    // An input that names no site belongs to `--site`, else to the one site the others
+    // name (a capture merged with a site's scan result is that site's).
+    let named: BTreeSet<&String> = flat().filter_map(|i| i.site.as_ref()).collect();
+    let default_site = opts.site.clone().or_else(|| match named.len() {
+        1 => named.first().map(|s| (*s).clone()),
+        _ => None,
+    });
+    for input in flat() {
         names.insert(input.name.clone());
         names.extend(input.nested.iter().cloned());
-        scans.extend(input.scans.iter().cloned());
+        verified.extend(input.verified.iter().cloned());
+        let site = input.site.clone().or_else(|| default_site.clone());
+        let group = by_site.entry(site).or_default();
+        group.scans.extend(input.scans.iter().cloned());
         for o in &input.observations {
             // The canonical JSON of an observation is its sort key and dedup key: two
             // inputs that carry the same observation (a scan and a report built from it)
             // count it once.
             let key = serde_json::to_string(o).unwrap_or_default();
-            observations.entry((o.ip, key)).or_insert_with(|| o.clone());
+            group
+                .observations
+                .entry((o.ip, key))
+                .or_insert_with(|| o.clone());
         }
     }
-    let scans = dedup_scans(scans);
-    let observations: Vec<Observation> = observations.into_values().collect();
-
-    // An address that only ever failed to answer (refused, timed out before connecting,
-    // left alone by the breaker) is scope that was scanned, not an asset: its observations
-    // stay in the evidence and the scan's host outcomes, but it gets no asset row.
-    let answered: BTreeSet<IpAddr> = observations
-        .iter()
-        .filter(|o| !matches!(o.fact, Fact::NoAnswer { .. }))
-        .map(|o| o.ip)
-        .collect();
-    let mut builders: BTreeMap<IpAddr, Builder> = BTreeMap::new();
-    for o in observations.iter().filter(|o| answered.contains(&o.ip)) {
-        fold(builders.entry(o.ip).or_default(), o);
+    let fleet = by_site.len() > 1;
+    let mut own_site = None;
+    let mut own_scans = Vec::new();
+    let mut own_observations = Vec::new();
+    let mut sites = Vec::new();
+    let mut assets: Vec<Asset> = Vec::new();
+    let mut links: Vec<Link> = Vec::new();
+    let mut total_observations = 0u64;
+    for (site, group) in by_site {
+        let scans = dedup_scans(group.scans);
+        let observations: Vec<Observation> = group.observations.into_values().collect();
+        total_observations += observations.len() as u64;
+        let asset_site = if fleet { site.clone() } else { None };
+        let mut site_assets = build_assets(&observations, asset_site.as_ref());
+        for mut l in link(&mut site_assets) {
+            l.site = asset_site.clone();
+            links.push(l);
+        }
+        assets.extend(site_assets);
+        match site {
+            Some(name) if fleet => sites.push(SiteData {
+                site: name,
+                scans,
+                observations,
+            }),
+            site => {
+                own_site = site;
+                own_scans = scans;
+                own_observations = observations;
+            }
+        }
     }
 
-    let mut assets: Vec<Asset> = builders
-        .into_iter()
-        .map(|(ip, b)| build_asset(ip, b))
-        .collect();
-    let links = link(&mut assets);
-
-    let summary = summarize(&assets, observations.len());
+    let summary = summarize(&assets, total_observations as usize);
 
     Inventory {
         format: REPORT_FORMAT.to_owned(),
         version: REPORT_VERSION,
         generated_at,
         otscout_version: env!("CARGO_PKG_VERSION").to_owned(),
+        site: own_site,
         inputs: names.into_iter().collect(),
+        verified: verified.into_iter().collect(),
         summary,
-        scans,
+        scans: own_scans,
         assets,
         links,
-        observations,
+        observations: own_observations,
+        sites,
     }
 }
 
@@ -534,8 +672,35 @@ pub fn summarize(assets: &[Asset], observations: usize) -> Summary {
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), |f| f.value.clone());
         *summary.by_manufacturer.entry(m).or_default() += 1;
+        if let Some(site) = &a.site {
+            *summary.by_site.entry(site.clone()).or_default() += 1;
+        }
     }
     summary
+}
+
+/// One site's assets from its observations.
+fn build_assets(observations: &[Observation], site: Option<&String>) -> Vec<Asset> {
+    // An address that only ever failed to answer (refused, timed out before connecting,
+    // left alone by the breaker) is scope that was scanned, not an asset: its observations
+    // stay in the evidence and the scan's host outcomes, but it gets no asset row.
+    let answered: BTreeSet<IpAddr> = observations
+        .iter()
+        .filter(|o| !matches!(o.fact, Fact::NoAnswer { .. }))
+        .map(|o| o.ip)
+        .collect();
+    let mut builders: BTreeMap<IpAddr, Builder> = BTreeMap::new();
+    for o in observations.iter().filter(|o| answered.contains(&o.ip)) {
+        fold(builders.entry(o.ip).or_default(), o);
+    }
+    builders
+        .into_iter()
+        .map(|(ip, b)| {
+            let mut a = build_asset(ip, b);
+            a.site = site.cloned();
+            a
+        })
+        .collect()
 }
 
 /// Scans sorted by id; the same scan carried by two inputs counts once.
@@ -972,6 +1137,32 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
         }
         _ => (None, None),
     };
+    // The MAC's registered maker, only when nothing else names one (and after the CPE
+    // names, which an interface maker must not shape).
+    if !resolved.contains_key("manufacturer") {
+        if let Some(v) = resolved.get("mac").and_then(|m| oui::lookup(&m.value).ok()) {
+            let mac = resolved
+                .get("mac")
+                .map(|m| m.value.clone())
+                .unwrap_or_default();
+            resolved.insert(
+                "manufacturer",
+                Field {
+                    value: normalize::vendor_name(&v.organization),
+                    sources: vec![Source {
+                        kind: SourceKind::MacOui,
+                        provenance: Provenance::MacOui {
+                            oui: v.prefix.clone(),
+                            registry: v.registry.to_owned(),
+                        },
+                        seen: None,
+                        detail: format!("mac {mac} prefix {} ({})", v.prefix, v.organization),
+                    }],
+                    conflicts: Vec::new(),
+                },
+            );
+        }
+    }
 
     let operations: Vec<Operation> = b
         .operations
@@ -1003,6 +1194,7 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
 
     let mut take = |n: &str| resolved.remove(n);
     Asset {
+        site: None,
         ip,
         mac: take("mac"),
         hostname: take("hostname"),
@@ -1083,6 +1275,7 @@ fn link(assets: &mut [Asset]) -> Vec<Link> {
         .into_iter()
         .filter(|(_, (_, ips))| ips.len() > 1)
         .map(|((kind, _), (value, ips))| Link {
+            site: None,
             kind,
             value,
             ips: ips.into_iter().collect(),
@@ -1161,7 +1354,11 @@ impl Asset {
         [&self.manufacturer, &self.model, &self.serial]
             .into_iter()
             .flatten()
-            .any(|f| f.sources.iter().any(|s| s.kind != SourceKind::Declared))
+            .any(|f| {
+                f.sources
+                    .iter()
+                    .any(|s| matches!(s.kind, SourceKind::Active | SourceKind::Passive))
+            })
     }
 
     /// Services as `tcp/502 modbus` strings, sorted.

@@ -3,6 +3,7 @@
 pub mod merge;
 pub mod normalize;
 pub mod observation;
+pub mod oui;
 pub mod scan;
 
 pub use merge::{Input, Inventory, merge};

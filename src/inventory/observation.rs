@@ -322,6 +322,15 @@ pub enum Provenance {
     },
     /// A row of a CSV inventory (1-based, header is row 1).
     Csv { file: String, row: u64 },
+    /// The IEEE registries' owner of the asset's MAC prefix ([`super::oui`]): derived by
+    /// merge, never observed; the lowest precedence, used only when nothing else names the
+    /// manufacturer. Report schema version 2.
+    MacOui {
+        /// The registered prefix, uppercase hex (`001B1B`).
+        oui: String,
+        /// `MA-L`, `MA-M`, `MA-S`, `CID` or `IAB`.
+        registry: String,
+    },
 }
 
 /// The header every observation-carrying JSON file starts with.

@@ -80,6 +80,10 @@ pub struct ScanMeta {
     /// The host the scan ran on, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The site the scan ran at (`otscout scan --site`), if named: the site of the
+    /// report merged from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// The otscout version that ran the scan.
     pub otscout_version: String,
     /// Every request sent, per host.
@@ -165,6 +169,7 @@ mod tests {
             exclusions: vec![],
             operator: None,
             host: None,
+            site: None,
             otscout_version: "0.1.0".into(),
             ledger: Ledger::new(),
             extra: BTreeMap::new(),

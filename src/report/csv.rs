@@ -60,17 +60,25 @@ fn defuse(v: String) -> String {
     }
 }
 
-/// Renders the CSV view (RFC 4180 quoting, `\n` line ends).
+/// Renders the CSV view (RFC 4180 quoting, `\n` line ends). A fleet report (assets of
+/// several sites) gets a `site` column first.
 pub fn render(inv: &Inventory) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
+    let fleet = inv.assets.iter().any(|a| a.site.is_some());
+    let columns: Vec<&str> = fleet
+        .then_some("site")
+        .into_iter()
+        .chain(COLUMNS.iter().copied())
+        .collect();
     // Writing to a Vec cannot fail.
-    let _ = w.write_record(COLUMNS);
+    let _ = w.write_record(&columns);
     for a in &inv.assets {
-        let mut row: Vec<String> = Vec::with_capacity(COLUMNS.len());
-        for &c in COLUMNS {
+        let mut row: Vec<String> = Vec::with_capacity(columns.len());
+        for &c in &columns {
             let v = match c {
+                "site" => a.site.clone().unwrap_or_default(),
                 "ip" => a.ip.to_string(),
                 "protocols" => a
                     .protocols

@@ -43,7 +43,9 @@ pub fn bom(inv: &Inventory) -> Value {
         &h[20..32]
     );
     let components: Vec<Value> = inv.assets.iter().map(component).collect();
-    json!({
+    let mut sites: Vec<&str> = inv.site.iter().map(String::as_str).collect();
+    sites.extend(inv.sites.iter().map(|s| s.site.as_str()));
+    let mut doc = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
         "serialNumber": format!("urn:uuid:{uuid}"),
@@ -63,7 +65,13 @@ pub fn bom(inv: &Inventory) -> Value {
             ],
         },
         "components": components,
-    })
+    });
+    if !sites.is_empty() {
+        if let Some(p) = doc["metadata"]["properties"].as_array_mut() {
+            p.push(json!({"name": "otscout:site", "value": sites.join(",")}));
+        }
+    }
+    doc
 }
 
 fn component(a: &crate::inventory::merge::Asset) -> Value {
@@ -71,9 +79,14 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
         .value("model")
         .or(a.value("product_name"))
         .map_or_else(|| a.ip.to_string(), str::to_owned);
+    // A fleet's sites may reuse addresses: the site keeps the reference unique.
+    let bom_ref = match &a.site {
+        Some(site) => format!("asset:{site}:{}", a.ip),
+        None => format!("asset:{}", a.ip),
+    };
     let mut c = json!({
         "type": "device",
-        "bom-ref": format!("asset:{}", a.ip),
+        "bom-ref": bom_ref,
         "name": name,
     });
     if let Some(m) = a.value("manufacturer") {
@@ -89,6 +102,9 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
         c["description"] = json!(v);
     }
     let mut props = vec![json!({"name": "otscout:ip", "value": a.ip.to_string()})];
+    if let Some(site) = &a.site {
+        props.push(json!({"name": "otscout:site", "value": site}));
+    }
     for field in [
         "mac",
         "hostname",

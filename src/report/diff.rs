@@ -56,6 +56,9 @@ pub struct Moved {
 /// Enough to recognise an asset that appeared or went away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetBrief {
+    /// The site, in a fleet report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     pub ip: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manufacturer: Option<String>,
@@ -68,6 +71,9 @@ pub struct AssetBrief {
 /// One field of one asset that changed. `None`: not known on that side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
+    /// The site, in a fleet report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     pub ip: IpAddr,
     pub field: String,
     pub old: Option<String>,
@@ -76,6 +82,7 @@ pub struct Change {
 
 fn brief(a: &Asset) -> AssetBrief {
     AssetBrief {
+        site: a.site.clone(),
         ip: a.ip,
         manufacturer: a.value("manufacturer").map(str::to_owned),
         model: a.value("model").map(str::to_owned),
@@ -95,10 +102,19 @@ fn field_value(a: &Asset, field: &str) -> Option<String> {
     a.value(field).map(str::to_owned)
 }
 
-/// Compares two reports.
+/// Compares two reports. Assets are matched by site and address (a fleet report's
+/// 10.0.0.5 at one plant is not another plant's).
 pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
-    let olds: BTreeMap<IpAddr, &Asset> = old.assets.iter().map(|a| (a.ip, a)).collect();
-    let news: BTreeMap<IpAddr, &Asset> = new.assets.iter().map(|a| (a.ip, a)).collect();
+    let olds: BTreeMap<(Option<&str>, IpAddr), &Asset> = old
+        .assets
+        .iter()
+        .map(|a| ((a.site.as_deref(), a.ip), a))
+        .collect();
+    let news: BTreeMap<(Option<&str>, IpAddr), &Asset> = new
+        .assets
+        .iter()
+        .map(|a| ((a.site.as_deref(), a.ip), a))
+        .collect();
     let mut d = Diff {
         old_generated_at: old.generated_at,
         new_generated_at: new.generated_at,
@@ -126,7 +142,8 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
             };
             if !same {
                 d.changed.push(Change {
-                    ip: *ip,
+                    site: ip.0.map(str::to_owned),
+                    ip: ip.1,
                     field: f.to_owned(),
                     old: ov,
                     new: nv,
@@ -136,11 +153,9 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
     }
     for r in &d.removed {
         let Some(serial) = &r.serial else { continue };
-        for a in d
-            .added
-            .iter()
-            .filter(|a| a.serial.as_deref().map(compare_key) == Some(compare_key(serial)))
-        {
+        for a in d.added.iter().filter(|a| {
+            a.site == r.site && a.serial.as_deref().map(compare_key) == Some(compare_key(serial))
+        }) {
             d.moved.push(Moved {
                 serial: serial.clone(),
                 from: r.ip,

@@ -9,7 +9,7 @@
 use thiserror::Error;
 
 use crate::inventory::Inventory;
-use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION};
+use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION, REPORT_VERSION_MIN};
 
 /// Why a report could not be read.
 #[derive(Debug, Error)]
@@ -20,7 +20,7 @@ pub enum ReportError {
     #[error("not an otscout report: format is {0:?}, expected \"otscout-report\"")]
     Format(String),
     #[error(
-        "report schema version {0} is not supported (this otscout reads version 1); read it with the otscout that wrote it"
+        "report schema version {0} is not supported (this otscout reads versions 1 and 2); read it with the otscout that wrote it"
     )]
     Version(u32),
     #[error(
@@ -52,7 +52,9 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
 }
 
 /// Reads a report and checks its format, version, canonical form and that it agrees
-/// with itself ([`check_consistent`]).
+/// with itself ([`check_consistent`]). A version-1 report (no sites, no MAC OUI
+/// provenance) reads as a version-2 report without them; it stays canonical because its
+/// `version` member is kept as written.
 pub fn parse(bytes: &[u8]) -> Result<Inventory, ReportError> {
     let inv = parse_lenient(bytes)?;
     check_consistent(&inv)?;
@@ -74,26 +76,62 @@ pub fn parse(bytes: &[u8]) -> Result<Inventory, ReportError> {
 /// observations, assets per manufacturer) equal to what the assets say. A report that
 /// breaks one was made or changed by something other than merge, whoever signed it.
 pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
+    use std::collections::BTreeSet;
     let bad = |s: String| Err(ReportError::Contradiction(s));
+    // In a fleet report an address is unique within its site (two plants may both use
+    // 10.0.0.1); assets are sorted by site, then address.
+    let key = |a: &crate::inventory::merge::Asset| (a.site.clone(), a.ip);
+    let at = |site: &Option<String>, ip: &std::net::IpAddr| match site {
+        Some(s) => format!("{ip} at site {}", crate::text::printable(s)),
+        None => ip.to_string(),
+    };
     for w in inv.assets.windows(2) {
-        if w[0].ip == w[1].ip {
-            let n = inv.assets.iter().filter(|a| a.ip == w[0].ip).count();
-            return bad(format!("asset address {} is listed {n} times", w[0].ip));
-        }
-        if w[0].ip > w[1].ip {
+        let (k0, k1) = (key(&w[0]), key(&w[1]));
+        if k0 == k1 {
+            let n = inv.assets.iter().filter(|a| key(a) == k0).count();
             return bad(format!(
-                "assets are not sorted by address ({} before {})",
-                w[0].ip, w[1].ip
+                "asset address {} is listed {n} times",
+                at(&k0.0, &k0.1)
+            ));
+        }
+        if k0 > k1 {
+            return bad(format!(
+                "assets are not sorted by site and address ({} before {})",
+                at(&k0.0, &k0.1),
+                at(&k1.0, &k1.1)
             ));
         }
     }
-    let evidence: std::collections::BTreeSet<_> = inv.observations.iter().map(|o| o.ip).collect();
-    if let Some(a) = inv.assets.iter().find(|a| !evidence.contains(&a.ip)) {
+    let fleet = !inv.sites.is_empty();
+    let mut evidence: BTreeSet<(Option<String>, std::net::IpAddr)> = inv
+        .observations
+        .iter()
+        .map(|o| (if fleet { None } else { inv.site.clone() }, o.ip))
+        .collect();
+    let mut observations = inv.observations.len();
+    for s in &inv.sites {
+        observations += s.observations.len();
+        evidence.extend(s.observations.iter().map(|o| (Some(s.site.clone()), o.ip)));
+    }
+    // Outside a fleet report the assets carry no site; their evidence is the report's own.
+    let evidence_key = |a: &crate::inventory::merge::Asset| {
+        if fleet {
+            (a.site.clone(), a.ip)
+        } else {
+            (inv.site.clone(), a.ip)
+        }
+    };
+    if let Some(a) = inv
+        .assets
+        .iter()
+        .find(|a| !evidence.contains(&evidence_key(a)))
+    {
         return bad(format!(
             "asset {} has no observation about its address in the evidence",
-            a.ip
+            at(&a.site, &a.ip)
         ));
     }
+    let listed: BTreeSet<_> = inv.assets.iter().map(key).collect();
     for l in &inv.links {
         if l.ips.len() < 2 {
             return bad(format!(
@@ -104,13 +142,16 @@ pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
         if let Some(ip) = l
             .ips
             .iter()
-            .find(|ip| inv.assets.binary_search_by(|a| a.ip.cmp(ip)).is_err())
+            .find(|ip| !listed.contains(&(l.site.clone(), **ip)))
         {
-            return bad(format!("a link names {ip}, which is not a listed asset"));
+            return bad(format!(
+                "a link names {}, which is not a listed asset",
+                at(&l.site, ip)
+            ));
         }
     }
     let s = &inv.summary;
-    let real = crate::inventory::merge::summarize(&inv.assets, inv.observations.len());
+    let real = crate::inventory::merge::summarize(&inv.assets, observations);
     let counts = [
         ("assets", s.assets, real.assets, "assets are listed"),
         (
@@ -153,6 +194,12 @@ pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
             real.by_manufacturer.get(&key).copied().unwrap_or(0)
         ));
     }
+    if s.by_site != real.by_site {
+        return bad(format!(
+            "summary.by_site says {:?} but the listed assets are {:?}",
+            s.by_site, real.by_site
+        ));
+    }
     Ok(())
 }
 
@@ -162,7 +209,7 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
     if head.format != REPORT_FORMAT {
         return Err(ReportError::Format(head.format));
     }
-    if head.version != REPORT_VERSION {
+    if !(REPORT_VERSION_MIN..=REPORT_VERSION).contains(&head.version) {
         return Err(ReportError::Version(head.version));
     }
     serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))

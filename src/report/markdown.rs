@@ -48,6 +48,27 @@ pub fn render(inv: &Inventory) -> String {
         inv.otscout_version,
         inv.inputs.len()
     );
+    if let Some(site) = &inv.site {
+        let _ = writeln!(s, "Site: {}\n", cell(site));
+    }
+    if !inv.summary.by_site.is_empty() {
+        let parts: Vec<String> = inv
+            .summary
+            .by_site
+            .iter()
+            .map(|(site, n)| format!("{}: {n} assets", cell(site)))
+            .collect();
+        let _ = writeln!(s, "Fleet of {} sites: {}\n", parts.len(), parts.join(", "));
+    }
+    for v in &inv.verified {
+        let _ = writeln!(
+            s,
+            "- verified {} (site {}) with key id {}\n",
+            cell(&v.file),
+            cell(v.site.as_deref().unwrap_or("–")),
+            cell(&v.key_id)
+        );
+    }
     let sm = &inv.summary;
     let _ = writeln!(s, "## Summary\n");
     let _ = writeln!(
@@ -116,9 +137,11 @@ pub fn render(inv: &Inventory) -> String {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
+            let site = a.site.as_deref().map(|x| format!("{} ", cell(x)));
             let _ = writeln!(
                 s,
-                "- **{}** ({}): {}",
+                "- **{}{}** ({}): {}",
+                site.unwrap_or_default(),
                 a.ip,
                 kind.replace('_', " "),
                 cell(&f.detail)
@@ -127,13 +150,45 @@ pub fn render(inv: &Inventory) -> String {
         let _ = writeln!(s);
     }
 
-    let _ = writeln!(s, "## Assets\n");
+    // A fleet report: one asset table per site.
+    let fleet = inv.assets.iter().any(|a| a.site.is_some());
+    let mut groups: Vec<(Option<&str>, Vec<&Asset>)> = Vec::new();
+    for a in &inv.assets {
+        match groups.last_mut() {
+            Some((site, list)) if *site == a.site.as_deref() => list.push(a),
+            _ => groups.push((a.site.as_deref(), vec![a])),
+        }
+    }
+    if groups.is_empty() {
+        groups.push((None, Vec::new()));
+    }
+    for (site, assets) in groups {
+        if fleet {
+            let _ = writeln!(
+                s,
+                "## Site {} ({} assets)\n",
+                cell(site.unwrap_or("(none)")),
+                assets.len()
+            );
+        } else {
+            let _ = writeln!(s, "## Assets\n");
+        }
+        asset_table(&mut s, &assets);
+    }
+    let _ = writeln!(
+        s,
+        "\nEvery value above names its sources in the signed JSON report; conflicting values are kept there too."
+    );
+    s
+}
+
+fn asset_table(s: &mut String, assets: &[&Asset]) {
     let _ = writeln!(
         s,
         "| address | manufacturer | model | firmware | serial | criticality | location | protocols |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-    for a in &inv.assets {
+    for a in assets {
         let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
         let _ = writeln!(
             s,
@@ -148,11 +203,7 @@ pub fn render(inv: &Inventory) -> String {
             protos.join(", ")
         );
     }
-    let _ = writeln!(
-        s,
-        "\nEvery value above names its sources in the signed JSON report; conflicting values are kept there too."
-    );
-    s
+    let _ = writeln!(s);
 }
 
 /// The widest a table cell gets; longer values are cut with `…` (the JSON keeps them whole).
@@ -175,7 +226,9 @@ fn terminal_cell(s: &str) -> String {
 
 /// A plain-text table for the terminal.
 pub fn table(inv: &Inventory) -> String {
+    let fleet = inv.assets.iter().any(|a| a.site.is_some());
     let header = [
+        "SITE",
         "ADDRESS",
         "MANUFACTURER",
         "MODEL",
@@ -188,6 +241,7 @@ pub fn table(inv: &Inventory) -> String {
     for a in &inv.assets {
         let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
         rows.push(vec![
+            a.site.clone().unwrap_or_else(|| "-".to_owned()),
             a.ip.to_string(),
             or_dash(a.value("manufacturer")).to_owned(),
             or_dash(a.value("model")).to_owned(),
@@ -206,10 +260,13 @@ pub fn table(inv: &Inventory) -> String {
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut s = String::new();
+    // A site column only in a fleet report.
+    let skip = usize::from(!fleet);
     for r in rows {
         let line: Vec<String> = r
             .iter()
             .zip(&widths)
+            .skip(skip)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(s, "{}", line.join("  ").trim_end());

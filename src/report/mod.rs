@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod cyclonedx;
 pub mod diff;
+pub mod html;
 pub mod input;
 pub mod json;
 pub mod markdown;

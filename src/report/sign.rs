@@ -94,6 +94,19 @@ pub enum SignError {
         signed_by: String,
         pubkey: String,
     },
+    #[error(
+        "{path} refused: signed by key id {signed_by}, which is none of the {count} trusted key(s) in {dir}; add that site's public key to {dir} if you trust it"
+    )]
+    Untrusted {
+        path: PathBuf,
+        signed_by: String,
+        count: usize,
+        dir: PathBuf,
+    },
+    #[error(
+        "no trusted keys in {0}: put each site's public key there as NAME.pub (minisign format, as otscout keygen writes)"
+    )]
+    NoTrustedKeys(PathBuf),
 }
 
 /// How the secret key is protected.
@@ -270,6 +283,28 @@ pub fn sign_bytes(
     Ok(sig.into_string())
 }
 
+/// ` site=a,b` for a report that names its site(s), for a central host that sorts reports
+/// before it reads them; empty otherwise.
+fn site_comment(inv: &Inventory) -> String {
+    let mut sites: Vec<&str> = inv.site.iter().map(String::as_str).collect();
+    sites.extend(inv.sites.iter().map(|s| s.site.as_str()));
+    if sites.is_empty() {
+        return String::new();
+    }
+    let joined: String = sites
+        .join(",")
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!(" site={joined}")
+}
+
 /// Signs the report file at `report` and writes `report.minisig` beside it (replacing an
 /// older signature). Returns the signature's path.
 pub fn sign_file(report: &Path, sk: &SecretKey, at: DateTime<Utc>) -> Result<PathBuf, SignError> {
@@ -284,7 +319,10 @@ pub fn sign_file(report: &Path, sk: &SecretKey, at: DateTime<Utc>) -> Result<Pat
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let comment = trusted_comment(&bytes, &scans, at, &name);
+    let mut comment = trusted_comment(&bytes, &scans, at, &name);
+    if let Ok(inv) = json::parse_lenient(&bytes) {
+        comment.push_str(&site_comment(&inv));
+    }
     let text = sign_bytes(&bytes, sk, &comment)?;
     let path = signature_path(report);
     fs::write(&path, text).map_err(|source| SignError::Write {
@@ -358,8 +396,70 @@ pub fn verify_bytes(
     })
 }
 
+/// Loads every `*.pub` file in `dir` as a minisign public key, sorted by file name: the
+/// keys a fleet merge trusts. A file that is not a public key is an error (naming it),
+/// not skipped: a typo must not silently shrink the trusted set.
+pub fn load_trusted_keys(dir: &Path) -> Result<Vec<(PathBuf, PublicKey)>, SignError> {
+    let entries = fs::read_dir(dir).map_err(|source| SignError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for e in entries {
+        let e = e.map_err(|source| SignError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "pub") && p.is_file() {
+            paths.push(p);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(SignError::NoTrustedKeys(dir.to_owned()));
+    }
+    paths
+        .into_iter()
+        .map(|p| load_public_key(&p).map(|k| (p, k)))
+        .collect()
+}
+
+/// Verifies the report at `report` against whichever trusted key its signature names;
+/// refuses it by name when none does, or when it changed after signing. Returns the
+/// verified report and the key id.
+pub fn verify_file_trusted(
+    report: &Path,
+    keys: &[(PathBuf, PublicKey)],
+    dir: &Path,
+) -> Result<(Verified, String), SignError> {
+    let sig_path = signature_path(report);
+    let text = input_file::read_text(&sig_path, input_file::SIGNATURE).map_err(|e| match e {
+        ReadError::NotFound { .. } => SignError::NoSignature {
+            path: report.to_owned(),
+            sig: sig_path.clone(),
+        },
+        e => SignError::File(e),
+    })?;
+    let sig = SignatureBox::from_string(&text).map_err(|e| SignError::SignatureFile {
+        path: sig_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let Some((_, pk)) = keys.iter().find(|(_, k)| k.keynum() == sig.keynum()) else {
+        return Err(SignError::Untrusted {
+            path: report.to_owned(),
+            signed_by: key_id(sig.keynum()),
+            count: keys.len(),
+            dir: dir.to_owned(),
+        });
+    };
+    let bytes = input_file::read_bytes(report, input_file::REPORT)?;
+    let v = verify_bytes(report, &bytes, &text, pk)?;
+    Ok((v, key_id(pk.keynum())))
+}
+
 /// A key id as minisign prints it: the 8 key-number bytes as a little-endian integer.
-fn key_id(keynum: &[u8]) -> String {
+pub fn key_id(keynum: &[u8]) -> String {
     keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
 }
 
@@ -401,7 +501,7 @@ pub fn write_report(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let comment = trusted_comment(&bytes, &scans, at, &name);
+            let comment = trusted_comment(&bytes, &scans, at, &name) + &site_comment(inv);
             Some(sign_bytes(&bytes, sk, &comment)?)
         }
         None => None,

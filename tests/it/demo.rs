@@ -80,6 +80,7 @@ fn demo_runs_end_to_end_and_its_report_verifies() {
         "scan.json.journal.jsonl",
         "report.json",
         "report.json.minisig",
+        "report.html",
         "otscout.key",
         "otscout.pub",
     ] {

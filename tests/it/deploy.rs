@@ -88,7 +88,9 @@ fn check_parses(origin: &str, words: &[String]) {
 /// Every `"$OTSCOUT" ...` invocation of the wrapper script.
 fn script_commands(text: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+    // A command continued with `\` at the end of a line is one line.
+    let joined = text.replace("\\\n", " ");
+    for line in joined.lines().filter(|l| !l.trim_start().starts_with('#')) {
         let mut rest = line;
         while let Some(i) = rest.find("\"$OTSCOUT\" ") {
             let words = shell_words(&rest[i..]);
@@ -294,6 +296,12 @@ fn kubernetes_cronjob_parses_and_is_safe() {
             .is_ok()
     );
     assert!(otscout::profile::builtin(env["OTSCOUT_PROFILE"]).is_ok());
+    // A pod's host name changes every run: the site must be set, and be a site name.
+    assert!(
+        otscout::cli::merge::parse_site(env["OTSCOUT_SITE"]).is_ok(),
+        "{}",
+        env["OTSCOUT_SITE"]
+    );
     // The targets and exclusions the ConfigMap carries parse as target specs.
     let data = &docs[0]["data"];
     for key in ["targets.txt", "exclude.txt"] {
@@ -446,6 +454,7 @@ fn audit_wrapper_is_silent_without_drift_and_reports_drift() {
         (now - chrono::Duration::hours(1)).format("%H:%M"),
         (now + chrono::Duration::hours(1)).format("%H:%M")
     );
+    let outbox = tmp.path().join("outbox");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -461,6 +470,8 @@ fn audit_wrapper_is_silent_without_drift_and_reports_drift() {
             .env("OTSCOUT_STATE", &state)
             .env("OTSCOUT_PROFILE", &profile)
             .env("OTSCOUT_WINDOW", &window)
+            .env("OTSCOUT_SITE", "plant-a")
+            .env("OTSCOUT_OUTBOX", &outbox)
             .output()
             .expect("run otscout-audit");
         // One second apart, so the next run's file names differ.
@@ -518,4 +529,286 @@ fn audit_wrapper_is_silent_without_drift_and_reports_drift() {
         .expect("last verifies")
         .inventory;
     assert_eq!(inv.assets[0].value("firmware"), Some("2.0"));
+    assert_eq!(inv.site.as_deref(), Some("plant-a"));
+
+    // Every signed report waits in the outbox for shipping, under its site, with its
+    // signature; no half-copied temporary file is left.
+    let mut shipped: Vec<String> = std::fs::read_dir(outbox.join("plant-a"))
+        .expect("outbox/plant-a")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    shipped.sort();
+    assert_eq!(shipped.len(), 6, "{shipped:?}");
+    assert!(shipped.iter().all(|n| !n.starts_with('.')), "{shipped:?}");
+    for n in shipped.iter().filter(|n| n.ends_with(".json")) {
+        let v = otscout::report::sign::verify_file(&outbox.join("plant-a").join(n), &pk)
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert!(
+            v.trusted_comment.contains("site=plant-a"),
+            "{}",
+            v.trusted_comment
+        );
+    }
+}
+
+#[test]
+fn fleet_wrapper_is_valid_shell_and_its_otscout_lines_parse() {
+    let path = root().join("deploy/otscout-fleet");
+    let sh = Command::new("sh")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("sh");
+    assert!(
+        sh.status.success(),
+        "sh -n: {}",
+        String::from_utf8_lossy(&sh.stderr)
+    );
+    let cmds = script_commands(&read("deploy/otscout-fleet"));
+    let subs: Vec<&str> = cmds.iter().map(|w| w[1].as_str()).collect();
+    // --lock comes first, then the verified merge; the page; the drift check.
+    assert_eq!(subs, ["--lock", "report", "diff"], "{cmds:?}");
+    for w in &cmds {
+        check_parses("deploy/otscout-fleet", w);
+    }
+    assert!(
+        cmds[0].contains(&"merge".to_string()) && cmds[0].contains(&"--trusted-keys".to_string()),
+        "the fleet merge must verify its inputs: {:?}",
+        cmds[0]
+    );
+}
+
+#[test]
+fn fleet_systemd_service_and_timer_are_well_formed_and_offline() {
+    let service = ini(&read("deploy/otscout-fleet.service"));
+    assert_eq!(
+        service.keys().collect::<Vec<_>>(),
+        ["Service", "Unit"],
+        "{service:?}"
+    );
+    let s = &service["Service"];
+    assert_eq!(s["Type"], ["oneshot"]);
+    assert_eq!(
+        Path::new(&s["ExecStart"][0])
+            .file_name()
+            .and_then(|n| n.to_str()),
+        Some("otscout-fleet")
+    );
+    assert_eq!(s["User"], ["otscout"], "never root");
+    // It reads files: no network, and the inbox is read-only.
+    assert_eq!(s["PrivateNetwork"], ["yes"]);
+    let env: BTreeMap<&str, &str> = s["Environment"]
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .collect();
+    for key in ["OTSCOUT_ETC", "OTSCOUT_INBOX", "OTSCOUT_STATE"] {
+        assert!(env.contains_key(key), "{key} is not set: {env:?}");
+    }
+    assert_eq!(s["ReadOnlyPaths"], [env["OTSCOUT_INBOX"]]);
+    assert_eq!(s["ReadWritePaths"], [env["OTSCOUT_STATE"]]);
+
+    let timer = ini(&read("deploy/otscout-fleet.timer"));
+    assert_eq!(
+        timer.keys().collect::<Vec<_>>(),
+        ["Install", "Timer", "Unit"]
+    );
+    assert_eq!(timer["Timer"]["Unit"], ["otscout-fleet.service"]);
+    let cal = &timer["Timer"]["OnCalendar"][0];
+    let time = cal.rsplit(' ').next().unwrap_or_default();
+    assert!(
+        chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").is_ok(),
+        "OnCalendar {cal}"
+    );
+    assert_eq!(timer["Install"]["WantedBy"], ["timers.target"]);
+    if let Ok(out) = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(root().join("deploy/otscout-fleet.timer"))
+        .output()
+    {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("Unknown section") && !err.contains("Unknown key"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn fleet_kubernetes_cronjob_parses_and_reads_the_inbox_read_only() {
+    let text = read("deploy/kubernetes/otscout-fleet-cronjob.yaml");
+    let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
+        .collect();
+    let kinds: Vec<&str> = docs
+        .iter()
+        .map(|d| d["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["CronJob", "PersistentVolumeClaim"]);
+    let spec = &docs[0]["spec"];
+    assert_eq!(docs[0]["apiVersion"].as_str(), Some("batch/v1"));
+    let schedule = spec["schedule"].as_str().expect("schedule");
+    assert_eq!(schedule.split_whitespace().count(), 5, "{schedule}");
+    assert_eq!(spec["concurrencyPolicy"].as_str(), Some("Forbid"));
+    let job = &spec["jobTemplate"]["spec"];
+    assert_eq!(job["backoffLimit"].as_u64(), Some(0));
+    let pod = &job["template"]["spec"];
+    assert_eq!(pod["restartPolicy"].as_str(), Some("Never"));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    let c = &pod["containers"][0];
+    let cmd = c["command"][0].as_str().expect("command");
+    assert!(cmd.ends_with("/otscout-fleet"), "{cmd}");
+    let env: BTreeMap<&str, &str> = c["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    let mounts = c["volumeMounts"].as_sequence().expect("volumeMounts");
+    let inbox = mounts
+        .iter()
+        .find(|m| m["mountPath"].as_str() == Some(env["OTSCOUT_INBOX"]))
+        .expect("the inbox is mounted where OTSCOUT_INBOX points");
+    assert_eq!(inbox["readOnly"].as_bool(), Some(true));
+    // The site keys land in ETC/sites/, where the wrapper's --trusted-keys looks.
+    let projected = pod["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find_map(|v| v["projected"]["sources"].as_sequence())
+        .expect("a projected config volume");
+    let key_paths: Vec<&str> = projected
+        .iter()
+        .filter_map(|s| s["configMap"]["items"].as_sequence())
+        .flatten()
+        .filter_map(|i| i["path"].as_str())
+        .collect();
+    assert!(
+        !key_paths.is_empty()
+            && key_paths
+                .iter()
+                .all(|p| p.starts_with("sites/") && p.ends_with(".pub")),
+        "{key_paths:?}"
+    );
+    let manual: Vec<Vec<String>> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix('#'))
+        .map(str::trim)
+        .filter(|l| l.starts_with("otscout merge"))
+        .map(shell_words)
+        .collect();
+    assert_eq!(manual.len(), 1);
+    check_parses("deploy/kubernetes/otscout-fleet-cronjob.yaml", &manual[0]);
+}
+
+/// A signed report of `site` in `inbox/<site>/`, from the demo's declared inventory,
+/// signed with `key`.
+fn site_report(inbox: &Path, site: &str, key: &Path, stamp: &str) -> PathBuf {
+    let dir = inbox.join(site);
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join(format!("report-{stamp}.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(["merge", "--quiet"])
+        .arg(root().join("simulators/plants/demo-inventory.csv"))
+        .args(["--site", site, "-o"])
+        .arg(&report)
+        .arg("--sign-key")
+        .arg(key)
+        .output()
+        .expect("run otscout merge");
+    assert!(out.status.success(), "{out:?}");
+    report
+}
+
+#[test]
+fn fleet_wrapper_merges_only_trusted_site_reports_and_is_quiet_without_drift() {
+    use otscout::report::sign::{self, Protection};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let etc = tmp.path().join("etc");
+    let inbox = tmp.path().join("inbox");
+    let state = tmp.path().join("state");
+    let site_keys = tmp.path().join("site-keys");
+    for d in [&etc, &site_keys.join("a"), &site_keys.join("b")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    sign::keygen(&etc, &Protection::Unencrypted).expect("central keygen");
+    sign::keygen(&site_keys.join("a"), &Protection::Unencrypted).expect("keygen a");
+    sign::keygen(&site_keys.join("b"), &Protection::Unencrypted).expect("keygen b");
+    let sites = etc.join("sites");
+    std::fs::create_dir_all(&sites).unwrap();
+    std::fs::copy(site_keys.join("a/otscout.pub"), sites.join("plant-a.pub")).unwrap();
+    site_report(
+        &inbox,
+        "plant-a",
+        &site_keys.join("a/otscout.key"),
+        "20261120T223000Z",
+    );
+    site_report(
+        &inbox,
+        "plant-b",
+        &site_keys.join("b/otscout.key"),
+        "20261120T223500Z",
+    );
+    // Still arriving (no signature yet): skipped, not refused.
+    std::fs::write(inbox.join("plant-a/report-20261121T223000Z.json"), "{").unwrap();
+
+    let run = || {
+        Command::new("sh")
+            .arg(root().join("deploy/otscout-fleet"))
+            .env("OTSCOUT", env!("CARGO_BIN_EXE_otscout"))
+            .env("OTSCOUT_ETC", &etc)
+            .env("OTSCOUT_INBOX", &inbox)
+            .env("OTSCOUT_STATE", &state)
+            .output()
+            .expect("run otscout-fleet")
+    };
+    // plant-b's key is not trusted: refused by name, nothing written.
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plant-b/report-20261120T223500Z.json"),
+        "{err}"
+    );
+    assert!(!state.join("last.json").exists() && !state.join("fleet.html").exists());
+
+    // Both trusted: one fleet report of two sites, signed by the central key, and a page.
+    std::fs::copy(site_keys.join("b/otscout.pub"), sites.join("plant-b.pub")).unwrap();
+    for round in 0..2 {
+        let out = run();
+        assert_eq!(
+            (
+                out.status.code(),
+                out.stdout.is_empty(),
+                out.stderr.is_empty()
+            ),
+            (Some(0), true, true),
+            "round {round}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let pk = sign::load_public_key(&etc.join("otscout.pub")).unwrap();
+    let fleet = sign::verify_file(&state.join("last.json"), &pk)
+        .expect("the fleet report verifies with the central key")
+        .inventory;
+    assert_eq!(
+        fleet.summary.by_site.keys().collect::<Vec<_>>(),
+        ["plant-a", "plant-b"]
+    );
+    assert_eq!(fleet.verified.len(), 2);
+    let html = std::fs::read_to_string(state.join("fleet.html")).expect("fleet.html");
+    assert!(html.contains("plant-a") && html.contains("plant-b"));
+    // A report changed after signing: refused, the last fleet report stays.
+    let b = inbox.join("plant-b/report-20261120T223500Z.json");
+    let text = std::fs::read_to_string(&b).unwrap();
+    std::fs::write(&b, text.replacen("Hall 1", "Hall 9", 1)).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plant-b/report-20261120T223500Z.json"),
+        "{err}"
+    );
+    assert!(sign::verify_file(&state.join("last.json"), &pk).is_ok());
 }

@@ -271,8 +271,9 @@ fn hostile_report_json_is_refused_not_crashed_on() {
     let deep_first = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     std::fs::write(d.join("deep2.json"), &deep_first).unwrap();
     std::fs::write(
-        d.join("v2.json"),
-        br#"{"format":"otscout-report","version":2,"assets":[]}"#,
+        d.join("v99.json"),
+        // A version from the future (2 is read since the fleet schema).
+        br#"{"format":"otscout-report","version":99,"assets":[]}"#,
     )
     .unwrap();
     std::fs::write(
@@ -311,7 +312,7 @@ fn hostile_report_json_is_refused_not_crashed_on() {
     for (file, says) in [
         ("deep.json", "line 1 column"),
         ("deep2.json", "does not start with `{`"),
-        ("v2.json", "version 2 is not supported"),
+        ("v99.json", "version 99 is not supported"),
         ("types.json", "line 1 column"),
         ("assets.json", "line 1 column"),
     ] {

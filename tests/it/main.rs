@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod deploy;
 mod edges;
+mod html;
 
 mod enip;
 mod inputs;

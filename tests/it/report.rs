@@ -149,7 +149,7 @@ fn the_report_validates_against_its_published_json_schema() {
         .as_object_mut()
         .expect("asset")
         .remove("ip");
-    broken["version"] = Value::from(2);
+    broken["version"] = Value::from(3);
     assert!(validate(&schema, &[], &broken).len() >= 2);
 }
 
@@ -669,11 +669,30 @@ fn a_scan_a_capture_and_a_csv_merge_into_one_signed_report() {
         }
     }
     use otscout::inventory::merge::SourceKind;
+    // And the IEEE registries' owner of a MAC prefix, for the capture's hosts that name
+    // no manufacturer themselves.
     assert_eq!(
-        kinds.len(),
-        3,
-        "active, passive and declared sources: {kinds:?}"
+        kinds,
+        [
+            SourceKind::Active,
+            SourceKind::Passive,
+            SourceKind::Declared,
+            SourceKind::MacOui
+        ]
+        .into_iter()
+        .collect(),
+        "active, passive, declared and MAC OUI sources: {kinds:?}"
     );
+    for a in &inv.assets {
+        if let Some(m) = &a.manufacturer {
+            let oui = m.sources.iter().any(|s| s.kind == SourceKind::MacOui);
+            assert!(
+                !oui || m.sources.len() == 1 && m.conflicts.is_empty(),
+                "{}: a MAC OUI vendor beside another source: {m:?}",
+                a.ip
+            );
+        }
+    }
     // The firmware: the scan and the capture agree on V3.2.6; the CSV's V3.2.5 is kept as
     // a conflict and flagged.
     let fw = plc.firmware.as_ref().expect("firmware");
