@@ -23,7 +23,8 @@ use otscout_sim::{EventKind, LedgerEvent, Plant, RunningPlant};
 use super::plant::{config, profile, start};
 
 /// `lab` slowed to what a field device wants, with a short response timeout so the
-/// tests stay short; the close hold is the ScanConfig's `close_timeout`.
+/// tests stay short. The close hold is the profile's ([`otscout::profile::Pacing::close_hold`],
+/// 2 s here: four response timeouts, at least 2 s), as the CLI and the demo take it.
 fn slow_profile() -> Profile {
     let mut p = profile();
     p.pacing.response_timeout_ms = 300;
@@ -47,12 +48,13 @@ fn ports(plant: &RunningPlant) -> std::collections::HashMap<(IpAddr, Protocol), 
     m
 }
 
-async fn scan_plant(plant: &RunningPlant, p: Profile, hold: Duration) -> ScanReport {
+async fn scan_plant(plant: &RunningPlant, p: Profile) -> ScanReport {
     let targets = plant
         .devices()
         .iter()
         .map(|d| IpAddr::V4(d.address))
         .collect();
+    let hold = p.pacing.close_hold();
     let mut cfg = config(p, targets, ports(plant));
     cfg.close_timeout = hold;
     scan::run(cfg, scan::no_events(), StopSignal::new())
@@ -62,7 +64,10 @@ async fn scan_plant(plant: &RunningPlant, p: Profile, hold: Duration) -> ScanRep
 
 /// One device's connections, as the ledger counts them: (opened, client FIN, closed by
 /// both sides), in the order they opened. Panics on a connection never closed.
-fn connections(events: &[LedgerEvent], device: &str) -> Vec<(Duration, Option<Duration>, Duration)> {
+fn connections(
+    events: &[LedgerEvent],
+    device: &str,
+) -> Vec<(Duration, Option<Duration>, Duration)> {
     let mut open: BTreeMap<u64, (Duration, Option<Duration>)> = BTreeMap::new();
     let mut out = Vec::new();
     for e in events.iter().filter(|e| e.device == device) {
@@ -83,7 +88,10 @@ fn connections(events: &[LedgerEvent], device: &str) -> Vec<(Duration, Option<Du
             _ => {}
         }
     }
-    assert!(open.is_empty(), "{device}: connections never closed: {open:?}");
+    assert!(
+        open.is_empty(),
+        "{device}: connections never closed: {open:?}"
+    );
     out.sort();
     out
 }
@@ -118,8 +126,10 @@ fn assert_discipline(events: &[LedgerEvent], device: &str, cooldown: Duration) {
 /// drops every connection when a second arrives. The reply outlasts the response timeout,
 /// so otscout's FIN goes out while the device keeps sending; otscout must read on until the
 /// device's FIN, then wait the cool-down before the next unit id's connection. Before the
-/// fix, the close gave up after 300 ms: the next byte drew a RST from our kernel, and the
-/// second connection came while the device still held the first (and dropped both).
+/// fix, the close waited min(response timeout, 2 s) for the device's FIN (300 ms here,
+/// what the CLI and the demo passed as `close_timeout`) and dropped the socket: the next
+/// byte drew a RST from our kernel, and the second connection came while the device still
+/// held the first (and dropped both).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dripping_one_connection_device_gets_one_connection_at_a_time_and_no_reset() {
     let plant = start(
@@ -142,7 +152,7 @@ async fn a_dripping_one_connection_device_gets_one_connection_at_a_time_and_no_r
     p.enip.enabled = false;
     p.s7.enabled = false;
     let cooldown = Duration::from_millis(p.pacing.cooldown_ms);
-    let report = scan_plant(&plant, p, Duration::from_secs(5)).await;
+    let report = scan_plant(&plant, p).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let events = plant.ledger();
     plant.shutdown().await;
@@ -166,14 +176,18 @@ async fn a_dripping_one_connection_device_gets_one_connection_at_a_time_and_no_r
             .any(|e| matches!(&e.kind, EventKind::Closed { why } if why.starts_with("dropped"))),
         "the device dropped its connections"
     );
-    assert!(report.hosts[0].left_alone.is_none(), "{:?}", report.hosts[0]);
+    assert!(
+        report.hosts[0].left_alone.is_none(),
+        "{:?}",
+        report.hosts[0]
+    );
 }
 
-/// A device that keeps its side open for 600 ms after our FIN, then closes: with a close
-/// hold longer than that, the next connection (Modbus after ENIP) waits for its FIN and
-/// then the cool-down. Before the fix the close gave up after the hold given to the scan
-/// (300 ms then) and the cool-down started from there: the second connection came while
-/// the device still held the first.
+/// A device that keeps its side open for 600 ms after our FIN, then closes: within the
+/// close hold (2 s), so the next connection (Modbus after ENIP) waits for its FIN and then
+/// the cool-down. Before the fix the close gave up after min(response timeout, 2 s) =
+/// 300 ms and the cool-down started from there: the second connection came while the
+/// device still held the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_closing_device_is_not_connected_again_before_its_fin_and_the_cooldown() {
     let plant = start(
@@ -200,7 +214,7 @@ async fn a_late_closing_device_is_not_connected_again_before_its_fin_and_the_coo
     p.s7.enabled = false;
     p.enip.transport = EnipTransport::Tcp;
     let cooldown = Duration::from_millis(p.pacing.cooldown_ms);
-    let report = scan_plant(&plant, p, Duration::from_secs(3)).await;
+    let report = scan_plant(&plant, p).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let events = plant.ledger();
     plant.shutdown().await;
@@ -249,9 +263,10 @@ async fn a_device_that_never_closes_is_left_alone_and_says_why() {
     let mut p = slow_profile();
     p.s7.enabled = false;
     p.enip.transport = EnipTransport::Tcp;
-    let hold = Duration::from_millis(500);
+    p.pacing.close_hold_ms = Some(500);
+    let hold = p.pacing.close_hold();
     let started = Instant::now();
-    let report = scan_plant(&plant, p, hold).await;
+    let report = scan_plant(&plant, p).await;
     let took = started.elapsed();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let events = plant.ledger();
@@ -282,7 +297,11 @@ async fn a_device_that_never_closes_is_left_alone_and_says_why() {
     assert_eq!((*protocol, *hold_ms), (Protocol::Enip, 500));
     assert!(h.errored(), "a host left alone counts as errored");
     let enip = &h.probes[0];
-    assert_eq!(enip.outcome, ProbeOutcome::Identified, "what it said is kept");
+    assert_eq!(
+        enip.outcome,
+        ProbeOutcome::Identified,
+        "what it said is kept"
+    );
     assert!(enip.observations.iter().any(|o| matches!(
         o.fact,
         Fact::NoAnswer {
@@ -390,7 +409,18 @@ impl Capture {
     fn start(file: &Path, filter: &str) -> Result<Capture, String> {
         use std::io::BufRead;
         let mut child = std::process::Command::new("tcpdump")
-            .args(["-i", "lo", "-n", "-U", "-s", "128", "-w"])
+            // --immediate-mode: without it libpcap hands packets over in blocks (up to
+            // a second late), and the last block is lost when tcpdump is stopped.
+            .args([
+                "-i",
+                "lo",
+                "-n",
+                "--immediate-mode",
+                "-U",
+                "-s",
+                "128",
+                "-w",
+            ])
             .arg(file)
             .arg(filter)
             .stdout(std::process::Stdio::null())
@@ -452,7 +482,7 @@ async fn capture_shows_no_reset_from_otscout_and_one_connection_per_device() {
             [[device]]
             name = "slow"
             address = "127.24.4.1"
-            behaviour = {{ drip_ms = 30, max_connections = 1, over_limit = "drop_all" }}
+            behaviour = {{ drip_ms = 20, max_connections = 1, over_limit = "drop_all" }}
             {modbus}
             {enip}
             [[device]]
@@ -485,7 +515,7 @@ async fn capture_shows_no_reset_from_otscout_and_one_connection_per_device() {
     let mut p = slow_profile();
     p.s7.enabled = false;
     p.enip.transport = EnipTransport::Tcp;
-    let report = scan_plant(&plant, p, Duration::from_secs(5)).await;
+    let report = scan_plant(&plant, p).await;
     // Let the last FIN/ACK reach the capture.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = plant.ledger();
@@ -493,7 +523,11 @@ async fn capture_shows_no_reset_from_otscout_and_one_connection_per_device() {
     tokio::task::spawn_blocking(move || capture.stop())
         .await
         .unwrap();
-    assert!(report.hosts.iter().all(|h| h.left_alone.is_none()));
+    assert!(
+        report.hosts.iter().all(|h| h.left_alone.is_none()),
+        "every device closes within the hold: {:?}",
+        report.hosts
+    );
 
     let segments = tcp_segments(&file);
     let is_server = |a: &(Ipv4Addr, u16)| servers.contains(a);
@@ -534,13 +568,23 @@ async fn capture_shows_no_reset_from_otscout_and_one_connection_per_device() {
     assert!(!conns.is_empty(), "nothing captured");
     let mut per_device: BTreeMap<Ipv4Addr, Vec<(Duration, Duration)>> = BTreeMap::new();
     for ((_, server), c) in &conns {
-        let syn = c.syn.unwrap_or_else(|| panic!("a connection without SYN: {c:?}"));
+        let syn = c
+            .syn
+            .unwrap_or_else(|| panic!("a connection without SYN: {c:?}"));
         // A connection the device refused (the one-connection device's RST) ends there;
         // every other one ends with the later of the two FINs.
         let end = match (c.end, c.client_fin, c.server_fin) {
             (Some(rst), _, _) => rst,
             (None, Some(a), Some(b)) => a.max(b),
-            _ => panic!("{server:?}: a connection not closed by both FINs: {c:?}"),
+            _ => panic!(
+                "{server:?}: a connection not closed by both FINs: {c:?}; its segments: {:?}",
+                segments
+                    .iter()
+                    .filter(|s| s.src == *server || s.dst == *server)
+                    .filter(|s| s.at + Duration::from_millis(50) >= syn)
+                    .take(12)
+                    .collect::<Vec<_>>()
+            ),
         };
         per_device.entry(server.0).or_default().push((syn, end));
     }
