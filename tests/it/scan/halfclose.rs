@@ -329,6 +329,74 @@ async fn a_device_that_never_closes_is_left_alone_and_says_why() {
     assert_eq!(&back, h);
 }
 
+/// The CLI with the built-in `lab` profile as it is (issue 12 saw the overlap with `lab`
+/// too), against a Modbus device that drips its reply at 80 ms a byte (about 2.3 s, past
+/// lab's 1 s response timeout), allows one connection and drops every connection when a
+/// second arrives. The close hold comes from the profile as the CLI reads it (4 s for lab).
+/// Before the fix the CLI closed with min(response timeout, 2 s) = 1 s: our socket was
+/// dropped while the device was still sending, and its next byte drew a RST (the plant
+/// records `client_reset`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_with_lab_waits_for_a_dripping_device_to_close() {
+    let plant = start(
+        Plant::from_toml_str(
+            r#"
+            [[device]]
+            name = "drip"
+            address = "127.24.5.1"
+            behaviour = { drip_ms = 80, max_connections = 1, over_limit = "drop_all" }
+            [device.modbus]
+            port = 0
+            unit_ids = [255, 0]
+            identity = { vendor_name = "Acme", product_code = "Slow", revision = "1.0" }
+            "#,
+        )
+        .unwrap(),
+    )
+    .await;
+    let port = plant.devices()[0].modbus.expect("modbus").port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scan.json");
+    let args: Vec<String> = vec![
+        "scan".into(),
+        "127.24.5.1".into(),
+        "--profile".into(),
+        "lab".into(),
+        "--quiet".into(),
+        "--set".into(),
+        format!("modbus.port={port}"),
+        "--set".into(),
+        "enip.enabled=false".into(),
+        "--set".into(),
+        "s7.enabled=false".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    let o = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events = plant.ledger();
+    plant.shutdown().await;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(out.exists(), "no result: {:?} {stderr}", o.status);
+
+    assert_discipline(&events, "drip", Duration::from_millis(100));
+    let conns = connections(&events, "drip");
+    assert_eq!(conns.len(), 2, "unit 255, then unit 0: {conns:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Closed { why } if why.starts_with("dropped"))),
+        "the device dropped its connections: {events:?}"
+    );
+}
+
 // ---------------------------------------------------------------- the capture test
 
 /// One TCP segment of the capture.
