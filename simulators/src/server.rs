@@ -656,7 +656,8 @@ async fn serve(
         for r in answer.replies {
             delay(&b).await;
             let out = mangle(&b, proto, r);
-            dev.ledger.record(w, EventKind::Reply { bytes: out.clone() });
+            dev.ledger
+                .record(w, EventKind::Reply { bytes: out.clone() });
             if let Err(e) = send(stream, &b, &out).await {
                 return if is_reset(&e) {
                     End::Reset {
@@ -716,7 +717,9 @@ async fn hold_after_client_fin(
                     during: "hold".into(),
                 },
             );
-            return Some(format!("reset by client while the device held its side: {e}"));
+            return Some(format!(
+                "reset by client while the device held its side: {e}"
+            ));
         }
     }
 }
@@ -781,7 +784,9 @@ async fn silent(dev: &DeviceRt, stream: &mut TcpStream, w: &Where) -> End {
                     },
                 );
             }
-            Err(ReadEnd::ClientFin(why)) => return End::ClientFin(format!("{why} (device silent)")),
+            Err(ReadEnd::ClientFin(why)) => {
+                return End::ClientFin(format!("{why} (device silent)"));
+            }
             Err(ReadEnd::Reset(why)) => {
                 return End::Reset {
                     why: format!("{why} (device silent)"),

@@ -426,7 +426,11 @@ async fn close_delay_holds_the_device_side_after_the_client_fin() {
 
 #[tokio::test]
 async fn never_close_keeps_the_connection_counted_until_the_plant_stops() {
-    let p = device(136, "never_close = true\nmax_connections = 1\nover_limit = \"refuse\"").await;
+    let p = device(
+        136,
+        "never_close = true\nmax_connections = 1\nover_limit = \"refuse\"",
+    )
+    .await;
     let mut s = ask_then_fin(&p).await;
     let mut buf = [0u8; 16];
     assert!(

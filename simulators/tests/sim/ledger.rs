@@ -35,7 +35,10 @@ async fn ledger_records_connections_requests_replies_in_order() {
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["opened", "request", "reply", "client_fin", "closed"]);
+    assert_eq!(
+        kinds,
+        ["opened", "request", "reply", "client_fin", "closed"]
+    );
     for (i, e) in l.iter().enumerate() {
         assert_eq!(e.seq, i as u64);
         assert_eq!(
