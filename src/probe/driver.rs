@@ -256,7 +256,8 @@ mod open {
     pub(super) fn drain_all(wait: std::time::Duration) -> usize {
         let deadline = std::time::Instant::now() + wait;
         // Duplicates of our own, so the lock is not held while waiting.
-        let socks: Vec<socket2::Socket> = open().values().filter_map(|s| s.try_clone().ok()).collect();
+        let socks: Vec<socket2::Socket> =
+            open().values().filter_map(|s| s.try_clone().ok()).collect();
         for s in &socks {
             // Our FIN, where it has not gone out yet (an error: it has, or the connection
             // is gone).

@@ -497,12 +497,21 @@ impl Capture {
             .map_err(|e| format!("cannot run tcpdump: {e}"))?;
         // tcpdump says "listening on lo" once the capture runs.
         let mut err = std::io::BufReader::new(child.stderr.take().expect("piped"));
-        let mut line = String::new();
-        let _ = err.read_line(&mut line);
-        if !line.contains("listening on") {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("tcpdump did not start capturing: {}", line.trim()));
+        // A warning may come first; an error ends its stderr.
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            let n = err.read_line(&mut line).unwrap_or(0);
+            said.push_str(line.trim());
+            if line.contains("listening on") {
+                break;
+            }
+            if n == 0 || said.len() > 4096 {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("tcpdump did not start capturing: {said}"));
+            }
+            said.push_str("; ");
         }
         // Keep reading its stderr so it never blocks on a full pipe.
         std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
