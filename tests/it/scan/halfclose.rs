@@ -616,7 +616,9 @@ async fn capture_shows_no_reset_from_otscout_and_one_connection_per_device() {
         server_fin: Option<Duration>,
         end: Option<Duration>,
     }
-    let mut conns: BTreeMap<((Ipv4Addr, u16), (Ipv4Addr, u16)), Conn> = BTreeMap::new();
+    type Endpoint = (Ipv4Addr, u16);
+    // (client, server)
+    let mut conns: BTreeMap<(Endpoint, Endpoint), Conn> = BTreeMap::new();
     for s in &segments {
         let from_server = is_server(&s.src);
         let key = if from_server {
