@@ -397,6 +397,132 @@ async fn the_cli_with_lab_waits_for_a_dripping_device_to_close() {
     );
 }
 
+/// A plant with one Modbus device that drips its reply at `drip_ms` a byte, allows one
+/// connection and drops them all when a second arrives.
+async fn dripping_device(address: &str, drip_ms: u64) -> RunningPlant {
+    start(
+        Plant::from_toml_str(&format!(
+            r#"
+            [[device]]
+            name = "drip"
+            address = "{address}"
+            behaviour = {{ drip_ms = {drip_ms}, max_connections = 1, over_limit = "drop_all" }}
+            [device.modbus]
+            port = 0
+            unit_ids = [255, 0]
+            identity = {{ vendor_name = "Acme", product_code = "Slow", revision = "1.0" }}
+            "#
+        ))
+        .unwrap(),
+    )
+    .await
+}
+
+/// `otscout scan ADDRESS --profile lab` (Modbus only) against `plant`'s device; once the
+/// device has received its first request, each of `signals` waits its delay and sends
+/// SIGINT. Returns the exit code.
+async fn scan_cli_interrupted(
+    plant: &RunningPlant,
+    address: &str,
+    signals: &[Duration],
+) -> Option<i32> {
+    let port = plant.devices()[0].modbus.expect("modbus").port();
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = vec![
+        "scan".into(),
+        address.into(),
+        "--profile".into(),
+        "lab".into(),
+        "--quiet".into(),
+        "--set".into(),
+        format!("modbus.port={port}"),
+        "--set".into(),
+        "enip.enabled=false".into(),
+        "--set".into(),
+        "s7.enabled=false".into(),
+        "-o".into(),
+        dir.path().join("scan.json").display().to_string(),
+    ];
+    let ledger = plant.ledger_handle();
+    let signals = signals.to_vec();
+    let code = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .args(&args)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn otscout");
+        let waited = Instant::now();
+        while !ledger
+            .snapshot()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Request { .. }))
+        {
+            assert!(waited.elapsed() < Duration::from_secs(20), "no request");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for delay in signals {
+            std::thread::sleep(delay);
+            std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .expect("send SIGINT to our own child");
+        }
+        child.wait().expect("wait").code()
+    })
+    .await
+    .unwrap();
+    // The device's last bytes and FIN, and our ACKs, reach the plant.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    code
+}
+
+/// Ctrl-C while otscout drains a dripping device after its FIN (lab: response timeout
+/// 1 s, the reply takes about 2.3 s at 80 ms a byte): the stop sends no more requests but
+/// does not cut the close short, so the device finishes, closes, and sees no reset and no
+/// second connection. Before the fix the close gave up 1 s after our FIN, stop or not, and
+/// the next byte drew a RST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_close_still_waits_for_the_device_fin() {
+    let plant = dripping_device("127.24.6.1", 80).await;
+    // Our FIN goes out about 1 s after the request; interrupt half a second later.
+    let code = scan_cli_interrupted(&plant, "127.24.6.1", &[Duration::from_millis(1500)]).await;
+    let events = plant.ledger();
+    plant.shutdown().await;
+    assert_eq!(code, Some(3), "interrupted: {events:?}");
+    assert_discipline(&events, "drip", Duration::from_millis(100));
+    let conns = connections(&events, "drip");
+    assert_eq!(conns.len(), 1, "no connection after the stop: {conns:?}");
+    let (opened, fin, closed) = conns[0];
+    assert!(fin.is_some(), "our FIN: {events:?}");
+    assert!(
+        closed - opened > Duration::from_secs(2),
+        "open until the drip ended: {conns:?}"
+    );
+}
+
+/// A second Ctrl-C exits at once, but not before the open connection got our FIN and was
+/// read until the device closed it (for up to 1 s): the exit closes no socket with unread
+/// data, so the kernel sends no RST. Before the fix the process exited with the device
+/// mid-reply: the unread bytes and the ones still coming drew a RST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_drains_the_open_connection_before_exit() {
+    // 29 bytes at 25 ms: the device finishes within the 1 s the exit drains.
+    let plant = dripping_device("127.24.7.1", 25).await;
+    let code = scan_cli_interrupted(
+        &plant,
+        "127.24.7.1",
+        &[Duration::from_millis(100), Duration::from_millis(100)],
+    )
+    .await;
+    let events = plant.ledger();
+    plant.shutdown().await;
+    assert_ne!(code, Some(0), "exited at once: {events:?}");
+    assert_discipline(&events, "drip", Duration::from_millis(100));
+    let conns = connections(&events, "drip");
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert!(conns[0].1.is_some(), "our FIN before the exit: {events:?}");
+}
+
 // ---------------------------------------------------------------- the capture test
 
 /// One TCP segment of the capture.
