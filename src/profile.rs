@@ -1129,6 +1129,20 @@ mod tests {
     }
 
     #[test]
+    fn close_hold_is_four_response_timeouts_within_2_to_60_s_unless_set() {
+        let hold = |name: &str| builtin(name).unwrap().profile.pacing.close_hold();
+        assert_eq!(hold("conservative"), std::time::Duration::from_secs(12));
+        assert_eq!(hold("lab"), std::time::Duration::from_secs(4));
+        let mut p = builtin("lab").unwrap().profile.pacing;
+        p.response_timeout_ms = 100;
+        assert_eq!(p.close_hold(), std::time::Duration::from_secs(2));
+        p.response_timeout_ms = 60_000;
+        assert_eq!(p.close_hold(), std::time::Duration::from_secs(60));
+        p.close_hold_ms = Some(500);
+        assert_eq!(p.close_hold(), std::time::Duration::from_millis(500));
+    }
+
+    #[test]
     fn suggestion_for_typo() {
         assert_eq!(suggest("max_rat", PACING), "; did you mean `max_rate`?");
     }

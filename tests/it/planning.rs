@@ -483,6 +483,14 @@ fn every_key_is_validated() {
             "pacing.cooldown_ms must be at least 100 (hard limit), got 50",
         ),
         (
+            "pacing.close_hold_ms=50",
+            "pacing.close_hold_ms must be at least 100, got 50",
+        ),
+        (
+            "pacing.close_hold_ms=700000",
+            "pacing.close_hold_ms must be at most 600000, got 700000",
+        ),
+        (
             "pacing.breaker_failures=0",
             "pacing.breaker_failures must be at least 1, got 0",
         ),
