@@ -334,7 +334,7 @@ async fn with_plant(
         targets: scanned.len(),
         profile: profile.name.clone(),
     });
-    let close_timeout = Duration::from_millis(profile.pacing.response_timeout_ms.min(2000));
+    let close_timeout = profile.pacing.close_hold();
     let config = scan::ScanConfig {
         scan_id,
         profile,

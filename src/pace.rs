@@ -3,7 +3,9 @@
 //! [`Pacer`] is pure: it never reads a clock and never sleeps. Every call takes `now`
 //! (a [`std::time::Instant`] the caller supplies), so tests drive it with fake time. It
 //! holds, for one scan:
-//! - **a per-host discipline**: at most one connection per host at a time, at most one
+//! - **a per-host discipline**: at most one connection per host at a time (open from the
+//!   connect until both sides have closed it: after our FIN the device may still hold its
+//!   side and send), at most one
 //!   request in flight per connection, a cool-down between a close (or a timed-out
 //!   connect) and the next connect to the same host, a minimum interval between two
 //!   requests to one host (across connections) and between two connection attempts to it
@@ -33,7 +35,10 @@
 //!     reply arrived                -> pacer.on_reply(host, now)
 //!     connect refused              -> pacer.on_refused(host, now)   (an answer: interval only)
 //!     timeout / reset              -> pacer.on_failure(host, now, kind) -> Retry(at) | GiveUp | Tripped
-//!   connection closed              -> pacer.on_close(host, now)
+//!   our FIN sent (shutdown)        -> pacer.on_half_closed(host, now)   (still open: the device may send)
+//!   both sides closed (or a reset) -> pacer.on_close(host, now)         (the cool-down runs from here)
+//!   the device kept its side open
+//!   past the close hold            -> pacer.on_held(host, now)          (never connected again in this scan)
 //!   host finished                  -> pacer.finish_host(host, now)
 //! ```
 //! `on_connect` and `on_send` re-check the policy and refuse (never panic) if the caller
@@ -137,6 +142,13 @@ pub enum BusyReason {
     /// reply could be taken for the next answer, and a gateway would hold two requests).
     /// Close it, and connect again after the cool-down if there is more to ask.
     Unanswered,
+    /// Our FIN is sent but the device has not closed its side: the connection is still
+    /// open (it holds one of the device's connection slots, and the device may still
+    /// send), so nothing may be sent and no other connection opened.
+    Closing,
+    /// The device kept its side of a connection open after our FIN for longer than the
+    /// close hold: the host is not connected to again in this scan.
+    HeldOpen,
 }
 
 /// What went wrong, as the driver saw it.
@@ -186,7 +198,12 @@ pub struct PaceViolation {
 struct HostState {
     /// Counted in `hosts_in_flight` (from the first connect or failure to `finish_host`).
     active: bool,
+    /// Open, from the connect until both sides have closed it.
     connected: bool,
+    /// Our FIN is sent; the device's side is still open.
+    closing: bool,
+    /// The device held its side open past the close hold: never connected again.
+    held: bool,
     in_flight: bool,
     /// A request on the open connection timed out: no more sends on it.
     unanswered: bool,
@@ -249,8 +266,14 @@ impl Pacer {
         if let Some(t) = &h.trip {
             return Err(Deny::Tripped(t.clone()));
         }
+        if h.held {
+            return Err(Deny::Busy(BusyReason::HeldOpen));
+        }
         if !h.active && full {
             return Err(Deny::HostsFull);
+        }
+        if h.closing {
+            return Err(Deny::Busy(BusyReason::Closing));
         }
         if h.connected {
             return Err(Deny::Busy(BusyReason::Connected));
@@ -289,11 +312,43 @@ impl Pacer {
             self.active += 1;
         }
         h.connected = true;
+        h.closing = false;
         h.in_flight = false;
         h.unanswered = false;
         h.retry_at = None;
         h.last_attempt = Some(now);
         Ok(())
+    }
+
+    /// Our FIN went out on the host's connection (a shutdown of our side). The connection
+    /// is still open: the device may keep sending and holds its slot until it closes its
+    /// side, so the host stays connected (no connect, no request) until
+    /// [`Pacer::on_close`], and the cool-down has not started.
+    pub fn on_half_closed(&mut self, host: IpAddr, _now: Instant) {
+        if let Some(h) = self.hosts.get_mut(&host) {
+            if h.connected {
+                h.closing = true;
+                h.in_flight = false;
+            }
+        }
+    }
+
+    /// The device kept its side of the host's connection open after our FIN for longer
+    /// than the close hold. The connection stays open (otscout keeps reading and
+    /// discarding until the device closes it), and the host is never connected to again in
+    /// this scan, even once it closes: [`Pacer::may_connect`] answers
+    /// [`BusyReason::HeldOpen`] for good. The host no longer counts in `hosts_in_flight`
+    /// once [`Pacer::finish_host`] is called.
+    pub fn on_held(&mut self, host: IpAddr, _now: Instant) {
+        let h = self.hosts.entry(host).or_default();
+        h.held = true;
+        h.in_flight = false;
+        h.retry_at = None;
+    }
+
+    /// Whether the host held a connection open past the close hold (see [`Pacer::on_held`]).
+    pub fn is_held(&self, host: IpAddr) -> bool {
+        self.hosts.get(&host).is_some_and(|h| h.held)
     }
 
     /// The connect recorded by `on_connect` was refused (the device answered the SYN
@@ -308,18 +363,25 @@ impl Pacer {
     pub fn on_refused(&mut self, host: IpAddr, _now: Instant) {
         if let Some(h) = self.hosts.get_mut(&host) {
             h.connected = false;
+            h.closing = false;
             h.in_flight = false;
             h.retry_at = None;
             h.attempt = 0;
         }
     }
 
-    /// Records that the connection to `host` closed (by us, by the peer, or failed) at `now`.
-    /// The cool-down runs from here.
+    /// Records that the connection to `host` is closed on both sides at `now`: the device's
+    /// FIN has arrived after ours (or before it), or the connection was reset or never
+    /// opened. The cool-down runs from here.
+    ///
+    /// # OT safety
+    /// Call it only once the device has closed its side: a device that keeps its side open
+    /// after our FIN still holds the connection (and may still send).
     pub fn on_close(&mut self, host: IpAddr, now: Instant) {
         if let Some(h) = self.hosts.get_mut(&host) {
             if h.connected {
                 h.connected = false;
+                h.closing = false;
                 h.in_flight = false;
                 h.last_close = Some(now);
             }
@@ -336,6 +398,9 @@ impl Pacer {
         }
         if !h.connected {
             return Err(Deny::Busy(BusyReason::NotConnected));
+        }
+        if h.closing || h.held {
+            return Err(Deny::Busy(BusyReason::Closing));
         }
         if h.in_flight {
             return Err(Deny::Busy(BusyReason::RequestInFlight));
@@ -406,6 +471,7 @@ impl Pacer {
         ) && h.connected
         {
             h.connected = false;
+            h.closing = false;
             h.last_close = Some(now);
         }
         if kind == FailureKind::ConnectTimeout {
@@ -465,8 +531,10 @@ impl Pacer {
     /// the hosts in flight, not the size of the scope.
     pub fn finish_host(&mut self, host: IpAddr, now: Instant) {
         if let Some(h) = self.hosts.get_mut(&host) {
-            if h.connected || !h.active {
+            if (h.connected && !h.held) || !h.active {
                 // Still connected is a driver bug: keep the host counted until it closes.
+                // A held host is done with (its connection is drained in the background
+                // and it is never connected to again).
                 return;
             }
             h.active = false;
@@ -488,6 +556,8 @@ impl Pacer {
             let cooldown = h.cooldown.unwrap_or(l.cooldown);
             let interval = h.host_interval.unwrap_or(l.host_interval);
             h.active
+                || h.held
+                || h.connected
                 || h.trip.is_some()
                 || h.last_close.is_some_and(|c| c + cooldown > now)
                 || h.last_attempt.is_some_and(|a| a + interval > now)
@@ -636,6 +706,56 @@ mod tests {
             Err(Deny::Busy(BusyReason::Connected))
         );
         assert!(p.on_connect(ip(1), t0).is_err());
+    }
+
+    #[test]
+    fn a_half_closed_connection_holds_the_host_until_the_device_closes() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_half_closed(ip(1), t0 + Duration::from_millis(10));
+        // Our FIN is out but the device still holds its side: no connect, no request,
+        // however long it takes, and the cool-down has not started.
+        let much_later = t0 + Duration::from_secs(60);
+        assert_eq!(
+            p.may_connect(ip(1), much_later),
+            Err(Deny::Busy(BusyReason::Closing))
+        );
+        assert!(p.on_connect(ip(1), much_later).is_err());
+        assert_eq!(
+            p.may_send(ip(1), much_later),
+            Err(Deny::Busy(BusyReason::Closing))
+        );
+        // The device's FIN: the cool-down runs from it.
+        p.on_close(ip(1), much_later);
+        assert_eq!(
+            p.may_connect(ip(1), much_later),
+            Err(Deny::Until(much_later + Duration::from_millis(500)))
+        );
+        assert!(
+            p.may_connect(ip(1), much_later + Duration::from_millis(500))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_host_that_held_its_side_open_is_never_connected_again() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(limits());
+        p.on_connect(ip(1), t0).unwrap();
+        p.on_half_closed(ip(1), t0);
+        p.on_held(ip(1), t0 + Duration::from_secs(12));
+        assert!(p.is_held(ip(1)));
+        // Finished, it frees its slot among the hosts in flight though still connected.
+        p.finish_host(ip(1), t0 + Duration::from_secs(12));
+        assert_eq!(p.hosts_active(), 0);
+        // Even once the device closes at last, and long after any cool-down.
+        p.on_close(ip(1), t0 + Duration::from_secs(20));
+        p.prune(t0 + Duration::from_secs(3600));
+        assert_eq!(
+            p.may_connect(ip(1), t0 + Duration::from_secs(3600)),
+            Err(Deny::Busy(BusyReason::HeldOpen))
+        );
     }
 
     #[test]

@@ -578,6 +578,11 @@ impl Plan {
         );
         let _ = writeln!(
             s,
+            "          close: our FIN, then up to {} ms for the device's (the cool-down counts from it); a device that holds its side open longer is left alone for the rest of the scan",
+            p.close_hold().as_millis()
+        );
+        let _ = writeln!(
+            s,
             "          breaker: leave a host alone after {} consecutive failures or {} resets",
             p.breaker_failures, p.breaker_resets
         );

@@ -82,6 +82,11 @@ pub struct Pacing {
     pub breaker_failures: u32,
     /// Connection resets after which a host is left alone.
     pub breaker_resets: u32,
+    /// The close hold: after our FIN, how long to wait (reading and discarding) for the
+    /// device's FIN before leaving its connection open for good and the host alone for the
+    /// rest of the scan. Absent: [`Pacing::close_hold`]'s default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_hold_ms: Option<u64>,
     /// Always 1 (hard limit); present so a profile that asks for more is refused loudly.
     #[serde(default = "one")]
     pub connections_per_host: u32,
@@ -92,6 +97,26 @@ pub struct Pacing {
 
 fn one() -> u32 {
     1
+}
+
+impl Pacing {
+    /// The close hold ([`Pacing::close_hold_ms`]); by default four response timeouts,
+    /// between 2 s and 60 s.
+    ///
+    /// Why four: a device that closes when it reads our FIN does so within milliseconds;
+    /// one still sending a late reply to a request that timed out needs about one more
+    /// response timeout to finish it, and one whose communication task runs on a slow
+    /// cycle one cycle more. Four response timeouts cover both with margin (12 s under
+    /// `conservative`), while bounding what a device that never closes costs the scan:
+    /// one hold, then it is left alone.
+    pub fn close_hold(&self) -> std::time::Duration {
+        let ms = self.close_hold_ms.unwrap_or_else(|| {
+            self.response_timeout_ms
+                .saturating_mul(4)
+                .clamp(2_000, 60_000)
+        });
+        std::time::Duration::from_millis(ms)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -300,6 +325,9 @@ impl Profile {
             caps::MIN_COOLDOWN_MS,
             600_000,
         )?;
+        if let Some(ms) = p.close_hold_ms {
+            range_u64("pacing.close_hold_ms", ms, 100, 600_000)?;
+        }
         range_u64("pacing.breaker_failures", p.breaker_failures.into(), 1, 20)?;
         range_u64("pacing.breaker_resets", p.breaker_resets.into(), 1, 10)?;
         if p.connections_per_host != caps::CONNECTIONS_PER_HOST {
@@ -824,6 +852,7 @@ const PACING: &[(&str, Kind)] = &[
     ("cooldown_ms", Kind::UInt(u64::MAX)),
     ("breaker_failures", Kind::UInt(u32::MAX as u64)),
     ("breaker_resets", Kind::UInt(u32::MAX as u64)),
+    ("close_hold_ms", Kind::UInt(u64::MAX)),
     ("connections_per_host", Kind::UInt(u32::MAX as u64)),
     ("requests_in_flight", Kind::UInt(u32::MAX as u64)),
 ];
@@ -1125,6 +1154,20 @@ mod tests {
             assert_eq!(l.profile.name, name);
             assert_eq!(l.sha256.len(), 64);
         }
+    }
+
+    #[test]
+    fn close_hold_is_four_response_timeouts_within_2_to_60_s_unless_set() {
+        let hold = |name: &str| builtin(name).unwrap().profile.pacing.close_hold();
+        assert_eq!(hold("conservative"), std::time::Duration::from_secs(12));
+        assert_eq!(hold("lab"), std::time::Duration::from_secs(4));
+        let mut p = builtin("lab").unwrap().profile.pacing;
+        p.response_timeout_ms = 100;
+        assert_eq!(p.close_hold(), std::time::Duration::from_secs(2));
+        p.response_timeout_ms = 60_000;
+        assert_eq!(p.close_hold(), std::time::Duration::from_secs(60));
+        p.close_hold_ms = Some(500);
+        assert_eq!(p.close_hold(), std::time::Duration::from_millis(500));
     }
 
     #[test]

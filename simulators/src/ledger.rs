@@ -73,8 +73,18 @@ fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 pub enum EventKind {
     /// A TCP connection was accepted.
     Opened,
-    /// A TCP connection ended (`why`: "client closed", "close_after", "reset", ...).
+    /// A TCP connection ended for both sides (`why`: "client closed", "close_after",
+    /// "reset", ...): recorded once the device has closed its side and the client's FIN
+    /// (or a reset) has arrived, so a connection counts as open until both FINs.
     Closed { why: String },
+    /// The client closed its side (its FIN arrived); the device may still hold its own.
+    ClientFin,
+    /// The client reset the connection (`during`: what the device was doing when it
+    /// saw it: "read", "write", "hold" after the client's FIN, "close" waiting for it).
+    ClientReset { during: String },
+    /// A connection was opened while the device still had `open - 1` others open (not
+    /// yet closed by both sides).
+    Overlap { open: u32 },
     /// A request arrived. `function` names it ("read_device_identification",
     /// "list_identity", "read_szl 0x0011", "write_single_register", ...).
     Request {
@@ -205,6 +215,23 @@ pub fn max_concurrent_connections(events: &[LedgerEvent], device: &str) -> usize
         }
     }
     max
+}
+
+/// Every connection a client ended with a reset (TCP RST), in ledger order.
+pub fn client_resets(events: &[LedgerEvent]) -> Vec<&LedgerEvent> {
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ClientReset { .. }))
+        .collect()
+}
+
+/// Every connection to `device` opened while another was still open (counted until both
+/// FINs), in ledger order.
+pub fn overlaps<'a>(events: &'a [LedgerEvent], device: &str) -> Vec<&'a LedgerEvent> {
+    events
+        .iter()
+        .filter(|e| e.device == device && matches!(e.kind, EventKind::Overlap { .. }))
+        .collect()
 }
 
 /// The most requests `device` received within any window shorter than `window`

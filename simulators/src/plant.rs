@@ -93,6 +93,13 @@ pub struct Behaviour {
     pub drip_ms: Option<u64>,
     /// Close the connection after this many requests (after replying to the last one).
     pub close_after: Option<u32>,
+    /// After the client's FIN, keep the device's side of the connection open this long,
+    /// then close it (a half-closing device: a slow communication task, a stack that
+    /// closes on its next cycle).
+    pub close_delay_ms: Option<u64>,
+    /// After the client's FIN, never close the device's side (until the plant stops).
+    #[serde(default)]
+    pub never_close: bool,
     /// Trip like a fragile field device.
     pub fragility: Option<Fragility>,
 }

@@ -361,6 +361,12 @@ fn admit_connection(dev: &DeviceRt, w: &Where) -> Admission {
     let now = Instant::now();
     let b = dev.behaviour();
     let mut st = dev.state();
+    if st.conns > 0 {
+        // Another connection is still open (not closed by both sides): a client that
+        // opens a second one overlaps, whatever the device then does with it.
+        dev.ledger
+            .record(w, EventKind::Overlap { open: st.conns + 1 });
+    }
     if st.dead {
         st.conns += 1;
         return Admission::Silent;
@@ -417,30 +423,61 @@ fn reset(stream: TcpStream) {
 /// Computes a frame's total length from its fixed header.
 type FrameLen = fn(&[u8]) -> Result<usize, String>;
 
+/// Why no (further) frame could be read.
+enum ReadEnd {
+    /// The client sent its FIN (between frames or mid-frame).
+    ClientFin(String),
+    /// The client reset the connection.
+    Reset(String),
+    /// Anything else (a length the device cannot accept, a local error): the device
+    /// closes.
+    Other(String),
+}
+
+/// A read or write error that means the client reset the connection: ECONNRESET, or
+/// EPIPE/ECONNABORTED on a socket the device never shut down itself.
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+fn read_end(e: std::io::Error, what: &str) -> ReadEnd {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        ReadEnd::ClientFin(format!("client closed{what}"))
+    } else if is_reset(&e) {
+        ReadEnd::Reset(format!("reset by client{what}: {e}"))
+    } else {
+        ReadEnd::Other(format!("read error{what}: {e}"))
+    }
+}
+
 /// Reads one frame: a fixed header, then the length it announces.
-async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, String> {
+async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, ReadEnd> {
     let (hlen, len_of): (usize, FrameLen) = match proto {
         Protocol::Modbus => (modbus::HEADER_LEN, modbus::frame_len),
         Protocol::EnipTcp | Protocol::EnipUdp => (enip::HEADER_LEN, enip::frame_len),
         Protocol::S7 => (s7::HEADER_LEN, s7::frame_len),
     };
     let mut buf = vec![0u8; hlen];
-    match stream.read_exact(&mut buf).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err("client closed".into());
-        }
-        Err(e) => return Err(format!("read error: {e}")),
-    }
-    let total = len_of(&buf)?;
+    stream
+        .read_exact(&mut buf)
+        .await
+        .map_err(|e| read_end(e, ""))?;
+    let total = len_of(&buf).map_err(ReadEnd::Other)?;
     if total < hlen {
-        return Err(format!("frame length {total} below header length {hlen}"));
+        return Err(ReadEnd::Other(format!(
+            "frame length {total} below header length {hlen}"
+        )));
     }
     buf.resize(total, 0);
     stream
         .read_exact(&mut buf[hlen..])
         .await
-        .map_err(|e| format!("client closed mid-frame: {e}"))?;
+        .map_err(|e| read_end(e, " mid-frame"))?;
     Ok(buf)
 }
 
@@ -498,6 +535,19 @@ async fn send(stream: &mut TcpStream, b: &Behaviour, bytes: &[u8]) -> std::io::R
     }
 }
 
+/// How the exchange part of a connection ended.
+enum End {
+    /// The client closed its side first; the device closes its own after its
+    /// half-close behaviour.
+    ClientFin(String),
+    /// The device closes first; the connection stays open until the client's FIN.
+    DeviceCloses(String),
+    /// The client reset the connection.
+    Reset { why: String, during: &'static str },
+    /// The device resets the connection (SO_LINGER 0).
+    DeviceResets(String),
+}
+
 async fn connection(
     dev: Arc<DeviceRt>,
     mut stream: TcpStream,
@@ -505,41 +555,77 @@ async fn connection(
     admission: Admission,
 ) {
     let _ = stream.set_nodelay(true);
-    match admission {
-        Admission::Refuse => {
-            guard.why = "refused".into();
-            reset(stream);
-            return;
-        }
-        Admission::Silent => {
-            guard.why = silent(&dev, &mut stream, &guard.w).await;
-            return;
-        }
-        Admission::Serve => {}
-    }
     let mut kill = dev.kill.subscribe();
-    let proto = guard.w.protocol;
+    let end = match admission {
+        Admission::Refuse => End::DeviceResets("refused".into()),
+        Admission::Silent => silent(&dev, &mut stream, &guard.w).await,
+        Admission::Serve => serve(&dev, &mut stream, &guard.w, &mut kill).await,
+    };
+    let w = guard.w.clone();
+    guard.why = match end {
+        End::DeviceResets(why) => {
+            reset(stream);
+            why
+        }
+        End::Reset { why, during } => {
+            dev.ledger.record(
+                &w,
+                EventKind::ClientReset {
+                    during: during.into(),
+                },
+            );
+            why
+        }
+        End::ClientFin(why) => {
+            dev.ledger.record(&w, EventKind::ClientFin);
+            match hold_after_client_fin(&dev, &stream, &w, &mut kill).await {
+                Some(killed) => {
+                    reset(stream);
+                    killed
+                }
+                // Dropping the socket sends the device's FIN: both sides are closed.
+                None => why,
+            }
+        }
+        End::DeviceCloses(why) => match close_first(&dev, &mut stream, &w, &mut kill).await {
+            Some(killed) => {
+                reset(stream);
+                killed
+            }
+            None => why,
+        },
+    };
+}
+
+/// Serves requests until the connection ends.
+async fn serve(
+    dev: &DeviceRt,
+    stream: &mut TcpStream,
+    w: &Where,
+    kill: &mut watch::Receiver<u64>,
+) -> End {
+    let proto = w.protocol;
     let mut s7_session = s7::Session::default();
     let mut served = 0u32;
     loop {
         let frame = tokio::select! {
-            _ = kill.changed() => {
-                guard.why = "dropped: over connection limit".into();
-                reset(stream);
-                return;
-            }
-            f = read_frame(&mut stream, proto) => f,
+            _ = kill.changed() => return End::DeviceResets("dropped: over connection limit".into()),
+            f = read_frame(stream, proto) => f,
         };
         let frame = match frame {
             Ok(f) => f,
-            Err(why) => {
-                guard.why = why;
-                return;
+            Err(ReadEnd::ClientFin(why)) => return End::ClientFin(why),
+            Err(ReadEnd::Reset(why)) => {
+                return End::Reset {
+                    why,
+                    during: "read",
+                };
             }
+            Err(ReadEnd::Other(why)) => return End::DeviceCloses(why),
         };
         let c = classify(proto, &frame);
         dev.ledger.record(
-            &guard.w,
+            w,
             EventKind::Request {
                 function: c.function.clone(),
                 identity: c.identity,
@@ -547,13 +633,11 @@ async fn connection(
             },
         );
         let b = dev.behaviour().clone();
-        if !dev.admit_request(&guard.w, &c) || b.hang {
+        if !dev.admit_request(w, &c) || b.hang {
             continue;
         }
         if b.reset_on_request {
-            guard.why = "reset on request".into();
-            reset(stream);
-            return;
+            return End::DeviceResets("reset on request".into());
         }
         let answer: Answer = match proto {
             Protocol::Modbus => match &dev.cfg.modbus {
@@ -561,7 +645,7 @@ async fn connection(
                 None => Answer::none(),
             },
             Protocol::EnipTcp | Protocol::EnipUdp => match &dev.cfg.enip {
-                Some(e) => enip::handle(e, (dev.cfg.address, guard.w.server.port()), &frame),
+                Some(e) => enip::handle(e, (dev.cfg.address, w.server.port()), &frame),
                 None => Answer::none(),
             },
             Protocol::S7 => match &dev.cfg.s7 {
@@ -573,32 +657,120 @@ async fn connection(
             delay(&b).await;
             let out = mangle(&b, proto, r);
             dev.ledger
-                .record(&guard.w, EventKind::Reply { bytes: out.clone() });
-            if let Err(e) = send(&mut stream, &b, &out).await {
-                guard.why = format!("write error: {e}");
-                return;
+                .record(w, EventKind::Reply { bytes: out.clone() });
+            if let Err(e) = send(stream, &b, &out).await {
+                return if is_reset(&e) {
+                    End::Reset {
+                        why: format!("reset by client: write error: {e}"),
+                        during: "write",
+                    }
+                } else {
+                    End::DeviceCloses(format!("write error: {e}"))
+                };
             }
         }
         if b.truncated_reply {
-            guard.why = "truncated reply".into();
-            return;
+            return End::DeviceCloses("truncated reply".into());
         }
         if answer.close {
-            let _ = stream.shutdown().await;
-            guard.why = "closed by device".into();
-            return;
+            return End::DeviceCloses("closed by device".into());
         }
         served += 1;
         if b.close_after.is_some_and(|n| served >= n) {
-            let _ = stream.shutdown().await;
-            guard.why = format!("close_after {served} requests");
-            return;
+            return End::DeviceCloses(format!("close_after {served} requests"));
+        }
+    }
+}
+
+/// How often a device holding its side open looks for a reset from the client.
+const HOLD_POLL: Duration = Duration::from_millis(20);
+
+/// After the client's FIN: keep the device's side open as the behaviour says
+/// (`close_delay_ms`, `never_close`), watching for a reset from the client. Returns the
+/// reason when the device was told to drop every connection meanwhile.
+async fn hold_after_client_fin(
+    dev: &DeviceRt,
+    stream: &TcpStream,
+    w: &Where,
+    kill: &mut watch::Receiver<u64>,
+) -> Option<String> {
+    let b = dev.behaviour();
+    let until = match (b.never_close, b.close_delay_ms) {
+        (true, _) => None,
+        (false, Some(ms)) => Some(Instant::now() + Duration::from_millis(ms)),
+        (false, None) => return None,
+    };
+    loop {
+        if until.is_some_and(|t| Instant::now() >= t) {
+            return None;
+        }
+        tokio::select! {
+            _ = kill.changed() => return Some("dropped: over connection limit".into()),
+            () = tokio::time::sleep(HOLD_POLL) => {}
+        }
+        // SO_ERROR: a RST from the client after its FIN (it closed a socket that still
+        // had data, or got data after closing) leaves EPIPE or ECONNRESET here.
+        if let Ok(Some(e)) = stream.take_error() {
+            dev.ledger.record(
+                w,
+                EventKind::ClientReset {
+                    during: "hold".into(),
+                },
+            );
+            return Some(format!(
+                "reset by client while the device held its side: {e}"
+            ));
+        }
+    }
+}
+
+/// The device closes first: its FIN, then it keeps reading (and recording whatever the
+/// client still sends) until the client's FIN or a reset, so the connection counts as
+/// open until both sides have closed it. Returns the reason when the device was told to
+/// drop every connection meanwhile.
+async fn close_first(
+    dev: &DeviceRt,
+    stream: &mut TcpStream,
+    w: &Where,
+    kill: &mut watch::Receiver<u64>,
+) -> Option<String> {
+    let _ = stream.shutdown().await;
+    let mut buf = [0u8; 4096];
+    loop {
+        let r = tokio::select! {
+            _ = kill.changed() => return Some("dropped: over connection limit".into()),
+            r = stream.read(&mut buf) => r,
+        };
+        match r {
+            Ok(0) => {
+                dev.ledger.record(w, EventKind::ClientFin);
+                return None;
+            }
+            Ok(n) => dev.ledger.record(
+                w,
+                EventKind::Request {
+                    function: "data after the device's FIN".into(),
+                    identity: false,
+                    bytes: buf[..n].to_vec(),
+                },
+            ),
+            Err(e) => {
+                if is_reset(&e) {
+                    dev.ledger.record(
+                        w,
+                        EventKind::ClientReset {
+                            during: "close".into(),
+                        },
+                    );
+                }
+                return None;
+            }
         }
     }
 }
 
 /// Holds a connection open, recording every request that arrives, never answering.
-async fn silent(dev: &DeviceRt, stream: &mut TcpStream, w: &Where) -> String {
+async fn silent(dev: &DeviceRt, stream: &mut TcpStream, w: &Where) -> End {
     loop {
         match read_frame(stream, w.protocol).await {
             Ok(frame) => {
@@ -612,7 +784,16 @@ async fn silent(dev: &DeviceRt, stream: &mut TcpStream, w: &Where) -> String {
                     },
                 );
             }
-            Err(why) => return format!("{why} (device silent)"),
+            Err(ReadEnd::ClientFin(why)) => {
+                return End::ClientFin(format!("{why} (device silent)"));
+            }
+            Err(ReadEnd::Reset(why)) => {
+                return End::Reset {
+                    why: format!("{why} (device silent)"),
+                    during: "read",
+                };
+            }
+            Err(ReadEnd::Other(why)) => return End::DeviceCloses(format!("{why} (device silent)")),
         }
     }
 }

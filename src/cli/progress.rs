@@ -49,6 +49,8 @@ struct Counts {
     window: Vec<(Instant, u64)>,
     planned: Option<Duration>,
     stopping: Option<StopReason>,
+    /// Held connections still draining at the end: (how many, for at most how long).
+    draining: Option<(usize, Duration)>,
 }
 
 impl Counts {
@@ -174,6 +176,9 @@ impl Progress {
                     }
                 }
                 ScanEvent::Stopping { reason } => c.stopping = Some(*reason),
+                ScanEvent::Draining { connections, up_to } => {
+                    c.draining = Some((*connections, *up_to));
+                }
                 _ => {}
             }
             if let Some(bar) = &bar {
@@ -186,6 +191,12 @@ impl Progress {
                 }
                 if let Some(r) = c.stopping {
                     msg.push_str(&format!(", stopping ({})", stop_text(r)));
+                }
+                if let Some((n, up_to)) = c.draining {
+                    msg.push_str(&format!(
+                        ", waiting up to {:.0} s for {n} device(s) to close a connection they hold open",
+                        up_to.as_secs_f64()
+                    ));
                 }
                 bar.set_message(msg);
             }

@@ -60,6 +60,7 @@ pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
                         connections: p.connections,
                     })
                     .collect(),
+                left_alone: h.left_alone.clone(),
             },
         );
     }
@@ -114,6 +115,11 @@ pub struct HostOutcome {
     pub started: DateTime<Utc>,
     pub ended: DateTime<Utc>,
     pub probes: Vec<ProbeRecord>,
+    /// Why otscout left the host alone for the rest of the scan, if it did:
+    /// `{"reason": "held_open", "protocol", "port", "fin_at", "hold_ms"}` (the device kept
+    /// its side of a connection open after our FIN for longer than the close hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_alone: Option<engine::LeftAlone>,
 }
 
 /// One protocol probe of one host.
@@ -124,7 +130,7 @@ pub struct ProbeRecord {
     pub port: u16,
     /// `identified`, `negative`, `not_this_protocol`, `refused`, `connect_timeout`,
     /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
-    /// `guard_refused`, `local_error` or `interrupted`.
+    /// `guard_refused`, `local_error`, `interrupted` or `left_alone`.
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

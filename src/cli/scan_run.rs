@@ -18,6 +18,7 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 use crate::inventory::Protocol;
+use crate::probe::driver;
 use crate::probe::journal::{self, JOURNAL_FORMAT, Journal, JournalHeader};
 use crate::probe::scan::{
     self, BuiltinSessions, ScanConfig, ScanReport, ScanStatus, SessionFactory, StopReason,
@@ -264,7 +265,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
         journal: handle.journal().cloned(),
         resumed,
         sessions: opts.sessions.unwrap_or_else(|| Arc::new(BuiltinSessions)),
-        close_timeout: Duration::from_millis(opts.profile.pacing.response_timeout_ms.min(2000)),
+        close_timeout: opts.profile.pacing.close_hold(),
         passive: opts.passive,
     };
     let report = scan::run(config, progress.sink(), stop).await;
@@ -355,13 +356,18 @@ async fn watch_signals(stop: StopSignal, journal: Option<Journal>, quiet: bool) 
         );
     }
     next_signal(&mut term).await;
+    // Both off the async workers (blocking waits, short) and side by side: the journal's
+    // lines reach the disk while every open connection gets our FIN and is read until the
+    // device's, so the exit closes no socket with unread data (which the kernel would
+    // answer with a RST).
+    let drained = tokio::task::spawn_blocking(|| driver::drain_before_exit(EXIT_FLUSH));
     let flushed = match journal {
-        // Off the async workers: the wait is a blocking one, and short.
         Some(j) => tokio::task::spawn_blocking(move || j.flush(EXIT_FLUSH))
             .await
             .unwrap_or(false),
         None => true,
     };
+    let _ = drained.await;
     if flushed {
         errln!("otscout: exiting at once; the journal is intact, continue with --resume");
     } else {
@@ -427,6 +433,17 @@ fn print_summary(
                 .map(|p| format!("{:?} {}", p.protocol, p.outcome).to_lowercase())
                 .collect();
             outln!("  {:<15} {}", h.ip, outcomes.join(", "))?;
+        }
+        if let Some(scan::LeftAlone::HeldOpen {
+            protocol, hold_ms, ..
+        }) = &h.left_alone
+        {
+            println!(
+                "  {:<15} left alone: the device kept its side of the {} connection open after our FIN for more than {:.1} s",
+                h.ip,
+                format!("{protocol:?}").to_lowercase(),
+                *hold_ms as f64 / 1000.0
+            );
         }
     }
     outln!("result: {}", output.display())?;

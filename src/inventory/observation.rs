@@ -150,6 +150,10 @@ pub enum NoAnswerKind {
     NotThisProtocol,
     /// The circuit breaker stopped probing this host.
     CircuitOpen,
+    /// The device kept its side of a connection open after our FIN for longer than the
+    /// close hold: otscout left the host alone for the rest of the scan (whatever the
+    /// device had said before).
+    HeldOpen,
 }
 
 /// Which side of an exchange an endpoint was on.

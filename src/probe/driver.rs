@@ -3,13 +3,14 @@
 //! The session decides what to say; the driver carries it out and enforces the rules the
 //! session cannot: every outbound frame goes through [`crate::safety::emit`], every
 //! connect and every request waits on the pacing gate, every await has a deadline, and a
-//! connection closes with FIN (shutdown, drain, drop), never RST.
+//! connection closes with FIN (shutdown, drain until the device's FIN, drop), never RST.
 //!
 //! What it never does: decide what to send, decode a reply, or print.
 //!
 //! # OT safety
 //! - One connection at a time: the driver holds at most one socket and opens the next
-//!   only after the previous one is closed and the host's cool-down has passed.
+//!   only after the previous one is closed by both sides (our FIN, then the device's) and
+//!   the host's cool-down, counted from the device's FIN, has passed.
 //! - One request in flight: after a `Send` the driver only reads until the session asks
 //!   for the next step.
 //! - No request after an unanswered one on the same connection: once a response timeout
@@ -17,9 +18,19 @@
 //!   session that asks to send on that connection is cut off ([`DriveEnd::Runaway`])
 //!   before anything is written. Bytes the device still sends are drained at the close
 //!   and never reach the session.
-//! - No `SO_LINGER 0`: some PLC stacks log or mishandle a reset. Before dropping a socket
-//!   the driver shuts down its write side and drains what the device still sends, so the
-//!   kernel has no unread data that would turn the close into a RST.
+//! - No `SO_LINGER 0`, and never a reset from our kernel: some PLC stacks log or
+//!   mishandle a reset. Linux answers with RST when a socket is closed with unread data,
+//!   and when data arrives for a socket already closed. So the driver shuts down its
+//!   write side (FIN) and keeps the socket, reading and discarding what the device still
+//!   sends, until the device's FIN: only then is the socket dropped, with nothing unread
+//!   and nothing more to come. A device that keeps its side open for longer than the close
+//!   hold ([`DriverConfig::close_timeout`]) is not waited for: the drive ends, the open
+//!   socket goes back to the caller in [`DriveReport::left_open`] to be drained in the
+//!   background until the device closes it, and the pacer never lets the host be
+//!   connected again in this scan ([`crate::pace::Pacer::on_held`]).
+//! - Every TCP socket reads what is pending before it is dropped, whatever path drops it
+//!   (a task aborted at runtime shutdown included), and [`drain_before_exit`] does the same
+//!   for every socket still open when the process must exit at once (a second Ctrl-C).
 //! - A session that never finishes is cut off after [`MAX_SENDS`] requests or
 //!   [`MAX_CONNECTS`] connections on one endpoint.
 
@@ -47,8 +58,6 @@ pub const MAX_SENDS: u32 = 64;
 pub const MAX_CONNECTS: u32 = 8;
 /// Largest read per call; sessions do their own framing.
 const READ_CHUNK: usize = 4096;
-/// Bytes drained at close before giving up and dropping the socket.
-const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Timeouts and retries for one endpoint.
 #[derive(Debug, Clone)]
@@ -56,7 +65,10 @@ pub struct DriverConfig {
     pub connect_timeout: Duration,
     /// How long to wait for bytes when the session names no deadline of its own.
     pub response_timeout: Duration,
-    /// How long to wait for the peer's FIN after ours.
+    /// The close hold: how long to wait for the device's FIN after ours (reading and
+    /// discarding what it still sends) before leaving the connection open for good and the
+    /// host alone for the rest of the scan. The CLI takes it from the profile
+    /// ([`crate::profile::Pacing::close_hold`]).
     pub close_timeout: Duration,
 }
 
@@ -83,6 +95,10 @@ pub enum DriveEnd {
     Runaway(String),
     /// The host's circuit breaker opened during this drive (the reason).
     Tripped(String),
+    /// The device kept its side of a connection open after our FIN for longer than the
+    /// close hold, when the session wanted another connection: the drive stopped there
+    /// (the host is never connected to again in this scan). See [`DriveReport::left_open`].
+    LeftOpen,
 }
 
 /// One request that left the process.
@@ -107,12 +123,166 @@ pub struct DriveReport {
     pub timeouts: u32,
     /// Reads that returned bytes (TCP segments or UDP datagrams from the device).
     pub replies: u32,
+    /// A connection the device did not close within the close hold after our FIN, still
+    /// open: drain it ([`LeftOpen::drain_until_closed`]) until the device closes it. Dropped
+    /// instead, it reads what is pending first, but a device that sends after that gets a
+    /// RST from the kernel.
+    pub left_open: Option<LeftOpen>,
 }
 
 /// A connected transport.
 enum Conn {
-    Tcp(TcpStream),
+    Tcp(TcpConn),
     Udp(UdpSocket),
+}
+
+/// A TCP connection the driver opened: the stream and its entry in the process's list of
+/// open sockets ([`drain_before_exit`]).
+///
+/// # OT safety
+/// Dropped, it first reads (without waiting) whatever the device sent that nobody read, so
+/// the kernel does not answer the close with a RST. Every path that drops a connection
+/// (an aborted task, a runtime shut down) gets this.
+struct TcpConn {
+    stream: TcpStream,
+    _registered: Option<open::Registration>,
+}
+
+impl TcpConn {
+    fn new(stream: TcpStream) -> TcpConn {
+        let registered = open::Registration::new(&stream);
+        TcpConn {
+            stream,
+            _registered: registered,
+        }
+    }
+}
+
+impl Drop for TcpConn {
+    fn drop(&mut self) {
+        let _ = open::read_pending(&socket2::SockRef::from(&self.stream));
+    }
+}
+
+/// A connection whose device kept its side open after our FIN for longer than the close
+/// hold. It is still open: keep it until the device closes it.
+pub struct LeftOpen {
+    conn: TcpConn,
+    /// The device's address and port.
+    pub addr: SocketAddr,
+    /// When our FIN went out.
+    pub fin_at: DateTime<Utc>,
+    /// The close hold that passed without the device's FIN.
+    pub hold: Duration,
+}
+
+impl std::fmt::Debug for LeftOpen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeftOpen")
+            .field("addr", &self.addr)
+            .field("fin_at", &self.fin_at)
+            .field("hold", &self.hold)
+            .finish()
+    }
+}
+
+impl LeftOpen {
+    /// Reads and discards what the device still sends until it closes its side (its FIN)
+    /// or resets the connection; then drops the socket, both sides closed. Returns the bytes
+    /// discarded. Never sends anything.
+    pub async fn drain_until_closed(mut self) -> u64 {
+        let mut buf = [0u8; READ_CHUNK];
+        let mut discarded = 0u64;
+        loop {
+            match self.conn.stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return discarded,
+                Ok(n) => discarded += n as u64,
+            }
+        }
+    }
+}
+
+/// The process's open TCP connections, for [`drain_before_exit`].
+mod open {
+    use std::collections::BTreeMap;
+    use std::io::Read;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A duplicate descriptor of every open connection, by registration number. A
+    /// duplicate shares the socket (and its receive queue) with the driver's stream; it is
+    /// dropped with the registration, never later, so it never keeps a socket open.
+    static OPEN: Mutex<BTreeMap<u64, socket2::Socket>> = Mutex::new(BTreeMap::new());
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+
+    fn open() -> std::sync::MutexGuard<'static, BTreeMap<u64, socket2::Socket>> {
+        OPEN.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One connection's entry; dropping it removes the entry.
+    pub(super) struct Registration(u64);
+
+    impl Registration {
+        pub(super) fn new(stream: &tokio::net::TcpStream) -> Option<Registration> {
+            let dup = socket2::SockRef::from(stream).try_clone().ok()?;
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            open().insert(id, dup);
+            Some(Registration(id))
+        }
+    }
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            open().remove(&self.0);
+        }
+    }
+
+    /// Reads (without waiting: the socket is non-blocking) and discards everything the
+    /// device has sent so far. True when the device's side is closed (its FIN was read, or
+    /// the connection is gone).
+    pub(super) fn read_pending(s: &socket2::Socket) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match (&*s).read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
+        }
+    }
+
+    pub(super) fn drain_all(wait: std::time::Duration) -> usize {
+        let deadline = std::time::Instant::now() + wait;
+        // Duplicates of our own, so the lock is not held while waiting.
+        let socks: Vec<socket2::Socket> =
+            open().values().filter_map(|s| s.try_clone().ok()).collect();
+        for s in &socks {
+            // Our FIN, where it has not gone out yet (an error: it has, or the connection
+            // is gone).
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        let mut left: Vec<&socket2::Socket> = socks.iter().collect();
+        loop {
+            left.retain(|s| !read_pending(s));
+            if left.is_empty() || std::time::Instant::now() >= deadline {
+                return left.len();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+/// For a process that must exit now (a second Ctrl-C): sends our FIN on every TCP
+/// connection still open, then reads and discards what the devices send until each has
+/// closed its side or `wait` has passed, so that the exit closes sockets with nothing
+/// unread (a socket closed with unread data makes the kernel send a RST). Returns how many
+/// were still open when it gave up: a device that sends on one of those after the exit
+/// gets a RST from the kernel, which no process that has exited can prevent. Blocking;
+/// call it off the async workers.
+pub fn drain_before_exit(wait: Duration) -> usize {
+    open::drain_all(wait)
 }
 
 /// Pacing for one drive: the scan's shared [`Pacer`] (global rate, per-host discipline,
@@ -151,6 +321,18 @@ impl Pacing<'_> {
         let now = std::time::Instant::now();
         self.with(|p| p.on_close(self.host, now));
         self.extra.closed(Instant::from_std(now));
+    }
+
+    /// Our FIN went out: the connection stays open (for the pacer) until the device closes.
+    fn half_closed(&mut self) {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_half_closed(self.host, now));
+    }
+
+    /// The device held its side open past the close hold: never connected again.
+    fn held(&mut self) {
+        let now = std::time::Instant::now();
+        self.with(|p| p.on_held(self.host, now));
     }
 
     fn failed_timeout(&mut self) -> AfterFailure {
@@ -196,6 +378,7 @@ pub async fn drive(
             losses: Vec::new(),
             timeouts: 0,
             replies: 0,
+            left_open: None,
         },
         attempts: 0,
         send_delay: Duration::ZERO,
@@ -223,6 +406,18 @@ struct Driver<'a, 'b> {
 }
 
 impl Driver<'_, '_> {
+    /// Closes `conn` if there is one; `Err(DriveEnd::LeftOpen)` when the device held it
+    /// open past the close hold (the drive must not connect again).
+    async fn close_opt(&mut self, conn: &mut Option<Conn>) -> Result<(), DriveEnd> {
+        match conn.take() {
+            Some(c) => match self.close(c).await {
+                Closed::Both => Ok(()),
+                Closed::Held => Err(DriveEnd::LeftOpen),
+            },
+            None => Ok(()),
+        }
+    }
+
     async fn run(&mut self, session: &mut dyn Session) -> DriveEnd {
         let (mut conn, mut step) = match self.open(session).await {
             Ok(v) => v,
@@ -231,14 +426,13 @@ impl Driver<'_, '_> {
         loop {
             match step {
                 Step::Done => {
-                    if let Some(c) = conn.take() {
-                        self.close(c).await;
-                    }
+                    // Held or not, the session is finished.
+                    let _ = self.close_opt(&mut conn).await;
                     return DriveEnd::Done;
                 }
                 Step::Reconnect => {
-                    if let Some(c) = conn.take() {
-                        self.close(c).await;
+                    if let Err(end) = self.close_opt(&mut conn).await {
+                        return end;
                     }
                     self.unanswered = false;
                     match self.open(session).await {
@@ -259,9 +453,7 @@ impl Driver<'_, '_> {
                     };
                     if self.unanswered {
                         // A session bug: the device may still answer the earlier request.
-                        if let Some(c) = conn.take() {
-                            self.close(c).await;
-                        }
+                        let _ = self.close_opt(&mut conn).await;
                         return DriveEnd::Runaway(format!(
                             "{} asked after an unanswered request on the same connection",
                             request.kind()
@@ -270,16 +462,12 @@ impl Driver<'_, '_> {
                     let frame = match emit(&request) {
                         Ok(f) => f,
                         Err(e) => {
-                            if let Some(c) = conn.take() {
-                                self.close(c).await;
-                            }
+                            let _ = self.close_opt(&mut conn).await;
                             return DriveEnd::Guard(e);
                         }
                     };
                     if self.report.sent.len() as u32 >= MAX_SENDS {
-                        if let Some(c) = conn.take() {
-                            self.close(c).await;
-                        }
+                        let _ = self.close_opt(&mut conn).await;
                         return DriveEnd::Runaway(format!("more than {MAX_SENDS} requests"));
                     }
                     // Vendor rules apply as soon as the device says who it is, even
@@ -293,15 +481,13 @@ impl Driver<'_, '_> {
                     }
                     let asked = Instant::now();
                     if let Err(end) = self.wait_request_slot().await {
-                        if let Some(c) = conn.take() {
-                            self.close(c).await;
-                        }
+                        let _ = self.close_opt(&mut conn).await;
                         return end;
                     }
                     let now = Instant::now();
                     let written = match c {
-                        Conn::Tcp(s) => {
-                            timeout_at(now + self.cfg.response_timeout, s.write_all(&frame))
+                        Conn::Tcp(t) => {
+                            timeout_at(now + self.cfg.response_timeout, t.stream.write_all(&frame))
                                 .await
                                 .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))
                                 .and_then(|r| r)
@@ -327,11 +513,16 @@ impl Driver<'_, '_> {
                         Err(e) => {
                             let why = loss_of(&e);
                             self.report.losses.push(why);
-                            conn = None;
+                            // Closed like any other: a write that timed out leaves a
+                            // connection the device may still send on.
+                            let held = self.close_opt(&mut conn).await;
                             let after = self.pacing.failed(FailureKind::Reset);
                             let step = session.on_connection_lost(std::time::Instant::now(), why);
                             if let AfterFailure::Tripped(t) = after {
                                 return DriveEnd::Tripped(t.reason);
+                            }
+                            if let Err(end) = held {
+                                return end;
                             }
                             step
                         }
@@ -345,8 +536,9 @@ impl Driver<'_, '_> {
                     };
                     let deadline = self.deadline_for(session);
                     let mut buf = [0u8; READ_CHUNK];
+                    let is_tcp = matches!(c, Conn::Tcp(_));
                     let read = match c {
-                        Conn::Tcp(s) => timeout_at(deadline, s.read(&mut buf)).await,
+                        Conn::Tcp(t) => timeout_at(deadline, t.stream.read(&mut buf)).await,
                         Conn::Udp(s) => timeout_at(deadline, s.recv(&mut buf)).await,
                     };
                     step = match read {
@@ -359,22 +551,23 @@ impl Driver<'_, '_> {
                             // deadline has not passed); anything else gives it up.
                             self.unanswered |= step != Step::Wait;
                             if let AfterFailure::Tripped(t) = after {
-                                if let Some(c) = conn.take() {
-                                    self.close(c).await;
-                                }
+                                let _ = self.close_opt(&mut conn).await;
                                 return DriveEnd::Tripped(t.reason);
                             }
                             step
                         }
-                        Ok(Ok(0)) if matches!(c, Conn::Tcp(_)) => {
+                        Ok(Ok(0)) if is_tcp => {
+                            // The device's FIN came first: ours follows, both closed.
                             self.report.losses.push(ConnectionLoss::Closed);
-                            if let Some(c) = conn.take() {
-                                self.close(c).await;
-                            }
-                            session.on_connection_lost(
+                            let held = self.close_opt(&mut conn).await;
+                            let step = session.on_connection_lost(
                                 std::time::Instant::now(),
                                 ConnectionLoss::Closed,
-                            )
+                            );
+                            if let Err(end) = held {
+                                return end;
+                            }
+                            step
                         }
                         Ok(Ok(n)) => {
                             self.report.replies += 1;
@@ -386,7 +579,7 @@ impl Driver<'_, '_> {
                         Ok(Err(e)) => {
                             let why = loss_of(&e);
                             self.report.losses.push(why);
-                            conn = None;
+                            let held = self.close_opt(&mut conn).await;
                             let after = self.pacing.failed(match why {
                                 ConnectionLoss::Refused => FailureKind::ConnectRefused,
                                 _ => FailureKind::Reset,
@@ -394,6 +587,9 @@ impl Driver<'_, '_> {
                             let step = session.on_connection_lost(std::time::Instant::now(), why);
                             if let AfterFailure::Tripped(t) = after {
                                 return DriveEnd::Tripped(t.reason);
+                            }
+                            if let Err(end) = held {
+                                return end;
                             }
                             step
                         }
@@ -579,7 +775,7 @@ impl Driver<'_, '_> {
                         s.set_nodelay(true).map_err(|e| {
                             ConnectFail::Local(format!("set TCP_NODELAY on {addr}: {e}"))
                         })?;
-                        Ok(Conn::Tcp(s))
+                        Ok(Conn::Tcp(TcpConn::new(s)))
                     }
                     Ok(Err(e)) => match e.kind() {
                         io::ErrorKind::ConnectionRefused
@@ -610,29 +806,59 @@ impl Driver<'_, '_> {
         }
     }
 
-    /// Closes gracefully: FIN, then drain until the peer's FIN or the close timeout, so
-    /// the drop never turns into a RST. Records the close time for the cool-down.
-    async fn close(&mut self, conn: Conn) {
-        if let Conn::Tcp(mut s) = conn {
-            let deadline = Instant::now() + self.cfg.close_timeout;
-            if timeout_at(deadline, s.shutdown()).await.is_ok() {
-                let mut buf = [0u8; READ_CHUNK];
-                let mut drained = 0usize;
-                while drained < DRAIN_LIMIT {
-                    match timeout_at(deadline, s.read(&mut buf)).await {
-                        Ok(Ok(n)) if n > 0 => drained += n,
-                        _ => break,
-                    }
-                }
-                if drained > 0 {
-                    // A late reply (after a timeout) or unread bytes: answers nothing.
-                    tracing::debug!(addr = %self.endpoint.addr, bytes = drained, "discarded at close");
+    /// Closes gracefully: our FIN, then read and discard until the device's FIN (or a
+    /// reset), so the socket is dropped with nothing unread and nothing more to come, and
+    /// the kernel never answers with a RST. The cool-down counts from the device's FIN.
+    ///
+    /// A device that has not closed its side when the close hold passes keeps the socket:
+    /// it goes to [`DriveReport::left_open`], and the pacer holds the host for the rest of
+    /// the scan. A stop does not cut the drain short: it is bounded by the hold.
+    async fn close(&mut self, conn: Conn) -> Closed {
+        let Conn::Tcp(mut c) = conn else {
+            self.pacing.closed();
+            return Closed::Both;
+        };
+        // An error means the connection is already gone (reset): nothing to wait for then,
+        // the read below returns at once.
+        let _ = c.stream.shutdown().await;
+        let fin_at = Utc::now();
+        self.pacing.half_closed();
+        let deadline = Instant::now() + self.cfg.close_timeout;
+        let mut buf = [0u8; READ_CHUNK];
+        let mut drained = 0usize;
+        loop {
+            match timeout_at(deadline, c.stream.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(n)) => drained += n,
+                Err(_held) => {
+                    tracing::debug!(addr = %self.endpoint.addr, bytes = drained, "the device held its side open past the close hold");
+                    self.pacing.held();
+                    self.report.left_open = Some(LeftOpen {
+                        conn: c,
+                        addr: self.endpoint.addr,
+                        fin_at,
+                        hold: self.cfg.close_timeout,
+                    });
+                    return Closed::Held;
                 }
             }
-            drop(s);
         }
+        if drained > 0 {
+            // A late reply (after a timeout) or unread bytes: answers nothing.
+            tracing::debug!(addr = %self.endpoint.addr, bytes = drained, "discarded at close");
+        }
+        drop(c);
         self.pacing.closed();
+        Closed::Both
     }
+}
+
+/// How [`Driver::close`] ended.
+enum Closed {
+    /// Both sides closed (or the connection was reset): the cool-down runs.
+    Both,
+    /// The device held its side open past the close hold.
+    Held,
 }
 
 enum ConnectFail {

@@ -36,7 +36,8 @@ impl HostClock {
     }
 
     /// The earliest time the next connection to this host may open.
-    /// The cool-down runs from the last close; two attempts are an interval apart.
+    /// The cool-down runs from the last close (both sides closed: the device's FIN after
+    /// ours); two attempts are an interval apart.
     pub fn next_connect_at(&self, now: Instant) -> Instant {
         let after_close = self.last_close.map_or(now, |t| t + self.cooldown);
         let after_attempt = self.last_attempt.map_or(now, |t| t + self.interval);

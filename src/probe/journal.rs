@@ -550,6 +550,7 @@ mod tests {
                 started: now,
                 finished: now,
                 probes: vec![],
+                left_alone: None,
             },
         });
         h.finish().unwrap();

@@ -165,6 +165,13 @@ pub enum ScanEvent {
     Stopping {
         reason: StopReason,
     },
+    /// The hosts are done, but devices still hold connections open after our FIN (see
+    /// [`LeftAlone::HeldOpen`]): the scan keeps draining them for at most `up_to` before it
+    /// returns.
+    Draining {
+        connections: usize,
+        up_to: Duration,
+    },
     Finished {
         status: ScanStatus,
     },
@@ -229,6 +236,27 @@ pub enum ProbeOutcome {
     LocalError,
     /// The scan stopped before this probe finished.
     Interrupted,
+    /// Not tried: the host was left alone for the rest of the scan (the host's
+    /// [`HostReport::left_alone`] says why).
+    LeftAlone,
+}
+
+/// Why otscout left a host alone for the rest of the scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum LeftAlone {
+    /// The device kept its side of a connection open after our FIN for longer than the
+    /// close hold. otscout kept the connection, reading and discarding what the device
+    /// still sent, until the device closed it or the scan ended, and never connected to
+    /// the host again: a device that has not closed still holds one of its connections.
+    HeldOpen {
+        protocol: Protocol,
+        port: u16,
+        /// When our FIN went out.
+        fin_at: DateTime<Utc>,
+        /// The close hold that passed without the device's FIN.
+        hold_ms: u64,
+    },
 }
 
 impl ProbeOutcome {
@@ -294,6 +322,10 @@ pub struct HostReport {
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
     pub probes: Vec<ProbeReport>,
+    /// Why the host was left alone for the rest of the scan, if it was; its remaining
+    /// protocols are then reported [`ProbeOutcome::LeftAlone`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_alone: Option<LeftAlone>,
 }
 
 impl HostReport {
@@ -303,8 +335,9 @@ impl HostReport {
             .any(|p| p.outcome == ProbeOutcome::Identified)
     }
 
+    /// A probe that could not ask properly, or a device that held a connection open.
     pub fn errored(&self) -> bool {
-        self.probes.iter().any(|p| p.outcome.is_error())
+        self.left_alone.is_some() || self.probes.iter().any(|p| p.outcome.is_error())
     }
 
     /// The identities this host gave.
@@ -451,7 +484,9 @@ pub struct ScanConfig {
     /// Hosts already done (from `--resume`): not probed again, included in the report.
     pub resumed: BTreeMap<IpAddr, HostReport>,
     pub sessions: Arc<dyn SessionFactory>,
-    /// How long to wait for the peer's FIN when closing.
+    /// The close hold: how long to wait for a device's FIN after ours before leaving the
+    /// connection open (drained in the background) and the host alone for the rest of the
+    /// scan. The CLI takes it from the profile ([`crate::profile::Pacing::close_hold`]).
     pub close_timeout: Duration,
     /// What passive data said about the hosts (`--from-passive`), if anything.
     pub passive: Option<PassiveGuide>,
@@ -545,6 +580,9 @@ struct Ctx {
     events: EventSink,
     stop: StopSignal,
     passive: PassiveGuide,
+    /// Connections devices held open past the close hold, each drained until the device
+    /// closes it.
+    held: std::sync::Mutex<JoinSet<()>>,
 }
 
 /// Runs a scan to its end, a stop, or the deadline, and returns what it found.
@@ -585,6 +623,7 @@ pub async fn run(
         events: Arc::clone(&events),
         stop: stop.clone(),
         passive: config.passive.clone().unwrap_or_default(),
+        held: std::sync::Mutex::new(JoinSet::new()),
     });
 
     let resumed = config.resumed;
@@ -672,6 +711,7 @@ pub async fn run(
     while let Some(done) = tasks.join_next().await {
         collect(&mut hosts, done, &ctx);
     }
+    drain_held(&ctx).await;
     if let Some(t) = deadline_task {
         t.abort();
     }
@@ -698,6 +738,26 @@ pub async fn run(
         skipped,
         resumed_hosts,
     })
+}
+
+/// Gives the connections devices still hold open one more close hold to end before the
+/// scan returns (not cut short by a stop: the drain is what keeps the kernel from
+/// answering the device's late bytes with a RST). Those still open afterwards keep being
+/// drained until the runtime shuts down, when each reads what is pending before it closes.
+async fn drain_held(ctx: &Ctx) {
+    let mut held = std::mem::take(&mut *ctx.held.lock().unwrap_or_else(|e| e.into_inner()));
+    while held.try_join_next().is_some() {}
+    if held.is_empty() {
+        return;
+    }
+    let up_to = ctx.driver.close_timeout;
+    (ctx.events)(&ScanEvent::Draining {
+        connections: held.len(),
+        up_to,
+    });
+    let deadline = tokio::time::Instant::now() + up_to;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, held.join_next()).await {}
+    held.detach_all();
 }
 
 fn collect(
@@ -820,6 +880,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     let host_profile = host_profile.as_ref().unwrap_or(&ctx.profile);
     // (transport, port) already recorded as an open service on this host.
     let mut services: BTreeSet<(Transport, u16)> = BTreeSet::new();
+    let mut left_alone: Option<LeftAlone> = None;
 
     for &protocol in &plan {
         if ctx.stop.is_stopped() {
@@ -852,7 +913,21 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
         // A drive cut short by a stop leaves the host unfinished whatever it learned
         // first (an identity from SZL 0x0011 without 0x001C is partial).
         let mut cut_short = false;
-        let report = if let Some(reason) = trip {
+        let report = if let Some(why) = &left_alone {
+            let LeftAlone::HeldOpen {
+                protocol: p,
+                port: held_port,
+                hold_ms,
+                ..
+            } = why;
+            skip(
+                ProbeOutcome::LeftAlone,
+                format!(
+                    "not tried: the device kept its side of the {p:?} connection to port {held_port} open after our FIN for more than {:.1} s; otscout does not connect to it again in this scan",
+                    *hold_ms as f64 / 1000.0
+                ),
+            )
+        } else if let Some(reason) = trip {
             let mut r = skip(ProbeOutcome::CircuitOpen, format!("breaker open: {reason}"));
             r.observations.push(observation(
                 ctx,
@@ -917,7 +992,50 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             )
             .await;
             cut_short = drive.end == DriveEnd::Stopped;
+            let mut drive = drive;
+            let held = drive.left_open.take().map(|open| {
+                let why = LeftAlone::HeldOpen {
+                    protocol,
+                    port,
+                    fin_at: open.fin_at,
+                    hold_ms: u64::try_from(open.hold.as_millis()).unwrap_or(u64::MAX),
+                };
+                // Kept until the device closes it (or the process ends): dropped now, a
+                // byte the device still sends would be answered with a RST.
+                ctx.held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .spawn(async move {
+                        let bytes = open.drain_until_closed().await;
+                        tracing::debug!(%ip, bytes, "a held connection closed at last");
+                    });
+                why
+            });
             let mut r = probe_report(ctx, ip, protocol, port, transport, now, drive);
+            if let Some(why) = held {
+                r.observations.push(observation(
+                    ctx,
+                    ip,
+                    Fact::NoAnswer {
+                        protocol,
+                        port,
+                        outcome: NoAnswerKind::HeldOpen,
+                    },
+                    "none",
+                    now,
+                    None,
+                ));
+                let LeftAlone::HeldOpen { hold_ms, .. } = &why;
+                let note = format!(
+                    "the device kept its side open after our FIN for more than {:.1} s: left alone for the rest of the scan",
+                    *hold_ms as f64 / 1000.0
+                );
+                r.detail = Some(match r.detail.take() {
+                    Some(d) => format!("{d}; {note}"),
+                    None => note,
+                });
+                left_alone = Some(why);
+            }
             // Once per host, port and transport, even when two protocols share a port.
             r.observations.retain(|o| match o.fact {
                 Fact::Service {
@@ -930,7 +1048,9 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             continue;
         };
 
-        if report.outcome == ProbeOutcome::Interrupted || cut_short {
+        // A host left alone is done with, stopped or not: `--resume` must not connect to
+        // it again either.
+        if (report.outcome == ProbeOutcome::Interrupted || cut_short) && left_alone.is_none() {
             state = HostState::Interrupted;
         }
         identities.extend(report.observations.iter().filter_map(|o| match &o.fact {
@@ -963,6 +1083,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
         started,
         finished: Utc::now(),
         probes,
+        left_alone,
     };
     if state == HostState::Done {
         if let Some(j) = &ctx.journal {
@@ -1076,7 +1197,7 @@ fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<S
         DriveEnd::Runaway(what) => {
             return (ProbeOutcome::LocalError, Some(format!("cut off: {what}")));
         }
-        DriveEnd::Stopped | DriveEnd::Done | DriveEnd::Tripped(_) => {}
+        DriveEnd::Stopped | DriveEnd::Done | DriveEnd::Tripped(_) | DriveEnd::LeftOpen => {}
     }
     let has = |pred: &dyn Fn(&Fact) -> bool| obs.iter().any(|o| pred(&o.fact));
     if has(&|f| matches!(f, Fact::Identity { .. })) {
@@ -1107,6 +1228,8 @@ fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<S
         NoAnswerKind::Reset => ProbeOutcome::Reset,
         NoAnswerKind::NotThisProtocol => ProbeOutcome::NotThisProtocol,
         NoAnswerKind::CircuitOpen => ProbeOutcome::CircuitOpen,
+        // Added by the orchestrator after this; a session never says it.
+        NoAnswerKind::HeldOpen => ProbeOutcome::NotThisProtocol,
     });
     if let Some(o) = from_session {
         return (o, None);

@@ -348,6 +348,7 @@ fn host_line(ip: &str) -> String {
             started: now,
             finished: now,
             probes: vec![],
+            left_alone: None,
         },
     };
     format!("{}\n", serde_json::to_string(&line).unwrap())
@@ -468,6 +469,7 @@ fn flush_writes_every_queued_line_before_it_returns() {
                 started: t("2026-11-21T00:00:01Z"),
                 finished: t("2026-11-21T00:00:01Z"),
                 probes: vec![],
+                left_alone: None,
             },
         });
     }

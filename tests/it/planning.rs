@@ -483,6 +483,14 @@ fn every_key_is_validated() {
             "pacing.cooldown_ms must be at least 100 (hard limit), got 50",
         ),
         (
+            "pacing.close_hold_ms=50",
+            "pacing.close_hold_ms must be at least 100, got 50",
+        ),
+        (
+            "pacing.close_hold_ms=700000",
+            "pacing.close_hold_ms must be at most 600000, got 700000",
+        ),
+        (
             "pacing.breaker_failures=0",
             "pacing.breaker_failures must be at least 1, got 0",
         ),
@@ -724,6 +732,10 @@ enum Op {
     Send,
     Reply,
     Close,
+    /// Our FIN: the device's side is still open.
+    HalfClose,
+    /// The device held its side past the close hold.
+    Held,
     Refused,
     Fail(FailureKind),
     Finish,
@@ -735,6 +747,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => Just(Op::Send),
         3 => Just(Op::Reply),
         2 => Just(Op::Close),
+        2 => Just(Op::HalfClose),
+        1 => Just(Op::Held),
         2 => Just(Op::Refused),
         1 => prop_oneof![
             Just(FailureKind::ConnectTimeout),
@@ -762,6 +776,9 @@ proptest! {
         let mut connected = [false; 5];
         let mut in_flight = [false; 5];
         let mut unanswered = [false; 5];
+        // Our FIN sent, the device's side still open; held past the close hold (for good).
+        let mut closing = [false; 5];
+        let mut held = [false; 5];
         let mut last_close: [Option<Instant>; 5] = [None; 5];
         let mut last_attempt: [Option<Instant>; 5] = [None; 5];
         let mut last_send: [Option<Instant>; 5] = [None; 5];
@@ -776,6 +793,8 @@ proptest! {
                     prop_assert_eq!(allowed, accepted);
                     if accepted {
                         prop_assert!(!connected[h], "two connections to {}", host);
+                        prop_assert!(!closing[h], "a connect to {} before the device closed its side", host);
+                        prop_assert!(!held[h], "a connect to {}, which held a connection open", host);
                         if let Some(c) = last_close[h] {
                             prop_assert!(now >= c + l.cooldown, "cool-down broken on {}", host);
                         }
@@ -791,6 +810,7 @@ proptest! {
                 Op::Send => {
                     if pacer.on_send(host, now).is_ok() {
                         prop_assert!(connected[h], "send without a connection");
+                        prop_assert!(!closing[h] && !held[h], "send on a half-closed connection to {}", host);
                         prop_assert!(!in_flight[h], "two requests in flight on {}", host);
                         prop_assert!(!unanswered[h], "a request after an unanswered one on the same connection to {}", host);
                         if let Some(s) = last_send[h] {
@@ -811,6 +831,19 @@ proptest! {
                     }
                     pacer.on_close(host, now);
                     connected[h] = false;
+                    closing[h] = false;
+                    in_flight[h] = false;
+                }
+                Op::HalfClose => {
+                    pacer.on_half_closed(host, now);
+                    if connected[h] {
+                        closing[h] = true;
+                        in_flight[h] = false;
+                    }
+                }
+                Op::Held => {
+                    pacer.on_held(host, now);
+                    held[h] = true;
                     in_flight[h] = false;
                 }
                 Op::Refused => {
@@ -818,6 +851,7 @@ proptest! {
                     // interval between attempts still holds, checked at Connect).
                     pacer.on_refused(host, now);
                     connected[h] = false;
+                    closing[h] = false;
                     in_flight[h] = false;
                 }
                 Op::Fail(kind) => {
@@ -831,6 +865,7 @@ proptest! {
                             last_close[h] = Some(now);
                         }
                         connected[h] = false;
+                        closing[h] = false;
                     }
                     if let AfterFailure::RetryAt(at) = after {
                         prop_assert!(at > now);
@@ -839,7 +874,9 @@ proptest! {
                 Op::Finish => pacer.finish_host(host, now),
             }
             prop_assert!(pacer.hosts_active() <= l.hosts_in_flight);
-            prop_assert!(connected.iter().filter(|c| **c).count() <= l.hosts_in_flight);
+            // Held connections are drained in the background and leave the hosts in flight.
+            let working = (0..5).filter(|&i| connected[i] && !held[i]).count();
+            prop_assert!(working <= l.hosts_in_flight);
         }
         // The global rate over any sliding second: at most burst + rate requests.
         let per_second = (Duration::from_secs(1).as_nanos() / l.emission_interval.as_nanos()) as usize;

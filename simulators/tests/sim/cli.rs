@@ -134,7 +134,11 @@ async fn run_serves_and_writes_ledger_and_pcap() {
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["opened", "request", "reply", "closed"]);
+    // The client closes first: its FIN, then the device's, and the connection is closed.
+    assert_eq!(
+        kinds,
+        ["opened", "request", "reply", "client_fin", "closed"]
+    );
     let frames = crate::support::frames(&pcap);
     let payloads: Vec<_> = frames.iter().filter(|f| !f.payload.is_empty()).collect();
     assert_eq!(payloads.len(), 2);

@@ -189,6 +189,15 @@ async fn close_after_n_requests() {
     );
     let (rest, _) = read_to_end(&mut s).await;
     assert!(rest.is_empty());
+    // The device closed first: the connection counts as open until the client's FIN.
+    tokio::time::sleep(SHORT).await;
+    assert!(
+        !p.ledger()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Closed { .. })),
+        "closed before the client's FIN"
+    );
+    drop(s);
     wait_ledger(&p, "close_after", |l| {
         l.iter()
             .any(|e| matches!(&e.kind, EventKind::Closed { why } if why.starts_with("close_after")))
@@ -361,5 +370,121 @@ async fn fragile_trips_on_connections_and_refuses_while_tripped() {
     let mut c = connect(addr(&p)).await;
     let (bytes, _) = read_to_end(&mut c).await;
     assert!(bytes.is_empty(), "refused while tripped");
+    p.shutdown().await;
+}
+
+/// Sends one request, reads its reply, then half-closes (FIN) and returns the stream.
+async fn ask_then_fin(p: &RunningPlant) -> tokio::net::TcpStream {
+    let mut s = connect(addr(p)).await;
+    assert!(
+        exchange(&mut s, Framing::Modbus, &mb_devid(1, 1, 1, 0))
+            .await
+            .is_some()
+    );
+    s.shutdown().await.unwrap();
+    s
+}
+
+fn kinds(p: &RunningPlant) -> Vec<String> {
+    p.ledger()
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.kind).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn close_delay_holds_the_device_side_after_the_client_fin() {
+    let p = device(135, "close_delay_ms = 300").await;
+    let mut s = ask_then_fin(&p).await;
+    let fin = Instant::now();
+    let (rest, reset) = read_to_end(&mut s).await;
+    assert!(rest.is_empty() && !reset);
+    assert!(
+        fin.elapsed() >= Duration::from_millis(300),
+        "the device closed {:?} after the client's FIN",
+        fin.elapsed()
+    );
+    drop(s);
+    wait_ledger(&p, "closed", |l| {
+        l.iter().any(|e| matches!(e.kind, EventKind::Closed { .. }))
+    })
+    .await;
+    let l = p.ledger();
+    assert_eq!(
+        kinds(&p),
+        ["opened", "request", "reply", "client_fin", "closed"]
+    );
+    assert!(l[4].at - l[3].at >= Duration::from_millis(300));
+    assert!(otscout_sim::ledger::client_resets(&l).is_empty());
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn never_close_keeps_the_connection_counted_until_the_plant_stops() {
+    let p = device(
+        136,
+        "never_close = true\nmax_connections = 1\nover_limit = \"refuse\"",
+    )
+    .await;
+    let mut s = ask_then_fin(&p).await;
+    let mut buf = [0u8; 16];
+    assert!(
+        tokio::time::timeout(SHORT, s.read(&mut buf)).await.is_err(),
+        "the device never closes its side"
+    );
+    // Still counted: a second connection overlaps, and is refused by the limit.
+    let mut b = connect(addr(&p)).await;
+    let (bytes, _) = read_to_end(&mut b).await;
+    assert!(bytes.is_empty());
+    let l = p.ledger();
+    assert_eq!(otscout_sim::ledger::overlaps(&l, "d").len(), 1, "{l:?}");
+    assert_eq!(
+        l.iter()
+            .filter(|e| matches!(e.kind, EventKind::Closed { .. }))
+            .count(),
+        1,
+        "only the refused one closed"
+    );
+    // A client that closes its socket with nothing unread sends no RST.
+    drop(s);
+    tokio::time::sleep(SHORT).await;
+    assert!(otscout_sim::ledger::client_resets(&p.ledger()).is_empty());
+    let ledger = p.ledger_handle();
+    p.shutdown().await;
+    assert!(ledger.snapshot().iter().any(|e| e.kind
+        == EventKind::Closed {
+            why: "plant shutdown".into()
+        }));
+}
+
+/// A client that drops its socket while the device is still sending (the defect in issue
+/// 12: otscout's close gave up before the device's FIN) is reset by its kernel when the
+/// next byte arrives, and the ledger says so.
+#[tokio::test]
+async fn a_client_reset_during_a_drip_is_recorded() {
+    let p = device(137, "drip_ms = 40").await;
+    let mut s = connect(addr(&p)).await;
+    s.write_all(&mb_devid(1, 1, 1, 0)).await.unwrap();
+    let mut one = [0u8; 1];
+    s.read_exact(&mut one).await.unwrap();
+    s.shutdown().await.unwrap();
+    drop(s);
+    wait_ledger(&p, "the client's reset", |l| {
+        !otscout_sim::ledger::client_resets(l).is_empty()
+    })
+    .await;
+    let l = p.ledger();
+    let r = otscout_sim::ledger::client_resets(&l);
+    assert_eq!(
+        r[0].kind,
+        EventKind::ClientReset {
+            during: "write".into()
+        }
+    );
     p.shutdown().await;
 }

@@ -30,11 +30,15 @@ async fn ledger_records_connections_requests_replies_in_order() {
             EventKind::Opened => "opened",
             EventKind::Request { .. } => "request",
             EventKind::Reply { .. } => "reply",
+            EventKind::ClientFin => "client_fin",
             EventKind::Closed { .. } => "closed",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["opened", "request", "reply", "closed"]);
+    assert_eq!(
+        kinds,
+        ["opened", "request", "reply", "client_fin", "closed"]
+    );
     for (i, e) in l.iter().enumerate() {
         assert_eq!(e.seq, i as u64);
         assert_eq!(
@@ -49,7 +53,7 @@ async fn ledger_records_connections_requests_replies_in_order() {
         assert!(i == 0 || e.at >= l[i - 1].at, "monotonic times");
         assert!(e.unix_micros > 1_600_000_000_000_000);
     }
-    assert_eq!(l[0].conn, l[3].conn);
+    assert_eq!(l[0].conn, l[4].conn);
     assert_eq!(
         l[1].kind,
         EventKind::Request {
@@ -60,7 +64,7 @@ async fn ledger_records_connections_requests_replies_in_order() {
     );
     assert_eq!(l[2].kind, EventKind::Reply { bytes: reply });
     assert_eq!(
-        l[3].kind,
+        l[4].kind,
         EventKind::Closed {
             why: "client closed".into()
         }
@@ -122,7 +126,7 @@ async fn ledger_sink_receives_every_event() {
         .await
         .unwrap();
     drop(s);
-    wait_ledger(&plant, "close", |l| l.len() == 4).await;
+    wait_ledger(&plant, "close", |l| l.len() == 5).await;
     let snapshot = plant.ledger();
     plant.shutdown().await;
     let streamed: Vec<_> = rx.iter().collect(); // ends: shutdown drops the sender
