@@ -438,12 +438,12 @@ fn print_summary(
             protocol, hold_ms, ..
         }) = &h.left_alone
         {
-            println!(
+            outln!(
                 "  {:<15} left alone: the device kept its side of the {} connection open after our FIN for more than {:.1} s",
                 h.ip,
                 format!("{protocol:?}").to_lowercase(),
                 *hold_ms as f64 / 1000.0
-            );
+            )?;
         }
     }
     outln!("result: {}", output.display())?;
