@@ -56,6 +56,12 @@ pub struct Observation {
     /// The raw reply bytes behind the fact, as lowercase hex, kept for audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_hex: Option<String>,
+    /// When the fact is about something behind `ip` rather than `ip` itself: the path the
+    /// request travelled from `ip` to it (a CIP route path through a bridge or backplane,
+    /// `cip:1/0` for port 1, slot 0). Merge never folds such a fact into the asset at
+    /// `ip`. Absent (and not serialized) for facts about `ip` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// What an observation says.

@@ -614,8 +614,10 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
         if rest.is_empty() {
             break;
         }
+        // The framing contract (`crate::wire`): `Some(n)` is a whole frame held, `None`
+        // is "wait for more", however long the frame announces itself to be.
         match an.frame_len(rest) {
-            Ok(Some(n)) if n > 0 && n <= rest.len() => {
+            Ok(Some(n)) => {
                 let frame = &rest[..n];
                 ctx.stats.pdus += 1;
                 an.on_frame(frame, ctx);
@@ -623,7 +625,7 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
                 start += n;
             }
             Ok(None) => break,
-            Ok(Some(_)) | Err(_) => {
+            Err(_) => {
                 // Not a frame boundary (a capture that starts mid-message, bytes lost in a
                 // gap, or a peer that is not speaking the protocol): drop what is
                 // buffered and resynchronise on the next segment.

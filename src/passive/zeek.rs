@@ -261,6 +261,7 @@ impl Sink {
             provenance,
             seen,
             raw_hex: None,
+            path: None,
         });
     }
 }

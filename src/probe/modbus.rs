@@ -251,14 +251,9 @@ impl ModbusSession {
     /// one to try (false: the unit answered, or every unit id was tried).
     fn end_unit(&mut self) -> bool {
         if !self.replies.is_empty() {
-            let identity = to_identity(self.unit(), &self.replies);
             let raw = std::mem::take(&mut self.raw);
-            self.push(
-                Fact::Identity {
-                    identity: Identity::Modbus(identity),
-                },
-                Some(raw),
-            );
+            let fact = self.identity_fact();
+            self.push(fact, Some(raw));
             self.answered = true;
         }
         if self.answered {
@@ -310,15 +305,28 @@ impl ModbusSession {
 
     fn flush_identity(&mut self) {
         if !self.replies.is_empty() && self.unit_idx < self.cfg.unit_ids.len() {
-            let identity = to_identity(self.unit(), &self.replies);
             let raw = std::mem::take(&mut self.raw);
+            let fact = self.identity_fact();
             self.replies.clear();
-            self.push(
-                Fact::Identity {
-                    identity: Identity::Modbus(identity),
-                },
-                Some(raw),
-            );
+            self.push(fact, Some(raw));
+        }
+    }
+
+    /// The unit's replies as an identity; replies that named no object at all are "the
+    /// unit answered, with no identity objects" (a negative finding, never an identity
+    /// with empty fields).
+    fn identity_fact(&self) -> Fact {
+        let identity = to_identity(self.unit(), &self.replies);
+        if identity.objects.is_empty() {
+            let code = self.replies.last().map_or(0, |r| r.read_code.code());
+            return Fact::Negative {
+                protocol: Protocol::Modbus,
+                port: self.cfg.port,
+                answer: crate::wire::modbus::no_identity_objects_answer(self.unit(), code),
+            };
+        }
+        Fact::Identity {
+            identity: Identity::Modbus(identity),
         }
     }
 

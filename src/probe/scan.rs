@@ -207,6 +207,9 @@ pub enum ProbeOutcome {
     /// The device spoke the protocol and said no (exception, unsupported command,
     /// refused TSAP).
     Negative,
+    /// The device answered the identity request, but named nothing (a Modbus Read Device
+    /// Identification reply with zero objects).
+    AnsweredNoIdentity,
     /// Something answered, but not in this protocol.
     NotThisProtocol,
     /// Connection refused (nothing listening).
@@ -1085,8 +1088,15 @@ fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<S
     if has(&|f| matches!(f, Fact::Suspicious { .. })) {
         return (ProbeOutcome::Suspicious, None);
     }
-    if has(&|f| matches!(f, Fact::Negative { .. })) {
+    let empty_answer = |f: &Fact| {
+        matches!(f, Fact::Negative { answer, .. }
+            if answer.contains(crate::wire::modbus::NO_IDENTITY_OBJECTS))
+    };
+    if has(&|f| matches!(f, Fact::Negative { .. }) && !empty_answer(f)) {
         return (ProbeOutcome::Negative, None);
+    }
+    if has(&empty_answer) {
+        return (ProbeOutcome::AnsweredNoIdentity, None);
     }
     if drive.end == DriveEnd::Stopped {
         return (ProbeOutcome::Interrupted, Some("the scan stopped".into()));
@@ -1145,6 +1155,7 @@ fn observation(
         },
         seen: Some(seen),
         raw_hex,
+        path: None,
     }
 }
 

@@ -183,9 +183,9 @@ impl Header {
     }
 }
 
-/// Stream framing: `Ok(None)` until the 24-byte header is there, then `Ok(Some(24 +
-/// length))`, the frame's total length (which may be more than `buf` holds yet: the caller
-/// waits until it has that many bytes, then decodes `&buf[..n]`).
+/// Stream framing, under the contract of [`crate::wire`]: `Ok(None)` until the whole
+/// frame (the 24-byte header and the `length` bytes it announces) is in `buf`, then
+/// `Ok(Some(24 + length))`.
 ///
 /// Errors when the header's length is above [`MAX_BODY_LEN`] (the stream cannot be
 /// resynchronised: the caller drops the connection).
@@ -193,10 +193,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     let Some(len) = buf.get(2..4) else {
         return Ok(None);
     };
-    if buf.len() < HEADER_LEN {
-        return Ok(None);
-    }
-    // Untrusted length: a u16, further capped by the spec's 65511 (Vol. 2 2-3.1).
+    // Untrusted length: a u16, further capped by the spec's 65511 (Vol. 2 2-3.1), so a
+    // bad one is refused as soon as it is readable rather than waited for.
     let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
     if len > MAX_BODY_LEN {
         return Err(DecodeError::TooLarge {
@@ -205,7 +203,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
             max: MAX_BODY_LEN,
         });
     }
-    Ok(Some(HEADER_LEN + len))
+    let total = HEADER_LEN + len;
+    Ok((buf.len() >= total).then_some(total))
 }
 
 /// One CPF item, its data kept raw; typed views decode `data` on demand
@@ -1041,6 +1040,85 @@ pub fn unconnected_send_inner(data: &[u8]) -> Result<CipRequest, DecodeError> {
     let size = usize::from(c.u16_le("cip.unconnected_send.message_size")?);
     let mut m = c.sub(size, "cip.unconnected_send.message")?;
     CipRequest::decode(&mut m)
+}
+
+/// An Unconnected Send's data (Vol. 1 3-5.5.2): the embedded request and the route path
+/// (port segments, raw; empty when the target is the receiving device itself).
+pub fn unconnected_send(data: &[u8]) -> Result<(CipRequest, Vec<u8>), DecodeError> {
+    let mut c = Cursor::framed(data);
+    c.skip(2, "cip.unconnected_send.timing")?;
+    // Untrusted size: a u16, checked against the data by `sub`.
+    let size = usize::from(c.u16_le("cip.unconnected_send.message_size")?);
+    let mut m = c.sub(size, "cip.unconnected_send.message")?;
+    let inner = CipRequest::decode(&mut m)?;
+    if size % 2 == 1 {
+        // A pad byte keeps the route path on a word boundary.
+        c.skip(1, "cip.unconnected_send.pad")?;
+    }
+    if c.is_empty() {
+        // Some tools omit the route path of a local target altogether.
+        return Ok((inner, Vec::new()));
+    }
+    // Untrusted size in 16-bit words: a u8 (at most 510 bytes), checked by `bytes`.
+    let words = usize::from(c.u8("cip.unconnected_send.route_path_size")?);
+    c.skip(1, "cip.unconnected_send.reserved")?;
+    let route = c.bytes(words * 2, "cip.unconnected_send.route_path")?.to_vec();
+    Ok((inner, route))
+}
+
+/// A route path as text: port segments as `port/link` joined by `,` after `cip:`
+/// (`cip:1/0` is port 1, the backplane, slot 0; an extended link address such as an IP
+/// address is shown as text), anything else as hex (`cip:0x...`). Vol. 1 C-1.4.1: a port
+/// segment is `0000 eppp` with `e` an extended link address, `ppp` the port (15: a
+/// 16-bit port follows).
+pub fn route_path_text(path: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut c = Cursor::framed(path);
+    let ok = (|| -> Result<(), DecodeError> {
+        while let Some(seg) = c.peek_u8() {
+            if seg & 0xE0 != 0 {
+                return Err(DecodeError::Invalid {
+                    field: "cip.route.segment",
+                    value: u64::from(seg),
+                    reason: "not a port segment",
+                });
+            }
+            c.u8("cip.route.segment")?;
+            let extended = seg & 0x10 != 0;
+            let link_len = if extended {
+                usize::from(c.u8("cip.route.link_size")?)
+            } else {
+                0
+            };
+            let port = match seg & 0x0F {
+                0x0F => c.u16_le("cip.route.port")?,
+                p => u16::from(p),
+            };
+            if extended {
+                // Untrusted size: a u8, checked by `bytes`; padded to a word boundary.
+                let link = c.bytes(link_len, "cip.route.link")?;
+                let text: String = link
+                    .iter()
+                    .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+                    .collect();
+                parts.push(format!("{port}/{text}"));
+                let used = 2 + link_len + if seg & 0x0F == 0x0F { 2 } else { 0 };
+                if used % 2 == 1 {
+                    c.skip(1, "cip.route.pad")?;
+                }
+            } else {
+                // One link byte: the segment is 2 (or, with a 16-bit port, 4) bytes.
+                let link = c.u8("cip.route.link")?;
+                parts.push(format!("{port}/{link}"));
+            }
+        }
+        Ok(())
+    })();
+    if ok.is_ok() && !parts.is_empty() {
+        format!("cip:{}", parts.join(","))
+    } else {
+        format!("cip:0x{}", hex::encode(path))
+    }
 }
 
 /// The embedded requests or replies of a Multiple Service Packet's data (Vol. 1 ):

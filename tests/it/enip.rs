@@ -449,6 +449,10 @@ fn frame_len_frames_a_stream() {
     assert_eq!(enip::frame_len(&stream[..23]), Ok(None));
     assert_eq!(enip::frame_len(&stream), Ok(Some(24)));
     assert_eq!(enip::frame_len(&stream[24..]), Ok(Some(24 + 0x33)));
+    // The reply's header alone, or the header and part of its body, is not a frame yet
+    // (it was `Some(24 + 0x33)` as soon as the header was in: issue 14).
+    assert_eq!(enip::frame_len(&stream[24..48]), Ok(None));
+    assert_eq!(enip::frame_len(&stream[24..24 + 30]), Ok(None));
     let mut huge = hex(ENBT_REQ);
     huge[2..4].copy_from_slice(&0xFFFFu16.to_le_bytes());
     assert!(matches!(
