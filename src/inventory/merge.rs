@@ -685,7 +685,11 @@ fn routed_summary(identity: &Identity) -> String {
         Identity::Modbus(m) => format!(
             "modbus unit {}: {}",
             m.unit_id,
-            m.objects.values().map(|v| v.trim()).collect::<Vec<_>>().join(" ")
+            m.objects
+                .values()
+                .map(|v| v.trim())
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         Identity::S7(s) => s
             .order_number

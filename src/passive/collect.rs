@@ -392,7 +392,11 @@ impl Collector {
         }
         let kept = &raw[..raw.len().min(MAX_ANOMALY_BYTES)];
         let reason = if kept.len() < raw.len() {
-            format!("{reason} ({} bytes, the first {} kept)", raw.len(), kept.len())
+            format!(
+                "{reason} ({} bytes, the first {} kept)",
+                raw.len(),
+                kept.len()
+            )
         } else {
             format!("{reason} ({} bytes)", raw.len())
         };
@@ -510,7 +514,12 @@ impl Collector {
             .iter()
             .filter(|(k, _)| !self.ids.contains_key(k))
             .map(|((ip, _), f)| (ip, f));
-        for (ip, f) in self.findings.iter().map(|((ip, _), f)| (ip, f)).chain(empty) {
+        for (ip, f) in self
+            .findings
+            .iter()
+            .map(|((ip, _), f)| (ip, f))
+            .chain(empty)
+        {
             if !self.proven(ip) {
                 note(*ip, &mut unproven);
                 continue;

@@ -17,7 +17,10 @@
 //! TCP flows on ports that name no ICS protocol are watched for a few segments: when both
 //! directions parse cleanly as the same protocol ([`mod@super::detect`]) the flow is decoded
 //! as that protocol and the detection is recorded as heuristic
-//! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered.
+//! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered. A UDP datagram between
+//! ports that name no ICS protocol is read when it is, on its own, an EtherNet/IP List
+//! Identity reply carrying an identity item (a device answering discovery from another
+//! port), recorded as heuristic the same way.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -525,7 +528,41 @@ impl Engine {
             (true, false) => (Dir::ToClient, sport),
             (false, true) => (Dir::ToServer, dport),
             (true, true) => (Dir::Unknown, dport),
-            (false, false) => return,
+            (false, false) => {
+                // No port names a protocol: only a datagram that is, on its own, an
+                // EtherNet/IP List Identity reply with an identity item in it is taken
+                // (a single datagram has no answer to confirm it, so the bar is the
+                // decoded identity, not a plausible header).
+                if !super::detect::enip_identity_reply(payload) {
+                    return;
+                }
+                self.stats.heuristic_flows += 1;
+                self.col.observed(
+                    src,
+                    ATTR_PROTOCOL_HEURISTIC,
+                    format!(
+                        "enip on udp/{sport} (payload heuristic, not the port: a list identity reply with an identity item)"
+                    ),
+                    at,
+                );
+                self.col
+                    .service(src, Transport::Udp, sport, Protocol::Enip, at);
+                let mut an = Analyzer::new(Protocol::Enip);
+                let mut ctx = Ctx {
+                    client: dst,
+                    server: src,
+                    server_port: sport,
+                    transport: Transport::Udp,
+                    src,
+                    dir: Dir::ToClient,
+                    at,
+                    col: &mut self.col,
+                    stats: &mut self.stats,
+                    warnings: &mut self.warnings,
+                };
+                an.on_datagram(payload, &mut ctx);
+                return;
+            }
         };
         let protocol = protocol_for_port(Transport::Udp, server_port);
         if matches!(dir, Dir::ToClient) || (protocol == Protocol::CipIo && sport == server_port) {

@@ -1062,7 +1062,9 @@ pub fn unconnected_send(data: &[u8]) -> Result<(CipRequest, Vec<u8>), DecodeErro
     // Untrusted size in 16-bit words: a u8 (at most 510 bytes), checked by `bytes`.
     let words = usize::from(c.u8("cip.unconnected_send.route_path_size")?);
     c.skip(1, "cip.unconnected_send.reserved")?;
-    let route = c.bytes(words * 2, "cip.unconnected_send.route_path")?.to_vec();
+    let route = c
+        .bytes(words * 2, "cip.unconnected_send.route_path")?
+        .to_vec();
     Ok((inner, route))
 }
 

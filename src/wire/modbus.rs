@@ -927,7 +927,8 @@ pub fn no_identity_objects_answer(unit_id: u8, read_code: u8) -> String {
 }
 
 /// The words that mark the answer of [`no_identity_objects_answer`].
-pub const NO_IDENTITY_OBJECTS: &str = "answered read device identification with no identity objects";
+pub const NO_IDENTITY_OBJECTS: &str =
+    "answered read device identification with no identity objects";
 
 /// Folds the Read Device Identification replies of one unit (every read code and page, in
 /// the order received) into an identity. The first value of an object id wins (a later

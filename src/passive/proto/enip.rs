@@ -212,7 +212,12 @@ impl Enip {
                         let parts = match enip::multiple_service_parts(&reply.data) {
                             Ok(p) => p,
                             Err(e) => {
-                                return ctx.undecoded(Protocol::Cip, "cip multiple service reply", bytes, &e);
+                                return ctx.undecoded(
+                                    Protocol::Cip,
+                                    "cip multiple service reply",
+                                    bytes,
+                                    &e,
+                                );
                             }
                         };
                         for (part, want) in parts.iter().zip(each) {

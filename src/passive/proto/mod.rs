@@ -60,7 +60,13 @@ impl Ctx<'_> {
     /// and no effect on the exit code. It is counted with its frame number and kept as a
     /// [`crate::inventory::Fact::Suspicious`] observation of its sender with its first
     /// [`super::collect::MAX_ANOMALY_BYTES`] bytes, so nothing is lost.
-    pub fn undecoded(&mut self, protocol: Protocol, what: &str, raw: &[u8], e: &dyn std::fmt::Display) {
+    pub fn undecoded(
+        &mut self,
+        protocol: Protocol,
+        what: &str,
+        raw: &[u8],
+        e: &dyn std::fmt::Display,
+    ) {
         self.stats.undecoded += 1;
         if self.stats.undecoded_frames.len() < MAX_UNDECODED_FRAMES {
             self.stats.undecoded_frames.push(self.at.frame);

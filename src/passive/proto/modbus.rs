@@ -92,8 +92,15 @@ impl Modbus {
             // zero objects, after replies that had them).
             let answer = modbus::no_identity_objects_answer(unit, reply.read_code.code());
             let key = format!("modbus:{}:{unit}", ctx.server_port);
-            ctx.col
-                .empty_identity(src, key, Protocol::Modbus, ctx.server_port, answer, frame, at);
+            ctx.col.empty_identity(
+                src,
+                key,
+                Protocol::Modbus,
+                ctx.server_port,
+                answer,
+                frame,
+                at,
+            );
             return;
         }
         let key = format!("modbus:{}:{unit}", ctx.server_port);
