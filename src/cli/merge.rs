@@ -49,6 +49,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         for w in &loaded.warnings {
             eprintln!("otscout: warning: {}: {w}", p.display());
         }
+        for n in &loaded.notes {
+            eprintln!("otscout: note: {}: {n}", p.display());
+        }
         inputs.push(loaded.input);
     }
     let inv = inventory::merge(&inputs, Utc::now());

@@ -250,6 +250,9 @@ fn load_passive(paths: &[PathBuf]) -> anyhow::Result<ObservationFile> {
         for w in &loaded.warnings {
             eprintln!("otscout: warning: {}: {w}", p.display());
         }
+        for n in &loaded.notes {
+            eprintln!("otscout: note: {}: {n}", p.display());
+        }
         observations.extend(loaded.input.observations);
     }
     Ok(ObservationFile {
@@ -364,6 +367,9 @@ fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOpti
             .with_context(|| format!("--passive {}", p.display()))?;
         for w in &loaded.warnings {
             eprintln!("otscout: warning: {}: {w}", p.display());
+        }
+        for n in &loaded.notes {
+            eprintln!("otscout: note: {}: {n}", p.display());
         }
         inputs.push(loaded.input);
     }

@@ -599,6 +599,19 @@ fn fold(b: &mut Builder, o: &Observation) {
                 .or_default()
                 .insert(src("negative answer".to_owned()));
         }
+        Fact::NoIdentity {
+            protocol,
+            port,
+            answer,
+        } => {
+            // The report lists it with the negative answers (its text says what it is):
+            // the device is there, but no identity field comes from it.
+            b.protocols.insert(*protocol);
+            b.findings
+                .entry((FindingKind::Negative, *protocol, *port, answer.clone()))
+                .or_default()
+                .insert(src("answered, no identity objects".to_owned()));
+        }
         Fact::NoAnswer {
             protocol,
             port,

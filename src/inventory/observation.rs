@@ -90,6 +90,15 @@ pub enum Fact {
         port: u16,
         answer: String,
     },
+    /// The device answered the identity request in its protocol but named nothing (a
+    /// Modbus Read Device Identification reply with zero objects): it is there and speaks
+    /// the protocol, but says nothing about who it is. Never an identity with empty
+    /// fields.
+    NoIdentity {
+        protocol: Protocol,
+        port: u16,
+        answer: String,
+    },
     /// A probe got no protocol answer.
     NoAnswer {
         protocol: Protocol,

@@ -416,8 +416,8 @@ impl Collector {
     }
 
     /// `device` answered an identity request without naming anything (a Modbus
-    /// identification reply with zero objects). Reported at the end as a negative answer,
-    /// and only when no reply under the same identity `key` named something.
+    /// identification reply with zero objects). Reported at the end as
+    /// [`Fact::NoIdentity`], and only when no reply under the same identity `key` named something.
     #[allow(clippy::too_many_arguments)]
     pub fn empty_identity(
         &mut self,
@@ -436,7 +436,7 @@ impl Collector {
             self.capped += 1;
             return;
         }
-        let fact = Fact::Negative {
+        let fact = Fact::NoIdentity {
             protocol,
             port,
             answer,

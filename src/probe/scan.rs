@@ -1088,14 +1088,10 @@ fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<S
     if has(&|f| matches!(f, Fact::Suspicious { .. })) {
         return (ProbeOutcome::Suspicious, None);
     }
-    let empty_answer = |f: &Fact| {
-        matches!(f, Fact::Negative { answer, .. }
-            if answer.contains(crate::wire::modbus::NO_IDENTITY_OBJECTS))
-    };
-    if has(&|f| matches!(f, Fact::Negative { .. }) && !empty_answer(f)) {
+    if has(&|f| matches!(f, Fact::Negative { .. })) {
         return (ProbeOutcome::Negative, None);
     }
-    if has(&empty_answer) {
+    if has(&|f| matches!(f, Fact::NoIdentity { .. })) {
         return (ProbeOutcome::AnsweredNoIdentity, None);
     }
     if drive.end == DriveEnd::Stopped {
@@ -1206,6 +1202,54 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::inventory::{EnipIdentity, EnipIdentitySource, S7Identity};
+
+    fn observation_of(fact: Fact) -> Observation {
+        Observation {
+            ip: "10.0.0.1".parse().unwrap(),
+            fact,
+            provenance: Provenance::Pcap {
+                file: "t".into(),
+                frame: 1,
+            },
+            seen: None,
+            raw_hex: None,
+            path: None,
+        }
+    }
+
+    #[test]
+    fn zero_identity_objects_is_its_own_outcome_and_not_identified() {
+        let drive = DriveReport {
+            end: DriveEnd::Done,
+            findings: vec![],
+            sent: vec![],
+            connections: 1,
+            losses: vec![],
+            timeouts: 0,
+            replies: 1,
+        };
+        let empty = observation_of(Fact::NoIdentity {
+            protocol: Protocol::Modbus,
+            port: 502,
+            answer: crate::wire::modbus::no_identity_objects_answer(1, 1),
+        });
+        assert_eq!(
+            classify(&drive, std::slice::from_ref(&empty)).0,
+            ProbeOutcome::AnsweredNoIdentity
+        );
+        assert_eq!(
+            ProbeOutcome::AnsweredNoIdentity.to_string(),
+            "answered_no_identity"
+        );
+        assert!(!ProbeOutcome::AnsweredNoIdentity.is_error());
+        // An exception besides it is the device saying no.
+        let exc = observation_of(Fact::Negative {
+            protocol: Protocol::Modbus,
+            port: 502,
+            answer: "unit 2 answered with exception 0x02".into(),
+        });
+        assert_eq!(classify(&drive, &[empty, exc]).0, ProbeOutcome::Negative);
+    }
 
     #[test]
     fn names_for_vendor_rules() {

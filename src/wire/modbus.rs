@@ -918,17 +918,14 @@ impl ResponseAdu {
 }
 
 /// What a unit that answered Read Device Identification with zero objects said, as the
-/// answer of a negative finding: it spoke Modbus and answered, but named nothing
-/// (`unit 1 answered read device identification with no identity objects (read code
-/// 1)`). Both the probe and the passive side use it, and the scan's outcome
-/// `answered_no_identity` is recognised by [`NO_IDENTITY_OBJECTS`] in it.
+/// answer of an "answered, no identity objects" finding (`unit 1 answered read device
+/// identification with no identity objects (read code 1)`): the probe and the passive
+/// side word it the same way.
 pub fn no_identity_objects_answer(unit_id: u8, read_code: u8) -> String {
-    format!("unit {unit_id} {NO_IDENTITY_OBJECTS} (read code {read_code})")
+    format!(
+        "unit {unit_id} answered read device identification with no identity objects (read code {read_code})"
+    )
 }
-
-/// The words that mark the answer of [`no_identity_objects_answer`].
-pub const NO_IDENTITY_OBJECTS: &str =
-    "answered read device identification with no identity objects";
 
 /// Folds the Read Device Identification replies of one unit (every read code and page, in
 /// the order received) into an identity. The first value of an object id wins (a later

@@ -564,7 +564,7 @@ fn modbus_identification_with_zero_objects_is_answered_not_identified() {
         .observations
         .iter()
         .filter_map(|o| match &o.fact {
-            Fact::Negative {
+            Fact::NoIdentity {
                 protocol: Protocol::Modbus,
                 answer,
                 ..
