@@ -6,6 +6,13 @@
 //! protocol analyzers ([`super::proto`]), which use the same `wire/` decoders as the
 //! active side. UDP datagrams go to the analyzers whole.
 //!
+//! What is decoded depends on the bytes of each direction, never on how TCP cut them
+//! (the framing contract of `crate::wire`). Bytes that cannot start a frame where one had
+//! to start (after a SYN, or right after whole frames) mean the peer is not speaking the
+//! protocol: they are kept as an undecodable message and the rest of that direction is
+//! not read. Only where the frame boundary was never known (a capture that starts
+//! mid-message, bytes lost in a gap) does the engine resynchronise on the next segment.
+//!
 //! Memory is bounded: at most [`MAX_FLOWS`] flows, each with capped buffers
 //! ([`super::tcp`]); flows idle for [`IDLE_SECS`] of capture time are evicted, and when
 //! the table is full the least recently active are. On top of that, all streams together
@@ -484,6 +491,10 @@ impl Engine {
         } else {
             &mut fl.s2c
         };
+        if stream.stopped {
+            // This direction is not the protocol (see `Stream::stop`).
+            return;
+        }
         let held_before = stream.held();
         let fx = stream.segment(t.seq, t.payload);
         if fx.retransmission {
@@ -662,10 +673,22 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
                 start += n;
             }
             Ok(None) => break,
+            Err(e) if stream.aligned => {
+                // A frame had to start here (contiguous bytes after whole frames, or the
+                // stream's first byte after a SYN), and these bytes cannot start one: the
+                // peer is not speaking the protocol. They are kept as an undecodable
+                // message, and the rest of the direction is not read (resynchronising at
+                // the next segment would depend on how TCP cut the stream).
+                ctx.stats.desyncs += 1;
+                let protocol = an.protocol();
+                ctx.undecoded(protocol, "stream that is not the protocol", rest, &e);
+                stream.stop();
+                return;
+            }
             Err(_) => {
-                // Not a frame boundary (a capture that starts mid-message, bytes lost in a
-                // gap, or a peer that is not speaking the protocol): drop what is
-                // buffered and resynchronise on the next segment.
+                // Not a frame boundary we knew (a capture that starts mid-message, bytes
+                // lost in a gap): drop what is buffered and resynchronise on the next
+                // segment.
                 ctx.stats.desyncs += 1;
                 stream.desync();
                 return;
@@ -735,8 +758,9 @@ mod tests {
                 reassembly_budget: 16 * 1024,
             },
         );
+        // 200 bytes of a frame that announces 6 + 254.
         let mut half = vec![0u8, 1, 0, 0, 0, 0xfe, 1, 0x10];
-        half.resize(300, 0);
+        half.resize(200, 0);
         let whole = [0u8, 2, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
         for i in 0..400u64 {
             let src = [10, 3, (i >> 8) as u8, i as u8];

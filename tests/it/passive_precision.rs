@@ -926,3 +926,40 @@ fn zeek_enip_cotp_and_s7comm_plus_logs_give_roles() {
         )])
     );
 }
+
+/// modbus_test_data_part1.pcap frames 76 and 78 carry 451 bytes each to port 502 that are
+/// not Modbus (`0001 0000 8804 ...`: an MBAP length of 34820). Cut frame 76 after 351
+/// bytes: before issue 14 the engine resynchronised on the second piece, which starts
+/// `1000 0100 0088 04 05 ...` (an MBAP length of 136, unit 4, function 5) and framed the
+/// garbage into a write_single_coil by 10.0.0.57 that the capture as recorded does not
+/// show. The stream is now not read past bytes that cannot start a frame where one had
+/// to start, however it was cut, and those bytes are kept as an undecodable message.
+#[test]
+fn garbage_on_a_protocol_port_frames_the_same_however_it_is_cut() {
+    let Some(dir) = captures_dir("garbage_on_a_protocol_port_frames_the_same_however_it_is_cut")
+    else {
+        return;
+    };
+    let cap = read_cap(&dir, "modbus_test_data_part1.pcap");
+    let base = import_bytes("garbage.pcap", &resegment::write(&cap));
+    let mut cut = cap.clone();
+    resegment::split_frame(&mut cut, 75, &[351]);
+    assert_eq!(cut.recs.len(), cap.recs.len() + 1);
+    let r = import_bytes("garbage_cut.pcap", &resegment::write(&cut));
+    let writes = |r: &ImportReport| {
+        r.observations
+            .iter()
+            .filter(|o| {
+                o.ip == ip("10.0.0.8")
+                    && matches!(o.fact, Fact::Operation { actor, .. } if actor == ip("10.0.0.57"))
+            })
+            .count()
+    };
+    assert_eq!(writes(&base), 0);
+    assert_eq!(writes(&r), 0, "{:#?}", r.observations);
+    assert_eq!(fact_set(&r), fact_set(&base));
+    // The garbage is kept, not a warning: the capture is whole.
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert!(r.observations.iter().any(|o| o.ip == ip("10.0.0.57")
+        && matches!(&o.fact, Fact::Suspicious { reason, .. } if reason.contains("frame 76"))));
+}

@@ -91,6 +91,16 @@ pub enum Analyzer {
 }
 
 impl Analyzer {
+    /// The protocol this analyzer decodes.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Analyzer::Modbus(_) => Protocol::Modbus,
+            Analyzer::Enip(_) => Protocol::Enip,
+            Analyzer::S7(_) => Protocol::S7,
+            Analyzer::Opaque => Protocol::Other,
+        }
+    }
+
     pub fn new(p: Protocol) -> Self {
         match p {
             Protocol::Modbus => Analyzer::Modbus(modbus::Modbus::default()),
