@@ -451,6 +451,97 @@ fn cip_identity_only_from_paired_identity_requests_and_routed_ones_kept_apart() 
     assert!(text.contains("behind.cip:1/0"), "{text}");
 }
 
+/// A Multiple Service Packet (0x0A to the Message Router, Vol. 1 ): a count, the
+/// offsets of each message from the count, then the messages. `reply` builds the reply
+/// (`8a 00 00 00` then the same layout).
+fn multiple_service(parts: &[&[u8]], reply: bool) -> Vec<u8> {
+    let mut m = if reply {
+        vec![0x8a, 0x00, 0x00, 0x00]
+    } else {
+        vec![0x0a, 0x02, 0x20, 0x02, 0x24, 0x01]
+    };
+    let mut offset = 2 + 2 * parts.len();
+    m.extend((parts.len() as u16).to_le_bytes());
+    for p in parts {
+        m.extend((offset as u16).to_le_bytes());
+        offset += p.len();
+    }
+    for p in parts {
+        m.extend(*p);
+    }
+    m
+}
+
+/// An identity read inside a Multiple Service Packet sent through a route path, and one
+/// through two nested Unconnected Sends, belong to the modules at those paths, never to
+/// the answering ENBT (before, the path was dropped when the routed request was a
+/// Multiple Service Packet, and the controller's identity became the ENBT's own).
+#[test]
+fn cip_identity_in_a_routed_multiple_service_packet_keeps_its_path() {
+    let Some(dir) = captures_dir("cip_identity_in_a_routed_multiple_service_packet_keeps_its_path")
+    else {
+        return;
+    };
+    let r = firmware_slice_then(&dir, |s| {
+        let l61 = identity_reply(1, 14, 54, [20, 11], 0x00c0_ffee, "1756-L61/B LOGIX5561");
+        let remote = identity_reply(1, 14, 55, [21, 11], 0x00ba_d0c0, "1756-L62/B LOGIX5562");
+        let inner_route = unconnected_send(&GAA_IDENTITY, &[0x01, 0x02]);
+        vec![
+            (
+                true,
+                send_rr(
+                    s,
+                    7,
+                    &unconnected_send(
+                        &multiple_service(
+                            &[
+                                &[0x0e, 0x02, 0x20, 0x01, 0x24, 0x01, 0x30, 0x07],
+                                &GAA_IDENTITY,
+                            ],
+                            false,
+                        ),
+                        &[0x01, 0x00],
+                    ),
+                ),
+            ),
+            (
+                true,
+                send_rr(s, 8, &unconnected_send(&inner_route, &[0x01, 0x00])),
+            ),
+            (
+                false,
+                send_rr(
+                    s,
+                    7,
+                    &multiple_service(&[&[0x8e, 0x00, 0x00, 0x00, 0x03], &l61], true),
+                ),
+            ),
+            (false, send_rr(s, 8, &remote)),
+        ]
+    });
+    assert_clean(&r);
+    let ids = enip_ids(&r);
+    assert!(
+        ids.iter().all(|(_, p, _)| p.is_some()),
+        "no identity of the enbt's own here: {ids:#?}"
+    );
+    let mut got: Vec<(String, String)> = ids
+        .iter()
+        .map(|(_, p, id)| (p.clone().unwrap(), id.product_name.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("cip:1/0".to_string(), "1756-L61/B LOGIX5561".to_string()),
+            (
+                "cip:1/0,1/2".to_string(),
+                "1756-L62/B LOGIX5562".to_string()
+            ),
+        ]
+    );
+}
+
 /// A reply whose request the capture does not hold is not an identity (the same bytes
 /// could answer any class), and neither is the reply to Get_Attributes_All of another
 /// object: frames 17, 21, 23 of the real slice re-paired with rebuilt requests.

@@ -99,15 +99,30 @@ fn expect(req: &CipRequest, depth: usize) -> Expect {
         return Expect::Other;
     }
     if req.service == service::UNCONNECTED_SEND && t.class == Some(class::CONNECTION_MANAGER) {
-        // The reply to a routed request is the embedded request's own reply.
-        return match enip::unconnected_send(&req.data) {
-            Ok((inner, route)) => match expect(&inner, depth + 1) {
-                Expect::Identity(None) if !route.is_empty() => {
-                    Expect::Identity(Some(enip::route_path_text(&route)))
-                }
-                e => e,
-            },
-            Err(_) => Expect::Other,
+        // The reply to a routed request is the embedded request's own reply. Whatever
+        // identity it carries (a Get_Attributes_All, or one inside a Multiple Service
+        // Packet, or a further Unconnected Send) belongs to the module at the route path,
+        // which is prefixed to any path the inner request adds.
+        let Ok((inner, route)) = enip::unconnected_send(&req.data) else {
+            return Expect::Other;
+        };
+        let e = expect(&inner, depth + 1);
+        if route.is_empty() {
+            return e;
+        }
+        let here = enip::route_path_text(&route);
+        let through = |path: Option<String>| -> Option<String> {
+            Some(match path {
+                None => here.clone(),
+                Some(p) => format!("{here},{}", p.trim_start_matches("cip:")),
+            })
+        };
+        return match e {
+            Expect::Identity(path) => Expect::Identity(through(path)),
+            Expect::Multiple(each) => {
+                Expect::Multiple(each.into_iter().map(|w| w.map(through)).collect())
+            }
+            Expect::Other => Expect::Other,
         };
     }
     if req.service == service::MULTIPLE_SERVICE_PACKET && t.class == Some(class::MESSAGE_ROUTER) {
