@@ -241,7 +241,9 @@ mod object_map {
 /// EtherNet/IP List Identity item (0x0C) or CIP Identity object (class 1) attributes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnipIdentity {
-    /// Where it came from: `list_identity` or `cip_get_attributes_all`.
+    /// Where it came from: `list_identity` or `cip_get_attributes_all` (the Identity
+    /// object's attributes read over CIP, with Get_Attributes_All or a Get_Attribute_List
+    /// of the same attributes).
     pub source: EnipIdentitySource,
     pub vendor_id: u16,
     pub device_type: u16,

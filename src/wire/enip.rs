@@ -969,6 +969,80 @@ impl CipIdentity {
     }
 }
 
+/// The Identity object attributes (Vol. 1 5A-2.2) a Get_Attribute_List must ask for to be
+/// read as an identity: vendor, device type, product code, revision, serial and product
+/// name (the status, attribute 5, is taken when asked, 0 otherwise).
+pub const IDENTITY_LIST_ATTRIBUTES: [u16; 6] = [1, 2, 3, 4, 6, 7];
+
+/// Attribute ids a Get_Attribute_List request asks for (Vol. 1: a count, then the
+/// ids).
+pub fn attribute_list_request(data: &[u8]) -> Result<Vec<u16>, DecodeError> {
+    let mut c = Cursor::framed(data);
+    // Untrusted count: a u16, each id 2 bytes, checked against the data before reading.
+    let n = usize::from(c.u16_le("cip.attribute_list.count")?);
+    if n * 2 > c.remaining() {
+        return Err(DecodeError::Truncated {
+            field: "cip.attribute_list.ids",
+            needed: n * 2 - c.remaining(),
+        });
+    }
+    (0..n).map(|_| c.u16_le("cip.attribute_list.id")).collect()
+}
+
+/// A Get_Attribute_List reply to the Identity object (Vol. 1: a count, then per
+/// attribute its id, its status and, when the status is 0, its value; value layouts of
+/// 5A-2.2) as an identity, when it carries every attribute of
+/// [`IDENTITY_LIST_ATTRIBUTES`] with status 0; `Ok(None)` otherwise.
+///
+/// An attribute otscout does not know the size of ends the reading: what follows it
+/// cannot be placed.
+pub fn identity_from_attribute_list(
+    data: &[u8],
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<Option<CipIdentity>, DecodeError> {
+    let mut c = Cursor::framed(data);
+    // Untrusted count: each attribute is at least 4 bytes (id, status), checked by the
+    // reads below, so a large count only ends in a truncation error.
+    let n = c.u16_le("cip.attribute_list.count")?;
+    let mut id = CipIdentity {
+        vendor_id: 0,
+        device_type: 0,
+        product_code: 0,
+        revision: [0, 0],
+        status: 0,
+        serial: 0,
+        product_name: Vec::new(),
+        extra: Vec::new(),
+    };
+    let mut have = Vec::new();
+    for _ in 0..n {
+        let attr = c.u16_le("cip.attribute_list.attribute")?;
+        let status = c.u16_le("cip.attribute_list.status")?;
+        if status != 0 {
+            continue;
+        }
+        match attr {
+            1 => id.vendor_id = c.u16_le("cip.identity.vendor_id")?,
+            2 => id.device_type = c.u16_le("cip.identity.device_type")?,
+            3 => id.product_code = c.u16_le("cip.identity.product_code")?,
+            4 => id.revision = c.array("cip.identity.revision")?,
+            5 => id.status = c.u16_le("cip.identity.status")?,
+            6 => id.serial = c.u32_le("cip.identity.serial")?,
+            7 => {
+                id.product_name =
+                    decode_short_string(&mut c, "cip.identity.product_name", anomalies)?;
+            }
+            8 => {
+                c.u8("cip.identity.state")?;
+            }
+            _ => break,
+        }
+        have.push(attr);
+    }
+    let whole = IDENTITY_LIST_ATTRIBUTES.iter().all(|a| have.contains(a));
+    Ok(whole.then_some(id))
+}
+
 /// CIP class ids otscout names.
 pub mod class {
     pub const IDENTITY: u32 = 0x01;
@@ -979,6 +1053,7 @@ pub mod class {
 /// CIP service codes otscout names (Vol. 1 appendix A; Rockwell 1756-PM020 for 0x4C-0x55).
 pub mod service {
     pub const GET_ATTRIBUTES_ALL: u8 = 0x01;
+    pub const GET_ATTRIBUTE_LIST: u8 = 0x03;
     pub const MULTIPLE_SERVICE_PACKET: u8 = 0x0A;
     pub const GET_ATTRIBUTE_SINGLE: u8 = 0x0E;
     pub const UNCONNECTED_SEND: u8 = 0x52;

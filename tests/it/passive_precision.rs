@@ -542,6 +542,59 @@ fn cip_identity_in_a_routed_multiple_service_packet_keeps_its_path() {
     );
 }
 
+/// Get_Attribute_List (0x03) of the identity attributes of class 0x01 instance 1 is an
+/// identity read too; the same list asked of another class is not (both hand-built, in
+/// the real ENBT's session of EIP-FirmwareChange_slice.pcap).
+#[test]
+fn cip_identity_from_a_paired_get_attribute_list() {
+    let Some(dir) = captures_dir("cip_identity_from_a_paired_get_attribute_list") else {
+        return;
+    };
+    let list = |class: u8| {
+        let mut r = vec![0x03, 0x02, 0x20, class, 0x24, 0x01, 0x07, 0x00];
+        for a in 1u16..=7 {
+            r.extend(a.to_le_bytes());
+        }
+        r
+    };
+    let mut reply = vec![0x83, 0x00, 0x00, 0x00, 0x07, 0x00];
+    for (a, v) in [
+        (1u16, vec![0x01, 0x00]),
+        (2, vec![0x0c, 0x00]),
+        (3, vec![0x3a, 0x00]),
+        (4, vec![0x04, 0x03]),
+        (5, vec![0x30, 0x00]),
+        (6, 0x0051_aec3u32.to_le_bytes().to_vec()),
+    ] {
+        reply.extend(a.to_le_bytes());
+        reply.extend([0, 0]);
+        reply.extend(v);
+    }
+    reply.extend([0x07, 0x00, 0x00, 0x00, 0x0b]);
+    reply.extend(b"1756-ENBT/A");
+    let r = firmware_slice_then(&dir, |s| {
+        vec![
+            (true, send_rr(s, 5, &list(0x01))),
+            (false, send_rr(s, 5, &reply)),
+        ]
+    });
+    assert_clean(&r);
+    let ids = enip_ids(&r);
+    assert_eq!(ids.len(), 1, "{ids:#?}");
+    assert_eq!(ids[0].0, ip("192.168.10.120"));
+    assert_eq!(ids[0].1, None);
+    assert_eq!(ids[0].2.product_name, "1756-ENBT/A");
+    assert_eq!(ids[0].2.serial, 0x0051_aec3);
+    let r = firmware_slice_then(&dir, |s| {
+        vec![
+            (true, send_rr(s, 5, &list(0x64))),
+            (false, send_rr(s, 5, &reply)),
+        ]
+    });
+    assert_clean(&r);
+    assert_eq!(enip_ids(&r), vec![]);
+}
+
 /// A reply whose request the capture does not hold is not an identity (the same bytes
 /// could answer any class), and neither is the reply to Get_Attributes_All of another
 /// object: frames 17, 21, 23 of the real slice re-paired with rebuilt requests.

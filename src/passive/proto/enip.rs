@@ -80,13 +80,24 @@ fn pair_key(frame: &Frame) -> Option<PairKey> {
     }
 }
 
-/// Get_Attributes_All to the Identity object, instance 1 (Vol. 1 5A-2.2). Instance 0 (or
-/// none) would be the class's own attributes, not the device's identity.
+/// Get_Attributes_All to the Identity object, instance 1 (Vol. 1 5A-2.2), or
+/// Get_Attribute_List of at least the identity attributes
+/// ([`enip::IDENTITY_LIST_ATTRIBUTES`]). Instance 0 (or none) would be the class's own
+/// attributes, not the device's identity.
 fn is_identity_read(req: &CipRequest) -> bool {
     let t = req.target();
-    req.service == service::GET_ATTRIBUTES_ALL
-        && t.class == Some(class::IDENTITY)
-        && t.instance == Some(1)
+    if t.class != Some(class::IDENTITY) || t.instance != Some(1) {
+        return false;
+    }
+    match req.service {
+        service::GET_ATTRIBUTES_ALL => true,
+        service::GET_ATTRIBUTE_LIST => enip::attribute_list_request(&req.data).is_ok_and(|ids| {
+            enip::IDENTITY_LIST_ATTRIBUTES
+                .iter()
+                .all(|a| ids.contains(a))
+        }),
+        _ => false,
+    }
 }
 
 /// What the reply to `req` will carry.
@@ -254,16 +265,24 @@ impl Enip {
     }
 }
 
-/// The reply to a Get_Attributes_All of the Identity object, as an identity of the reply's
-/// sender (or of the module at `path` behind it).
+/// The reply to a Get_Attributes_All (or Get_Attribute_List) of the Identity object, as
+/// an identity of the reply's sender (or of the module at `path` behind it).
 fn identity(reply: &CipReply, path: Option<String>, bytes: &[u8], ctx: &mut Ctx<'_>) {
-    // 0x81: Get_Attributes_All with the reply bit; a failed route answers 0xD2.
-    if reply.service != (service::GET_ATTRIBUTES_ALL | 0x80) || reply.general_status != 0 {
-        return;
-    }
+    // 0x81 / 0x83: the request's service with the reply bit; a failed route answers 0xD2.
     let mut anomalies = Vec::new();
-    match enip::CipIdentity::decode(&mut Cursor::framed(&reply.data), &mut anomalies) {
-        Ok(cip) => {
+    let decoded = match (reply.service, reply.general_status) {
+        (0x81, 0) => {
+            enip::CipIdentity::decode(&mut Cursor::framed(&reply.data), &mut anomalies).map(Some)
+        }
+        // A Get_Attribute_List reply with some attribute refused says 0x1E ("embedded
+        // list service error", Vol. 1 B-1) and still carries the others, each with its
+        // own status.
+        (0x83, 0 | 0x1E) => enip::identity_from_attribute_list(&reply.data, &mut anomalies),
+        _ => return,
+    };
+    match decoded {
+        Ok(None) => {}
+        Ok(Some(cip)) => {
             let id = cip.to_identity();
             let key = format!("enip:get_attributes_all:{:08x}", id.serial);
             let (src, at) = (ctx.src, ctx.at);
