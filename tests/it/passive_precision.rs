@@ -962,7 +962,7 @@ fn segmentation_invariance(seeds: std::ops::Range<u64>) {
 
 #[test]
 fn segmentation_invariance_over_every_shared_capture() {
-    segmentation_invariance(0..4);
+    segmentation_invariance(0..32);
 }
 
 /// The same with many more seeds (`cargo test -- --ignored segmentation`).
