@@ -47,6 +47,7 @@ fn observations(hosts: u32, t0: DateTime<Utc>) -> (Vec<Observation>, Vec<Observa
             },
             seen,
             raw_hex: None,
+            path: None,
         });
         active.push(Observation {
             ip,
@@ -63,6 +64,7 @@ fn observations(hosts: u32, t0: DateTime<Utc>) -> (Vec<Observation>, Vec<Observa
             },
             seen,
             raw_hex: None,
+            path: None,
         });
         passive.push(Observation {
             ip,
@@ -73,6 +75,7 @@ fn observations(hosts: u32, t0: DateTime<Utc>) -> (Vec<Observation>, Vec<Observa
             },
             seen: Some(t0 - TimeDelta::days(7)),
             raw_hex: None,
+            path: None,
         });
     }
     (active, passive)

@@ -118,6 +118,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         for w in &loaded.warnings {
             errln!("otscout: warning: {}: {w}", p.display());
         }
+        for n in &loaded.notes {
+            eprintln!("otscout: note: {}: {n}", p.display());
+        }
         inputs.push(loaded.input);
     }
     let opts = MergeOptions {

@@ -128,6 +128,22 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
         for warning in &r.warnings {
             writeln!(w, "  warning: {}", printable(warning))?;
         }
+        if s.undecoded > 0 {
+            // Device messages otscout could not read: not damage (exit 0), kept as
+            // suspicious observations with their bytes.
+            let frames: Vec<String> = s.undecoded_frames.iter().map(u64::to_string).collect();
+            let more = if s.undecoded > s.undecoded_frames.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            };
+            writeln!(
+                w,
+                "  {} protocol messages did not decode (frames {}{more}): kept as suspicious observations with their bytes",
+                s.undecoded,
+                frames.join(", ")
+            )?;
+        }
         for note in &r.notes {
             writeln!(w, "  note: {}", printable(note))?;
         }
@@ -143,11 +159,16 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
                 writeln!(w, "\nidentities:")?;
                 any = true;
             }
+            let behind = match &o.path {
+                Some(p) => format!(" (behind it, at {p})"),
+                None => String::new(),
+            };
             writeln!(
                 w,
-                "  {:<15} {}",
+                "  {:<15} {}{}",
                 o.ip.to_string(),
-                printable(&describe(identity))
+                printable(&describe(identity)),
+                printable(&behind)
             )?;
         }
     }

@@ -254,6 +254,9 @@ fn load_passive(paths: &[PathBuf]) -> anyhow::Result<ObservationFile> {
         for w in &loaded.warnings {
             errln!("otscout: warning: {}: {w}", p.display());
         }
+        for n in &loaded.notes {
+            eprintln!("otscout: note: {}: {n}", p.display());
+        }
         observations.extend(loaded.input.observations);
     }
     Ok(ObservationFile {
@@ -369,6 +372,9 @@ fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOpti
             .with_context(|| format!("--passive {}", p.display()))?;
         for w in &loaded.warnings {
             errln!("otscout: warning: {}: {w}", p.display());
+        }
+        for n in &loaded.notes {
+            eprintln!("otscout: note: {}: {n}", p.display());
         }
         inputs.push(loaded.input);
     }

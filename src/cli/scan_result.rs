@@ -128,7 +128,7 @@ pub struct ProbeRecord {
     pub protocol: Protocol,
     pub transport: Transport,
     pub port: u16,
-    /// `identified`, `negative`, `not_this_protocol`, `refused`, `connect_timeout`,
+    /// `identified`, `negative`, `answered_no_identity`, `not_this_protocol`, `refused`, `connect_timeout`,
     /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
     /// `guard_refused`, `local_error`, `interrupted` or `left_alone`.
     pub outcome: String,

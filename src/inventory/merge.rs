@@ -723,6 +723,17 @@ fn fold(b: &mut Builder, o: &Observation) {
         detail,
     };
     match &o.fact {
+        Fact::Identity { identity } if o.path.is_some() => {
+            // An identity read through this address from something behind it (a module
+            // on a CIP route): never this asset's own vendor, model or serial. Kept as an
+            // attribute naming the path (sub-assets are a later issue's).
+            let path = o.path.as_deref().unwrap_or_default();
+            b.attribute(
+                &format!("behind.{path}"),
+                &routed_summary(identity),
+                &src(format!("identity read through {path}")),
+            );
+        }
         Fact::Identity { identity } => match identity {
             Identity::Modbus(id) => fold_modbus(b, id, &src),
             Identity::Enip(id) => fold_enip(b, id, &src),
@@ -759,6 +770,19 @@ fn fold(b: &mut Builder, o: &Observation) {
                 .entry((FindingKind::Negative, *protocol, *port, answer.clone()))
                 .or_default()
                 .insert(src("negative answer".to_owned()));
+        }
+        Fact::NoIdentity {
+            protocol,
+            port,
+            answer,
+        } => {
+            // The report lists it with the negative answers (its text says what it is):
+            // the device is there, but no identity field comes from it.
+            b.protocols.insert(*protocol);
+            b.findings
+                .entry((FindingKind::Negative, *protocol, *port, answer.clone()))
+                .or_default()
+                .insert(src("answered, no identity objects".to_owned()));
         }
         Fact::NoAnswer {
             protocol,
@@ -827,6 +851,36 @@ fn fold(b: &mut Builder, o: &Observation) {
                 None => b.attribute(&attribute.trim().to_ascii_lowercase(), value, &s),
             }
         }
+    }
+}
+
+/// One line naming what answered at a path behind an asset.
+fn routed_summary(identity: &Identity) -> String {
+    match identity {
+        Identity::Enip(e) => format!(
+            "{} (vendor {}, device type {}, product code {}, revision {}.{}, serial {:#010x})",
+            e.product_name.trim(),
+            e.vendor_id,
+            e.device_type,
+            e.product_code,
+            e.revision_major,
+            e.revision_minor,
+            e.serial
+        ),
+        Identity::Modbus(m) => format!(
+            "modbus unit {}: {}",
+            m.unit_id,
+            m.objects
+                .values()
+                .map(|v| v.trim())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Identity::S7(s) => s
+            .order_number
+            .clone()
+            .or_else(|| s.module_name.clone())
+            .unwrap_or_else(|| "s7".to_owned()),
     }
 }
 

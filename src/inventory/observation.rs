@@ -56,6 +56,12 @@ pub struct Observation {
     /// The raw reply bytes behind the fact, as lowercase hex, kept for audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_hex: Option<String>,
+    /// When the fact is about something behind `ip` rather than `ip` itself: the path the
+    /// request travelled from `ip` to it (a CIP route path through a bridge or backplane,
+    /// `cip:1/0` for port 1, slot 0). Merge never folds such a fact into the asset at
+    /// `ip`. Absent (and not serialized) for facts about `ip` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// What an observation says.
@@ -80,6 +86,15 @@ pub enum Fact {
     /// The device spoke the protocol and said no (a Modbus exception, ENIP status 0x0001,
     /// a refused TSAP): a finding, not an error.
     Negative {
+        protocol: Protocol,
+        port: u16,
+        answer: String,
+    },
+    /// The device answered the identity request in its protocol but named nothing (a
+    /// Modbus Read Device Identification reply with zero objects): it is there and speaks
+    /// the protocol, but says nothing about who it is. Never an identity with empty
+    /// fields.
+    NoIdentity {
         protocol: Protocol,
         port: u16,
         answer: String,
@@ -230,7 +245,9 @@ mod object_map {
 /// EtherNet/IP List Identity item (0x0C) or CIP Identity object (class 1) attributes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnipIdentity {
-    /// Where it came from: `list_identity` or `cip_get_attributes_all`.
+    /// Where it came from: `list_identity` or `cip_get_attributes_all` (the Identity
+    /// object's attributes read over CIP, with Get_Attributes_All or a Get_Attribute_List
+    /// of the same attributes).
     pub source: EnipIdentitySource,
     pub vendor_id: u16,
     pub device_type: u16,

@@ -53,7 +53,22 @@ struct IdAgg {
     identity: Identity,
     at: At,
     raw: Vec<String>,
+    /// The path behind the device the identity was read through (a CIP route).
+    path: Option<String>,
 }
+
+/// A message that did not decode, or a negative answer, kept as evidence.
+#[derive(Debug)]
+struct Finding {
+    fact: Fact,
+    at: At,
+    raw: Option<String>,
+}
+
+/// Bytes of an undecodable message kept in its observation (the length is in the reason).
+pub const MAX_ANOMALY_BYTES: usize = 256;
+/// Undecodable messages kept per capture as observations (the count goes on in the stats).
+const MAX_FINDINGS: usize = 4096;
 
 /// The running state of one capture's facts.
 #[derive(Debug)]
@@ -70,6 +85,10 @@ pub struct Collector {
     /// one per ENIP source.
     ids: BTreeMap<(IpAddr, String), IdAgg>,
     observed: BTreeMap<(IpAddr, &'static str, String), At>,
+    /// Suspicious (undecodable) messages by (sender, frame).
+    findings: BTreeMap<(IpAddr, u64), Finding>,
+    /// Identity requests answered with nothing, by the identity key they would have had.
+    empty_ids: BTreeMap<(IpAddr, String), Finding>,
     /// Destinations of frames the link layer sent to a broadcast or multicast group.
     link_broadcast: BTreeSet<IpAddr>,
     /// Things dropped because a cap was reached.
@@ -120,6 +139,8 @@ impl Collector {
             ops: BTreeMap::new(),
             ids: BTreeMap::new(),
             observed: BTreeMap::new(),
+            findings: BTreeMap::new(),
+            empty_ids: BTreeMap::new(),
             link_broadcast: BTreeSet::new(),
             capped: 0,
         }
@@ -311,6 +332,25 @@ impl Collector {
         raw: &[u8],
         at: At,
     ) {
+        self.identity_at(device, None, key, identity, raw, at);
+    }
+
+    /// An identity read through `device` from something behind it at `path` (a module on
+    /// a CIP route): kept apart from `device`'s own identity, with the path on the
+    /// observation.
+    pub fn identity_at(
+        &mut self,
+        device: IpAddr,
+        path: Option<String>,
+        key: String,
+        identity: Identity,
+        raw: &[u8],
+        at: At,
+    ) {
+        let key = match &path {
+            Some(p) => format!("{key}@{p}"),
+            None => key,
+        };
         let n = self.ids.len();
         match self.ids.get_mut(&(device, key.clone())) {
             Some(agg) => {
@@ -327,11 +367,88 @@ impl Collector {
                             identity,
                             at,
                             raw: vec![hex::encode(raw)],
+                            path,
                         },
                     );
                 }
             }
         }
+    }
+
+    /// A message from `src` that did not decode: kept with its first
+    /// [`MAX_ANOMALY_BYTES`] bytes (the reason says how long it was).
+    pub fn suspicious(
+        &mut self,
+        src: IpAddr,
+        protocol: Protocol,
+        port: u16,
+        reason: String,
+        raw: &[u8],
+        at: At,
+    ) {
+        if self.findings.len() >= MAX_FINDINGS {
+            self.capped += 1;
+            return;
+        }
+        let kept = &raw[..raw.len().min(MAX_ANOMALY_BYTES)];
+        let reason = if kept.len() < raw.len() {
+            format!(
+                "{reason} ({} bytes, the first {} kept)",
+                raw.len(),
+                kept.len()
+            )
+        } else {
+            format!("{reason} ({} bytes)", raw.len())
+        };
+        let fact = Fact::Suspicious {
+            protocol,
+            port,
+            reason,
+        };
+        // Two undecodable messages in one frame: the first is kept (both are counted).
+        self.findings
+            .entry((src, at.frame))
+            .or_insert_with(|| Finding {
+                fact,
+                at,
+                raw: Some(hex::encode(kept)),
+            });
+    }
+
+    /// `device` answered an identity request without naming anything (a Modbus
+    /// identification reply with zero objects). Reported at the end as
+    /// [`Fact::NoIdentity`], and only when no reply under the same identity `key` named something.
+    #[allow(clippy::too_many_arguments)]
+    pub fn empty_identity(
+        &mut self,
+        device: IpAddr,
+        key: String,
+        protocol: Protocol,
+        port: u16,
+        answer: String,
+        raw: &[u8],
+        at: At,
+    ) {
+        if self.empty_ids.contains_key(&(device, key.clone())) {
+            return;
+        }
+        if self.empty_ids.len() >= MAX_FINDINGS {
+            self.capped += 1;
+            return;
+        }
+        let fact = Fact::NoIdentity {
+            protocol,
+            port,
+            answer,
+        };
+        self.empty_ids.insert(
+            (device, key),
+            Finding {
+                fact,
+                at,
+                raw: Some(hex::encode(&raw[..raw.len().min(MAX_ANOMALY_BYTES)])),
+            },
+        );
     }
 
     /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
@@ -389,6 +506,31 @@ impl Collector {
                 provenance: prov(&agg.at),
                 seen: agg.at.ts,
                 raw_hex: Some(agg.raw.join(" ")),
+                path: agg.path.clone(),
+            });
+        }
+        let empty = self
+            .empty_ids
+            .iter()
+            .filter(|(k, _)| !self.ids.contains_key(k))
+            .map(|((ip, _), f)| (ip, f));
+        for (ip, f) in self
+            .findings
+            .iter()
+            .map(|((ip, _), f)| (ip, f))
+            .chain(empty)
+        {
+            if !self.proven(ip) {
+                note(*ip, &mut unproven);
+                continue;
+            }
+            out.push(Observation {
+                ip: *ip,
+                fact: f.fact.clone(),
+                provenance: prov(&f.at),
+                seen: f.at.ts,
+                raw_hex: f.raw.clone(),
+                path: None,
             });
         }
         for (ip, first) in &self.hosts {
@@ -407,6 +549,7 @@ impl Collector {
                     provenance: prov(at),
                     seen: at.ts,
                     raw_hex: None,
+                    path: None,
                 });
             }
             if let Some(seen) = eth {
@@ -429,6 +572,7 @@ impl Collector {
                         provenance: prov(&at),
                         seen: at.ts,
                         raw_hex: None,
+                        path: None,
                     });
                 }
             }
@@ -448,6 +592,7 @@ impl Collector {
                 provenance: prov(at),
                 seen: at.ts,
                 raw_hex: None,
+                path: None,
             });
         }
         for ((client, server, protocol), (count, at)) in &self.peers {
@@ -474,6 +619,7 @@ impl Collector {
                     provenance: prov(at),
                     seen: at.ts,
                     raw_hex: None,
+                    path: None,
                 });
             }
         }
@@ -491,6 +637,7 @@ impl Collector {
                 provenance: prov(at),
                 seen: at.ts,
                 raw_hex: None,
+                path: None,
             });
         }
         for ((target, actor, protocol, function), op) in &self.ops {
@@ -514,6 +661,7 @@ impl Collector {
                 provenance: prov(&op.first),
                 seen: op.first.ts,
                 raw_hex: None,
+                path: None,
             });
         }
         unproven.addresses = unproven_ips.len() as u64;

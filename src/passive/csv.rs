@@ -317,6 +317,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
                 provenance: prov.clone(),
                 seen: None,
                 raw_hex: None,
+                path: None,
             });
         }
     }

@@ -18,6 +18,9 @@
 //! context, an S7 ack the PDU reference, a COTP CC answers a CR). The detection is
 //! recorded as heuristic in the observations.
 //!
+//! UDP has no second direction to confirm with: there only a List Identity reply whose
+//! identity item decodes is taken ([`enip_identity_reply`]).
+//!
 //! Sans-IO and bounds-checked: every length is read from the slice with `get` and
 //! checked against what is there; nothing here allocates.
 
@@ -134,6 +137,22 @@ pub fn enip(payload: &[u8]) -> Option<Candidate> {
         }
     }
     None
+}
+
+/// True when a UDP datagram is exactly one EtherNet/IP List Identity reply (command
+/// 0x63, status 0) whose CPF holds an identity item that decodes (ODVA Vol. 2 2-4.3.2):
+/// strict enough to stand without a request to confirm it.
+pub fn enip_identity_reply(payload: &[u8]) -> bool {
+    use crate::wire::enip::{self, Command, Frame};
+    if le16(payload, 0) != Some(0x0063) || enip(payload).is_none() {
+        return false;
+    }
+    let Ok(frame) = Frame::decode_exact(payload) else {
+        return false;
+    };
+    frame.header.command == Command::ListIdentity
+        && frame.header.status.raw() == 0
+        && enip::to_identity(&frame).is_ok_and(|(ids, _)| !ids.is_empty())
 }
 
 /// The key COTP connection requests and confirms share.

@@ -6,6 +6,13 @@
 //! protocol analyzers ([`super::proto`]), which use the same `wire/` decoders as the
 //! active side. UDP datagrams go to the analyzers whole.
 //!
+//! What is decoded depends on the bytes of each direction, never on how TCP cut them
+//! (the framing contract of `crate::wire`). Bytes that cannot start a frame where one had
+//! to start (after a SYN, or right after whole frames) mean the peer is not speaking the
+//! protocol: they are kept as an undecodable message and the rest of that direction is
+//! not read. Only where the frame boundary was never known (a capture that starts
+//! mid-message, bytes lost in a gap) does the engine resynchronise on the next segment.
+//!
 //! Memory is bounded: at most [`MAX_FLOWS`] flows, each with capped buffers
 //! ([`super::tcp`]); flows idle for [`IDLE_SECS`] of capture time are evicted, and when
 //! the table is full the least recently active are. On top of that, all streams together
@@ -17,7 +24,10 @@
 //! TCP flows on ports that name no ICS protocol are watched for a few segments: when both
 //! directions parse cleanly as the same protocol ([`mod@super::detect`]) the flow is decoded
 //! as that protocol and the detection is recorded as heuristic
-//! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered.
+//! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered. A UDP datagram between
+//! ports that name no ICS protocol is read when it is, on its own, an EtherNet/IP List
+//! Identity reply carrying an identity item (a device answering discovery from another
+//! port), recorded as heuristic the same way.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -481,6 +491,10 @@ impl Engine {
         } else {
             &mut fl.s2c
         };
+        if stream.stopped {
+            // This direction is not the protocol (see `Stream::stop`).
+            return;
+        }
         let held_before = stream.held();
         let fx = stream.segment(t.seq, t.payload);
         if fx.retransmission {
@@ -525,7 +539,41 @@ impl Engine {
             (true, false) => (Dir::ToClient, sport),
             (false, true) => (Dir::ToServer, dport),
             (true, true) => (Dir::Unknown, dport),
-            (false, false) => return,
+            (false, false) => {
+                // No port names a protocol: only a datagram that is, on its own, an
+                // EtherNet/IP List Identity reply with an identity item in it is taken
+                // (a single datagram has no answer to confirm it, so the bar is the
+                // decoded identity, not a plausible header).
+                if !super::detect::enip_identity_reply(payload) {
+                    return;
+                }
+                self.stats.heuristic_flows += 1;
+                self.col.observed(
+                    src,
+                    ATTR_PROTOCOL_HEURISTIC,
+                    format!(
+                        "enip on udp/{sport} (payload heuristic, not the port: a list identity reply with an identity item)"
+                    ),
+                    at,
+                );
+                self.col
+                    .service(src, Transport::Udp, sport, Protocol::Enip, at);
+                let mut an = Analyzer::new(Protocol::Enip);
+                let mut ctx = Ctx {
+                    client: dst,
+                    server: src,
+                    server_port: sport,
+                    transport: Transport::Udp,
+                    src,
+                    dir: Dir::ToClient,
+                    at,
+                    col: &mut self.col,
+                    stats: &mut self.stats,
+                    warnings: &mut self.warnings,
+                };
+                an.on_datagram(payload, &mut ctx);
+                return;
+            }
         };
         let protocol = protocol_for_port(Transport::Udp, server_port);
         if matches!(dir, Dir::ToClient) || (protocol == Protocol::CipIo && sport == server_port) {
@@ -614,8 +662,10 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
         if rest.is_empty() {
             break;
         }
+        // The framing contract (`crate::wire`): `Some(n)` is a whole frame held, `None`
+        // is "wait for more", however long the frame announces itself to be.
         match an.frame_len(rest) {
-            Ok(Some(n)) if n > 0 && n <= rest.len() => {
+            Ok(Some(n)) => {
                 let frame = &rest[..n];
                 ctx.stats.pdus += 1;
                 an.on_frame(frame, ctx);
@@ -623,10 +673,22 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
                 start += n;
             }
             Ok(None) => break,
-            Ok(Some(_)) | Err(_) => {
-                // Not a frame boundary (a capture that starts mid-message, bytes lost in a
-                // gap, or a peer that is not speaking the protocol): drop what is
-                // buffered and resynchronise on the next segment.
+            Err(e) if stream.aligned => {
+                // A frame had to start here (contiguous bytes after whole frames, or the
+                // stream's first byte after a SYN), and these bytes cannot start one: the
+                // peer is not speaking the protocol. They are kept as an undecodable
+                // message, and the rest of the direction is not read (resynchronising at
+                // the next segment would depend on how TCP cut the stream).
+                ctx.stats.desyncs += 1;
+                let protocol = an.protocol();
+                ctx.undecoded(protocol, "stream that is not the protocol", rest, &e);
+                stream.stop();
+                return;
+            }
+            Err(_) => {
+                // Not a frame boundary we knew (a capture that starts mid-message, bytes
+                // lost in a gap): drop what is buffered and resynchronise on the next
+                // segment.
                 ctx.stats.desyncs += 1;
                 stream.desync();
                 return;
@@ -696,8 +758,9 @@ mod tests {
                 reassembly_budget: 16 * 1024,
             },
         );
+        // 200 bytes of a frame that announces 6 + 254.
         let mut half = vec![0u8, 1, 0, 0, 0, 0xfe, 1, 0x10];
-        half.resize(300, 0);
+        half.resize(200, 0);
         let whole = [0u8, 2, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
         for i in 0..400u64 {
             let src = [10, 3, (i >> 8) as u8, i as u8];

@@ -56,7 +56,10 @@ pub fn shows_a_host(o: &Observation) -> bool {
         Fact::Peer { role, .. } => *role == Role::Client,
         Fact::Operation { .. } => false,
         Fact::Declared { .. } => true,
-        Fact::Negative { .. } | Fact::NoAnswer { .. } | Fact::Suspicious { .. } => {
+        Fact::Negative { .. }
+        | Fact::NoIdentity { .. }
+        | Fact::NoAnswer { .. }
+        | Fact::Suspicious { .. } => {
             matches!(o.provenance, Provenance::Active { .. })
         }
     }

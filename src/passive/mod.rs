@@ -103,8 +103,11 @@ pub struct ImportStats {
     pub desyncs: u64,
     /// Protocol messages framed.
     pub pdus: u64,
-    /// Protocol messages framed but not decoded.
+    /// Protocol messages framed but not decoded (a device's message otscout could not
+    /// read: kept as a suspicious observation, never a warning).
     pub undecoded: u64,
+    /// The frame numbers of the first [`proto::MAX_UNDECODED_FRAMES`] of them.
+    pub undecoded_frames: Vec<u64>,
     pub hosts: u64,
     /// Facts dropped because a memory cap was reached.
     pub capped: u64,

@@ -45,6 +45,9 @@ pub struct Stream {
     ooo_bytes: usize,
     /// False when the start of `buf` may not be a frame boundary (mid-stream start, after a gap).
     pub aligned: bool,
+    /// The peer sent bytes that cannot start a frame where one had to start: this
+    /// direction is not the protocol, and nothing more of it is buffered ([`Self::stop`]).
+    pub stopped: bool,
 }
 
 impl Stream {
@@ -55,6 +58,7 @@ impl Stream {
         self.ooo.clear();
         self.ooo_bytes = 0;
         self.aligned = true;
+        self.stopped = false;
     }
 
     /// Adds a segment's payload.
@@ -180,6 +184,22 @@ impl Stream {
     pub fn desync(&mut self) {
         self.buf.clear();
         self.aligned = false;
+    }
+
+    /// Forgets everything buffered and held, and reads nothing more of this direction
+    /// until a new SYN starts it again.
+    ///
+    /// Where a frame had to start (in order after whole frames, with no gap), the bytes
+    /// could not start one: the peer is not speaking the protocol. Resynchronising at the
+    /// next segment would make what is decoded after it depend on how TCP happened to cut
+    /// the stream (garbage cut at another offset frames as a plausible write), so the
+    /// rest is not read.
+    pub fn stop(&mut self) {
+        self.buf = Vec::new();
+        self.ooo = BTreeMap::new();
+        self.ooo_bytes = 0;
+        self.aligned = false;
+        self.stopped = true;
     }
 
     /// Heap bytes this stream holds (the buffer's allocation and the held segments): what

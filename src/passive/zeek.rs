@@ -5,8 +5,10 @@
 //! row per object; the unit id column is `uint` in some releases and `unit` in others),
 //! `s7comm_known_devices.log` (identities), `modbus_detailed.log`, `s7comm.log` and
 //! `cip.log` (who polls whom, Modbus unit ids, and writes, control and program transfers
-//! as operations, named as the capture importer names them). Every other log (`enip`,
-//! `cotp`, `s7comm_plus`, ...) is skipped and counted.
+//! as operations, named as the capture importer names them), and `enip.log`, `cotp.log`
+//! and `s7comm_plus.log` (who talks EtherNet/IP, ISO-on-TCP or S7comm-plus to whom, and
+//! which end answered: roles, never identities, which those logs do not carry). Every
+//! other log is skipped and counted.
 //!
 //! Field lists follow the ICSNPP scripts (cisagov/icsnpp-enip, icsnpp-modbus,
 //! icsnpp-s7comm `scripts/main.zeek`) and Zeek's base `conn.log`. Newer ICSNPP releases
@@ -261,6 +263,7 @@ impl Sink {
             provenance,
             seen,
             raw_hex: None,
+            path: None,
         });
     }
 }
@@ -482,6 +485,9 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             "modbus_detailed" => modbus_detailed(&mut sink, &record, &log, line),
             "s7comm" => s7comm(&mut sink, &record, &log, line),
             "cip" => cip(&mut sink, &record, &log, line),
+            "enip" => session(&mut sink, &record, &log, line, Protocol::Enip),
+            "cotp" => session(&mut sink, &record, &log, line, Protocol::S7),
+            "s7comm_plus" => session(&mut sink, &record, &log, line, Protocol::S7Plus),
             _ => {
                 sink.stats.skipped_lines += 1;
                 if sink.skipped_logs.len() < 64 {
@@ -595,7 +601,9 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
     if sink.stats.skipped_lines > 0 {
         let logs: Vec<String> = sink.skipped_logs.iter().cloned().collect();
         let n = sink.stats.skipped_lines;
-        sink.warn(format!(
+        // Not damage: a log of another protocol is whole, otscout just has nothing to
+        // take from it (a note, not a warning: the exit code stays 0).
+        notes.push(format!(
             "{file}: skipped {n} lines of logs otscout does not read ({})",
             logs.join(", ")
         ));
@@ -1112,6 +1120,48 @@ fn cip(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         function: &function,
     };
     operation(sink, op, (log, line, seen));
+}
+
+/// ICSNPP `enip.log` (one row per encapsulation header, icsnpp-enip), `cotp.log` (one per
+/// COTP PDU) and `s7comm_plus.log` (one per S7comm-plus PDU, icsnpp-s7comm): who talks
+/// the protocol to whom, and whether the server answered. The responder's rows show it:
+/// `is_orig` false (newer releases), or, without `is_orig`, a PDU only a server sends (a
+/// COTP connection confirm, `pdu_code` 0xd0, ISO 8073; an S7comm-plus response, `opcode`
+/// 0x32). `enip.log` rows of older releases do not say their direction: they count as
+/// traffic, and conn.log tells whether the server answered. No operations are taken from
+/// `s7comm_plus.log`: its SetMultiVariables is also the session handshake of every
+/// connection, so a write cannot be told from it.
+fn session(sink: &mut Sink, r: &Record, log: &str, line: u64, protocol: Protocol) {
+    let Some((client, server)) = ends(sink, r, log, line) else {
+        return;
+    };
+    let seen = ts(sink, r, log, line);
+    let from_client = match get(r, "is_orig") {
+        Some(v) => match boolean(v) {
+            Some(b) => Some(b),
+            None => return sink.bad(log, line, "is_orig", Some(v), "row skipped"),
+        },
+        None => None,
+    };
+    let server_only = |field: &str, code: u64| get(r, field).and_then(num) == Some(code);
+    let answered = from_client == Some(false)
+        || (from_client.is_none()
+            && match protocol {
+                Protocol::S7 => server_only("pdu_code", 0xd0),
+                Protocol::S7Plus => server_only("opcode", 0x32),
+                _ => false,
+            });
+    let entry = sink.peers.entry((client, server, protocol)).or_insert((
+        0,
+        (log.to_string(), line, seen),
+        false,
+    ));
+    if answered {
+        entry.2 = true;
+        sink.proven.insert(server);
+        return;
+    }
+    entry.0 += 1;
 }
 
 #[cfg(test)]

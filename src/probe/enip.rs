@@ -180,10 +180,8 @@ impl EnipSession {
                     return self.suspicious(format!("not an enip frame: {e}"), &raw, req);
                 }
             };
-            if self.buf.len() < n {
-                // `n` is at most 24 + 65511: the buffer never holds more than one frame.
-                return Step::Wait;
-            }
+            // `frame_len` says `Some(n)` only when `n` bytes are held (the framing contract
+            // of `wire`), and `n` is at most 24 + 65511.
             let frame: Vec<u8> = self.buf.drain(..n).collect();
             let step = self.on_frame(now, &frame);
             if step != Step::Wait || self.buf.is_empty() {

@@ -251,14 +251,9 @@ impl ModbusSession {
     /// one to try (false: the unit answered, or every unit id was tried).
     fn end_unit(&mut self) -> bool {
         if !self.replies.is_empty() {
-            let identity = to_identity(self.unit(), &self.replies);
             let raw = std::mem::take(&mut self.raw);
-            self.push(
-                Fact::Identity {
-                    identity: Identity::Modbus(identity),
-                },
-                Some(raw),
-            );
+            let fact = self.identity_fact();
+            self.push(fact, Some(raw));
             self.answered = true;
         }
         if self.answered {
@@ -310,15 +305,28 @@ impl ModbusSession {
 
     fn flush_identity(&mut self) {
         if !self.replies.is_empty() && self.unit_idx < self.cfg.unit_ids.len() {
-            let identity = to_identity(self.unit(), &self.replies);
             let raw = std::mem::take(&mut self.raw);
+            let fact = self.identity_fact();
             self.replies.clear();
-            self.push(
-                Fact::Identity {
-                    identity: Identity::Modbus(identity),
-                },
-                Some(raw),
-            );
+            self.push(fact, Some(raw));
+        }
+    }
+
+    /// The unit's replies as an identity; replies that named no object at all are "the
+    /// unit answered, with no identity objects" ([`Fact::NoIdentity`], never an identity
+    /// with empty fields).
+    fn identity_fact(&self) -> Fact {
+        let identity = to_identity(self.unit(), &self.replies);
+        if identity.objects.is_empty() {
+            let code = self.replies.last().map_or(0, |r| r.read_code.code());
+            return Fact::NoIdentity {
+                protocol: Protocol::Modbus,
+                port: self.cfg.port,
+                answer: crate::wire::modbus::no_identity_objects_answer(self.unit(), code),
+            };
+        }
+        Fact::Identity {
+            identity: Identity::Modbus(identity),
         }
     }
 
@@ -1150,9 +1158,26 @@ mod tests {
             s.on_bytes(t0, &reply(r.transaction_id, 1, 1, 0, 0, &[])),
             Step::Done
         );
+        // The unit answered but named nothing: a finding saying so, with the reply kept,
+        // never an identity with empty fields (issue 14), and the next unit id is not
+        // tried (something answered).
         let f = s.take_findings();
-        assert_eq!(identity(&f[0]).objects.len(), 0);
-        assert_eq!(identity(&f[0]).conformity_level, Some(0x81));
+        assert_eq!(f.len(), 1, "{f:?}");
+        let Fact::NoIdentity {
+            protocol, answer, ..
+        } = &f[0].fact
+        else {
+            panic!(
+                "expected an answered-no-identity finding, got {:?}",
+                f[0].fact
+            );
+        };
+        assert_eq!(*protocol, Protocol::Modbus);
+        assert_eq!(
+            answer,
+            "unit 1 answered read device identification with no identity objects (read code 1)"
+        );
+        assert!(f[0].raw.as_ref().is_some_and(|r| !r.is_empty()));
     }
 
     #[test]

@@ -214,6 +214,9 @@ pub enum ProbeOutcome {
     /// The device spoke the protocol and said no (exception, unsupported command,
     /// refused TSAP).
     Negative,
+    /// The device answered the identity request, but named nothing (a Modbus Read Device
+    /// Identification reply with zero objects).
+    AnsweredNoIdentity,
     /// Something answered, but not in this protocol.
     NotThisProtocol,
     /// Connection refused (nothing listening).
@@ -1209,6 +1212,9 @@ fn classify(drive: &DriveReport, obs: &[Observation]) -> (ProbeOutcome, Option<S
     if has(&|f| matches!(f, Fact::Negative { .. })) {
         return (ProbeOutcome::Negative, None);
     }
+    if has(&|f| matches!(f, Fact::NoIdentity { .. })) {
+        return (ProbeOutcome::AnsweredNoIdentity, None);
+    }
     if drive.end == DriveEnd::Stopped {
         return (ProbeOutcome::Interrupted, Some("the scan stopped".into()));
     }
@@ -1268,6 +1274,7 @@ fn observation(
         },
         seen: Some(seen),
         raw_hex,
+        path: None,
     }
 }
 
@@ -1318,6 +1325,54 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::inventory::{EnipIdentity, EnipIdentitySource, S7Identity};
+
+    fn observation_of(fact: Fact) -> Observation {
+        Observation {
+            ip: "10.0.0.1".parse().unwrap(),
+            fact,
+            provenance: Provenance::Pcap {
+                file: "t".into(),
+                frame: 1,
+            },
+            seen: None,
+            raw_hex: None,
+            path: None,
+        }
+    }
+
+    #[test]
+    fn zero_identity_objects_is_its_own_outcome_and_not_identified() {
+        let drive = DriveReport {
+            end: DriveEnd::Done,
+            findings: vec![],
+            sent: vec![],
+            connections: 1,
+            losses: vec![],
+            timeouts: 0,
+            replies: 1,
+        };
+        let empty = observation_of(Fact::NoIdentity {
+            protocol: Protocol::Modbus,
+            port: 502,
+            answer: crate::wire::modbus::no_identity_objects_answer(1, 1),
+        });
+        assert_eq!(
+            classify(&drive, std::slice::from_ref(&empty)).0,
+            ProbeOutcome::AnsweredNoIdentity
+        );
+        assert_eq!(
+            ProbeOutcome::AnsweredNoIdentity.to_string(),
+            "answered_no_identity"
+        );
+        assert!(!ProbeOutcome::AnsweredNoIdentity.is_error());
+        // An exception besides it is the device saying no.
+        let exc = observation_of(Fact::Negative {
+            protocol: Protocol::Modbus,
+            port: 502,
+            answer: "unit 2 answered with exception 0x02".into(),
+        });
+        assert_eq!(classify(&drive, &[empty, exc]).0, ProbeOutcome::Negative);
+    }
 
     #[test]
     fn names_for_vendor_rules() {

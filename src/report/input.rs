@@ -77,11 +77,13 @@ pub enum InputError {
 }
 
 /// One input read, with the importer's warnings (a damaged capture gives what was valid
-/// before the damage and says where it stopped): the caller must show them.
+/// before the damage and says where it stopped): the caller must show them. Notes say
+/// what was whole but not used (the lines of Zeek logs otscout does not read).
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub input: Input,
     pub warnings: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 /// Reads one input. An earlier report is verified against `pubkey` (its `.minisig`
@@ -157,6 +159,7 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
             return Ok(Loaded {
                 input: Input::from_report(&path.display().to_string(), checked.inventory),
                 warnings: Vec::new(),
+                notes: Vec::new(),
             });
         }
     }
@@ -192,7 +195,11 @@ pub fn load_with_warnings(path: &Path, pubkey: Option<&PublicKey>) -> Result<Loa
                 );
             }
             let input = load_json(path, &bytes, h, pubkey)?;
-            Ok(Loaded { input, warnings })
+            Ok(Loaded {
+                input,
+                warnings,
+                notes: Vec::new(),
+            })
         }
         _ => import_other(path),
     }
@@ -208,20 +215,22 @@ fn import_other(path: &Path) -> Result<Loaded, InputError> {
             }
             source => InputError::Passive { source },
         })?;
-    // Warnings quote the file (a Zeek log's name, a CSV header): its control characters
-    // become `?`, since the caller prints them to a terminal.
-    let warnings = report
-        .warnings
-        .iter()
-        .map(|w| {
-            w.chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect()
-        })
-        .collect();
+    // Warnings and notes quote the file (a Zeek log's name, a CSV header): its control
+    // characters become `?`, since the caller prints them to a terminal.
+    let printable = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|w| {
+                w.chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect()
+            })
+            .collect()
+    };
     Ok(Loaded {
         input: Input::from_raw(&path.display().to_string(), report.observations),
-        warnings,
+        warnings: printable(&report.warnings),
+        notes: printable(&report.notes),
     })
 }
 

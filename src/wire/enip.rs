@@ -183,9 +183,9 @@ impl Header {
     }
 }
 
-/// Stream framing: `Ok(None)` until the 24-byte header is there, then `Ok(Some(24 +
-/// length))`, the frame's total length (which may be more than `buf` holds yet: the caller
-/// waits until it has that many bytes, then decodes `&buf[..n]`).
+/// Stream framing, under the contract of [`crate::wire`]: `Ok(None)` until the whole
+/// frame (the 24-byte header and the `length` bytes it announces) is in `buf`, then
+/// `Ok(Some(24 + length))`.
 ///
 /// Errors when the header's length is above [`MAX_BODY_LEN`] (the stream cannot be
 /// resynchronised: the caller drops the connection).
@@ -193,10 +193,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     let Some(len) = buf.get(2..4) else {
         return Ok(None);
     };
-    if buf.len() < HEADER_LEN {
-        return Ok(None);
-    }
-    // Untrusted length: a u16, further capped by the spec's 65511 (Vol. 2 2-3.1).
+    // Untrusted length: a u16, further capped by the spec's 65511 (Vol. 2 2-3.1), so a
+    // bad one is refused as soon as it is readable rather than waited for.
     let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
     if len > MAX_BODY_LEN {
         return Err(DecodeError::TooLarge {
@@ -205,7 +203,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
             max: MAX_BODY_LEN,
         });
     }
-    Ok(Some(HEADER_LEN + len))
+    let total = HEADER_LEN + len;
+    Ok((buf.len() >= total).then_some(total))
 }
 
 /// One CPF item, its data kept raw; typed views decode `data` on demand
@@ -970,6 +969,80 @@ impl CipIdentity {
     }
 }
 
+/// The Identity object attributes (Vol. 1 5A-2.2) a Get_Attribute_List must ask for to be
+/// read as an identity: vendor, device type, product code, revision, serial and product
+/// name (the status, attribute 5, is taken when asked, 0 otherwise).
+pub const IDENTITY_LIST_ATTRIBUTES: [u16; 6] = [1, 2, 3, 4, 6, 7];
+
+/// Attribute ids a Get_Attribute_List request asks for (Vol. 1: a count, then the
+/// ids).
+pub fn attribute_list_request(data: &[u8]) -> Result<Vec<u16>, DecodeError> {
+    let mut c = Cursor::framed(data);
+    // Untrusted count: a u16, each id 2 bytes, checked against the data before reading.
+    let n = usize::from(c.u16_le("cip.attribute_list.count")?);
+    if n * 2 > c.remaining() {
+        return Err(DecodeError::Truncated {
+            field: "cip.attribute_list.ids",
+            needed: n * 2 - c.remaining(),
+        });
+    }
+    (0..n).map(|_| c.u16_le("cip.attribute_list.id")).collect()
+}
+
+/// A Get_Attribute_List reply to the Identity object (Vol. 1: a count, then per
+/// attribute its id, its status and, when the status is 0, its value; value layouts of
+/// 5A-2.2) as an identity, when it carries every attribute of
+/// [`IDENTITY_LIST_ATTRIBUTES`] with status 0; `Ok(None)` otherwise.
+///
+/// An attribute otscout does not know the size of ends the reading: what follows it
+/// cannot be placed.
+pub fn identity_from_attribute_list(
+    data: &[u8],
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<Option<CipIdentity>, DecodeError> {
+    let mut c = Cursor::framed(data);
+    // Untrusted count: each attribute is at least 4 bytes (id, status), checked by the
+    // reads below, so a large count only ends in a truncation error.
+    let n = c.u16_le("cip.attribute_list.count")?;
+    let mut id = CipIdentity {
+        vendor_id: 0,
+        device_type: 0,
+        product_code: 0,
+        revision: [0, 0],
+        status: 0,
+        serial: 0,
+        product_name: Vec::new(),
+        extra: Vec::new(),
+    };
+    let mut have = Vec::new();
+    for _ in 0..n {
+        let attr = c.u16_le("cip.attribute_list.attribute")?;
+        let status = c.u16_le("cip.attribute_list.status")?;
+        if status != 0 {
+            continue;
+        }
+        match attr {
+            1 => id.vendor_id = c.u16_le("cip.identity.vendor_id")?,
+            2 => id.device_type = c.u16_le("cip.identity.device_type")?,
+            3 => id.product_code = c.u16_le("cip.identity.product_code")?,
+            4 => id.revision = c.array("cip.identity.revision")?,
+            5 => id.status = c.u16_le("cip.identity.status")?,
+            6 => id.serial = c.u32_le("cip.identity.serial")?,
+            7 => {
+                id.product_name =
+                    decode_short_string(&mut c, "cip.identity.product_name", anomalies)?;
+            }
+            8 => {
+                c.u8("cip.identity.state")?;
+            }
+            _ => break,
+        }
+        have.push(attr);
+    }
+    let whole = IDENTITY_LIST_ATTRIBUTES.iter().all(|a| have.contains(a));
+    Ok(whole.then_some(id))
+}
+
 /// CIP class ids otscout names.
 pub mod class {
     pub const IDENTITY: u32 = 0x01;
@@ -980,6 +1053,7 @@ pub mod class {
 /// CIP service codes otscout names (Vol. 1 appendix A; Rockwell 1756-PM020 for 0x4C-0x55).
 pub mod service {
     pub const GET_ATTRIBUTES_ALL: u8 = 0x01;
+    pub const GET_ATTRIBUTE_LIST: u8 = 0x03;
     pub const MULTIPLE_SERVICE_PACKET: u8 = 0x0A;
     pub const GET_ATTRIBUTE_SINGLE: u8 = 0x0E;
     pub const UNCONNECTED_SEND: u8 = 0x52;
@@ -1041,6 +1115,87 @@ pub fn unconnected_send_inner(data: &[u8]) -> Result<CipRequest, DecodeError> {
     let size = usize::from(c.u16_le("cip.unconnected_send.message_size")?);
     let mut m = c.sub(size, "cip.unconnected_send.message")?;
     CipRequest::decode(&mut m)
+}
+
+/// An Unconnected Send's data (Vol. 1 3-5.5.2): the embedded request and the route path
+/// (port segments, raw; empty when the target is the receiving device itself).
+pub fn unconnected_send(data: &[u8]) -> Result<(CipRequest, Vec<u8>), DecodeError> {
+    let mut c = Cursor::framed(data);
+    c.skip(2, "cip.unconnected_send.timing")?;
+    // Untrusted size: a u16, checked against the data by `sub`.
+    let size = usize::from(c.u16_le("cip.unconnected_send.message_size")?);
+    let mut m = c.sub(size, "cip.unconnected_send.message")?;
+    let inner = CipRequest::decode(&mut m)?;
+    if size % 2 == 1 {
+        // A pad byte keeps the route path on a word boundary.
+        c.skip(1, "cip.unconnected_send.pad")?;
+    }
+    if c.is_empty() {
+        // Some tools omit the route path of a local target altogether.
+        return Ok((inner, Vec::new()));
+    }
+    // Untrusted size in 16-bit words: a u8 (at most 510 bytes), checked by `bytes`.
+    let words = usize::from(c.u8("cip.unconnected_send.route_path_size")?);
+    c.skip(1, "cip.unconnected_send.reserved")?;
+    let route = c
+        .bytes(words * 2, "cip.unconnected_send.route_path")?
+        .to_vec();
+    Ok((inner, route))
+}
+
+/// A route path as text: port segments as `port/link` joined by `,` after `cip:`
+/// (`cip:1/0` is port 1, the backplane, slot 0; an extended link address such as an IP
+/// address is shown as text), anything else as hex (`cip:0x...`). Vol. 1 C-1.4.1: a port
+/// segment is `0000 eppp` with `e` an extended link address, `ppp` the port (15: a
+/// 16-bit port follows).
+pub fn route_path_text(path: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut c = Cursor::framed(path);
+    let ok = (|| -> Result<(), DecodeError> {
+        while let Some(seg) = c.peek_u8() {
+            if seg & 0xE0 != 0 {
+                return Err(DecodeError::Invalid {
+                    field: "cip.route.segment",
+                    value: u64::from(seg),
+                    reason: "not a port segment",
+                });
+            }
+            c.u8("cip.route.segment")?;
+            let extended = seg & 0x10 != 0;
+            let link_len = if extended {
+                usize::from(c.u8("cip.route.link_size")?)
+            } else {
+                0
+            };
+            let port = match seg & 0x0F {
+                0x0F => c.u16_le("cip.route.port")?,
+                p => u16::from(p),
+            };
+            if extended {
+                // Untrusted size: a u8, checked by `bytes`; padded to a word boundary.
+                let link = c.bytes(link_len, "cip.route.link")?;
+                let text: String = link
+                    .iter()
+                    .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+                    .collect();
+                parts.push(format!("{port}/{text}"));
+                let used = 2 + link_len + if seg & 0x0F == 0x0F { 2 } else { 0 };
+                if used % 2 == 1 {
+                    c.skip(1, "cip.route.pad")?;
+                }
+            } else {
+                // One link byte: the segment is 2 (or, with a 16-bit port, 4) bytes.
+                let link = c.u8("cip.route.link")?;
+                parts.push(format!("{port}/{link}"));
+            }
+        }
+        Ok(())
+    })();
+    if ok.is_ok() && !parts.is_empty() {
+        format!("cip:{}", parts.join(","))
+    } else {
+        format!("cip:0x{}", hex::encode(path))
+    }
 }
 
 /// The embedded requests or replies of a Multiple Service Packet's data (Vol. 1 ):

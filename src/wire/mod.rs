@@ -17,9 +17,23 @@
 //! # One verb pair
 //! `encode(&self, out: &mut Vec<u8>)` cannot fail and `encoded_len()` says how many bytes
 //! it will append; `decode(&mut Cursor) -> Result<Self, DecodeError>` says exactly what went
-//! wrong. Stream framing is `frame_len(&[u8]) -> Result<Option<usize>, DecodeError>` per
-//! transport (MBAP, ENIP encapsulation, TPKT): `Ok(None)` means "need more bytes",
-//! `Ok(Some(n))` means the first `n` bytes are one whole frame.
+//! wrong.
+//!
+//! # The framing contract
+//! Stream framing is `frame_len(&[u8]) -> Result<Option<usize>, DecodeError>` per
+//! transport (MBAP [`modbus::frame_len`], ENIP encapsulation [`enip::frame_len`], TPKT
+//! [`s7::frame_len`]), and every one of them keeps the same promise, so a caller never
+//! needs to check the answer against what it holds:
+//! - `Ok(Some(n))` only when the first `n` bytes of `buf` are one whole frame: always
+//!   `0 < n <= buf.len()`;
+//! - `Ok(None)` when more bytes are needed to tell (a header not yet whole, or a frame
+//!   whose announced length is longer than what `buf` holds);
+//! - `Err(_)` when the bytes cannot start a frame of the protocol, whatever follows
+//!   (waiting will not help: the caller resynchronises or drops the connection).
+//!
+//! The answer depends only on the bytes, never on how they were cut: feeding a stream in
+//! any chunking frames it into the same messages (a property test below holds all three
+//! framers to it).
 
 pub mod cursor;
 pub mod enip;
@@ -75,4 +89,116 @@ pub struct Anomaly {
     pub field: &'static str,
     /// What is odd about it, lowercase.
     pub what: String,
+}
+
+#[cfg(test)]
+mod framing_contract {
+    //! The framing contract of the module docs, over all three framers: any stream of
+    //! valid messages, cut at any offsets and fed in any chunking, frames into the same
+    //! messages, and `Ok(Some(n))` never claims more than is held.
+
+    use proptest::prelude::*;
+
+    type FrameLen = fn(&[u8]) -> Result<Option<usize>, super::DecodeError>;
+
+    /// A consumer as the probe and the passive engine are: append a chunk, then cut
+    /// frames while the framer finds whole ones.
+    fn reframe(frame_len: FrameLen, stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut from = 0;
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        bounds.push(stream.len());
+        bounds.sort_unstable();
+        for to in bounds {
+            buf.extend_from_slice(&stream[from..to]);
+            from = to;
+            while let Some(n) = frame_len(&buf).expect("valid stream") {
+                assert!(n > 0 && n <= buf.len(), "Some({n}) with {} held", buf.len());
+                out.push(buf.drain(..n).collect());
+            }
+        }
+        assert!(buf.is_empty(), "{} bytes left unframed", buf.len());
+        out
+    }
+
+    /// An MBAP frame: transaction, protocol 0, length, unit, a PDU of 1 to 253 bytes.
+    fn modbus_msg() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<u16>(),
+            any::<u8>(),
+            prop::collection::vec(any::<u8>(), 1..=253),
+        )
+            .prop_map(|(tid, unit, pdu)| {
+                let mut f = tid.to_be_bytes().to_vec();
+                f.extend([0, 0]);
+                f.extend(((pdu.len() + 1) as u16).to_be_bytes());
+                f.push(unit);
+                f.extend(pdu);
+                f
+            })
+    }
+
+    /// An encapsulation frame: command, length, session, status, context, options, body.
+    fn enip_msg() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<u16>(),
+            any::<[u8; 20]>(),
+            prop::collection::vec(any::<u8>(), 0..600),
+        )
+            .prop_map(|(cmd, rest, body)| {
+                let mut f = cmd.to_le_bytes().to_vec();
+                f.extend((body.len() as u16).to_le_bytes());
+                f.extend(rest);
+                f.extend(body);
+                f
+            })
+    }
+
+    /// A TPKT frame (version 3) with a COTP DT and any payload.
+    fn s7_msg() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 0..600).prop_map(|payload| {
+            let mut f = vec![3, 0];
+            f.extend(((7 + payload.len()) as u16).to_be_bytes());
+            f.extend([2, 0xF0, 0x80]);
+            f.extend(payload);
+            f
+        })
+    }
+
+    fn check(frame_len: FrameLen, msgs: &[Vec<u8>], cuts: &[usize]) {
+        let stream: Vec<u8> = msgs.concat();
+        assert_eq!(&reframe(frame_len, &stream, cuts), msgs);
+        // And byte by byte.
+        let every: Vec<usize> = (0..stream.len()).collect();
+        assert_eq!(&reframe(frame_len, &stream, &every), msgs);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn modbus_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(modbus_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::modbus::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn enip_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(enip_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::enip::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn s7_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(s7_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::s7::frame_len, &msgs, &cuts);
+        }
+    }
 }

@@ -917,6 +917,16 @@ impl ResponseAdu {
     }
 }
 
+/// What a unit that answered Read Device Identification with zero objects said, as the
+/// answer of an "answered, no identity objects" finding (`unit 1 answered read device
+/// identification with no identity objects (read code 1)`): the probe and the passive
+/// side word it the same way.
+pub fn no_identity_objects_answer(unit_id: u8, read_code: u8) -> String {
+    format!(
+        "unit {unit_id} answered read device identification with no identity objects (read code {read_code})"
+    )
+}
+
 /// Folds the Read Device Identification replies of one unit (every read code and page, in
 /// the order received) into an identity. The first value of an object id wins (a later
 /// page repeating an object does not overwrite it); the conformity level is the first

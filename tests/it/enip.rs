@@ -449,6 +449,10 @@ fn frame_len_frames_a_stream() {
     assert_eq!(enip::frame_len(&stream[..23]), Ok(None));
     assert_eq!(enip::frame_len(&stream), Ok(Some(24)));
     assert_eq!(enip::frame_len(&stream[24..]), Ok(Some(24 + 0x33)));
+    // The reply's header alone, or the header and part of its body, is not a frame yet
+    // (it was `Some(24 + 0x33)` as soon as the header was in: issue 14).
+    assert_eq!(enip::frame_len(&stream[24..48]), Ok(None));
+    assert_eq!(enip::frame_len(&stream[24..24 + 30]), Ok(None));
     let mut huge = hex(ENBT_REQ);
     huge[2..4].copy_from_slice(&0xFFFFu16.to_le_bytes());
     assert!(matches!(
@@ -1026,10 +1030,9 @@ proptest! {
         let mut out = Vec::new();
         f.encode(&mut out);
         for n in 0..out.len() {
-            match enip::frame_len(&out[..n]).unwrap() {
-                None => prop_assert!(n < enip::HEADER_LEN),
-                Some(len) => prop_assert_eq!(len, out.len()),
-            }
+            // The framing contract (`otscout::wire`): `None` until the whole frame is in,
+            // header and body alike (before issue 14 it answered once the header was in).
+            prop_assert_eq!(enip::frame_len(&out[..n]).unwrap(), None, "cut at {}", n);
             let e = Frame::decode(&mut Cursor::new(&out[..n])).unwrap_err();
             prop_assert!(e.is_incomplete(), "cut at {}: {:?}", n, e);
         }
@@ -1091,4 +1094,65 @@ fn long_fuzz_like_run() {
             },
         )
         .unwrap();
+}
+
+/// Get_Attribute_List of the Identity object (Vol. 1 A-4.3, attribute layouts of 5A-2.2),
+/// hand-built with the values of EIP-FirmwareChange_slice.pcap's 1756-ENBT/A (vendor 1,
+/// type 12, product 58, revision 4.3, status 0x0030, serial 0x0051aec3): the request's
+/// ids, and the reply read as an identity only when every identity attribute came back.
+#[test]
+fn identity_from_a_get_attribute_list_reply() {
+    // Request data: count 7, ids 1-7.
+    let req = hex("0700 0100 0200 0300 0400 0500 0600 0700");
+    assert_eq!(
+        enip::attribute_list_request(&req).unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
+    // A count the data cannot hold.
+    assert_eq!(
+        enip::attribute_list_request(&hex("0900 0100")),
+        Err(DecodeError::Truncated {
+            field: "cip.attribute_list.ids",
+            needed: 16
+        })
+    );
+    // Reply data: count, then id, status, value.
+    let reply = hex(
+        "0700 0100 0000 0100  0200 0000 0c00  0300 0000 3a00  0400 0000 0403
+         0500 0000 3000  0600 0000 c3ae5100  0700 0000 0b 313735362d454e42542f41",
+    );
+    let mut anomalies = Vec::new();
+    let id = enip::identity_from_attribute_list(&reply, &mut anomalies)
+        .unwrap()
+        .expect("an identity");
+    assert!(anomalies.is_empty());
+    let id = id.to_identity();
+    assert_eq!((id.vendor_id, id.device_type, id.product_code), (1, 12, 58));
+    assert_eq!((id.revision_major, id.revision_minor), (4, 3));
+    assert_eq!(id.status, 0x0030);
+    assert_eq!(id.serial, 0x0051_aec3);
+    assert_eq!(id.product_name, "1756-ENBT/A");
+    // The product name refused (status 0x0014, attribute not supported): no identity.
+    let refused = hex(
+        "0700 0100 0000 0100  0200 0000 0c00  0300 0000 3a00  0400 0000 0403
+         0500 0000 3000  0600 0000 c3ae5100  0700 1400",
+    );
+    assert_eq!(
+        enip::identity_from_attribute_list(&refused, &mut anomalies),
+        Ok(None)
+    );
+    // An attribute of unknown size before the name: the rest cannot be placed.
+    let unknown = hex("0300 0100 0000 0100  6400 0000 0102  0700 0000 0b 313735362d454e42542f41");
+    assert_eq!(
+        enip::identity_from_attribute_list(&unknown, &mut anomalies),
+        Ok(None)
+    );
+    // A value cut short is an error naming the field.
+    assert_eq!(
+        enip::identity_from_attribute_list(&hex("0100 0600 0000 c3ae"), &mut anomalies),
+        Err(DecodeError::Truncated {
+            field: "cip.identity.serial",
+            needed: 2
+        })
+    );
 }

@@ -294,6 +294,7 @@ fn hints_take_no_target_from_facts_that_only_address_it() {
         provenance: prov.clone(),
         seen: None,
         raw_hex: None,
+        path: None,
     };
     let file = ObservationFile {
         format: "otscout-observations".into(),

@@ -55,18 +55,30 @@ impl Ctx<'_> {
         }
     }
 
-    /// Counts a frame the framer accepted but the decoder did not, with a warning for the
-    /// first few.
-    pub fn undecoded(&mut self, proto: &str, e: &DecodeError) {
+    /// A message the framer cut but the decoder could not read (a device's deviation, a
+    /// protocol otscout does not know well enough): never a damaged input, so no warning
+    /// and no effect on the exit code. It is counted with its frame number and kept as a
+    /// [`crate::inventory::Fact::Suspicious`] observation of its sender with its first
+    /// [`super::collect::MAX_ANOMALY_BYTES`] bytes, so nothing is lost.
+    pub fn undecoded(
+        &mut self,
+        protocol: Protocol,
+        what: &str,
+        raw: &[u8],
+        e: &dyn std::fmt::Display,
+    ) {
         self.stats.undecoded += 1;
-        if self.warnings.len() < 20 {
-            self.warnings.push(format!(
-                "frame {}: {proto} message from {} did not decode: {e}",
-                self.at.frame, self.src
-            ));
+        if self.stats.undecoded_frames.len() < MAX_UNDECODED_FRAMES {
+            self.stats.undecoded_frames.push(self.at.frame);
         }
+        let reason = format!("frame {}: {what} did not decode: {e}", self.at.frame);
+        let (src, port, at) = (self.src, self.server_port, self.at);
+        self.col.suspicious(src, protocol, port, reason, raw, at);
     }
 }
+
+/// Frame numbers of undecodable messages kept for the summary (the count goes on).
+pub const MAX_UNDECODED_FRAMES: usize = 20;
 
 /// Per-flow protocol state.
 #[derive(Debug)]
@@ -79,6 +91,16 @@ pub enum Analyzer {
 }
 
 impl Analyzer {
+    /// The protocol this analyzer decodes.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Analyzer::Modbus(_) => Protocol::Modbus,
+            Analyzer::Enip(_) => Protocol::Enip,
+            Analyzer::S7(_) => Protocol::S7,
+            Analyzer::Opaque => Protocol::Other,
+        }
+    }
+
     pub fn new(p: Protocol) -> Self {
         match p {
             Protocol::Modbus => Analyzer::Modbus(modbus::Modbus::default()),
@@ -111,14 +133,24 @@ impl Analyzer {
     /// One UDP datagram (ENIP List Identity over UDP, answers to broadcasts).
     pub fn on_datagram(&mut self, payload: &[u8], ctx: &mut Ctx<'_>) {
         if let Analyzer::Enip(a) = self {
-            if let Ok(Some(n)) = enip::frame_len(payload) {
-                if n <= payload.len() {
+            match enip::frame_len(payload) {
+                Ok(Some(n)) => {
                     ctx.stats.pdus += 1;
                     a.on_frame(&payload[..n], ctx);
-                    return;
                 }
+                Ok(None) => {
+                    // A datagram is whole: a frame it does not hold whole is cut short.
+                    let announced = payload
+                        .get(2..4)
+                        .map_or(24, |l| 24 + usize::from(u16::from_le_bytes([l[0], l[1]])));
+                    let e = DecodeError::Truncated {
+                        field: "enip.frame",
+                        needed: announced.saturating_sub(payload.len()),
+                    };
+                    ctx.undecoded(Protocol::Enip, "enip datagram", payload, &e);
+                }
+                Err(e) => ctx.undecoded(Protocol::Enip, "enip datagram", payload, &e),
             }
-            ctx.stats.undecoded += 1;
         }
     }
 }

@@ -42,7 +42,7 @@ impl Modbus {
     fn request(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
         let adu = match RequestAdu::decode(&mut Cursor::framed(frame)) {
             Ok(a) => a,
-            Err(e) => return ctx.undecoded("modbus request", &e),
+            Err(e) => return ctx.undecoded(Protocol::Modbus, "modbus request", frame, &e),
         };
         let (client, server, at) = (ctx.client, ctx.server, ctx.at);
         ctx.col.peer(client, server, Protocol::Modbus, at);
@@ -70,7 +70,7 @@ impl Modbus {
     fn response(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
         let adu = match ResponseAdu::decode(&mut Cursor::framed(frame)) {
             Ok(a) => a,
-            Err(e) => return ctx.undecoded("modbus response", &e),
+            Err(e) => return ctx.undecoded(Protocol::Modbus, "modbus response", frame, &e),
         };
         let Response::ReadDeviceId(reply) = &adu.pdu else {
             return;
@@ -82,12 +82,28 @@ impl Modbus {
             .remove(&adu.header.transaction_id)
             .unwrap_or(adu.header.unit_id);
         let identity = modbus::to_identity(unit, [reply]);
+        let (src, at) = (ctx.src, ctx.at);
         if identity.objects.is_empty() {
-            // A reply with no objects (a quirk of some servers) says nothing about who it is.
+            // A reply with no objects (a quirk of some servers, or a start object past
+            // the last one) says nothing about who it is: the device answered, and that
+            // is all (never an identity with empty fields).
+            // Reported only when no reply of the unit named anything (the collector
+            // decides at the end: pymodbus answers a start object past the last with
+            // zero objects, after replies that had them).
+            let answer = modbus::no_identity_objects_answer(unit, reply.read_code.code());
+            let key = format!("modbus:{}:{unit}", ctx.server_port);
+            ctx.col.empty_identity(
+                src,
+                key,
+                Protocol::Modbus,
+                ctx.server_port,
+                answer,
+                frame,
+                at,
+            );
             return;
         }
         let key = format!("modbus:{}:{unit}", ctx.server_port);
-        let (src, at) = (ctx.src, ctx.at);
         ctx.col
             .identity(src, key, Identity::Modbus(identity), frame, at);
     }

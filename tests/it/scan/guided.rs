@@ -223,6 +223,7 @@ fn pcap_obs(ip: &str, fact: Fact, frame: u64) -> Observation {
         },
         seen: None,
         raw_hex: None,
+        path: None,
     }
 }
 
