@@ -119,7 +119,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
             errln!("otscout: warning: {}: {w}", p.display());
         }
         for n in &loaded.notes {
-            eprintln!("otscout: note: {}: {n}", p.display());
+            errln!("otscout: note: {}: {n}", p.display());
         }
         inputs.push(loaded.input);
     }

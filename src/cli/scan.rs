@@ -255,7 +255,7 @@ fn load_passive(paths: &[PathBuf]) -> anyhow::Result<ObservationFile> {
             errln!("otscout: warning: {}: {w}", p.display());
         }
         for n in &loaded.notes {
-            eprintln!("otscout: note: {}: {n}", p.display());
+            errln!("otscout: note: {}: {n}", p.display());
         }
         observations.extend(loaded.input.observations);
     }
@@ -374,7 +374,7 @@ fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOpti
             errln!("otscout: warning: {}: {w}", p.display());
         }
         for n in &loaded.notes {
-            eprintln!("otscout: note: {}: {n}", p.display());
+            errln!("otscout: note: {}: {n}", p.display());
         }
         inputs.push(loaded.input);
     }

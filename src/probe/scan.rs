@@ -1350,6 +1350,7 @@ mod tests {
             losses: vec![],
             timeouts: 0,
             replies: 1,
+            left_open: None,
         };
         let empty = observation_of(Fact::NoIdentity {
             protocol: Protocol::Modbus,
