@@ -60,6 +60,7 @@ pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
                         connections: p.connections,
                     })
                     .collect(),
+                notes: h.notes.clone(),
             },
         );
     }
@@ -113,6 +114,10 @@ pub struct HostOutcome {
     pub started: DateTime<Utc>,
     pub ended: DateTime<Utc>,
     pub probes: Vec<ProbeRecord>,
+    /// What the operator should know about how the host was probed (a cap that left
+    /// Modbus unit ids out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One protocol probe of one host.
@@ -123,7 +128,8 @@ pub struct ProbeRecord {
     pub port: u16,
     /// `identified`, `negative`, `not_this_protocol`, `refused`, `connect_timeout`,
     /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
-    /// `guard_refused`, `local_error` or `interrupted`.
+    /// `guard_refused`, `local_error`, `interrupted` or `budget_spent` (after `--resume`:
+    /// earlier runs already sent the requests the probe's plan allows).
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

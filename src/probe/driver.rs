@@ -20,8 +20,8 @@
 //! - No `SO_LINGER 0`: some PLC stacks log or mishandle a reset. Before dropping a socket
 //!   the driver shuts down its write side and drains what the device still sends, so the
 //!   kernel has no unread data that would turn the close into a RST.
-//! - A session that never finishes is cut off after [`MAX_SENDS`] requests or
-//!   [`MAX_CONNECTS`] connections on one endpoint.
+//! - A session that never finishes is cut off after [`MAX_SENDS`] requests or its
+//!   connection cap ([`MAX_CONNECTS`], at most [`MAX_CONNECTS_LIMIT`]) on one endpoint.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -43,8 +43,14 @@ use crate::safety::{GuardError, emit};
 
 /// Requests one endpoint may receive in one probe, whatever the session asks.
 pub const MAX_SENDS: u32 = 64;
-/// Connections one endpoint may receive in one probe (S7 tries a few TSAPs).
+/// Connections one endpoint may receive in one probe by default (S7 tries a few TSAPs);
+/// a session may ask for more ([`Session::max_connections`]), up to
+/// [`MAX_CONNECTS_LIMIT`].
 pub const MAX_CONNECTS: u32 = 8;
+/// No session gets more connection attempts on one endpoint in one probe than this: one
+/// per Modbus unit id at most ([`super::modbus::MAX_UNIT_IDS`]) and one retried connect
+/// each.
+pub const MAX_CONNECTS_LIMIT: u32 = 2 * super::modbus::MAX_UNIT_IDS as u32;
 /// Largest read per call; sessions do their own framing.
 const READ_CHUNK: usize = 4096;
 /// Bytes drained at close before giving up and dropping the socket.
@@ -514,9 +520,12 @@ impl Driver<'_, '_> {
     /// told, and its answer decides (another connect, or done).
     async fn open(&mut self, session: &mut dyn Session) -> Result<(Option<Conn>, Step), DriveEnd> {
         loop {
-            if self.attempts >= MAX_CONNECTS {
+            // The session's own cap (Modbus: one connection per unit id), never above
+            // the hard ceiling.
+            let cap = session.max_connections().min(MAX_CONNECTS_LIMIT);
+            if self.attempts >= cap {
                 return Err(DriveEnd::Runaway(format!(
-                    "more than {MAX_CONNECTS} connection attempts"
+                    "more than {cap} connection attempts"
                 )));
             }
             self.wait_connect_slot().await?;
