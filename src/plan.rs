@@ -140,6 +140,8 @@ pub struct ProbePlan {
     pub stop_rule: &'static str,
     /// Requests when the first unit id / TSAP answers (best case).
     pub best_requests: usize,
+    /// Where a limit can stop the probe before its last connection.
+    pub notes: Vec<String>,
 }
 
 impl ProbePlan {
@@ -213,6 +215,7 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
             stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
                         after a timeout nothing more is sent on that connection",
             best_requests: p.modbus.read_codes.len(),
+            notes: modbus_breaker_note(p, units.len()).into_iter().collect(),
         });
     }
     if p.enip.enabled {
@@ -239,6 +242,7 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
                 requests,
             }],
             stop_rule: "one exchange",
+            notes: Vec::new(),
         });
     }
     if p.s7.enabled {
@@ -281,9 +285,22 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
             connections,
             stop_rule: "one connection per TSAP, stops at the first TSAP the CPU accepts; \
                         fragmented SZL answers add read_szl_follow_up requests",
+            notes: Vec::new(),
         });
     }
     out
+}
+
+/// The breaker counts each silent unit id (a response timeout) as a failure: with more
+/// unit ids than `breaker_failures`, a device silent to the first ones is left alone
+/// before the later ones are tried (the probe's result says "breaker opened").
+fn modbus_breaker_note(p: &Profile, units: usize) -> Option<String> {
+    let limit = p.pacing.breaker_failures as usize;
+    (units > limit).then(|| {
+        format!(
+            "the breaker leaves a device alone after {limit} silent unit ids in a row (pacing.breaker_failures): unit ids after the {limit}th are tried only if an earlier one answered; raise breaker_failures (at most 20) for a gateway with silent units"
+        )
+    })
 }
 
 /// `0x0102 (PG, rack 0, slot 2)`.
@@ -372,6 +389,9 @@ pub struct PlanProbe {
     pub transport: &'static str,
     pub stop_rule: &'static str,
     pub connections: Vec<PlanConnection>,
+    /// Where a limit can stop the probe before its last connection.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -461,9 +481,11 @@ impl Plan {
         for (v, v_probes) in guide.map(|g| variants(cfg, g)).unwrap_or_default() {
             // The worst case is the worst host's.
             let e = self::estimate(&p.pacing, &v_probes, hosts);
-            estimate.requests_per_host_max = estimate.requests_per_host_max.max(e.requests_per_host_max);
-            estimate.connections_per_host_max =
-                estimate.connections_per_host_max.max(e.connections_per_host_max);
+            estimate.requests_per_host_max =
+                estimate.requests_per_host_max.max(e.requests_per_host_max);
+            estimate.connections_per_host_max = estimate
+                .connections_per_host_max
+                .max(e.connections_per_host_max);
             estimate.per_host_worst_s = estimate.per_host_worst_s.max(e.per_host_worst_s);
             estimate.total_worst_s = estimate.total_worst_s.max(e.total_worst_s);
             host_variants.push(v);
@@ -568,6 +590,9 @@ impl Plan {
                     let _ = writeln!(s, "      {:<24} {:>3} bytes  {}", r.kind, r.bytes, r.detail);
                 }
             }
+            for n in &probe.notes {
+                let _ = writeln!(s, "    note: {n}");
+            }
         }
         if !self.host_variants.is_empty() {
             let _ = writeln!(
@@ -577,7 +602,11 @@ impl Plan {
         }
         for v in &self.host_variants {
             let sample: Vec<String> = v.sample.iter().map(IpAddr::to_string).collect();
-            let more = if v.hosts > v.sample.len() { ", ..." } else { "" };
+            let more = if v.hosts > v.sample.len() {
+                ", ..."
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
                 "    {} host(s) ({}{more}): at most {} requests and {} connection(s) each",
@@ -602,7 +631,7 @@ impl Plan {
                     purposes.join("; ")
                 );
             }
-            for n in &v.notes {
+            for n in v.notes.iter().chain(v.probes.iter().flat_map(|p| &p.notes)) {
                 let _ = writeln!(s, "      note: {n}");
             }
         }
@@ -673,6 +702,7 @@ impl Plan {
 /// A probe plan as the dry run shows it.
 fn plan_probe(pp: &ProbePlan) -> PlanProbe {
     PlanProbe {
+        notes: pp.notes.clone(),
         protocol: pp.protocol,
         port: pp.port,
         transport: pp.transport,
@@ -741,10 +771,7 @@ fn variants(cfg: &ScanConfig, guide: &PassiveGuide) -> Vec<(PlanVariant, Vec<Pro
                     .map(plan_probe)
                     .collect(),
                 requests_per_host_max: plans.iter().map(|pp| pp.max_requests() as u64).sum(),
-                connections_per_host_max: plans
-                    .iter()
-                    .map(|pp| pp.max_connections() as u64)
-                    .sum(),
+                connections_per_host_max: plans.iter().map(|pp| pp.max_connections() as u64).sum(),
                 notes,
             };
             (variant, plans)

@@ -256,7 +256,12 @@ impl Profile {
                 format!(
                     "must be at least {} requests/s (a /16 in a year; hard limit), got {}",
                     caps::MIN_RATE,
-                    p.max_rate
+                    // 1e-300, not three hundred zeros.
+                    if p.max_rate < 1e-4 {
+                        format!("{:e}", p.max_rate)
+                    } else {
+                        p.max_rate.to_string()
+                    }
                 ),
             );
         }
@@ -662,9 +667,10 @@ pub fn load_str(
         let names = |spec: &str| {
             spec.split('=').next().map(str::trim).is_some_and(|k| {
                 inv.key == k
-                    || inv.key.strip_prefix(k).is_some_and(|rest| {
-                        rest.starts_with('.') || rest.starts_with('[')
-                    })
+                    || inv
+                        .key
+                        .strip_prefix(k)
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
             })
         };
         if let Some(spec) = sets.iter().rev().find(|s| names(s)) {
@@ -1139,7 +1145,10 @@ mod tests {
         );
         let e = load_with_overrides("conservative", &["pacing.max_rate=0.002".into()])
             .expect_err("just below the floor");
-        assert!(e.to_string().starts_with("--set pacing.max_rate=0.002"), "{e}");
+        assert!(
+            e.to_string().starts_with("--set pacing.max_rate=0.002"),
+            "{e}"
+        );
         load_with_overrides("conservative", &["pacing.max_rate=0.0021".into()])
             .expect("the floor itself");
     }

@@ -1,8 +1,9 @@
 //! `--lock FILE`: at most one otscout run at a time for cron jobs and timers.
 //!
 //! The lock is an OS lock on the file (`flock` on Unix, `LockFileEx` on Windows, through
-//! [`std::fs::File::try_lock`]): the kernel releases it when its holder exits, however it
-//! exits (kill -9, OOM, a pod deleted). A leftover file is therefore never a stale lock:
+//! the `fs4` crate; `std::fs::File::try_lock` needs Rust 1.89, above our MSRV): the
+//! kernel releases it when its holder exits, however it exits (kill -9, OOM, a pod
+//! deleted). A leftover file is therefore never a stale lock:
 //! only a live holder of the OS lock blocks. The file holds the holder's process id for
 //! the error message only; it decides nothing. (It used to: a process id written by a
 //! killed run and reused by an unrelated process, as in every fresh PID namespace of a
@@ -12,9 +13,11 @@
 //! was removed holds a lock on a file that no longer has the name: it notices (the path
 //! names another file, or none) and starts over, so two runs never both hold "the" lock.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use fs4::TryLockError;
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +75,8 @@ pub fn acquire(path: &Path) -> Result<LockGuard, LockError> {
                 path: path.to_owned(),
             });
         }
-        match file.try_lock() {
+        // Named in full: std's inherent `File::try_lock` (1.89) would shadow the trait's.
+        match fs4::FileExt::try_lock(&file) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(LockError::Held {

@@ -188,7 +188,9 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
             let handle = Journal::append_to(path, r.torn_tail)?;
             (
                 r.header.scan_id.clone(),
-                r.done,
+                // Done hosts are not probed again; carried ones (started, not finished)
+                // are, within what earlier runs left of each probe's budget.
+                r.done.into_iter().chain(r.carried).collect(),
                 handle,
                 output,
                 path.clone(),
@@ -366,7 +368,10 @@ fn outputs_of(
         v.push(("journal", j.to_owned()));
     }
     if let Some(r) = report {
-        let path = r.path.clone().unwrap_or_else(|| default_report_path(output));
+        let path = r
+            .path
+            .clone()
+            .unwrap_or_else(|| default_report_path(output));
         if r.sign_key.is_some() {
             v.push(("signature", with_suffix(&path, ".minisig")));
         }
@@ -653,8 +658,15 @@ mod tests {
 
     #[test]
     fn the_resume_command_is_this_command_line_with_resume() {
-        let args = ["scan", "10.0.0.0/24", "-o", "out dir/r.json", "--resume", "old.jsonl"]
-            .map(String::from);
+        let args = [
+            "scan",
+            "10.0.0.0/24",
+            "-o",
+            "out dir/r.json",
+            "--resume",
+            "old.jsonl",
+        ]
+        .map(String::from);
         assert_eq!(
             resume_command(args.into_iter(), Path::new("out dir/r.json.journal.jsonl")),
             "otscout scan 10.0.0.0/24 -o 'out dir/r.json' --resume 'out dir/r.json.journal.jsonl'"
@@ -701,7 +713,10 @@ mod tests {
         };
         let text = summary_text(&report, Path::new("r.json"), Path::new("j.jsonl"));
         assert!(text.contains("1 suspicious"), "{text}");
-        assert!(text.contains("127.0.0.7") && text.contains("modbus suspicious"), "{text}");
+        assert!(
+            text.contains("127.0.0.7") && text.contains("modbus suspicious"),
+            "{text}"
+        );
         assert!(!text.contains("127.0.0.8"), "{text}");
     }
 

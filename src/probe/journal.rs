@@ -710,6 +710,82 @@ mod tests {
         assert_eq!(r.done.len(), 1);
     }
 
+    fn probe(outcome: ProbeOutcome, count: u64) -> ProbeReport {
+        let now = Utc::now();
+        ProbeReport {
+            protocol: Protocol::Modbus,
+            transport: crate::inventory::Transport::Tcp,
+            port: 502,
+            outcome,
+            detail: None,
+            started: now,
+            finished: now,
+            connections: 1,
+            requests: vec![RequestTally {
+                kind: "modbus.read_device_id".into(),
+                count,
+                first: now,
+                last: now,
+            }],
+            observations: vec![],
+            cut_short: false,
+        }
+    }
+
+    #[test]
+    fn an_unfinished_host_carries_its_sends_and_finished_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let h = Journal::create(&path, &header()).unwrap();
+        let j = h.journal().unwrap().clone();
+        let a: IpAddr = "127.23.7.1".parse().unwrap();
+        let b: IpAddr = "127.23.7.2".parse().unwrap();
+        let now = Utc::now();
+        // a: ENIP finished (its own tallies), Modbus cut after two sends (no probe line:
+        // the run was killed).
+        let mut enip = probe(ProbeOutcome::Refused, 0);
+        enip.protocol = Protocol::Enip;
+        enip.requests.clear();
+        j.append(&JournalLine::Probe { ip: a, probe: enip });
+        for _ in 0..2 {
+            j.append(&JournalLine::Sent {
+                ip: a,
+                protocol: Protocol::Modbus,
+                kind: "modbus.read_device_id".into(),
+                at: now,
+            });
+        }
+        // b: a version 1 style interrupted probe line with no `sent` lines.
+        j.append(&JournalLine::Probe {
+            ip: b,
+            probe: probe(ProbeOutcome::Interrupted, 1),
+        });
+        // The writer ends when the last handle is gone.
+        drop(j);
+        h.finish().unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.partial, 2);
+        let ha = &r.carried[&a];
+        assert_eq!(ha.state, HostState::Interrupted);
+        assert!(
+            ha.probes
+                .iter()
+                .any(|p| p.protocol == Protocol::Enip && finished(p))
+        );
+        let m = ha
+            .probes
+            .iter()
+            .find(|p| p.protocol == Protocol::Modbus)
+            .unwrap();
+        assert!(!finished(m));
+        assert_eq!(m.requests[0].count, 2);
+        let mb = &r.carried[&b].probes[0];
+        assert_eq!(
+            (mb.outcome, mb.requests[0].count),
+            (ProbeOutcome::Interrupted, 1)
+        );
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn a_flush_after_a_failed_write_says_the_lines_are_not_on_disk() {

@@ -1475,7 +1475,10 @@ mod tests {
             s7_tsaps: HashMap::from([(ip, vec![0x0101, 0x0701, 0x0300, 0x0200])]),
             ..PassiveGuide::default()
         };
-        let p = guide.profile_for(ip, &profile).expect("a host profile").profile;
+        let p = guide
+            .profile_for(ip, &profile)
+            .expect("a host profile")
+            .profile;
         assert_eq!(p.modbus.unit_ids, [7, 0, 255]);
         assert_eq!(p.s7.tsaps, [0x0300, 0x0200, 0x0102]);
         assert!(guide.profile_for(other, &profile).is_none());
@@ -1487,7 +1490,11 @@ mod tests {
         assert_eq!(host.profile.modbus.unit_ids.len(), MAX_UNIT_IDS);
         // 1..=40 observed, 255 and 0 from the profile: 10 left out, and said so.
         assert_eq!(host.notes.len(), 1, "{:?}", host.notes);
-        assert!(host.notes[0].contains("10 unit id(s) not tried"), "{:?}", host.notes);
+        assert!(
+            host.notes[0].contains("10 unit id(s) not tried"),
+            "{:?}",
+            host.notes
+        );
     }
 
     #[test]

@@ -342,6 +342,7 @@ fn host_line(ip: &str) -> String {
             started: now,
             finished: now,
             probes: vec![],
+            notes: vec![],
         },
     };
     format!("{}\n", serde_json::to_string(&line).unwrap())
@@ -462,6 +463,7 @@ fn flush_writes_every_queued_line_before_it_returns() {
                 started: t("2026-11-21T00:00:01Z"),
                 finished: t("2026-11-21T00:00:01Z"),
                 probes: vec![],
+                notes: vec![],
             },
         });
     }

@@ -10,6 +10,7 @@
 //! Addresses: 127.23.<test>.<host>, ports ephemeral, so tests never share a socket.
 
 mod guided;
+mod hardening;
 mod plant;
 mod unanswered;
 
@@ -778,6 +779,7 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
             started: now,
             finished: now,
             probes: vec![],
+            notes: vec![],
         },
     });
     h.finish().unwrap();
