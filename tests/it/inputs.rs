@@ -328,7 +328,8 @@ fn header(profile_sha256: &str) -> JournalHeader {
         profile: "p".into(),
         profile_sha256: profile_sha256.into(),
         started: t("2026-11-21T00:00:00Z"),
-        scope: vec![],
+        // What `resume_args` scans: a resume over other targets is refused.
+        scope: vec!["127.23.91.1-2".into()],
         exclusions: vec![],
     }
 }
@@ -430,11 +431,12 @@ fn a_torn_last_line_is_dropped_and_named_anything_else_is_an_error() {
             "{e}"
         );
     }
-    let v2 = String::from_utf8(good.clone())
+    // Version 2 (with `sent` lines) is read too; a later one is not.
+    let v3 = String::from_utf8(good.clone())
         .unwrap()
-        .replacen("\"version\":1", "\"version\":2", 1);
-    let e = read_journal(v2.as_bytes()).unwrap_err().to_string();
-    assert!(e.contains("version 2 is not supported"), "{e}");
+        .replacen("\"version\":1", "\"version\":3", 1);
+    let e = read_journal(v3.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("version 3 is not supported"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let e = journal::read(dir.path()).unwrap_err().to_string();
     assert!(e.contains("is a directory"), "{e}");
