@@ -321,7 +321,7 @@ async fn with_plant(
     let scope: Vec<String> = scanned.iter().map(IpAddr::to_string).collect();
     let header = JournalHeader {
         format: JOURNAL_FORMAT.into(),
-        version: 1,
+        version: crate::probe::journal::JOURNAL_VERSION,
         scan_id: scan_id.clone(),
         profile: profile.name.clone(),
         profile_sha256: profile_sha256.clone(),

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::inventory::Protocol;
+use crate::probe::scan::PassiveGuide;
 use crate::profile::{self, EnipTransport, Loaded, Pacing, Profile, ProfileError};
 use crate::safety::{
     CotpConnect, EnipList, EnipListCommand, ModbusReadDeviceId, S7ReadSzl, S7SetupCommunication,
@@ -139,6 +140,8 @@ pub struct ProbePlan {
     pub stop_rule: &'static str,
     /// Requests when the first unit id / TSAP answers (best case).
     pub best_requests: usize,
+    /// Where a limit can stop the probe before its last connection.
+    pub notes: Vec<String>,
 }
 
 impl ProbePlan {
@@ -171,7 +174,8 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
     let mut out = Vec::new();
     if p.modbus.enabled {
         let mut tid = 0u16;
-        let units = &p.modbus.unit_ids;
+        // The unit ids the session tries: the same function decides both.
+        let units = &crate::probe::modbus::unit_plan(&[], &p.modbus.unit_ids).tried;
         // One connection per unit id at most: a unit that answers ends the probe, a
         // gateway exception (0x0A/0x0B) moves on on the same connection, and a unit that
         // stays silent gets no other request on its connection: the next unit id goes out
@@ -211,6 +215,7 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
             stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
                         after a timeout nothing more is sent on that connection",
             best_requests: p.modbus.read_codes.len(),
+            notes: modbus_breaker_note(p, units.len()).into_iter().collect(),
         });
     }
     if p.enip.enabled {
@@ -237,6 +242,7 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
                 requests,
             }],
             stop_rule: "one exchange",
+            notes: Vec::new(),
         });
     }
     if p.s7.enabled {
@@ -279,9 +285,22 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
             connections,
             stop_rule: "one connection per TSAP, stops at the first TSAP the CPU accepts; \
                         fragmented SZL answers add read_szl_follow_up requests",
+            notes: Vec::new(),
         });
     }
     out
+}
+
+/// The breaker counts each silent unit id (a response timeout) as a failure: with more
+/// unit ids than `breaker_failures`, a device silent to the first ones is left alone
+/// before the later ones are tried (the probe's result says "breaker opened").
+fn modbus_breaker_note(p: &Profile, units: usize) -> Option<String> {
+    let limit = p.pacing.breaker_failures as usize;
+    (units > limit).then(|| {
+        format!(
+            "the breaker leaves a device alone after {limit} silent unit ids in a row (pacing.breaker_failures): unit ids after the {limit}th are tried only if an earlier one answered; raise breaker_failures (at most 20) for a gateway with silent units"
+        )
+    })
 }
 
 /// `0x0102 (PG, rack 0, slot 2)`.
@@ -314,6 +333,29 @@ pub struct Plan {
     /// How passive data shaped the targets (`--from-passive`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passive: Option<PassiveScope>,
+    /// Hosts whose probes differ from `probes` (`--from-passive`: the unit ids and TSAPs
+    /// seen in their traffic come first), grouped by what they get. Built by the same
+    /// code that configures their sessions in the scan.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_variants: Vec<PlanVariant>,
+}
+
+/// Hosts that get other Modbus unit ids or S7 TSAPs than the profile's.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanVariant {
+    /// How many hosts get this.
+    pub hosts: usize,
+    /// The first of them.
+    pub sample: Vec<IpAddr>,
+    /// Their Modbus and S7 probes (the others are as in [`Plan::probes`]).
+    pub probes: Vec<PlanProbe>,
+    /// Requests to one of these hosts when every connection of every probe is used.
+    pub requests_per_host_max: u64,
+    /// TCP connections to one of these hosts, at most.
+    pub connections_per_host_max: u64,
+    /// What a cap left out (unit ids beyond the limit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -347,6 +389,9 @@ pub struct PlanProbe {
     pub transport: &'static str,
     pub stop_rule: &'static str,
     pub connections: Vec<PlanConnection>,
+    /// Where a limit can stop the probe before its last connection.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -416,10 +461,37 @@ pub const SAMPLE: usize = 8;
 impl Plan {
     /// Builds the plan of a resolved scan. Pure, and O(ranges), not O(addresses).
     pub fn build(cfg: &ScanConfig) -> Plan {
+        Plan::build_guided(cfg, None)
+    }
+
+    /// [`Plan::build`] with what passive data says about each host (`--from-passive`):
+    /// hosts with observed unit ids or TSAPs get them first, as the scan's sessions do
+    /// ([`PassiveGuide::profile_for`]); O(guided hosts) more.
+    pub fn build_guided(cfg: &ScanConfig, guide: Option<&PassiveGuide>) -> Plan {
         let p = &cfg.profile;
         let probes = probe_plans(p);
         let t = &cfg.targets;
+        let hosts = t.count().saturating_sub(
+            cfg.passive
+                .as_ref()
+                .map_or(0, |ps| ps.skip_identified as u128),
+        );
+        let mut estimate = estimate(&p.pacing, &probes, hosts);
+        let mut host_variants = Vec::new();
+        for (v, v_probes) in guide.map(|g| variants(cfg, g)).unwrap_or_default() {
+            // The worst case is the worst host's.
+            let e = self::estimate(&p.pacing, &v_probes, hosts);
+            estimate.requests_per_host_max =
+                estimate.requests_per_host_max.max(e.requests_per_host_max);
+            estimate.connections_per_host_max = estimate
+                .connections_per_host_max
+                .max(e.connections_per_host_max);
+            estimate.per_host_worst_s = estimate.per_host_worst_s.max(e.per_host_worst_s);
+            estimate.total_worst_s = estimate.total_worst_s.max(e.total_worst_s);
+            host_variants.push(v);
+        }
         Plan {
+            host_variants,
             profile: PlanProfile {
                 name: p.name.clone(),
                 description: p.description.clone(),
@@ -434,42 +506,10 @@ impl Plan {
                 ranges: t.ranges().take(SAMPLE).collect(),
                 range_count: t.range_count(),
             },
-            probes: probes
-                .iter()
-                .map(|pp| PlanProbe {
-                    protocol: pp.protocol,
-                    port: pp.port,
-                    transport: pp.transport,
-                    stop_rule: pp.stop_rule,
-                    connections: pp
-                        .connections
-                        .iter()
-                        .map(|c| PlanConnection {
-                            purpose: c.purpose.clone(),
-                            requests: c
-                                .requests
-                                .iter()
-                                .map(|r| PlanRequest {
-                                    kind: r.kind(),
-                                    bytes: r.encoded_len(),
-                                    detail: request_detail(r),
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                })
-                .collect(),
+            probes: probes.iter().map(plan_probe).collect(),
             pacing: p.pacing.clone(),
             // Hosts skipped as already identified get nothing.
-            estimate: estimate(
-                &p.pacing,
-                &probes,
-                t.count().saturating_sub(
-                    cfg.passive
-                        .as_ref()
-                        .map_or(0, |ps| ps.skip_identified as u128),
-                ),
-            ),
+            estimate,
             vendor_rules: p.vendor_rules.clone(),
             passive: cfg.passive.clone(),
         }
@@ -554,6 +594,50 @@ impl Plan {
                     let _ = writeln!(s, "      {:<24} {:>3} bytes  {}", r.kind, r.bytes, r.detail);
                 }
             }
+            for n in &probe.notes {
+                let _ = writeln!(s, "    note: {n}");
+            }
+        }
+        if !self.host_variants.is_empty() {
+            let _ = writeln!(
+                s,
+                "  hosts with unit ids or TSAPs seen in passive data get these instead (observed first):"
+            );
+        }
+        for v in &self.host_variants {
+            let sample: Vec<String> = v.sample.iter().map(IpAddr::to_string).collect();
+            let more = if v.hosts > v.sample.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "    {} host(s) ({}{more}): at most {} requests and {} connection(s) each",
+                v.hosts,
+                sample.join(", "),
+                v.requests_per_host_max,
+                v.connections_per_host_max
+            );
+            for probe in &v.probes {
+                let purposes: Vec<&str> = probe
+                    .connections
+                    .iter()
+                    .map(|c| c.purpose.split(',').next().unwrap_or_default())
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "      {} on {}/{}: {} connection(s): {}",
+                    protocol_name(probe.protocol),
+                    probe.transport,
+                    probe.port,
+                    probe.connections.len(),
+                    purposes.join("; ")
+                );
+            }
+            for n in v.notes.iter().chain(v.probes.iter().flat_map(|p| &p.notes)) {
+                let _ = writeln!(s, "      note: {n}");
+            }
         }
         let _ = writeln!(s);
         let p = &self.pacing;
@@ -622,6 +706,86 @@ impl Plan {
         let _ = writeln!(s, "          ({})", e.assumptions);
         s
     }
+}
+
+/// A probe plan as the dry run shows it.
+fn plan_probe(pp: &ProbePlan) -> PlanProbe {
+    PlanProbe {
+        notes: pp.notes.clone(),
+        protocol: pp.protocol,
+        port: pp.port,
+        transport: pp.transport,
+        stop_rule: pp.stop_rule,
+        connections: pp
+            .connections
+            .iter()
+            .map(|c| PlanConnection {
+                purpose: c.purpose.clone(),
+                requests: c
+                    .requests
+                    .iter()
+                    .map(|r| PlanRequest {
+                        kind: r.kind(),
+                        bytes: r.encoded_len(),
+                        detail: request_detail(r),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The guided hosts grouped by the probes they get, with each group's probe plans.
+fn variants(cfg: &ScanConfig, guide: &PassiveGuide) -> Vec<(PlanVariant, Vec<ProbePlan>)> {
+    use std::collections::BTreeMap;
+    let mut ips: Vec<IpAddr> = guide
+        .modbus_units
+        .keys()
+        .chain(guide.s7_tsaps.keys())
+        .copied()
+        .filter(|ip| cfg.targets.contains(*ip) && !guide.skip.contains_key(ip))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    type Key = (Vec<u8>, Vec<u16>, Vec<String>);
+    let mut groups: BTreeMap<Key, (Vec<IpAddr>, Profile)> = BTreeMap::new();
+    for ip in ips {
+        let Some(host) = guide.profile_for(ip, &cfg.profile) else {
+            continue;
+        };
+        if host.profile == cfg.profile {
+            continue;
+        }
+        let key = (
+            host.profile.modbus.unit_ids.clone(),
+            host.profile.s7.tsaps.clone(),
+            host.notes,
+        );
+        groups
+            .entry(key)
+            .or_insert_with(|| (Vec::new(), host.profile))
+            .0
+            .push(ip);
+    }
+    groups
+        .into_iter()
+        .map(|((_, _, notes), (hosts, profile))| {
+            let plans = probe_plans(&profile);
+            let variant = PlanVariant {
+                hosts: hosts.len(),
+                sample: hosts.iter().take(SAMPLE).copied().collect(),
+                probes: plans
+                    .iter()
+                    .filter(|pp| matches!(pp.protocol, Protocol::Modbus | Protocol::S7))
+                    .map(plan_probe)
+                    .collect(),
+                requests_per_host_max: plans.iter().map(|pp| pp.max_requests() as u64).sum(),
+                connections_per_host_max: plans.iter().map(|pp| pp.max_connections() as u64).sum(),
+                notes,
+            };
+            (variant, plans)
+        })
+        .collect()
 }
 
 /// The protocol's name as in profiles and JSON (`modbus`, `enip`, `s7`).

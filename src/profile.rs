@@ -34,6 +34,11 @@ pub mod caps {
     pub const MIN_HOST_INTERVAL_MS: u64 = 10;
     /// Ceiling on the global request rate (requests per second, all hosts together).
     pub const MAX_RATE: f64 = 10_000.0;
+    /// Floor on the global request rate: one request to each address of a /16 (65,536)
+    /// within a year (31,536,000 s) needs 0.00208/s. A slower rate is a typo (`1e-3`
+    /// for `1e3`) or a stalled scan whose plan would still show a duration; it is
+    /// refused, naming the value.
+    pub const MIN_RATE: f64 = 0.0021;
     /// Ceiling on the global burst.
     pub const MAX_BURST: u32 = 1_000;
     /// Ceiling on hosts worked on at once.
@@ -277,6 +282,21 @@ impl Profile {
                 format!("must be more than 0, got {}", p.max_rate),
             );
         }
+        if p.max_rate < caps::MIN_RATE {
+            return bad(
+                "pacing.max_rate",
+                format!(
+                    "must be at least {} requests/s (a /16 in a year; hard limit), got {}",
+                    caps::MIN_RATE,
+                    // 1e-300, not three hundred zeros.
+                    if p.max_rate < 1e-4 {
+                        format!("{:e}", p.max_rate)
+                    } else {
+                        p.max_rate.to_string()
+                    }
+                ),
+            );
+        }
         if p.max_rate > caps::MAX_RATE {
             return bad(
                 "pacing.max_rate",
@@ -351,7 +371,11 @@ impl Profile {
 
         let m = &self.modbus;
         range_u64("modbus.port", m.port.into(), 1, 65_535)?;
-        list_len("modbus.unit_ids", m.unit_ids.len(), 16)?;
+        list_len(
+            "modbus.unit_ids",
+            m.unit_ids.len(),
+            crate::probe::modbus::MAX_UNIT_IDS,
+        )?;
         no_dups("modbus.unit_ids", &m.unit_ids)?;
         if let Some(u) = m
             .unit_ids
@@ -691,11 +715,18 @@ pub fn load_str(
             })?;
     profile.validate().map_err(|inv| {
         // A key set by --set is named by its spec rather than the file.
-        if let Some(spec) = sets
-            .iter()
-            .rev()
-            .find(|s| s.split('=').next().map(str::trim) == Some(inv.key.as_str()))
-        {
+        // `--set pacing={...}` sets every key under `pacing`; `--set modbus.unit_ids=[..]`
+        // is named for `modbus.unit_ids[3]` too.
+        let names = |spec: &str| {
+            spec.split('=').next().map(str::trim).is_some_and(|k| {
+                inv.key == k
+                    || inv
+                        .key
+                        .strip_prefix(k)
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            })
+        };
+        if let Some(spec) = sets.iter().rev().find(|s| names(s)) {
             return ProfileError::Set {
                 spec: spec.clone(),
                 problem: format!("{} {}", inv.key, inv.problem),
@@ -1168,6 +1199,42 @@ mod tests {
         assert_eq!(p.close_hold(), std::time::Duration::from_secs(60));
         p.close_hold_ms = Some(500);
         assert_eq!(p.close_hold(), std::time::Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_rate_below_the_floor_is_refused_naming_the_value() {
+        let text = builtin("conservative")
+            .unwrap()
+            .canonical_toml
+            .replace("max_rate = 50.0", "max_rate = 1e-300");
+        assert!(text.contains("1e-300"));
+        let e = load_str("slow.toml", &text, "slow", &[]).expect_err("1e-300/s never ends");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("profile slow.toml line ") && msg.contains("got 1e-300"),
+            "{msg}"
+        );
+        let e = load_with_overrides("conservative", &["pacing.max_rate=0.002".into()])
+            .expect_err("just below the floor");
+        assert!(
+            e.to_string().starts_with("--set pacing.max_rate=0.002"),
+            "{e}"
+        );
+        load_with_overrides("conservative", &["pacing.max_rate=0.0021".into()])
+            .expect("the floor itself");
+    }
+
+    #[test]
+    fn a_whole_table_set_is_blamed_on_the_set_not_the_file() {
+        let spec = "pacing={max_rate=50.0, burst=5, hosts_in_flight=16, host_interval_ms=500, \
+                    connect_timeout_ms=3000, response_timeout_ms=3000, retries=1, \
+                    retry_backoff_ms=2000, cooldown_ms=2000, breaker_failures=3, \
+                    breaker_resets=2, connections_per_host=2, requests_in_flight=1}";
+        let e = load_with_overrides("conservative", &[spec.into()]).expect_err("2 connections");
+        let msg = e.to_string();
+        assert!(msg.starts_with("--set pacing={"), "{msg}");
+        assert!(msg.contains("connections_per_host"), "{msg}");
+        assert!(!msg.contains("builtin:conservative"), "{msg}");
     }
 
     #[test]

@@ -1,13 +1,23 @@
 //! `--lock FILE`: at most one otscout run at a time for cron jobs and timers.
 //!
-//! The lock is a file created with O_EXCL (`create_new`) holding the owner's process id;
-//! it is removed when the run ends. A lock left by a run that died (kill -9, power loss)
-//! is stale: on Linux its process id no longer exists under /proc, and the next run
-//! takes it over. Elsewhere a leftover lock must be removed by hand; the error says so.
+//! The lock is an OS lock on the file (`flock` on Unix, `LockFileEx` on Windows, through
+//! the `fs4` crate; `std::fs::File::try_lock` needs Rust 1.89, above our MSRV): the
+//! kernel releases it when its holder exits, however it exits (kill -9, OOM, a pod
+//! deleted). A leftover file is therefore never a stale lock:
+//! only a live holder of the OS lock blocks. The file holds the holder's process id for
+//! the error message only; it decides nothing. (It used to: a process id written by a
+//! killed run and reused by an unrelated process, as in every fresh PID namespace of a
+//! Kubernetes CronJob pod, blocked all later runs.)
+//!
+//! The file is removed when the run ends. A run that opened the old file just before it
+//! was removed holds a lock on a file that no longer has the name: it notices (the path
+//! names another file, or none) and starts over, so two runs never both hold "the" lock.
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use fs4::TryLockError;
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -15,26 +25,32 @@ pub enum LockError {
     #[error(
         "lock {path} is held by process {pid}: another otscout run is in progress; try again when it ends"
     )]
-    Held { path: PathBuf, pid: u32 },
-    #[error(
-        "lock {path} exists ({content:?}) and cannot be checked: if no otscout run is in progress, remove it"
-    )]
-    Unknown { path: PathBuf, content: String },
+    Held { path: PathBuf, pid: String },
     #[error("lock {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "lock {path} is not a regular file; give a file path for --lock (it is created if missing)"
+    )]
+    NotAFile { path: PathBuf },
+    #[error("lock {path} kept changing while it was being taken; try again")]
+    Unsettled { path: PathBuf },
 }
 
-/// A held lock; dropping it removes the file.
+/// A held lock; dropping it removes the file and releases the OS lock.
 #[derive(Debug)]
 pub struct LockGuard {
     path: PathBuf,
+    // Held for its OS lock; closing it releases the lock.
+    _file: File,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        // Removed while still locked: a run waiting on this file finds it gone and
+        // starts over on a new one.
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -45,82 +61,94 @@ pub fn acquire(path: &Path) -> Result<LockGuard, LockError> {
         path: path.to_owned(),
         source,
     };
-    // Two attempts: the second after removing a stale lock.
-    for _ in 0..2 {
-        match OpenOptions::new().write(true).create_new(true).open(path) {
-            Ok(mut f) => {
-                writeln!(f, "{}", std::process::id()).map_err(io)?;
-                return Ok(LockGuard {
+    // A few rounds: another run may remove the file between our open and our lock.
+    for _ in 0..8 {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(LockError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        // Named in full: std's inherent `File::try_lock` (1.89) would shadow the trait's.
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(LockError::Held {
                     path: path.to_owned(),
+                    pid: holder(&mut file),
                 });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // A pid and a newline; a lock path pointing at something else (a device,
-                // a big file) is read no further than this.
-                let kind = crate::input_file::Kind {
-                    what: "lock file",
-                    max: 4096,
-                };
-                let content = crate::input_file::read_bytes_limited(path, kind)
-                    .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let pid = content.trim().parse::<u32>().ok();
-                match (pid, alive(pid)) {
-                    (Some(pid), Some(true)) => {
-                        return Err(LockError::Held {
-                            path: path.to_owned(),
-                            pid,
-                        });
-                    }
-                    (Some(_), Some(false)) => {
-                        // Stale: its owner is gone.
-                        std::fs::remove_file(path).map_err(io)?;
-                    }
-                    _ => {
-                        return Err(LockError::Unknown {
-                            path: path.to_owned(),
-                            content: content.trim().chars().take(40).collect(),
-                        });
-                    }
-                }
-            }
-            Err(e) => return Err(io(e)),
+            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
+        if !same_file(&file, path) {
+            // The holder we waited on removed it as it ended: lock the new one instead.
+            continue;
+        }
+        // Information only: the process id of the holder, for the next run's message.
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        return Ok(LockGuard {
+            path: path.to_owned(),
+            _file: file,
+        });
     }
-    Err(LockError::Unknown {
+    Err(LockError::Unsettled {
         path: path.to_owned(),
-        content: "taken again while it was being replaced".into(),
     })
 }
 
-/// Whether a process is alive, where that can be told (Linux /proc).
-fn alive(pid: Option<u32>) -> Option<bool> {
-    let pid = pid?;
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return None;
+/// The process id the holder wrote, as text for the message (`unknown` when unreadable).
+fn holder(file: &mut File) -> String {
+    // A process id and a newline; read no more than that.
+    let mut buf = Vec::new();
+    let read = file.seek(SeekFrom::Start(0)).is_ok()
+        && (&mut *file).take(32).read_to_end(&mut buf).is_ok();
+    let text = String::from_utf8_lossy(&buf);
+    match text.trim().parse::<u32>() {
+        Ok(pid) if read => pid.to_string(),
+        _ => "unknown".into(),
     }
-    Some(proc.join(pid.to_string()).exists())
+}
+
+/// Whether `path` still names the file we hold open.
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    // Windows refuses to remove a file another process has open, so the name cannot
+    // move under a holder.
+    path.exists()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("otscout-lock-test-{}-{name}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        dir.join("otscout.lock")
-    }
-
     #[test]
     fn second_acquire_is_refused_while_held_and_allowed_after() {
-        let p = tmp("held");
-        let _ = std::fs::remove_file(&p);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("otscout.lock");
         let g = acquire(&p).expect("first");
+        // A second handle in the same process: the OS lock is per open file.
         let e = acquire(&p).expect_err("second");
-        assert!(matches!(e, LockError::Held { pid, .. } if pid == std::process::id()));
+        assert!(
+            matches!(&e, LockError::Held { pid, .. } if *pid == std::process::id().to_string()),
+            "{e}"
+        );
         assert!(e.to_string().contains("another otscout run"), "{e}");
         drop(g);
         assert!(!p.exists());
@@ -128,31 +156,27 @@ mod tests {
     }
 
     #[test]
-    fn stale_lock_is_taken_over_and_garbage_is_refused() {
-        let p = tmp("stale");
-        // Above the kernel's pid_max (4194304 at most), so no such process.
-        std::fs::write(&p, "4294967\n").unwrap();
-        if Path::new("/proc/self").exists() {
-            let g = acquire(&p).expect("stale lock taken over");
-            assert_eq!(
-                std::fs::read_to_string(&p).unwrap().trim(),
-                std::process::id().to_string()
-            );
-            drop(g);
-        }
+    fn a_leftover_file_with_a_live_pid_does_not_block() {
+        // What a killed run leaves in a fresh PID namespace: its file, holding a process
+        // id that is alive again (here: this very test). Nobody holds the OS lock.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("otscout.lock");
+        std::fs::write(&p, format!("{}\n", std::process::id())).unwrap();
+        let g = acquire(&p).expect("a leftover file is no lock");
+        drop(g);
+        std::fs::write(&p, "1\n").unwrap();
+        drop(acquire(&p).expect("pid 1 written, no holder"));
         std::fs::write(&p, "not a pid").unwrap();
-        let e = acquire(&p).expect_err("garbage");
-        assert!(matches!(e, LockError::Unknown { .. }), "{e}");
-        std::fs::remove_file(&p).unwrap();
+        drop(acquire(&p).expect("garbage, no holder"));
     }
 
     #[test]
-    fn a_lock_path_naming_an_endless_file_is_refused_not_read_whole() {
+    fn a_lock_path_naming_a_device_is_refused() {
         let p = Path::new("/dev/zero");
         if !p.exists() {
             return;
         }
         let e = acquire(p).expect_err("/dev/zero is no lock");
-        assert!(matches!(e, LockError::Unknown { .. }), "{e}");
+        assert!(matches!(e, LockError::NotAFile { .. }), "{e}");
     }
 }

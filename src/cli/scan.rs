@@ -270,10 +270,13 @@ fn load_passive(paths: &[PathBuf]) -> anyhow::Result<ObservationFile> {
 /// Runs `otscout scan`.
 pub fn run(args: &ScanArgs) -> anyhow::Result<u8> {
     let (cfg, guide) = args.resolve_guided()?;
+    // Checked in a dry run too: a plan approved with a window the scan would refuse is
+    // no plan.
+    let limits = time_limits(args)?;
     if !args.dry_run {
-        return super::scan_run::execute(run_options(args, cfg, guide)?);
+        return super::scan_run::execute(run_options(args, cfg, guide, limits)?);
     }
-    let plan = Plan::build(&cfg);
+    let plan = Plan::build_guided(&cfg, guide.as_ref());
     if args.json {
         outln!(
             "{}",
@@ -285,12 +288,13 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<u8> {
     Ok(super::exit::OK)
 }
 
-/// The active scan's options from the flags and the resolved plan.
-fn run_options(
-    args: &ScanArgs,
-    cfg: ScanConfig,
-    passive: Option<PassiveGuide>,
-) -> anyhow::Result<super::scan_run::RunOptions> {
+/// `--window` and `--until`, parsed.
+type TimeLimits = (
+    Option<crate::probe::window::Window>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+fn time_limits(args: &ScanArgs) -> anyhow::Result<TimeLimits> {
     let window = args
         .window
         .as_deref()
@@ -303,6 +307,16 @@ fn run_options(
         .map(|u| crate::probe::window::parse_until(u, &chrono::Local))
         .transpose()
         .context("--until")?;
+    Ok((window, until))
+}
+
+/// The active scan's options from the flags and the resolved plan.
+fn run_options(
+    args: &ScanArgs,
+    cfg: ScanConfig,
+    passive: Option<PassiveGuide>,
+    (window, until): TimeLimits,
+) -> anyhow::Result<super::scan_run::RunOptions> {
     super::scan_run::init_tracing(args.verbose);
     let mut scope: Vec<String> = args.targets.clone();
     scope.extend(

@@ -61,6 +61,7 @@ pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
                     })
                     .collect(),
                 left_alone: h.left_alone.clone(),
+                notes: h.notes.clone(),
             },
         );
     }
@@ -120,6 +121,10 @@ pub struct HostOutcome {
     /// its side of a connection open after our FIN for longer than the close hold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_alone: Option<engine::LeftAlone>,
+    /// What the operator should know about how the host was probed (a cap that left
+    /// Modbus unit ids out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One protocol probe of one host.
@@ -130,7 +135,8 @@ pub struct ProbeRecord {
     pub port: u16,
     /// `identified`, `negative`, `answered_no_identity`, `not_this_protocol`, `refused`, `connect_timeout`,
     /// `timeout`, `reset`, `suspicious`, `skipped_by_rule`, `circuit_open`,
-    /// `guard_refused`, `local_error`, `interrupted` or `left_alone`.
+    /// `guard_refused`, `local_error`, `interrupted`, `left_alone` or `budget_spent` (after `--resume`:
+    /// earlier runs already sent the requests the probe's plan allows).
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

@@ -157,6 +157,17 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 }
                 .into());
             }
+            // The journal's done hosts belong to its scope: resuming it over other targets
+            // would call the result complete with the first run's hosts and the rest of
+            // both scopes never scanned. Compared as sets of the specs as given.
+            if !same_specs(&r.header.scope, &opts.scope) {
+                bail!(
+                    "--resume {}: the scan was started with targets [{}], this run gives [{}]; give the same targets to resume, or start a new scan without --resume",
+                    path.display(),
+                    r.header.scope.join(" "),
+                    opts.scope.join(" ")
+                );
+            }
             // An exclusion given to the first run holds for the rest of it: a resume
             // that forgets one would probe the excluded hosts it has not reached yet.
             let missing: Vec<&String> = r
@@ -180,14 +191,18 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                     path.display()
                 );
             }
-            let handle = Journal::append_to(path, r.torn_tail)?;
             let output = opts
                 .output
                 .clone()
                 .unwrap_or_else(|| default_output(&r.header.scan_id));
+            // A resumed scan rewrites its own result and report.
+            check_outputs(&outputs_of(&output, None, opts.report.as_ref()), false)?;
+            let handle = Journal::append_to(path, r.torn_tail)?;
             (
                 r.header.scan_id.clone(),
-                r.done,
+                // Done hosts are not probed again; carried ones (started, not finished)
+                // are, within what earlier runs left of each probe's budget.
+                r.done.into_iter().chain(r.carried).collect(),
                 handle,
                 output,
                 path.clone(),
@@ -206,7 +221,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 .unwrap_or_else(|| with_suffix(&output, ".journal.jsonl"));
             let header = JournalHeader {
                 format: JOURNAL_FORMAT.into(),
-                version: 1,
+                version: journal::JOURNAL_VERSION,
                 scan_id: scan_id.clone(),
                 profile: opts.profile.name.clone(),
                 profile_sha256: opts.profile_sha256.clone(),
@@ -214,12 +229,12 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
                 scope: opts.scope.clone(),
                 exclusions: opts.exclusion_specs.clone(),
             };
-            if output.exists() {
-                bail!(
-                    "output {} already exists; choose another file with -o or remove it",
-                    output.display()
-                );
-            }
+            // Every file the scan writes is checked before the first packet: finding an
+            // unwritable folder after the scan would cost the plant the whole scan again.
+            check_outputs(
+                &outputs_of(&output, Some(&journal_path), opts.report.as_ref()),
+                true,
+            )?;
             let handle = Journal::create(&journal_path, &header)?;
             (
                 scan_id,
@@ -285,13 +300,19 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
             site: opts.site.clone(),
         },
     );
-    write_result(&output, &doc, journal_result, &journal_path)?;
+    if let Err(e) = write_atomically(&output, &doc) {
+        return Ok(late_failure(&e, &journal_path));
+    }
+    journal_finished(journal_result, &output, &journal_path)?;
     let mut printed = Ok(());
     if !opts.quiet {
         printed = print_summary(&report, &output, &journal_path);
     }
     if let Some(r) = opts.report {
-        let (path, sig) = write_merged_report(&output, r)?;
+        let (path, sig) = match write_merged_report(&output, r) {
+            Ok(v) => v,
+            Err(e) => return Ok(late_failure(&e, &journal_path)),
+        };
         if !opts.quiet && printed.is_ok() {
             printed = outln!("report: {}", path.display());
             if let Some(sig) = sig.filter(|_| printed.is_ok()) {
@@ -301,6 +322,116 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
     }
     // A closed standard output stops the summary, never the report or the exit code.
     Ok(super::out::finish(exit_code(&report), printed)?)
+}
+
+/// A file that could not be written after the scan ran (the checks before it passed: a
+/// disk filled up, a folder changed). Exit 3, not 2: requests went out, so "nothing was
+/// done" would be false; as after an interruption, the journal holds the run and
+/// `--resume` finishes it (without probing finished hosts again).
+fn late_failure(e: &anyhow::Error, journal: &Path) -> u8 {
+    errln!(
+        "otscout: error: {}; the journal {} holds everything this scan learned: finish with `{}` (with another -o/--report if that folder stays unwritable)",
+        super::one_line(e),
+        journal.display(),
+        resume_command(std::env::args().skip(1), journal)
+    );
+    exit::INTERRUPTED
+}
+
+/// This command line with `--resume JOURNAL` (replacing one it had), shell-quoted.
+fn resume_command(args: impl Iterator<Item = String>, journal: &Path) -> String {
+    let mut words = vec!["otscout".to_string()];
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        if a == "--resume" {
+            args.next();
+            continue;
+        }
+        if a.starts_with("--resume=") {
+            continue;
+        }
+        words.push(a);
+    }
+    words.push("--resume".into());
+    words.push(journal.display().to_string());
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        w.to_owned()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+/// The files a scan writes: (what, path).
+fn outputs_of(
+    output: &Path,
+    journal: Option<&Path>,
+    report: Option<&ReportOptions>,
+) -> Vec<(&'static str, PathBuf)> {
+    let mut v = vec![("result", output.to_owned())];
+    if let Some(j) = journal {
+        v.push(("journal", j.to_owned()));
+    }
+    if let Some(r) = report {
+        let path = r
+            .path
+            .clone()
+            .unwrap_or_else(|| default_report_path(output));
+        if r.sign_key.is_some() {
+            v.push(("signature", with_suffix(&path, ".minisig")));
+        }
+        v.push(("report", path));
+    }
+    v
+}
+
+/// Before the first packet: each file's folder takes a new file (one is created and
+/// removed), and for a new scan (`fresh`) none of the files exists yet.
+fn check_outputs(files: &[(&'static str, PathBuf)], fresh: bool) -> anyhow::Result<()> {
+    for (what, path) in files {
+        if fresh && std::fs::symlink_metadata(path).is_ok() {
+            let flag = match *what {
+                "result" => "-o",
+                "journal" => "--journal",
+                _ => "--report",
+            };
+            bail!(
+                "{what} {} already exists; choose another file with {flag} or remove it (nothing was sent)",
+                path.display()
+            );
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let probe = dir.join(format!(".otscout-write-check-{}", std::process::id()));
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe);
+        match made {
+            Ok(f) => {
+                drop(f);
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => bail!(
+                "cannot write the {what} {}: its folder {} does not take a new file ({e}); choose a writable place (nothing was sent)",
+                path.display(),
+                dir.display()
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// What the result file says about the run beyond the engine's report.
@@ -410,51 +541,75 @@ fn print_summary(
     output: &Path,
     journal: &Path,
 ) -> Result<(), super::out::StdoutError> {
+    out!("{}", summary_text(report, output, journal))
+}
+
+/// The summary after a scan: the counts, then each host worth a look (identified,
+/// errored, left alone, or with a reply that did not decode: "suspicious", kept raw in
+/// the result).
+fn summary_text(report: &ScanReport, output: &Path, journal: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
     let status = match report.status {
         ScanStatus::Complete => "complete",
         ScanStatus::Interrupted => "interrupted",
         ScanStatus::WindowEnded => "window ended",
     };
     let secs = (report.finished - report.started).num_milliseconds() as f64 / 1000.0;
-    outln!(
-        "scan {} {status}: {} hosts probed, {} identified, {} errored, {} skipped, {} requests in {secs:.1} s",
+    let suspicious = report.hosts.iter().filter(|h| h.suspicious()).count();
+    let _ = writeln!(
+        s,
+        "scan {} {status}: {} hosts probed, {} identified, {} errored, {suspicious} suspicious, {} skipped, {} requests in {secs:.1} s",
         report.scan_id,
         report.hosts.len(),
         report.identified_hosts(),
         report.errored_hosts(),
         report.skipped.len(),
         report.requests(),
-    )?;
+    );
     for h in &report.hosts {
-        if h.identified() || h.errored() {
+        if h.identified() || h.errored() || h.suspicious() {
             let outcomes: Vec<String> = h
                 .probes
                 .iter()
                 .map(|p| format!("{:?} {}", p.protocol, p.outcome).to_lowercase())
                 .collect();
-            outln!("  {:<15} {}", h.ip, outcomes.join(", "))?;
+            let _ = writeln!(s, "  {:<15} {}", h.ip, outcomes.join(", "));
         }
         if let Some(scan::LeftAlone::HeldOpen {
             protocol, hold_ms, ..
         }) = &h.left_alone
         {
-            outln!(
+            let _ = writeln!(
+                s,
                 "  {:<15} left alone: the device kept its side of the {} connection open after our FIN for more than {:.1} s",
                 h.ip,
                 format!("{protocol:?}").to_lowercase(),
                 *hold_ms as f64 / 1000.0
-            )?;
+            );
+        }
+        for note in &h.notes {
+            let _ = writeln!(s, "  {:<15} note: {note}", h.ip);
         }
     }
-    outln!("result: {}", output.display())?;
-    outln!("journal: {}", journal.display())?;
+    let _ = writeln!(s, "result: {}", output.display());
+    let _ = writeln!(s, "journal: {}", journal.display());
     if report.status != ScanStatus::Complete {
-        outln!(
+        let _ = writeln!(
+            s,
             "continue with: otscout scan ... --resume {}",
             journal.display()
-        )?;
+        );
     }
-    Ok(())
+    s
+}
+
+/// Whether two lists of target specs name the same specs, in any order.
+fn same_specs(a: &[String], b: &[String]) -> bool {
+    let set = |v: &[String]| -> std::collections::BTreeSet<String> {
+        v.iter().map(|s| s.trim().to_owned()).collect()
+    };
+    set(a) == set(b)
 }
 
 fn new_scan_id(now: DateTime<Utc>) -> String {
@@ -487,6 +642,7 @@ fn resume_cooldown(profile: &Profile) -> Duration {
 
 /// Writes the result, then reports a journal that failed: the result holds everything
 /// the scan learned, so a journal error must not cost it.
+#[cfg(test)]
 fn write_result(
     output: &Path,
     doc: &impl serde::Serialize,
@@ -494,6 +650,15 @@ fn write_result(
     journal_path: &Path,
 ) -> anyhow::Result<()> {
     write_atomically(output, doc)?;
+    journal_finished(journal, output, journal_path)
+}
+
+/// A journal that failed, once the result is written.
+fn journal_finished(
+    journal: Result<(), journal::JournalError>,
+    output: &Path,
+    journal_path: &Path,
+) -> anyhow::Result<()> {
     journal.with_context(|| {
         format!(
             "the journal {} could not be completed (the result {} is written; the journal may miss lines, so check it before --resume)",
@@ -515,7 +680,11 @@ fn write_atomically(path: &Path, value: &impl serde::Serialize) -> anyhow::Resul
         f.write_all(&text)?;
         f.sync_all()
     };
-    write().with_context(|| format!("write {}", tmp.display()))?;
+    if let Err(e) = write() {
+        // Leave nothing half-written beside the result.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("write {}", tmp.display()));
+    }
     std::fs::rename(&tmp, path)
         .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
@@ -524,6 +693,71 @@ fn write_atomically(path: &Path, value: &impl serde::Serialize) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resume_command_is_this_command_line_with_resume() {
+        let args = [
+            "scan",
+            "10.0.0.0/24",
+            "-o",
+            "out dir/r.json",
+            "--resume",
+            "old.jsonl",
+        ]
+        .map(String::from);
+        assert_eq!(
+            resume_command(args.into_iter(), Path::new("out dir/r.json.journal.jsonl")),
+            "otscout scan 10.0.0.0/24 -o 'out dir/r.json' --resume 'out dir/r.json.journal.jsonl'"
+        );
+    }
+
+    #[test]
+    fn the_summary_shows_suspicious_hosts() {
+        use crate::probe::scan::{HostReport, HostState, ProbeOutcome, ProbeReport};
+        let now = Utc::now();
+        let host = |ip: &str, outcome: ProbeOutcome| HostReport {
+            ip: ip.parse().unwrap(),
+            state: HostState::Done,
+            started: now,
+            finished: now,
+            probes: vec![ProbeReport {
+                protocol: Protocol::Modbus,
+                transport: crate::inventory::Transport::Tcp,
+                port: 502,
+                outcome,
+                detail: None,
+                started: now,
+                finished: now,
+                connections: 1,
+                requests: vec![],
+                observations: vec![],
+                cut_short: false,
+            }],
+            left_alone: None,
+            notes: vec![],
+        };
+        let report = ScanReport {
+            scan_id: "s".into(),
+            profile: "p".into(),
+            profile_sha256: "ab".into(),
+            status: ScanStatus::Complete,
+            started: now,
+            finished: now,
+            hosts: vec![
+                host("127.0.0.7", ProbeOutcome::Suspicious),
+                host("127.0.0.8", ProbeOutcome::Refused),
+            ],
+            skipped: vec![],
+            resumed_hosts: 0,
+        };
+        let text = summary_text(&report, Path::new("r.json"), Path::new("j.jsonl"));
+        assert!(text.contains("1 suspicious"), "{text}");
+        assert!(
+            text.contains("127.0.0.7") && text.contains("modbus suspicious"),
+            "{text}"
+        );
+        assert!(!text.contains("127.0.0.8"), "{text}");
+    }
 
     #[test]
     fn a_failed_journal_does_not_cost_the_result() {

@@ -31,8 +31,8 @@
 //! - Every TCP socket reads what is pending before it is dropped, whatever path drops it
 //!   (a task aborted at runtime shutdown included), and [`drain_before_exit`] does the same
 //!   for every socket still open when the process must exit at once (a second Ctrl-C).
-//! - A session that never finishes is cut off after [`MAX_SENDS`] requests or
-//!   [`MAX_CONNECTS`] connections on one endpoint.
+//! - A session that never finishes is cut off after [`MAX_SENDS`] requests or its
+//!   connection cap ([`MAX_CONNECTS`], at most [`MAX_CONNECTS_LIMIT`]) on one endpoint.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -54,8 +54,14 @@ use crate::safety::{GuardError, emit};
 
 /// Requests one endpoint may receive in one probe, whatever the session asks.
 pub const MAX_SENDS: u32 = 64;
-/// Connections one endpoint may receive in one probe (S7 tries a few TSAPs).
+/// Connections one endpoint may receive in one probe by default (S7 tries a few TSAPs);
+/// a session may ask for more ([`Session::max_connections`]), up to
+/// [`MAX_CONNECTS_LIMIT`].
 pub const MAX_CONNECTS: u32 = 8;
+/// No session gets more connection attempts on one endpoint in one probe than this: one
+/// per Modbus unit id at most ([`super::modbus::MAX_UNIT_IDS`]) and one retried connect
+/// each.
+pub const MAX_CONNECTS_LIMIT: u32 = 2 * super::modbus::MAX_UNIT_IDS as u32;
 /// Largest read per call; sessions do their own framing.
 const READ_CHUNK: usize = 4096;
 
@@ -710,9 +716,12 @@ impl Driver<'_, '_> {
     /// told, and its answer decides (another connect, or done).
     async fn open(&mut self, session: &mut dyn Session) -> Result<(Option<Conn>, Step), DriveEnd> {
         loop {
-            if self.attempts >= MAX_CONNECTS {
+            // The session's own cap (Modbus: one connection per unit id), never above
+            // the hard ceiling.
+            let cap = session.max_connections().min(MAX_CONNECTS_LIMIT);
+            if self.attempts >= cap {
                 return Err(DriveEnd::Runaway(format!(
-                    "more than {MAX_CONNECTS} connection attempts"
+                    "more than {cap} connection attempts"
                 )));
             }
             self.wait_connect_slot().await?;

@@ -6,9 +6,16 @@
 //! straight to the file (no user-space buffer to lose), and `fsync`ed in batches of
 //! [`SYNC_BATCH`] lines or every [`SYNC_EVERY`], whichever comes first.
 //!
+//! Every request is journaled too, as it leaves (a `sent` line: host, protocol, kind,
+//! time), so the ledger of a resumed scan counts what every run sent, even a run killed
+//! with SIGKILL mid-probe (only a request in the microseconds between its socket write and
+//! its journal write can be missed).
+//!
 //! `--resume JOURNAL` reads it back: hosts with a `host` line are done and not probed
-//! again; a host with only `probe` lines was cut off mid-way and is probed again from the
-//! start. A torn last line (the process died mid-write) is dropped and reported; a bad
+//! again; a host with only `probe` and `sent` lines was cut off mid-way and is
+//! [carried](Resumed::carried): its finished probes are kept and not run again, the
+//! requests its unfinished probes sent count in the ledger and against the probe's
+//! budget (the profile's plan) when the probe runs again. A torn last line (the process died mid-write) is dropped and reported; a bad
 //! line anywhere else is an error naming the file and line. Lines are read one at a time,
 //! at most [`MAX_LINE`] bytes each.
 //!
@@ -30,12 +37,18 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::scan::{HostReport, ProbeReport};
+use super::scan::{HostReport, HostState, ProbeOutcome, ProbeReport, RequestTally};
+use crate::inventory::Protocol;
 
 /// The `format` value of a journal header.
 pub const JOURNAL_FORMAT: &str = "otscout-scan-journal";
-/// The journal format version this otscout writes and reads.
-pub const JOURNAL_VERSION: u32 = 1;
+/// The journal format version this otscout writes. Version 2 added `sent` lines; an
+/// older otscout refuses a version 2 journal by its version rather than by a line it
+/// does not know.
+pub const JOURNAL_VERSION: u32 = 2;
+/// The oldest journal version this otscout reads (version 1: no `sent` lines; the
+/// requests of an unfinished probe are taken from its `probe` line, when it has one).
+pub const JOURNAL_VERSION_MIN: u32 = 1;
 /// Lines written between two fsyncs at most.
 pub const SYNC_BATCH: usize = 32;
 /// Longest time a written line waits for its fsync.
@@ -111,8 +124,20 @@ pub struct JournalHeader {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JournalLine {
     Header(JournalHeader),
-    Probe { ip: IpAddr, probe: ProbeReport },
-    Host { host: HostReport },
+    Probe {
+        ip: IpAddr,
+        probe: ProbeReport,
+    },
+    Host {
+        host: HostReport,
+    },
+    /// One request left the process (written right after the socket write).
+    Sent {
+        ip: IpAddr,
+        protocol: Protocol,
+        kind: String,
+        at: DateTime<Utc>,
+    },
 }
 
 /// What a journal holds, read back for `--resume`.
@@ -123,6 +148,11 @@ pub struct Resumed {
     pub done: BTreeMap<IpAddr, HostReport>,
     /// Hosts with probe lines but no host line: they will be probed again.
     pub partial: usize,
+    /// Hosts an earlier run started but did not finish, as [`HostState::Interrupted`]
+    /// reports: their finished probes (kept, not run again) and, per unfinished probe,
+    /// one [`ProbeOutcome::Interrupted`] probe holding the requests every earlier run
+    /// sent it (they count in the ledger and against the probe's budget).
+    pub carried: BTreeMap<IpAddr, HostReport>,
     /// True when the last line was torn and ignored.
     pub torn_tail: bool,
     /// The torn last line that was dropped (1-based), if any: a line for a host still
@@ -159,7 +189,8 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
     let mut reader = BufReader::new(file);
     let mut header = None;
     let mut done = BTreeMap::new();
-    let mut probed = std::collections::BTreeSet::new();
+    let mut probed: BTreeMap<IpAddr, Vec<ProbeReport>> = BTreeMap::new();
+    let mut sent: BTreeMap<IpAddr, SentTallies> = BTreeMap::new();
     let mut buf = Vec::new();
     let mut line = 0usize;
     // A bad line: an error unless no line follows it.
@@ -211,12 +242,12 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
                         reason: format!("format is {:?}, expected {JOURNAL_FORMAT:?}", h.format),
                     });
                 }
-                if h.version != JOURNAL_VERSION {
+                if !(JOURNAL_VERSION_MIN..=JOURNAL_VERSION).contains(&h.version) {
                     return Err(JournalError::Parse {
                         path: path.into(),
                         line,
                         reason: format!(
-                            "version {} is not supported (this otscout reads version {JOURNAL_VERSION})",
+                            "version {} is not supported (this otscout reads versions {JOURNAL_VERSION_MIN} to {JOURNAL_VERSION})",
                             h.version
                         ),
                     });
@@ -230,11 +261,30 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
                     reason: "the header must be the first line and only there".into(),
                 });
             }
-            (JournalLine::Probe { ip, .. }, _) => {
-                probed.insert(ip);
+            (JournalLine::Probe { ip, probe }, _) => {
+                // Kept only until the host's line says it is done: memory grows with
+                // the hosts in flight when the run stopped, not with the scan.
+                if !done.contains_key(&ip) {
+                    probed.entry(ip).or_default().push(probe);
+                }
             }
             (JournalLine::Host { host }, _) => {
+                probed.remove(&host.ip);
+                sent.remove(&host.ip);
                 done.insert(host.ip, host);
+            }
+            (
+                JournalLine::Sent {
+                    ip,
+                    protocol,
+                    kind,
+                    at,
+                },
+                _,
+            ) => {
+                if !done.contains_key(&ip) {
+                    tally(sent.entry(ip).or_default(), protocol, kind, at);
+                }
             }
         }
     }
@@ -253,14 +303,116 @@ pub fn read(path: &Path) -> Result<Resumed, JournalError> {
         }
     }
     let header = header.ok_or_else(|| JournalError::Empty { path: path.into() })?;
-    let partial = probed.iter().filter(|ip| !done.contains_key(ip)).count();
+    let mut carried = BTreeMap::new();
+    for ip in probed.keys().chain(sent.keys()) {
+        if done.contains_key(ip) || carried.contains_key(ip) {
+            continue;
+        }
+        let probes = probed.get(ip).map(Vec::as_slice).unwrap_or_default();
+        carried.insert(*ip, carry(*ip, probes, sent.get(ip)));
+    }
+    let partial = carried.len();
     Ok(Resumed {
         header,
         done,
         partial,
+        carried,
         torn_tail: torn_line.is_some(),
         torn_line,
     })
+}
+
+/// Requests per protocol and kind, from `sent` lines.
+type SentTallies = BTreeMap<Protocol, BTreeMap<String, RequestTally>>;
+
+fn tally(t: &mut SentTallies, protocol: Protocol, kind: String, at: DateTime<Utc>) {
+    t.entry(protocol)
+        .or_default()
+        .entry(kind.clone())
+        .and_modify(|r| {
+            r.count += 1;
+            r.first = r.first.min(at);
+            r.last = r.last.max(at);
+        })
+        .or_insert(RequestTally {
+            kind,
+            count: 1,
+            first: at,
+            last: at,
+        });
+}
+
+/// Whether a journaled probe ran to its end (and is not run again on resume).
+pub fn finished(p: &ProbeReport) -> bool {
+    p.outcome != ProbeOutcome::Interrupted && !p.cut_short
+}
+
+/// An unfinished host from its journal lines: the finished probes as they are; per
+/// protocol with an unfinished probe or requests, one interrupted probe holding the
+/// requests (from `sent` lines; a version 1 journal has none, so from the last probe
+/// line) and the observations of the last unfinished probe line.
+fn carry(ip: IpAddr, probes: &[ProbeReport], sent: Option<&SentTallies>) -> HostReport {
+    let mut out: Vec<ProbeReport> = Vec::new();
+    let mut unfinished: BTreeMap<Protocol, ProbeReport> = BTreeMap::new();
+    for p in probes {
+        if finished(p) {
+            // A finished probe carries every earlier run's requests in its tallies.
+            out.retain(|q| q.protocol != p.protocol);
+            unfinished.remove(&p.protocol);
+            out.push(p.clone());
+        } else if !out.iter().any(|q| q.protocol == p.protocol) {
+            unfinished.insert(p.protocol, p.clone());
+        }
+    }
+    let mut protocols: Vec<Protocol> = unfinished.keys().copied().collect();
+    for proto in sent.into_iter().flat_map(|s| s.keys()) {
+        if !protocols.contains(proto) && !out.iter().any(|q| q.protocol == *proto) {
+            protocols.push(*proto);
+        }
+    }
+    for proto in protocols {
+        let from_sent: Option<Vec<RequestTally>> = sent
+            .and_then(|s| s.get(&proto))
+            .map(|k| k.values().cloned().collect());
+        let base = unfinished.remove(&proto);
+        let requests = match (&from_sent, &base) {
+            (Some(r), _) => r.clone(),
+            (None, Some(b)) => b.requests.clone(),
+            (None, None) => Vec::new(),
+        };
+        let first = requests.iter().map(|r| r.first).min();
+        let last = requests.iter().map(|r| r.last).max();
+        let mut p = base.unwrap_or_else(|| ProbeReport {
+            protocol: proto,
+            // Not known from `sent` lines alone; the probe that runs again says.
+            transport: crate::inventory::Transport::Tcp,
+            port: 0,
+            outcome: ProbeOutcome::Interrupted,
+            detail: None,
+            started: first.unwrap_or_default(),
+            finished: last.unwrap_or_default(),
+            connections: 0,
+            requests: Vec::new(),
+            observations: Vec::new(),
+            cut_short: true,
+        });
+        p.outcome = ProbeOutcome::Interrupted;
+        p.cut_short = true;
+        p.detail = Some("an earlier run of this scan stopped during this probe".into());
+        p.requests = requests;
+        out.push(p);
+    }
+    let started = out.iter().map(|p| p.started).min().unwrap_or_default();
+    let finished_at = out.iter().map(|p| p.finished).max().unwrap_or_default();
+    HostReport {
+        ip,
+        state: HostState::Interrupted,
+        started,
+        finished: finished_at,
+        probes: out,
+        left_alone: None,
+        notes: Vec::new(),
+    }
 }
 
 /// Appends lines on a writer thread; cheap to clone.
@@ -551,12 +703,89 @@ mod tests {
                 finished: now,
                 probes: vec![],
                 left_alone: None,
+                notes: vec![],
             },
         });
         h.finish().unwrap();
         let r = read(&path).expect("a resumed journal resumes again");
         assert_eq!(r.torn_line, None);
         assert_eq!(r.done.len(), 1);
+    }
+
+    fn probe(outcome: ProbeOutcome, count: u64) -> ProbeReport {
+        let now = Utc::now();
+        ProbeReport {
+            protocol: Protocol::Modbus,
+            transport: crate::inventory::Transport::Tcp,
+            port: 502,
+            outcome,
+            detail: None,
+            started: now,
+            finished: now,
+            connections: 1,
+            requests: vec![RequestTally {
+                kind: "modbus.read_device_id".into(),
+                count,
+                first: now,
+                last: now,
+            }],
+            observations: vec![],
+            cut_short: false,
+        }
+    }
+
+    #[test]
+    fn an_unfinished_host_carries_its_sends_and_finished_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let h = Journal::create(&path, &header()).unwrap();
+        let j = h.journal().unwrap().clone();
+        let a: IpAddr = "127.23.7.1".parse().unwrap();
+        let b: IpAddr = "127.23.7.2".parse().unwrap();
+        let now = Utc::now();
+        // a: ENIP finished (its own tallies), Modbus cut after two sends (no probe line:
+        // the run was killed).
+        let mut enip = probe(ProbeOutcome::Refused, 0);
+        enip.protocol = Protocol::Enip;
+        enip.requests.clear();
+        j.append(&JournalLine::Probe { ip: a, probe: enip });
+        for _ in 0..2 {
+            j.append(&JournalLine::Sent {
+                ip: a,
+                protocol: Protocol::Modbus,
+                kind: "modbus.read_device_id".into(),
+                at: now,
+            });
+        }
+        // b: a version 1 style interrupted probe line with no `sent` lines.
+        j.append(&JournalLine::Probe {
+            ip: b,
+            probe: probe(ProbeOutcome::Interrupted, 1),
+        });
+        // The writer ends when the last handle is gone.
+        drop(j);
+        h.finish().unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.partial, 2);
+        let ha = &r.carried[&a];
+        assert_eq!(ha.state, HostState::Interrupted);
+        assert!(
+            ha.probes
+                .iter()
+                .any(|p| p.protocol == Protocol::Enip && finished(p))
+        );
+        let m = ha
+            .probes
+            .iter()
+            .find(|p| p.protocol == Protocol::Modbus)
+            .unwrap();
+        assert!(!finished(m));
+        assert_eq!(m.requests[0].count, 2);
+        let mb = &r.carried[&b].probes[0];
+        assert_eq!(
+            (mb.outcome, mb.requests[0].count),
+            (ProbeOutcome::Interrupted, 1)
+        );
     }
 
     #[cfg(target_os = "linux")]

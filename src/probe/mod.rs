@@ -88,6 +88,12 @@ pub trait Session: Send + std::fmt::Debug {
     fn identity_so_far(&self) -> Option<Identity> {
         None
     }
+    /// Connection attempts the driver allows this session on one endpoint before it cuts
+    /// it off as a runaway ([`driver::MAX_CONNECTS`] unless the protocol needs more: a
+    /// Modbus gateway probe uses one connection per silent unit id).
+    fn max_connections(&self) -> u32 {
+        driver::MAX_CONNECTS
+    }
 }
 
 pub mod driver;

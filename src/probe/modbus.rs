@@ -12,7 +12,8 @@
 //! - after a **response timeout** it sends nothing more on that connection: a unit that
 //!   answered nothing yet is reported silent and the next unit id is tried on a **new**
 //!   connection ([`Step::Reconnect`]: the driver closes with FIN and waits for the host's
-//!   cool-down first), at most [`MAX_CONNECTS`] connections; a unit that had answered
+//!   cool-down first), one connection per unit id, at most [`MAX_UNIT_IDS`] unit ids per
+//!   device ([`unit_plan`], which the dry run's plan calls too); a unit that had answered
 //!   ends the probe ([`Step::Done`]). A gateway (serial behind TCP) may still hold the
 //!   unanswered request, and its late reply must never be read as the answer to a later
 //!   one; a slow device is also the one not to push;
@@ -64,6 +65,53 @@ pub const MAX_PAGES_LIMIT: usize = 64;
 /// list without bound; the first few tell the story.
 const MAX_ANOMALIES: usize = 16;
 
+/// Unit ids one device is tried with at most, in one probe (SAFETY.md): a gateway with
+/// serial devices behind it is the case for many, and each silent unit id costs a
+/// response timeout, a connection and a cool-down. The profile's `unit_ids` may hold as
+/// many; unit ids observed in passive traffic come first and share the same cap.
+pub const MAX_UNIT_IDS: usize = 32;
+
+/// The unit ids a Modbus probe of one device tries, in order, and those the
+/// [`MAX_UNIT_IDS`] cap left out. The session ([`ModbusSessionConfig::from_profile`], via
+/// the host's profile) and the dry run's plan both come from here, so they agree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnitPlan {
+    pub tried: Vec<u8>,
+    pub left_out: Vec<u8>,
+}
+
+impl UnitPlan {
+    /// The note for the plan and the result when the cap left unit ids out.
+    pub fn note(&self) -> Option<String> {
+        if self.left_out.is_empty() {
+            return None;
+        }
+        let ids: Vec<String> = self.left_out.iter().map(u8::to_string).collect();
+        Some(format!(
+            "modbus: {} unit id(s) not tried ({}): at most {MAX_UNIT_IDS} unit ids per device",
+            self.left_out.len(),
+            ids.join(", ")
+        ))
+    }
+}
+
+/// `observed` unit ids first (seen in the device's own traffic), then the profile's,
+/// without duplicates, at most [`MAX_UNIT_IDS`].
+pub fn unit_plan(observed: &[u8], profile_units: &[u8]) -> UnitPlan {
+    let mut plan = UnitPlan::default();
+    for &u in observed.iter().chain(profile_units) {
+        if plan.tried.contains(&u) || plan.left_out.contains(&u) {
+            continue;
+        }
+        if plan.tried.len() < MAX_UNIT_IDS {
+            plan.tried.push(u);
+        } else {
+            plan.left_out.push(u);
+        }
+    }
+    plan
+}
+
 /// Plain data the scan driver builds from a [`Profile`]. Ports and sockets are the
 /// driver's business; `port` is only copied into facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +138,7 @@ impl ModbusSessionConfig {
     pub fn from_profile(profile: &Profile) -> Self {
         ModbusSessionConfig {
             port: profile.modbus.port,
-            unit_ids: profile.modbus.unit_ids.clone(),
+            unit_ids: unit_plan(&[], &profile.modbus.unit_ids).tried,
             read_codes: profile.modbus.read_codes.clone(),
             // The standard objects (MAP 6.21), for devices that only allow individual access.
             individual_objects: (0x00..=0x06).collect(),
@@ -595,7 +643,7 @@ impl Session for ModbusSession {
                 if !self.end_unit() {
                     return self.finish();
                 }
-                if self.connections >= MAX_CONNECTS {
+                if self.connections >= self.max_connections() {
                     // The driver would cut the probe off; a device silent to this many
                     // unit ids is reported silent instead.
                     self.report_silence();
@@ -642,6 +690,14 @@ impl Session for ModbusSession {
 
     fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.findings)
+    }
+
+    /// One connection per unit id (a silent one is never asked again on its
+    /// connection), at least the driver's default, at most [`MAX_UNIT_IDS`] (the driver
+    /// adds no more than its own ceiling).
+    fn max_connections(&self) -> u32 {
+        let units = self.cfg.unit_ids.len().min(MAX_UNIT_IDS) as u32;
+        units.max(MAX_CONNECTS)
     }
 }
 
@@ -953,9 +1009,11 @@ mod tests {
     }
 
     #[test]
-    fn silent_unit_ids_stop_at_the_drivers_connection_cap() {
+    fn every_silent_unit_id_gets_its_connection_up_to_the_cap() {
+        // Was capped at the driver's 8 connections: unit ids 9 and later were never
+        // asked, while the plan listed them.
         let t0 = Instant::now();
-        let units: Vec<u8> = (1..=16).collect();
+        let units: Vec<u8> = (1..=40).collect();
         let mut s = ModbusSession::new(cfg(&units, &[ReadDeviceIdCode::Basic]));
         let mut t = t0;
         let mut asked = Vec::new();
@@ -969,7 +1027,7 @@ mod tests {
                 other => panic!("after a timeout: {other:?}"),
             }
         }
-        assert_eq!(asked, (1..=MAX_CONNECTS as u8).collect::<Vec<_>>());
+        assert_eq!(asked, (1..=MAX_UNIT_IDS as u8).collect::<Vec<_>>());
         let f = s.take_findings();
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(matches!(

@@ -37,7 +37,7 @@ use super::gate::HostClock;
 use super::journal::{Journal, JournalError, JournalLine};
 use super::modbus::{ModbusSession, ModbusSessionConfig};
 use super::s7::{S7Session, S7SessionConfig};
-use super::{ConnectionLoss, Session};
+use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::normalize;
 use crate::inventory::{
     Fact, Identity, NoAnswerKind, Observation, Protocol, Provenance, Transport,
@@ -239,6 +239,9 @@ pub enum ProbeOutcome {
     LocalError,
     /// The scan stopped before this probe finished.
     Interrupted,
+    /// Not sent again after `--resume`: earlier runs of this scan already sent this probe
+    /// the requests its plan allows a host (the profile's budget).
+    BudgetSpent,
     /// Not tried: the host was left alone for the rest of the scan (the host's
     /// [`HostReport::left_alone`] says why).
     LeftAlone,
@@ -315,6 +318,10 @@ pub struct ProbeReport {
     pub requests: Vec<RequestTally>,
     /// What was learned, with raw reply bytes.
     pub observations: Vec<Observation>,
+    /// The scan stopped this probe before it finished, whatever it learned first (an S7
+    /// identity from SZL 0x0011 without 0x001C); `--resume` runs it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
 }
 
 /// One host's probes.
@@ -329,9 +336,20 @@ pub struct HostReport {
     /// protocols are then reported [`ProbeOutcome::LeftAlone`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_alone: Option<LeftAlone>,
+    /// What the operator should know about how this host was probed (a cap that left
+    /// unit ids out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl HostReport {
+    /// A reply did not decode as its protocol should (kept raw in the observations).
+    pub fn suspicious(&self) -> bool {
+        self.probes
+            .iter()
+            .any(|p| p.outcome == ProbeOutcome::Suspicious)
+    }
+
     pub fn identified(&self) -> bool {
         self.probes
             .iter()
@@ -484,7 +502,11 @@ pub struct ScanConfig {
     pub deadline: Option<DateTime<Utc>>,
     /// Where outcomes are journaled as they arrive.
     pub journal: Option<Journal>,
-    /// Hosts already done (from `--resume`): not probed again, included in the report.
+    /// Hosts from `--resume`: those [`HostState::Done`] are not probed again and are
+    /// included in the report; those [`HostState::Interrupted`] (an earlier run started
+    /// them, see [`super::journal::Resumed::carried`]) are probed again without repeating
+    /// their finished probes, and the requests earlier runs sent them count in their
+    /// probes' tallies and against each probe's budget.
     pub resumed: BTreeMap<IpAddr, HostReport>,
     pub sessions: Arc<dyn SessionFactory>,
     /// The close hold: how long to wait for a device's FIN after ours before leaving the
@@ -510,16 +532,27 @@ pub struct PassiveGuide {
     pub skip: HashMap<IpAddr, String>,
 }
 
-/// The most unit ids and TSAPs one host is tried with (the profile's own limits).
-const MAX_UNIT_IDS: usize = 16;
+/// The most unit ids one host is tried with ([`super::modbus::MAX_UNIT_IDS`]).
+pub use super::modbus::MAX_UNIT_IDS;
+/// The most TSAPs one host is tried with (the profile's own limit).
 const MAX_TSAPS: usize = 8;
+
+/// One host's profile under passive guidance, and what the caps left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostProfile {
+    pub profile: Profile,
+    /// Shown in the plan and kept on the host in the result (a cap that left unit ids
+    /// out).
+    pub notes: Vec<String>,
+}
 
 impl PassiveGuide {
     /// The profile for one host: its observed unit ids and TSAPs first, then the
-    /// profile's own, within the profile's list limits. A TSAP the profile's rules would
-    /// refuse (a connection type other than PG/OP/S7-basic, or 0x0101 unless allowed) is
-    /// not used even when observed.
-    pub fn profile_for(&self, ip: IpAddr, profile: &Profile) -> Option<Profile> {
+    /// profile's own, within the caps ([`super::modbus::unit_plan`] for unit ids, which
+    /// the dry run's plan uses too). A TSAP the profile's rules would refuse (a
+    /// connection type other than PG/OP/S7-basic, or 0x0101 unless allowed) is not used
+    /// even when observed.
+    pub fn profile_for(&self, ip: IpAddr, profile: &Profile) -> Option<HostProfile> {
         let units = self.modbus_units.get(&ip).filter(|u| !u.is_empty());
         let tsaps: Vec<u16> = self
             .s7_tsaps
@@ -534,13 +567,16 @@ impl PassiveGuide {
             return None;
         }
         let mut p = profile.clone();
+        let mut notes = Vec::new();
         if let Some(units) = units {
-            p.modbus.unit_ids = first_then(units, &profile.modbus.unit_ids, MAX_UNIT_IDS);
+            let plan = super::modbus::unit_plan(units, &profile.modbus.unit_ids);
+            notes.extend(plan.note());
+            p.modbus.unit_ids = plan.tried;
         }
         if !tsaps.is_empty() {
             p.s7.tsaps = first_then(&tsaps, &profile.s7.tsaps, MAX_TSAPS);
         }
-        Some(p)
+        Some(HostProfile { profile: p, notes })
     }
 }
 
@@ -586,6 +622,8 @@ struct Ctx {
     /// Connections devices held open past the close hold, each drained until the device
     /// closes it.
     held: std::sync::Mutex<JoinSet<()>>,
+    /// Hosts an earlier run started and did not finish (from `--resume`).
+    carried: BTreeMap<IpAddr, HostReport>,
 }
 
 /// Runs a scan to its end, a stop, or the deadline, and returns what it found.
@@ -627,9 +665,26 @@ pub async fn run(
         stop: stop.clone(),
         passive: config.passive.clone().unwrap_or_default(),
         held: std::sync::Mutex::new(JoinSet::new()),
+        carried: config
+            .resumed
+            .iter()
+            .filter(|(_, h)| h.state != HostState::Done)
+            .map(|(ip, h)| (*ip, h.clone()))
+            .collect(),
     });
 
-    let resumed = config.resumed;
+    let mut resumed = config.resumed;
+    // Unfinished hosts are probed again; they come back below only if this run does not
+    // reach them, so what earlier runs sent them still counts.
+    let mut carried_back: BTreeMap<IpAddr, HostReport> = BTreeMap::new();
+    resumed.retain(|ip, h| {
+        if h.state == HostState::Done {
+            true
+        } else {
+            carried_back.insert(*ip, h.clone());
+            false
+        }
+    });
     let total = config
         .targets
         .total
@@ -721,7 +776,7 @@ pub async fn run(
     stop_note.abort();
 
     let resumed_hosts = resumed.len() as u64;
-    for (ip, h) in resumed {
+    for (ip, h) in resumed.into_iter().chain(carried_back) {
         hosts.entry(ip).or_insert(h);
     }
     let status = match stop.reason() {
@@ -879,17 +934,64 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     // What passive data already knows: vendor rules apply from the first probe.
     let mut identities: Vec<Identity> =
         ctx.passive.identities.get(&ip).cloned().unwrap_or_default();
-    let host_profile = ctx.passive.profile_for(ip, &ctx.profile);
-    let host_profile = host_profile.as_ref().unwrap_or(&ctx.profile);
+    let guided = ctx.passive.profile_for(ip, &ctx.profile);
+    let notes: Vec<String> = guided.as_ref().map(|g| g.notes.clone()).unwrap_or_default();
+    let host_profile = guided.as_ref().map_or(&ctx.profile, |g| &g.profile);
     // (transport, port) already recorded as an open service on this host.
     let mut services: BTreeSet<(Transport, u16)> = BTreeSet::new();
     let mut left_alone: Option<LeftAlone> = None;
+    // What earlier runs of this scan did to this host (`--resume`).
+    let carried = ctx.carried.get(&ip);
+    let mut earlier: BTreeMap<Protocol, ProbeReport> = BTreeMap::new();
+    let mut finished_before: BTreeMap<Protocol, ProbeReport> = BTreeMap::new();
+    for p in carried.into_iter().flat_map(|h| &h.probes) {
+        if super::journal::finished(p) {
+            finished_before.insert(p.protocol, p.clone());
+        } else {
+            earlier.insert(p.protocol, p.clone());
+        }
+    }
 
     for &protocol in &plan {
         if ctx.stop.is_stopped() {
             state = HostState::Interrupted;
             break;
         }
+        if let Some(done) = finished_before.remove(&protocol) {
+            // Finished by an earlier run: its findings stand and nothing is sent again.
+            identities.extend(done.observations.iter().filter_map(|o| match &o.fact {
+                Fact::Identity { identity } => Some(identity.clone()),
+                _ => None,
+            }));
+            for o in &done.observations {
+                if let Fact::Service {
+                    transport, port, ..
+                } = o.fact
+                {
+                    services.insert((transport, port));
+                }
+            }
+            probes.push(done);
+            continue;
+        }
+        let before = earlier.remove(&protocol);
+        let sent_before: u64 = before
+            .iter()
+            .flat_map(|p| &p.requests)
+            .map(|r| r.count)
+            .sum();
+        // The probe's budget is its plan (the same plan the dry run shows): requests an
+        // earlier run sent it count against it, so a resumed host never gets more than
+        // the profile allows in total.
+        let budget = if sent_before > 0 {
+            let allowed = crate::plan::probe_plans(host_profile)
+                .iter()
+                .find(|pp| pp.protocol == protocol)
+                .map_or(0, |pp| pp.max_requests() as u64);
+            Some((allowed, allowed.saturating_sub(sent_before)))
+        } else {
+            None
+        };
         let (port, transport) = endpoint_for(ctx, ip, protocol);
         let now = Utc::now();
         let skip = |outcome: ProbeOutcome, detail: String| ProbeReport {
@@ -903,6 +1005,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             connections: 0,
             requests: Vec::new(),
             observations: Vec::new(),
+            cut_short: false,
         };
         let names = identity_names(&identities);
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -930,6 +1033,18 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     *hold_ms as f64 / 1000.0
                 ),
             )
+        } else if let Some((allowed, 0)) = budget {
+            let mut r = skip(
+                ProbeOutcome::BudgetSpent,
+                format!(
+                    "not sent again: earlier runs of this scan sent this probe {sent_before} requests, its plan allows {allowed}"
+                ),
+            );
+            // What the earlier run learned before it stopped still stands.
+            if let Some(b) = &before {
+                r.observations = b.observations.clone();
+            }
+            r
         } else if let Some(reason) = trip {
             let mut r = skip(ProbeOutcome::CircuitOpen, format!("breaker open: {reason}"));
             r.observations.push(observation(
@@ -958,7 +1073,12 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     rules.matched.join(", ")
                 ),
             )
-        } else if let Some(mut session) = ctx.sessions.session(protocol, ip, port, host_profile) {
+        } else if let Some(inner) = ctx.sessions.session(protocol, ip, port, host_profile) {
+            let mut session = Budgeted {
+                inner,
+                left: budget.map(|(_, left)| left),
+                spent: false,
+            };
             // Vendor rules may ask for a longer interval and cool-down once the device
             // is known; the pacer holds the profile's own.
             clock.interval = Duration::from_millis(rules.host_interval_ms);
@@ -979,8 +1099,21 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     Duration::from_millis(r.cooldown_ms),
                 )
             };
+            let on_sent = |kind: &'static str| {
+                // Journaled as it leaves: the ledger of a resumed scan counts it even if
+                // this run is killed before the probe ends.
+                if let Some(j) = &ctx.journal {
+                    j.append(&JournalLine::Sent {
+                        ip,
+                        protocol,
+                        kind: kind.to_owned(),
+                        at: Utc::now(),
+                    });
+                }
+                (ctx.events)(&ScanEvent::Request { ip, kind });
+            };
             let drive = driver::drive(
-                session.as_mut(),
+                &mut session,
                 endpoint,
                 &ctx.driver,
                 Pacing {
@@ -991,7 +1124,7 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                     rules: Some(&mid_session_rules),
                 },
                 &ctx.stop,
-                &|kind| (ctx.events)(&ScanEvent::Request { ip, kind }),
+                &on_sent,
             )
             .await;
             cut_short = drive.end == DriveEnd::Stopped;
@@ -1015,6 +1148,13 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
                 why
             });
             let mut r = probe_report(ctx, ip, protocol, port, transport, now, drive);
+            r.cut_short = cut_short;
+            if session.spent {
+                let (allowed, _) = budget.unwrap_or_default();
+                r.detail = Some(format!(
+                    "stopped at its budget: earlier runs of this scan sent this probe {sent_before} requests, its plan allows {allowed}"
+                ));
+            }
             if let Some(why) = held {
                 r.observations.push(observation(
                     ctx,
@@ -1050,6 +1190,11 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
         } else {
             continue;
         };
+        let mut report = report;
+        if let Some(b) = &before {
+            absorb_requests(&mut report.requests, &b.requests);
+            report.connections += b.connections;
+        }
 
         // A host left alone is done with, stopped or not: `--resume` must not connect to
         // it again either.
@@ -1076,6 +1221,10 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             break;
         }
     }
+    // Probes an earlier run started that this run did not reach again (it stopped
+    // first): what they sent still counts.
+    probes.extend(earlier.into_values());
+    probes.extend(finished_before.into_values());
     ctx.pacer
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -1083,10 +1232,11 @@ async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     let host = HostReport {
         ip,
         state,
-        started,
+        started: carried.map_or(started, |c| c.started.min(started)),
         finished: Utc::now(),
         probes,
         left_alone,
+        notes,
     };
     if state == HostState::Done {
         if let Some(j) = &ctx.journal {
@@ -1173,6 +1323,89 @@ fn probe_report(
         connections: drive.connections,
         requests: tallies.into_values().collect(),
         observations,
+        cut_short: false,
+    }
+}
+
+/// Adds `more` to `into`, kind by kind.
+fn absorb_requests(into: &mut Vec<RequestTally>, more: &[RequestTally]) {
+    for m in more {
+        match into.iter_mut().find(|t| t.kind == m.kind) {
+            Some(t) => {
+                t.count += m.count;
+                t.first = t.first.min(m.first);
+                t.last = t.last.max(m.last);
+            }
+            None => into.push(m.clone()),
+        }
+    }
+    into.sort_by(|a, b| a.kind.cmp(&b.kind));
+}
+
+/// A session held to a budget of requests (`--resume`: what earlier runs sent a probe
+/// counts against its plan). When the budget is spent, the next request is not asked
+/// for: the session is finished instead (the driver closes with FIN).
+#[derive(Debug)]
+struct Budgeted {
+    inner: Box<dyn Session>,
+    /// Requests still allowed; `None`: no budget beyond the driver's own caps.
+    left: Option<u64>,
+    /// A request was held back.
+    spent: bool,
+}
+
+impl Budgeted {
+    fn check(&mut self, step: Step) -> Step {
+        match (step, self.left.as_mut()) {
+            (Step::Send(_), Some(0)) => {
+                self.spent = true;
+                Step::Done
+            }
+            // A new connection for nothing to send on it: finish instead.
+            (Step::Reconnect, Some(0)) => {
+                self.spent = true;
+                Step::Done
+            }
+            (Step::Send(r), Some(left)) => {
+                *left -= 1;
+                Step::Send(r)
+            }
+            (step, _) => step,
+        }
+    }
+}
+
+impl Session for Budgeted {
+    fn protocol(&self) -> Protocol {
+        self.inner.protocol()
+    }
+    fn on_connected(&mut self, now: std::time::Instant) -> Step {
+        let s = self.inner.on_connected(now);
+        self.check(s)
+    }
+    fn on_bytes(&mut self, now: std::time::Instant, bytes: &[u8]) -> Step {
+        let s = self.inner.on_bytes(now, bytes);
+        self.check(s)
+    }
+    fn on_timeout(&mut self, now: std::time::Instant) -> Step {
+        let s = self.inner.on_timeout(now);
+        self.check(s)
+    }
+    fn on_connection_lost(&mut self, now: std::time::Instant, why: ConnectionLoss) -> Step {
+        let s = self.inner.on_connection_lost(now, why);
+        self.check(s)
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.inner.poll_timeout()
+    }
+    fn take_findings(&mut self) -> Vec<Finding> {
+        self.inner.take_findings()
+    }
+    fn identity_so_far(&self) -> Option<Identity> {
+        self.inner.identity_so_far()
+    }
+    fn max_connections(&self) -> u32 {
+        self.inner.max_connections()
     }
 }
 
@@ -1421,7 +1654,10 @@ mod tests {
             s7_tsaps: HashMap::from([(ip, vec![0x0101, 0x0701, 0x0300, 0x0200])]),
             ..PassiveGuide::default()
         };
-        let p = guide.profile_for(ip, &profile).expect("a host profile");
+        let p = guide
+            .profile_for(ip, &profile)
+            .expect("a host profile")
+            .profile;
         assert_eq!(p.modbus.unit_ids, [7, 0, 255]);
         assert_eq!(p.s7.tsaps, [0x0300, 0x0200, 0x0102]);
         assert!(guide.profile_for(other, &profile).is_none());
@@ -1429,13 +1665,14 @@ mod tests {
             modbus_units: HashMap::from([(ip, (1..=40).collect())]),
             ..PassiveGuide::default()
         };
-        assert_eq!(
-            many.profile_for(ip, &profile)
-                .unwrap()
-                .modbus
-                .unit_ids
-                .len(),
-            MAX_UNIT_IDS
+        let host = many.profile_for(ip, &profile).unwrap();
+        assert_eq!(host.profile.modbus.unit_ids.len(), MAX_UNIT_IDS);
+        // 1..=40 observed, 255 and 0 from the profile: 10 left out, and said so.
+        assert_eq!(host.notes.len(), 1, "{:?}", host.notes);
+        assert!(
+            host.notes[0].contains("10 unit id(s) not tried"),
+            "{:?}",
+            host.notes
         );
     }
 

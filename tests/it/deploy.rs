@@ -380,8 +380,8 @@ fn every_otscout_command_in_the_readme_and_guide_parses() {
 fn lock_refuses_a_second_run_and_is_released() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let lock = tmp.path().join("otscout.lock");
-    // Held by a live process (this test).
-    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    // Held (the OS lock) by this test process.
+    let held = otscout::cli::lock::acquire(&lock).expect("take the lock");
     let out = Command::new(env!("CARGO_BIN_EXE_otscout"))
         .arg("--lock")
         .arg(&lock)
@@ -392,8 +392,12 @@ fn lock_refuses_a_second_run_and_is_released() {
     assert!(out.stdout.is_empty(), "the command ran anyway");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another otscout run"), "{err}");
+    assert!(
+        err.contains(&format!("process {}", std::process::id())),
+        "the holder's pid: {err}"
+    );
     // Free: the command runs and leaves no lock behind.
-    std::fs::remove_file(&lock).unwrap();
+    drop(held);
     let out = Command::new(env!("CARGO_BIN_EXE_otscout"))
         .args(["profiles", "list", "--lock"])
         .arg(&lock)
@@ -401,6 +405,31 @@ fn lock_refuses_a_second_run_and_is_released() {
         .expect("run otscout");
     assert!(out.status.success(), "{out:?}");
     assert!(!lock.exists(), "the lock was left behind");
+}
+
+/// A lock file left by a run that was killed, holding a process id that is alive again
+/// (a fresh PID namespace gives the next run the same low pid; here: this test's own pid,
+/// and pid 1) blocks nothing: only a holder of the OS lock does.
+#[test]
+fn a_leftover_lock_file_with_a_live_pid_does_not_block() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lock = tmp.path().join("otscout.lock");
+    for pid in [std::process::id(), 1] {
+        std::fs::write(&lock, format!("{pid}\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .arg("--lock")
+            .arg(&lock)
+            .args(["profiles", "list"])
+            .output()
+            .expect("run otscout");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "pid {pid}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!lock.exists(), "the lock was left behind");
+    }
 }
 
 /// One Modbus device on its own loopback address; `revision` is its firmware.

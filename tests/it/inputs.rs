@@ -334,7 +334,8 @@ fn header(profile_sha256: &str) -> JournalHeader {
         profile: "p".into(),
         profile_sha256: profile_sha256.into(),
         started: t("2026-11-21T00:00:00Z"),
-        scope: vec![],
+        // What `resume_args` scans: a resume over other targets is refused.
+        scope: vec!["127.23.91.1-2".into()],
         exclusions: vec![],
     }
 }
@@ -349,6 +350,7 @@ fn host_line(ip: &str) -> String {
             finished: now,
             probes: vec![],
             left_alone: None,
+            notes: vec![],
         },
     };
     format!("{}\n", serde_json::to_string(&line).unwrap())
@@ -436,11 +438,12 @@ fn a_torn_last_line_is_dropped_and_named_anything_else_is_an_error() {
             "{e}"
         );
     }
-    let v2 = String::from_utf8(good.clone())
+    // Version 2 (with `sent` lines) is read too; a later one is not.
+    let v3 = String::from_utf8(good.clone())
         .unwrap()
-        .replacen("\"version\":1", "\"version\":2", 1);
-    let e = read_journal(v2.as_bytes()).unwrap_err().to_string();
-    assert!(e.contains("version 2 is not supported"), "{e}");
+        .replacen("\"version\":1", "\"version\":3", 1);
+    let e = read_journal(v3.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("version 3 is not supported"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let e = journal::read(dir.path()).unwrap_err().to_string();
     assert!(e.contains("is a directory"), "{e}");
@@ -470,6 +473,7 @@ fn flush_writes_every_queued_line_before_it_returns() {
                 finished: t("2026-11-21T00:00:01Z"),
                 probes: vec![],
                 left_alone: None,
+                notes: vec![],
             },
         });
     }

@@ -517,7 +517,7 @@ fn every_key_is_validated() {
         ),
         (
             "modbus.unit_ids=[]",
-            "modbus.unit_ids must hold 1 to 16 entries, got 0",
+            "modbus.unit_ids must hold 1 to 32 entries, got 0",
         ),
         (
             "modbus.unit_ids=[255,255]",
@@ -1216,4 +1216,62 @@ fn cli_profiles_list_show_check() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A dry run checks `--window` and `--until` as the scan would: a plan approved with a
+/// window the scan refuses is no plan (it used to print the plan and exit 0).
+#[test]
+fn dry_run_refuses_an_invalid_window_or_until() {
+    for (flag, value) in [
+        ("--window", "25:00-26:61"),
+        ("--window", "22:00"),
+        ("--until", "tomorrow-ish"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .args(["scan", "127.0.0.1", "--dry-run", flag, value])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(
+            out.stdout.is_empty(),
+            "a plan was printed for {flag} {value}"
+        );
+        assert!(err.contains(flag), "{err}");
+    }
+    // A valid window still plans.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(["scan", "127.0.0.1", "--dry-run", "--window", "22:00-05:30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// The dry run says where the breaker stops a Modbus probe before its last unit id.
+#[test]
+fn plan_notes_the_breaker_before_the_last_unit_id() {
+    let mut p = otscout::profile::builtin("lab").unwrap().profile;
+    p.modbus.enabled = true;
+    p.modbus.allow_other_unit_ids = true;
+    p.modbus.unit_ids = (1..=12).collect();
+    p.pacing.breaker_failures = 3;
+    let modbus = otscout::plan::probe_plans(&p)
+        .into_iter()
+        .find(|pp| pp.protocol == otscout::inventory::Protocol::Modbus)
+        .unwrap();
+    assert_eq!(modbus.max_connections(), 12);
+    assert!(
+        modbus
+            .notes
+            .iter()
+            .any(|n| n.contains("after 3 silent unit ids")),
+        "{:?}",
+        modbus.notes
+    );
+    p.pacing.breaker_failures = 20;
+    let modbus = otscout::plan::probe_plans(&p)
+        .into_iter()
+        .find(|pp| pp.protocol == otscout::inventory::Protocol::Modbus)
+        .unwrap();
+    assert!(modbus.notes.is_empty(), "{:?}", modbus.notes);
 }

@@ -11,6 +11,7 @@
 
 mod guided;
 mod halfclose;
+mod hardening;
 mod plant;
 mod unanswered;
 
@@ -780,6 +781,7 @@ fn torn_journal_tail_is_ignored_and_garbage_is_named() {
             finished: now,
             probes: vec![],
             left_alone: None,
+            notes: vec![],
         },
     });
     h.finish().unwrap();
@@ -1225,4 +1227,66 @@ async fn governor_belt_holds_the_rate_by_itself() {
             "two requests {gap:?} apart under a 20/s belt"
         );
     }
+}
+
+/// A resume over other targets than the journal's is refused before anything is sent,
+/// naming both scopes (it used to finish `complete` with scope [the new target], the
+/// first run's hosts, and the rest of both scopes never scanned).
+#[test]
+fn resume_refuses_other_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("j.jsonl");
+    let out = dir.path().join("r.json");
+    // The new target listens, so any connect to it would show.
+    let listener = std::net::TcpListener::bind("127.23.86.50:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sets = [
+        "enip.enabled=false".to_string(),
+        "s7.enabled=false".to_string(),
+        format!("modbus.port={port}"),
+    ];
+    let loaded = otscout::profile::load_with_overrides("lab", &sets).unwrap();
+    let header = JournalHeader {
+        format: JOURNAL_FORMAT.into(),
+        version: 1,
+        scan_id: "s".into(),
+        profile: loaded.profile.name.clone(),
+        profile_sha256: loaded.sha256.clone(),
+        started: chrono::Utc::now(),
+        scope: vec!["127.23.86.10-20".into()],
+        exclusions: vec![],
+    };
+    Journal::create(&journal_path, &header)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let mut args: Vec<String> = ["scan", "127.23.86.50", "--profile", "lab", "--quiet"]
+        .map(String::from)
+        .to_vec();
+    for s in &sets {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    args.extend([
+        "-o".to_string(),
+        out.display().to_string(),
+        "--resume".to_string(),
+        journal_path.display().to_string(),
+    ]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("127.23.86.10-20") && stderr.contains("127.23.86.50"),
+        "both scopes named: {stderr}"
+    );
+    assert!(!out.exists(), "a result was written");
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the new target was contacted"
+    );
 }
