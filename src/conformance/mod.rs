@@ -40,8 +40,9 @@ use crate::inventory::{Fact, Protocol, Provenance, Transport};
 use crate::passive::{self, ImportOptions};
 use specs::{Part, SPECS, Spec};
 
-/// Decode-as arguments one run may carry (a capture with more odd ports is a scan).
-const MAX_DECODE_AS: usize = 32;
+/// Ports outside the defaults one port preference may carry (a capture with more is a
+/// port scan, not a plant protocol on odd ports).
+const MAX_EXTRA_PORTS: usize = 32;
 
 /// Why a capture could not be checked.
 #[derive(Debug, thiserror::Error)]
@@ -193,14 +194,14 @@ fn is_capture(p: &Path) -> bool {
     passive::capture::sniff(&head).is_some()
 }
 
-/// otscout's identities in `path`, as records, and the decode-as tshark needs for the
-/// ports otscout found a compared protocol on.
+/// otscout's identities in `path`, as records, the tshark port preferences that cover
+/// the ports otscout found a compared protocol on, and otscout's import warnings.
 pub fn otscout_records(
     path: &Path,
-) -> Result<(Vec<Record>, Vec<tshark::DecodeAs>, Vec<String>), ConformanceError> {
+) -> Result<(Vec<Record>, Vec<tshark::PortPrefValue>, Vec<String>), ConformanceError> {
     let report = passive::import_path(path, &ImportOptions::default())?;
     let mut records = Vec::new();
-    let mut decode_as = BTreeSet::new();
+    let mut extra: BTreeMap<&'static str, (&'static [u16], BTreeSet<u16>)> = BTreeMap::new();
     for o in &report.observations {
         match &o.fact {
             Fact::Identity { identity } => {
@@ -219,25 +220,32 @@ pub fn otscout_records(
                 port,
                 protocol,
             } => {
-                let udp = *transport == Transport::Udp;
-                for spec in SPECS {
-                    if spec.protocols.contains(protocol)
-                        && !spec.standard_ports.contains(&(udp, *port))
-                        && *protocol != Protocol::Other
-                    {
-                        decode_as.insert(tshark::DecodeAs {
-                            udp,
-                            port: *port,
-                            dissector: spec.decode_as,
-                        });
+                for spec in SPECS.iter().filter(|s| s.protocols.contains(protocol)) {
+                    let pref = match transport {
+                        Transport::Tcp => spec.tcp,
+                        Transport::Udp => spec.udp,
+                    };
+                    if let Some(pref) = pref.filter(|p| !p.default.contains(port)) {
+                        let (_, ports) = extra
+                            .entry(pref.name)
+                            .or_insert((pref.default, BTreeSet::new()));
+                        if ports.len() < MAX_EXTRA_PORTS {
+                            ports.insert(*port);
+                        }
                     }
                 }
             }
             _ => {}
         }
     }
-    let decode_as: Vec<_> = decode_as.into_iter().take(MAX_DECODE_AS).collect();
-    Ok((fold(records), decode_as, report.warnings))
+    let prefs = extra
+        .into_iter()
+        .map(|(name, (default, ports))| tshark::PortPrefValue {
+            name,
+            ports: default.iter().copied().chain(ports).collect(),
+        })
+        .collect();
+    Ok((fold(records), prefs, report.warnings))
 }
 
 fn record(device: IpAddr, spec: &Spec, part: Part, frames: Vec<u64>) -> Record {
@@ -394,8 +402,8 @@ pub fn check_capture(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let (ours, decode_as, otscout_warnings) = otscout_records(path)?;
-    let tshark_args = tshark::args(path, SPECS, &decode_as);
+    let (ours, ports, otscout_warnings) = otscout_records(path)?;
+    let tshark_args = tshark::args(path, SPECS, &ports);
     let frames = tshark::run(tshark_bin, &tshark_args)?;
     let theirs = tshark_records(&frames);
     let mut rows = compare(&ours, &theirs);

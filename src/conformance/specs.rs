@@ -38,12 +38,27 @@ pub struct Spec {
     pub tshark: fn(&Frame) -> Vec<Part>,
     /// One otscout identity to a part, when it is this spec's kind.
     pub otscout: fn(&Identity) -> Option<Part>,
-    /// otscout protocols whose services on a non-standard port get a tshark decode-as.
+    /// otscout protocols whose services on a port outside `tcp`/`udp`'s defaults are
+    /// added to tshark's port preference.
     pub protocols: &'static [Protocol],
-    /// The standard ports tshark already decodes: (udp, port).
-    pub standard_ports: &'static [(bool, u16)],
-    /// The tshark dissector for a decode-as (`-d tcp.port==X,<this>`).
-    pub decode_as: &'static str,
+    /// tshark's TCP port preference for the dissector, when it runs over TCP.
+    pub tcp: Option<PortPref>,
+    /// tshark's UDP port preference for the dissector, when it runs over UDP.
+    pub udp: Option<PortPref>,
+}
+
+/// A dissector's port preference (`-o mbtcp.tcp.port:502,5020`) and its default value.
+///
+/// A port preference rather than a decode-as (`-d tcp.port==5020,mbtcp`): Wireshark's
+/// Modbus/TCP dissector tells a query from a response by whether the source or the
+/// destination port is in this preference (`classify_mbtcp_packet`, packet-mbtcp.c), so
+/// under a decode-as it prints "Unable to classify as query or response" and no
+/// device identification objects. The preference is a list, so it must repeat the
+/// default ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPref {
+    pub name: &'static str,
+    pub default: &'static [u16],
 }
 
 /// The identities compared today.
@@ -62,8 +77,14 @@ pub static SPECS: &[Spec] = &[
         tshark: modbus_tshark,
         otscout: modbus_otscout,
         protocols: &[Protocol::Modbus],
-        standard_ports: &[(false, 502)],
-        decode_as: "mbtcp",
+        tcp: Some(PortPref {
+            name: "mbtcp.tcp.port",
+            default: &[502],
+        }),
+        udp: Some(PortPref {
+            name: "mbudp.udp.port",
+            default: &[502],
+        }),
     },
     Spec {
         name: "enip.list_identity",
@@ -84,8 +105,14 @@ pub static SPECS: &[Spec] = &[
         tshark: list_identity_tshark,
         otscout: list_identity_otscout,
         protocols: &[Protocol::Enip, Protocol::Cip],
-        standard_ports: &[(false, 44818), (true, 44818)],
-        decode_as: "enip",
+        tcp: Some(PortPref {
+            name: "enip.tcp.port",
+            default: &[44818],
+        }),
+        udp: Some(PortPref {
+            name: "enip.udp.port",
+            default: &[44818],
+        }),
     },
     Spec {
         name: "cip.identity",
@@ -104,8 +131,14 @@ pub static SPECS: &[Spec] = &[
         tshark: cip_identity_tshark,
         otscout: cip_identity_otscout,
         protocols: &[Protocol::Enip, Protocol::Cip],
-        standard_ports: &[(false, 44818), (true, 44818)],
-        decode_as: "enip",
+        tcp: Some(PortPref {
+            name: "enip.tcp.port",
+            default: &[44818],
+        }),
+        udp: Some(PortPref {
+            name: "enip.udp.port",
+            default: &[44818],
+        }),
     },
     Spec {
         name: "s7",
@@ -131,8 +164,11 @@ pub static SPECS: &[Spec] = &[
         tshark: s7_tshark,
         otscout: s7_otscout,
         protocols: &[Protocol::S7],
-        standard_ports: &[(false, 102)],
-        decode_as: "tpkt",
+        tcp: Some(PortPref {
+            name: "tpkt.tcp.port",
+            default: &[102],
+        }),
+        udp: None,
     },
 ];
 
@@ -165,8 +201,9 @@ fn revision(major: u64, minor: u64) -> String {
     format!("{major}.{minor}")
 }
 
-/// A string as otscout keeps it: cut at the first NUL, and absent when blank (otscout's
-/// `non_empty` for S7; ENIP and Modbus keep every string, so only S7 uses `blank_is_absent`).
+/// A fixed-width S7 string as otscout keeps it: cut at the first NUL, and (order numbers)
+/// its space padding trimmed. The S7 callers also leave blank strings out, as otscout's
+/// `non_empty` does; ENIP and Modbus strings are compared as tshark prints them.
 fn text(s: &str, trim_end_spaces: bool) -> String {
     let s = s.split('\0').next().unwrap_or("");
     if trim_end_spaces {

@@ -44,17 +44,24 @@ pub fn version(tshark: &Path) -> Result<String, ConformanceError> {
     Ok(text.lines().next().unwrap_or("").trim().to_string())
 }
 
-/// A decode-as for a port otscout found a protocol on that tshark would not look at.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DecodeAs {
-    pub udp: bool,
-    pub port: u16,
-    pub dissector: &'static str,
+/// A port preference with the ports otscout found its protocol on (the defaults first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPrefValue {
+    pub name: &'static str,
+    pub ports: Vec<u16>,
+}
+
+impl PortPrefValue {
+    /// `mbtcp.tcp.port:502,5020`, the argument of `-o`.
+    pub fn arg(&self) -> String {
+        let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        format!("{}:{}", self.name, ports.join(","))
+    }
 }
 
 /// The arguments of one run (without the `tshark` itself): kept apart so the table can
 /// show what was run.
-pub fn args(capture: &Path, specs: &[Spec], decode_as: &[DecodeAs]) -> Vec<String> {
+pub fn args(capture: &Path, specs: &[Spec], ports: &[PortPrefValue]) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "-n".into(),
         "-r".into(),
@@ -75,14 +82,9 @@ pub fn args(capture: &Path, specs: &[Spec], decode_as: &[DecodeAs]) -> Vec<Strin
         "--enable-heuristic".into(),
         "s7comm_cotp_is".into(),
     ];
-    for d in decode_as {
-        a.push("-d".into());
-        a.push(format!(
-            "{}.port=={},{}",
-            if d.udp { "udp" } else { "tcp" },
-            d.port,
-            d.dissector
-        ));
+    for p in ports {
+        a.push("-o".into());
+        a.push(p.arg());
     }
     let filter: Vec<String> = specs.iter().map(|s| format!("({})", s.filter)).collect();
     a.push("-Y".into());

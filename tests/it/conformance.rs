@@ -314,6 +314,12 @@ fn planted_captures(dir: &Path) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &pcap(&frames)).unwrap();
     std::fs::write(dir.join("planted-enip.pcap.gz"), gz.finish().unwrap()).unwrap();
+    // Modbus on port 5020: otscout finds it from the payload, and the harness adds the port
+    // to tshark's Modbus/TCP port preference (without it tshark sees no Modbus; with a
+    // decode-as instead, it cannot tell the reply from the request and prints no objects).
+    let (req, rsp) = modbus_devid(8, 1, 1);
+    let frames = tcp_exchange("10.9.0.1", "10.9.0.4", 5020, &[(true, req), (false, rsp)]);
+    std::fs::write(dir.join("heuristic-modbus.pcap"), pcap(&frames)).unwrap();
     // Not a capture: skipped by content, whatever its name.
     std::fs::write(dir.join("notes.pcap"), "not a capture\n").unwrap();
 }
@@ -331,10 +337,29 @@ fn a_planted_disagreement_is_reported_and_fails_until_explained() {
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["planted-enip.pcap.gz", "planted-modbus.pcap"]);
+    assert_eq!(
+        names,
+        [
+            "heuristic-modbus.pcap",
+            "planted-enip.pcap.gz",
+            "planted-modbus.pcap"
+        ]
+    );
 
     let (results, tables) = check_all(&[tmp.path().to_path_buf()], &Explanations::default());
-    let enip = &results[0];
+    let heuristic = &results[0];
+    assert!(
+        heuristic
+            .tshark_args
+            .windows(2)
+            .any(|w| w == ["-o", "mbtcp.tcp.port:502,5020"]),
+        "{:?}",
+        heuristic.tshark_args
+    );
+    assert_eq!(heuristic.rows.len(), 1, "{tables}");
+    assert_eq!(heuristic.rows[0].status, Status::Agree, "{tables}");
+    assert_eq!(heuristic.rows[0].device.to_string(), "10.9.0.4");
+    let enip = &results[1];
     assert_eq!(enip.rows.len(), 1, "{tables}");
     assert_eq!(enip.rows[0].status, Status::Agree, "{tables}");
     assert_eq!(enip.rows[0].spec, "enip.list_identity");
@@ -342,7 +367,7 @@ fn a_planted_disagreement_is_reported_and_fails_until_explained() {
     assert_eq!(enip.rows[0].tshark_frames, [2]);
     assert_eq!(enip.rows[0].fields, 10, "{tables}");
 
-    let modbus = &results[1];
+    let modbus = &results[2];
     assert_eq!(modbus.rows.len(), 1, "{tables}");
     let row = &modbus.rows[0];
     assert_eq!(row.status, Status::Differ, "{tables}");
