@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::inventory::{Fact, Protocol, Provenance, Transport};
+use crate::inventory::{Fact, Provenance, Transport};
 use crate::passive::{self, ImportOptions};
 use specs::{Part, SPECS, Spec};
 
