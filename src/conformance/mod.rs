@@ -194,11 +194,20 @@ fn is_capture(p: &Path) -> bool {
     passive::capture::sniff(&head).is_some()
 }
 
-/// otscout's identities in `path`, as records, the tshark port preferences that cover
-/// the ports otscout found a compared protocol on, and otscout's import warnings.
-pub fn otscout_records(
-    path: &Path,
-) -> Result<(Vec<Record>, Vec<tshark::PortPrefValue>, Vec<String>), ConformanceError> {
+/// What otscout's passive import of one capture gives the comparison.
+#[derive(Debug, Clone, Default)]
+pub struct OtscoutSide {
+    /// Its identities, as records.
+    pub records: Vec<Record>,
+    /// The tshark port preferences that cover the ports otscout found a compared
+    /// protocol on.
+    pub ports: Vec<tshark::PortPrefValue>,
+    /// Its import warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Runs otscout's passive import over `path`.
+pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
     let report = passive::import_path(path, &ImportOptions::default())?;
     let mut records = Vec::new();
     let mut extra: BTreeMap<&'static str, (&'static [u16], BTreeSet<u16>)> = BTreeMap::new();
@@ -245,7 +254,11 @@ pub fn otscout_records(
             ports: default.iter().copied().chain(ports).collect(),
         })
         .collect();
-    Ok((fold(records), prefs, report.warnings))
+    Ok(OtscoutSide {
+        records: fold(records),
+        ports: prefs,
+        warnings: report.warnings,
+    })
 }
 
 fn record(device: IpAddr, spec: &Spec, part: Part, frames: Vec<u64>) -> Record {
@@ -305,7 +318,9 @@ pub fn compare(otscout: &[Record], tshark: &[Record]) -> Vec<Row> {
         keys.entry((r.device, r.spec, r.key.clone())).or_default().1 = Some(r);
     }
     let mut rows = Vec::new();
-    let mut left: BTreeMap<(IpAddr, &'static str), (Vec<&Record>, Vec<&Record>)> = BTreeMap::new();
+    // What is left of one device and kind: (otscout's, tshark's).
+    type Leftovers<'a> = (Vec<&'a Record>, Vec<&'a Record>);
+    let mut left: BTreeMap<(IpAddr, &'static str), Leftovers> = BTreeMap::new();
     for ((device, spec, _), pair) in keys {
         match pair {
             (Some(o), Some(t)) => rows.push(pair_row(o, t)),
@@ -402,17 +417,17 @@ pub fn check_capture(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let (ours, ports, otscout_warnings) = otscout_records(path)?;
-    let tshark_args = tshark::args(path, SPECS, &ports);
+    let ours = otscout_records(path)?;
+    let tshark_args = tshark::args(path, SPECS, &ours.ports);
     let frames = tshark::run(tshark_bin, &tshark_args)?;
     let theirs = tshark_records(&frames);
-    let mut rows = compare(&ours, &theirs);
+    let mut rows = compare(&ours.records, &theirs);
     explanations.apply(&name, &mut rows);
     Ok(CaptureResult {
         name,
         path: path.to_path_buf(),
         rows,
-        otscout_warnings,
+        otscout_warnings: ours.warnings,
         tshark_args,
     })
 }

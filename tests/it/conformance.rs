@@ -431,8 +431,11 @@ fn a_planted_disagreement_is_reported_and_fails_until_explained() {
     assert_eq!(stale[0].capture, "planted-enip.pcap.gz");
 }
 
-/// The records of a legacy little- or big-endian pcap: (header, data), header 16 bytes.
-fn pcap_records(file: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+/// One record of a legacy pcap: its 16-byte header and its data.
+type PcapRecord = (Vec<u8>, Vec<u8>);
+
+/// The file header and the records of a legacy little- or big-endian pcap.
+fn pcap_records(file: &[u8]) -> (Vec<u8>, Vec<PcapRecord>) {
     let le = file[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
     let u32_at = |b: &[u8]| {
         let a = [b[0], b[1], b[2], b[3]];
