@@ -69,6 +69,7 @@ pub static SPECS: &[Spec] = &[
         fields: &[
             "mbtcp.unit_id",
             "modbus.conformity_level",
+            "modbus.num_objects",
             "modbus.object_id",
             "modbus.objects_len",
             "modbus.object_str_value",
@@ -235,50 +236,76 @@ fn object_field(id: u8) -> String {
 /// (ASCII) and the others in `modbus.object_value` (bytes, only when their length is not
 /// zero; packet-mbtcp.c); otscout keeps every value as text, invalid UTF-8 replaced. A
 /// reply with no objects is no identity on either side (issue 14 reports it as "answered,
-/// no identity objects"). The unit is the reply's (`mbtcp.unit_id`); a frame holding
-/// several ADUs is attributed to its first.
+/// no identity objects"). The unit is the reply's (`mbtcp.unit_id`).
+///
+/// A frame may hold several ADUs (a pipelining client's replies coalesced): when each
+/// ADU in it is a device identification reply (as many unit ids as object counts), the
+/// flat field lists are cut per ADU by `modbus.num_objects`; in a frame that mixes
+/// function codes the unit ids cannot be matched to the replies, and the objects go to
+/// the frame's first unit.
 fn modbus_tshark(f: &Frame) -> Vec<Part> {
     let ids = f.get("modbus.object_id");
     if ids.is_empty() {
         return Vec::new();
     }
+    let units = f.get("mbtcp.unit_id");
+    let counts: Vec<usize> = f
+        .get("modbus.num_objects")
+        .iter()
+        .filter_map(|s| parse_num(s))
+        .map(|n| n as usize)
+        .collect();
+    // (unit, number of objects) per ADU; the last ADU takes what is left.
+    let adus: Vec<(Option<&String>, usize)> = if counts.len() > 1 && units.len() == counts.len() {
+        units.iter().map(Some).zip(counts.iter().copied()).collect()
+    } else {
+        vec![(units.first(), ids.len())]
+    };
     let lens = f.get("modbus.objects_len");
     let mut strs = f.get("modbus.object_str_value").iter();
     let mut bytes = f.get("modbus.object_value").iter();
-    let mut p = Part {
-        key: f
-            .get("mbtcp.unit_id")
-            .first()
-            .and_then(|s| parse_num(s))
-            .map(num)
-            .unwrap_or_default(),
-        ..Part::default()
-    };
-    put(
-        &mut p,
-        "conformity_level",
-        nth_num(f, "modbus.conformity_level", 0, |v| format!("{v:#04x}")),
-    );
-    for (i, id) in ids.iter().enumerate() {
-        let Some(id) = parse_num(id).and_then(|v| u8::try_from(v).ok()) else {
-            continue;
+    let mut next = 0;
+    let mut parts = Vec::new();
+    for (adu, (unit, count)) in adus.iter().enumerate() {
+        let mut p = Part {
+            key: unit.and_then(|s| parse_num(s)).map(num).unwrap_or_default(),
+            ..Part::default()
         };
-        let len = lens.get(i).and_then(|s| parse_num(s)).unwrap_or(1);
-        let value = if id < 7 {
-            strs.next().cloned()
-        } else if len == 0 {
-            Some(String::new())
+        put(
+            &mut p,
+            "conformity_level",
+            nth_num(f, "modbus.conformity_level", adu, |v| format!("{v:#04x}")),
+        );
+        let take = if adu + 1 == adus.len() {
+            ids.len().saturating_sub(next)
         } else {
-            bytes.next().map(|h| {
-                String::from_utf8_lossy(&hex::decode(h.replace(':', "")).unwrap_or_default())
-                    .into_owned()
-            })
+            *count
         };
-        p.fields
-            .entry(object_field(id))
-            .or_insert_with(|| value.unwrap_or_else(|| "(no value)".into()));
+        for i in next..(next + take).min(ids.len()) {
+            let Some(id) = parse_num(&ids[i]).and_then(|v| u8::try_from(v).ok()) else {
+                continue;
+            };
+            let len = lens.get(i).and_then(|s| parse_num(s)).unwrap_or(1);
+            let value = if id < 7 {
+                strs.next().cloned()
+            } else if len == 0 {
+                Some(String::new())
+            } else {
+                bytes.next().map(|h| {
+                    String::from_utf8_lossy(&hex::decode(h.replace(':', "")).unwrap_or_default())
+                        .into_owned()
+                })
+            };
+            p.fields
+                .entry(object_field(id))
+                .or_insert_with(|| value.unwrap_or_else(|| "(no value)".into()));
+        }
+        next += take;
+        if p.fields.keys().any(|k| k.starts_with("object ")) {
+            parts.push(p);
+        }
     }
-    vec![p]
+    parts
 }
 
 fn modbus_otscout(id: &Identity) -> Option<Part> {
@@ -635,6 +662,27 @@ mod tests {
         assert_eq!(p.fields["object 0x00"], "Acme");
         assert_eq!(p.fields["object 0x80"], "xy");
         assert_eq!(p.fields["object 0x81"], "");
+    }
+
+    #[test]
+    fn modbus_objects_of_two_replies_in_one_frame_go_to_their_own_units() {
+        // Two FC 43/14 replies coalesced in one TCP segment, as tshark 4.0 prints them.
+        let f = frame(&[
+            ("mbtcp.unit_id", &["1", "2"]),
+            ("modbus.conformity_level", &["0x83", "0x81"]),
+            ("modbus.num_objects", &["2", "1"]),
+            ("modbus.object_id", &["0", "1", "0"]),
+            ("modbus.objects_len", &["8", "2", "8"]),
+            ("modbus.object_str_value", &["Unit One", "U1", "Unit Two"]),
+        ]);
+        let p = modbus_tshark(&f);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].key, "1");
+        assert_eq!(p[0].fields["object 0x01"], "U1");
+        assert_eq!(p[1].key, "2");
+        assert_eq!(p[1].fields["conformity_level"], "0x81");
+        assert_eq!(p[1].fields["object 0x00"], "Unit Two");
+        assert!(!p[1].fields.contains_key("object 0x01"));
     }
 
     #[test]
