@@ -281,8 +281,8 @@ fn modbus_tshark(f: &Frame) -> Vec<Part> {
         } else {
             *count
         };
-        for i in next..(next + take).min(ids.len()) {
-            let Some(id) = parse_num(&ids[i]).and_then(|v| u8::try_from(v).ok()) else {
+        for (i, id) in ids.iter().enumerate().skip(next).take(take) {
+            let Some(id) = parse_num(id).and_then(|v| u8::try_from(v).ok()) else {
                 continue;
             };
             let len = lens.get(i).and_then(|s| parse_num(s)).unwrap_or(1);
