@@ -138,6 +138,8 @@ pub struct CaptureResult {
     pub rows: Vec<Row>,
     /// otscout's import warnings (shown, not compared).
     pub otscout_warnings: Vec<String>,
+    /// tshark's complaints about a file it still read (a capture cut short).
+    pub tshark_warnings: Vec<String>,
     /// The tshark arguments (decode-as included), for a person to rerun.
     pub tshark_args: Vec<String>,
 }
@@ -419,8 +421,8 @@ pub fn check_capture(
         .unwrap_or_else(|| path.display().to_string());
     let ours = otscout_records(path)?;
     let tshark_args = tshark::args(path, SPECS, &ours.ports);
-    let frames = tshark::run(tshark_bin, &tshark_args)?;
-    let theirs = tshark_records(&frames);
+    let run = tshark::run(tshark_bin, &tshark_args)?;
+    let theirs = tshark_records(&run.frames);
     let mut rows = compare(&ours.records, &theirs);
     explanations.apply(&name, &mut rows);
     Ok(CaptureResult {
@@ -428,6 +430,7 @@ pub fn check_capture(
         path: path.to_path_buf(),
         rows,
         otscout_warnings: ours.warnings,
+        tshark_warnings: run.warnings,
         tshark_args,
     })
 }
@@ -746,6 +749,9 @@ pub fn render(r: &CaptureResult) -> String {
     for w in r.otscout_warnings.iter().take(5) {
         let _ = writeln!(s, "   otscout warning: {w}");
     }
+    for w in r.tshark_warnings.iter().take(5) {
+        let _ = writeln!(s, "   tshark warning: {w}");
+    }
     s
 }
 
@@ -851,6 +857,7 @@ mod tests {
             path: "a.pcap".into(),
             rows,
             otscout_warnings: Vec::new(),
+            tshark_warnings: Vec::new(),
             tshark_args: Vec::new(),
         };
         let stale = ex.stale(std::slice::from_ref(&result));

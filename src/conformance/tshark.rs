@@ -101,26 +101,48 @@ pub fn args(capture: &Path, specs: &[Spec], ports: &[PortPrefValue]) -> Vec<Stri
     a
 }
 
+/// What one tshark run gave.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    pub frames: Vec<Frame>,
+    /// What tshark said about the file while still reading it (a capture cut short).
+    pub warnings: Vec<String>,
+}
+
 /// Runs tshark and reads its frames.
-pub fn run(tshark: &Path, args: &[String]) -> Result<Vec<Frame>, ConformanceError> {
+///
+/// A capture cut short in the middle of a packet (a capture stopped abruptly) makes
+/// tshark exit 2 after it printed every whole frame; otscout imports such a file with a
+/// warning, so the frames are compared and tshark's complaint is kept as a warning.
+pub fn run(tshark: &Path, args: &[String]) -> Result<Run, ConformanceError> {
     let out = Command::new(tshark).args(args).output().map_err(|source| {
         ConformanceError::TsharkMissing {
             tshark: tshark.display().to_string(),
             source,
         }
     })?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err: Vec<&str> = err
-            .lines()
-            .filter(|l| !l.contains("Running as user") && !l.trim().is_empty())
-            .collect();
-        return Err(ConformanceError::TsharkFailed {
-            status: out.status.to_string(),
-            stderr: err.join(" / "),
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("Running as user") && !l.trim().is_empty())
+        .collect();
+    if out.status.success() {
+        return Ok(Run {
+            frames: parse(&out.stdout)?,
+            warnings: Vec::new(),
         });
     }
-    parse(&out.stdout)
+    let cut_short = !err.is_empty() && err.iter().all(|l| l.contains("cut short"));
+    match parse(&out.stdout) {
+        Ok(frames) if cut_short => Ok(Run {
+            frames,
+            warnings: err.iter().map(|l| l.to_string()).collect(),
+        }),
+        _ => Err(ConformanceError::TsharkFailed {
+            status: out.status.to_string(),
+            stderr: err.join(" / "),
+        }),
+    }
 }
 
 /// tshark's `-T json -e` output: `[{"_source": {"layers": {"field": ["value", ..]}}}]`.

@@ -558,3 +558,34 @@ fn the_oracle_catches_the_enip_reply_split_across_segments() {
     };
     assert_eq!(row.status, expected, "{tables}");
 }
+
+/// A capture stopped abruptly ends inside a record: tshark prints every whole frame and
+/// then exits 2; the harness still compares them (it used to report the capture as not
+/// checked at all) and shows tshark's complaint beside otscout's warning.
+#[test]
+fn a_capture_cut_short_is_still_compared() {
+    let test = "a_capture_cut_short_is_still_compared";
+    if !have_tshark(test) {
+        return;
+    }
+    let (req, rsp) = list_identity("10.9.0.5");
+    let mut file = pcap(&[
+        ethernet(ipv4("10.9.0.1", "10.9.0.5", 17, &udp(50000, 44818, &req))),
+        ethernet(ipv4("10.9.0.5", "10.9.0.1", 17, &udp(44818, 50000, &rsp))),
+        ethernet(ipv4("10.9.0.1", "10.9.0.5", 17, &udp(50000, 44818, &req))),
+    ]);
+    // Cut the third record in the middle of its data.
+    file.truncate(file.len() - 20);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("cut-short.pcap"), file).unwrap();
+    let (results, tables) = check_all(&[tmp.path().to_path_buf()], &Explanations::default());
+    let r = &results[0];
+    assert_eq!(r.rows.len(), 1, "{tables}");
+    assert_eq!(r.rows[0].status, Status::Agree, "{tables}");
+    assert_eq!(r.rows[0].tshark_frames, [2], "{tables}");
+    assert!(
+        r.tshark_warnings.iter().any(|w| w.contains("cut short")),
+        "{tables}"
+    );
+    assert!(tables.contains("tshark warning:"), "{tables}");
+}
