@@ -8,6 +8,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
+pub mod conformance;
 pub mod data;
 pub mod demo;
 pub mod input_file;

@@ -1,0 +1,212 @@
+//! Running tshark over one capture and reading its `-T json -e FIELD` output.
+//!
+//! One tshark run per capture asks for every spec's fields at once, with a filter that
+//! ORs the specs' filters: tshark's start-up (loading every dissector) costs more than
+//! the dissection of a small capture.
+//!
+//! Nothing here touches the network: tshark reads the file, with name resolution off
+//! (`-n`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+
+use super::ConformanceError;
+use super::specs::Spec;
+
+/// One frame of tshark's output: the fields asked for that it printed.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub number: u64,
+    /// `ip.src` or `ipv6.src`.
+    pub src: Option<IpAddr>,
+    pub layers: BTreeMap<String, Vec<String>>,
+}
+
+impl Frame {
+    /// Every value tshark printed for `field` in this frame, in tree order.
+    pub fn get(&self, field: &str) -> &[String] {
+        self.layers.get(field).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// `tshark --version`'s first line, or why tshark cannot be run.
+pub fn version(tshark: &Path) -> Result<String, ConformanceError> {
+    let out = Command::new(tshark)
+        .arg("--version")
+        .output()
+        .map_err(|source| ConformanceError::TsharkMissing {
+            tshark: tshark.display().to_string(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
+}
+
+/// A port preference with the ports otscout found its protocol on (the defaults first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPrefValue {
+    pub name: &'static str,
+    pub ports: Vec<u16>,
+}
+
+impl PortPrefValue {
+    /// `mbtcp.tcp.port:502,5020`, the argument of `-o`.
+    pub fn arg(&self) -> String {
+        let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        format!("{}:{}", self.name, ports.join(","))
+    }
+}
+
+/// The arguments of one run (without the `tshark` itself): kept apart so the table can
+/// show what was run.
+pub fn args(capture: &Path, specs: &[Spec], ports: &[PortPrefValue]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "-n".into(),
+        "-r".into(),
+        capture.display().to_string(),
+        // Reassembly on, whatever the user's preferences say: the identities compared are
+        // often split across segments (and the S7 SZL across PDUs).
+        "-o".into(),
+        "tcp.desegment_tcp_streams:TRUE".into(),
+        "-o".into(),
+        "mbtcp.desegment:TRUE".into(),
+        "-o".into(),
+        "enip.desegment:TRUE".into(),
+        "-o".into(),
+        "cotp.reassemble:TRUE".into(),
+        // S7comm is a heuristic dissector on COTP (its two registrations).
+        "--enable-heuristic".into(),
+        "s7comm_cotp".into(),
+        "--enable-heuristic".into(),
+        "s7comm_cotp_is".into(),
+    ];
+    for p in ports {
+        a.push("-o".into());
+        a.push(p.arg());
+    }
+    let filter: Vec<String> = specs.iter().map(|s| format!("({})", s.filter)).collect();
+    a.push("-Y".into());
+    a.push(filter.join(" || "));
+    a.push("-T".into());
+    a.push("json".into());
+    for f in ["frame.number", "ip.src", "ipv6.src"]
+        .into_iter()
+        .chain(specs.iter().flat_map(|s| s.fields.iter().copied()))
+    {
+        a.push("-e".into());
+        a.push(f.into());
+    }
+    a
+}
+
+/// What one tshark run gave.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    pub frames: Vec<Frame>,
+    /// What tshark said about the file while still reading it (a capture cut short).
+    pub warnings: Vec<String>,
+}
+
+/// Runs tshark and reads its frames.
+///
+/// A capture cut short in the middle of a packet (a capture stopped abruptly) makes
+/// tshark exit 2 after it printed every whole frame; otscout imports such a file with a
+/// warning, so the frames are compared and tshark's complaint is kept as a warning.
+pub fn run(tshark: &Path, args: &[String]) -> Result<Run, ConformanceError> {
+    let out = Command::new(tshark).args(args).output().map_err(|source| {
+        ConformanceError::TsharkMissing {
+            tshark: tshark.display().to_string(),
+            source,
+        }
+    })?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("Running as user") && !l.trim().is_empty())
+        .collect();
+    if out.status.success() {
+        return Ok(Run {
+            frames: parse(&out.stdout)?,
+            warnings: Vec::new(),
+        });
+    }
+    let cut_short = !err.is_empty() && err.iter().all(|l| l.contains("cut short"));
+    match parse(&out.stdout) {
+        Ok(frames) if cut_short => Ok(Run {
+            frames,
+            warnings: err.iter().map(|l| l.to_string()).collect(),
+        }),
+        _ => Err(ConformanceError::TsharkFailed {
+            status: out.status.to_string(),
+            stderr: err.join(" / "),
+        }),
+    }
+}
+
+/// tshark's `-T json -e` output: `[{"_source": {"layers": {"field": ["value", ..]}}}]`.
+pub fn parse(json: &[u8]) -> Result<Vec<Frame>, ConformanceError> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let packets: Vec<serde_json::Value> =
+        serde_json::from_slice(json).map_err(|e| ConformanceError::TsharkOutput {
+            reason: e.to_string(),
+        })?;
+    let mut frames = Vec::with_capacity(packets.len());
+    for p in packets {
+        let Some(layers) = p.pointer("/_source/layers").and_then(|l| l.as_object()) else {
+            return Err(ConformanceError::TsharkOutput {
+                reason: "a packet without _source.layers".into(),
+            });
+        };
+        let mut f = Frame::default();
+        for (k, v) in layers {
+            let values: Vec<String> = match v {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string())
+                    })
+                    .collect(),
+                serde_json::Value::String(s) => vec![s.clone()],
+                other => vec![other.to_string()],
+            };
+            f.layers.insert(k.clone(), values);
+        }
+        f.number = f
+            .get("frame.number")
+            .first()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ConformanceError::TsharkOutput {
+                reason: "a packet without frame.number".into(),
+            })?;
+        f.src = f
+            .get("ip.src")
+            .first()
+            .or_else(|| f.get("ipv6.src").first())
+            .and_then(|a| a.parse().ok());
+        frames.push(f);
+    }
+    Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_json_tshark_prints_and_an_empty_run() {
+        let json = br#"[{"_index":"packets","_source":{"layers":{
+            "frame.number":["7"],"ip.src":["10.1.1.164"],"enip.lir.name":["1756-ENBT/A"]}}}]"#;
+        let f = parse(json).unwrap();
+        assert_eq!(f[0].number, 7);
+        assert_eq!(f[0].src, Some("10.1.1.164".parse().unwrap()));
+        assert_eq!(f[0].get("enip.lir.name"), ["1756-ENBT/A"]);
+        assert!(parse(b"\n").unwrap().is_empty());
+        assert!(parse(b"[{}]").is_err());
+    }
+}
