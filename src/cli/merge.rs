@@ -12,7 +12,8 @@ use crate::report::{input, sign};
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   otscout merge scan.json passive.json -o report.json --sign-key otscout.key
-  otscout merge last-month.json scan.json -o report.json --pubkey otscout.pub")]
+  otscout merge last-month.json scan.json -o report.json --pubkey otscout.pub
+  otscout merge scan.json -o report.json --csaf ~/csaf/cisa --sign-key otscout.key")]
 pub struct MergeArgs {
     /// Scan results, observation files or earlier reports.
     #[arg(required = true, value_name = "INPUT")]
@@ -26,6 +27,13 @@ pub struct MergeArgs {
     /// Verify earlier reports given as inputs with this public key, refusing any that fail.
     #[arg(long, value_name = "KEY")]
     pub pubkey: Option<PathBuf>,
+    /// Match the assets against the CSAF 2.0 advisories in this folder (repeatable) and
+    /// embed the matches, with each document's version and SHA-256, in the report.
+    #[arg(long, value_name = "DIR")]
+    pub csaf: Vec<PathBuf>,
+    /// With --csaf: a CSAF document that cannot be read is an error, not a warning.
+    #[arg(long, requires = "csaf")]
+    pub strict: bool,
     /// Print nothing but warnings and errors (for cron).
     #[arg(short, long)]
     pub quiet: bool,
@@ -43,6 +51,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(super::keygen::load_sign_key)
         .transpose()?;
+    // The advisories are read before the inputs: a refused document under --strict costs
+    // nothing else.
+    let library = if args.csaf.is_empty() {
+        None
+    } else {
+        Some(super::advisories::load_library(&args.csaf, args.strict)?)
+    };
     let mut inputs: Vec<Input> = Vec::with_capacity(args.inputs.len());
     for p in &args.inputs {
         let loaded = input::load_with_warnings(p, pk.as_ref())?;
@@ -51,7 +66,17 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
         }
         inputs.push(loaded.input);
     }
-    let inv = inventory::merge(&inputs, Utc::now());
+    let mut inv = inventory::merge(&inputs, Utc::now());
+    if let Some(lib) = &library {
+        let m = crate::advisories::match_inventory(&inv, lib);
+        if !args.quiet {
+            eprintln!(
+                "otscout: advisories: {}",
+                crate::report::advisories::counts(&m)
+            );
+        }
+        inv.advisories = Some(m);
+    }
     // The error names the file (`cannot write report.json: ...`).
     if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now())? {
         if !args.quiet {

@@ -70,6 +70,8 @@ pub struct ReportOptions {
     /// Default `<output stem>.report.json`.
     pub path: Option<PathBuf>,
     pub sign_key: Option<minisign::SecretKey>,
+    /// `--csaf`: the advisories, read before the scan, matched into the report.
+    pub advisories: Option<crate::advisories::Library>,
 }
 
 impl std::fmt::Debug for ReportOptions {
@@ -104,7 +106,10 @@ fn write_merged_report(
     let mut inputs = vec![scan_input];
     inputs.extend(opts.inputs);
     let now = Utc::now();
-    let inv = crate::inventory::merge(&inputs, now);
+    let mut inv = crate::inventory::merge(&inputs, now);
+    if let Some(lib) = &opts.advisories {
+        inv.advisories = Some(crate::advisories::match_inventory(&inv, lib));
+    }
     let sig = crate::report::sign::write_report(&path, &inv, opts.sign_key.as_ref(), now)
         .with_context(|| {
             format!(

@@ -36,8 +36,12 @@ use super::scan::{ScanMeta, ScanResult};
 
 /// The `format` value of a report.
 pub const REPORT_FORMAT: &str = "otscout-report";
-/// The report schema version this build writes and reads (docs/report-schema.md).
-pub const REPORT_VERSION: u32 = 1;
+/// The report schema version this build writes (docs/report-schema.md). Version 2 added
+/// `advisories`; a version-1 report is still read, and keeps its version when rendered
+/// again, so its signature and canonical form hold.
+pub const REPORT_VERSION: u32 = 2;
+/// The report schema versions this build reads.
+pub const REPORT_VERSIONS_READ: &[u32] = &[1, REPORT_VERSION];
 
 /// One input to [`merge`]: a name for it (its path), the scans it carries and its
 /// observations.
@@ -97,7 +101,7 @@ impl Input {
 pub struct Inventory {
     /// Always [`REPORT_FORMAT`].
     pub format: String,
-    /// Always [`REPORT_VERSION`].
+    /// [`REPORT_VERSION`] when merged by this build; 1 for an older report read back.
     pub version: u32,
     pub generated_at: DateTime<Utc>,
     /// The otscout version that merged it.
@@ -114,6 +118,10 @@ pub struct Inventory {
     /// Every observation that went in, sorted and deduplicated: the evidence, and what a
     /// later merge of this report folds again.
     pub observations: Vec<Observation>,
+    /// Published advisories matched to the assets (`merge --csaf`; schema version 2). Not
+    /// folded by a later merge: matches are made again from the advisories given then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisories: Option<crate::advisories::Matches>,
 }
 
 /// Counts for the reader in a hurry.
@@ -528,6 +536,7 @@ pub fn merge(inputs: &[Input], generated_at: DateTime<Utc>) -> Inventory {
         assets,
         links,
         observations,
+        advisories: None,
     }
 }
 

@@ -9,7 +9,7 @@
 use thiserror::Error;
 
 use crate::inventory::Inventory;
-use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION};
+use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSIONS_READ};
 
 /// Why a report could not be read.
 #[derive(Debug, Error)]
@@ -20,9 +20,13 @@ pub enum ReportError {
     #[error("not an otscout report: format is {0:?}, expected \"otscout-report\"")]
     Format(String),
     #[error(
-        "report schema version {0} is not supported (this otscout reads version 1); read it with the otscout that wrote it"
+        "report schema version {0} is not supported (this otscout reads versions 1 and 2); read it with the otscout that wrote it"
     )]
     Version(u32),
+    #[error(
+        "report schema version 1 has no `advisories` member, but this report carries one: it was edited or written by another tool"
+    )]
+    AdvisoriesInVersion1,
     #[error(
         "the file is empty (a run that stopped before writing it?); give the report otscout wrote, or write it again"
     )]
@@ -68,10 +72,14 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
     if head.format != REPORT_FORMAT {
         return Err(ReportError::Format(head.format));
     }
-    if head.version != REPORT_VERSION {
+    if !REPORT_VERSIONS_READ.contains(&head.version) {
         return Err(ReportError::Version(head.version));
     }
-    serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))
+    let inv: Inventory = serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))?;
+    if inv.version == 1 && inv.advisories.is_some() {
+        return Err(ReportError::AdvisoriesInVersion1);
+    }
+    Ok(inv)
 }
 
 /// Says what a file that failed to parse as JSON is, when that is clearer than the
