@@ -280,7 +280,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, DocError> {
     let json_err = |e: serde_path_to_error::Error<serde_json::Error>| {
         let path_text = e.path().to_string();
         let inner = e.into_inner();
-        let at = if path_text == "." || path_text.is_empty() {
+        // A syntax error or a cut file has no meaningful JSON path: its line and column.
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let at = if syntax || path_text == "." || path_text.is_empty() {
             format!("line {} column {}", inner.line(), inner.column())
         } else {
             path_text
@@ -353,7 +358,7 @@ mod tests {
             .expect_err("version");
         assert!(e.to_string().contains("document.csaf_version"), "{e}");
         let e = parse(p, b"{\"document\": {").expect_err("cut");
-        assert!(e.to_string().contains("line 1 column 13"), "{e}");
+        assert!(e.to_string().contains("line 1 column 14"), "{e}");
         let e = parse(p, br#"{"product_tree":{}}"#).expect_err("no document");
         assert!(e.to_string().contains("missing field `document`"), "{e}");
     }

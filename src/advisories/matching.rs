@@ -365,22 +365,73 @@ fn candidates(
         }
         for r in ix.digit_words.get(&(vendor, dk)).into_iter().flatten() {
             let p = ix.product(*r).1;
-            // The family's words, in order, in one of the product's names.
-            let named = names_of(p).any(|n| {
-                let ws = words(&name_core(n));
-                ws.windows(fw.len()).any(|win| win == fw.as_slice())
-            });
-            if named {
+            // The family's words, in order, in one of the product's names, and nothing
+            // else there but the brand's generic words.
+            let named = names_of(p).find(|n| names_family(n, &fw, vendor));
+            if let Some(n) = named {
                 offer(&mut found, *r, Confidence::Family, || {
                     format!(
                         "family {fam} is named by the product {}",
-                        name_core(&p.name).trim()
+                        family_segment(n).trim()
                     )
                 });
             }
         }
     }
     found
+}
+
+/// The words a family name may carry beside the family's own without naming another
+/// product: brand and vendor words, "CPU", "family", "controllers". Anything else
+/// (`Software Controller`, `TM MFP`, `Process`, `Safety`) names a different product of the
+/// family, which is not the device.
+const FAMILY_FILLER: &[&str] = &[
+    "simatic",
+    "cpu",
+    "cpus",
+    "family",
+    "controller",
+    "controllers",
+    "plc",
+    "plcs",
+    "series",
+    "modicon",
+    "rockwell",
+    "automation",
+    "allen-bradley",
+    "siemens",
+    "schneider",
+    "electric",
+    "wago",
+    "phoenix",
+    "contact",
+    "all",
+    "variants",
+    "&",
+];
+
+/// The part of a name that names the product: CISA writes `Group - Product`
+/// (`Logix Controllers - ControlLogix 5580 controllers`); the last part is the product.
+fn family_segment(name: &str) -> String {
+    let core = name_core(name);
+    match core.rsplit_once(" - ") {
+        Some((_, last)) if !last.trim().is_empty() => last.to_owned(),
+        _ => core,
+    }
+}
+
+/// Whether a product name names exactly the family `fw` (its words, lowercase).
+fn names_family(name: &str, fw: &[String], vendor: &str) -> bool {
+    let ws = words(&family_segment(name));
+    let Some(at) = ws.windows(fw.len()).position(|win| win == fw) else {
+        return false;
+    };
+    let vendor_words = words(&vendor.replace('/', " "));
+    ws.iter().enumerate().all(|(i, w)| {
+        (at..at + fw.len()).contains(&i)
+            || FAMILY_FILLER.contains(&w.as_str())
+            || vendor_words.contains(w)
+    })
 }
 
 fn status_rank(s: ProductStatus) -> u8 {

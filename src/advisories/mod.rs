@@ -198,7 +198,9 @@ fn patterns_in_name(name: &str) -> Vec<ModelPattern> {
                 && word
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '-' | '/' | '?'))
-                && word.chars().any(|c| c.is_ascii_digit());
+                // A digit, or a wildcard after four characters or more (`BMEP*`).
+                && (word.chars().any(|c| c.is_ascii_digit())
+                    || word.find(['*', '?']).is_some_and(|i| i >= 4));
             if !ok {
                 break;
             }

@@ -148,13 +148,96 @@ fn parse_vers(whole: &str, rest: &str) -> Result<Range, RangeError> {
     };
     let mut constraints = Vec::new();
     for part in list.split('|') {
-        let c = constraint(part.trim(), true).ok_or_else(|| not_understood(whole))?;
-        constraints.push(c);
+        // CISA glues two constraints into one (`vers:all/>=V4.5.0<V4.5.2`).
+        for piece in split_glued(part.trim()) {
+            let c = constraint(&piece, true).ok_or_else(|| not_understood(whole))?;
+            if !push_lines(&mut constraints, c) {
+                return Err(not_understood(whole));
+            }
+        }
     }
     Ok(Range::Constraints {
         scheme,
         constraints,
     })
+}
+
+/// Splits `>=V4.5.0<V4.5.2` (or `>= V2.5 < V2.6.1`) where a comparator follows a version:
+/// one string per constraint, spaces after comparators removed.
+fn split_glued(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut in_version = false;
+    for c in s.chars() {
+        let cmp = matches!(c, '<' | '>' | '=' | '!');
+        if cmp && in_version {
+            out.push(std::mem::take(&mut cur));
+            in_version = false;
+        }
+        if c.is_whitespace() {
+            // Inside a version a space ends it; after a comparator it is dropped.
+            if in_version {
+                in_version = false;
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if !cmp {
+            in_version = true;
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// CISA's one version per release line (`<v36.011_v35.013_v34.014`, ICSA-24-226-09:
+/// "v34.014 and earlier, v35.013 and earlier, v36.011 and earlier" in the advisory text):
+/// below the lowest, or in a listed line below its version. Written as the equivalent vers
+/// intervals `<v34.014|>=35|<v35.013|>=36|<v36.011`. Any other constraint is kept as is.
+fn push_lines(out: &mut Vec<Constraint>, c: Constraint) -> bool {
+    let upper = matches!(c.op, Op::Lt | Op::Le);
+    let parts: Vec<&str> = c.version.split('_').collect();
+    let lines = upper
+        && parts.len() > 1
+        && parts
+            .iter()
+            .all(|p| single_token(p).is_some() && line_of(p).is_some());
+    if !lines {
+        // An `_` anywhere else is a form not read here.
+        let ok = !c.version.contains('_');
+        out.push(c);
+        return ok;
+    }
+    let mut parts = parts;
+    parts.sort_by(|a, b| generic_cmp(a, b).unwrap_or(Ordering::Equal));
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            if let Some(line) = line_of(p) {
+                out.push(Constraint {
+                    op: Op::Ge,
+                    version: line.to_owned(),
+                });
+            }
+        }
+        out.push(Constraint {
+            op: c.op,
+            version: (*p).to_owned(),
+        });
+    }
+    true
+}
+
+/// The release line (first number) of a version: `35` of `v35.013`.
+fn line_of(v: &str) -> Option<&str> {
+    let start = v.find(|c: char| c.is_ascii_digit())?;
+    let rest = &v[start..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// `word` at the start of `s` (any case) followed by a space or the end: the rest.
@@ -245,26 +328,84 @@ fn parse_text(t: &str) -> Result<Range, RangeError> {
             let head = strip_word(head, "versions")
                 .or_else(|| strip_word(head, "version"))
                 .unwrap_or(head);
-            return single_token(head)
-                .map(|v| {
-                    generic(vec![Constraint {
-                        op: Op::Le,
-                        version: v.to_owned(),
-                    }])
-                })
-                .ok_or_else(|| not_understood(t));
+            let v = single_token(head).ok_or_else(|| not_understood(t))?;
+            // `Versions 33 and prior` (Rockwell, ICSA-21-061-02) names a major revision:
+            // 33.011 is in it, so the bound is below 34.
+            let digits = v.strip_prefix(['V', 'v']).unwrap_or(v);
+            if let Some(next) = digits
+                .parse::<u64>()
+                .ok()
+                .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.checked_add(1))
+            {
+                return Ok(generic(vec![Constraint {
+                    op: Op::Lt,
+                    version: next.to_string(),
+                }]));
+            }
+            return Ok(generic(vec![Constraint {
+                op: Op::Le,
+                version: v.to_owned(),
+            }]));
         }
+    }
+    // WAGO's `>FW16_up_to_and_including_FW26` (ICSA-23-325-01).
+    if let Some((lo, hi)) = t.split_once("_up_to_and_including_") {
+        if let (Some(lo), Some(hi)) = (constraint(lo, false), single_token(hi)) {
+            return Ok(generic(vec![
+                lo,
+                Constraint {
+                    op: Op::Le,
+                    version: hi.to_owned(),
+                },
+            ]));
+        }
+    }
+    // `28 - 32` (ICSA-23-026-06): both ends included.
+    if let Some((lo, hi)) = t.split_once(" - ") {
+        if let (Some(lo), Some(hi)) = (single_token(lo), single_token(hi)) {
+            return Ok(generic(vec![
+                Constraint {
+                    op: Op::Ge,
+                    version: lo.to_owned(),
+                },
+                Constraint {
+                    op: Op::Le,
+                    version: hi.to_owned(),
+                },
+            ]));
+        }
+    }
+    // One version alone (`V4.5.0`, `Version V4.4`): that version. Only with a dot, so a
+    // model name after `: ` is not read as a version.
+    let one = strip_word(t, "version").unwrap_or(t);
+    if let Some(v) = single_token(one).filter(|v| v.contains('.') && !v.contains(['(', ')'])) {
+        return Ok(generic(vec![Constraint {
+            op: Op::Eq,
+            version: v.to_owned(),
+        }]));
     }
     let mut constraints = Vec::new();
     for part in t.split('|') {
-        let part: String = part.trim().to_owned();
-        // `< V13.3.0.5`: a space after the comparator.
-        let part = match part.find(|c: char| !matches!(c, '<' | '>' | '=' | '!')) {
-            Some(i) => format!("{}{}", &part[..i], part[i..].trim_start()),
-            None => part,
-        };
-        let c = constraint(&part, false).ok_or_else(|| not_understood(t))?;
-        constraints.push(c);
+        // `< V13.3.0.5`, `>= V2.5 < V2.6.1`, `>= V2.0 and < V2.6`: comparators with spaces,
+        // two constraints in one part, joined by `and`.
+        let words: Vec<&str> = part
+            .split_whitespace()
+            .filter(|w| !w.eq_ignore_ascii_case("and"))
+            .collect();
+        let pieces = split_glued(&words.join(" "));
+        if pieces.is_empty() {
+            return Err(not_understood(t));
+        }
+        let alone = pieces.len() == 1;
+        for piece in pieces {
+            // A bare version alone in a list item is that version (`28.011 | 28.012`);
+            // beside a constraint (`15.0 SP1`) it is a form not read here.
+            let c = constraint(&piece, alone).ok_or_else(|| not_understood(t))?;
+            if !push_lines(&mut constraints, c) {
+                return Err(not_understood(t));
+            }
+        }
     }
     Ok(generic(constraints))
 }
@@ -287,6 +428,14 @@ impl Range {
                 scheme,
                 constraints,
             } => (*scheme, constraints),
+        };
+        let fw;
+        let version = match wago_fw(version, constraints) {
+            Some(n) => {
+                fw = n;
+                fw.as_str()
+            }
+            None => version,
         };
         let mut rest: Vec<&Constraint> = Vec::new();
         let mut only_ne = true;
@@ -338,6 +487,24 @@ impl Range {
         }
         Ok(false)
     }
+}
+
+/// WAGO numbers firmware releases `FW<n>` and writes the number after the version in
+/// parentheses (`03.10.08(22)` is FW22; WAGO's PFC200 release notes): against a range
+/// written in `FW` numbers, the device's `FW<n>` is compared.
+fn wago_fw(version: &str, constraints: &[Constraint]) -> Option<String> {
+    let fw_range = constraints.iter().all(|c| {
+        c.version
+            .strip_prefix(['F', 'f'])
+            .and_then(|r| r.strip_prefix(['W', 'w']))
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    });
+    if !fw_range || constraints.is_empty() {
+        return None;
+    }
+    let inner = version.trim().strip_suffix(')')?.rsplit_once('(')?.1;
+    (!inner.is_empty() && inner.len() <= 4 && inner.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("FW{inner}"))
 }
 
 /// Compares two versions under a scheme.
@@ -446,7 +613,7 @@ fn runs(s: &str) -> Vec<Run<'_>> {
     if let Some(r) = strip_word(s, "version") {
         s = r;
     }
-    for p in ["SV", "sv", "FW", "fw", "V", "v"] {
+    for p in ["SV", "sv", "FW", "fw", "V.", "v.", "V", "v"] {
         if let Some(r) = s.strip_prefix(p) {
             if r.starts_with(|c: char| c.is_ascii_digit()) {
                 s = r;
@@ -484,6 +651,13 @@ fn generic_cmp(a: &str, b: &str) -> Option<Ordering> {
     for i in 0..ra.len().max(rb.len()) {
         let o = match (ra.get(i), rb.get(i)) {
             (Some(Run::Num(x)), Some(Run::Num(y))) => numeric(x, y),
+            // Siemens writes `V3.X.16` for "V3.<any>.16": an `X` where the other has a
+            // number stands for that number (compared per release line).
+            (Some(Run::Alpha(x)), Some(Run::Num(_))) | (Some(Run::Num(_)), Some(Run::Alpha(x)))
+                if x == "x" =>
+            {
+                Ordering::Equal
+            }
             (Some(Run::Alpha(x)), Some(Run::Alpha(y))) => x.cmp(y),
             // A letter where the other has a number: `R15A` against `15.1` says nothing.
             (Some(_), Some(_)) => return None,
@@ -543,8 +717,10 @@ mod tests {
     #[test]
     fn semver_precedence() {
         assert!(inside("vers:semver/<2.0.0", "2.0.0-rc.1"));
-        assert!(!inside("vers:semver/<2.0.0-rc.1", "2.0.0-beta.11"));
-        assert!(inside("vers:semver/<2.0.0-rc.1", "2.0.0-beta.2"));
+        // beta.11 is after beta.2 (numeric identifiers), and beta before rc.
+        assert!(!inside("vers:semver/<2.0.0-beta.2", "2.0.0-beta.11"));
+        assert!(inside("vers:semver/<2.0.0-beta.11", "2.0.0-beta.2"));
+        assert!(inside("vers:semver/<2.0.0-rc.1", "2.0.0-beta.11"));
         assert!(inside("vers:semver/>=1.0.0|<=1.4.2", "1.4.2+build.7"));
         assert_eq!(
             compare(Scheme::Semver, "1.0.0-alpha", "1.0.0-alpha.1"),
@@ -581,6 +757,49 @@ mod tests {
             "exact"
         );
         assert!(parse_version("3.9.4").and_then(|r| r.contains("3.9.5")) == Ok(false));
+    }
+
+    #[test]
+    fn cisa_free_text_forms_seen_in_the_set() {
+        // Siemens `V3.X.16`: per 3.x release line (ICSA-17-339-01).
+        assert!(inside("< V3.X.16", "3.2.6"));
+        assert!(!inside("< V3.X.16", "3.3.16"));
+        assert!(!inside("< V3.X.16", "4.0.0"));
+        // Two constraints glued or spaced, or joined by `and` (ICSA-22-041-01, ICSA-19-099-03).
+        assert!(inside("vers:all/>=V4.5.0<V4.5.2", "4.5.1"));
+        assert!(!inside("vers:all/>=V4.5.0<V4.5.2", "4.4.0"));
+        assert!(inside(">= V2.5 < V2.6.1", "2.6.0"));
+        assert!(!inside(">= V2.5 < V2.6.1", "2.6.1"));
+        assert!(inside("All versions >= V2.0 and < V2.6", "2.5"));
+        assert!(!inside("All versions >= V2.0 and < V2.6", "1.9"));
+        // A version alone, and a list of versions (ICSA-21-222-09, ICSA-17-094-05).
+        assert!(inside("V4.5.0", "4.5.0"));
+        assert!(!inside("Version V4.4", "4.4.1"));
+        assert!(inside("28.011 | 28.012 | 28.013", "28.12"));
+        assert!(!inside("28.011 | 28.012 | 28.013", "33.11"));
+        assert!(inside("v.32.011", "32.11"));
+        assert!(inside("28  - 32", "32"));
+        assert!(!inside("28  - 32", "33.11"));
+        // One limit per release line (ICSA-24-226-09).
+        let r = "<v36.011_v35.013_v34.014";
+        for (v, want) in [
+            ("33.11", true),
+            ("34.13", true),
+            ("34.14", false),
+            ("35.12", true),
+            ("35.13", false),
+            ("36.10", true),
+            ("36.11", false),
+            ("37.1", false),
+        ] {
+            assert_eq!(inside(r, v), want, "{v}");
+        }
+        // WAGO FW numbers: `03.10.08(22)` is FW22 (ICSA-23-325-01).
+        assert!(inside(">FW16_up_to_and_including_FW26", "03.10.08(22)"));
+        assert!(!inside(">FW16_up_to_and_including_FW26", "03.09.04(16)"));
+        assert!(!inside(">FW16_up_to_and_including_FW26", "04.01.10(27)"));
+        // A version beside a word is not guessed at.
+        assert!(parse_range("15.0 SP1").is_err());
     }
 
     #[test]
