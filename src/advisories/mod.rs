@@ -271,7 +271,8 @@ impl Advisory {
                     let Some(c) = s.cvss_v3.as_ref().or(s.cvss_v2.as_ref()) else {
                         continue;
                     };
-                    if !c.base_score.is_finite() {
+                    // CVSS base scores are 0.0 to 10.0 (FIRST, CVSS v2 and v3.x).
+                    if !(0.0..=10.0).contains(&c.base_score) {
                         continue;
                     }
                     for p in &s.products {

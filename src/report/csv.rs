@@ -34,6 +34,9 @@ pub const COLUMNS: &[&str] = &[
     "last_seen",
 ];
 
+/// The column a report with advisory matches adds after [`COLUMNS`].
+pub const ADVISORIES_COLUMN: &str = "advisories";
+
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first: a
 /// device can name itself `=cmd|' /C calc'!A0`) gets a leading `'`, which spreadsheets
 /// show as text (OWASP "CSV injection"). The JSON report keeps the value as sent.
@@ -51,7 +54,13 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
     // Writing to a Vec cannot fail.
-    let _ = w.write_record(COLUMNS);
+    // A report with advisory matches (`merge --csaf`) gets one more column, `advisories`:
+    // the advisory ids that apply to the asset (any verdict but fixed and not affected).
+    let mut header: Vec<&str> = COLUMNS.to_vec();
+    if inv.advisories.is_some() {
+        header.push(ADVISORIES_COLUMN);
+    }
+    let _ = w.write_record(&header);
     for a in &inv.assets {
         let mut row: Vec<String> = Vec::with_capacity(COLUMNS.len());
         for &c in COLUMNS {
@@ -85,6 +94,9 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
                 field => a.value(field).unwrap_or_default().to_owned(),
             };
             row.push(defuse(v));
+        }
+        if let Some(m) = &inv.advisories {
+            row.push(defuse(m.advisories_of(a.ip).join(" ")));
         }
         let _ = w.write_record(&row);
     }
