@@ -78,9 +78,9 @@ pub fn bom(inv: &Inventory) -> Value {
 fn vulnerabilities(m: &crate::advisories::Matches) -> Vec<Value> {
     use crate::advisories::Verdict;
     use std::collections::BTreeMap;
-    // (advisory, cve) → (rating, affects, reasons)
-    let mut by: BTreeMap<(&str, &str), (Option<(f64, &str)>, Vec<Value>, Vec<String>)> =
-        BTreeMap::new();
+    // (advisory, cve) → (highest rating, affects, reasons)
+    type Entry<'a> = (Option<(f64, &'a str)>, Vec<Value>, Vec<String>);
+    let mut by: BTreeMap<(&str, &str), Entry<'_>> = BTreeMap::new();
     for x in &m.matches {
         let status = match x.verdict {
             Verdict::Affected => "affected",

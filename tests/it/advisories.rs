@@ -446,7 +446,7 @@ fn merge_embeds_the_matches_in_the_signed_report_and_every_view_shows_them() {
     let text_csv = String::from_utf8(csv::render(&signed)).expect("utf-8");
     let mut rd = ::csv::Reader::from_reader(text_csv.as_bytes());
     let headers = rd.headers().expect("headers").clone();
-    assert_eq!(headers.iter().last(), Some(csv::ADVISORIES_COLUMN));
+    assert_eq!(headers.iter().next_back(), Some(csv::ADVISORIES_COLUMN));
     let rows: BTreeMap<String, String> = rd
         .records()
         .map(|r| r.expect("row"))
