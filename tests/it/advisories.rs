@@ -737,3 +737,28 @@ fn the_demo_plant_matches_real_cisa_advisories() {
     let errors = super::report::validate_cyclonedx(&bom);
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// `scan --csaf` reads the advisories before anything is sent: a missing folder stops the
+/// scan before it starts, and nothing is written.
+#[test]
+fn scan_reads_the_advisories_before_it_starts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("scan.json");
+    let o = otscout(
+        &[
+            "scan",
+            "127.0.0.1",
+            "--profile",
+            "lab",
+            "--csaf",
+            "no-such-folder",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("advisory folder no-such-folder"), "{err}");
+    assert!(!out.exists() && !dir.path().join("scan.json.journal.jsonl").exists());
+}
