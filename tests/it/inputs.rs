@@ -266,8 +266,8 @@ fn hostile_report_json_is_refused_not_crashed_on() {
     let deep_first = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     std::fs::write(d.join("deep2.json"), &deep_first).unwrap();
     std::fs::write(
-        d.join("v2.json"),
-        br#"{"format":"otscout-report","version":2,"assets":[]}"#,
+        d.join("v3.json"),
+        br#"{"format":"otscout-report","version":3,"assets":[]}"#,
     )
     .unwrap();
     std::fs::write(
@@ -306,7 +306,8 @@ fn hostile_report_json_is_refused_not_crashed_on() {
     for (file, says) in [
         ("deep.json", "line 1 column"),
         ("deep2.json", "does not start with `{`"),
-        ("v2.json", "version 2 is not supported"),
+        // Report version 2 (advisories) is read; 3 is not known.
+        ("v3.json", "version 3 is not supported"),
         ("types.json", "line 1 column"),
         ("assets.json", "line 1 column"),
     ] {
