@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod advisories;
 pub mod cli;
 pub mod conformance;
 pub mod data;

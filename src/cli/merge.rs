@@ -18,6 +18,7 @@ use crate::report::{input, sign};
   otscout merge scan.json passive.json -o report.json --sign-key otscout.key
   otscout merge last-month.json scan.json -o report.json --pubkey otscout.pub
   otscout merge scan.json capture.pcapng --site plant-a -o report.json --sign-key otscout.key
+  otscout merge scan.json -o report.json --csaf ~/csaf/cisa --sign-key otscout.key
   otscout merge incoming/*/report.json --trusted-keys /etc/otscout/sites -o fleet.json
 
 With --trusted-keys every input must be a signed report (REPORT.json.minisig beside it)
@@ -44,6 +45,13 @@ pub struct MergeArgs {
     /// and its signature's trusted comment.
     #[arg(long, value_name = "NAME", value_parser = parse_site)]
     pub site: Option<String>,
+    /// Match the assets against the CSAF 2.0 advisories in this folder (repeatable) and
+    /// embed the matches, with each document's version and SHA-256, in the report.
+    #[arg(long, value_name = "DIR")]
+    pub csaf: Vec<PathBuf>,
+    /// With --csaf: a CSAF document that cannot be read is an error, not a warning.
+    #[arg(long, requires = "csaf")]
+    pub strict: bool,
     /// Print nothing but warnings and errors (for cron).
     #[arg(short, long)]
     pub quiet: bool,
@@ -108,6 +116,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
     let overwrite = Overwrite::from_force(args.force);
     // Before any work: an output that will be refused costs nothing yet.
     output_file::check("report", &args.output, overwrite)?;
+    // The advisories are read before the inputs: a refused document under --strict costs
+    // nothing else.
+    let library = if args.csaf.is_empty() {
+        None
+    } else {
+        Some(super::advisories::load_library(&args.csaf, args.strict)?)
+    };
     let mut inputs: Vec<Input> = Vec::with_capacity(args.inputs.len());
     for p in &args.inputs {
         if let (Some(keys), Some(dir)) = (&trusted, &args.trusted_keys) {
@@ -126,7 +141,17 @@ pub fn run(args: MergeArgs) -> anyhow::Result<u8> {
     let opts = MergeOptions {
         site: args.site.clone(),
     };
-    let inv = inventory::merge::merge_with(&inputs, Utc::now(), &opts);
+    let mut inv = inventory::merge::merge_with(&inputs, Utc::now(), &opts);
+    if let Some(lib) = &library {
+        let m = crate::advisories::match_inventory(&inv, lib);
+        if !args.quiet {
+            errln!(
+                "otscout: advisories: {}",
+                crate::report::advisories::counts(&m)
+            );
+        }
+        inv.advisories = Some(m);
+    }
     // The error names the file (`cannot write report.json: ...`).
     if let Some(sig) = sign::write_report(&args.output, &inv, sk.as_ref(), Utc::now(), overwrite)? {
         if !args.quiet {

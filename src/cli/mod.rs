@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 #[macro_use]
 pub mod out;
 
+pub mod advisories;
 pub mod completions;
 pub mod demo;
 pub mod diff;
@@ -75,6 +76,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Compare two reports: exit 0 when nothing changed, 1 on drift, 2 on error.
     Diff(diff::DiffArgs),
+    /// Match a report's assets against published CSAF 2.0 advisories (offline).
+    Advisories(advisories::AdvisoriesArgs),
 }
 
 /// Parses the process arguments and runs; the binary's whole body.
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Keygen(a) => keygen::run(a),
             Command::Verify(a) => verify::run(a),
             Command::Diff(a) => diff::run(a),
+            Command::Advisories(a) => advisories::run(a),
         },
     }
 }

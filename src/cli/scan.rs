@@ -108,6 +108,11 @@ pub struct ScanArgs {
     /// Where to write the report; default <output stem>.report.json. Implies writing one.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Match the report's assets against the CSAF 2.0 advisories in this folder
+    /// (repeatable) and embed the matches in it; implies writing a report. The folder is
+    /// read before the scan starts.
+    #[arg(long, value_name = "DIR")]
+    pub csaf: Vec<PathBuf>,
 }
 
 impl ScanArgs {
@@ -240,7 +245,10 @@ impl ScanArgs {
 
     /// Whether the scan also writes a merged report.
     fn wants_report(&self) -> bool {
-        !self.passive.is_empty() || self.sign_key.is_some() || self.report.is_some()
+        !self.passive.is_empty()
+            || self.sign_key.is_some()
+            || self.report.is_some()
+            || !self.csaf.is_empty()
     }
 }
 
@@ -392,10 +400,16 @@ fn report_options(args: &ScanArgs) -> anyhow::Result<super::scan_run::ReportOpti
         }
         inputs.push(loaded.input);
     }
+    let advisories = if args.csaf.is_empty() {
+        None
+    } else {
+        Some(super::advisories::load_library(&args.csaf, false)?)
+    };
     Ok(super::scan_run::ReportOptions {
         inputs,
         path: args.report.clone(),
         sign_key,
+        advisories,
     })
 }
 

@@ -73,6 +73,8 @@ pub struct ReportOptions {
     /// Default `<output stem>.report.json`.
     pub path: Option<PathBuf>,
     pub sign_key: Option<minisign::SecretKey>,
+    /// `--csaf`: the advisories, read before the scan, matched into the report.
+    pub advisories: Option<crate::advisories::Library>,
 }
 
 impl std::fmt::Debug for ReportOptions {
@@ -108,7 +110,10 @@ fn write_merged_report(
     inputs.extend(opts.inputs);
     let now = Utc::now();
     // The scan result names its site: the other inputs are that site's.
-    let inv = crate::inventory::merge(&inputs, now);
+    let mut inv = crate::inventory::merge(&inputs, now);
+    if let Some(lib) = &opts.advisories {
+        inv.advisories = Some(crate::advisories::match_inventory(&inv, lib));
+    }
     // Replacing: an existing report is only found out after the scan, when refusing it
     // would cost the report (the scan result is written either way).
     let sig = crate::report::sign::write_report(

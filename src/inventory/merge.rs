@@ -39,7 +39,7 @@ use super::scan::{ScanMeta, ScanResult};
 pub const REPORT_FORMAT: &str = "otscout-report";
 /// The report schema version this build writes (docs/report-schema.md). Version 2 added
 /// sites (`site`, `sites`, `verified`, an asset's and a link's `site`, `summary.by_site`)
-/// and the `mac_oui` provenance; every version-1 report is a valid version-2 report
+/// the `mac_oui` provenance and `advisories` (matched CSAF advisories); every version-1 report is a valid version-2 report
 /// with none of them, so both are read.
 pub const REPORT_VERSION: u32 = 2;
 /// The oldest report schema version this build reads.
@@ -141,7 +141,7 @@ impl Input {
 pub struct Inventory {
     /// Always [`REPORT_FORMAT`].
     pub format: String,
-    /// Always [`REPORT_VERSION`].
+    /// [`REPORT_VERSION`] when merged by this build; 1 for an older report read back.
     pub version: u32,
     pub generated_at: DateTime<Utc>,
     /// The otscout version that merged it.
@@ -170,6 +170,10 @@ pub struct Inventory {
     /// A fleet report's sites, sorted by name: each with its scans and observations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteData>,
+    /// Published advisories matched to the assets (`merge --csaf`; schema version 2). Not
+    /// folded by a later merge: matches are made again from the advisories given then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisories: Option<crate::advisories::Matches>,
 }
 
 /// One site of a fleet report: what a later merge folds again for it.
@@ -650,6 +654,7 @@ pub fn merge_with(inputs: &[Input], generated_at: DateTime<Utc>, opts: &MergeOpt
         links,
         observations: own_observations,
         sites,
+        advisories: None,
     }
 }
 

@@ -34,6 +34,9 @@ pub const COLUMNS: &[&str] = &[
     "last_seen",
 ];
 
+/// The column a report with advisory matches adds after [`COLUMNS`].
+pub const ADVISORIES_COLUMN: &str = "advisories";
+
 /// A device-supplied value made safe for a CSV file, which people `cat` and open in
 /// spreadsheets. Control characters go first: an escape sequence or BEL planted in a
 /// product name (`\e[2J\e[1A=1+1`) would run when the file is printed to a terminal, so
@@ -73,7 +76,13 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
         .chain(COLUMNS.iter().copied())
         .collect();
     // Writing to a Vec cannot fail.
-    let _ = w.write_record(&columns);
+    // A report with advisory matches (`merge --csaf`) gets one more column, `advisories`:
+    // the advisory ids that apply to the asset (any verdict but fixed and not affected).
+    let mut header = columns.clone();
+    if inv.advisories.is_some() {
+        header.push(ADVISORIES_COLUMN);
+    }
+    let _ = w.write_record(&header);
     for a in &inv.assets {
         let mut row: Vec<String> = Vec::with_capacity(columns.len());
         for &c in &columns {
@@ -108,6 +117,9 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
                 field => a.value(field).unwrap_or_default().to_owned(),
             };
             row.push(defuse(v));
+        }
+        if let Some(m) = &inv.advisories {
+            row.push(defuse(m.advisories_of(a.site.as_deref(), a.ip).join(" ")));
         }
         let _ = w.write_record(&row);
     }

@@ -71,7 +71,88 @@ pub fn bom(inv: &Inventory) -> Value {
             p.push(json!({"name": "otscout:site", "value": sites.join(",")}));
         }
     }
+    if let Some(m) = &inv.advisories {
+        doc["vulnerabilities"] = Value::Array(vulnerabilities(m));
+    }
     doc
+}
+
+/// The advisory matches as CycloneDX 1.6 `vulnerabilities`: one per (advisory, CVE), each
+/// `affects` entry referencing a device component (`asset:<ip>`) with the firmware and
+/// its status (`affected`; `unknown` for version unknown, check version and under
+/// investigation; `unaffected` for fixed and not affected). The advisory is a reference,
+/// the match's confidence and reason are `otscout:` properties.
+fn vulnerabilities(m: &crate::advisories::Matches) -> Vec<Value> {
+    use crate::advisories::Verdict;
+    use std::collections::BTreeMap;
+    // (advisory, cve) → (highest rating, affects, reasons)
+    type Entry<'a> = (Option<(f64, &'a str)>, Vec<Value>, Vec<String>);
+    let mut by: BTreeMap<(&str, &str), Entry<'_>> = BTreeMap::new();
+    for x in &m.matches {
+        let status = match x.verdict {
+            Verdict::Affected => "affected",
+            Verdict::Fixed | Verdict::NotAffected => "unaffected",
+            Verdict::VersionUnknown | Verdict::CheckVersion | Verdict::UnderInvestigation => {
+                "unknown"
+            }
+        };
+        for c in &x.cves {
+            let e = by
+                .entry((x.advisory.as_str(), c.cve.as_str()))
+                .or_insert_with(|| (None, Vec::new(), Vec::new()));
+            if let (Some(s), Some(v)) = (c.cvss_base_score, c.cvss_vector.as_deref()) {
+                if e.0.is_none_or(|(old, _)| s > old) {
+                    e.0 = Some((s, v));
+                }
+            }
+            let mut version = json!({ "status": status });
+            match (&x.firmware, &x.versions) {
+                (Some(fw), _) => version["version"] = json!(fw),
+                (None, Some(r)) => version["range"] = json!(r),
+                (None, None) => version["range"] = json!("vers:all/*"),
+            }
+            // The same reference as the device's component (see `component`).
+            let asset_ref = match &x.site {
+                Some(site) => format!("asset:{site}:{}", x.ip),
+                None => format!("asset:{}", x.ip),
+            };
+            e.1.push(json!({ "ref": asset_ref, "versions": [version] }));
+            e.2.push(format!(
+                "{}: {} ({}, {})",
+                x.ip,
+                x.reason,
+                x.confidence.words(),
+                x.verdict.words()
+            ));
+        }
+    }
+    by.into_iter()
+        .map(|((adv, cve), (rating, affects, reasons))| {
+            let mut v = json!({
+                "bom-ref": format!("vuln:{adv}:{cve}"),
+                "id": cve,
+                "references": [{ "id": adv, "source": { "name": "CSAF advisory" } }],
+                "affects": affects,
+                "properties": reasons
+                    .into_iter()
+                    .map(|r| json!({ "name": "otscout:match", "value": r }))
+                    .collect::<Vec<_>>(),
+            });
+            if let Some((score, vector)) = rating {
+                let method = if vector.starts_with("CVSS:3.1/") {
+                    "CVSSv31"
+                } else if vector.starts_with("CVSS:3.0/") {
+                    "CVSSv3"
+                } else if vector.starts_with("CVSS:4.0/") {
+                    "CVSSv4"
+                } else {
+                    "CVSSv2"
+                };
+                v["ratings"] = json!([{ "score": score, "method": method, "vector": vector }]);
+            }
+            v
+        })
+        .collect()
 }
 
 fn component(a: &crate::inventory::merge::Asset) -> Value {

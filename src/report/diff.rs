@@ -36,13 +36,32 @@ pub struct Diff {
     /// re-addressed. It is listed under `added` and `removed` too.
     #[serde(default)]
     pub moved: Vec<Moved>,
+    /// Advisories that newly apply, or no longer apply, to an asset present in both
+    /// reports. Compared only when the new report carries advisory matches (`merge
+    /// --csaf`); an old report without them counts as having none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<AdvisoryChange>,
 }
 
 impl Diff {
-    /// Whether anything changed.
+    /// Whether anything changed. A new advisory on an otherwise unchanged device is drift.
     pub fn is_drift(&self) -> bool {
-        !(self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty())
+        !(self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.advisories.is_empty())
     }
+}
+
+/// An advisory that newly applies (`new: true`) or no longer applies to an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvisoryChange {
+    /// The site, in a fleet report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    pub ip: IpAddr,
+    pub advisory: String,
+    pub new: bool,
 }
 
 /// A serial that left one address and appeared at another.
@@ -122,6 +141,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
         removed: Vec::new(),
         changed: Vec::new(),
         moved: Vec::new(),
+        advisories: Vec::new(),
     };
     for (ip, a) in &olds {
         if !news.contains_key(ip) {
@@ -147,6 +167,32 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                     field: f.to_owned(),
                     old: ov,
                     new: nv,
+                });
+            }
+        }
+    }
+    if let Some(nm) = &new.advisories {
+        for ip in news.keys().filter(|ip| olds.contains_key(*ip)) {
+            let was: Vec<&str> = old
+                .advisories
+                .as_ref()
+                .map(|m| m.advisories_of(ip.0, ip.1))
+                .unwrap_or_default();
+            let is = nm.advisories_of(ip.0, ip.1);
+            for a in is.iter().filter(|a| !was.contains(a)) {
+                d.advisories.push(AdvisoryChange {
+                    site: ip.0.map(str::to_owned),
+                    ip: ip.1,
+                    advisory: (*a).to_owned(),
+                    new: true,
+                });
+            }
+            for a in was.iter().filter(|a| !is.contains(a)) {
+                d.advisories.push(AdvisoryChange {
+                    site: ip.0.map(str::to_owned),
+                    ip: ip.1,
+                    advisory: (*a).to_owned(),
+                    new: false,
                 });
             }
         }
@@ -224,6 +270,15 @@ pub fn render_text(d: &Diff) -> String {
             m.to
         );
     }
+    for a in &d.advisories {
+        let _ = writeln!(
+            s,
+            "{} {} advisory {}",
+            if a.new { "! new" } else { "- no longer" },
+            a.ip,
+            clean(&a.advisory)
+        );
+    }
     let _ = writeln!(
         s,
         "{} new, {} missing, {} changed field(s)",
@@ -231,5 +286,13 @@ pub fn render_text(d: &Diff) -> String {
         d.removed.len(),
         d.changed.len()
     );
+    if !d.advisories.is_empty() {
+        let _ = writeln!(
+            s,
+            "{} advisory match(es) new, {} gone",
+            d.advisories.iter().filter(|a| a.new).count(),
+            d.advisories.iter().filter(|a| !a.new).count()
+        );
+    }
     s
 }

@@ -24,6 +24,10 @@ pub enum ReportError {
     )]
     Version(u32),
     #[error(
+        "report schema version 1 has no `advisories` member, but this report carries one: it was edited or written by another tool"
+    )]
+    AdvisoriesInVersion1,
+    #[error(
         "the file is empty (a run that stopped before writing it?); give the report otscout wrote, or write it again"
     )]
     Empty,
@@ -212,7 +216,11 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
     if !(REPORT_VERSION_MIN..=REPORT_VERSION).contains(&head.version) {
         return Err(ReportError::Version(head.version));
     }
-    serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))
+    let inv: Inventory = serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))?;
+    if inv.version == 1 && inv.advisories.is_some() {
+        return Err(ReportError::AdvisoriesInVersion1);
+    }
+    Ok(inv)
 }
 
 /// Says what a file that failed to parse as JSON is, when that is clearer than the

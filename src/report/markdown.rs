@@ -179,6 +179,10 @@ pub fn render(inv: &Inventory) -> String {
         s,
         "\nEvery value above names its sources in the signed JSON report; conflicting values are kept there too."
     );
+    if let Some(m) = &inv.advisories {
+        let _ = writeln!(s);
+        s.push_str(&super::advisories::markdown(m));
+    }
     s
 }
 

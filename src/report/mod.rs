@@ -2,6 +2,7 @@
 //! (what gets signed), its CSV, CycloneDX and Markdown/table views, signing and
 //! verification with minisign, and the diff between two reports.
 
+pub mod advisories;
 pub mod csv;
 pub mod cyclonedx;
 pub mod diff;

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod advisories;
 mod cli;
 mod conformance;
 mod demo;

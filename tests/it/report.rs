@@ -116,7 +116,7 @@ fn the_report_carries_the_priority_attributes_and_scan_metadata() {
 
 /// Validates a JSON value against a schema file with the jsonschema crate (no network:
 /// every referenced schema is registered up front).
-fn validate(schema: &Value, extra: &[(&str, Value)], instance: &Value) -> Vec<String> {
+pub(super) fn validate(schema: &Value, extra: &[(&str, Value)], instance: &Value) -> Vec<String> {
     let mut reg = jsonschema::Registry::new();
     for (uri, doc) in extra {
         reg = reg.add(*uri, doc.clone()).expect("register schema");
@@ -131,7 +131,7 @@ fn validate(schema: &Value, extra: &[(&str, Value)], instance: &Value) -> Vec<St
         .collect()
 }
 
-fn read_json(p: &Path) -> Value {
+pub(super) fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -151,6 +151,23 @@ fn the_report_validates_against_its_published_json_schema() {
         .remove("ip");
     broken["version"] = Value::from(3);
     assert!(validate(&schema, &[], &broken).len() >= 2);
+}
+
+/// Validates a CycloneDX document against the CycloneDX 1.6 schema (and the two it uses).
+pub(super) fn validate_cyclonedx(bom: &Value) -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cyclonedx");
+    let bom_schema = read_json(&dir.join("bom-1.6.SNAPSHOT.schema.json"));
+    let extra = [
+        (
+            "http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json",
+            read_json(&dir.join("spdx.SNAPSHOT.schema.json")),
+        ),
+        (
+            "http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json",
+            read_json(&dir.join("jsf-0.82.SNAPSHOT.schema.json")),
+        ),
+    ];
+    validate(&bom_schema, &extra, bom)
 }
 
 #[test]
