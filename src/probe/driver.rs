@@ -472,6 +472,11 @@ impl Driver<'_, '_> {
                             }
                         }
                     }
+                    if global >= t {
+                        // Counted by a test: with the line, one wait per token, not one per
+                        // waiting host.
+                        tracing::trace!(target: "otscout::pace::global", %host, "waiting for the global rate");
+                    }
                     if !self.stop.sleep_until(Instant::from_std(t)).await {
                         return Err(DriveEnd::Stopped);
                     }
