@@ -283,3 +283,80 @@ fn s7(order: &str, fw: (u16, u16), as_name: &str, serial: u32) -> S7Config {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(devices: usize, subnets: &[&str]) -> GenerateOptions {
+        GenerateOptions {
+            devices,
+            subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            seed: 5,
+            latency_ms: 0,
+            jitter_ms: 0,
+        }
+    }
+
+    #[test]
+    fn devices_are_shared_over_the_subnets_in_order() {
+        let p = generate_with(&opts(
+            7,
+            &["127.90.0.0/24", "127.91.0.0/24", "127.92.0.0/30"],
+        ))
+        .expect("generate");
+        let addrs: Vec<String> = p.devices.iter().map(|d| d.address.to_string()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "127.90.0.1",
+                "127.90.0.2",
+                "127.90.0.3",
+                "127.91.0.1",
+                "127.91.0.2",
+                "127.92.0.1",
+                "127.92.0.2"
+            ]
+        );
+        // One subnet: the same plant as `generate`.
+        let one = generate_with(&opts(20, &["127.90.0.0/24"])).expect("generate");
+        assert_eq!(one, generate(20, "127.90.0.0/24", 5).expect("generate"));
+    }
+
+    #[test]
+    fn a_share_too_big_for_its_subnet_or_overlapping_subnets_are_refused() {
+        // 3 devices a subnet; a /30 holds 2.
+        let e = generate_with(&opts(6, &["127.90.0.0/24", "127.91.0.0/30"])).unwrap_err();
+        assert!(e.to_string().contains("127.91.0.0/30"), "{e}");
+        let e = generate_with(&opts(4, &["127.90.0.0/16", "127.90.3.0/24"])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("subnets 127.90.0.0/16 and 127.90.3.0/24 overlap"),
+            "{e}"
+        );
+        assert!(matches!(
+            generate_with(&opts(4, &[])),
+            Err(GenerateError::NoSubnet)
+        ));
+    }
+
+    #[test]
+    fn latency_reaches_every_device_and_survives_the_file() {
+        let mut o = opts(9, &["127.90.0.0/24"]);
+        o.latency_ms = 20;
+        o.jitter_ms = 10;
+        let p = generate_with(&o).expect("generate");
+        assert!(
+            p.devices
+                .iter()
+                .all(|d| (d.behaviour.latency_ms, d.behaviour.jitter_ms) == (20, 10))
+        );
+        let text = plant_file(&p).expect("within the cap");
+        assert_eq!(Plant::from_toml_str(&text).expect("parses"), p);
+        // Without latency the defaults are left out of the file, and it still round-trips.
+        let plain = generate_with(&opts(9, &["127.90.0.0/24"])).expect("generate");
+        let text = plant_file(&plain).expect("within the cap");
+        assert!(!text.contains("behaviour"), "{text}");
+        assert_eq!(Plant::from_toml_str(&text).expect("parses"), plain);
+    }
+}
