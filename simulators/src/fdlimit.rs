@@ -19,11 +19,19 @@
 
 use crate::plant::Plant;
 
-/// Descriptors kept free beyond the plant's own sockets: the connections a scan holds
-/// open at once (otscout's hard cap is 1,024 hosts in flight, one connection each, and a
-/// bench runs the scanner in the same process as the plant, so both ends count), the
-/// runtime's own (epoll, eventfd, the standard streams) and the ledger and pcap files.
-pub const HEADROOM: u64 = 2 * 1024 + 64;
+/// The most descriptors kept free beyond a plant's own sockets: the connections a scan
+/// holds open at once (otscout's hard cap is 1,024 hosts in flight, one connection each,
+/// and a bench runs the scanner in the same process as the plant, so both ends count),
+/// plus [`RUNTIME_FDS`]. A plant of fewer devices keeps two a device instead
+/// ([`Sockets::headroom`]).
+pub const HEADROOM: u64 = 2 * MAX_HOSTS_IN_FLIGHT + RUNTIME_FDS;
+
+/// otscout's hard cap on hosts in flight (`profile::caps`), one connection each.
+const MAX_HOSTS_IN_FLIGHT: u64 = 1024;
+
+/// The runtime's own descriptors (epoll, eventfd, the standard streams), the ledger and
+/// pcap files.
+pub const RUNTIME_FDS: u64 = 64;
 
 /// The sockets a plant binds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,9 +65,17 @@ impl Sockets {
         self.tcp_listeners + self.udp_sockets
     }
 
-    /// The `RLIMIT_NOFILE` soft limit the plant needs: its sockets plus [`HEADROOM`].
+    /// Descriptors kept free for connections: both ends of one connection per device, for
+    /// at most 1,024 devices at once, plus [`RUNTIME_FDS`] (so a demo plant of a dozen
+    /// devices needs about a hundred, not [`HEADROOM`]).
+    pub fn headroom(&self) -> u64 {
+        2 * self.devices.min(MAX_HOSTS_IN_FLIGHT) + RUNTIME_FDS
+    }
+
+    /// The `RLIMIT_NOFILE` soft limit the plant needs: its sockets plus
+    /// [`Sockets::headroom`].
     pub fn fds_needed(&self) -> u64 {
-        self.total().saturating_add(HEADROOM)
+        self.total().saturating_add(self.headroom())
     }
 }
 
@@ -166,7 +182,7 @@ pub fn ensure(sockets: &Sockets) -> Result<FdLimit, FdLimitError> {
             needed,
             sockets: sockets.total(),
             devices: sockets.devices,
-            headroom: HEADROOM,
+            headroom: sockets.headroom(),
             soft,
             hard,
         }),
@@ -195,7 +211,18 @@ mod tests {
         // Every generated device serves one TCP protocol; the EtherNet/IP ones also UDP.
         assert_eq!(s.tcp_listeners, 600);
         assert_eq!(s.udp_sockets, enip);
-        assert_eq!(s.fds_needed(), 600 + enip + HEADROOM);
+        assert_eq!(s.fds_needed(), 600 + enip + 2 * 600 + RUNTIME_FDS);
+        // Past the hosts-in-flight cap the headroom stops growing.
+        let big = Sockets {
+            devices: 50_000,
+            tcp_listeners: 50_000,
+            udp_sockets: 16_714,
+        };
+        assert_eq!(big.fds_needed(), 66_714 + HEADROOM);
+        // The demo plant's dozen devices need about a hundred, within a 1,024 limit.
+        let demo = crate::Plant::load(concat!(env!("CARGO_MANIFEST_DIR"), "/plants/demo.toml"))
+            .expect("the demo plant");
+        assert!(Sockets::of(&demo).fds_needed() < 1024);
     }
 
     #[test]
