@@ -594,8 +594,10 @@ impl Pacer {
         self.hosts.get(&host).is_some_and(|h| h.connected)
     }
 
-    /// When the global bucket next has a token (GCRA: TAT - (burst-1) * T).
-    fn global_ready_at(&self, now: Instant) -> Instant {
+    /// When the global bucket next has a token (GCRA: TAT - (burst-1) * T). The driver
+    /// compares it with a refusal's time to know whether the global bucket is what holds a
+    /// request back (then it waits in line, see [`edge::GlobalGate::turn`]).
+    pub fn global_ready_at(&self, now: Instant) -> Instant {
         let Some(tat) = self.tat else { return now };
         let tolerance = self
             .limits
@@ -622,6 +624,7 @@ pub mod edge {
     use std::num::NonZeroU32;
 
     use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+    use tokio::sync::{Semaphore, SemaphorePermit};
 
     use super::emission_interval;
     use crate::profile::Pacing;
@@ -629,9 +632,21 @@ pub mod edge {
     /// A global request gate on the real clock, built from the same pacing as the
     /// [`super::Pacer`]. The tokio driver awaits [`GlobalGate::until_ready`] before each
     /// request, in addition to asking the Pacer.
+    ///
+    /// It also keeps the line of hosts waiting for the global bucket ([`GlobalGate::turn`]).
     #[derive(Debug)]
     pub struct GlobalGate {
         limiter: DefaultDirectRateLimiter,
+        /// The line at the global bucket: one turn, handed on in the order it was asked
+        /// for (tokio's semaphore is fair, and `acquire` queues first come, first served).
+        line: Semaphore,
+    }
+
+    /// A host's turn at the head of the line for the global bucket ([`GlobalGate::turn`]).
+    /// Dropping it hands the turn to the next host in line, and wakes only that one.
+    #[derive(Debug)]
+    pub struct Turn<'a> {
+        _permit: SemaphorePermit<'a>,
     }
 
     impl GlobalGate {
@@ -656,7 +671,28 @@ pub mod edge {
                 .allow_burst(burst);
             GlobalGate {
                 limiter: RateLimiter::direct(quota),
+                line: Semaphore::new(1),
             }
+        }
+
+        /// Waits for this caller's turn at the global bucket, first come, first served (a
+        /// FIFO ticket queue). A host whose request only the global bucket holds back
+        /// waits here instead of sleeping until the bucket's next token: then only the
+        /// host at the head of the line sleeps on the bucket's clock, and each token
+        /// wakes one host, not every host waiting (the thundering herd, where all of
+        /// them woke at the same instant, asked the Pacer, and all but one slept again).
+        ///
+        /// The line only orders the waiting; the Pacer still grants every request, so the
+        /// global rate and the per-host limits hold exactly as without it.
+        ///
+        /// `None` only if the line were closed, which nothing does: the caller then waits
+        /// as it would without a line.
+        pub async fn turn(&self) -> Option<Turn<'_>> {
+            self.line
+                .acquire()
+                .await
+                .ok()
+                .map(|permit| Turn { _permit: permit })
         }
 
         /// Waits (on governor's own clock) until one request may go.
@@ -1006,6 +1042,38 @@ mod tests {
         );
         let exact = edge::GlobalGate::new(&pacing);
         assert_eq!((0..10).filter(|_| exact.try_take()).count(), 3);
+    }
+
+    /// Hosts waiting for the global bucket get their turns in the order they asked, one at
+    /// a time: the turn passes to the next in line only when the one holding it lets go.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_line_at_the_global_bucket_is_first_come_first_served() {
+        use std::sync::{Arc, Mutex};
+        let pacing = crate::profile::builtin("lab").unwrap().profile.pacing;
+        let gate = Arc::new(edge::GlobalGate::belt(&pacing));
+        let head = gate.turn().await.expect("a turn");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        // Hosts 0..8 join the line in that order (each task runs up to its wait before the
+        // next is spawned: one thread, and the spawner yields).
+        for i in 0..8 {
+            let (gate, order) = (gate.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                let _turn = gate.turn().await.expect("a turn");
+                order.lock().unwrap().push((i, "in"));
+                // Holding the turn across a yield: no one else may get it meanwhile.
+                tokio::task::yield_now().await;
+                order.lock().unwrap().push((i, "out"));
+            }));
+            tokio::task::yield_now().await;
+        }
+        assert!(order.lock().unwrap().is_empty(), "nobody passes the head");
+        drop(head);
+        for w in waiting {
+            w.await.unwrap();
+        }
+        let want: Vec<(i32, &str)> = (0..8).flat_map(|i| [(i, "in"), (i, "out")]).collect();
+        assert_eq!(*order.lock().unwrap(), want);
     }
 
     #[test]

@@ -44,6 +44,7 @@
 //! else, so a plant file can never make it answer on a real network.
 
 pub mod enip;
+pub mod fdlimit;
 pub mod generate;
 pub mod hmi;
 pub mod ledger;

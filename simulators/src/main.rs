@@ -38,20 +38,44 @@ enum Command {
         /// Bind every listener on an ephemeral port.
         #[arg(long)]
         ephemeral: bool,
+        /// Serve only part K of N of the plant's devices (in file order, N nearly equal
+        /// parts), so that a plant too big for one process's open-files limit runs as N
+        /// processes: `--shard 1/4` ... `--shard 4/4`.
+        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
     },
     /// Write a large generated plant (TOML) for benchmarks.
     Generate {
         #[arg(long)]
         devices: usize,
-        /// Loopback subnet, e.g. 127.20.0.0/16.
-        #[arg(long)]
-        subnet: String,
+        /// Loopback subnet, e.g. 127.20.0.0/16. Repeat it to spread the devices evenly
+        /// over several subnets (127.20.0.0/16 127.21.0.0/16 ...).
+        #[arg(long, required = true, num_args = 1..)]
+        subnet: Vec<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Delay before every reply, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Extra random delay of up to this many milliseconds before every reply.
+        #[arg(long, default_value_t = 0)]
+        jitter_ms: u64,
         /// Output file (default: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+}
+
+/// `K/N` with 1 <= K <= N.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("shard {s:?} is not K/N with 1 <= K <= N, like 2/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }
 
 fn main() -> ExitCode {
@@ -71,10 +95,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             devices,
             subnet,
             seed,
+            latency_ms,
+            jitter_ms,
             out,
         } => {
-            let plant = otscout_sim::generate::generate(devices, &subnet, seed)?;
-            let text = plant.to_toml_string();
+            use otscout_sim::generate::{GenerateOptions, generate_with, plant_file};
+            let plant = generate_with(&GenerateOptions {
+                devices,
+                subnets: subnet,
+                seed,
+                latency_ms,
+                jitter_ms,
+            })?;
+            let text = plant_file(&plant)?;
             match out {
                 Some(p) => std::fs::write(&p, text)
                     .with_context(|| format!("cannot write {}", p.display()))?,
@@ -88,8 +121,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pcap,
             port_base,
             ephemeral,
+            shard,
         } => {
-            let plant_value = Plant::load(&plant)?;
+            let mut plant_value = Plant::load(&plant)?;
+            if let Some((k, n)) = shard {
+                plant_value.devices = otscout_sim::plant::shard(plant_value.devices, k, n);
+            }
             let ports = match (port_base, ephemeral) {
                 (Some(b), _) => PortOverride::Base(b),
                 (None, true) => PortOverride::Ephemeral,
@@ -157,6 +194,21 @@ async fn serve(
         "otscout-sim: serving plant {name:?} ({} devices)",
         running.devices().len()
     );
+    let (sockets, fds) = (running.sockets(), running.fd_limit());
+    println!(
+        "  {} sockets ({} tcp listeners, {} udp); open files: needs {}, limit {}{} (hard {})",
+        sockets.total(),
+        sockets.tcp_listeners,
+        sockets.udp_sockets,
+        fds.needed,
+        fds.soft,
+        if fds.raised() {
+            format!(", raised from {}", fds.soft_before)
+        } else {
+            String::new()
+        },
+        fds.hard
+    );
     for d in running.devices() {
         let mut parts = Vec::new();
         if let Some(a) = d.modbus {
@@ -173,8 +225,9 @@ async fn serve(
         }
         println!("  {:<24} {}", d.name, parts.join(", "));
     }
+    let stop = stop_signal();
     println!("press Ctrl-C to stop");
-    wait_for_signal().await;
+    stop.await;
     println!("otscout-sim: stopping");
     let events = running.ledger().len();
     running.shutdown().await;
@@ -186,24 +239,33 @@ async fn serve(
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Waits for Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first awaited: a signal sent as soon as "press Ctrl-C" is printed (as a
+/// supervisor or a test does) stops the plant cleanly instead of killing it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

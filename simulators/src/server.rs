@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::fdlimit::{FdLimit, FdLimitError, Sockets};
 use crate::ledger::{EventKind, Ledger, LedgerEvent, Protocol, Where};
 use crate::plant::{Behaviour, DeviceConfig, OverLimit, Plant, WhileTripped};
 use crate::{Answer, Classified, PortOverride, StartOptions, enip, modbus, s7};
@@ -32,6 +33,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    FdLimit(#[from] FdLimitError),
 }
 
 /// Where one device is actually served.
@@ -50,6 +53,8 @@ pub struct RunningDevice {
 #[derive(Debug)]
 pub struct RunningPlant {
     devices: Vec<RunningDevice>,
+    sockets: Sockets,
+    fd_limit: FdLimit,
     ledger: Ledger,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -59,6 +64,16 @@ impl RunningPlant {
     /// Each device's bound sockets, in plant-file order.
     pub fn devices(&self) -> &[RunningDevice] {
         &self.devices
+    }
+
+    /// The sockets the plant bound.
+    pub fn sockets(&self) -> Sockets {
+        self.sockets
+    }
+
+    /// The open-files limit the plant needed, and what it found and left.
+    pub fn fd_limit(&self) -> FdLimit {
+        self.fd_limit
     }
 
     /// The device named `name`.
@@ -216,7 +231,12 @@ impl Drop for ConnGuard {
 }
 
 /// Starts every device of `plant` and returns once all listeners are bound.
+///
+/// Before binding anything, makes sure the open-files limit leaves room for every socket
+/// (raising the soft limit to the hard one if needed, see [`crate::fdlimit`]).
 pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, StartError> {
+    let sockets = Sockets::of(&plant);
+    let fd_limit = crate::fdlimit::ensure(&sockets)?;
     let ledger = Ledger::new(opts.ledger_sink);
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -290,6 +310,8 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
     }
     Ok(RunningPlant {
         devices,
+        sockets,
+        fd_limit,
         ledger,
         stop,
         tasks,

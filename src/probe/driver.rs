@@ -628,6 +628,8 @@ impl Driver<'_, '_> {
             return Err(DriveEnd::Stopped);
         }
         let host = self.pacing.host;
+        // Held while this host is at the head of the line for the global bucket.
+        let mut turn = None;
         loop {
             if self.stop.is_stopped() {
                 return Err(DriveEnd::Stopped);
@@ -636,9 +638,12 @@ impl Driver<'_, '_> {
             let granted = self.pacing.with(|p| {
                 p.may_send(host, now)
                     .and_then(|()| p.on_send(host, now).map_err(|v| v.deny))
+                    .map_err(|deny| (deny, p.global_ready_at(now)))
             });
             match granted {
                 Ok(()) => {
+                    // The next host in line may now wait for the next token.
+                    drop(turn.take());
                     if let Some(gate) = self.pacing.gate {
                         if !gate.try_take() {
                             // Never while the pacer is right: the belt has a token of slack.
@@ -651,13 +656,35 @@ impl Driver<'_, '_> {
                     }
                     return Ok(());
                 }
-                Err(Deny::Until(t)) => {
+                Err((Deny::Until(t), global)) => {
+                    // Only the global bucket holds the request back (the host's own
+                    // interval and retry time have passed): wait in line for it, so that
+                    // each token wakes one host rather than all those waiting.
+                    if turn.is_none() && global >= t {
+                        if let Some(gate) = self.pacing.gate {
+                            tokio::select! {
+                                got = gate.turn() => {
+                                    if got.is_some() {
+                                        turn = got;
+                                        // At the head of the line: ask the Pacer again.
+                                        continue;
+                                    }
+                                }
+                                () = self.stop.stopped() => return Err(DriveEnd::Stopped),
+                            }
+                        }
+                    }
+                    if global >= t {
+                        // Counted by a test: with the line, one wait per token, not one per
+                        // waiting host.
+                        tracing::trace!(target: "otscout::pace::global", %host, "waiting for the global rate");
+                    }
                     if !self.stop.sleep_until(Instant::from_std(t)).await {
                         return Err(DriveEnd::Stopped);
                     }
                 }
-                Err(Deny::Tripped(t)) => return Err(DriveEnd::Tripped(t.reason)),
-                Err(other) => {
+                Err((Deny::Tripped(t), _)) => return Err(DriveEnd::Tripped(t.reason)),
+                Err((other, _)) => {
                     return Err(DriveEnd::Runaway(format!(
                         "the pacer refused a request: {other:?}"
                     )));

@@ -710,3 +710,156 @@ async fn cli_interrupt_then_resume() {
     let asked_twice = per_device.values().filter(|n| **n > 2).count();
     assert!(asked_twice <= 1, "{per_device:?}");
 }
+
+/// A plant stopped right after a scan starts again at once on the same addresses and
+/// ports, although the devices closed the scan's connections first (every device here
+/// closes after each reply), so those connections sit in TIME-WAIT on the plant's own
+/// ports: the listeners set SO_REUSEADDR, as servers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plant_restarted_right_after_a_scan_binds_again() {
+    let mut plant = otscout_sim::generate::generate(12, "127.166.0.0/24", 9).expect("generate");
+    for d in &mut plant.devices {
+        d.behaviour.close_after = Some(1);
+    }
+    let first = start(plant.clone()).await;
+    let ports = ports_of(&first);
+    let targets: Vec<IpAddr> = first
+        .devices()
+        .iter()
+        .map(|d| IpAddr::V4(d.address))
+        .collect();
+    // The same plant, pinned to the ports the first run was given.
+    for (d, bound) in plant.devices.iter_mut().zip(first.devices()) {
+        if let (Some(m), Some(a)) = (d.modbus.as_mut(), bound.modbus) {
+            m.port = a.port();
+        }
+        if let (Some(e), Some(a)) = (d.enip.as_mut(), bound.enip_tcp) {
+            e.port = a.port();
+            // The UDP socket took the same port as TCP where it was free; keep it off
+            // here, a UDP port has no TIME-WAIT to test.
+            e.udp = false;
+        }
+        if let (Some(s), Some(a)) = (d.s7.as_mut(), bound.s7) {
+            s.port = a.port();
+        }
+    }
+    let report = scan::run(
+        config(profile(), targets.clone(), ports.clone()),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .expect("scan");
+    let identified = report.identified_hosts();
+    assert!(identified > 0, "the scan identified devices");
+    first.shutdown().await;
+    let waiting = time_wait_on(&plant);
+    assert!(
+        waiting > 0,
+        "the devices closed first, so their side of the connections waits in TIME-WAIT"
+    );
+    let again = otscout_sim::start(
+        plant,
+        StartOptions {
+            ports: PortOverride::AsConfigured,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("restart with {waiting} connections in TIME-WAIT: {e}"));
+    let report = scan::run(
+        config(profile(), targets, ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .expect("scan");
+    assert_eq!(
+        report.identified_hosts(),
+        identified,
+        "the restarted plant answers as before"
+    );
+    again.shutdown().await;
+}
+
+/// TCP sockets in TIME-WAIT whose local end is one of the plant's listening addresses
+/// (Linux `/proc/net/tcp`: state 06, addresses as hex of the in-memory IPv4 word).
+fn time_wait_on(plant: &Plant) -> usize {
+    let mut ends = std::collections::HashSet::new();
+    for d in &plant.devices {
+        for port in [
+            d.modbus.as_ref().map(|m| m.port),
+            d.enip.as_ref().map(|e| e.port),
+            d.s7.as_ref().map(|s| s.port),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let ip = u32::from_le_bytes(d.address.octets());
+            ends.insert(format!("{ip:08X}:{port:04X}"));
+        }
+    }
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[3] == "06" && ends.contains(f[1])
+        })
+        .count()
+}
+
+/// Counts the driver's waits on the global rate (trace events of target
+/// `otscout::pace::global`, one each time a host goes to sleep until the bucket's next
+/// token).
+struct GlobalWaits(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for GlobalWaits {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if e.metadata().target() == "otscout::pace::global" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// When the global rate is the limit, hosts wait for it in line: each token wakes the
+/// host at the head of the line, so the scan sleeps on the bucket about once per request.
+/// Before the line every waiting host slept until the same instant, woke, asked the
+/// Pacer, and all but one slept again (measured: 1,261 waits for 108 requests, against
+/// 101 with the line).
+/// One thread (the scan, its tasks and the plant), so the counting subscriber sees every
+/// host's task.
+#[tokio::test(flavor = "current_thread")]
+async fn hosts_held_back_by_the_global_rate_wait_in_line_not_in_a_herd() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let plant = otscout_sim::generate::generate(32, "127.168.0.0/24", 4).expect("generate");
+    let running = start(plant).await;
+    let ports = ports_of(&running);
+    let targets: Vec<IpAddr> = running
+        .devices()
+        .iter()
+        .map(|d| IpAddr::V4(d.address))
+        .collect();
+    let waits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(GlobalWaits(waits.clone()));
+    let guard = tracing::subscriber::set_default(subscriber);
+    // 32 hosts in flight at 200 requests/s, burst 5: the global rate is the limit.
+    let report = scan::run(
+        config(profile(), targets, ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .expect("scan");
+    drop(guard);
+    running.shutdown().await;
+    let requests = report.requests() as usize;
+    let waits = waits.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(report.identified_hosts(), 32);
+    assert!(requests > 60, "{requests} requests");
+    assert!(
+        waits <= 2 * requests,
+        "{waits} waits on the global rate for {requests} requests"
+    );
+}
