@@ -462,6 +462,27 @@ fn merge_embeds_the_matches_in_the_signed_report_and_every_view_shows_them() {
     assert!(md.contains("## Published advisories"), "{md}");
     assert!(md.contains("TEST-MODEL v3"), "{md}");
     assert!(md.contains("### Vendor advisories to review"), "{md}");
+    // The HTML page shows the matches (issue 19: "the flags and, where present, advisory
+    // matches"), every string escaped and no URL from a document turned into a link.
+    let page =
+        otscout::report::html::render(&signed, &otscout::report::html::SignatureStatus::NotChecked);
+    let section = page
+        .split("<section id=\"advisories\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("an advisories section in the HTML page");
+    assert!(section.contains("TEST-MODEL"), "{section}");
+    assert!(section.contains("CVE-2024-0001"), "{section}");
+    assert!(section.contains("Vendor advisories to review"), "{section}");
+    assert!(!section.contains("<a "), "{section}");
+    let plain = otscout::report::html::render(
+        &otscout::inventory::Inventory {
+            advisories: None,
+            ..signed.clone()
+        },
+        &otscout::report::html::SignatureStatus::NotChecked,
+    );
+    assert!(!plain.contains("id=\"advisories\""));
 
     let bom: Value = serde_json::from_slice(&cyclonedx::render(&signed)).expect("json");
     let errors = super::report::validate_cyclonedx(&bom);

@@ -220,10 +220,81 @@ pub fn flags(s: &mut String, inv: &Inventory) {
     s.push_str("</ul></section>\n");
 }
 
-/// Advisory matches: the hook for the offline CSAF matching (issue 18). When the report
-/// gains its `advisories` section, render it here, one row per matched asset and
-/// advisory, above the asset table; until then the page says nothing about advisories.
-pub fn advisories(_s: &mut String, _inv: &Inventory) {}
+/// Published advisories matched to the assets (`merge --csaf`), when the report carries
+/// them: one row per asset, advisory and product, strongest confidence first as merge
+/// sorted them, with the verdict, the CVEs with their highest CVSS base score, the
+/// versions and the remediations; then the vendor advisories to review by hand. Every
+/// string comes from a third-party document and is escaped; remediation URLs are shown as
+/// text, never as links (a `javascript:` URL in a document must not become one).
+pub fn advisories(s: &mut String, inv: &Inventory) {
+    let Some(m) = &inv.advisories else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "<section id=\"advisories\"><h2>Published advisories</h2>\n<p class=\"meta\">{} match(es) from {} CSAF document(s) read ({} refused). A match is a lead, not a verdict: read <i>check version</i> rows yourself; <i>family</i> is the weakest kind.</p>",
+        m.matches.len(),
+        m.documents_read,
+        m.documents_refused
+    );
+    if m.matches.is_empty() {
+        s.push_str("<p>No advisory matched an asset.</p>\n");
+    } else {
+        s.push_str("<div class=\"wide\"><table class=\"advisories\"><thead><tr><th>site</th><th>address</th><th>advisory</th><th>product</th><th>match</th><th>verdict</th><th>firmware</th><th>affected versions</th><th>fixed versions</th><th>CVEs</th><th>remediation</th></tr></thead><tbody>\n");
+        for x in &m.matches {
+            let cves: Vec<String> = x
+                .cves
+                .iter()
+                .map(|c| match c.cvss_base_score {
+                    Some(score) => format!("{} ({score:.1})", escape(&c.cve)),
+                    None => escape(&c.cve),
+                })
+                .collect();
+            let remediations: Vec<String> = x
+                .remediations
+                .iter()
+                .map(|r| match &r.url {
+                    Some(url) => format!("{}: <code>{}</code>", escape(&r.category), escape(url)),
+                    None => escape(&r.category),
+                })
+                .collect();
+            let site = x.site.as_deref().or(inv.site.as_deref()).unwrap_or("–");
+            let _ = writeln!(
+                s,
+                "<tr class=\"verdict-{}\"><td>{}</td><td>{}</td><td>{} <span class=\"meta\">v{}</span></td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&snake(&x.verdict)),
+                escape(site),
+                x.ip,
+                escape(&x.advisory),
+                escape(&x.advisory_version),
+                escape(&x.product),
+                escape(&x.reason),
+                escape(x.confidence.words()),
+                escape(x.verdict.words()),
+                escape(x.firmware.as_deref().unwrap_or("unknown")),
+                escape(x.versions.as_deref().unwrap_or("–")),
+                escape(&x.fixed_versions.join(", ")),
+                cves.join(", "),
+                remediations.join("<br>")
+            );
+        }
+        s.push_str("</tbody></table></div>\n");
+    }
+    if !m.vendor_review.is_empty() {
+        s.push_str("<h3>Vendor advisories to review</h3>\n<p class=\"meta\">These name a vendor of yours but no product otscout could match to an asset: for a person to read, never counted as matches.</p>\n<ul class=\"review\">\n");
+        for r in &m.vendor_review {
+            let _ = writeln!(
+                s,
+                "<li><b>{}</b> ({} asset(s)): {} advisories</li>",
+                escape(&r.vendor),
+                r.assets.len(),
+                r.advisories.len()
+            );
+        }
+        s.push_str("</ul>\n");
+    }
+    s.push_str("</section>\n");
+}
 
 /// The columns of the asset table: key (what a filter names), heading.
 const COLUMNS: &[(&str, &str)] = &[
