@@ -250,14 +250,21 @@ pub fn advisories(s: &mut String, inv: &Inventory) {
                     None => escape(&c.cve),
                 })
                 .collect();
-            let remediations: Vec<String> = x
+            // Categories once each, then the distinct URLs (as text).
+            let mut categories: Vec<&str> =
+                x.remediations.iter().map(|r| r.category.as_str()).collect();
+            categories.sort_unstable();
+            categories.dedup();
+            let mut urls: Vec<&str> = x
                 .remediations
                 .iter()
-                .map(|r| match &r.url {
-                    Some(url) => format!("{}: <code>{}</code>", escape(&r.category), escape(url)),
-                    None => escape(&r.category),
-                })
+                .filter_map(|r| r.url.as_deref())
                 .collect();
+            urls.sort_unstable();
+            urls.dedup();
+            let mut remediations: Vec<String> =
+                vec![escape(&categories.join(", ").replace('_', " "))];
+            remediations.extend(urls.iter().map(|u| format!("<code>{}</code>", escape(u))));
             let site = x.site.as_deref().or(inv.site.as_deref()).unwrap_or("–");
             let _ = writeln!(
                 s,
