@@ -434,13 +434,7 @@ pub fn verify_file_trusted(
     dir: &Path,
 ) -> Result<(Verified, String), SignError> {
     let sig_path = signature_path(report);
-    let text = input_file::read_text(&sig_path, input_file::SIGNATURE).map_err(|e| match e {
-        ReadError::NotFound { .. } => SignError::NoSignature {
-            path: report.to_owned(),
-            sig: sig_path.clone(),
-        },
-        e => SignError::File(e),
-    })?;
+    let text = read_signature(report, &sig_path)?;
     let sig = SignatureBox::from_string(&text).map_err(|e| SignError::SignatureFile {
         path: sig_path.clone(),
         reason: e.to_string(),
@@ -466,15 +460,20 @@ pub fn key_id(keynum: &[u8]) -> String {
 /// Verifies the report file at `report` with `report.minisig` beside it.
 pub fn verify_file(report: &Path, pk: &PublicKey) -> Result<Verified, SignError> {
     let bytes = input_file::read_bytes(report, input_file::REPORT)?;
-    let sig_path = signature_path(report);
-    let text = input_file::read_text(&sig_path, input_file::SIGNATURE).map_err(|e| match e {
+    let text = read_signature(report, &signature_path(report))?;
+    verify_bytes(report, &bytes, &text, pk)
+}
+
+/// The text of `report`'s signature file `sig_path`; a missing one says which report has
+/// none.
+fn read_signature(report: &Path, sig_path: &Path) -> Result<String, SignError> {
+    input_file::read_text(sig_path, input_file::SIGNATURE).map_err(|e| match e {
         ReadError::NotFound { .. } => SignError::NoSignature {
             path: report.to_owned(),
-            sig: sig_path.clone(),
+            sig: sig_path.to_owned(),
         },
         e => SignError::File(e),
-    })?;
-    verify_bytes(report, &bytes, &text, pk)
+    })
 }
 
 /// Writes `inv`'s canonical JSON to `path` and, with a key, its signature to
