@@ -75,6 +75,17 @@ fn bench() -> tempfile::TempDir {
         t("2026-11-22T00:00:00Z"),
     );
     sign::write_report(&d.join("r2.json"), &fewer, Some(&sk), at, keep).expect("report 2");
+    // The same report with (no) advisory matches embedded, as `merge --csaf` writes it.
+    let mut with_advisories = fixture_inventory();
+    with_advisories.advisories = Some(otscout::advisories::Matches {
+        documents_read: 1,
+        documents_refused: 0,
+        documents: Vec::new(),
+        matches: Vec::new(),
+        vendor_review: Vec::new(),
+    });
+    sign::write_report(&d.join("r3.json"), &with_advisories, Some(&sk), at, keep)
+        .expect("report 3");
     std::fs::write(
         d.join("site.toml"),
         "name = \"site\"\nextends = \"conservative\"\n",
@@ -113,6 +124,10 @@ fn printing_commands(d: &Path) -> Vec<(Vec<String>, i32)> {
         (s(&["report", "r.json", "--format", "csv"]), 0),
         (s(&["report", "r.json", "--format", "markdown"]), 0),
         (s(&["report", "r.json", "--format", "cyclonedx"]), 0),
+        (s(&["report", "r.json", "--format", "html"]), 0),
+        (s(&["diff", "r.json", "r2.json", "--format", "html"]), 1),
+        (s(&["advisories", "r3.json"]), 0),
+        (s(&["advisories", "r3.json", "--format", "json"]), 0),
         // The fixture has a row with a bad address on purpose: partial, 1.
         (s(&["passive", "inv.csv"]), 1),
         (s(&["passive", "inv.csv", "-o", "-"]), 1),
