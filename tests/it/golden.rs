@@ -330,6 +330,19 @@ fn golden_passive_over_every_capture() {
         norm.json(&mut v);
         g.check_json(&format!("passive/{name}.json"), &v);
     }
+    // A golden whose capture is gone would otherwise go unchecked.
+    if let Ok(entries) = std::fs::read_dir(golden_dir().join("passive")) {
+        for e in entries {
+            let file = e.expect("entry").file_name().to_string_lossy().into_owned();
+            let capture = file.strip_suffix(".json").unwrap_or(&file);
+            if !names.iter().any(|n| n == capture) {
+                g.failures.push(format!(
+                    "tests/golden/passive/{file}: no capture {capture} in {}; remove the golden if the capture left for good",
+                    dir.display()
+                ));
+            }
+        }
+    }
     g.finish();
 }
 
