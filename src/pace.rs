@@ -28,7 +28,8 @@
 //!   pacer.may_connect(host, now)   Ok  -> pacer.on_connect(host, now)?; open the socket
 //!                                  Err(Deny::Until(t)) -> sleep until t, ask again
 //!                                  Err(Deny::Tripped(_)) / Err(Deny::Busy) -> skip / wait
-//!   vendor known (rules_for)       -> pacer.slow_host(host, interval, cooldown)
+//!   vendor known (rules_for)       -> the host's probe::gate::HostClock takes the rule's longer
+//!                                     interval and cool-down; the driver waits for it and the Pacer
 //!   connected: for each Step::Send(req):
 //!     pacer.may_send(host, now)    Ok  -> pacer.on_send(host, now)?; write the frame
 //!                                  Err(Deny::Until(t)) -> sleep until t, ask again
@@ -216,10 +217,6 @@ struct HostState {
     attempt: u32,
     retry_at: Option<Instant>,
     trip: Option<Trip>,
-    /// Longer interval from a vendor rule (never shorter than the profile's).
-    host_interval: Option<Duration>,
-    /// Longer cool-down from a vendor rule (never shorter than the profile's).
-    cooldown: Option<Duration>,
 }
 
 /// The pacing policy for one scan. See the module docs for the call protocol.
@@ -280,14 +277,12 @@ impl Pacer {
         }
         let mut ready = now;
         if let Some(closed) = h.last_close {
-            let cooldown = h.cooldown.unwrap_or(self.limits.cooldown);
-            ready = ready.max(closed + cooldown);
+            ready = ready.max(closed + self.limits.cooldown);
         }
         if let Some(attempt) = h.last_attempt {
             // Two connection attempts (SYNs) to one host are at least the request
             // interval apart, even when the first was refused and nothing was opened.
-            let interval = h.host_interval.unwrap_or(self.limits.host_interval);
-            ready = ready.max(attempt + interval);
+            ready = ready.max(attempt + self.limits.host_interval);
         }
         if let Some(r) = h.retry_at {
             ready = ready.max(r);
@@ -410,8 +405,7 @@ impl Pacer {
         }
         let mut ready = now;
         if let Some(last) = h.last_send {
-            let interval = h.host_interval.unwrap_or(self.limits.host_interval);
-            ready = ready.max(last + interval);
+            ready = ready.max(last + self.limits.host_interval);
         }
         if let Some(r) = h.retry_at {
             ready = ready.max(r);
@@ -553,8 +547,7 @@ impl Pacer {
     pub fn prune(&mut self, now: Instant) {
         let l = self.limits;
         self.hosts.retain(|_, h| {
-            let cooldown = h.cooldown.unwrap_or(l.cooldown);
-            let interval = h.host_interval.unwrap_or(l.host_interval);
+            let (cooldown, interval) = (l.cooldown, l.host_interval);
             h.active
                 || h.held
                 || h.connected
@@ -568,20 +561,6 @@ impl Pacer {
     /// Hosts the pacer holds state for (active, tripped, or still cooling down).
     pub fn hosts_tracked(&self) -> usize {
         self.hosts.len()
-    }
-
-    /// Applies a vendor rule's slower pacing to one host (from
-    /// [`crate::profile::Profile::rules_for`], once its vendor or family is known). Values
-    /// below the profile's are ignored: a rule can only slow a host down.
-    pub fn slow_host(&mut self, host: IpAddr, host_interval: Duration, cooldown: Duration) {
-        let l = self.limits;
-        let h = self.hosts.entry(host).or_default();
-        h.host_interval = Some(
-            host_interval
-                .max(l.host_interval)
-                .max(h.host_interval.unwrap_or_default()),
-        );
-        h.cooldown = Some(cooldown.max(l.cooldown).max(h.cooldown.unwrap_or_default()));
     }
 
     /// Why the host's breaker tripped, if it did.
@@ -994,38 +973,6 @@ mod tests {
         assert_eq!(
             p.may_send(ip(4), t0),
             Err(Deny::Until(t0 + Duration::from_millis(10)))
-        );
-    }
-
-    #[test]
-    fn vendor_rule_slows_one_host_only() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(limits());
-        p.slow_host(ip(1), Duration::from_secs(2), Duration::from_millis(1));
-        p.on_connect(ip(1), t0).unwrap();
-        p.on_connect(ip(2), t0).unwrap();
-        p.on_send(ip(1), t0).unwrap();
-        p.on_send(ip(2), t0).unwrap();
-        p.on_reply(ip(1), t0);
-        p.on_reply(ip(2), t0);
-        let later = t0 + Duration::from_millis(100);
-        assert_eq!(
-            p.may_send(ip(1), later),
-            Err(Deny::Until(t0 + Duration::from_secs(2)))
-        );
-        assert!(p.may_send(ip(2), later).is_ok());
-        // A rule cannot make the cool-down shorter than the profile's.
-        let closed = t0 + Duration::from_secs(3);
-        p.on_close(ip(1), closed);
-        assert_eq!(
-            p.may_connect(ip(1), closed),
-            Err(Deny::Until(closed + Duration::from_millis(500)))
-        );
-        // The rule's interval also spaces two connection attempts.
-        p.on_close(ip(2), later);
-        assert_eq!(
-            p.may_connect(ip(2), later + Duration::from_millis(500)),
-            Ok(())
         );
     }
 

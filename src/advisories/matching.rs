@@ -36,7 +36,7 @@ use super::{
     ProductStatus, VendorReview, Verdict, VersionSpec, family, model_key,
 };
 use crate::inventory::Inventory;
-use crate::inventory::merge::Asset;
+use crate::inventory::merge::{Asset, AssetField};
 use crate::inventory::normalize;
 
 /// An (advisory, product) pair, as indexes into the library.
@@ -256,9 +256,9 @@ fn model_candidates(a: &Asset) -> Vec<(String, String)> {
             }
         }
     };
-    for f in ["model", "product_code"] {
+    for f in [AssetField::Model, AssetField::ProductCode] {
         if let Some(v) = a.value(f) {
-            push(f, v);
+            push(f.name(), v);
         }
     }
     if let Some(f) = a.attributes.get("hardware_order_number") {
@@ -311,7 +311,7 @@ fn candidates(
             }
         }
     }
-    for field in ["cpe_hardware", "cpe_firmware"] {
+    for field in [AssetField::CpeHardware, AssetField::CpeFirmware] {
         let Some(k) = a.value(field).and_then(cpe_key) else {
             continue;
         };
@@ -328,7 +328,7 @@ fn candidates(
     let Some(vendor) = vendor else {
         return found;
     };
-    for field in ["model", "product_name"] {
+    for field in [AssetField::Model, AssetField::ProductName] {
         let Some(v) = a.value(field) else { continue };
         for r in ix.names.get(&(vendor, name_key(v))).into_iter().flatten() {
             offer(&mut found, *r, Confidence::ProductName, || {
@@ -353,9 +353,9 @@ fn candidates(
     }
     let fams = family::families(
         vendor,
-        a.value("model"),
-        a.value("product_name"),
-        a.value("family"),
+        a.value(AssetField::Model),
+        a.value(AssetField::ProductName),
+        a.value(AssetField::Family),
     );
     for fam in &fams {
         let fw = words(fam);
@@ -480,11 +480,13 @@ pub fn match_inventory(inv: &Inventory, lib: &Library) -> Matches {
     let mut used: BTreeSet<usize> = BTreeSet::new();
     let mut vendors: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     for a in &inv.assets {
-        let vendor = a.value("manufacturer").map(normalize::vendor_name);
+        let vendor = a
+            .value(AssetField::Manufacturer)
+            .map(normalize::vendor_name);
         if let Some(v) = &vendor {
             vendors.entry(v.clone()).or_default().push(a.ip);
         }
-        let firmware = a.value("firmware").map(normalize::firmware);
+        let firmware = a.value(AssetField::Firmware).map(normalize::firmware);
         for ((ai, pi), (confidence, reason)) in candidates(&ix, a, vendor.as_deref()) {
             let adv = &lib.advisories[ai];
             let p = &adv.products[pi];

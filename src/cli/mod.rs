@@ -62,7 +62,7 @@ pub enum Command {
     Man(completions::ManArgs),
     /// Learn from captures, Zeek/ICSNPP logs and CSV inventories (sends nothing).
     Passive(passive::PassiveArgs),
-    /// Inventory a network (for now: --dry-run prints the plan).
+    /// Inventory a network with read-only identity requests (--dry-run sends nothing).
     Scan(Box<scan::ScanArgs>),
     /// List, show and check scan profiles.
     Profiles(profiles::ProfilesArgs),

@@ -1,5 +1,6 @@
-//! `otscout scan`: the flags, their resolution into a [`ScanConfig`], and (for now) the
-//! dry run. The active scan is built by the scan driver and plugs in where noted.
+//! `otscout scan`: the flags, their resolution into a [`ScanConfig`], and the dry run
+//! (`--dry-run` prints the plan and sends nothing). The active scan itself runs in
+//! [`super::scan_run`] ([`crate::probe::scan::run`] underneath).
 
 use std::path::PathBuf;
 

@@ -435,52 +435,148 @@ pub enum LinkKind {
     SameMac,
 }
 
-/// The fields of [`Asset`] that merge resolves from candidates, in report order.
-const FIELDS: &[&str] = &[
-    "mac",
-    "hostname",
-    "manufacturer",
-    "model",
-    "product_name",
-    "product_code",
-    "family",
-    "device_type",
-    "firmware",
-    "os",
-    "serial",
-    "role",
-    "criticality",
-    "location",
-    "owner",
-    "zone",
-];
+/// A field of an [`Asset`], named by type so a misspelt field cannot compile (and drop
+/// its data silently). [`AssetField::name`] is the field's name in the report JSON (the
+/// serde name of the [`Asset`] member), its CSV column and its flags' `field`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetField {
+    Mac,
+    Hostname,
+    Manufacturer,
+    Model,
+    ProductName,
+    ProductCode,
+    Family,
+    DeviceType,
+    Firmware,
+    Os,
+    Serial,
+    Role,
+    Criticality,
+    Location,
+    Owner,
+    Zone,
+    CpeHardware,
+    CpeFirmware,
+}
 
-/// Fields the network cannot know: a declared value wins.
-const DECLARED_FIRST: &[&str] = &["role", "criticality", "location", "owner", "zone"];
+impl AssetField {
+    /// Every field, in report order (the CPE names last).
+    pub const ALL: [AssetField; 18] = [
+        AssetField::Mac,
+        AssetField::Hostname,
+        AssetField::Manufacturer,
+        AssetField::Model,
+        AssetField::ProductName,
+        AssetField::ProductCode,
+        AssetField::Family,
+        AssetField::DeviceType,
+        AssetField::Firmware,
+        AssetField::Os,
+        AssetField::Serial,
+        AssetField::Role,
+        AssetField::Criticality,
+        AssetField::Location,
+        AssetField::Owner,
+        AssetField::Zone,
+        AssetField::CpeHardware,
+        AssetField::CpeFirmware,
+    ];
+
+    /// The fields merge resolves from candidates, in report order: all but the CPE
+    /// names, which are derived from the resolved manufacturer, model and firmware.
+    const MERGED: [AssetField; 16] = [
+        AssetField::Mac,
+        AssetField::Hostname,
+        AssetField::Manufacturer,
+        AssetField::Model,
+        AssetField::ProductName,
+        AssetField::ProductCode,
+        AssetField::Family,
+        AssetField::DeviceType,
+        AssetField::Firmware,
+        AssetField::Os,
+        AssetField::Serial,
+        AssetField::Role,
+        AssetField::Criticality,
+        AssetField::Location,
+        AssetField::Owner,
+        AssetField::Zone,
+    ];
+
+    /// The field's name in the report (snake_case, as serde writes the [`Asset`] member).
+    pub fn name(self) -> &'static str {
+        match self {
+            AssetField::Mac => "mac",
+            AssetField::Hostname => "hostname",
+            AssetField::Manufacturer => "manufacturer",
+            AssetField::Model => "model",
+            AssetField::ProductName => "product_name",
+            AssetField::ProductCode => "product_code",
+            AssetField::Family => "family",
+            AssetField::DeviceType => "device_type",
+            AssetField::Firmware => "firmware",
+            AssetField::Os => "os",
+            AssetField::Serial => "serial",
+            AssetField::Role => "role",
+            AssetField::Criticality => "criticality",
+            AssetField::Location => "location",
+            AssetField::Owner => "owner",
+            AssetField::Zone => "zone",
+            AssetField::CpeHardware => "cpe_hardware",
+            AssetField::CpeFirmware => "cpe_firmware",
+        }
+    }
+
+    /// The field with this report name (exactly as [`AssetField::name`] writes it), for
+    /// names that come from outside (a column list, a command line).
+    pub fn from_name(name: &str) -> Option<AssetField> {
+        AssetField::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Fields the network cannot know: a declared value wins.
+    fn declared_first(self) -> bool {
+        matches!(
+            self,
+            AssetField::Role
+                | AssetField::Criticality
+                | AssetField::Location
+                | AssetField::Owner
+                | AssetField::Zone
+        )
+    }
+}
+
+impl std::fmt::Display for AssetField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A CSV column name to the asset field it fills (lowercase; `None`: an attribute).
-fn declared_field(attribute: &str) -> Option<&'static str> {
+fn declared_field(attribute: &str) -> Option<AssetField> {
     let a = attribute
         .trim()
         .to_ascii_lowercase()
         .replace([' ', '-'], "_");
     let f = match a.as_str() {
-        "mac" | "mac_address" => "mac",
-        "hostname" | "host" | "name" | "host_name" => "hostname",
-        "vendor" | "manufacturer" | "make" => "manufacturer",
-        "model" => "model",
-        "product" | "product_name" => "product_name",
-        "product_code" => "product_code",
-        "family" => "family",
-        "type" | "device_type" | "asset_type" => "device_type",
-        "firmware" | "firmware_version" | "version" => "firmware",
-        "os" | "operating_system" => "os",
-        "serial" | "serial_number" => "serial",
-        "role" | "function" => "role",
-        "criticality" => "criticality",
-        "location" | "site" | "physical_location" => "location",
-        "owner" => "owner",
-        "zone" => "zone",
+        "mac" | "mac_address" => AssetField::Mac,
+        "hostname" | "host" | "name" | "host_name" => AssetField::Hostname,
+        "vendor" | "manufacturer" | "make" => AssetField::Manufacturer,
+        "model" => AssetField::Model,
+        "product" | "product_name" => AssetField::ProductName,
+        "product_code" => AssetField::ProductCode,
+        "family" => AssetField::Family,
+        "type" | "device_type" | "asset_type" => AssetField::DeviceType,
+        "firmware" | "firmware_version" | "version" => AssetField::Firmware,
+        "os" | "operating_system" => AssetField::Os,
+        "serial" | "serial_number" => AssetField::Serial,
+        "role" | "function" => AssetField::Role,
+        "criticality" => AssetField::Criticality,
+        "location" | "site" | "physical_location" => AssetField::Location,
+        "owner" => AssetField::Owner,
+        "zone" => AssetField::Zone,
         _ => return None,
     };
     Some(f)
@@ -494,7 +590,7 @@ struct Candidate {
 
 #[derive(Debug, Default)]
 struct Builder {
-    fields: BTreeMap<&'static str, Vec<Candidate>>,
+    fields: BTreeMap<AssetField, Vec<Candidate>>,
     attributes: BTreeMap<String, Vec<Candidate>>,
     services: BTreeMap<(Transport, u16, Protocol), BTreeSet<Source>>,
     peers: BTreeMap<(IpAddr, Protocol, Role), (u64, BTreeSet<Source>)>,
@@ -518,7 +614,7 @@ struct OpAcc {
 }
 
 impl Builder {
-    fn field(&mut self, name: &'static str, value: &str, source: &Source) {
+    fn field(&mut self, name: AssetField, value: &str, source: &Source) {
         let value = value.trim();
         if value.is_empty() {
             return;
@@ -762,7 +858,7 @@ fn fold(b: &mut Builder, o: &Observation) {
                 // A routed frame's Ethernet source is a router's: never this asset's MAC.
                 b.attribute("router_mac", &value, &src(detail));
             } else {
-                b.field("mac", &value, &src(detail));
+                b.field(AssetField::Mac, &value, &src(detail));
             }
         }
         Fact::Negative {
@@ -846,11 +942,15 @@ fn fold(b: &mut Builder, o: &Observation) {
         Fact::Declared { attribute, value } => {
             let s = src(format!("declared {}", attribute.trim()));
             match declared_field(attribute) {
-                Some("manufacturer") => b.field("manufacturer", &normalize::vendor_name(value), &s),
-                Some("firmware") => b.field("firmware", &normalize::firmware(value), &s),
-                Some("mac") => {
+                Some(AssetField::Manufacturer) => {
+                    b.field(AssetField::Manufacturer, &normalize::vendor_name(value), &s)
+                }
+                Some(AssetField::Firmware) => {
+                    b.field(AssetField::Firmware, &normalize::firmware(value), &s)
+                }
+                Some(AssetField::Mac) => {
                     let v = normalize::mac(value).unwrap_or_else(|| value.clone());
-                    b.field("mac", &v, &s);
+                    b.field(AssetField::Mac, &v, &s);
                 }
                 Some(f) => b.field(f, value, &s),
                 None => b.attribute(&attribute.trim().to_ascii_lowercase(), value, &s),
@@ -905,18 +1005,18 @@ fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Sou
     let obj = |n: u8, name: &str| src(format!("modbus unit {unit} object 0x{n:02x} {name}"));
     if let Some(v) = id.objects.get(&0) {
         b.field(
-            "manufacturer",
+            AssetField::Manufacturer,
             &normalize::vendor_name(v),
             &obj(0, "VendorName"),
         );
     }
     if let Some(v) = id.objects.get(&1) {
-        b.field("product_code", v, &obj(1, "ProductCode"));
+        b.field(AssetField::ProductCode, v, &obj(1, "ProductCode"));
     }
     // ModelName when the device has one, else (only if nothing better turns up) its
     // ProductCode.
     match (id.objects.get(&5), id.objects.get(&1)) {
-        (Some(m), _) if !m.trim().is_empty() => b.field("model", m, &obj(5, "ModelName")),
+        (Some(m), _) if !m.trim().is_empty() => b.field(AssetField::Model, m, &obj(5, "ModelName")),
         (_, Some(p)) if !p.trim().is_empty() => b.model_fallback.push(Candidate {
             value: p.trim().to_owned(),
             source: obj(1, "ProductCode"),
@@ -925,13 +1025,13 @@ fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Sou
     }
     if let Some(v) = id.objects.get(&2) {
         b.field(
-            "firmware",
+            AssetField::Firmware,
             &normalize::firmware(v),
             &obj(2, "MajorMinorRevision"),
         );
     }
     if let Some(v) = id.objects.get(&4) {
-        b.field("product_name", v, &obj(4, "ProductName"));
+        b.field(AssetField::ProductName, v, &obj(4, "ProductName"));
     }
     if let Some(v) = id.objects.get(&6) {
         b.attribute("user_application_name", v, &obj(6, "UserApplicationName"));
@@ -955,7 +1055,7 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
         normalize::vendor_name,
     );
     b.field(
-        "manufacturer",
+        AssetField::Manufacturer,
         &vendor,
         &s(&format!("vendor_id {}", id.vendor_id)),
     );
@@ -964,24 +1064,28 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
         str::to_owned,
     );
     b.field(
-        "device_type",
+        AssetField::DeviceType,
         &dt,
         &s(&format!("device_type {}", id.device_type)),
     );
-    b.field("model", &id.product_name, &s("product_name"));
-    b.field("product_name", &id.product_name, &s("product_name"));
+    b.field(AssetField::Model, &id.product_name, &s("product_name"));
     b.field(
-        "product_code",
+        AssetField::ProductName,
+        &id.product_name,
+        &s("product_name"),
+    );
+    b.field(
+        AssetField::ProductCode,
         &id.product_code.to_string(),
         &s("product_code"),
     );
     b.field(
-        "firmware",
+        AssetField::Firmware,
         &format!("{}.{}", id.revision_major, id.revision_minor),
         &s("revision"),
     );
     b.field(
-        "serial",
+        AssetField::Serial,
         &format!("0x{:08x}", id.serial),
         &s("serial_number"),
     );
@@ -994,31 +1098,39 @@ fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {
     if let Some(m) = id.manufacturer_id {
         let name = normalize::s7_manufacturer(m)
             .map_or_else(|| format!("PROFINET manufacturer 0x{m:04x}"), str::to_owned);
-        b.field("manufacturer", &name, &s1c(9, "manufacturer id"));
+        b.field(AssetField::Manufacturer, &name, &s1c(9, "manufacturer id"));
     }
     if let Some(o) = &id.order_number {
-        b.field("model", o, &s11(1, "order number"));
+        b.field(AssetField::Model, o, &s11(1, "order number"));
         if let Some(f) = normalize::siemens_family(o) {
-            b.field("family", f, &s11(1, "order number"));
+            b.field(AssetField::Family, f, &s11(1, "order number"));
         }
     }
     if let Some(v) = &id.firmware {
-        b.field("firmware", &normalize::firmware(v), &s11(7, "firmware"));
+        b.field(
+            AssetField::Firmware,
+            &normalize::firmware(v),
+            &s11(7, "firmware"),
+        );
     }
     if let Some(v) = &id.module_type {
-        b.field("product_name", v, &s1c(7, "module type"));
+        b.field(AssetField::ProductName, v, &s1c(7, "module type"));
     }
     if let Some(v) = &id.serial {
-        b.field("serial", v, &s1c(5, "serial"));
+        b.field(AssetField::Serial, v, &s1c(5, "serial"));
     }
     if let Some(v) = &id.as_name {
-        b.field("hostname", v, &s1c(1, "AS name"));
+        b.field(AssetField::Hostname, v, &s1c(1, "AS name"));
     }
     if let Some(v) = &id.location {
-        b.field("location", v, &s1c(0x0b, "location"));
+        b.field(AssetField::Location, v, &s1c(0x0b, "location"));
     }
     if id.manufacturer_id.is_some() || id.order_number.is_some() {
-        b.field("device_type", "PLC", &s11(1, "SZL 0x0011 answered"));
+        b.field(
+            AssetField::DeviceType,
+            "PLC",
+            &s11(1, "SZL 0x0011 answered"),
+        );
     }
     let attrs: [(&str, &Option<String>, u16, u16); 6] = [
         ("module_name", &id.module_name, 0x001c, 2),
@@ -1127,24 +1239,23 @@ fn describe_conflict(f: &Field) -> String {
 }
 
 fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
-    if !b.fields.contains_key("model") && !b.model_fallback.is_empty() {
+    if !b.fields.contains_key(&AssetField::Model) && !b.model_fallback.is_empty() {
         let fallback = std::mem::take(&mut b.model_fallback);
-        b.fields.insert("model", fallback);
+        b.fields.insert(AssetField::Model, fallback);
     }
-    let mut resolved: BTreeMap<&'static str, Field> = BTreeMap::new();
+    let mut resolved: BTreeMap<AssetField, Field> = BTreeMap::new();
     let mut flags = BTreeSet::new();
-    for &name in FIELDS {
-        let Some(cands) = b.fields.remove(name) else {
+    for name in AssetField::MERGED {
+        let Some(cands) = b.fields.remove(&name) else {
             continue;
         };
-        let Some((field, declared, observed)) = resolve(cands, DECLARED_FIRST.contains(&name))
-        else {
+        let Some((field, declared, observed)) = resolve(cands, name.declared_first()) else {
             continue;
         };
         if declared {
             flags.insert(Flag {
                 kind: FlagKind::DeclaredConflict,
-                field: Some(name.to_owned()),
+                field: Some(name.name().to_owned()),
                 detail: format!(
                     "declared and observed {name} differ: {}",
                     describe_conflict(&field)
@@ -1152,7 +1263,7 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
             });
         }
         if observed {
-            let (kind, what) = if matches!(name, "serial" | "mac") {
+            let (kind, what) = if matches!(name, AssetField::Serial | AssetField::Mac) {
                 (
                     FlagKind::AddressReused,
                     "another device answered at this address",
@@ -1162,7 +1273,7 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
             };
             flags.insert(Flag {
                 kind,
-                field: Some(name.to_owned()),
+                field: Some(name.name().to_owned()),
                 detail: format!("{what}: {name} {}", describe_conflict(&field)),
             });
         }
@@ -1173,7 +1284,10 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
         .filter_map(|(k, c)| resolve(c, true).map(|(f, _, _)| (k, f)))
         .collect();
 
-    let (cpe_hardware, cpe_firmware) = match (resolved.get("manufacturer"), resolved.get("model")) {
+    let (cpe_hardware, cpe_firmware) = match (
+        resolved.get(&AssetField::Manufacturer),
+        resolved.get(&AssetField::Model),
+    ) {
         (Some(v), Some(m)) => {
             let mut srcs: BTreeSet<Source> = v.sources.iter().chain(&m.sources).cloned().collect();
             let hw = normalize::cpe_hardware(&v.value, &m.value).map(|value| Field {
@@ -1181,7 +1295,7 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
                 sources: srcs.iter().cloned().collect(),
                 conflicts: Vec::new(),
             });
-            let fw = resolved.get("firmware");
+            let fw = resolved.get(&AssetField::Firmware);
             if let Some(f) = fw {
                 srcs.extend(f.sources.iter().cloned());
             }
@@ -1198,14 +1312,17 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
     };
     // The MAC's registered maker, only when nothing else names one (and after the CPE
     // names, which an interface maker must not shape).
-    if !resolved.contains_key("manufacturer") {
-        if let Some(v) = resolved.get("mac").and_then(|m| oui::lookup(&m.value).ok()) {
+    if !resolved.contains_key(&AssetField::Manufacturer) {
+        if let Some(v) = resolved
+            .get(&AssetField::Mac)
+            .and_then(|m| oui::lookup(&m.value).ok())
+        {
             let mac = resolved
-                .get("mac")
+                .get(&AssetField::Mac)
                 .map(|m| m.value.clone())
                 .unwrap_or_default();
             resolved.insert(
-                "manufacturer",
+                AssetField::Manufacturer,
                 Field {
                     value: normalize::vendor_name(&v.organization),
                     sources: vec![Source {
@@ -1251,26 +1368,26 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
         });
     }
 
-    let mut take = |n: &str| resolved.remove(n);
+    let mut take = |n: AssetField| resolved.remove(&n);
     Asset {
         site: None,
         ip,
-        mac: take("mac"),
-        hostname: take("hostname"),
-        manufacturer: take("manufacturer"),
-        model: take("model"),
-        product_name: take("product_name"),
-        product_code: take("product_code"),
-        family: take("family"),
-        device_type: take("device_type"),
-        firmware: take("firmware"),
-        os: take("os"),
-        serial: take("serial"),
-        role: take("role"),
-        criticality: take("criticality"),
-        location: take("location"),
-        owner: take("owner"),
-        zone: take("zone"),
+        mac: take(AssetField::Mac),
+        hostname: take(AssetField::Hostname),
+        manufacturer: take(AssetField::Manufacturer),
+        model: take(AssetField::Model),
+        product_name: take(AssetField::ProductName),
+        product_code: take(AssetField::ProductCode),
+        family: take(AssetField::Family),
+        device_type: take(AssetField::DeviceType),
+        firmware: take(AssetField::Firmware),
+        os: take(AssetField::Os),
+        serial: take(AssetField::Serial),
+        role: take(AssetField::Role),
+        criticality: take(AssetField::Criticality),
+        location: take(AssetField::Location),
+        owner: take(AssetField::Owner),
+        zone: take(AssetField::Zone),
         cpe_hardware,
         cpe_firmware,
         attributes,
@@ -1375,37 +1492,47 @@ fn link(assets: &mut [Asset]) -> Vec<Link> {
 }
 
 impl Asset {
-    /// The resolved fields, by name, in report order (CPE names included).
-    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &Field)> {
-        [
-            ("mac", &self.mac),
-            ("hostname", &self.hostname),
-            ("manufacturer", &self.manufacturer),
-            ("model", &self.model),
-            ("product_name", &self.product_name),
-            ("product_code", &self.product_code),
-            ("family", &self.family),
-            ("device_type", &self.device_type),
-            ("firmware", &self.firmware),
-            ("os", &self.os),
-            ("serial", &self.serial),
-            ("role", &self.role),
-            ("criticality", &self.criticality),
-            ("location", &self.location),
-            ("owner", &self.owner),
-            ("zone", &self.zone),
-            ("cpe_hardware", &self.cpe_hardware),
-            ("cpe_firmware", &self.cpe_firmware),
-        ]
-        .into_iter()
-        .filter_map(|(n, f)| f.as_ref().map(|f| (n, f)))
+    /// One field, if known.
+    pub fn field(&self, field: AssetField) -> Option<&Field> {
+        match field {
+            AssetField::Mac => &self.mac,
+            AssetField::Hostname => &self.hostname,
+            AssetField::Manufacturer => &self.manufacturer,
+            AssetField::Model => &self.model,
+            AssetField::ProductName => &self.product_name,
+            AssetField::ProductCode => &self.product_code,
+            AssetField::Family => &self.family,
+            AssetField::DeviceType => &self.device_type,
+            AssetField::Firmware => &self.firmware,
+            AssetField::Os => &self.os,
+            AssetField::Serial => &self.serial,
+            AssetField::Role => &self.role,
+            AssetField::Criticality => &self.criticality,
+            AssetField::Location => &self.location,
+            AssetField::Owner => &self.owner,
+            AssetField::Zone => &self.zone,
+            AssetField::CpeHardware => &self.cpe_hardware,
+            AssetField::CpeFirmware => &self.cpe_firmware,
+        }
+        .as_ref()
     }
 
-    /// The value of a field by name, if known.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.fields()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| f.value.as_str())
+    /// The known fields, in report order (CPE names included).
+    pub fn fields(&self) -> impl Iterator<Item = (AssetField, &Field)> {
+        AssetField::ALL
+            .into_iter()
+            .filter_map(|n| self.field(n).map(|f| (n, f)))
+    }
+
+    /// The value of a field, if known.
+    pub fn value(&self, field: AssetField) -> Option<&str> {
+        self.field(field).map(|f| f.value.as_str())
+    }
+
+    /// The value of a field named from outside (a CSV column, a command line), if it is
+    /// an asset field and known.
+    pub fn value_by_name(&self, name: &str) -> Option<&str> {
+        AssetField::from_name(name).and_then(|f| self.value(f))
     }
 
     /// Whether any identity (vendor, model or serial from the device itself) is known.
@@ -1445,4 +1572,35 @@ pub fn protocol_name(p: Protocol) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each field's name is the serde name of the `Asset` member `Asset::field` reads
+    /// (the report JSON cannot drift from the enum), and names round-trip.
+    #[test]
+    fn asset_field_names_are_the_report_members() {
+        let mut json = serde_json::json!({ "ip": "10.0.0.1", "protocols": [], "services": [] });
+        for f in AssetField::ALL {
+            json[f.name()] = serde_json::json!({ "value": f.name(), "sources": [] });
+        }
+        let a: Asset = serde_json::from_value(json.clone())
+            .unwrap_or_else(|e| panic!("an asset with every field: {e}: {json}"));
+        for f in AssetField::ALL {
+            assert_eq!(a.value(f), Some(f.name()), "{f:?}");
+            assert_eq!(AssetField::from_name(f.name()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+            assert_eq!(a.value_by_name(f.name()), Some(f.name()));
+        }
+        assert_eq!(a.fields().count(), AssetField::ALL.len());
+        assert_eq!(AssetField::from_name("vendor"), None);
+        // Every field but the two derived CPE names is merged from candidates.
+        let merged: Vec<AssetField> = AssetField::ALL
+            .into_iter()
+            .filter(|f| !matches!(f, AssetField::CpeHardware | AssetField::CpeFirmware))
+            .collect();
+        assert_eq!(merged, AssetField::MERGED);
+    }
 }

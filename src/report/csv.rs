@@ -114,7 +114,8 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
                     .join("; "),
                 "first_seen" => a.first_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 "last_seen" => a.last_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                field => a.value(field).unwrap_or_default().to_owned(),
+                // The remaining columns are named as the asset fields they show.
+                field => a.value_by_name(field).unwrap_or_default().to_owned(),
             };
             row.push(defuse(v));
         }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::json as report_json;
 use super::sign::sha256_hex;
 use crate::inventory::Inventory;
-use crate::inventory::merge::protocol_name;
+use crate::inventory::merge::{AssetField, protocol_name};
 
 /// Renders the CycloneDX view as pretty JSON with a trailing newline.
 pub fn render(inv: &Inventory) -> Vec<u8> {
@@ -157,8 +157,8 @@ fn vulnerabilities(m: &crate::advisories::Matches) -> Vec<Value> {
 
 fn component(a: &crate::inventory::merge::Asset) -> Value {
     let name = a
-        .value("model")
-        .or(a.value("product_name"))
+        .value(AssetField::Model)
+        .or(a.value(AssetField::ProductName))
         .map_or_else(|| a.ip.to_string(), str::to_owned);
     // A fleet's sites may reuse addresses: the site keeps the reference unique.
     let bom_ref = match &a.site {
@@ -170,16 +170,16 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
         "bom-ref": bom_ref,
         "name": name,
     });
-    if let Some(m) = a.value("manufacturer") {
+    if let Some(m) = a.value(AssetField::Manufacturer) {
         c["manufacturer"] = json!({ "name": m });
     }
-    if let Some(v) = a.value("firmware") {
+    if let Some(v) = a.value(AssetField::Firmware) {
         c["version"] = json!(v);
     }
-    if let Some(v) = a.value("cpe_hardware") {
+    if let Some(v) = a.value(AssetField::CpeHardware) {
         c["cpe"] = json!(v);
     }
-    if let Some(v) = a.value("product_name") {
+    if let Some(v) = a.value(AssetField::ProductName) {
         c["description"] = json!(v);
     }
     let mut props = vec![json!({"name": "otscout:ip", "value": a.ip.to_string()})];
@@ -187,19 +187,19 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
         props.push(json!({"name": "otscout:site", "value": site}));
     }
     for field in [
-        "mac",
-        "hostname",
-        "serial",
-        "family",
-        "device_type",
-        "product_code",
-        "os",
-        "role",
-        "criticality",
-        "location",
-        "owner",
-        "zone",
-        "cpe_firmware",
+        AssetField::Mac,
+        AssetField::Hostname,
+        AssetField::Serial,
+        AssetField::Family,
+        AssetField::DeviceType,
+        AssetField::ProductCode,
+        AssetField::Os,
+        AssetField::Role,
+        AssetField::Criticality,
+        AssetField::Location,
+        AssetField::Owner,
+        AssetField::Zone,
+        AssetField::CpeFirmware,
     ] {
         if let Some(v) = a.value(field) {
             props.push(json!({"name": format!("otscout:{field}"), "value": v}));

@@ -11,17 +11,34 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::Inventory;
-use crate::inventory::merge::Asset;
+use crate::inventory::merge::{Asset, AssetField};
 use crate::inventory::normalize::compare_key;
 
-/// The fields diff compares, in output order.
-pub const FIELDS: &[&str] = &[
-    "manufacturer",
-    "model",
-    "firmware",
-    "serial",
-    "mac",
-    "services",
+/// What diff compares of an asset: a field, or its services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compared {
+    Field(AssetField),
+    Services,
+}
+
+impl Compared {
+    /// The name a [`Change`] carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compared::Field(f) => f.name(),
+            Compared::Services => "services",
+        }
+    }
+}
+
+/// What diff compares, in output order.
+pub const FIELDS: [Compared; 6] = [
+    Compared::Field(AssetField::Manufacturer),
+    Compared::Field(AssetField::Model),
+    Compared::Field(AssetField::Firmware),
+    Compared::Field(AssetField::Serial),
+    Compared::Field(AssetField::Mac),
+    Compared::Services,
 ];
 
 /// The difference between an old and a new report.
@@ -103,22 +120,20 @@ fn brief(a: &Asset) -> AssetBrief {
     AssetBrief {
         site: a.site.clone(),
         ip: a.ip,
-        manufacturer: a.value("manufacturer").map(str::to_owned),
-        model: a.value("model").map(str::to_owned),
-        serial: a.value("serial").map(str::to_owned),
+        manufacturer: a.value(AssetField::Manufacturer).map(str::to_owned),
+        model: a.value(AssetField::Model).map(str::to_owned),
+        serial: a.value(AssetField::Serial).map(str::to_owned),
     }
 }
 
-fn field_value(a: &Asset, field: &str) -> Option<String> {
-    if field == "services" {
-        let s = a.service_names();
-        return if s.is_empty() {
-            None
-        } else {
-            Some(s.join(", "))
-        };
+fn field_value(a: &Asset, compared: Compared) -> Option<String> {
+    match compared {
+        Compared::Field(f) => a.value(f).map(str::to_owned),
+        Compared::Services => {
+            let s = a.service_names();
+            (!s.is_empty()).then(|| s.join(", "))
+        }
     }
-    a.value(field).map(str::to_owned)
 }
 
 /// Compares two reports. Assets are matched by site and address (a fleet report's
@@ -153,7 +168,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
             d.added.push(brief(n));
             continue;
         };
-        for &f in FIELDS {
+        for f in FIELDS {
             let (ov, nv) = (field_value(o, f), field_value(n, f));
             let same = match (&ov, &nv) {
                 (Some(a), Some(b)) => compare_key(a) == compare_key(b),
@@ -164,7 +179,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                 d.changed.push(Change {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
-                    field: f.to_owned(),
+                    field: f.name().to_owned(),
                     old: ov,
                     new: nv,
                 });

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::inventory::Inventory;
-use crate::inventory::merge::{Asset, protocol_name};
+use crate::inventory::merge::{Asset, AssetField, protocol_name};
 
 /// A device-supplied string made safe for a Markdown table cell: text, never markup.
 /// `[` and `]` are escaped (a device naming itself `[x](http://...)` or
@@ -198,12 +198,12 @@ fn asset_table(s: &mut String, assets: &[&Asset]) {
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             a.ip,
-            cell(or_dash(a.value("manufacturer"))),
-            cell(or_dash(a.value("model"))),
-            cell(or_dash(a.value("firmware"))),
-            cell(or_dash(a.value("serial"))),
-            cell(or_dash(a.value("criticality"))),
-            cell(or_dash(a.value("location"))),
+            cell(or_dash(a.value(AssetField::Manufacturer))),
+            cell(or_dash(a.value(AssetField::Model))),
+            cell(or_dash(a.value(AssetField::Firmware))),
+            cell(or_dash(a.value(AssetField::Serial))),
+            cell(or_dash(a.value(AssetField::Criticality))),
+            cell(or_dash(a.value(AssetField::Location))),
             protos.join(", ")
         );
     }
@@ -247,10 +247,10 @@ pub fn table(inv: &Inventory) -> String {
         rows.push(vec![
             a.site.clone().unwrap_or_else(|| "-".to_owned()),
             a.ip.to_string(),
-            or_dash(a.value("manufacturer")).to_owned(),
-            or_dash(a.value("model")).to_owned(),
-            or_dash(a.value("firmware")).to_owned(),
-            or_dash(a.value("serial")).to_owned(),
+            or_dash(a.value(AssetField::Manufacturer)).to_owned(),
+            or_dash(a.value(AssetField::Model)).to_owned(),
+            or_dash(a.value(AssetField::Firmware)).to_owned(),
+            or_dash(a.value(AssetField::Serial)).to_owned(),
             protos.join(","),
             a.flags.len().to_string(),
         ]);

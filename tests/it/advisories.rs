@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use otscout::advisories::{self, Confidence, Matches, ProductStatus, Verdict};
+use otscout::inventory::merge::AssetField;
 use otscout::inventory::{Input, Inventory, merge};
 use otscout::report::{csv, cyclonedx, diff, input, json, markdown, sign};
 use serde_json::{Value, json};
@@ -199,7 +200,7 @@ fn hand_built_advisories_match_at_every_confidence_level_with_the_right_verdict(
         .assets
         .iter()
         .find(|a| a.ip.to_string() == "10.0.0.4")
-        .and_then(|a| a.value("cpe_hardware"))
+        .and_then(|a| a.value(AssetField::CpeHardware))
         .expect("asset cpe")
         .to_owned();
     let docs = write_docs(dir.path(), &cpe);
@@ -362,7 +363,7 @@ fn merge_embeds_the_matches_in_the_signed_report_and_every_view_shows_them() {
         .assets
         .iter()
         .find(|a| a.ip.to_string() == "10.0.0.4")
-        .and_then(|a| a.value("cpe_hardware"))
+        .and_then(|a| a.value(AssetField::CpeHardware))
         .expect("asset cpe")
         .to_owned();
     let docs = write_docs(dir.path(), &cpe);

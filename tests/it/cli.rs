@@ -82,3 +82,17 @@ fn unknown_flag_is_a_usage_error() {
         .expect("run otscout");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The scan's one-line description says what it does now (it once said "for now:
+/// --dry-run prints the plan", from before the active scan landed).
+#[test]
+fn scan_help_says_what_the_scan_does() {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let scan = cmd.find_subcommand_mut("scan").expect("a scan subcommand");
+    let about = scan.get_about().map(|a| a.to_string()).unwrap_or_default();
+    assert!(
+        about.contains("read-only identity requests") && !about.contains("for now"),
+        "otscout scan's description: {about}"
+    );
+}

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Command;
 
-use otscout::inventory::merge::{Asset, FlagKind, Inventory, SourceKind};
+use otscout::inventory::merge::{Asset, AssetField, FlagKind, Inventory, SourceKind};
 use otscout::inventory::{OperationKind, Provenance};
 use otscout_sim::Plant;
 
@@ -39,13 +39,13 @@ fn stock_minisign(test: &str) -> Option<&'static str> {
     None
 }
 
-fn value<'a>(a: &'a Asset, field: &str) -> Option<&'a str> {
+fn value(a: &Asset, field: AssetField) -> Option<&str> {
     a.value(field)
 }
 
 /// `v` is the field's value or one of the values that lost to it (a device that speaks
 /// two protocols names itself twice).
-fn has_value(a: &Asset, field: &str, v: &str) -> bool {
+fn has_value(a: &Asset, field: AssetField, v: &str) -> bool {
     a.fields()
         .find(|(n, _)| *n == field)
         .is_some_and(|(_, f)| f.value == v || f.conflicts.iter().any(|c| c.value == v))
@@ -150,62 +150,67 @@ fn check_identities(inv: &Inventory) {
             .unwrap_or_else(|| panic!("{} ({ip}) is not in the report", d.name));
         match d.name.as_str() {
             // Answers List Identity with status 0x0001 (unsupported): no identity.
-            "flex-io-chassis" => assert_eq!(value(a, "manufacturer"), None),
+            "flex-io-chassis" => assert_eq!(value(a, AssetField::Manufacturer), None),
             // Answers only unit 247 and behind it 1..3; the conservative profile tries
             // 255 and 0 only (other unit ids need allow_other_unit_ids).
-            "rtu-gateway" => assert_eq!(value(a, "manufacturer"), None),
+            "rtu-gateway" => assert_eq!(value(a, AssetField::Manufacturer), None),
             // Never answers.
-            "hung-rtu" => assert_eq!(value(a, "manufacturer"), None),
+            "hung-rtu" => assert_eq!(value(a, AssetField::Manufacturer), None),
             _ => {
                 if let Some(s7) = &d.s7 {
                     let id = &s7.identity;
-                    assert_eq!(value(a, "manufacturer"), Some("Siemens"), "{}", d.name);
                     assert_eq!(
-                        value(a, "model"),
+                        value(a, AssetField::Manufacturer),
+                        Some("Siemens"),
+                        "{}",
+                        d.name
+                    );
+                    assert_eq!(
+                        value(a, AssetField::Model),
                         Some(id.order_number.trim()),
                         "{}",
                         d.name
                     );
                     assert_eq!(
-                        value(a, "serial"),
+                        value(a, AssetField::Serial),
                         Some(id.serial_number.as_str()),
                         "{}",
                         d.name
                     );
                     assert_eq!(
-                        value(a, "product_name"),
+                        value(a, AssetField::ProductName),
                         Some(id.module_type_name.as_str()),
                         "{}",
                         d.name
                     );
-                    assert!(value(a, "firmware").is_some(), "{}", d.name);
+                    assert!(value(a, AssetField::Firmware).is_some(), "{}", d.name);
                 } else if let Some(e) = &d.enip {
                     let id = &e.identity;
                     let fw = format!("{}.{}", id.revision_major, id.revision_minor);
                     let serial = format!("0x{:08x}", id.serial);
                     for (field, v) in [
-                        ("product_name", id.product_name.as_str()),
-                        ("firmware", fw.as_str()),
-                        ("serial", serial.as_str()),
+                        (AssetField::ProductName, id.product_name.as_str()),
+                        (AssetField::Firmware, fw.as_str()),
+                        (AssetField::Serial, serial.as_str()),
                     ] {
                         assert!(has_value(a, field, v), "{}: {field} {v}: {a:?}", d.name);
                     }
-                    assert!(value(a, "manufacturer").is_some(), "{}", d.name);
+                    assert!(value(a, AssetField::Manufacturer).is_some(), "{}", d.name);
                 } else if let Some(m) = &d.modbus {
                     let id = &m.identity;
                     assert_eq!(
-                        value(a, "manufacturer"),
+                        value(a, AssetField::Manufacturer),
                         Some(id.vendor_name.trim()),
                         "{}",
                         d.name
                     );
                     assert_eq!(
-                        value(a, "product_code"),
+                        value(a, AssetField::ProductCode),
                         Some(id.product_code.trim()),
                         "{}",
                         d.name
                     );
-                    let fw = value(a, "firmware").unwrap_or_default();
+                    let fw = value(a, AssetField::Firmware).unwrap_or_default();
                     assert!(
                         id.revision.trim_start_matches(['v', 'V']).starts_with(fw),
                         "{}: firmware {fw} from revision {}",
@@ -238,7 +243,12 @@ fn check_declared_and_operations(inv: &Inventory, out: &Path) {
         }
         p => panic!("criticality from {p:?}"),
     }
-    for field in ["role", "location", "owner", "zone"] {
+    for field in [
+        AssetField::Role,
+        AssetField::Location,
+        AssetField::Owner,
+        AssetField::Zone,
+    ] {
         assert!(
             value(pump, field).is_some(),
             "declared {field} missing: {pump:?}"
@@ -248,7 +258,7 @@ fn check_declared_and_operations(inv: &Inventory, out: &Path) {
     for d in &demo_plant().devices {
         let a = by_ip[&IpAddr::V4(d.address)];
         assert!(
-            value(a, "zone").is_some(),
+            value(a, AssetField::Zone).is_some(),
             "{} has no declared zone",
             d.name
         );

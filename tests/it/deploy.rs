@@ -11,6 +11,7 @@ use std::process::Command;
 
 use clap::Parser;
 use otscout::cli::Cli;
+use otscout::inventory::merge::AssetField;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -557,7 +558,7 @@ fn audit_wrapper_is_silent_without_drift_and_reports_drift() {
     let inv = otscout::report::sign::verify_file(&last, &pk)
         .expect("last verifies")
         .inventory;
-    assert_eq!(inv.assets[0].value("firmware"), Some("2.0"));
+    assert_eq!(inv.assets[0].value(AssetField::Firmware), Some("2.0"));
     assert_eq!(inv.site.as_deref(), Some("plant-a"));
 
     // Every signed report waits in the outbox for shipping, under its site, with its

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use otscout::inventory::merge::{Inventory, SourceKind};
+use otscout::inventory::merge::{AssetField, Inventory, SourceKind};
 use otscout::inventory::{Input, Observation, Provenance, merge};
 use otscout::report::html::{self, SignatureStatus};
 use otscout::report::{csv, cyclonedx, json, markdown};
@@ -236,7 +236,7 @@ fn the_page_sorts_and_filters_in_chromium() {
         inv.assets
             .iter()
             .find(|a| a.ip == ip)
-            .and_then(|a| a.value("manufacturer"))
+            .and_then(|a| a.value(AssetField::Manufacturer))
             .map(str::to_lowercase)
     };
     let keys: Vec<Option<String>> = order.iter().map(|ip| vendor(ip)).collect();
@@ -270,7 +270,7 @@ fn the_page_sorts_and_filters_in_chromium() {
         .assets
         .iter()
         .filter(|a| {
-            a.value("manufacturer")
+            a.value(AssetField::Manufacturer)
                 .is_some_and(|v| v.to_lowercase().contains("siemens"))
         })
         .map(|a| a.ip.to_string())

@@ -8,6 +8,7 @@ mod conformance;
 mod demo;
 mod deploy;
 mod edges;
+mod golden;
 mod html;
 
 mod enip;

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use super::escape;
 use super::table::site_of;
-use crate::inventory::merge::{Asset, protocol_name};
+use crate::inventory::merge::{Asset, AssetField, protocol_name};
 use crate::inventory::{Inventory, OperationKind, Protocol, Role};
 
 /// Hosts in one subnet group past which leaves are folded into one node.
@@ -83,8 +83,8 @@ fn contains_any(v: Option<&str>, words: &[&str]) -> bool {
 /// device said it is, then how it behaved on the wire (it only asked, or it wrote to
 /// others: an operator's machine).
 pub fn lane(a: &Asset, actors: &BTreeSet<IpAddr>) -> Lane {
-    let role = a.value("role");
-    let dtype = a.value("device_type");
+    let role = a.value(AssetField::Role);
+    let dtype = a.value(AssetField::DeviceType);
     if contains_any(
         role.or(dtype),
         &[
@@ -273,9 +273,9 @@ pub fn svg(assets: &[&Asset]) -> String {
             for ip in keep {
                 let a = known.get(&ip);
                 let label = a
-                    .and_then(|a| a.value("manufacturer"))
+                    .and_then(|a| a.value(AssetField::Manufacturer))
                     .map(|v| {
-                        let model = a.and_then(|a| a.value("model")).unwrap_or("");
+                        let model = a.and_then(|a| a.value(AssetField::Model)).unwrap_or("");
                         format!("{v} {model}")
                     })
                     .unwrap_or_else(|| match a {

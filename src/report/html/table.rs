@@ -388,7 +388,8 @@ fn source_kinds(a: &Asset) -> Vec<&'static str> {
 /// services, peers, operations and findings.
 fn details(out: &mut String, a: &Asset) {
     out.push_str("<td class=\"details\"><details><summary>details</summary><table class=\"prov\"><tr><th>field</th><th>value</th><th>sources</th><th>conflicting values</th></tr>");
-    let mut fields: Vec<(String, &Field)> = a.fields().map(|(n, f)| (n.to_owned(), f)).collect();
+    let mut fields: Vec<(String, &Field)> =
+        a.fields().map(|(n, f)| (n.name().to_owned(), f)).collect();
     fields.extend(a.attributes.iter().map(|(k, f)| (k.clone(), f)));
     for (name, f) in fields {
         let srcs: Vec<String> = f.sources.iter().map(|x| escape(&source_line(x))).collect();
