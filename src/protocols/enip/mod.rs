@@ -1,0 +1,3 @@
+//! EtherNet/IP and CIP above their codec ([`crate::wire::enip`]).
+
+pub mod mapping;

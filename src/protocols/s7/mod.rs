@@ -1,0 +1,3 @@
+//! S7comm (TPKT, COTP, SZL) above its codec ([`crate::wire::s7`]).
+
+pub mod mapping;
