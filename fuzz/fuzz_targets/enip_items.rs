@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use otscout::protocols::enip::mapping::{cip_identity, list_identity};
+use otscout::protocols::enip::identity::{cip_identity, list_identity};
 use otscout::wire::Cursor;
 use otscout::wire::enip::{CipIdentity, Cpf, IdentityItem, ServiceItem};
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use otscout::protocols::modbus::mapping::to_identity;
+use otscout::protocols::modbus::identity::to_identity;
 use otscout::wire::Cursor;
 use otscout::wire::modbus::{Response, ResponseAdu};
 

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use otscout::protocols::s7::mapping::to_identity;
+use otscout::protocols::s7::identity::to_identity;
 use otscout::wire::s7::SzlReassembler;
 
 fuzz_target!(|data: &[u8]| {

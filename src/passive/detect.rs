@@ -152,7 +152,7 @@ pub fn enip_identity_reply(payload: &[u8]) -> bool {
     };
     frame.header.command == Command::ListIdentity
         && frame.header.status.raw() == 0
-        && crate::protocols::enip::mapping::list_identity_reply(&frame)
+        && crate::protocols::enip::identity::list_identity_reply(&frame)
             .is_ok_and(|(ids, _)| !ids.is_empty())
 }
 

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::{EnipTransport, Profile};
-use crate::protocols::enip::mapping as enip_mapping;
+use crate::protocols::enip::identity as enip_identity;
 use crate::safety::{EnipList, EnipListCommand, SafeRequest};
 use crate::wire::enip::{self, Command, EncapStatus, Frame, ItemType, ServiceItem};
 use crate::wire::{Anomaly, Cursor};
@@ -247,7 +247,7 @@ impl EnipSession {
             return self.next(now);
         }
         match expected {
-            Command::ListIdentity => match enip_mapping::list_identity_reply(&frame) {
+            Command::ListIdentity => match enip_identity::list_identity_reply(&frame) {
                 Ok((ids, anomalies)) if !ids.is_empty() => {
                     self.anomalies.extend(anomalies);
                     for id in ids {

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
-use crate::protocols::s7::mapping::to_identity;
+use crate::protocols::s7::identity::to_identity;
 use crate::safety::{
     CotpConnect, CotpDisconnect, S7ReadSzl, S7ReadSzlFollowUp, S7SetupCommunication, SafeRequest,
 };

@@ -51,7 +51,7 @@ use otscout::inventory::{Fact, Identity, Protocol};
 use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
 use otscout::probe::s7::{S7Session, S7SessionConfig};
 use otscout::probe::{ConnectionLoss, Session, Step};
-use otscout::protocols::s7::mapping::to_identity;
+use otscout::protocols::s7::identity::to_identity;
 use otscout::safety::{self, ReadDeviceIdCode, SafeRequest};
 use otscout::wire::enip::{Frame as EnipFrame, ItemType, SERVICE_NAME_LEN, ServiceItem};
 use otscout::wire::modbus::{Response, ResponseAdu};

@@ -12,7 +12,7 @@ use otscout::inventory::Protocol;
 use otscout::inventory::{Fact, Identity, ModbusIdentity};
 use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
 use otscout::probe::{Session, Step};
-use otscout::protocols::modbus::mapping::to_identity;
+use otscout::protocols::modbus::identity::to_identity;
 use otscout::safety::{
     self, GuardError, ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest, check, emit,
 };

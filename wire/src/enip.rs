@@ -1475,3 +1475,81 @@ fn decode_short_string(
 fn len_u16(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity item of enip_test.pcap frame 7 (a 1756-ENBT/A at 10.1.1.164, List
+    /// Identity reply over TCP; decoded with tshark 4.0.17, see the captures' INDEX.md).
+    const ENBT_ITEM: [u8; 45] = [
+        0x01, 0x00, // encapsulation version 1
+        0x00, 0x02, 0xaf, 0x12, // sin_family 2, sin_port 44818 (big-endian)
+        0x0a, 0x01, 0x01, 0xa4, // sin_addr 10.1.1.164
+        0, 0, 0, 0, 0, 0, 0, 0, // sin_zero
+        0x01, 0x00, 0x0c, 0x00, 0x3a, 0x00, // vendor 1, device type 12, product code 58
+        0x04, 0x03, 0x30, 0x00, // revision 4.3, status 0x0030
+        0x8e, 0x4d, 0x52, 0x00, // serial 0x00524d8e
+        0x0b, b'1', b'7', b'5', b'6', b'-', b'E', b'N', b'B', b'T', b'/', b'A', // name
+        0x03, // state 3
+    ];
+
+    #[test]
+    fn identity_item_holds_the_cip_identity_that_follows_the_socket_address() {
+        let mut anomalies = Vec::new();
+        let item = IdentityItem::decode(&mut Cursor::framed(&ENBT_ITEM), &mut anomalies).unwrap();
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        // Vol. 2 2-4.3.2: after the 18 bytes of version and socket address, the item is the
+        // Identity object's attributes 1-8 as Get_Attributes_All sends them.
+        let cip = CipIdentity::decode(&mut Cursor::framed(&ENBT_ITEM[18..]), &mut Vec::new());
+        assert_eq!(cip.as_ref(), Ok(&item.identity));
+        assert_eq!(item.identity.product_name, b"1756-ENBT/A");
+        assert_eq!(
+            (item.identity.vendor_id, item.identity.serial),
+            (1, 0x0052_4d8e)
+        );
+        assert_eq!(item.state(), Some(3));
+        assert!(item.after_state().is_empty());
+        assert_eq!(item.socket_addr().to_string(), "10.1.1.164:44818");
+        let mut out = Vec::new();
+        item.encode(&mut out);
+        assert_eq!(out, ENBT_ITEM);
+        assert_eq!(item.encoded_len(), ENBT_ITEM.len());
+    }
+
+    #[test]
+    fn identity_item_errors_still_name_the_item_fields() {
+        // Cut inside the serial: the item's names, not the CIP reply's.
+        let e = IdentityItem::decode(&mut Cursor::framed(&ENBT_ITEM[..30]), &mut Vec::new());
+        assert!(matches!(
+            e,
+            Err(DecodeError::Truncated {
+                field: "enip.identity.serial",
+                ..
+            })
+        ));
+        let e = CipIdentity::decode(&mut Cursor::framed(&ENBT_ITEM[18..30]), &mut Vec::new());
+        assert!(matches!(
+            e,
+            Err(DecodeError::Truncated {
+                field: "cip.identity.serial",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn identity_item_keeps_bytes_after_the_state_byte() {
+        let mut bytes = ENBT_ITEM.to_vec();
+        bytes.extend([0xAA, 0xBB]);
+        let mut anomalies = Vec::new();
+        let item = IdentityItem::decode(&mut Cursor::framed(&bytes), &mut anomalies).unwrap();
+        assert_eq!(item.state(), Some(3));
+        assert_eq!(item.after_state(), [0xAA, 0xBB]);
+        assert_eq!(anomalies.len(), 1);
+        assert_eq!(anomalies[0].what, "2 bytes after the state byte");
+        let mut out = Vec::new();
+        item.encode(&mut out);
+        assert_eq!(out, bytes);
+    }
+}

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 
 use super::{Ctx, Dir};
 use crate::inventory::{Identity, OperationKind, Protocol};
-use crate::protocols::enip::mapping as enip_mapping;
+use crate::protocols::enip::identity as enip_identity;
 use crate::wire::enip::{
     self, Access, Body, CipMessage, CipReply, CipRequest, Command, Frame, ItemType, class, service,
 };
@@ -201,7 +201,7 @@ impl Enip {
     fn reply(&mut self, frame: &Frame, bytes: &[u8], ctx: &mut Ctx<'_>) {
         let src = ctx.src;
         match frame.header.command {
-            Command::ListIdentity => match enip_mapping::list_identity_reply(frame) {
+            Command::ListIdentity => match enip_identity::list_identity_reply(frame) {
                 Ok((ids, _anomalies)) => {
                     for id in ids {
                         let key = format!("enip:list_identity:{:08x}", id.serial);
@@ -284,7 +284,7 @@ fn identity(reply: &CipReply, path: Option<String>, bytes: &[u8], ctx: &mut Ctx<
     match decoded {
         Ok(None) => {}
         Ok(Some(cip)) => {
-            let id = enip_mapping::cip_identity(&cip);
+            let id = enip_identity::cip_identity(&cip);
             let key = format!("enip:get_attributes_all:{:08x}", id.serial);
             let (src, at) = (ctx.src, ctx.at);
             ctx.col

@@ -1,3 +1,4 @@
 //! EtherNet/IP and CIP above their codec ([`crate::wire::enip`]).
 
-pub mod mapping;
+pub mod identity;
+pub mod passive;

@@ -1,3 +1,3 @@
 //! Modbus/TCP above its codec ([`crate::wire::modbus`]).
 
-pub mod mapping;
+pub mod identity;

@@ -1,9 +1,8 @@
 //! EtherNet/IP and CIP codec types as inventory facts: List Identity items and the CIP
-//! Identity object as an [`EnipIdentity`], and CIP services' access as an
-//! [`OperationKind`].
+//! Identity object as an [`EnipIdentity`].
 
-use crate::inventory::{EnipIdentity, EnipIdentitySource, OperationKind};
-use crate::wire::enip::{Access, CipIdentity, Frame, IdentityItem, identity_items};
+use crate::inventory::{EnipIdentity, EnipIdentitySource};
+use crate::wire::enip::{CipIdentity, Frame, IdentityItem, identity_items};
 use crate::wire::{Anomaly, DecodeError};
 
 /// A List Identity item as an identity (source `list_identity`), with the state byte,
@@ -49,14 +48,4 @@ pub fn list_identity_reply(
 ) -> Result<(Vec<EnipIdentity>, Vec<Anomaly>), DecodeError> {
     let (items, anomalies) = identity_items(frame)?;
     Ok((items.iter().map(list_identity).collect(), anomalies))
-}
-
-/// The security-relevant kind for the passive side's `Fact::Operation` (writes and
-/// control), or `None` for reads, discovery, session plumbing and replies.
-pub fn operation_kind(access: Access) -> Option<OperationKind> {
-    match access {
-        Access::Write => Some(OperationKind::Write),
-        Access::Control => Some(OperationKind::Control),
-        _ => None,
-    }
 }

@@ -1,18 +1,8 @@
 //! S7comm codec types as inventory facts: SZL module and component identification as an
-//! [`S7Identity`], and S7 functions' access as an [`OperationKind`].
+//! [`S7Identity`].
 
-use crate::inventory::{OperationKind, S7Identity};
-use crate::wire::s7::{Access, SzlList};
-
-/// The security-relevant operation kind, when it is one.
-pub fn operation_kind(access: Access) -> Option<OperationKind> {
-    match access {
-        Access::Write => Some(OperationKind::Write),
-        Access::Control => Some(OperationKind::Control),
-        Access::Program => Some(OperationKind::Program),
-        _ => None,
-    }
-}
+use crate::inventory::S7Identity;
+use crate::wire::s7::SzlList;
 
 fn non_empty(s: String) -> Option<String> {
     if s.trim().is_empty() { None } else { Some(s) }
