@@ -89,7 +89,6 @@ impl DecodeError {
 /// Something odd but survivable in a decoded message: kept so the caller can report it
 /// (a vendor's deviation, a suspicious value), never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Anomaly {
     /// The field, as in [`DecodeError`] messages (`modbus.devid.more_follows`).
     pub field: &'static str,

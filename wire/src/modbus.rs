@@ -161,8 +161,6 @@ impl Header {
 
 /// What a function does to the device, for "who wrote to which PLC".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Access {
     /// Reads data or identity; changes nothing.
     Read,
