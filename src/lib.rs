@@ -20,8 +20,13 @@ pub mod passive;
 pub mod plan;
 pub mod probe;
 pub mod profile;
+pub mod protocols;
 pub mod report;
 pub mod safety;
 pub mod target;
 pub mod text;
-pub mod wire;
+/// The codecs, a workspace crate of their own (`otscout-wire`, folder `wire/`) so that the
+/// compiler keeps them from importing anything of otscout. Re-exported under the old name
+/// so every `crate::wire::...` path (and `otscout::wire::...` in tests, benches and fuzz
+/// targets) compiles unchanged.
+pub use otscout_wire as wire;

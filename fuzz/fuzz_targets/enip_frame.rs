@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         // A decoded frame is exactly as long as the framing said.
         assert_eq!(framed, Ok(Some(c.position())));
         let _ = enip::classify(&f);
-        let _ = enip::to_identity(&f);
+        let _ = otscout::protocols::enip::identity::list_identity_reply(&f);
         let _ = enip::cip_request(&f);
         let _ = enip::cip_reply(&f);
         let mut out = Vec::new();

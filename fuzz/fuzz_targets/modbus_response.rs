@@ -3,8 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use otscout::protocols::modbus::identity::to_identity;
 use otscout::wire::Cursor;
-use otscout::wire::modbus::{Response, ResponseAdu, to_identity};
+use otscout::wire::modbus::{Response, ResponseAdu};
 
 fuzz_target!(|data: &[u8]| {
     let _ = ResponseAdu::decode(&mut Cursor::new(data));

@@ -2,7 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use otscout::wire::s7::{SzlReassembler, to_identity};
+use otscout::protocols::s7::identity::to_identity;
+use otscout::wire::s7::SzlReassembler;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte says where to cut the input into two pieces.

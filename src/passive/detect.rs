@@ -143,7 +143,7 @@ pub fn enip(payload: &[u8]) -> Option<Candidate> {
 /// 0x63, status 0) whose CPF holds an identity item that decodes (ODVA Vol. 2 2-4.3.2):
 /// strict enough to stand without a request to confirm it.
 pub fn enip_identity_reply(payload: &[u8]) -> bool {
-    use crate::wire::enip::{self, Command, Frame};
+    use crate::wire::enip::{Command, Frame};
     if le16(payload, 0) != Some(0x0063) || enip(payload).is_none() {
         return false;
     }
@@ -152,7 +152,8 @@ pub fn enip_identity_reply(payload: &[u8]) -> bool {
     };
     frame.header.command == Command::ListIdentity
         && frame.header.status.raw() == 0
-        && enip::to_identity(&frame).is_ok_and(|(ids, _)| !ids.is_empty())
+        && crate::protocols::enip::identity::list_identity_reply(&frame)
+            .is_ok_and(|(ids, _)| !ids.is_empty())
 }
 
 /// The key COTP connection requests and confirms share.

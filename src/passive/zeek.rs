@@ -1055,7 +1055,7 @@ fn s7comm(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         return;
     };
     let (name, access) = s7::function_name(s7::Function::from_u8(code));
-    if let Some(kind) = access.operation() {
+    if let Some(kind) = crate::protocols::s7::passive::operation_kind(access) {
         let op = Op {
             target: server,
             actor: client,

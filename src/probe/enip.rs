@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::{EnipTransport, Profile};
+use crate::protocols::enip::identity as enip_identity;
 use crate::safety::{EnipList, EnipListCommand, SafeRequest};
 use crate::wire::enip::{self, Command, EncapStatus, Frame, ItemType, ServiceItem};
 use crate::wire::{Anomaly, Cursor};
@@ -246,7 +247,7 @@ impl EnipSession {
             return self.next(now);
         }
         match expected {
-            Command::ListIdentity => match enip::to_identity(&frame) {
+            Command::ListIdentity => match enip_identity::list_identity_reply(&frame) {
                 Ok((ids, anomalies)) if !ids.is_empty() => {
                     self.anomalies.extend(anomalies);
                     for id in ids {

@@ -42,10 +42,11 @@ use super::driver::MAX_CONNECTS;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
+use crate::protocols::modbus::identity::to_identity;
 use crate::safety::{ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest};
 use crate::wire::modbus::{
     ExceptionCode, FunctionCode, PROTOCOL_ID_MODBUS, ReadDeviceIdResponse, Response, ResponseAdu,
-    frame_len, to_identity,
+    frame_len,
 };
 use crate::wire::{Anomaly, Cursor};
 

@@ -35,12 +35,11 @@ use std::time::{Duration, Instant};
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
+use crate::protocols::s7::identity::to_identity;
 use crate::safety::{
     CotpConnect, CotpDisconnect, S7ReadSzl, S7ReadSzlFollowUp, S7SetupCommunication, SafeRequest,
 };
-use crate::wire::s7::{
-    Body, Cotp, Frame, Payload, Rosctr, SzlList, SzlReassembler, frame_len, to_identity,
-};
+use crate::wire::s7::{Body, Cotp, Frame, Payload, Rosctr, SzlList, SzlReassembler, frame_len};
 
 /// Default cap on SZL pieces per answer. A 240-byte PDU carries about 200 bytes of list
 /// data, so 8 pieces cover 1.6 KiB, far more than the identity lists (348 bytes) need.

@@ -46,6 +46,14 @@ impl ReadDeviceIdCode {
     }
 }
 
+/// The codec's open read code for an allowed one (the codec defines its own codes: it
+/// imports nothing of otscout).
+impl From<ReadDeviceIdCode> for crate::wire::modbus::ReadCode {
+    fn from(c: ReadDeviceIdCode) -> Self {
+        crate::wire::modbus::ReadCode::from_u8(c.code())
+    }
+}
+
 /// Modbus/TCP function 0x2B, MEI type 0x0E: Read Device Identification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModbusReadDeviceId {

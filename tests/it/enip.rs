@@ -5,6 +5,7 @@
 
 use otscout::inventory::EnipIdentitySource;
 use otscout::inventory::Protocol;
+use otscout::protocols::enip::identity as enip_identity;
 use otscout::safety::{self, EnipList, EnipListCommand, GuardError, SafeRequest};
 use otscout::wire::enip::{
     self, Access, Body, CipIdentity, CipMessage, CipReply, CipRequest, Command, Cpf, CpfItem,
@@ -82,15 +83,17 @@ fn enbt_item() -> IdentityItem {
         sin_port: 44818,
         sin_addr: "10.1.1.164".parse().unwrap(),
         sin_zero: [0; 8],
-        vendor_id: 1,
-        device_type: 12,
-        product_code: 58,
-        revision: [4, 3],
-        status: 0x0030,
-        serial: 0x0052_4d8e,
-        product_name: b"1756-ENBT/A".to_vec(),
-        state: Some(3),
-        extra: vec![],
+        identity: CipIdentity {
+            vendor_id: 1,
+            device_type: 12,
+            product_code: 58,
+            revision: [4, 3],
+            status: 0x0030,
+            serial: 0x0052_4d8e,
+            product_name: b"1756-ENBT/A".to_vec(),
+            // The state byte (3, operational), then nothing.
+            extra: vec![3],
+        },
     }
 }
 
@@ -173,7 +176,7 @@ fn list_identity_reply_golden() {
 #[test]
 fn udp_list_identity_reply_golden() {
     let f = decode(&hex(CPPPO_REPLY));
-    let (ids, anomalies) = enip::to_identity(&f).unwrap();
+    let (ids, anomalies) = enip_identity::list_identity_reply(&f).unwrap();
     assert!(anomalies.is_empty());
     let id = &ids[0];
     assert_eq!(id.vendor_id, 1337);
@@ -299,7 +302,7 @@ fn cip_identity_get_attributes_all_goldens() {
     let id = CipIdentity::decode(&mut Cursor::framed(&reply.data), &mut anomalies).unwrap();
     assert!(anomalies.is_empty());
     assert_eq!(id.encoded_len(), reply.data.len());
-    let id = id.to_identity();
+    let id = enip_identity::cip_identity(&id);
     assert_eq!(id.source, EnipIdentitySource::CipGetAttributesAll);
     assert_eq!((id.vendor_id, id.device_type, id.product_code), (1, 12, 58));
     assert_eq!((id.revision_major, id.revision_minor), (4, 3));
@@ -473,7 +476,7 @@ fn lenient_identity_item_keeps_oddities_as_anomalies() {
     data[2..4].copy_from_slice(&[2, 0]);
     let mut anomalies = Vec::new();
     let item = IdentityItem::decode(&mut Cursor::framed(&data), &mut anomalies).unwrap();
-    assert_eq!(item.state, None);
+    assert_eq!(item.state(), None);
     let fields: Vec<_> = anomalies.iter().map(|a| a.field).collect();
     assert_eq!(
         fields,
@@ -630,7 +633,7 @@ fn capture_enip_test_list_identity() {
     assert_eq!(reply.payload, hex(ENBT_REPLY));
     assert_eq!(reply.src.to_string(), "10.1.1.164");
     let f = decode(&reply.payload);
-    let (ids, _) = enip::to_identity(&f).unwrap();
+    let (ids, _) = enip_identity::list_identity_reply(&f).unwrap();
     assert_eq!(ids.len(), 1);
     let id = &ids[0];
     assert_eq!(id.encapsulation_version, Some(1));
@@ -725,8 +728,8 @@ fn capture_firmware_change_slice() {
         if let Some(r) = enip::cip_reply(&f).unwrap() {
             if pending_gaa && r.general_status == 0 {
                 let id = CipIdentity::decode(&mut Cursor::framed(&r.data), &mut Vec::new())
-                    .unwrap()
-                    .to_identity();
+                    .map(|id| enip_identity::cip_identity(&id))
+                    .unwrap();
                 assert_eq!((id.vendor_id, id.device_type, id.product_code), (1, 12, 58));
                 assert_eq!((id.revision_major, id.revision_minor), (4, 3));
                 assert_eq!(id.status, 0x0030);
@@ -754,7 +757,7 @@ fn capture_cpppo_udp_list_identity() {
     assert_eq!(frames[1].payload, hex(CPPPO_REPLY));
     assert_eq!(frames[1].src.to_string(), "127.0.0.3");
     let f = decode(&frames[1].payload);
-    let (ids, _) = enip::to_identity(&f).unwrap();
+    let (ids, _) = enip_identity::list_identity_reply(&f).unwrap();
     assert_eq!(ids[0].serial, 0xC0FF_EE01);
     assert_eq!(ids[0].product_name, "PeerLab ENIP 1756-L85E");
 }
@@ -796,10 +799,13 @@ fn capture_ndpi_read_tags_are_reads() {
     // `LMS_DISABLE_2DSCANNER1` in frame 37): that is a write, and is reported as one.
     assert_eq!(by_name["cip.read_modify_write_tag"].0, Access::Write);
     assert_eq!(
-        Access::Write.operation_kind(),
+        otscout::protocols::enip::passive::operation_kind(Access::Write),
         Some(otscout::inventory::OperationKind::Write)
     );
-    assert_eq!(Access::Read.operation_kind(), None);
+    assert_eq!(
+        otscout::protocols::enip::passive::operation_kind(Access::Read),
+        None
+    );
 }
 
 #[test]
@@ -941,15 +947,16 @@ fn arb_identity() -> impl Strategy<Value = IdentityItem> {
                     sin_port: port,
                     sin_addr: addr.into(),
                     sin_zero: zero,
-                    vendor_id: vendor,
-                    device_type: dtype,
-                    product_code: code,
-                    revision: rev,
-                    status,
-                    serial,
-                    product_name: name,
-                    state: Some(state),
-                    extra,
+                    identity: CipIdentity {
+                        vendor_id: vendor,
+                        device_type: dtype,
+                        product_code: code,
+                        revision: rev,
+                        status,
+                        serial,
+                        product_name: name,
+                        extra: [vec![state], extra].concat(),
+                    },
                 }
             },
         )
@@ -961,7 +968,7 @@ fn no_panic_anywhere(bytes: &[u8]) {
     let _ = Frame::decode(&mut Cursor::new(bytes));
     if let Ok(f) = Frame::decode_exact(bytes) {
         let _ = enip::classify(&f);
-        let _ = enip::to_identity(&f);
+        let _ = enip_identity::list_identity_reply(&f);
         let _ = enip::cip_request(&f);
         let _ = enip::cip_reply(&f);
         let mut out = Vec::new();
@@ -1126,7 +1133,7 @@ fn identity_from_a_get_attribute_list_reply() {
         .unwrap()
         .expect("an identity");
     assert!(anomalies.is_empty());
-    let id = id.to_identity();
+    let id = enip_identity::cip_identity(&id);
     assert_eq!((id.vendor_id, id.device_type, id.product_code), (1, 12, 58));
     assert_eq!((id.revision_major, id.revision_minor), (4, 3));
     assert_eq!(id.status, 0x0030);

@@ -12,13 +12,14 @@ use otscout::inventory::Protocol;
 use otscout::inventory::{Fact, Identity, ModbusIdentity};
 use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
 use otscout::probe::{Session, Step};
+use otscout::protocols::modbus::identity::to_identity;
 use otscout::safety::{
     self, GuardError, ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest, check, emit,
 };
 use otscout::wire::modbus::{
     Access, DeviceIdObject, ExceptionCode, FunctionCode, Header, MAX_ADU_LEN, ReadCode,
     ReadDeviceIdRequest, ReadDeviceIdResponse, Request, RequestAdu, Response, ResponseAdu,
-    classify, classify_function, frame_len, to_identity,
+    classify, classify_function, frame_len,
 };
 use otscout::wire::{Cursor, DecodeError};
 use proptest::prelude::*;

@@ -5,6 +5,8 @@
 //! `OTSCOUT_CAPTURES` and check every field INDEX.md lists.
 
 use otscout::inventory::Protocol;
+use otscout::protocols::s7::identity as s7_identity;
+use otscout::protocols::s7::passive as s7_passive;
 use otscout::safety::{
     self, CotpConnect, CotpDisconnect, GuardError, S7ReadSzl, S7ReadSzlFollowUp,
     S7SetupCommunication, SafeRequest,
@@ -208,7 +210,7 @@ fn write_var_golden_is_classified_as_write() {
         (c.name, c.access, c.request),
         ("s7.write_var", Access::Write, true)
     );
-    assert!(c.access.operation().is_some());
+    assert!(s7_passive::operation_kind(c.access).is_some());
 }
 
 #[test]
@@ -367,7 +369,7 @@ fn capture_plc_status_identity_fragmented() {
     );
     assert_eq!(comp.component_records().len(), 10);
 
-    let id = s7::to_identity(Some(&module), Some(&comp)).expect("identity");
+    let id = s7_identity::to_identity(Some(&module), Some(&comp)).expect("identity");
     assert_eq!(id.order_number.as_deref(), Some("6ES7 151-8AB01-0AB0"));
     assert_eq!(
         id.hardware_order_number.as_deref(),
@@ -441,7 +443,7 @@ fn capture_s7ident_snap7_unfragmented() {
     comp.encode(&mut again);
     assert_eq!(again, value);
     assert_eq!(comp.encoded_len(), value.len());
-    let id = s7::to_identity(Some(&module), Some(&comp)).unwrap();
+    let id = s7_identity::to_identity(Some(&module), Some(&comp)).unwrap();
     assert_eq!(id.order_number.as_deref(), Some("6ES7 315-2EH14-0AB0"));
     assert_eq!(id.firmware.as_deref(), Some("V3.2.6"));
     assert_eq!(id.as_name.as_deref(), Some("SNAP7-SERVER"));
@@ -855,7 +857,7 @@ fn poke_all(bytes: &[u8]) {
     let _ = Frame::decode(&mut Cursor::framed(bytes));
     let _ = s7::S7Pdu::decode(&mut Cursor::framed(bytes));
     if let Ok(l) = SzlList::decode(&mut Cursor::framed(bytes)) {
-        let _ = s7::to_identity(Some(&l), Some(&l));
+        let _ = s7_identity::to_identity(Some(&l), Some(&l));
     }
     let mut ra = SzlReassembler::new();
     let _ = ra.push(bytes, bytes.first().is_some_and(|b| b & 1 == 1));

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 
 use super::{Ctx, Dir};
 use crate::inventory::{Identity, OperationKind, Protocol};
+use crate::protocols::enip::identity as enip_identity;
 use crate::wire::enip::{
     self, Access, Body, CipMessage, CipReply, CipRequest, Command, Frame, ItemType, class, service,
 };
@@ -200,7 +201,7 @@ impl Enip {
     fn reply(&mut self, frame: &Frame, bytes: &[u8], ctx: &mut Ctx<'_>) {
         let src = ctx.src;
         match frame.header.command {
-            Command::ListIdentity => match enip::to_identity(frame) {
+            Command::ListIdentity => match enip_identity::list_identity_reply(frame) {
                 Ok((ids, _anomalies)) => {
                     for id in ids {
                         let key = format!("enip:list_identity:{:08x}", id.serial);
@@ -283,7 +284,7 @@ fn identity(reply: &CipReply, path: Option<String>, bytes: &[u8], ctx: &mut Ctx<
     match decoded {
         Ok(None) => {}
         Ok(Some(cip)) => {
-            let id = cip.to_identity();
+            let id = enip_identity::cip_identity(&cip);
             let key = format!("enip:get_attributes_all:{:08x}", id.serial);
             let (src, at) = (ctx.src, ctx.at);
             ctx.col

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use super::{Ctx, Dir};
 use crate::inventory::{Identity, OperationKind, Protocol};
 use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::protocols::modbus::identity as modbus_identity;
 use crate::wire::modbus::{self, Access, Request, RequestAdu, Response, ResponseAdu};
 use crate::wire::{Cursor, DecodeError};
 
@@ -81,7 +82,7 @@ impl Modbus {
             .pending
             .remove(&adu.header.transaction_id)
             .unwrap_or(adu.header.unit_id);
-        let identity = modbus::to_identity(unit, [reply]);
+        let identity = modbus_identity::to_identity(unit, [reply]);
         let (src, at) = (ctx.src, ctx.at);
         if identity.objects.is_empty() {
             // A reply with no objects (a quirk of some servers, or a start object past

@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use super::{Ctx, Dir};
 use crate::inventory::{Identity, Protocol};
 use crate::passive::hints::ATTR_S7_TSAP;
+use crate::protocols::s7::identity as s7_identity;
+use crate::protocols::s7::passive as s7_passive;
 use crate::wire::DecodeError;
 use crate::wire::s7::{self, Cotp, Frame, SzlReassembler};
 
@@ -109,7 +111,7 @@ impl S7 {
             }
         }
         let class = s7::classify_pdu(pdu);
-        if let Some(kind) = class.access.operation() {
+        if let Some(kind) = s7_passive::operation_kind(class.access) {
             ctx.col
                 .operation(server, client, Protocol::S7, kind, class.name, at);
         }
@@ -173,8 +175,8 @@ impl S7 {
             Err(e) => return ctx.undecoded(Protocol::S7, "s7 szl answer", bytes, &e),
         };
         let identity = match list.szl_id & 0x00FF {
-            0x11 => s7::to_identity(Some(&list), None),
-            0x1C => s7::to_identity(None, Some(&list)),
+            0x11 => s7_identity::to_identity(Some(&list), None),
+            0x1C => s7_identity::to_identity(None, Some(&list)),
             _ => None,
         };
         if let Some(mut id) = identity {

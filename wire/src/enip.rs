@@ -10,7 +10,7 @@
 //! ([`classify`]), and recognises class-1 implicit I/O datagrams ([`IoPacket`]).
 //!
 //! What it never does: I/O, clocks, printing, or an allocation whose size a wire value
-//! controls without a cap (see the untrusted-input contract in [`crate::wire`]).
+//! controls without a cap (see the untrusted-input contract in [the crate docs](crate)).
 //!
 //! Spec: ODVA, The CIP Networks Library, Vol. 2 (EtherNet/IP Adaptation of CIP), chapter 2
 //! (encapsulation: 2-3 header, 2-4 commands, 2-6 CPF) and Vol. 1 (CIP: 2-4 message router,
@@ -21,7 +21,6 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::{Anomaly, Cursor, DecodeError};
-use crate::inventory::{EnipIdentity, EnipIdentitySource, OperationKind};
 
 /// Length of the encapsulation header (Vol. 2 2-3.1).
 pub const HEADER_LEN: usize = 24;
@@ -183,7 +182,7 @@ impl Header {
     }
 }
 
-/// Stream framing, under the contract of [`crate::wire`]: `Ok(None)` until the whole
+/// Stream framing, under the contract of [the crate docs](crate): `Ok(None)` until the whole
 /// frame (the 24-byte header and the `length` bytes it announces) is in `buf`, then
 /// `Ok(Some(24 + length))`.
 ///
@@ -465,7 +464,10 @@ impl Frame {
     }
 }
 
-/// The identity item of a List Identity reply (type 0x0C, Vol. 2 2-4.3.2).
+/// The identity item of a List Identity reply (type 0x0C, Vol. 2 2-4.3.2): the
+/// encapsulation version and a socket address, then the Identity object's attributes in
+/// the order Get_Attributes_All sends them (vendor to product name, then the state byte),
+/// so the item holds a [`CipIdentity`] and shares its encode and decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityItem {
     pub encapsulation_version: u16,
@@ -477,20 +479,21 @@ pub struct IdentityItem {
     pub sin_addr: Ipv4Addr,
     /// sin_zero, kept as sent (should be zero).
     pub sin_zero: [u8; 8],
-    pub vendor_id: u16,
-    pub device_type: u16,
-    pub product_code: u16,
-    /// Major and minor revision bytes.
-    pub revision: [u8; 2],
-    pub status: u16,
-    pub serial: u32,
-    /// SHORT_STRING bytes, as sent.
-    pub product_name: Vec<u8>,
-    /// `None` when the device left the state byte out (some do).
-    pub state: Option<u8>,
-    /// Bytes after the state byte, kept as sent.
-    pub extra: Vec<u8>,
+    /// Attributes 1 to 7; its `extra` holds what follows the product name: the state byte
+    /// (attribute 8, Vol. 2 2-4.3.2), then any bytes a device adds, kept as sent.
+    pub identity: CipIdentity,
 }
+
+/// Field names of an item's identity attributes, as errors and anomalies name them.
+const LIST_IDENTITY_FIELDS: IdentityFields = IdentityFields {
+    vendor_id: "enip.identity.vendor_id",
+    device_type: "enip.identity.device_type",
+    product_code: "enip.identity.product_code",
+    revision: "enip.identity.revision",
+    status: "enip.identity.status",
+    serial: "enip.identity.serial",
+    product_name: "enip.identity.product_name",
+};
 
 impl IdentityItem {
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -499,21 +502,11 @@ impl IdentityItem {
         out.extend_from_slice(&self.sin_port.to_be_bytes());
         out.extend_from_slice(&self.sin_addr.octets());
         out.extend_from_slice(&self.sin_zero);
-        out.extend_from_slice(&self.vendor_id.to_le_bytes());
-        out.extend_from_slice(&self.device_type.to_le_bytes());
-        out.extend_from_slice(&self.product_code.to_le_bytes());
-        out.extend_from_slice(&self.revision);
-        out.extend_from_slice(&self.status.to_le_bytes());
-        out.extend_from_slice(&self.serial.to_le_bytes());
-        encode_short_string(&self.product_name, out);
-        if let Some(s) = self.state {
-            out.push(s);
-            out.extend_from_slice(&self.extra);
-        }
+        self.identity.encode(out);
     }
 
     pub fn encoded_len(&self) -> usize {
-        33 + self.product_name.len().min(255) + self.state.map_or(0, |_| 1 + self.extra.len())
+        18 + self.identity.encoded_len()
     }
 
     /// Decodes the item's data (a framed cursor over [`CpfItem::data`]), pushing anomalies.
@@ -523,28 +516,17 @@ impl IdentityItem {
         let sin_port = c.u16_be("enip.identity.sin_port")?;
         let sin_addr = Ipv4Addr::from(c.array::<4>("enip.identity.sin_addr")?);
         let sin_zero = c.array("enip.identity.sin_zero")?;
-        let vendor_id = c.u16_le("enip.identity.vendor_id")?;
-        let device_type = c.u16_le("enip.identity.device_type")?;
-        let product_code = c.u16_le("enip.identity.product_code")?;
-        let revision = c.array("enip.identity.revision")?;
-        let status = c.u16_le("enip.identity.status")?;
-        let serial = c.u32_le("enip.identity.serial")?;
-        let product_name = decode_short_string(c, "enip.identity.product_name", anomalies)?;
-        let state = if c.is_empty() {
-            anomalies.push(Anomaly {
+        let identity = CipIdentity::decode_named(c, &LIST_IDENTITY_FIELDS, anomalies)?;
+        match identity.extra.len() {
+            0 => anomalies.push(Anomaly {
                 field: "enip.identity.state",
                 what: "state byte missing".into(),
-            });
-            None
-        } else {
-            Some(c.u8("enip.identity.state")?)
-        };
-        let extra = c.rest().to_vec();
-        if !extra.is_empty() {
-            anomalies.push(Anomaly {
+            }),
+            1 => {}
+            n => anomalies.push(Anomaly {
                 field: "enip.identity",
-                what: format!("{} bytes after the state byte", extra.len()),
-            });
+                what: format!("{} bytes after the state byte", n - 1),
+            }),
         }
         if sin_family != 2 {
             anomalies.push(Anomaly {
@@ -558,16 +540,18 @@ impl IdentityItem {
             sin_port,
             sin_addr,
             sin_zero,
-            vendor_id,
-            device_type,
-            product_code,
-            revision,
-            status,
-            serial,
-            product_name,
-            state,
-            extra,
+            identity,
         })
+    }
+
+    /// The state byte (attribute 8), `None` when the device left it out (some do).
+    pub fn state(&self) -> Option<u8> {
+        self.identity.extra.first().copied()
+    }
+
+    /// Bytes after the state byte, kept as sent (empty on a well-formed item).
+    pub fn after_state(&self) -> &[u8] {
+        self.identity.extra.get(1..).unwrap_or_default()
     }
 
     /// The socket address the device reports (never the asset's key: NAT, replays).
@@ -577,37 +561,19 @@ impl IdentityItem {
 
     /// The product name as text (invalid UTF-8 replaced).
     pub fn product_name_str(&self) -> String {
-        String::from_utf8_lossy(&self.product_name).into_owned()
-    }
-
-    /// The shared identity vocabulary (source `list_identity`).
-    pub fn to_identity(&self) -> EnipIdentity {
-        EnipIdentity {
-            source: EnipIdentitySource::ListIdentity,
-            vendor_id: self.vendor_id,
-            device_type: self.device_type,
-            product_code: self.product_code,
-            revision_major: self.revision[0],
-            revision_minor: self.revision[1],
-            status: self.status,
-            serial: self.serial,
-            product_name: self.product_name_str(),
-            state: self.state,
-            encapsulation_version: Some(self.encapsulation_version),
-            socket_addr: Some(self.socket_addr()),
-        }
+        self.identity.product_name_str()
     }
 }
 
-/// Decodes the identity items of a List Identity reply frame into the shared vocabulary.
-/// Items of other types are skipped with an anomaly; a malformed identity item is an error.
-pub fn to_identity(frame: &Frame) -> Result<(Vec<EnipIdentity>, Vec<Anomaly>), DecodeError> {
+/// Decodes the identity items of a List Identity reply frame. Items of other types are
+/// skipped with an anomaly; a malformed identity item is an error.
+pub fn identity_items(frame: &Frame) -> Result<(Vec<IdentityItem>, Vec<Anomaly>), DecodeError> {
     let mut anomalies = Vec::new();
     let mut out = Vec::new();
     for item in frame.cpf_items() {
         if item.type_id == ItemType::ListIdentity {
             let mut c = Cursor::framed(&item.data);
-            out.push(IdentityItem::decode(&mut c, &mut anomalies)?.to_identity());
+            out.push(IdentityItem::decode(&mut c, &mut anomalies)?);
         } else {
             anomalies.push(Anomaly {
                 field: "enip.cpf.item.type_id",
@@ -937,37 +903,56 @@ impl CipIdentity {
     }
 
     pub fn decode(c: &mut Cursor, anomalies: &mut Vec<Anomaly>) -> Result<Self, DecodeError> {
+        Self::decode_named(c, &CIP_IDENTITY_FIELDS, anomalies)
+    }
+
+    /// Decodes attributes 1 to 7 and keeps the rest of the cursor in `extra`, naming the
+    /// fields as the enclosing message does (a List Identity item or a CIP reply).
+    fn decode_named(
+        c: &mut Cursor,
+        names: &IdentityFields,
+        anomalies: &mut Vec<Anomaly>,
+    ) -> Result<Self, DecodeError> {
         Ok(CipIdentity {
-            vendor_id: c.u16_le("cip.identity.vendor_id")?,
-            device_type: c.u16_le("cip.identity.device_type")?,
-            product_code: c.u16_le("cip.identity.product_code")?,
-            revision: c.array("cip.identity.revision")?,
-            status: c.u16_le("cip.identity.status")?,
-            serial: c.u32_le("cip.identity.serial")?,
-            product_name: decode_short_string(c, "cip.identity.product_name", anomalies)?,
+            vendor_id: c.u16_le(names.vendor_id)?,
+            device_type: c.u16_le(names.device_type)?,
+            product_code: c.u16_le(names.product_code)?,
+            revision: c.array(names.revision)?,
+            status: c.u16_le(names.status)?,
+            serial: c.u32_le(names.serial)?,
+            product_name: decode_short_string(c, names.product_name, anomalies)?,
             extra: c.rest().to_vec(),
         })
     }
 
-    /// The shared identity vocabulary (source `cip_get_attributes_all`). The state byte
-    /// (attribute 8) is not taken from `extra`: devices differ in what follows the name.
-    pub fn to_identity(&self) -> EnipIdentity {
-        EnipIdentity {
-            source: EnipIdentitySource::CipGetAttributesAll,
-            vendor_id: self.vendor_id,
-            device_type: self.device_type,
-            product_code: self.product_code,
-            revision_major: self.revision[0],
-            revision_minor: self.revision[1],
-            status: self.status,
-            serial: self.serial,
-            product_name: String::from_utf8_lossy(&self.product_name).into_owned(),
-            state: None,
-            encapsulation_version: None,
-            socket_addr: None,
-        }
+    /// The product name as text (invalid UTF-8 replaced).
+    pub fn product_name_str(&self) -> String {
+        String::from_utf8_lossy(&self.product_name).into_owned()
     }
 }
+
+/// Where the Identity attributes sit in a message, for error and anomaly names.
+#[derive(Debug)]
+struct IdentityFields {
+    vendor_id: &'static str,
+    device_type: &'static str,
+    product_code: &'static str,
+    revision: &'static str,
+    status: &'static str,
+    serial: &'static str,
+    product_name: &'static str,
+}
+
+/// Field names of a Get_Attributes_All reply's identity attributes.
+const CIP_IDENTITY_FIELDS: IdentityFields = IdentityFields {
+    vendor_id: "cip.identity.vendor_id",
+    device_type: "cip.identity.device_type",
+    product_code: "cip.identity.product_code",
+    revision: "cip.identity.revision",
+    status: "cip.identity.status",
+    serial: "cip.identity.serial",
+    product_name: "cip.identity.product_name",
+};
 
 /// The Identity object attributes (Vol. 1 5A-2.2) a Get_Attribute_List must ask for to be
 /// read as an identity: vendor, device type, product code, revision, serial and product
@@ -1194,7 +1179,8 @@ pub fn route_path_text(path: &[u8]) -> String {
     if ok.is_ok() && !parts.is_empty() {
         format!("cip:{}", parts.join(","))
     } else {
-        format!("cip:0x{}", hex::encode(path))
+        let hex: String = path.iter().map(|b| format!("{b:02x}")).collect();
+        format!("cip:0x{hex}")
     }
 }
 
@@ -1248,18 +1234,6 @@ pub enum Access {
     Reply,
     /// Something otscout cannot name.
     Unknown,
-}
-
-impl Access {
-    /// The security-relevant kind for the passive side's `Fact::Operation` (writes and
-    /// control), or `None` for reads, discovery, session plumbing and replies.
-    pub fn operation_kind(self) -> Option<OperationKind> {
-        match self {
-            Access::Write => Some(OperationKind::Write),
-            Access::Control => Some(OperationKind::Control),
-            _ => None,
-        }
-    }
 }
 
 /// One named operation in a frame.
@@ -1500,4 +1474,82 @@ fn decode_short_string(
 /// Lengths otscout writes come from values it decoded or built; saturate rather than wrap.
 fn len_u16(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity item of enip_test.pcap frame 7 (a 1756-ENBT/A at 10.1.1.164, List
+    /// Identity reply over TCP; decoded with tshark 4.0.17, see the captures' INDEX.md).
+    const ENBT_ITEM: [u8; 45] = [
+        0x01, 0x00, // encapsulation version 1
+        0x00, 0x02, 0xaf, 0x12, // sin_family 2, sin_port 44818 (big-endian)
+        0x0a, 0x01, 0x01, 0xa4, // sin_addr 10.1.1.164
+        0, 0, 0, 0, 0, 0, 0, 0, // sin_zero
+        0x01, 0x00, 0x0c, 0x00, 0x3a, 0x00, // vendor 1, device type 12, product code 58
+        0x04, 0x03, 0x30, 0x00, // revision 4.3, status 0x0030
+        0x8e, 0x4d, 0x52, 0x00, // serial 0x00524d8e
+        0x0b, b'1', b'7', b'5', b'6', b'-', b'E', b'N', b'B', b'T', b'/', b'A', // name
+        0x03, // state 3
+    ];
+
+    #[test]
+    fn identity_item_holds_the_cip_identity_that_follows_the_socket_address() {
+        let mut anomalies = Vec::new();
+        let item = IdentityItem::decode(&mut Cursor::framed(&ENBT_ITEM), &mut anomalies).unwrap();
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        // Vol. 2 2-4.3.2: after the 18 bytes of version and socket address, the item is the
+        // Identity object's attributes 1-8 as Get_Attributes_All sends them.
+        let cip = CipIdentity::decode(&mut Cursor::framed(&ENBT_ITEM[18..]), &mut Vec::new());
+        assert_eq!(cip.as_ref(), Ok(&item.identity));
+        assert_eq!(item.identity.product_name, b"1756-ENBT/A");
+        assert_eq!(
+            (item.identity.vendor_id, item.identity.serial),
+            (1, 0x0052_4d8e)
+        );
+        assert_eq!(item.state(), Some(3));
+        assert!(item.after_state().is_empty());
+        assert_eq!(item.socket_addr().to_string(), "10.1.1.164:44818");
+        let mut out = Vec::new();
+        item.encode(&mut out);
+        assert_eq!(out, ENBT_ITEM);
+        assert_eq!(item.encoded_len(), ENBT_ITEM.len());
+    }
+
+    #[test]
+    fn identity_item_errors_still_name_the_item_fields() {
+        // Cut inside the serial: the item's names, not the CIP reply's.
+        let e = IdentityItem::decode(&mut Cursor::framed(&ENBT_ITEM[..30]), &mut Vec::new());
+        assert!(matches!(
+            e,
+            Err(DecodeError::Truncated {
+                field: "enip.identity.serial",
+                ..
+            })
+        ));
+        let e = CipIdentity::decode(&mut Cursor::framed(&ENBT_ITEM[18..30]), &mut Vec::new());
+        assert!(matches!(
+            e,
+            Err(DecodeError::Truncated {
+                field: "cip.identity.serial",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn identity_item_keeps_bytes_after_the_state_byte() {
+        let mut bytes = ENBT_ITEM.to_vec();
+        bytes.extend([0xAA, 0xBB]);
+        let mut anomalies = Vec::new();
+        let item = IdentityItem::decode(&mut Cursor::framed(&bytes), &mut anomalies).unwrap();
+        assert_eq!(item.state(), Some(3));
+        assert_eq!(item.after_state(), [0xAA, 0xBB]);
+        assert_eq!(anomalies.len(), 1);
+        assert_eq!(anomalies[0].what, "2 bytes after the state byte");
+        let mut out = Vec::new();
+        item.encode(&mut out);
+        assert_eq!(out, bytes);
+    }
 }

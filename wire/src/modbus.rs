@@ -25,10 +25,8 @@
 //! connected to port 502) says which direction a frame went.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use super::{Anomaly, Cursor, DecodeError};
-use crate::inventory::ModbusIdentity;
 
 /// The registered Modbus/TCP port (MMTCP 4.1.1): the side on it is the server, so a
 /// frame sent to it is a request and a frame sent from it a response.
@@ -162,8 +160,7 @@ impl Header {
 }
 
 /// What a function does to the device, for "who wrote to which PLC".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Access {
     /// Reads data or identity; changes nothing.
     Read,
@@ -388,12 +385,6 @@ impl ReadCode {
             ReadCode::Individual => 4,
             ReadCode::Unknown(b) => b,
         }
-    }
-}
-
-impl From<crate::safety::ReadDeviceIdCode> for ReadCode {
-    fn from(c: crate::safety::ReadDeviceIdCode) -> Self {
-        ReadCode::from_u8(c.code())
     }
 }
 
@@ -925,32 +916,6 @@ pub fn no_identity_objects_answer(unit_id: u8, read_code: u8) -> String {
     format!(
         "unit {unit_id} answered read device identification with no identity objects (read code {read_code})"
     )
-}
-
-/// Folds the Read Device Identification replies of one unit (every read code and page, in
-/// the order received) into an identity. The first value of an object id wins (a later
-/// page repeating an object does not overwrite it); the conformity level is the first
-/// reply's. Values are text with invalid UTF-8 replaced, and NUL padding trimmed from the
-/// end; the raw bytes stay with the caller.
-pub fn to_identity<'a>(
-    unit_id: u8,
-    replies: impl IntoIterator<Item = &'a ReadDeviceIdResponse>,
-) -> ModbusIdentity {
-    let mut conformity_level = None;
-    let mut objects = BTreeMap::new();
-    for reply in replies {
-        conformity_level.get_or_insert(reply.conformity_level);
-        for o in &reply.objects {
-            objects
-                .entry(o.id)
-                .or_insert_with(|| o.as_str().trim_end_matches('\0').to_string());
-        }
-    }
-    ModbusIdentity {
-        unit_id,
-        conformity_level,
-        objects,
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
-//! Sans-IO codecs for the protocols otscout speaks and reads.
+//! Sans-IO codecs for the protocols otscout speaks and reads: Modbus/TCP (MBAP), EtherNet/IP
+//! encapsulation and CIP, and S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL.
 //!
-//! One file per protocol layer. This module never does I/O, never reads a clock and
-//! never prints: it turns bytes into typed messages and back.
+//! One file per protocol layer. This crate never does I/O, never reads a clock and never
+//! prints: it turns bytes into typed messages and back. It imports nothing of otscout:
+//! what a message means for the inventory (identities, operation kinds) and which requests
+//! otscout may send are decided above it, in otscout's `protocols` and `safety` modules,
+//! and the crate boundary lets the compiler hold that direction. otscout re-exports the
+//! crate as `otscout::wire`.
 //!
 //! # The untrusted-input contract
 //! Every byte handed to a decoder may come from a hostile or broken device or a corrupt
@@ -83,7 +88,7 @@ impl DecodeError {
 
 /// Something odd but survivable in a decoded message: kept so the caller can report it
 /// (a vendor's deviation, a suspicious value), never silently dropped.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Anomaly {
     /// The field, as in [`DecodeError`] messages (`modbus.devid.more_follows`).
     pub field: &'static str,

@@ -1,0 +1,51 @@
+//! EtherNet/IP and CIP codec types as inventory facts: List Identity items and the CIP
+//! Identity object as an [`EnipIdentity`].
+
+use crate::inventory::{EnipIdentity, EnipIdentitySource};
+use crate::wire::enip::{CipIdentity, Frame, IdentityItem, identity_items};
+use crate::wire::{Anomaly, DecodeError};
+
+/// A List Identity item as an identity (source `list_identity`), with the state byte,
+/// the encapsulation version and the socket address the item carries.
+pub fn list_identity(item: &IdentityItem) -> EnipIdentity {
+    EnipIdentity {
+        source: EnipIdentitySource::ListIdentity,
+        state: item.state(),
+        encapsulation_version: Some(item.encapsulation_version),
+        socket_addr: Some(item.socket_addr()),
+        ..attributes(&item.identity)
+    }
+}
+
+/// A Get_Attributes_All (or complete Get_Attribute_List) reply of the Identity object as
+/// an identity (source `cip_get_attributes_all`). The state byte (attribute 8) is not
+/// taken from `extra`: devices differ in what follows the name.
+pub fn cip_identity(id: &CipIdentity) -> EnipIdentity {
+    attributes(id)
+}
+
+fn attributes(id: &CipIdentity) -> EnipIdentity {
+    EnipIdentity {
+        source: EnipIdentitySource::CipGetAttributesAll,
+        vendor_id: id.vendor_id,
+        device_type: id.device_type,
+        product_code: id.product_code,
+        revision_major: id.revision[0],
+        revision_minor: id.revision[1],
+        status: id.status,
+        serial: id.serial,
+        product_name: id.product_name_str(),
+        state: None,
+        encapsulation_version: None,
+        socket_addr: None,
+    }
+}
+
+/// The identities of a List Identity reply frame. Items of other types are skipped with
+/// an anomaly; a malformed identity item is an error.
+pub fn list_identity_reply(
+    frame: &Frame,
+) -> Result<(Vec<EnipIdentity>, Vec<Anomaly>), DecodeError> {
+    let (items, anomalies) = identity_items(frame)?;
+    Ok((items.iter().map(list_identity).collect(), anomalies))
+}

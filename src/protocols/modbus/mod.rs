@@ -1,0 +1,3 @@
+//! Modbus/TCP above its codec ([`crate::wire::modbus`]).
+
+pub mod identity;

@@ -1,0 +1,147 @@
+//! The untrusted-input contract of the crate docs, held by the crate itself: every decoder
+//! entry point of every codec, fed arbitrary bytes (and arbitrary bodies behind a valid
+//! header), returns instead of panicking, and whatever decodes encodes back to the bytes
+//! it used. otscout's integration tests (`tests/it/{modbus,enip,s7}.rs`) run the same
+//! inputs through the guard, the identity mappings and the probe sessions as well.
+
+use otscout_wire::Cursor;
+use otscout_wire::{enip, modbus, s7};
+use proptest::prelude::*;
+
+fn modbus_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = modbus::frame_len(bytes) {
+        assert!(
+            n > 0 && n <= bytes.len(),
+            "Some({n}) with {} held",
+            bytes.len()
+        );
+    }
+    let mut c = Cursor::framed(bytes);
+    if let Ok(adu) = modbus::ResponseAdu::decode(&mut c) {
+        if let modbus::Response::ReadDeviceId(r) = &adu.pdu {
+            let _ = r.anomalies();
+        }
+        let _ = adu.pdu.report_server_id();
+        let mut out = Vec::new();
+        adu.encode(&mut out);
+        assert_eq!(out, &bytes[..c.position()]);
+        assert_eq!(out.len(), adu.encoded_len());
+    }
+    let mut c = Cursor::framed(bytes);
+    if let Ok(adu) = modbus::RequestAdu::decode(&mut c) {
+        let _ = modbus::classify(&adu.pdu);
+        let _ = adu.pdu.address_range();
+        let mut out = Vec::new();
+        adu.encode(&mut out);
+        assert_eq!(out, &bytes[..c.position()]);
+    }
+    let _ = modbus::RequestAdu::decode(&mut Cursor::new(bytes));
+    let _ = modbus::ResponseAdu::decode(&mut Cursor::new(bytes));
+}
+
+fn enip_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = enip::frame_len(bytes) {
+        assert!(
+            n > 0 && n <= bytes.len(),
+            "Some({n}) with {} held",
+            bytes.len()
+        );
+    }
+    let _ = enip::Frame::decode(&mut Cursor::new(bytes));
+    if let Ok(f) = enip::Frame::decode_exact(bytes) {
+        let _ = enip::classify(&f);
+        let _ = enip::identity_items(&f);
+        let _ = enip::cip_request(&f);
+        let _ = enip::cip_reply(&f);
+        let mut out = Vec::new();
+        f.encode(&mut out);
+        assert_eq!(out.len(), f.encoded_len());
+    }
+    if let Ok(item) = enip::IdentityItem::decode(&mut Cursor::framed(bytes), &mut Vec::new()) {
+        // An item keeps every byte (the state and what follows it live in `identity.extra`).
+        let mut out = Vec::new();
+        item.encode(&mut out);
+        assert_eq!(out.len(), item.encoded_len());
+        assert_eq!(out, bytes);
+    }
+    let _ = enip::ServiceItem::decode(&mut Cursor::framed(bytes));
+    let _ = enip::CipMessage::decode(&mut Cursor::framed(bytes));
+    let _ = enip::CipIdentity::decode(&mut Cursor::framed(bytes), &mut Vec::new());
+    let _ = enip::identity_from_attribute_list(bytes, &mut Vec::new());
+    let _ = enip::IoPacket::decode(bytes);
+    let _ = enip::PathTarget::parse(bytes);
+    let _ = enip::multiple_service_parts(bytes);
+    let _ = enip::unconnected_send_inner(bytes);
+    let mut ops = Vec::new();
+    enip::classify_cip(bytes, 0, &mut ops);
+}
+
+fn s7_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = s7::frame_len(bytes) {
+        assert!(
+            n > 0 && n <= bytes.len(),
+            "Some({n}) with {} held",
+            bytes.len()
+        );
+    }
+    let _ = s7::Frame::decode(&mut Cursor::new(bytes));
+    if let Ok(f) = s7::Frame::decode_exact(bytes) {
+        let _ = s7::classify(&f);
+        let _ = f.anomalies();
+        if let Some(p) = f.s7() {
+            let _ = p.szl_response();
+        }
+    }
+    let _ = s7::Frame::decode(&mut Cursor::framed(bytes));
+    let _ = s7::S7Pdu::decode(&mut Cursor::framed(bytes));
+    if let Ok(l) = s7::SzlList::decode(&mut Cursor::framed(bytes)) {
+        let _ = l.module_records();
+        let _ = l.nonstandard_order_numbers();
+        let _ = l.component_records();
+    }
+    let mut ra = s7::SzlReassembler::new();
+    let _ = ra.push(bytes, bytes.first().is_some_and(|b| b & 1 == 1));
+}
+
+/// Arbitrary bytes, or arbitrary bytes behind a header whose length covers them.
+fn behind(header: &'static [u8], len_at: usize, le: bool) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        prop::collection::vec(any::<u8>(), 0..300).prop_map(move |tail| {
+            let mut v = header.to_vec();
+            v.extend_from_slice(&tail);
+            // The length field counts what follows it (MBAP, ENIP) or the whole frame (TPKT).
+            let n = match len_at {
+                4 => v.len() - 6,
+                2 if le => v.len() - 24,
+                _ => v.len(),
+            } as u16;
+            let b = if le { n.to_le_bytes() } else { n.to_be_bytes() };
+            v[len_at..len_at + 2].copy_from_slice(&b);
+            v
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn modbus_decoders_never_panic(
+        bytes in behind(&[0, 1, 0, 0, 0, 0, 1], 4, false),
+    ) {
+        modbus_entry_points(&bytes);
+    }
+
+    #[test]
+    fn enip_decoders_never_panic(
+        bytes in behind(&[0x63, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2, true),
+    ) {
+        enip_entry_points(&bytes);
+    }
+
+    #[test]
+    fn s7_decoders_never_panic(
+        bytes in behind(&[0x03, 0x00, 0, 0, 0x02, 0xf0, 0x80, 0x32], 2, false),
+    ) {
+        s7_entry_points(&bytes);
+    }
+}
