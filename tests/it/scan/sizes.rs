@@ -206,6 +206,12 @@ async fn unanswered_addresses_become_ranges_losslessly() {
     assert_eq!(ips, ["127.23.97.10", "127.23.97.11", "127.23.97.40"]);
     let bytes = json::render(&from_new);
     json::parse(&bytes).expect("a version-3 report verifies");
+    let schema = crate::report::read_json(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+    );
+    let as_json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let errors = crate::report::validate(&schema, &[], &as_json);
+    assert!(errors.is_empty(), "{errors:#?}");
 
     // A version-2 report as the old otscout wrote it: every address listed.
     let mut v2 = merged(&[Input {
@@ -278,6 +284,49 @@ async fn a_report_whose_summary_contradicts_its_evidence_is_refused() {
     b.scans[0].extra.get_mut("hosts").unwrap()["127.23.98.3"] = rec;
     let e = json::check_consistent(&b).unwrap_err().to_string();
     assert!(e.contains("has a host record for it"), "{e}");
+
+    // Every view still renders it, and diff sees an address that moves between answered
+    // and unanswered as drift, as before: a second scan of the same scope where the
+    // adapter at .15 no longer answers.
+    assert!(!otscout::report::csv::render(&inv).is_empty());
+    assert!(!otscout::report::cyclonedx::render(&inv).is_empty());
+    assert!(otscout::report::markdown::render(&inv).contains("127.23.98.15"));
+    let page =
+        otscout::report::html::render(&inv, &otscout::report::html::SignatureStatus::NotChecked);
+    assert!(page.contains("127.23.98.15"));
+    let gone: IpAddr = "127.23.98.15".parse().unwrap();
+    let without = toml
+        .split("[[device]]")
+        .filter(|d| !d.contains("127.23.98.15"))
+        .collect::<Vec<_>>()
+        .join("[[device]]");
+    let targets: Vec<IpAddr> = (1..=20).map(|h| IpAddr::from([127, 23, 98, h])).collect();
+    let later = merged(&[Input::from_scan(
+        "s2.json",
+        document(&scan_plant(&without, targets).await, &m),
+    )]);
+    assert!(
+        unanswered::groups(&later.scans[0])
+            .unwrap()
+            .iter()
+            .any(|g| g.intervals().unwrap().iter().any(|i| i.contains(gone)))
+    );
+    let d = otscout::report::diff::diff(&inv, &later);
+    assert!(d.is_drift());
+    assert_eq!(d.removed.iter().map(|a| a.ip).collect::<Vec<_>>(), [gone]);
+    let back = otscout::report::diff::diff(&later, &inv);
+    assert_eq!(back.added.iter().map(|a| a.ip).collect::<Vec<_>>(), [gone]);
+    // The old per-address form of the same scan is no drift against the new form.
+    let old_form = merged(&[Input {
+        name: "s.json".into(),
+        nested: vec![],
+        scans: vec![old.scan.clone()],
+        observations: old.observations.clone(),
+        site: None,
+        verified: vec![],
+        sites: vec![],
+    }]);
+    assert!(!otscout::report::diff::diff(&old_form, &inv).is_drift());
 
     // A count its ranges do not hold.
     let mut c = inv.clone();
