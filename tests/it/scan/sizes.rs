@@ -381,3 +381,100 @@ async fn a_mostly_empty_scope_gives_a_report_the_size_of_what_answered() {
     assert!(result_len < 30_000, "result of {result_len} bytes");
     assert!(old_bytes.len() > 100 * bytes.len());
 }
+
+/// One host line as the code before the summary wrote it (journal version 2): the three
+/// `lab` probes of `ip`, each with `outcome` and one `no_answer` observation of `kind`.
+fn old_host_line(scan_id: &str, sha: &str, ip: &str, outcomes: [(&str, &str); 3]) -> String {
+    let probes: Vec<String> = [("enip", 44818, "enip.list_identity"), ("modbus", 502, "modbus.read_device_id"), ("s7", 102, "cotp.connect")]
+        .iter()
+        .zip(outcomes)
+        .map(|((p, port, req), (outcome, kind))| {
+            format!(
+                r#"{{"protocol":"{p}","transport":"tcp","port":{port},"outcome":"{outcome}","started":"2026-12-01T00:00:01Z","finished":"2026-12-01T00:00:02Z","connections":0,"requests":[],"observations":[{{"ip":"{ip}","fact":{{"type":"no_answer","protocol":"{p}","port":{port},"outcome":"{kind}"}},"provenance":{{"source":"active","scan_id":"{scan_id}","profile":"lab","profile_sha256":"{sha}","request":"{req}"}},"seen":"2026-12-01T00:00:01Z"}}]}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"type":"host","host":{{"ip":"{ip}","state":"done","started":"2026-12-01T00:00:01Z","finished":"2026-12-01T00:00:02Z","probes":[{}]}}}}"#,
+        probes.join(",")
+    ) + "\n"
+}
+
+/// `--resume` of a journal the code before the summary wrote: its finished hosts are not
+/// probed again, and the result summarises them with the new run's unanswered addresses
+/// (one group per protocol), keeping the full record of the host that answered something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_of_an_old_journal_summarises_its_hosts_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("old.json.journal.jsonl");
+    let out = dir.path().join("resumed.json");
+    let scan_id = "20261201T000000Z-0a1b2c3d";
+    let sha = otscout::profile::builtin("lab").unwrap().profile.sha256();
+    let mut text = format!(
+        r#"{{"type":"header","format":"otscout-scan-journal","version":2,"scan_id":"{scan_id}","profile":"lab","profile_sha256":"{sha}","started":"2026-12-01T00:00:00Z","scope":["127.23.99.1-10"],"exclusions":[]}}"#
+    ) + "\n";
+    let refused = [("refused", "refused"); 3];
+    for h in 1..=5 {
+        text += &old_host_line(scan_id, &sha, &format!("127.23.99.{h}"), refused);
+    }
+    let odd = [
+        ("refused", "refused"),
+        ("not_this_protocol", "not_this_protocol"),
+        ("refused", "refused"),
+    ];
+    text += &old_host_line(scan_id, &sha, "127.23.99.6", odd);
+    std::fs::write(&journal, text).unwrap();
+    let args: Vec<String> = [
+        "scan",
+        "127.23.99.1-10",
+        "--profile",
+        "lab",
+        "--quiet",
+        "-o",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([
+        out.display().to_string(),
+        "--resume".into(),
+        journal.display().to_string(),
+    ])
+    .collect();
+    let run = super::plant::run_bin(env!("CARGO_BIN_EXE_otscout"), &args).await;
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: ScanResult = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((r.version, r.scan.scan_id.as_str()), (2, scan_id));
+    let hosts: Vec<&String> = r.scan.extra["hosts"].as_object().unwrap().keys().collect();
+    assert_eq!(hosts, ["127.23.99.6"]);
+    let groups = unanswered::groups(&r.scan).unwrap();
+    assert_eq!(groups.len(), 3, "{groups:#?}");
+    let first_run = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:01Z")
+        .unwrap()
+        .to_utc();
+    for g in &groups {
+        assert_eq!(g.count, 9, "{g:?}");
+        assert_eq!(
+            g.ranges,
+            ["127.23.99.1-127.23.99.5", "127.23.99.7-127.23.99.10"]
+        );
+        assert_eq!(g.first, first_run, "the first run's probes are in the span");
+    }
+    // The resumed run did not probe the journal's hosts again.
+    assert!(
+        r.scan
+            .ledger
+            .keys()
+            .all(|ip| !matches!(ip.to_string().as_str(), "127.23.99.1" | "127.23.99.6"))
+    );
+    let said = unanswered::outcomes(&r.scan, &r.observations).unwrap();
+    assert_eq!(said.len(), 10);
+    assert_eq!(
+        said[&"127.23.99.6".parse::<IpAddr>().unwrap()][&(Protocol::Modbus, 502)].0,
+        "not_this_protocol"
+    );
+}
