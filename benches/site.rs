@@ -102,7 +102,10 @@ struct Step {
 
 /// Runs `prog args` to the end as a child (under GNU time when present) and prints a line.
 fn step(label: &str, dir: &Path, prog: &Path, args: &[String]) -> Step {
-    let usage = dir.join(format!("{}.rusage", label.replace([' ', '/', '(', ')', '+'], "_")));
+    let usage = dir.join(format!(
+        "{}.rusage",
+        label.replace([' ', '/', '(', ')', '+'], "_")
+    ));
     let mut c = if Path::new(GNU_TIME).exists() {
         let mut c = Command::new(GNU_TIME);
         c.args(["-f", "%e %M %U %S", "-o"]).arg(&usage).arg(prog);
@@ -375,7 +378,14 @@ fn site(otscout: &Path, sim: &Path, dir: &Path, devices: usize, prefix: u8) {
         "csv",
         dir,
         otscout,
-        &strings(&["report", "report.json", "--format", "csv", "-o", "report.csv"]),
+        &strings(&[
+            "report",
+            "report.json",
+            "--format",
+            "csv",
+            "-o",
+            "report.csv",
+        ]),
     );
     step(
         "html",

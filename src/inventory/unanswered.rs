@@ -75,6 +75,13 @@ pub struct Unanswered {
     pub ranges: Vec<String>,
 }
 
+/// A group's addresses so far and its span.
+type Span = (Vec<Interval>, DateTime<Utc>, DateTime<Utc>);
+/// A host's share of the groups: each key with the span of its probe.
+type HostParts = Vec<(GroupKey, DateTime<Utc>, DateTime<Utc>)>;
+/// Address → (protocol, port) → what its probe said.
+pub type PerAddress = BTreeMap<IpAddr, BTreeMap<(Protocol, u16), ProbeSaid>>;
+
 /// What identifies a group: everything but the addresses and the span.
 type GroupKey = (
     Protocol,
@@ -123,7 +130,8 @@ pub struct Interval {
 }
 
 impl Interval {
-    pub fn len(&self) -> u128 {
+    /// Addresses in it (never zero: `lo <= hi`).
+    pub fn count(&self) -> u128 {
         self.hi - self.lo + 1
     }
 
@@ -246,10 +254,7 @@ fn only(v: &serde_json::Value, members: &[&str]) -> bool {
 }
 
 /// The groups this host joins, when its record says nothing but "no answer".
-fn summarise_host(
-    record: &serde_json::Value,
-    obs: &[&Observation],
-) -> Option<Vec<(GroupKey, DateTime<Utc>, DateTime<Utc>)>> {
+fn summarise_host(record: &serde_json::Value, obs: &[&Observation]) -> Option<HostParts> {
     if !only(record, &HOST_MEMBERS) {
         return None;
     }
@@ -329,8 +334,7 @@ pub fn compact(scans: &mut [ScanMeta], observations: &mut Vec<Observation>) {
                 by_ip.entry(o.ip).or_default().push(i);
             }
         }
-        let mut joined: BTreeMap<GroupKey, (Vec<Interval>, DateTime<Utc>, DateTime<Utc>)> =
-            BTreeMap::new();
+        let mut joined: BTreeMap<GroupKey, Span> = BTreeMap::new();
         let mut gone: Vec<String> = Vec::new();
         for (ip_text, record) in hosts {
             let Ok(ip) = ip_text.parse::<IpAddr>() else {
@@ -365,7 +369,7 @@ pub fn compact(scans: &mut [ScanMeta], observations: &mut Vec<Observation>) {
         let mut out = Vec::with_capacity(joined.len());
         for (k, (iv, first, last)) in joined {
             let iv = coalesce(iv);
-            let count = iv.iter().map(Interval::len).sum::<u128>();
+            let count = iv.iter().map(Interval::count).sum::<u128>();
             out.push(Unanswered {
                 protocol: k.0,
                 transport: k.1,
@@ -409,11 +413,8 @@ pub type ProbeSaid = (String, Option<String>, Option<String>);
 /// and observations and its `unanswered` groups: the old per-address form, from either
 /// form. For tests and for readers that want one record per address (the expansion is as
 /// large as the scope: do not call it on an untrusted report).
-pub fn outcomes(
-    meta: &ScanMeta,
-    observations: &[Observation],
-) -> Result<BTreeMap<IpAddr, BTreeMap<(Protocol, u16), ProbeSaid>>, String> {
-    let mut out: BTreeMap<IpAddr, BTreeMap<(Protocol, u16), ProbeSaid>> = BTreeMap::new();
+pub fn outcomes(meta: &ScanMeta, observations: &[Observation]) -> Result<PerAddress, String> {
+    let mut out = PerAddress::new();
     if let Some(hosts) = meta.extra.get("hosts").and_then(|h| h.as_object()) {
         for (ip, record) in hosts {
             let ip: IpAddr = ip.parse().map_err(|_| format!("host {ip:?}"))?;
@@ -509,7 +510,7 @@ pub fn check(scans: &[ScanMeta], evidence: &[&[Observation]]) -> Result<(), Stri
             let iv = g
                 .intervals()
                 .map_err(|e| format!("scan {} `{MEMBER}`: {e}", meta.scan_id))?;
-            let n: u128 = iv.iter().map(Interval::len).sum();
+            let n: u128 = iv.iter().map(Interval::count).sum();
             if u128::from(g.count) != n {
                 return Err(format!(
                     "scan {} `{MEMBER}` {} {} says count {} but its ranges hold {n} addresses",
@@ -582,7 +583,7 @@ mod tests {
     fn ranges_parse_and_refuse_what_compact_never_writes() {
         let r = |v: &[&str]| parse_ranges(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
         let iv = r(&["10.0.0.1-10.0.0.9", "10.0.0.11", "::1-::3"]).unwrap();
-        assert_eq!(iv.iter().map(Interval::len).sum::<u128>(), 13);
+        assert_eq!(iv.iter().map(Interval::count).sum::<u128>(), 13);
         assert!(
             r(&["10.0.0.9-10.0.0.1"])
                 .unwrap_err()
