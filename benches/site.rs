@@ -26,6 +26,26 @@
 //! the simulators' own: each shard writes what it served as pcapng (`--pcap`: the traffic
 //! of this very scan, handshakes and FINs included), and the passive step imports the N
 //! captures together.
+//!
+//! # Measured
+//! 2026-12-07, the 2-core machine shared with other engineers' builds (load average 6-7.5),
+//! **debug builds** (`cargo build --bench site`, the binary run directly): the shared disk
+//! was full that afternoon, so neither release builds nor the 50,000-device run (about
+//! 3 GB of files) could be made; the figures below are the bench's quick checks.
+//!
+//! | run | figure |
+//! |---|---|
+//! | /16 holding 1,000 devices, `lab` | scan 52.7 s, 748 MB peak; result 4.2 MB, report 12.9 MB (target < 50 MB); journal 237 MB |
+//! | 12,500 devices in a /18 (`OTSCOUT_SITE_DEVICES=12500 OTSCOUT_SITE_PREFIX=18 OTSCOUT_SITE_SWEEP=0`) | scan 16.7 s (260 MB peak), passive 3.2 s over 23 MB of pcapng (128 MB), merge + sign 28.4 s (790 MB), verify 20.6 s (863 MB), CSV 10.8 s (604 MB), HTML 11.2 s (604 MB); report 264.7 MB for 12,501 assets |
+//! | 2,000 devices in a /20 | merge + sign 3.8 s (151 MB), verify 3.2 s (158 MB), CSV 1.8 s (115 MB); report 42.4 MB |
+//!
+//! Memory follows the assets (about 3.3 times the report's size at verify), but the report
+//! itself is about 21 kB per asset of a generated plant scanned and captured (field
+//! objects repeat each source's full provenance; two-space indentation is about 40% of
+//! it): 12,500 assets already reach the 256 MiB the report reader accepts, so a
+//! 50,000-asset report (about 1 GB) is refused by `verify` and `report` until the
+//! per-asset size comes down (a provenance table referenced by index would be a schema
+//! change of its own).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
