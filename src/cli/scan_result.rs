@@ -15,8 +15,25 @@ use crate::probe::scan::{self as engine, HostState, ScanReport};
 
 use super::scan_run::Meta;
 
-/// The result document for `report`.
+/// The result document for `report`: [`document_per_address`], with the addresses that
+/// answered nothing summarised as ranges ([`crate::inventory::unanswered`]).
 pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
+    let ScanResult {
+        scan,
+        mut observations,
+        ..
+    } = document_per_address(report, meta);
+    let mut scan = scan;
+    // Addresses that answered nothing become ranges (docs/scan-result.md, `unanswered`):
+    // the result grows with what was found, not with the scope.
+    crate::inventory::unanswered::compact(std::slice::from_mut(&mut scan), &mut observations);
+    ScanResult::new(scan, observations)
+}
+
+/// The result document in the per-address form of version 1: one host record and every
+/// observation for every probed address (what [`document`] summarises; tests compare the
+/// two).
+pub fn document_per_address(report: &ScanReport, meta: &Meta) -> ScanResult {
     let mut ledger = scan::Ledger::new();
     let mut observations = Vec::new();
     let mut hosts: BTreeMap<IpAddr, HostOutcome> = BTreeMap::new();
@@ -104,7 +121,9 @@ pub fn document(report: &ScanReport, meta: &Meta) -> ScanResult {
             meta.extra.insert("skipped".into(), v);
         }
     }
-    ScanResult::new(meta, observations)
+    let mut r = ScanResult::new(meta, observations);
+    r.version = 1;
+    r
 }
 
 /// `scan.hosts.<ip>`: one probed host, whether it was finished, and each protocol

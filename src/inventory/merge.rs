@@ -40,8 +40,10 @@ pub const REPORT_FORMAT: &str = "otscout-report";
 /// The report schema version this build writes (docs/report-schema.md). Version 2 added
 /// sites (`site`, `sites`, `verified`, an asset's and a link's `site`, `summary.by_site`)
 /// the `mac_oui` provenance and `advisories` (matched CSAF advisories); every version-1 report is a valid version-2 report
-/// with none of them, so both are read.
-pub const REPORT_VERSION: u32 = 2;
+/// with none of them. Version 3 summarises a scan's addresses that answered nothing as
+/// ranges (`scans[].unanswered`, [`super::unanswered`]); a version-2 report is a version-3
+/// report without them. All three are read.
+pub const REPORT_VERSION: u32 = 3;
 /// The oldest report schema version this build reads.
 pub const REPORT_VERSION_MIN: u32 = 1;
 
@@ -84,31 +86,44 @@ impl Input {
     }
 
     /// An `otscout scan` result.
+    /// Addresses it lists one by one although they answered nothing (a version-1 result)
+    /// are summarised as ranges ([`super::unanswered`]).
     pub fn from_scan(name: &str, result: ScanResult) -> Self {
+        let mut scans = vec![result.scan];
+        let mut observations = result.observations;
+        super::unanswered::compact(&mut scans, &mut observations);
         Input {
             name: name.to_owned(),
             nested: Vec::new(),
-            site: result.scan.site.clone(),
-            scans: vec![result.scan],
-            observations: result.observations,
+            site: scans[0].site.clone(),
+            scans,
+            observations,
             verified: Vec::new(),
             sites: Vec::new(),
         }
     }
 
     /// An earlier report: its scans and the observations it was built from, at its site;
-    /// a fleet report's other sites come along as inputs of their own.
+    /// a fleet report's other sites come along as inputs of their own. The addresses of a
+    /// version-1 or -2 report that answered nothing are summarised as ranges
+    /// ([`super::unanswered`]).
     pub fn from_report(name: &str, report: Inventory) -> Self {
+        let (mut scans, mut observations) = (report.scans, report.observations);
+        super::unanswered::compact(&mut scans, &mut observations);
         Input {
             name: name.to_owned(),
             nested: report.inputs,
-            scans: report.scans,
-            observations: report.observations,
+            scans,
+            observations,
             site: report.site,
             verified: report.verified,
             sites: report
                 .sites
                 .into_iter()
+                .map(|mut s| {
+                    super::unanswered::compact(&mut s.scans, &mut s.observations);
+                    s
+                })
                 .map(|s| Input {
                     name: name.to_owned(),
                     nested: Vec::new(),

@@ -16,8 +16,13 @@ use super::observation::Observation;
 
 /// The `format` value of a scan result file.
 pub const SCAN_FORMAT: &str = "otscout-scan";
-/// The scan result format version this build writes and reads.
-pub const SCAN_VERSION: u32 = 1;
+/// The scan result format version this build writes. Version 2 summarises addresses
+/// that answered nothing as ranges (`scan.unanswered`, [`super::unanswered`]) instead of
+/// one host record and `no_answer` observations each.
+pub const SCAN_VERSION: u32 = 2;
+/// The oldest scan result format version this build reads (version 1 is version 2
+/// without `unanswered`; merge summarises it as it reads it).
+pub const SCAN_VERSION_MIN: u32 = 1;
 
 /// One scan's result: metadata plus observations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

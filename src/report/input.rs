@@ -13,7 +13,7 @@ use thiserror::Error;
 use super::json;
 use super::sign::{self, SignError};
 use crate::inventory::observation::{OBSERVATIONS_FORMAT, ObservationFile};
-use crate::inventory::scan::{SCAN_FORMAT, SCAN_VERSION, ScanResult};
+use crate::inventory::scan::{SCAN_FORMAT, SCAN_VERSION, SCAN_VERSION_MIN, ScanResult};
 use crate::inventory::{Input, merge::REPORT_FORMAT};
 
 /// Why an input could not be read.
@@ -253,7 +253,7 @@ fn load_json(
     };
     match head.format.as_str() {
         SCAN_FORMAT => {
-            if head.version != SCAN_VERSION {
+            if !(SCAN_VERSION_MIN..=SCAN_VERSION).contains(&head.version) {
                 return Err(version_err("scan result"));
             }
             let r: ScanResult =

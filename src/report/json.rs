@@ -20,13 +20,17 @@ pub enum ReportError {
     #[error("not an otscout report: format is {0:?}, expected \"otscout-report\"")]
     Format(String),
     #[error(
-        "report schema version {0} is not supported (this otscout reads versions 1 and 2); read it with the otscout that wrote it"
+        "report schema version {0} is not supported (this otscout reads versions 1, 2 and 3); read it with the otscout that wrote it"
     )]
     Version(u32),
     #[error(
         "report schema version 1 has no `advisories` member, but this report carries one: it was edited or written by another tool"
     )]
     AdvisoriesInVersion1,
+    #[error(
+        "report schema version {0} has no `unanswered` member in a scan, but scan {1} carries one: it was edited or written by another tool"
+    )]
+    UnansweredBeforeVersion3(u32, String),
     #[error(
         "the file is empty (a run that stopped before writing it?); give the report otscout wrote, or write it again"
     )]
@@ -154,6 +158,17 @@ pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
             ));
         }
     }
+    // A scan's unanswered addresses answered nothing: no host record and no observation
+    // of that scan may name them, and each group's count is what its ranges hold.
+    let own: &[crate::inventory::Observation] = &inv.observations;
+    if let Err(e) = crate::inventory::unanswered::check(&inv.scans, &[own]) {
+        return bad(e);
+    }
+    for site in &inv.sites {
+        if let Err(e) = crate::inventory::unanswered::check(&site.scans, &[&site.observations]) {
+            return bad(format!("site {}: {e}", crate::text::printable(&site.site)));
+        }
+    }
     let s = &inv.summary;
     let real = crate::inventory::merge::summarize(&inv.assets, observations);
     let counts = [
@@ -219,6 +234,21 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
     let inv: Inventory = serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))?;
     if inv.version == 1 && inv.advisories.is_some() {
         return Err(ReportError::AdvisoriesInVersion1);
+    }
+    if inv.version < 3 {
+        let scans = inv
+            .scans
+            .iter()
+            .chain(inv.sites.iter().flat_map(|s| &s.scans));
+        if let Some(s) = scans
+            .into_iter()
+            .find(|s| s.extra.contains_key(crate::inventory::unanswered::MEMBER))
+        {
+            return Err(ReportError::UnansweredBeforeVersion3(
+                inv.version,
+                crate::text::printable(&s.scan_id).to_string(),
+            ));
+        }
     }
     Ok(inv)
 }

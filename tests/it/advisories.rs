@@ -399,7 +399,7 @@ fn merge_embeds_the_matches_in_the_signed_report_and_every_view_shows_them() {
     let signed = sign::verify_file(&report, &sign::load_public_key(&keys.public).expect("pk"))
         .expect("verify")
         .inventory;
-    assert_eq!(signed.version, 2);
+    assert_eq!(signed.version, 3);
     let m = signed.advisories.clone().expect("embedded matches");
     assert!(find(&m, "10.0.0.1", "TEST-MODEL", "P1").is_some());
     assert!(m.documents.iter().all(|d| d.sha256.len() == 64));

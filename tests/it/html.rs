@@ -509,14 +509,14 @@ fn a_version_1_report_still_reads() {
     // A report as the previous schema wrote it: version 1, no sites, no mac_oui.
     let inv = merge(&[], chrono::DateTime::UNIX_EPOCH);
     let text = String::from_utf8(json::render(&inv)).unwrap();
-    assert!(text.contains("\"version\": 2,"));
-    let v1 = text.replacen("\"version\": 2,", "\"version\": 1,", 1);
+    assert!(text.contains("\"version\": 3,"));
+    let v1 = text.replacen("\"version\": 3,", "\"version\": 1,", 1);
     let back = json::parse(v1.as_bytes()).expect("version 1 reads");
     assert_eq!(back.version, 1);
     assert_eq!(json::render(&back), v1.as_bytes(), "and stays canonical");
-    let v3 = text.replacen("\"version\": 2,", "\"version\": 3,", 1);
-    let e = json::parse_lenient(v3.as_bytes()).unwrap_err().to_string();
-    assert!(e.contains("version 3 is not supported"), "{e}");
+    let v4 = text.replacen("\"version\": 3,", "\"version\": 4,", 1);
+    let e = json::parse_lenient(v4.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("version 4 is not supported"), "{e}");
 }
 
 fn keys_dir(dir: &Path, keys: &[&Path]) -> PathBuf {

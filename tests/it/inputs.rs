@@ -291,13 +291,13 @@ fn hostile_report_json_is_refused_not_crashed_on() {
     .unwrap();
     std::fs::write(
         d.join("scan2.json"),
-        br#"{"format":"otscout-scan","version":2}"#,
+        br#"{"format":"otscout-scan","version":3}"#,
     )
     .unwrap();
     one_error(
         &b.run(&["merge", "scan2.json", "-o", "out.json"]),
         "scan2.json",
-        "scan result version 2 is not supported",
+        "scan result version 3 is not supported",
     );
     std::fs::write(
         d.join("scantypes.json"),

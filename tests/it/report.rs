@@ -149,7 +149,7 @@ fn the_report_validates_against_its_published_json_schema() {
         .as_object_mut()
         .expect("asset")
         .remove("ip");
-    broken["version"] = Value::from(3);
+    broken["version"] = Value::from(4);
     assert!(validate(&schema, &[], &broken).len() >= 2);
 }
 

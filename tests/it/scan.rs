@@ -13,6 +13,7 @@ mod guided;
 mod halfclose;
 mod hardening;
 mod plant;
+mod sizes;
 mod unanswered;
 
 use std::collections::{BTreeMap, HashMap};
