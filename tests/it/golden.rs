@@ -292,10 +292,8 @@ fn replace_times(s: &str, date: &str) -> String {
 /// and `T`) by one fixed instant.
 fn pin_run_times(v: &mut Value, dates: &[String]) {
     match v {
-        Value::String(s) => {
-            if dates.iter().any(|d| s.starts_with(&format!("{d}T"))) {
-                *s = "2026-01-01T00:00:00Z".to_owned();
-            }
+        Value::String(s) if dates.iter().any(|d| s.starts_with(&format!("{d}T"))) => {
+            *s = "2026-01-01T00:00:00Z".to_owned();
         }
         Value::Array(a) => a.iter_mut().for_each(|x| pin_run_times(x, dates)),
         Value::Object(o) => o.values_mut().for_each(|x| pin_run_times(x, dates)),
