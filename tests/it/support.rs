@@ -115,3 +115,23 @@ pub fn hex(s: &str) -> Vec<u8> {
     let clean: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     ::hex::decode(clean).expect("valid hex in test vector")
 }
+
+/// Starts `plant` with its ports at `base` + the plant file's port, or, when one of those
+/// is taken (the same test running in another checkout on this machine at the same
+/// time), at the next of a few bases above it. Tests that must give one `--set
+/// modbus.port` to every device need a base rather than ephemeral ports; the addresses
+/// are the test's own, so only another run of the same test can hold them.
+pub async fn start_on_a_base(plant: &otscout_sim::Plant, base: u16) -> otscout_sim::RunningPlant {
+    let mut last = None;
+    for k in 0..16u16 {
+        let opts = otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Base(base + k * 61),
+            ledger_sink: None,
+        };
+        match otscout_sim::start(plant.clone(), opts).await {
+            Ok(running) => return running,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("start the plant on a base from {base}: {last:?}");
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use otscout::inventory::scan::ScanResult;
 use otscout::inventory::{Fact, Identity, Protocol};
 use otscout::probe::scan::{self, ProbeOutcome, StopSignal, Targets};
-use otscout_sim::{EventKind, LedgerEvent, Plant, PortOverride, StartOptions};
+use otscout_sim::{EventKind, LedgerEvent, Plant};
 
 use super::plant::{config, profile, run_bin, start};
 
@@ -71,15 +71,9 @@ fn hung_plant(net: u8) -> String {
 /// Interrupts a scan (SIGINT or SIGKILL) once the hung device has its first request,
 /// resumes it, and compares the plant's ledger with the result's.
 async fn interrupt_and_resume(net: u8, base: u16, signal: &'static str) {
-    let plant = otscout_sim::start(
-        Plant::from_toml_str(&hung_plant(net)).unwrap(),
-        StartOptions {
-            ports: PortOverride::Base(base),
-            ledger_sink: None,
-        },
-    )
-    .await
-    .expect("start the plant");
+    let plant =
+        crate::support::start_on_a_base(&Plant::from_toml_str(&hung_plant(net)).unwrap(), base)
+            .await;
     let port = plant.devices()[0].modbus.unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");

@@ -580,15 +580,7 @@ async fn cli_interrupt_then_resume() {
         ));
     }
     // Port = base + 502 on these addresses of this test's own.
-    let plant = otscout_sim::start(
-        Plant::from_toml_str(&toml).unwrap(),
-        StartOptions {
-            ports: PortOverride::Base(31000),
-            ledger_sink: None,
-        },
-    )
-    .await
-    .expect("start the plant");
+    let plant = crate::support::start_on_a_base(&Plant::from_toml_str(&toml).unwrap(), 31000).await;
     let port = plant.devices()[0].modbus.unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
