@@ -18,6 +18,7 @@ mod modbus;
 mod passive;
 mod passive_hardening;
 mod passive_precision;
+mod passive_speed;
 mod planning;
 mod report;
 mod resegment;
