@@ -116,6 +116,36 @@ impl Stream {
         fx
     }
 
+    /// The common case, taken without copying: a segment that starts exactly where the
+    /// stream expects, with nothing buffered or held ahead of a hole. Advances the stream
+    /// past the `len` bytes and returns true; the caller frames the payload in place and
+    /// [`Self::keep`]s what is left of it. Anything else returns false and changes
+    /// nothing ([`Self::segment`] then takes the segment).
+    ///
+    /// Equivalent to [`Self::segment`] for such a segment: it appends the bytes (no gap, no
+    /// retransmission, no held segment to drain) to an empty buffer, where the framer reads
+    /// them from the same offset.
+    pub fn in_order(&mut self, seq: u32, len: usize) -> bool {
+        if len == 0
+            || len > MAX_BUFFER
+            || self.stopped
+            || !self.buf.is_empty()
+            || !self.ooo.is_empty()
+            || self.next_seq != Some(seq)
+        {
+            return false;
+        }
+        // `len` is at most MAX_BUFFER (checked above), so it fits in u32.
+        self.next_seq = Some(seq.wrapping_add(len as u32));
+        true
+    }
+
+    /// Buffers the tail of an [`Self::in_order`] segment the framer could not use yet
+    /// (the start of a frame the next segments complete).
+    pub fn keep(&mut self, rest: &[u8]) {
+        self.buf.extend_from_slice(rest);
+    }
+
     fn restart_at(&mut self, seq: u32, fx: &mut Effect) {
         fx.gap = true;
         self.buf.clear();
