@@ -32,7 +32,13 @@ const MAX_KEYED: usize = 1 << 20;
 /// Initial TTL / hop-limit values real stacks use (Linux/Unix 64, Windows 128, network
 /// gear 255, Siemens S7 30 and some embedded stacks 32/60). A packet still carrying one
 /// has crossed no router: its Ethernet source is the sender's own MAC.
+#[cfg_attr(not(test), allow(dead_code))]
 const INITIAL_TTLS: [u8; 7] = [30, 32, 60, 64, 128, 254, 255];
+
+/// True for one of [`INITIAL_TTLS`] (a match: this runs for every packet).
+fn initial_ttl(ttl: u8) -> bool {
+    matches!(ttl, 30 | 32 | 60 | 64 | 128 | 254 | 255)
+}
 
 #[derive(Debug, Default)]
 struct MacSeen {
@@ -212,8 +218,8 @@ impl Collector {
     /// the first frame is kept) and returns at once. Every other call with that source
     /// replaces its remembered triple, so a remembered one is always what the state says.
     pub fn ip_packet(&mut self, src: IpAddr, ttl: u8, mac: Option<[u8; 6]>, at: At) {
-        let triple = (src, mac, INITIAL_TTLS.contains(&ttl));
-        if self.recent.contains(&Some(triple)) {
+        let triple = (src, mac, initial_ttl(ttl));
+        if self.recent.iter().any(|r| *r == Some(triple)) {
             return;
         }
         if !ip_is_host(&src) {
@@ -256,7 +262,7 @@ impl Collector {
         if seen.mac != mac {
             // A second MAC for one IP: the first was a router's or the host moved; the
             // TTL rule below decides which to trust.
-            if INITIAL_TTLS.contains(&ttl) && seen.local_frame.is_none() {
+            if initial_ttl(ttl) && seen.local_frame.is_none() {
                 *seen = MacSeen {
                     mac,
                     ..MacSeen::default()
@@ -265,7 +271,7 @@ impl Collector {
                 return;
             }
         }
-        if INITIAL_TTLS.contains(&ttl) {
+        if initial_ttl(ttl) {
             seen.local_frame.get_or_insert(at);
         } else {
             seen.routed_frame.get_or_insert(at);
@@ -756,4 +762,16 @@ fn fold_s7(a: &mut S7Identity, b: S7Identity) {
         location,
         tsap
     );
+}
+
+#[cfg(test)]
+mod speed_tests {
+    use super::*;
+
+    #[test]
+    fn initial_ttl_is_the_list() {
+        for ttl in 0..=u8::MAX {
+            assert_eq!(initial_ttl(ttl), INITIAL_TTLS.contains(&ttl), "{ttl}");
+        }
+    }
 }
