@@ -107,10 +107,14 @@ pub struct Collector {
     pub capped: u64,
     /// The last two (source, MAC, initial TTL) triples [`Self::ip_packet`] recorded in
     /// full, and which was used last (see there).
-    recent: [Option<(IpAddr, Option<[u8; 6]>, bool)>; 2],
+    recent: [Option<Sighting>; 2],
     /// The last address [`Self::link_broadcast_dst`] recorded.
     last_broadcast: Option<IpAddr>,
 }
+
+/// A source address, its Ethernet source and whether its TTL was an initial one: what
+/// [`Collector::ip_packet`] records from a packet.
+type Sighting = (IpAddr, Option<[u8; 6]>, bool);
 
 /// What [`Collector::finish`] left out because the address was never shown to be a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,7 +223,7 @@ impl Collector {
     /// replaces its remembered triple, so a remembered one is always what the state says.
     pub fn ip_packet(&mut self, src: IpAddr, ttl: u8, mac: Option<[u8; 6]>, at: At) {
         let triple = (src, mac, initial_ttl(ttl));
-        if self.recent.iter().any(|r| *r == Some(triple)) {
+        if self.recent.contains(&Some(triple)) {
             return;
         }
         if !ip_is_host(&src) {
