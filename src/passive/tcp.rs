@@ -8,6 +8,11 @@
 //! frame) plus [`MAX_OUT_OF_ORDER`] (segments held ahead of a hole); past either cap the
 //! stream declares a gap, drops what it cannot place, and resynchronises at the next
 //! segment.
+//!
+//! A segment that starts where the stream expects, with nothing buffered or held (nearly
+//! every segment of a healthy capture), is not copied: the engine frames it where it lies
+//! ([`Stream::in_order`]) and buffers only the start of a frame it leaves incomplete
+//! ([`Stream::keep`]). What is decoded is the same either way.
 
 use std::collections::BTreeMap;
 
@@ -312,6 +317,31 @@ mod tests {
         assert!(!s.aligned);
         assert_eq!(s.buf.len(), 2 * (MAX_OOO_SEGMENTS + 1));
         assert!(s.segment(seq, b"z").appended);
+    }
+
+    #[test]
+    fn in_order_only_when_nothing_is_buffered_or_held() {
+        let mut s = Stream::default();
+        // No SYN: the boundary is unknown, the slow path decides.
+        assert!(!s.in_order(1, 3));
+        s.syn(0);
+        assert!(!s.in_order(2, 3), "not where the stream expects");
+        assert!(!s.in_order(1, 0), "empty");
+        assert!(s.in_order(1, 3));
+        // The stream moved past the three bytes without buffering them.
+        assert!(s.buf.is_empty() && s.expects(4));
+        s.keep(b"x");
+        assert!(!s.in_order(4, 3), "a partial frame is buffered");
+        s.buf.clear();
+        s.segment(10, b"later");
+        assert!(!s.in_order(4, 3), "a segment is held ahead of a hole");
+        let mut t = Stream::default();
+        t.syn(0);
+        t.stop();
+        assert!(!t.in_order(1, 3), "stopped");
+        let mut u = Stream::default();
+        u.syn(0);
+        assert!(!u.in_order(1, MAX_BUFFER + 1), "larger than the buffer cap");
     }
 
     #[test]
