@@ -27,17 +27,20 @@
 //! Not run by CI. Asserts nothing; prints figures.
 //!
 //! # Measured
-//! 2026-12-07, the 2-core machine shared with other engineers' builds (load average 6 to
-//! 9 throughout, so wall times vary; CPU time is the steadier figure). The 1 GB mix:
-//! 641 copies of the 24 shared captures and 300 rounds of the simulator's HMI polling,
-//! 9,369,497 frames, 1024.6 MB.
+//! 2026-12-07, the 2-core machine shared with other engineers' builds. The 1 GB mix: 641
+//! copies of the 24 shared captures and 300 rounds of the simulator's HMI polling,
+//! 9,369,497 frames, 1024.6 MB. "Before" is main at 07f28de, "after" this branch; the
+//! CLI runs alternate before/after, `otscout passive mix-1024mb.pcapng -o x.json -q`
+//! under `/usr/bin/time`.
 //!
-//! | | before (07f28de) | after |
+//! | | before | after |
 //! |---|---|---|
-//! | `otscout passive mix-1024mb.pcapng -o x.json -q` under `/usr/bin/time`, CPU (user + sys), three runs | 2.56 / 2.49 / 2.46 s (about 410 MB per CPU second) | 1.93 / 1.75 / 1.73 s (about 560 MB per CPU second) |
-//! | this bench, best of 3 | not run (the bench is new) | 1.85 s wall: 553 MB/s, 5.05 million packets/s, CPU 1.73 s (591 MB per CPU second) |
-//! | peak RSS | 18.8 MB (the CLI) | 7.2 MB (the import alone, VmHWM), 19-20 MB (the CLI) |
-//! | tshark on the 128 MB copy | | 19.5 s (6.6 MB/s) against otscout's 0.25 s: 77x |
+//! | CLI, load average 1.3 to 2.4, three runs | 2.35 / 2.29 / 2.26 s wall (436-453 MB/s), CPU 2.33 / 2.28 / 2.24 s | 1.70 / 1.66 / 1.67 s wall (603-617 MB/s), CPU 1.68 / 1.65 / 1.66 s |
+//! | CLI, load average 6 to 9 (CPU time; wall time doubled or more) | CPU 2.56 / 2.49 / 2.46 s | CPU 1.93 / 1.75 / 1.73 s |
+//! | this bench, best of 3, load average 1.6 | (the bench is new) | 1.66 s: 616 MB/s, 5.63 million packets/s, CPU 1.66 s |
+//! | peak RSS | 18.5 MB (the CLI) | 7.3 MB (the import alone, VmHWM); 19-20 MB (the CLI) |
+//! | tshark on the 128 MB copy, load 1.5 | | 17.05 s (7.6 MB/s) against otscout's 0.24 s: 71.5x |
+//! | the 128 MB copy gzipped (30 MB), CLI | 0.51 / 0.53 s CPU | 0.40 / 0.42 s CPU |
 //!
 //! The observation file is byte for byte the same before and after, on the 1 GB mix and on
 //! every shared capture. Profiled with `perf record -g` (Debian's linux-perf): before,
