@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
@@ -82,8 +82,36 @@ pub fn sniff(head: &[u8]) -> Option<CaptureFormat> {
     }
 }
 
-fn ts_from(secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(secs, nanos)
+/// [`DateTime::from_timestamp`] with the calendar day of the previous frame kept: frames
+/// of one day (nearly all of a capture) skip the day-to-date conversion, which costs more
+/// than the rest of a frame's header.
+#[derive(Debug, Default)]
+struct Clock {
+    day: Option<(i64, Option<NaiveDate>)>,
+}
+
+impl Clock {
+    fn ts(&mut self, secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
+        const DAY: i64 = 86_400;
+        // Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
+        const EPOCH_DAYS_FROM_CE: i64 = 719_163;
+        let day = secs.div_euclid(DAY);
+        let date = match self.day {
+            Some((d, date)) if d == day => date,
+            _ => {
+                let date = day
+                    .checked_add(EPOCH_DAYS_FROM_CE)
+                    .and_then(|d| i32::try_from(d).ok())
+                    .and_then(NaiveDate::from_num_days_from_ce_opt);
+                self.day = Some((day, date));
+                date
+            }
+        };
+        // rem_euclid of a positive divisor is in 0..86400: fits in u32.
+        let time =
+            NaiveTime::from_num_seconds_from_midnight_opt(secs.rem_euclid(DAY) as u32, nanos)?;
+        Some(date?.and_time(time).and_utc())
+    }
 }
 
 struct Iface {
@@ -127,6 +155,7 @@ pub fn read_frames<R: Read>(
     let mut legacy_nanos = false;
     let mut ifaces: Vec<Iface> = Vec::new();
     let mut section_be = false;
+    let mut clock = Clock::default();
     loop {
         let offset = rd.consumed() as u64;
         match rd.next() {
@@ -153,7 +182,7 @@ pub fn read_frames<R: Read>(
                         on_frame(RawFrame {
                             number,
                             offset,
-                            ts: ts_from(i64::from(b.ts_sec), nanos.min(999_999_999)),
+                            ts: clock.ts(i64::from(b.ts_sec), nanos.min(999_999_999)),
                             linktype: legacy_lt,
                             data: &b.data[..caplen],
                         });
@@ -188,7 +217,7 @@ pub fn read_frames<R: Read>(
                         on_frame(RawFrame {
                             number,
                             offset,
-                            ts: ng_ts(opb.ts_high, opb.ts_low, iface),
+                            ts: ng_ts(opb.ts_high, opb.ts_low, iface, &mut clock),
                             linktype: iface.linktype,
                             data: opb.data,
                         });
@@ -212,7 +241,7 @@ pub fn read_frames<R: Read>(
                         match ifaces.get(epb.if_id as usize) {
                             Some(iface) => {
                                 let caplen = (epb.caplen as usize).min(epb.data.len());
-                                let ts = ng_ts(epb.ts_high, epb.ts_low, iface);
+                                let ts = ng_ts(epb.ts_high, epb.ts_low, iface, &mut clock);
                                 on_frame(RawFrame {
                                     number,
                                     offset,
@@ -344,16 +373,23 @@ fn obsolete_packet(body: &[u8], be: bool) -> Option<ObsoletePacket<'_>> {
     })
 }
 
-fn ng_ts(high: u32, low: u32, iface: &Iface) -> Option<DateTime<Utc>> {
+fn ng_ts(high: u32, low: u32, iface: &Iface, clock: &mut Clock) -> Option<DateTime<Utc>> {
     if iface.resolution == 0 {
         return None;
     }
     let raw = (u64::from(high) << 32) | u64::from(low);
     let secs = raw / iface.resolution;
     let frac = raw % iface.resolution;
-    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(iface.resolution)) as u32;
+    let nanos = match iface.resolution {
+        // The common resolutions without the 128-bit division (same result: exact).
+        1_000_000 => frac * 1_000,
+        1_000_000_000 => frac,
+        r => (u128::from(frac) * 1_000_000_000 / u128::from(r)) as u64,
+    };
+    // frac < resolution, so nanos < 10^9.
+    let nanos = u32::try_from(nanos).unwrap_or(999_999_999);
     let secs = i64::try_from(secs).ok()?.checked_add(iface.offset)?;
-    ts_from(secs, nanos.min(999_999_999))
+    clock.ts(secs, nanos.min(999_999_999))
 }
 
 fn describe<I>(e: &PcapError<I>) -> String {
@@ -366,6 +402,60 @@ fn describe<I>(e: &PcapError<I>) -> String {
         PcapError::HeaderNotRecognized => "header not recognised".into(),
         PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
             format!("malformed block ({kind:?})")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_gives_what_chrono_gives() {
+        let mut clock = Clock::default();
+        let secs = [
+            0i64,
+            1,
+            86_399,
+            86_400,
+            -1,
+            -86_400,
+            -86_401,
+            1_767_225_600,
+            1_767_225_599,
+            1_767_311_999,
+            4_102_444_800,
+            i64::from(u32::MAX),
+            i64::MAX,
+            i64::MIN,
+            8_210_298_412_799,
+            8_210_298_412_800,
+        ];
+        // Twice over, so each value is taken both with a cached day and a fresh one.
+        for s in secs.iter().chain(secs.iter()) {
+            for n in [0u32, 1, 999_999_999] {
+                assert_eq!(clock.ts(*s, n), DateTime::from_timestamp(*s, n), "{s} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn ng_ts_common_resolutions_match_the_general_formula() {
+        let mut clock = Clock::default();
+        for resolution in [1_000_000u64, 1_000_000_000] {
+            let iface = Iface {
+                linktype: 1,
+                resolution,
+                offset: 0,
+            };
+            for raw in [0u64, 1, 999_999, 1_000_001, 1_767_225_600_123_456_789] {
+                let secs = raw / resolution;
+                let frac = raw % resolution;
+                let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u32;
+                let want = DateTime::from_timestamp(secs as i64, nanos);
+                let got = ng_ts((raw >> 32) as u32, raw as u32, &iface, &mut clock);
+                assert_eq!(got, want, "{resolution} {raw}");
+            }
         }
     }
 }

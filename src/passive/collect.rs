@@ -6,7 +6,9 @@
 //! observation per (host, peer, protocol, role) with a count, one operation observation per
 //! (target, actor, protocol, function) with a count and first/last times.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -30,7 +32,13 @@ const MAX_KEYED: usize = 1 << 20;
 /// Initial TTL / hop-limit values real stacks use (Linux/Unix 64, Windows 128, network
 /// gear 255, Siemens S7 30 and some embedded stacks 32/60). A packet still carrying one
 /// has crossed no router: its Ethernet source is the sender's own MAC.
+#[cfg_attr(not(test), allow(dead_code))]
 const INITIAL_TTLS: [u8; 7] = [30, 32, 60, 64, 128, 254, 255];
+
+/// True for one of [`INITIAL_TTLS`] (a match: this runs for every packet).
+fn initial_ttl(ttl: u8) -> bool {
+    matches!(ttl, 30 | 32 | 60 | 64 | 128 | 254 | 255)
+}
 
 #[derive(Debug, Default)]
 struct MacSeen {
@@ -80,7 +88,11 @@ pub struct Collector {
     mac_ips: HashMap<[u8; 6], BTreeSet<IpAddr>>,
     services: BTreeMap<(IpAddr, Transport, u16), (Protocol, At)>,
     peers: BTreeMap<(IpAddr, IpAddr, Protocol), (u64, At)>,
-    ops: BTreeMap<(IpAddr, IpAddr, Protocol, String), OpAgg>,
+    /// Operations by (target, actor, protocol), then function: two levels so a repeated
+    /// operation is found by its `&str` name without allocating a key.
+    ops: BTreeMap<(IpAddr, IpAddr, Protocol), BTreeMap<String, OpAgg>>,
+    /// Entries of `ops` (all functions), for the cap.
+    ops_len: usize,
     /// Identities keyed by (device ip, merge key): one per Modbus unit, one S7 per host,
     /// one per ENIP source.
     ids: BTreeMap<(IpAddr, String), IdAgg>,
@@ -93,7 +105,16 @@ pub struct Collector {
     link_broadcast: BTreeSet<IpAddr>,
     /// Things dropped because a cap was reached.
     pub capped: u64,
+    /// The last two (source, MAC, initial TTL) triples [`Self::ip_packet`] recorded in
+    /// full, and which was used last (see there).
+    recent: [Option<Sighting>; 2],
+    /// The last address [`Self::link_broadcast_dst`] recorded.
+    last_broadcast: Option<IpAddr>,
 }
+
+/// A source address, its Ethernet source and whether its TTL was an initial one: what
+/// [`Collector::ip_packet`] records from a packet.
+type Sighting = (IpAddr, Option<[u8; 6]>, bool);
 
 /// What [`Collector::finish`] left out because the address was never shown to be a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,10 +154,13 @@ impl Collector {
             hosts: BTreeMap::new(),
             macs: BTreeMap::new(),
             arp: BTreeMap::new(),
-            mac_ips: HashMap::new(),
+            mac_ips: HashMap::default(),
             services: BTreeMap::new(),
             peers: BTreeMap::new(),
             ops: BTreeMap::new(),
+            ops_len: 0,
+            recent: [None; 2],
+            last_broadcast: None,
             ids: BTreeMap::new(),
             observed: BTreeMap::new(),
             findings: BTreeMap::new(),
@@ -149,6 +173,10 @@ impl Collector {
     /// A frame to `ip` went to a link-layer broadcast or multicast group: `ip` is a
     /// directed broadcast (x.y.z.255 on a /24) or a group, never a host to scan.
     pub fn link_broadcast_dst(&mut self, ip: IpAddr) {
+        if self.last_broadcast == Some(ip) {
+            return;
+        }
+        self.last_broadcast = Some(ip);
         if self.link_broadcast.len() < MAX_HOSTS {
             self.link_broadcast.insert(ip);
         }
@@ -187,7 +215,17 @@ impl Collector {
     }
 
     /// An IP packet from `src` with this TTL and Ethernet source.
+    ///
+    /// Most packets repeat what the packet before last said (a request and its reply
+    /// alternate): a call with the same source, MAC and kind of TTL as one of the last two
+    /// recorded in full changes nothing (the host is known, the MAC pairing is in place,
+    /// the first frame is kept) and returns at once. Every other call with that source
+    /// replaces its remembered triple, so a remembered one is always what the state says.
     pub fn ip_packet(&mut self, src: IpAddr, ttl: u8, mac: Option<[u8; 6]>, at: At) {
+        let triple = (src, mac, initial_ttl(ttl));
+        if self.recent.contains(&Some(triple)) {
+            return;
+        }
         if !ip_is_host(&src) {
             return;
         }
@@ -197,6 +235,18 @@ impl Collector {
                 return;
             }
             self.hosts.insert(src, at);
+        }
+        // Recorded in full from here on (no cap makes a repeat count again).
+        match self
+            .recent
+            .iter()
+            .position(|r| r.is_some_and(|r| r.0 == src))
+        {
+            Some(i) => self.recent[i] = Some(triple),
+            None => {
+                self.recent[1] = self.recent[0];
+                self.recent[0] = Some(triple);
+            }
         }
         let Some(mac) = mac.filter(|m| !meaningless_mac(m)) else {
             return;
@@ -216,7 +266,7 @@ impl Collector {
         if seen.mac != mac {
             // A second MAC for one IP: the first was a router's or the host moved; the
             // TTL rule below decides which to trust.
-            if INITIAL_TTLS.contains(&ttl) && seen.local_frame.is_none() {
+            if initial_ttl(ttl) && seen.local_frame.is_none() {
                 *seen = MacSeen {
                     mac,
                     ..MacSeen::default()
@@ -225,7 +275,7 @@ impl Collector {
                 return;
             }
         }
-        if INITIAL_TTLS.contains(&ttl) {
+        if initial_ttl(ttl) {
             seen.local_frame.get_or_insert(at);
         } else {
             seen.routed_frame.get_or_insert(at);
@@ -297,26 +347,27 @@ impl Collector {
         function: &str,
         at: At,
     ) {
-        let n = self.ops.len();
-        let key = (target, actor, proto, function.to_string());
-        match self.ops.get_mut(&key) {
-            Some(op) => {
-                op.count += 1;
-                op.last = at;
-            }
-            None => {
-                if self.room(n) {
-                    self.ops.insert(
-                        key,
-                        OpAgg {
-                            kind,
-                            count: 1,
-                            first: at,
-                            last: at,
-                        },
-                    );
-                }
-            }
+        let n = self.ops_len;
+        if let Some(op) = self
+            .ops
+            .get_mut(&(target, actor, proto))
+            .and_then(|f| f.get_mut(function))
+        {
+            op.count += 1;
+            op.last = at;
+            return;
+        }
+        if self.room(n) {
+            self.ops_len += 1;
+            self.ops.entry((target, actor, proto)).or_default().insert(
+                function.to_string(),
+                OpAgg {
+                    kind,
+                    count: 1,
+                    first: at,
+                    last: at,
+                },
+            );
         }
     }
 
@@ -455,11 +506,12 @@ impl Collector {
     /// once per value for the active scan's hints.
     pub fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
         let n = self.observed.len();
-        if self.observed.contains_key(&(ip, attribute, value.clone())) {
+        let key = (ip, attribute, value);
+        if self.observed.contains_key(&key) {
             return;
         }
         if self.room(n) {
-            self.observed.insert((ip, attribute, value), at);
+            self.observed.insert(key, at);
         }
     }
 
@@ -640,7 +692,11 @@ impl Collector {
                 path: None,
             });
         }
-        for ((target, actor, protocol, function), op) in &self.ops {
+        let ops = self
+            .ops
+            .iter()
+            .flat_map(|((t, a, p), fs)| fs.iter().map(move |(f, op)| ((t, a, p, f), op)));
+        for ((target, actor, protocol, function), op) in ops {
             if !self.proven(target) {
                 note(*target, &mut unproven);
                 continue;
@@ -710,4 +766,16 @@ fn fold_s7(a: &mut S7Identity, b: S7Identity) {
         location,
         tsap
     );
+}
+
+#[cfg(test)]
+mod speed_tests {
+    use super::*;
+
+    #[test]
+    fn initial_ttl_is_the_list() {
+        for ttl in 0..=u8::MAX {
+            assert_eq!(initial_ttl(ttl), INITIAL_TTLS.contains(&ttl), "{ttl}");
+        }
+    }
 }

@@ -29,8 +29,11 @@
 //! Identity reply carrying an identity item (a device answering discovery from another
 //! port), recorded as heuristic the same way.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+// Flow keys come from the capture: foldhash's per-process random seed keeps hostile keys
+// from colliding on purpose, at a fraction of SipHash's cost per packet.
+use foldhash::HashMap;
 
 use super::ImportStats;
 use super::capture::RawFrame;
@@ -151,8 +154,8 @@ impl Engine {
         Engine {
             col: Collector::new(file),
             stats: ImportStats::default(),
-            flows: HashMap::new(),
-            udp_pairs: HashMap::new(),
+            flows: HashMap::default(),
+            udp_pairs: HashMap::default(),
             warnings: Vec::new(),
             buffered: 0,
             budget: opts.reassembly_budget,
@@ -496,32 +499,42 @@ impl Engine {
             return;
         }
         let held_before = stream.held();
-        let fx = stream.segment(t.seq, t.payload);
-        if fx.retransmission {
-            self.stats.retransmissions += 1;
-        }
-        if fx.gap {
-            self.stats.gaps += 1;
-        }
-        if fx.appended {
-            let dir = if from_client {
-                Dir::ToServer
-            } else {
-                Dir::ToClient
-            };
-            let mut ctx = Ctx {
-                client: fl.client.0,
-                server: fl.server.0,
-                server_port: fl.server.1,
-                transport: Transport::Tcp,
-                src,
-                dir,
-                at,
-                col: &mut self.col,
-                stats: &mut self.stats,
-                warnings: &mut self.warnings,
-            };
-            drain_frames(&mut fl.analyzer, stream, &mut ctx);
+        let dir = if from_client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let mut ctx = Ctx {
+            client: fl.client.0,
+            server: fl.server.0,
+            server_port: fl.server.1,
+            transport: Transport::Tcp,
+            src,
+            dir,
+            at,
+            col: &mut self.col,
+            stats: &mut self.stats,
+            warnings: &mut self.warnings,
+        };
+        if stream.in_order(t.seq, t.payload.len()) {
+            // In order with nothing buffered: frame the payload where it lies and buffer
+            // only the start of a frame it leaves incomplete.
+            let (used, end) = cut_frames(&mut fl.analyzer, t.payload, stream.aligned, &mut ctx);
+            finish_cut(stream, end, used > 0);
+            if end == Cut::NeedMore {
+                stream.keep(&t.payload[used..]);
+            }
+        } else {
+            let fx = stream.segment(t.seq, t.payload);
+            if fx.retransmission {
+                ctx.stats.retransmissions += 1;
+            }
+            if fx.gap {
+                ctx.stats.gaps += 1;
+            }
+            if fx.appended {
+                drain_frames(&mut fl.analyzer, stream, &mut ctx);
+            }
         }
         stream.trim();
         let held_after = stream.held();
@@ -653,14 +666,28 @@ fn detect(fl: &mut Flow, from_client: bool, payload: &[u8]) -> Option<Protocol> 
     }
 }
 
-/// Cuts whole frames off the front of `stream` with the protocol's framer and hands them
-/// to the analyzer.
-fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
+/// How [`cut_frames`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Every byte was used, or the rest is the start of a frame still incomplete.
+    NeedMore,
+    /// Bytes that cannot start a frame where one had to: the direction is not the
+    /// protocol ([`Stream::stop`]).
+    Stop,
+    /// Bytes that do not frame where the boundary was never known ([`Stream::desync`]).
+    Desync,
+}
+
+/// Cuts whole frames off the front of `bytes` with the protocol's framer and hands them to
+/// the analyzer. Returns the bytes used and why it stopped. `aligned`: a frame had to
+/// start at `bytes[0]` (see [`Stream::aligned`]).
+fn cut_frames(an: &mut Analyzer, bytes: &[u8], aligned: bool, ctx: &mut Ctx<'_>) -> (usize, Cut) {
     let mut start = 0;
+    let mut aligned = aligned;
     loop {
-        let rest = &stream.buf[start..];
+        let rest = &bytes[start..];
         if rest.is_empty() {
-            break;
+            return (start, Cut::NeedMore);
         }
         // The framing contract (`crate::wire`): `Some(n)` is a whole frame held, `None`
         // is "wait for more", however long the frame announces itself to be.
@@ -669,11 +696,11 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
                 let frame = &rest[..n];
                 ctx.stats.pdus += 1;
                 an.on_frame(frame, ctx);
-                stream.aligned = true;
+                aligned = true;
                 start += n;
             }
-            Ok(None) => break,
-            Err(e) if stream.aligned => {
+            Ok(None) => return (start, Cut::NeedMore),
+            Err(e) if aligned => {
                 // A frame had to start here (contiguous bytes after whole frames, or the
                 // stream's first byte after a SYN), and these bytes cannot start one: the
                 // peer is not speaking the protocol. They are kept as an undecodable
@@ -682,21 +709,37 @@ fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
                 ctx.stats.desyncs += 1;
                 let protocol = an.protocol();
                 ctx.undecoded(protocol, "stream that is not the protocol", rest, &e);
-                stream.stop();
-                return;
+                return (start, Cut::Stop);
             }
             Err(_) => {
                 // Not a frame boundary we knew (a capture that starts mid-message, bytes
                 // lost in a gap): drop what is buffered and resynchronise on the next
                 // segment.
                 ctx.stats.desyncs += 1;
-                stream.desync();
-                return;
+                return (start, Cut::Desync);
             }
         }
     }
-    if start > 0 {
-        stream.buf.drain(..start);
+}
+
+/// Applies how [`cut_frames`] ended to the stream: whole frames make it aligned.
+fn finish_cut(stream: &mut Stream, end: Cut, framed: bool) {
+    if framed {
+        stream.aligned = true;
+    }
+    match end {
+        Cut::NeedMore => {}
+        Cut::Stop => stream.stop(),
+        Cut::Desync => stream.desync(),
+    }
+}
+
+/// [`cut_frames`] over what `stream` buffers, then drops the bytes used.
+fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
+    let (used, end) = cut_frames(an, &stream.buf, stream.aligned, ctx);
+    finish_cut(stream, end, used > 0);
+    if end == Cut::NeedMore && used > 0 {
+        stream.buf.drain(..used);
     }
 }
 

@@ -8,6 +8,11 @@
 //! frame) plus [`MAX_OUT_OF_ORDER`] (segments held ahead of a hole); past either cap the
 //! stream declares a gap, drops what it cannot place, and resynchronises at the next
 //! segment.
+//!
+//! A segment that starts where the stream expects, with nothing buffered or held (nearly
+//! every segment of a healthy capture), is not copied: the engine frames it where it lies
+//! ([`Stream::in_order`]) and buffers only the start of a frame it leaves incomplete
+//! ([`Stream::keep`]). What is decoded is the same either way.
 
 use std::collections::BTreeMap;
 
@@ -114,6 +119,36 @@ impl Stream {
             self.drain_ooo(&mut fx);
         }
         fx
+    }
+
+    /// The common case, taken without copying: a segment that starts exactly where the
+    /// stream expects, with nothing buffered or held ahead of a hole. Advances the stream
+    /// past the `len` bytes and returns true; the caller frames the payload in place and
+    /// [`Self::keep`]s what is left of it. Anything else returns false and changes
+    /// nothing ([`Self::segment`] then takes the segment).
+    ///
+    /// Equivalent to [`Self::segment`] for such a segment: it appends the bytes (no gap, no
+    /// retransmission, no held segment to drain) to an empty buffer, where the framer reads
+    /// them from the same offset.
+    pub fn in_order(&mut self, seq: u32, len: usize) -> bool {
+        if len == 0
+            || len > MAX_BUFFER
+            || self.stopped
+            || !self.buf.is_empty()
+            || !self.ooo.is_empty()
+            || self.next_seq != Some(seq)
+        {
+            return false;
+        }
+        // `len` is at most MAX_BUFFER (checked above), so it fits in u32.
+        self.next_seq = Some(seq.wrapping_add(len as u32));
+        true
+    }
+
+    /// Buffers the tail of an [`Self::in_order`] segment the framer could not use yet
+    /// (the start of a frame the next segments complete).
+    pub fn keep(&mut self, rest: &[u8]) {
+        self.buf.extend_from_slice(rest);
     }
 
     fn restart_at(&mut self, seq: u32, fx: &mut Effect) {
@@ -282,6 +317,31 @@ mod tests {
         assert!(!s.aligned);
         assert_eq!(s.buf.len(), 2 * (MAX_OOO_SEGMENTS + 1));
         assert!(s.segment(seq, b"z").appended);
+    }
+
+    #[test]
+    fn in_order_only_when_nothing_is_buffered_or_held() {
+        let mut s = Stream::default();
+        // No SYN: the boundary is unknown, the slow path decides.
+        assert!(!s.in_order(1, 3));
+        s.syn(0);
+        assert!(!s.in_order(2, 3), "not where the stream expects");
+        assert!(!s.in_order(1, 0), "empty");
+        assert!(s.in_order(1, 3));
+        // The stream moved past the three bytes without buffering them.
+        assert!(s.buf.is_empty() && s.expects(4));
+        s.keep(b"x");
+        assert!(!s.in_order(4, 3), "a partial frame is buffered");
+        s.buf.clear();
+        s.segment(10, b"later");
+        assert!(!s.in_order(4, 3), "a segment is held ahead of a hole");
+        let mut t = Stream::default();
+        t.syn(0);
+        t.stop();
+        assert!(!t.in_order(1, 3), "stopped");
+        let mut u = Stream::default();
+        u.syn(0);
+        assert!(!u.in_order(1, MAX_BUFFER + 1), "larger than the buffer cap");
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod modbus;
 mod passive;
 mod passive_hardening;
 mod passive_precision;
+mod passive_speed;
 mod planning;
 mod report;
 mod resegment;
