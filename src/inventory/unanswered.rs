@@ -130,9 +130,11 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// Addresses in it (never zero: `lo <= hi`).
+    /// Addresses in it (never zero: `lo <= hi`). The whole IPv6 space holds 2^128, one
+    /// more than a `u128`: a range read from a report may be that wide, so the count
+    /// saturates rather than overflow.
     pub fn count(&self) -> u128 {
-        self.hi - self.lo + 1
+        (self.hi - self.lo).saturating_add(1)
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -166,6 +168,11 @@ fn format_interval(i: Interval) -> String {
 }
 
 /// Reads one range, `a` or `a-b`: both of one family, `a` not above `b`.
+/// Addresses in all of `iv`, saturating (ranges come from reports, which are input).
+pub fn total(iv: &[Interval]) -> u128 {
+    iv.iter().fold(0u128, |n, i| n.saturating_add(i.count()))
+}
+
 pub fn parse_range(s: &str) -> Result<Interval, String> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     let parse = |t: &str| {
@@ -369,7 +376,7 @@ pub fn compact(scans: &mut [ScanMeta], observations: &mut Vec<Observation>) {
         let mut out = Vec::with_capacity(joined.len());
         for (k, (iv, first, last)) in joined {
             let iv = coalesce(iv);
-            let count = iv.iter().map(Interval::count).sum::<u128>();
+            let count = total(&iv);
             out.push(Unanswered {
                 protocol: k.0,
                 transport: k.1,
@@ -510,7 +517,7 @@ pub fn check(scans: &[ScanMeta], evidence: &[&[Observation]]) -> Result<(), Stri
             let iv = g
                 .intervals()
                 .map_err(|e| format!("scan {} `{MEMBER}`: {e}", meta.scan_id))?;
-            let n: u128 = iv.iter().map(Interval::count).sum();
+            let n: u128 = total(&iv);
             if u128::from(g.count) != n {
                 return Err(format!(
                     "scan {} `{MEMBER}` {} {} says count {} but its ranges hold {n} addresses",
@@ -577,6 +584,16 @@ pub fn check(scans: &[ScanMeta], evidence: &[&[Observation]]) -> Result<(), Stri
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_whole_ipv6_space_counts_without_overflow() {
+        // A hostile report may name the widest ranges there are: counting never panics.
+        let all = parse_range("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").unwrap();
+        assert_eq!(all.count(), u128::MAX);
+        let half = parse_range("::-7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").unwrap();
+        assert_eq!(total(&[half, all, all]), u128::MAX);
+        assert_eq!(total(&[parse_range("10.0.0.1-10.0.0.3").unwrap()]), 3);
+    }
+
     use super::*;
 
     #[test]
