@@ -9,4 +9,7 @@
 
 pub mod enip;
 pub mod modbus;
+pub mod registry;
 pub mod s7;
+
+pub use registry::{ProtocolSpec, REGISTRY, spec_for};

@@ -2,3 +2,23 @@
 
 pub mod identity;
 pub mod passive;
+
+use crate::inventory::Protocol;
+
+/// EtherNet/IP and CIP in the [registry](super::registry).
+#[derive(Debug, Clone, Copy)]
+pub struct Enip;
+
+impl super::ProtocolSpec for Enip {
+    fn protocol(&self) -> Protocol {
+        Protocol::Enip
+    }
+
+    fn name(&self) -> &'static str {
+        "enip"
+    }
+
+    // ---- active side (scan) ----
+
+    // ---- passive side (import) ----
+}

@@ -2,3 +2,23 @@
 
 pub mod identity;
 pub mod passive;
+
+use crate::inventory::Protocol;
+
+/// S7comm in the [registry](super::registry).
+#[derive(Debug, Clone, Copy)]
+pub struct S7;
+
+impl super::ProtocolSpec for S7 {
+    fn protocol(&self) -> Protocol {
+        Protocol::S7
+    }
+
+    fn name(&self) -> &'static str {
+        "s7"
+    }
+
+    // ---- active side (scan) ----
+
+    // ---- passive side (import) ----
+}
