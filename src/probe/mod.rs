@@ -99,5 +99,7 @@ pub trait Session: Send + std::fmt::Debug {
 pub mod driver;
 pub mod gate;
 pub mod journal;
+pub mod report;
 pub mod scan;
+pub mod stop;
 pub mod window;
