@@ -101,6 +101,7 @@ pub mod gate;
 pub mod journal;
 pub mod limits;
 pub mod report;
+pub mod result;
 pub mod scan;
 pub mod stop;
 pub mod window;
