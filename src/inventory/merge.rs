@@ -188,7 +188,7 @@ pub struct Inventory {
     /// Published advisories matched to the assets (`merge --csaf`; schema version 2). Not
     /// folded by a later merge: matches are made again from the advisories given then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advisories: Option<crate::advisories::Matches>,
+    pub advisories: Option<super::advisory::Matches>,
 }
 
 /// One site of a fleet report: what a later merge folds again for it.

@@ -1,5 +1,6 @@
 //! Observations, their provenance, and the merge into assets.
 
+pub mod advisory;
 pub mod merge;
 pub mod normalize;
 pub mod observation;

@@ -52,12 +52,7 @@ use crate::pace::edge::GlobalGate;
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
-/// Requests one endpoint may receive in one probe, whatever the session asks.
-pub const MAX_SENDS: u32 = 64;
-/// Connections one endpoint may receive in one probe by default (S7 tries a few TSAPs);
-/// a session may ask for more ([`Session::max_connections`]), up to
-/// [`MAX_CONNECTS_LIMIT`].
-pub const MAX_CONNECTS: u32 = 8;
+pub use super::limits::{MAX_CONNECTS, MAX_SENDS};
 /// No session gets more connection attempts on one endpoint in one probe than this: one
 /// per Modbus unit id at most ([`super::modbus::MAX_UNIT_IDS`]) and one retried connect
 /// each.

@@ -89,17 +89,19 @@ pub trait Session: Send + std::fmt::Debug {
         None
     }
     /// Connection attempts the driver allows this session on one endpoint before it cuts
-    /// it off as a runaway ([`driver::MAX_CONNECTS`] unless the protocol needs more: a
+    /// it off as a runaway ([`limits::MAX_CONNECTS`] unless the protocol needs more: a
     /// Modbus gateway probe uses one connection per silent unit id).
     fn max_connections(&self) -> u32 {
-        driver::MAX_CONNECTS
+        limits::MAX_CONNECTS
     }
 }
 
 pub mod driver;
 pub mod gate;
 pub mod journal;
+pub mod limits;
 pub mod report;
+pub mod result;
 pub mod scan;
 pub mod stop;
 pub mod window;

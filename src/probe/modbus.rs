@@ -38,7 +38,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::driver::MAX_CONNECTS;
+use super::limits::MAX_CONNECTS;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;

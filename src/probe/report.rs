@@ -10,14 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Fact, Identity, Observation, Protocol, Transport};
 
-/// How a scan ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanStatus {
-    Complete,
-    Interrupted,
-    WindowEnded,
-}
+/// How a scan ended: the scan result's own status ([`crate::inventory::scan::ScanStatus`]).
+pub use crate::inventory::scan::ScanStatus;
 
 /// Whether a host was probed to the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

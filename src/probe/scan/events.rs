@@ -48,7 +48,7 @@ pub enum ScanEvent {
         reason: StopReason,
     },
     /// The hosts are done, but devices still hold connections open after our FIN (see
-    /// [`LeftAlone::HeldOpen`]): the scan keeps draining them for at most `up_to` before it
+    /// [`LeftAlone::HeldOpen`](crate::probe::report::LeftAlone::HeldOpen)): the scan keeps draining them for at most `up_to` before it
     /// returns.
     Draining {
         connections: usize,
