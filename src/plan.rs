@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::inventory::Protocol;
 use crate::probe::scan::PassiveGuide;
 use crate::profile::{self, EnipTransport, Loaded, Pacing, Profile, ProfileError};
+use crate::protocols::{enip, modbus, s7};
 use crate::safety::{
     CotpConnect, EnipList, EnipListCommand, ModbusReadDeviceId, S7ReadSzl, S7SetupCommunication,
     SafeRequest,
@@ -197,12 +198,12 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
                     .iter()
                     .map(|&read_code| {
                         tid = tid.wrapping_add(1);
-                        SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+                        SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
                             transaction_id: tid,
                             unit_id,
                             read_code,
                             object_id: 0,
-                        })
+                        }))
                     })
                     .collect(),
             })
@@ -219,15 +220,15 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
         });
     }
     if p.enip.enabled {
-        let mut requests = vec![SafeRequest::EnipList(EnipList {
+        let mut requests = vec![SafeRequest::Enip(enip::Safe::List(EnipList {
             command: EnipListCommand::ListIdentity,
             sender_context: [0; 8],
-        })];
+        }))];
         if p.enip.list_services {
-            requests.push(SafeRequest::EnipList(EnipList {
+            requests.push(SafeRequest::Enip(enip::Safe::List(EnipList {
                 command: EnipListCommand::ListServices,
                 sender_context: [0; 8],
-            }));
+            })));
         }
         out.push(ProbePlan {
             protocol: Protocol::Enip,
@@ -251,25 +252,25 @@ pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
                 .iter()
                 .map(|&tsap| {
                     let mut requests = vec![
-                        SafeRequest::CotpConnect(CotpConnect {
+                        SafeRequest::S7(s7::Safe::Connect(CotpConnect {
                             src_ref: 1,
                             calling_tsap: p.s7.local_tsap,
                             called_tsap: tsap,
                             tpdu_size_code: 0x0a,
-                        }),
-                        SafeRequest::S7SetupCommunication(S7SetupCommunication {
+                        })),
+                        SafeRequest::S7(s7::Safe::Setup(S7SetupCommunication {
                             pdu_ref: 1,
                             max_amq_calling: 1,
                             max_amq_called: 1,
                             pdu_length: p.s7.pdu_length,
-                        }),
+                        })),
                     ];
                     for (i, &szl_id) in p.s7.szl_ids.iter().enumerate() {
-                        requests.push(SafeRequest::S7ReadSzl(S7ReadSzl {
+                        requests.push(SafeRequest::S7(s7::Safe::ReadSzl(S7ReadSzl {
                             pdu_ref: 2 + i as u16,
                             szl_id,
                             szl_index: 0,
-                        }));
+                        })));
                     }
                     ConnectionPlan {
                         purpose: format!("TSAP {}", describe_tsap(tsap)),
@@ -413,22 +414,24 @@ pub struct PlanRequest {
 /// The fields of a request that a reviewer needs, beside its kind.
 pub fn request_detail(r: &SafeRequest) -> String {
     match r {
-        SafeRequest::ModbusReadDeviceId(m) => format!(
+        SafeRequest::Modbus(modbus::Safe::ReadDeviceId(m)) => format!(
             "unit {}, read code 0x{:02x} ({:?})",
             m.unit_id,
             m.read_code.code(),
             m.read_code
         )
         .to_lowercase(),
-        SafeRequest::EnipList(_) => String::new(),
-        SafeRequest::CotpConnect(c) => format!(
+        SafeRequest::Enip(enip::Safe::List(_)) => String::new(),
+        SafeRequest::S7(s7::Safe::Connect(c)) => format!(
             "calling TSAP 0x{:04x}, called TSAP 0x{:04x}",
             c.calling_tsap, c.called_tsap
         ),
-        SafeRequest::S7SetupCommunication(s) => format!("PDU length {}", s.pdu_length),
-        SafeRequest::S7ReadSzl(z) => format!("SZL 0x{:04x} index 0x{:04x}", z.szl_id, z.szl_index),
-        SafeRequest::S7ReadSzlFollowUp(f) => format!("sequence {}", f.sequence_number),
-        SafeRequest::CotpDisconnect(_) => String::new(),
+        SafeRequest::S7(s7::Safe::Setup(s)) => format!("PDU length {}", s.pdu_length),
+        SafeRequest::S7(s7::Safe::ReadSzl(z)) => {
+            format!("SZL 0x{:04x} index 0x{:04x}", z.szl_id, z.szl_index)
+        }
+        SafeRequest::S7(s7::Safe::ReadSzlFollowUp(f)) => format!("sequence {}", f.sequence_number),
+        SafeRequest::S7(s7::Safe::Disconnect(_)) => String::new(),
     }
 }
 

@@ -11,5 +11,16 @@ pub mod enip;
 pub mod modbus;
 pub mod registry;
 pub mod s7;
+pub mod session;
 
 pub use registry::{ProtocolSpec, REGISTRY, spec_for};
+
+/// Why a protocol's guard rule refused a frame ([`crate::safety::check`] adds the protocol
+/// and turns it into a [`crate::safety::GuardError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The bytes do not parse as one complete frame of the protocol.
+    Malformed(String),
+    /// The frame parses but is not on the allowlist.
+    NotAllowed(String),
+}

@@ -1,8 +1,12 @@
 //! Modbus/TCP above its codec ([`crate::wire::modbus`]).
 
 pub mod identity;
+pub mod safe;
+pub mod session;
 
 use crate::inventory::Protocol;
+
+pub use safe::Safe;
 
 /// Modbus/TCP in the [registry](super::registry).
 #[derive(Debug, Clone, Copy)]

@@ -2,8 +2,12 @@
 
 pub mod identity;
 pub mod passive;
+pub mod safe;
+pub mod session;
 
 use crate::inventory::Protocol;
+
+pub use safe::Safe;
 
 /// S7comm in the [registry](super::registry).
 #[derive(Debug, Clone, Copy)]

@@ -32,13 +32,15 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::{ConnectionLoss, Finding, Session, Step};
+use super::Safe;
+use super::safe::{
+    CotpConnect, CotpDisconnect, S7ReadSzl, S7ReadSzlFollowUp, S7SetupCommunication,
+};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
 use crate::protocols::s7::identity::to_identity;
-use crate::safety::{
-    CotpConnect, CotpDisconnect, S7ReadSzl, S7ReadSzlFollowUp, S7SetupCommunication, SafeRequest,
-};
+use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};
+use crate::safety::SafeRequest;
 use crate::wire::s7::{Body, Cotp, Frame, Payload, Rosctr, SzlList, SzlReassembler, frame_len};
 
 /// Default cap on SZL pieces per answer. A 240-byte PDU carries about 200 bytes of list
@@ -253,10 +255,10 @@ impl S7Session {
     /// Sends our COTP DR and waits briefly for the CPU to close.
     fn disconnect(&mut self, now: Instant) -> Step {
         self.emit_identity();
-        let req = SafeRequest::CotpDisconnect(CotpDisconnect {
+        let req = SafeRequest::S7(Safe::Disconnect(CotpDisconnect {
             dst_ref: self.peer_ref,
             src_ref: self.cfg.cotp_src_ref,
-        });
+        }));
         self.in_flight = None;
         self.deadline = Some(now + self.cfg.disconnect_wait);
         self.state = State::Disconnecting;
@@ -282,12 +284,12 @@ impl S7Session {
         let pdu_ref = self.pdu_ref();
         self.send(
             now,
-            SafeRequest::S7SetupCommunication(S7SetupCommunication {
+            SafeRequest::S7(Safe::Setup(S7SetupCommunication {
                 pdu_ref,
                 max_amq_calling: 1,
                 max_amq_called: 1,
                 pdu_length: self.cfg.pdu_length,
-            }),
+            })),
             pdu_ref,
             State::AwaitSetup,
         )
@@ -301,11 +303,11 @@ impl S7Session {
         let pdu_ref = self.pdu_ref();
         self.send(
             now,
-            SafeRequest::S7ReadSzl(S7ReadSzl {
+            SafeRequest::S7(Safe::ReadSzl(S7ReadSzl {
                 pdu_ref,
                 szl_id,
                 szl_index: 0,
-            }),
+            })),
             pdu_ref,
             State::AwaitSzl {
                 reassembler: SzlReassembler::new(),
@@ -570,10 +572,10 @@ impl S7Session {
                 let pdu_ref = self.pdu_ref();
                 self.send(
                     now,
-                    SafeRequest::S7ReadSzlFollowUp(S7ReadSzlFollowUp {
+                    SafeRequest::S7(Safe::ReadSzlFollowUp(S7ReadSzlFollowUp {
                         pdu_ref,
                         sequence_number: sequence,
-                    }),
+                    })),
                     pdu_ref,
                     State::AwaitSzl { reassembler },
                 )
@@ -633,12 +635,12 @@ impl Session for S7Session {
         }
         self.buf.clear();
         self.pdu_length = None;
-        let req = SafeRequest::CotpConnect(CotpConnect {
+        let req = SafeRequest::S7(Safe::Connect(CotpConnect {
             src_ref: self.cfg.cotp_src_ref,
             calling_tsap: self.cfg.local_tsap,
             called_tsap: self.tsap(),
             tpdu_size_code: TPDU_SIZE_1024,
-        });
+        }));
         self.send(now, req, 0, State::AwaitCc)
     }
 
@@ -852,9 +854,9 @@ mod tests {
 
     fn pdu_ref(r: &SafeRequest) -> u16 {
         match r {
-            SafeRequest::S7SetupCommunication(s) => s.pdu_ref,
-            SafeRequest::S7ReadSzl(s) => s.pdu_ref,
-            SafeRequest::S7ReadSzlFollowUp(s) => s.pdu_ref,
+            SafeRequest::S7(Safe::Setup(s)) => s.pdu_ref,
+            SafeRequest::S7(Safe::ReadSzl(s)) => s.pdu_ref,
+            SafeRequest::S7(Safe::ReadSzlFollowUp(s)) => s.pdu_ref,
             other => panic!("no pdu ref in {other:?}"),
         }
     }
@@ -876,9 +878,9 @@ mod tests {
     /// Connect, CC, setup: returns the session waiting for the first SZL answer.
     fn up_to_szl(s: &mut S7Session, t: Instant, cc: &str, ack: &str) -> SafeRequest {
         let cr = sent(s.on_connected(t));
-        assert!(matches!(cr, SafeRequest::CotpConnect(c) if c.called_tsap == s.tsap()));
+        assert!(matches!(cr, SafeRequest::S7(Safe::Connect(c)) if c.called_tsap == s.tsap()));
         let setup = sent(s.on_bytes(t, &h(cc)));
-        let SafeRequest::S7SetupCommunication(su) = setup else {
+        let SafeRequest::S7(Safe::Setup(su)) = setup else {
             panic!("not setup: {setup:?}")
         };
         assert_eq!(su.pdu_length, 480);
@@ -891,16 +893,18 @@ mod tests {
         let mut s = S7Session::new(cfg(&[0x0102]));
         let r11 = up_to_szl(&mut s, t, CC_IM151, SETUP_ACK_240);
         assert_eq!(s.negotiated_pdu_length(), Some(240));
-        assert!(matches!(r11, SafeRequest::S7ReadSzl(r) if r.szl_id == 0x0011 && r.szl_index == 0));
+        assert!(
+            matches!(r11, SafeRequest::S7(Safe::ReadSzl(r)) if r.szl_id == 0x0011 && r.szl_index == 0)
+        );
         // Deliver the answer one byte at a time: framing must wait for the whole TPKT.
         let ans = with_ref(SZL11_IM151, pdu_ref(&r11));
         for b in &ans[..ans.len() - 1] {
             assert_eq!(s.on_bytes(t, std::slice::from_ref(b)), Step::Wait);
         }
         let r1c = sent(s.on_bytes(t, &ans[ans.len() - 1..]));
-        assert!(matches!(r1c, SafeRequest::S7ReadSzl(r) if r.szl_id == 0x001C));
+        assert!(matches!(r1c, SafeRequest::S7(Safe::ReadSzl(r)) if r.szl_id == 0x001C));
         let fu = sent(s.on_bytes(t, &with_ref(SZL1C_PART1, pdu_ref(&r1c))));
-        let SafeRequest::S7ReadSzlFollowUp(fu) = fu else {
+        let SafeRequest::S7(Safe::ReadSzlFollowUp(fu)) = fu else {
             panic!("not a follow-up: {fu:?}")
         };
         assert_eq!(
@@ -910,10 +914,10 @@ mod tests {
         let dr = sent(s.on_bytes(t, &with_ref(SZL1C_PART2, fu.pdu_ref)));
         assert_eq!(
             dr,
-            SafeRequest::CotpDisconnect(CotpDisconnect {
+            SafeRequest::S7(Safe::Disconnect(CotpDisconnect {
                 dst_ref: 0x0003,
                 src_ref: 0x0001
-            })
+            }))
         );
         assert_eq!(s.poll_timeout(), Some(t + Duration::from_millis(500)));
         assert_eq!(s.on_connection_lost(t, ConnectionLoss::Closed), Step::Done);
@@ -952,7 +956,7 @@ mod tests {
             other => panic!("no identity so far: {other:?}"),
         }
         let dr = sent(s.on_bytes(t, &with_ref(SZL1C_SNAP7, pdu_ref(&r1c))));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))));
         // The CPU does not close: the session gives up waiting at the deadline.
         assert_eq!(s.on_timeout(t + Duration::from_millis(499)), Step::Wait);
         assert_eq!(s.on_timeout(t + Duration::from_millis(500)), Step::Done);
@@ -987,9 +991,9 @@ mod tests {
         let mut s = S7Session::new(cfg(&[0x0102]));
         let r11 = up_to_szl(&mut s, t, CC_IM151, SETUP_ACK_240);
         let r1c = sent(s.on_bytes(t, &with_ref(SZL_ERROR, pdu_ref(&r11))));
-        assert!(matches!(r1c, SafeRequest::S7ReadSzl(r) if r.szl_id == 0x001C));
+        assert!(matches!(r1c, SafeRequest::S7(Safe::ReadSzl(r)) if r.szl_id == 0x001C));
         let dr = sent(s.on_bytes(t, &with_ref(SZL1C_SNAP7, pdu_ref(&r1c))));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))));
         assert_eq!(s.on_connection_lost(t, ConnectionLoss::Closed), Step::Done);
         let f = s.take_findings();
         assert!(
@@ -1070,7 +1074,7 @@ mod tests {
         sent(s.on_bytes(t, &h(CC_IM151)));
         let plus = h("0300 0014 02 f0 80 72 01 0004 32 0000 0000 7200 0000");
         let dr = sent(s.on_bytes(t, &plus));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))));
         let f = s.take_findings();
         assert!(matches!(
             &f[0].fact,
@@ -1103,7 +1107,7 @@ mod tests {
         assert_eq!(s.on_bytes(t, &with_ref(SETUP_ACK_240, 1)), Step::Wait);
         // An answer to a reference never sent is suspicious and ends the exchange.
         let dr = sent(s.on_bytes(t, &with_ref(SZL11_IM151, pdu_ref(&r11) + 100)));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))));
         let f = s.take_findings();
         assert!(
             matches!(&f[0].fact, Fact::Suspicious { reason, .. } if reason.contains("pdu reference"))
@@ -1132,11 +1136,11 @@ mod tests {
         let mut follow_ups = 0;
         loop {
             match sent(s.on_bytes(t, &with_ref(SZL1C_PART1, pdu_ref(&req)))) {
-                r @ SafeRequest::S7ReadSzlFollowUp(_) => {
+                r @ SafeRequest::S7(Safe::ReadSzlFollowUp(_)) => {
                     follow_ups += 1;
                     req = r;
                 }
-                SafeRequest::CotpDisconnect(_) => break,
+                SafeRequest::S7(Safe::Disconnect(_)) => break,
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -1154,7 +1158,7 @@ mod tests {
         let mut bad = with_ref(SZL11_IM151, pdu_ref(&r11));
         bad[14] = 0xff;
         let dr = sent(s.on_bytes(t, &bad));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))));
         let f = s.take_findings();
         assert!(matches!(f[0].fact, Fact::Suspicious { .. }));
         assert_eq!(f[0].raw.as_deref(), Some(bad.as_slice()));
@@ -1170,7 +1174,7 @@ mod tests {
         ack[17] = 0x81;
         ack[18] = 0x04;
         let dr = sent(s.on_bytes(t, &ack));
-        assert!(matches!(dr, SafeRequest::CotpDisconnect(_)));
+        assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))));
         let f = s.take_findings();
         assert!(matches!(&f[0].fact, Fact::Negative { answer, .. } if answer.contains("setup")));
     }
@@ -1197,6 +1201,6 @@ mod tests {
         assert_eq!(s.on_bytes(t, &h(DR_REFUSE)), Step::Reconnect);
         assert_eq!(s.on_bytes(t, &h(CC_IM151)), Step::Wait);
         let cr = sent(s.on_connected(t));
-        assert!(matches!(cr, SafeRequest::CotpConnect(c) if c.called_tsap == 0x0101));
+        assert!(matches!(cr, SafeRequest::S7(Safe::Connect(c)) if c.called_tsap == 0x0101));
     }
 }

@@ -31,11 +31,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ConnectionLoss, Finding, Session, Step};
+use super::Safe;
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::{EnipTransport, Profile};
 use crate::protocols::enip::identity as enip_identity;
-use crate::safety::{EnipList, EnipListCommand, SafeRequest};
+use crate::protocols::enip::safe::{EnipList, EnipListCommand};
+use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};
+use crate::safety::SafeRequest;
 use crate::wire::enip::{self, Command, EncapStatus, Frame, ItemType, ServiceItem};
 use crate::wire::{Anomaly, Cursor};
 
@@ -122,10 +124,10 @@ impl EnipSession {
     }
 
     fn kind(cmd: EnipListCommand) -> &'static str {
-        SafeRequest::EnipList(EnipList {
+        SafeRequest::Enip(Safe::List(EnipList {
             command: cmd,
             sender_context: [0; 8],
-        })
+        }))
         .kind()
     }
 
@@ -145,7 +147,7 @@ impl EnipSession {
             request,
             deadline: now + self.cfg.response_timeout,
         });
-        Step::Send(SafeRequest::EnipList(request))
+        Step::Send(SafeRequest::Enip(Safe::List(request)))
     }
 
     fn finish(&mut self) -> Step {
@@ -212,7 +214,7 @@ impl EnipSession {
             Ok(f) => f,
             Err(e) => return self.suspicious(format!("undecodable {kind} reply: {e}"), raw, kind),
         };
-        let expected = crate::safety::enip::command(flight.request.command);
+        let expected = crate::protocols::enip::safe::command(flight.request.command);
         if frame.header.command != expected
             || frame.header.sender_context != flight.request.sender_context
         {
@@ -408,7 +410,7 @@ mod tests {
 
     fn sent(step: Step) -> EnipList {
         match step {
-            Step::Send(SafeRequest::EnipList(r)) => r,
+            Step::Send(SafeRequest::Enip(Safe::List(r))) => r,
             other => panic!("expected a send, got {other:?}"),
         }
     }

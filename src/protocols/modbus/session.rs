@@ -38,12 +38,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::driver::MAX_CONNECTS;
-use super::{ConnectionLoss, Finding, Session, Step};
+use super::Safe;
+use super::safe::{ModbusReadDeviceId, ReadDeviceIdCode};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
 use crate::protocols::modbus::identity::to_identity;
-use crate::safety::{ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest};
+use crate::protocols::session::{ConnectionLoss, Finding, MAX_CONNECTS, Session, Step};
+use crate::safety::SafeRequest;
 use crate::wire::modbus::{
     ExceptionCode, FunctionCode, PROTOCOL_ID_MODBUS, ReadDeviceIdResponse, Response, ResponseAdu,
     frame_len,
@@ -250,7 +251,7 @@ impl ModbusSession {
             request,
             deadline: now + self.cfg.response_timeout,
         });
-        Step::Send(SafeRequest::ModbusReadDeviceId(request))
+        Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(request)))
     }
 
     /// Sends the first request of the current read code, or moves on.
@@ -732,7 +733,7 @@ mod tests {
 
     fn sent(step: &Step) -> ModbusReadDeviceId {
         match step {
-            Step::Send(SafeRequest::ModbusReadDeviceId(r)) => *r,
+            Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(r))) => *r,
             other => panic!("expected a read device id request, got {other:?}"),
         }
     }
@@ -1078,7 +1079,7 @@ mod tests {
                     let mut s = ModbusSession::new(cfg(units, &codes));
                     let mut step = s.on_connected(t0);
                     for i in 0..answered {
-                        let Step::Send(SafeRequest::ModbusReadDeviceId(r)) = step else {
+                        let Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(r))) = step else {
                             break;
                         };
                         let frame = match (i, first) {
@@ -1197,7 +1198,7 @@ mod tests {
             let next = r.object_id.max(0x7F) + 1;
             let frame = reply(r.transaction_id, 1, 3, 0xFF, next, &[(next - 1, "x")]);
             match s.on_bytes(t0, &frame) {
-                Step::Send(SafeRequest::ModbusReadDeviceId(n)) => {
+                Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(n))) => {
                     r = n;
                     sends += 1;
                 }
