@@ -12,6 +12,7 @@ pub mod modbus;
 pub mod registry;
 pub mod s7;
 pub mod session;
+pub mod settings;
 
 pub use registry::{ProtocolSpec, REGISTRY, spec_for};
 

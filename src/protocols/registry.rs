@@ -9,6 +9,8 @@
 //! docs/architecture.md, "How to add a protocol").
 
 use crate::inventory::Protocol;
+use crate::profile::Profile;
+use crate::protocols::settings::Kind;
 
 use super::{enip, modbus, s7};
 
@@ -26,6 +28,13 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
 
     // ---- active side (scan) ----
+
+    /// The keys of its profile section and their types (the section is named
+    /// [`ProtocolSpec::name`]).
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)];
+
+    /// Whether the profile probes this protocol at all.
+    fn enabled(&self, profile: &Profile) -> bool;
 
     // ---- passive side (import) ----
 }

@@ -32,8 +32,9 @@
 use std::time::{Duration, Instant};
 
 use super::Safe;
+use super::settings::EnipTransport;
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
-use crate::profile::{EnipTransport, Profile};
+use crate::profile::Profile;
 use crate::protocols::enip::identity as enip_identity;
 use crate::protocols::enip::safe::{EnipList, EnipListCommand};
 use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};

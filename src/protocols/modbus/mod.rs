@@ -3,8 +3,11 @@
 pub mod identity;
 pub mod safe;
 pub mod session;
+pub mod settings;
 
 use crate::inventory::Protocol;
+use crate::profile::Profile;
+use crate::protocols::settings::Kind;
 
 pub use safe::Safe;
 
@@ -22,6 +25,14 @@ impl super::ProtocolSpec for Modbus {
     }
 
     // ---- active side (scan) ----
+
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        settings::SCHEMA
+    }
+
+    fn enabled(&self, profile: &Profile) -> bool {
+        profile.modbus.enabled
+    }
 
     // ---- passive side (import) ----
 }

@@ -67,11 +67,7 @@ pub const MAX_PAGES_LIMIT: usize = 64;
 /// list without bound; the first few tell the story.
 const MAX_ANOMALIES: usize = 16;
 
-/// Unit ids one device is tried with at most, in one probe (SAFETY.md): a gateway with
-/// serial devices behind it is the case for many, and each silent unit id costs a
-/// response timeout, a connection and a cool-down. The profile's `unit_ids` may hold as
-/// many; unit ids observed in passive traffic come first and share the same cap.
-pub const MAX_UNIT_IDS: usize = 32;
+pub use super::settings::MAX_UNIT_IDS;
 
 /// The unit ids a Modbus probe of one device tries, in order, and those the
 /// [`MAX_UNIT_IDS`] cap left out. The session ([`ModbusSessionConfig::from_profile`], via

@@ -4,8 +4,11 @@ pub mod identity;
 pub mod passive;
 pub mod safe;
 pub mod session;
+pub mod settings;
 
 use crate::inventory::Protocol;
+use crate::profile::Profile;
+use crate::protocols::settings::Kind;
 
 pub use safe::Safe;
 
@@ -23,6 +26,14 @@ impl super::ProtocolSpec for S7 {
     }
 
     // ---- active side (scan) ----
+
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        settings::SCHEMA
+    }
+
+    fn enabled(&self, profile: &Profile) -> bool {
+        profile.s7.enabled
+    }
 
     // ---- passive side (import) ----
 }
