@@ -45,7 +45,7 @@ use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
 use super::gate::HostClock;
-use super::scan::StopSignal;
+use super::stop::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Identity, Transport};
 use crate::pace::edge::GlobalGate;

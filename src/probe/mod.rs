@@ -19,5 +19,7 @@ pub use crate::protocols::s7::session as s7;
 pub mod driver;
 pub mod gate;
 pub mod journal;
+pub mod report;
 pub mod scan;
+pub mod stop;
 pub mod window;
