@@ -27,6 +27,14 @@ pub use crate::protocols::s7::settings::S7Settings;
 pub use crate::protocols::settings::Invalid;
 use crate::protocols::settings::{Kind, range_u64};
 
+/// The protocol sections of a profile, in the order of its TOML tables (the dry run lists
+/// its probes in this order).
+pub fn section_names() -> impl Iterator<Item = &'static str> {
+    TOP.iter()
+        .filter(|(name, kind)| matches!(kind, Kind::Table) && *name != "pacing")
+        .map(|(name, _)| *name)
+}
+
 /// The names of the protocols a profile can enable, in probe order.
 fn probed_names() -> Vec<&'static str> {
     REGISTRY.iter().map(|spec| spec.name()).collect()

@@ -10,12 +10,6 @@
 
 pub use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};
 
-// The sessions moved to their protocol folders (src/protocols/<name>/session.rs); the old
-// paths stay as aliases for the orchestrator.
-pub use crate::protocols::enip::session as enip;
-pub use crate::protocols::modbus::session as modbus;
-pub use crate::protocols::s7::session as s7;
-
 pub mod driver;
 pub mod gate;
 pub mod journal;

@@ -8,8 +8,10 @@
 //! one serialized [`crate::inventory::Identity`] variant and one SAFETY.md section (see
 //! docs/architecture.md, "How to add a protocol").
 
-use crate::inventory::Protocol;
+use crate::inventory::{Protocol, Transport};
 use crate::profile::Profile;
+use crate::protocols::plan::ProbePlan;
+use crate::protocols::session::Session;
 use crate::protocols::settings::Kind;
 
 use super::{enip, modbus, s7};
@@ -31,10 +33,43 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
 
     /// The keys of its profile section and their types (the section is named
     /// [`ProtocolSpec::name`]).
-    fn settings_schema(&self) -> &'static [(&'static str, Kind)];
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        &[]
+    }
 
-    /// Whether the profile probes this protocol at all.
-    fn enabled(&self, profile: &Profile) -> bool;
+    /// Whether the profile probes this protocol at all (a passive-only protocol: never).
+    fn enabled(&self, _profile: &Profile) -> bool {
+        false
+    }
+
+    /// The port and transport the profile probes it on (`None`: not probed).
+    fn endpoint(&self, _profile: &Profile) -> Option<(u16, Transport)> {
+        None
+    }
+
+    /// A session probing one host on `port` under the host's profile (`None`: not
+    /// probed, or the profile gives it nothing to ask).
+    fn session(&self, _profile: &Profile, _port: u16) -> Option<Box<dyn Session>> {
+        None
+    }
+
+    /// Requests a fully answering host receives from its probe (its first connection's,
+    /// the scan's duration estimate).
+    fn planned_requests(&self, _profile: &Profile) -> u64 {
+        0
+    }
+
+    /// The dry-run plan of its probe under `profile`: the connections and the requests
+    /// the session sends on each (`None`: not probed).
+    fn plan(&self, _profile: &Profile) -> Option<ProbePlan> {
+        None
+    }
+
+    /// Whether passive data reshapes its probe per host (Modbus unit ids, S7 TSAPs seen
+    /// in traffic): the dry run shows such hosts' probes apart.
+    fn passive_guided(&self) -> bool {
+        false
+    }
 
     // ---- passive side (import) ----
 }

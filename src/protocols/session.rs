@@ -13,8 +13,15 @@ use crate::inventory::{Fact, Identity, Protocol};
 use crate::safety::SafeRequest;
 
 /// Connections one endpoint may receive in one probe by default (S7 tries a few TSAPs);
-/// a session may ask for more ([`Session::max_connections`]), up to the driver's limit.
+/// a session may ask for more ([`Session::max_connections`]), up to
+/// [`MAX_CONNECTS_LIMIT`].
 pub const MAX_CONNECTS: u32 = 8;
+
+/// No session gets more connection attempts on one endpoint in one probe than this (the
+/// driver cuts it off): the most a protocol needs is Modbus's, one per unit id at most
+/// ([`crate::protocols::modbus::settings::MAX_UNIT_IDS`], 32) and one retried connect
+/// each; a protocol that needs more must say why here.
+pub const MAX_CONNECTS_LIMIT: u32 = 64;
 
 /// What a session wants the driver to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]

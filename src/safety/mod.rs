@@ -58,6 +58,16 @@ impl SafeRequest {
         }
     }
 
+    /// The fields of the request a reviewer needs beside its kind (`unit 255, read code
+    /// 0x01 (basic)`, `SZL 0x0011 index 0x0000`); empty when the kind says it all.
+    pub fn detail(&self) -> String {
+        match self {
+            SafeRequest::Modbus(r) => r.detail(),
+            SafeRequest::Enip(r) => r.detail(),
+            SafeRequest::S7(r) => r.detail(),
+        }
+    }
+
     /// Appends the request's bytes. Callers that send use [`emit`], which also guards.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {

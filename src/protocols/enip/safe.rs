@@ -54,6 +54,14 @@ impl Safe {
         }
     }
 
+    /// The fields a reviewer needs beside the kind (dry runs): none, the command is the
+    /// kind.
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::List(_) => String::new(),
+        }
+    }
+
     /// Appends the request's bytes (callers that send use [`crate::safety::emit`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {

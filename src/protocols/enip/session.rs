@@ -592,4 +592,32 @@ mod tests {
         };
         assert_eq!(crate::safety::emit(&r).unwrap().len(), 24);
     }
+
+    /// The dry-run plan lists what the session sends to a device that answers: List
+    /// Identity, then List Services when the profile asks for it (in-memory replies).
+    #[test]
+    fn plan_is_what_the_session_sends() {
+        use crate::protocols::plan::shown;
+        for list_services in [false, true] {
+            let mut p = crate::profile::builtin("conservative").unwrap().profile;
+            p.enip.list_services = list_services;
+            p.enip.transport = EnipTransport::Tcp;
+            let plan = super::super::plan::probe_plan(&p);
+            assert_eq!(plan.connections.len(), 1);
+            let t = Instant::now();
+            let mut s = EnipSession::new(EnipSessionConfig::from_profile(&p));
+            let mut on_conn = Vec::new();
+            let mut step = s.on_connected(t);
+            while let Step::Send(SafeRequest::Enip(Safe::List(r))) = step {
+                on_conn.push(SafeRequest::Enip(Safe::List(r)));
+                let answer = match r.command {
+                    EnipListCommand::ListIdentity => enbt_reply(r.sender_context),
+                    _ => services_reply(r.sender_context),
+                };
+                step = s.on_bytes(t, &answer);
+            }
+            assert_eq!(step, Step::Done);
+            assert_eq!(shown(&on_conn), shown(&plan.connections[0].requests));
+        }
+    }
 }

@@ -79,6 +79,19 @@ impl Safe {
         }
     }
 
+    /// The fields a reviewer needs beside the kind (dry runs).
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::ReadDeviceId(m) => format!(
+                "unit {}, read code 0x{:02x} ({:?})",
+                m.unit_id,
+                m.read_code.code(),
+                m.read_code
+            )
+            .to_lowercase(),
+        }
+    }
+
     /// Appends the request's bytes (callers that send use [`crate::safety::emit`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {

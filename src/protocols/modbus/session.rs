@@ -1378,4 +1378,47 @@ mod tests {
         };
         assert!(crate::safety::emit(&req).is_ok());
     }
+
+    /// The dry-run plan lists, per unit id, what the session sends on that unit's
+    /// connection to a device that answers every read code: driven here against
+    /// in-memory replies, with the unit ids before it silent (a timeout, then a new
+    /// connection).
+    #[test]
+    fn plan_is_what_the_session_sends() {
+        use crate::protocols::plan::shown;
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        p.modbus.unit_ids = vec![255, 0, 7];
+        p.modbus.read_codes = vec![ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular];
+        let plan = super::super::plan::probe_plan(&p);
+        assert_eq!(plan.connections.len(), 3);
+        for (answering, conn) in plan.connections.iter().enumerate() {
+            let mut t = Instant::now();
+            let mut s = ModbusSession::new(ModbusSessionConfig::from_profile(&p));
+            for _ in 0..answering {
+                let _ = sent(&s.on_connected(t));
+                t = s.poll_timeout().expect("waiting for the reply");
+                assert_eq!(s.on_timeout(t), Step::Reconnect);
+            }
+            let mut on_conn = Vec::new();
+            let mut step = s.on_connected(t);
+            while let Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(r))) = step {
+                on_conn.push(SafeRequest::Modbus(Safe::ReadDeviceId(r)));
+                let objects: &[(u8, &str)] = match r.read_code {
+                    ReadDeviceIdCode::Basic => &[(0, "Acme"), (1, "X-1"), (2, "1.0")],
+                    _ => &[(3, "acme.example")],
+                };
+                let answer = reply(
+                    r.transaction_id,
+                    r.unit_id,
+                    r.read_code.code(),
+                    0,
+                    0,
+                    objects,
+                );
+                step = s.on_bytes(t, &answer);
+            }
+            assert_eq!(step, Step::Done);
+            assert_eq!(shown(&on_conn), shown(&conn.requests), "{}", conn.purpose);
+        }
+    }
 }

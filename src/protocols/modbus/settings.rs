@@ -11,6 +11,10 @@ use crate::protocols::settings::{Invalid, Kind, bad, list_len, no_dups, range_u6
 /// many; unit ids observed in passive traffic come first and share the same cap.
 pub const MAX_UNIT_IDS: usize = 32;
 
+// The driver's connection limit must leave room for every unit id and one retried connect
+// each.
+const _: () = assert!(2 * MAX_UNIT_IDS as u32 <= crate::protocols::session::MAX_CONNECTS_LIMIT);
+
 /// The `[modbus]` section of a profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -90,6 +90,20 @@ impl Safe {
         }
     }
 
+    /// The fields a reviewer needs beside the kind (dry runs).
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::Connect(c) => format!(
+                "calling TSAP 0x{:04x}, called TSAP 0x{:04x}",
+                c.calling_tsap, c.called_tsap
+            ),
+            Safe::Setup(s) => format!("PDU length {}", s.pdu_length),
+            Safe::ReadSzl(z) => format!("SZL 0x{:04x} index 0x{:04x}", z.szl_id, z.szl_index),
+            Safe::ReadSzlFollowUp(f) => format!("sequence {}", f.sequence_number),
+            Safe::Disconnect(_) => String::new(),
+        }
+    }
+
     /// Appends the request's bytes (callers that send use [`crate::safety::emit`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {

@@ -1203,4 +1203,38 @@ mod tests {
         let cr = sent(s.on_connected(t));
         assert!(matches!(cr, SafeRequest::S7(Safe::Connect(c)) if c.called_tsap == 0x0101));
     }
+
+    /// The dry-run plan lists, per TSAP, what the session sends on that TSAP's connection
+    /// to a CPU that answers everything: driven here against in-memory answers, the
+    /// first TSAP answering, then the first refusing (COTP DR) and the second answering.
+    /// The session ends an answered connection with a COTP DR, which the plan does not
+    /// list (the scan's request estimate counts it).
+    #[test]
+    fn plan_is_what_the_session_sends() {
+        use crate::protocols::plan::shown;
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        p.s7.tsaps = vec![0x0102, 0x0200];
+        p.s7.szl_ids = vec![0x0011, 0x001C];
+        let plan = super::super::plan::probe_plan(&p);
+        assert_eq!(plan.connections.len(), 2);
+        for (answering, conn) in plan.connections.iter().enumerate() {
+            let t = Instant::now();
+            let mut s = S7Session::new(S7SessionConfig::from_profile(&p));
+            for _ in 0..answering {
+                sent(s.on_connected(t));
+                assert_eq!(s.on_bytes(t, &h(DR_REFUSE)), Step::Reconnect);
+            }
+            let mut on_conn = vec![sent(s.on_connected(t))];
+            on_conn.push(sent(s.on_bytes(t, &h(CC_IM151))));
+            on_conn.push(sent(
+                s.on_bytes(t, &with_ref(SETUP_ACK_480, pdu_ref(&on_conn[1]))),
+            ));
+            on_conn.push(sent(
+                s.on_bytes(t, &with_ref(SZL11_SNAP7, pdu_ref(&on_conn[2]))),
+            ));
+            let dr = sent(s.on_bytes(t, &with_ref(SZL1C_SNAP7, pdu_ref(&on_conn[3]))));
+            assert!(matches!(dr, SafeRequest::S7(Safe::Disconnect(_))), "{dr:?}");
+            assert_eq!(shown(&on_conn), shown(&conn.requests), "{}", conn.purpose);
+        }
+    }
 }
