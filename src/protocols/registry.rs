@@ -104,4 +104,67 @@ mod tests {
             assert_eq!(spec_for(s.protocol()).map(|f| f.name()), Some(s.name()));
         }
     }
+
+    /// A protocol that is only imported passively (no active methods of its own).
+    #[derive(Debug)]
+    struct PassiveOnly;
+
+    impl ProtocolSpec for PassiveOnly {
+        fn protocol(&self) -> Protocol {
+            Protocol::CipIo
+        }
+
+        fn name(&self) -> &'static str {
+            "passive_only"
+        }
+    }
+
+    fn profile_with_own_ports() -> Profile {
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        p.modbus.port = 1502;
+        p.enip.port = 14818;
+        p.s7.port = 1102;
+        p
+    }
+
+    /// Each protocol is probed on its own section's port, and one without an active side
+    /// is not probed at all (the scan's old `endpoint_for` handed every protocol other
+    /// than Modbus and ENIP the S7 port).
+    #[test]
+    fn each_protocol_is_probed_on_its_own_port_and_a_passive_one_not_at_all() {
+        let p = profile_with_own_ports();
+        let ports: Vec<(&str, Option<u16>)> = REGISTRY
+            .iter()
+            .map(|s| (s.name(), s.endpoint(&p).map(|(port, _)| port)))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("enip", Some(14818)),
+                ("modbus", Some(1502)),
+                ("s7", Some(1102))
+            ]
+        );
+        assert_eq!(PassiveOnly.endpoint(&p), None);
+        assert!(PassiveOnly.session(&p, 1).is_none());
+        assert!(PassiveOnly.plan(&p).is_none());
+        assert!(!PassiveOnly.enabled(&p));
+    }
+
+    /// What the registry gives the scan for every enabled protocol agrees with itself: a
+    /// session speaking that protocol, a plan for it on its port, and the profile's
+    /// `name` is the protocol's serialized name (the dry run prints that).
+    #[test]
+    fn every_enabled_protocol_has_a_session_and_a_plan_of_its_own() {
+        let p = profile_with_own_ports();
+        for spec in REGISTRY.iter().filter(|s| s.enabled(&p)) {
+            let (port, _) = spec.endpoint(&p).unwrap();
+            let session = spec.session(&p, port).unwrap();
+            assert_eq!(session.protocol(), spec.protocol());
+            let plan = spec.plan(&p).unwrap();
+            assert_eq!((plan.protocol, plan.port), (spec.protocol(), port));
+            assert_eq!(crate::plan::protocol_name(spec.protocol()), spec.name());
+            assert!(!spec.settings_schema().is_empty());
+        }
+    }
 }
