@@ -26,7 +26,7 @@ pub trait SessionFactory: Send + Sync + fmt::Debug {
 }
 
 /// The built-in sessions: each registered protocol's own
-/// ([`crate::protocols::ProtocolSpec::session`], src/protocols/<name>/session.rs).
+/// ([`crate::protocols::ProtocolSpec::session`], `src/protocols/<name>/session.rs`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuiltinSessions;
 

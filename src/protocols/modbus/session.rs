@@ -2,7 +2,7 @@
 //!
 //! A sans-IO state machine over [`crate::wire::modbus`]: it never touches a socket or a
 //! clock (the driver passes `now`), and it only ever asks for
-//! [`SafeRequest::ModbusReadDeviceId`].
+//! [`SafeRequest::Modbus`] ([`Safe::ReadDeviceId`]).
 //!
 //! What it does, one request in flight at a time:
 //! - tries the unit ids in the configured order and stops at the first unit that answers
