@@ -3,18 +3,18 @@
 
 use super::Safe;
 use super::safe::ModbusReadDeviceId;
-use super::session::unit_plan;
+use super::session::ModbusSessionConfig;
 use crate::inventory::Protocol;
 use crate::profile::Profile;
 use crate::protocols::plan::{ConnectionPlan, ProbePlan};
 use crate::safety::SafeRequest;
 
-/// What a Modbus probe sends to one host under `p`, in order. The unit ids come from
-/// [`unit_plan`], as the session's do.
+/// What a Modbus probe sends to one host under `p`, in order, from the session's own
+/// configuration (its unit ids come from [`unit_plan`](super::session::unit_plan)).
 pub fn probe_plan(p: &Profile) -> ProbePlan {
-    let mut tid = 0u16;
-    // The unit ids the session tries: the same function decides both.
-    let units = &unit_plan(&[], &p.modbus.unit_ids).tried;
+    let cfg = ModbusSessionConfig::from_profile(p);
+    let mut tid = cfg.first_transaction_id;
+    let units = &cfg.unit_ids;
     // One connection per unit id at most: a unit that answers ends the probe, a
     // gateway exception (0x0A/0x0B) moves on on the same connection, and a unit that
     // stays silent gets no other request on its connection: the next unit id goes out
@@ -30,30 +30,31 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
                     units[i - 1]
                 ),
             },
-            requests: p
-                .modbus
+            requests: cfg
                 .read_codes
                 .iter()
                 .map(|&read_code| {
-                    tid = tid.wrapping_add(1);
-                    SafeRequest::Modbus(Safe::ReadDeviceId(ModbusReadDeviceId {
+                    // Stream read codes start at object 0, as the session asks them.
+                    let r = ModbusReadDeviceId {
                         transaction_id: tid,
                         unit_id,
                         read_code,
                         object_id: 0,
-                    }))
+                    };
+                    tid = tid.wrapping_add(1);
+                    SafeRequest::Modbus(Safe::ReadDeviceId(r))
                 })
                 .collect(),
         })
         .collect::<Vec<_>>();
     ProbePlan {
         protocol: Protocol::Modbus,
-        port: p.modbus.port,
+        port: cfg.port,
         transport: "tcp",
         connections,
         stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
                     after a timeout nothing more is sent on that connection",
-        best_requests: p.modbus.read_codes.len(),
+        best_requests: cfg.read_codes.len(),
         notes: breaker_note(p, units.len()).into_iter().collect(),
     }
 }

@@ -2,49 +2,48 @@
 //! Communication and the SZL reads.
 
 use super::Safe;
-use super::safe::{CotpConnect, S7ReadSzl, S7SetupCommunication};
+use super::session::{S7SessionConfig, connect_request, read_szl_request, setup_request};
 use crate::inventory::Protocol;
 use crate::profile::Profile;
 use crate::protocols::plan::{ConnectionPlan, ProbePlan};
 use crate::safety::SafeRequest;
 
-/// What an S7 probe sends to one host under `p`, in order.
+/// What an S7 probe sends to one host under `p`, in order: for each TSAP the session
+/// tries, the requests it sends on that connection to a CPU that answers, built by the
+/// session's own request builders from the session's own configuration.
 pub fn probe_plan(p: &Profile) -> ProbePlan {
-    let connections =
-        p.s7.tsaps
-            .iter()
-            .map(|&tsap| {
-                let mut requests = vec![
-                    SafeRequest::S7(Safe::Connect(CotpConnect {
-                        src_ref: 1,
-                        calling_tsap: p.s7.local_tsap,
-                        called_tsap: tsap,
-                        tpdu_size_code: 0x0a,
-                    })),
-                    SafeRequest::S7(Safe::Setup(S7SetupCommunication {
-                        pdu_ref: 1,
-                        max_amq_calling: 1,
-                        max_amq_called: 1,
-                        pdu_length: p.s7.pdu_length,
-                    })),
-                ];
-                for (i, &szl_id) in p.s7.szl_ids.iter().enumerate() {
-                    requests.push(SafeRequest::S7(Safe::ReadSzl(S7ReadSzl {
-                        pdu_ref: 2 + i as u16,
-                        szl_id,
-                        szl_index: 0,
-                    })));
-                }
-                ConnectionPlan {
-                    purpose: format!("TSAP {}", describe_tsap(tsap)),
-                    requests,
-                }
-            })
-            .collect::<Vec<ConnectionPlan>>();
+    let cfg = S7SessionConfig::from_profile(p);
+    let connections = cfg
+        .tsaps
+        .iter()
+        .map(|&tsap| {
+            // PDU references run on from the session's first (setup, then each SZL).
+            let mut pdu_ref = cfg.first_pdu_ref;
+            let mut next_ref = || {
+                let r = pdu_ref;
+                pdu_ref = pdu_ref.wrapping_add(1).max(1);
+                r
+            };
+            let mut requests = vec![
+                SafeRequest::S7(Safe::Connect(connect_request(&cfg, tsap))),
+                SafeRequest::S7(Safe::Setup(setup_request(&cfg, next_ref()))),
+            ];
+            for &szl_id in &cfg.szl_ids {
+                requests.push(SafeRequest::S7(Safe::ReadSzl(read_szl_request(
+                    next_ref(),
+                    szl_id,
+                ))));
+            }
+            ConnectionPlan {
+                purpose: format!("TSAP {}", describe_tsap(tsap)),
+                requests,
+            }
+        })
+        .collect::<Vec<ConnectionPlan>>();
     ProbePlan {
         best_requests: connections.first().map_or(0, |c| c.requests.len()),
         protocol: Protocol::S7,
-        port: p.s7.port,
+        port: cfg.port,
         transport: "tcp",
         connections,
         stop_rule: "one connection per TSAP, stops at the first TSAP the CPU accepts; \

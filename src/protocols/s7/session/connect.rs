@@ -4,6 +4,16 @@
 
 use super::*;
 
+/// The COTP CR for `tsap` (the dry-run plan builds it here too).
+pub(crate) fn connect_request(cfg: &S7SessionConfig, tsap: u16) -> CotpConnect {
+    CotpConnect {
+        src_ref: cfg.cotp_src_ref,
+        calling_tsap: cfg.local_tsap,
+        called_tsap: tsap,
+        tpdu_size_code: TPDU_SIZE_1024,
+    }
+}
+
 impl S7Session {
     /// Sends our COTP DR and waits briefly for the CPU to close.
     pub(super) fn disconnect(&mut self, now: Instant) -> Step {

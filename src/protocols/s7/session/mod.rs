@@ -33,6 +33,10 @@ mod connect;
 mod setup;
 mod szl;
 
+pub(crate) use connect::connect_request;
+pub(crate) use setup::setup_request;
+pub(crate) use szl::read_szl_request;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -337,12 +341,7 @@ impl Session for S7Session {
         }
         self.buf.clear();
         self.pdu_length = None;
-        let req = SafeRequest::S7(Safe::Connect(CotpConnect {
-            src_ref: self.cfg.cotp_src_ref,
-            calling_tsap: self.cfg.local_tsap,
-            called_tsap: self.tsap(),
-            tpdu_size_code: TPDU_SIZE_1024,
-        }));
+        let req = SafeRequest::S7(Safe::Connect(connect_request(&self.cfg, self.tsap())));
         self.send(now, req, 0, State::AwaitCc)
     }
 

@@ -3,17 +3,23 @@
 
 use super::*;
 
+/// Setup Communication with the PDU length we propose (the dry-run plan builds it here
+/// too).
+pub(crate) fn setup_request(cfg: &S7SessionConfig, pdu_ref: u16) -> S7SetupCommunication {
+    S7SetupCommunication {
+        pdu_ref,
+        max_amq_calling: 1,
+        max_amq_called: 1,
+        pdu_length: cfg.pdu_length,
+    }
+}
+
 impl S7Session {
     pub(super) fn send_setup(&mut self, now: Instant) -> Step {
         let pdu_ref = self.pdu_ref();
         self.send(
             now,
-            SafeRequest::S7(Safe::Setup(S7SetupCommunication {
-                pdu_ref,
-                max_amq_calling: 1,
-                max_amq_called: 1,
-                pdu_length: self.cfg.pdu_length,
-            })),
+            SafeRequest::S7(Safe::Setup(setup_request(&self.cfg, pdu_ref))),
             pdu_ref,
             State::AwaitSetup,
         )

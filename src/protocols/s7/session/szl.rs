@@ -4,6 +4,15 @@
 
 use super::*;
 
+/// The first Read SZL request of `szl_id` (index 0; the dry-run plan builds it here too).
+pub(crate) fn read_szl_request(pdu_ref: u16, szl_id: u16) -> S7ReadSzl {
+    S7ReadSzl {
+        pdu_ref,
+        szl_id,
+        szl_index: 0,
+    }
+}
+
 impl S7Session {
     /// Emits the identity read so far, once.
     pub(super) fn emit_identity(&mut self) {
@@ -29,11 +38,7 @@ impl S7Session {
         let pdu_ref = self.pdu_ref();
         self.send(
             now,
-            SafeRequest::S7(Safe::ReadSzl(S7ReadSzl {
-                pdu_ref,
-                szl_id,
-                szl_index: 0,
-            })),
+            SafeRequest::S7(Safe::ReadSzl(read_szl_request(pdu_ref, szl_id))),
             pdu_ref,
             State::AwaitSzl {
                 reassembler: SzlReassembler::new(),
