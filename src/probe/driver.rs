@@ -52,11 +52,10 @@ use crate::pace::edge::GlobalGate;
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
-pub use super::limits::{MAX_CONNECTS, MAX_SENDS};
-/// No session gets more connection attempts on one endpoint in one probe than this: one
-/// per Modbus unit id at most ([`super::modbus::MAX_UNIT_IDS`]) and one retried connect
-/// each.
-pub const MAX_CONNECTS_LIMIT: u32 = 2 * super::modbus::MAX_UNIT_IDS as u32;
+pub use super::limits::MAX_SENDS;
+/// Connections one endpoint may receive in one probe by default, and at most: the
+/// session contract's ([`crate::protocols::session`]), enforced here.
+pub use crate::protocols::session::{MAX_CONNECTS, MAX_CONNECTS_LIMIT};
 /// Largest read per call; sessions do their own framing.
 const READ_CHUNK: usize = 4096;
 

@@ -8,7 +8,11 @@
 //! one serialized [`crate::inventory::Identity`] variant and one SAFETY.md section (see
 //! docs/architecture.md, "How to add a protocol").
 
-use crate::inventory::Protocol;
+use crate::inventory::{Protocol, Transport};
+use crate::profile::Profile;
+use crate::protocols::plan::ProbePlan;
+use crate::protocols::session::Session;
+use crate::protocols::settings::Kind;
 
 use super::{enip, modbus, s7};
 
@@ -26,6 +30,46 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
 
     // ---- active side (scan) ----
+
+    /// The keys of its profile section and their types (the section is named
+    /// [`ProtocolSpec::name`]).
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        &[]
+    }
+
+    /// Whether the profile probes this protocol at all (a passive-only protocol: never).
+    fn enabled(&self, _profile: &Profile) -> bool {
+        false
+    }
+
+    /// The port and transport the profile probes it on (`None`: not probed).
+    fn endpoint(&self, _profile: &Profile) -> Option<(u16, Transport)> {
+        None
+    }
+
+    /// A session probing one host on `port` under the host's profile (`None`: not
+    /// probed, or the profile gives it nothing to ask).
+    fn session(&self, _profile: &Profile, _port: u16) -> Option<Box<dyn Session>> {
+        None
+    }
+
+    /// Requests a fully answering host receives from its probe (its first connection's,
+    /// the scan's duration estimate).
+    fn planned_requests(&self, _profile: &Profile) -> u64 {
+        0
+    }
+
+    /// The dry-run plan of its probe under `profile`: the connections and the requests
+    /// the session sends on each (`None`: not probed).
+    fn plan(&self, _profile: &Profile) -> Option<ProbePlan> {
+        None
+    }
+
+    /// Whether passive data reshapes its probe per host (Modbus unit ids, S7 TSAPs seen
+    /// in traffic): the dry run shows such hosts' probes apart.
+    fn passive_guided(&self) -> bool {
+        false
+    }
 
     // ---- passive side (import) ----
 }
@@ -58,6 +102,69 @@ mod tests {
     fn every_registered_protocol_is_found_by_its_value() {
         for s in REGISTRY {
             assert_eq!(spec_for(s.protocol()).map(|f| f.name()), Some(s.name()));
+        }
+    }
+
+    /// A protocol that is only imported passively (no active methods of its own).
+    #[derive(Debug)]
+    struct PassiveOnly;
+
+    impl ProtocolSpec for PassiveOnly {
+        fn protocol(&self) -> Protocol {
+            Protocol::CipIo
+        }
+
+        fn name(&self) -> &'static str {
+            "passive_only"
+        }
+    }
+
+    fn profile_with_own_ports() -> Profile {
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        p.modbus.port = 1502;
+        p.enip.port = 14818;
+        p.s7.port = 1102;
+        p
+    }
+
+    /// Each protocol is probed on its own section's port, and one without an active side
+    /// is not probed at all (the scan's old `endpoint_for` handed every protocol other
+    /// than Modbus and ENIP the S7 port).
+    #[test]
+    fn each_protocol_is_probed_on_its_own_port_and_a_passive_one_not_at_all() {
+        let p = profile_with_own_ports();
+        let ports: Vec<(&str, Option<u16>)> = REGISTRY
+            .iter()
+            .map(|s| (s.name(), s.endpoint(&p).map(|(port, _)| port)))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("enip", Some(14818)),
+                ("modbus", Some(1502)),
+                ("s7", Some(1102))
+            ]
+        );
+        assert_eq!(PassiveOnly.endpoint(&p), None);
+        assert!(PassiveOnly.session(&p, 1).is_none());
+        assert!(PassiveOnly.plan(&p).is_none());
+        assert!(!PassiveOnly.enabled(&p));
+    }
+
+    /// What the registry gives the scan for every enabled protocol agrees with itself: a
+    /// session speaking that protocol, a plan for it on its port, and the profile's
+    /// `name` is the protocol's serialized name (the dry run prints that).
+    #[test]
+    fn every_enabled_protocol_has_a_session_and_a_plan_of_its_own() {
+        let p = profile_with_own_ports();
+        for spec in REGISTRY.iter().filter(|s| s.enabled(&p)) {
+            let (port, _) = spec.endpoint(&p).unwrap();
+            let session = spec.session(&p, port).unwrap();
+            assert_eq!(session.protocol(), spec.protocol());
+            let plan = spec.plan(&p).unwrap();
+            assert_eq!((plan.protocol, plan.port), (spec.protocol(), port));
+            assert_eq!(crate::plan::protocol_name(spec.protocol()), spec.name());
+            assert!(!spec.settings_schema().is_empty());
         }
     }
 }

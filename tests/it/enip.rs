@@ -5,6 +5,7 @@
 
 use otscout::inventory::EnipIdentitySource;
 use otscout::inventory::Protocol;
+use otscout::protocols::enip::Safe as EnipSafe;
 use otscout::protocols::enip::identity as enip_identity;
 use otscout::safety::{self, EnipList, EnipListCommand, GuardError, SafeRequest};
 use otscout::wire::enip::{
@@ -104,10 +105,10 @@ fn item_bytes(encode: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
 }
 
 fn list_request(command: EnipListCommand, ctx: [u8; 8]) -> SafeRequest {
-    SafeRequest::EnipList(EnipList {
+    SafeRequest::Enip(EnipSafe::List(EnipList {
         command,
         sender_context: ctx,
-    })
+    }))
 }
 
 // ---- per message: decode, encode, round trip, encoded_len ----

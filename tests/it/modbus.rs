@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use otscout::inventory::Protocol;
 use otscout::inventory::{Fact, Identity, ModbusIdentity};
-use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
 use otscout::probe::{Session, Step};
+use otscout::protocols::modbus;
 use otscout::protocols::modbus::identity::to_identity;
+use otscout::protocols::modbus::session::{ModbusSession, ModbusSessionConfig};
 use otscout::safety::{
     self, GuardError, ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest, check, emit,
 };
@@ -131,12 +132,12 @@ fn golden_devid_request() {
     assert_eq!(classify(&expected.pdu).name, "read_device_identification");
     assert_eq!(classify(&expected.pdu).access, Access::Read);
     // otscout's own request for the same thing is byte for byte the capture's.
-    let ours = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+    let ours = SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
         transaction_id: 23,
         unit_id: 1,
         read_code: ReadDeviceIdCode::Basic,
         object_id: 0,
-    });
+    }));
     assert_eq!(emit(&ours).unwrap(), bytes);
     assert_eq!(ours.encoded_len(), bytes.len());
 }
@@ -517,12 +518,12 @@ fn capture_pymodbus_all_read_codes() {
                     ReadCode::Individual => ReadDeviceIdCode::Individual,
                     ReadCode::Unknown(c) => panic!("read code {c}"),
                 };
-                let ours = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+                let ours = SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
                     transaction_id: adu.header.transaction_id,
                     unit_id: adu.header.unit_id,
                     read_code: code,
                     object_id: r.object_id,
-                });
+                }));
                 assert_eq!(emit(&ours).unwrap(), m.bytes, "frame {}", m.frame);
             }
         } else {
@@ -599,7 +600,7 @@ fn replay(
     let mut step = s.on_connected(t0);
     let mut sent = Vec::new();
     while let Step::Send(req) = step {
-        let SafeRequest::ModbusReadDeviceId(r) = req else {
+        let SafeRequest::Modbus(modbus::Safe::ReadDeviceId(r)) = req else {
             panic!("{req:?}")
         };
         sent.push(r);
@@ -808,12 +809,12 @@ fn guard_accepts_every_read_device_id_variant() {
             (0xffff, 0xff, 0xff),
             (0x1234, 247, 3),
         ] {
-            let r = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+            let r = SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
                 transaction_id: tid,
                 unit_id: unit,
                 read_code: code,
                 object_id: object,
-            });
+            }));
             let frame = emit(&r).unwrap();
             assert_eq!(frame, devid(tid, unit, code.code(), object));
             assert_eq!(safety::check(Protocol::Modbus, &frame), Ok(r.kind()));
@@ -1141,7 +1142,7 @@ proptest! {
         let cut = cut.min(reply.len());
         let t0 = Instant::now();
         let mut s = ModbusSession::new(cfg(&[ReadDeviceIdCode::Basic]));
-        let Step::Send(SafeRequest::ModbusReadDeviceId(r)) = s.on_connected(t0) else {
+        let Step::Send(SafeRequest::Modbus(modbus::Safe::ReadDeviceId(r))) = s.on_connected(t0) else {
             panic!()
         };
         let mut reply = reply;

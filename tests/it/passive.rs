@@ -1182,11 +1182,12 @@ mod sim_round_trip {
     use std::time::{Duration, Instant};
 
     use otscout::inventory::{EnipIdentitySource, Identity};
-    use otscout::probe::enip::{EnipSession, EnipSessionConfig};
-    use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
-    use otscout::probe::s7::{S7Session, S7SessionConfig};
     use otscout::probe::{ConnectionLoss, Session, Step};
     use otscout::profile::EnipTransport;
+    use otscout::protocols::enip;
+    use otscout::protocols::enip::session::{EnipSession, EnipSessionConfig};
+    use otscout::protocols::modbus::session::{ModbusSession, ModbusSessionConfig};
+    use otscout::protocols::s7::session::{S7Session, S7SessionConfig};
     use otscout::safety::{self, EnipList, EnipListCommand, SafeRequest};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpStream, UdpSocket};
@@ -1310,10 +1311,10 @@ mod sim_round_trip {
         .await;
         // List Identity over UDP too, from an address of the test's own.
         let udp = UdpSocket::bind("127.61.0.100:0").await.unwrap();
-        let req = safety::emit(&SafeRequest::EnipList(EnipList {
+        let req = safety::emit(&SafeRequest::Enip(enip::Safe::List(EnipList {
             command: EnipListCommand::ListIdentity,
             sender_context: *b"passive!",
-        }))
+        })))
         .unwrap();
         udp.send_to(&req, "127.61.0.2:44818").await.unwrap();
         let mut buf = [0u8; 1024];

@@ -29,7 +29,8 @@ use crate::profile::{EffectiveRules, Profile};
 
 pub(super) async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     let mut host = HostRun::new(ctx, ip);
-    for protocol in protocol_plan(&ctx.profile) {
+    for spec in protocol_plan(&ctx.profile) {
+        let protocol = spec.protocol();
         if ctx.stop.is_stopped() {
             host.state = HostState::Interrupted;
             break;
@@ -44,7 +45,9 @@ pub(super) async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
             .map(|r| r.count)
             .sum();
         let budget = budget_for(host.profile(), protocol, sent_before);
-        let (port, transport) = endpoint_for(ctx, ip, protocol);
+        let Some((port, transport)) = endpoint_for(ctx, ip, spec) else {
+            continue;
+        };
         let attempt = Attempt {
             protocol,
             port,

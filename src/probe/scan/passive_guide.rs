@@ -22,8 +22,8 @@ pub struct PassiveGuide {
     pub skip: HashMap<IpAddr, String>,
 }
 
-/// The most unit ids one host is tried with ([`crate::probe::modbus::MAX_UNIT_IDS`]).
-pub use crate::probe::modbus::MAX_UNIT_IDS;
+/// The most unit ids one host is tried with ([`crate::protocols::modbus::settings::MAX_UNIT_IDS`]).
+pub use crate::protocols::modbus::settings::MAX_UNIT_IDS;
 /// The most TSAPs one host is tried with (the profile's own limit).
 const MAX_TSAPS: usize = 8;
 
@@ -38,7 +38,7 @@ pub struct HostProfile {
 
 impl PassiveGuide {
     /// The profile for one host: its observed unit ids and TSAPs first, then the
-    /// profile's own, within the caps ([`crate::probe::modbus::unit_plan`] for unit ids, which
+    /// profile's own, within the caps ([`crate::protocols::modbus::session::unit_plan`] for unit ids, which
     /// the dry run's plan uses too). A TSAP the profile's rules would refuse (a
     /// connection type other than PG/OP/S7-basic, or 0x0101 unless allowed) is not used
     /// even when observed.
@@ -59,7 +59,8 @@ impl PassiveGuide {
         let mut p = profile.clone();
         let mut notes = Vec::new();
         if let Some(units) = units {
-            let plan = crate::probe::modbus::unit_plan(units, &profile.modbus.unit_ids);
+            let plan =
+                crate::protocols::modbus::session::unit_plan(units, &profile.modbus.unit_ids);
             notes.extend(plan.note());
             p.modbus.unit_ids = plan.tried;
         }

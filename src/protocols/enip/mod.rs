@@ -2,8 +2,18 @@
 
 pub mod identity;
 pub mod passive;
+pub mod plan;
+pub mod safe;
+pub mod session;
+pub mod settings;
 
-use crate::inventory::Protocol;
+use crate::inventory::{Protocol, Transport};
+use crate::profile::Profile;
+use crate::protocols::plan::ProbePlan;
+use crate::protocols::session::Session;
+use crate::protocols::settings::Kind;
+
+pub use safe::Safe;
 
 /// EtherNet/IP and CIP in the [registry](super::registry).
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +29,37 @@ impl super::ProtocolSpec for Enip {
     }
 
     // ---- active side (scan) ----
+
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        settings::SCHEMA
+    }
+
+    fn enabled(&self, profile: &Profile) -> bool {
+        profile.enip.enabled
+    }
+
+    fn endpoint(&self, profile: &Profile) -> Option<(u16, Transport)> {
+        let transport = match profile.enip.transport {
+            settings::EnipTransport::Tcp => Transport::Tcp,
+            settings::EnipTransport::Udp => Transport::Udp,
+        };
+        Some((profile.enip.port, transport))
+    }
+
+    fn session(&self, profile: &Profile, port: u16) -> Option<Box<dyn Session>> {
+        let mut cfg = session::EnipSessionConfig::from_profile(profile);
+        cfg.port = port;
+        Some(Box::new(session::EnipSession::new(cfg)))
+    }
+
+    /// List Identity, and List Services when asked for.
+    fn planned_requests(&self, profile: &Profile) -> u64 {
+        1 + u64::from(profile.enip.list_services)
+    }
+
+    fn plan(&self, profile: &Profile) -> Option<ProbePlan> {
+        Some(plan::probe_plan(profile))
+    }
 
     // ---- passive side (import) ----
 }
