@@ -7,9 +7,11 @@
 //! layout of issue 13 (see ARCHITECTURE.md): sessions, safe requests, passive analyzers,
 //! settings and the registry move in beside them later.
 
+pub mod analyzer;
+pub mod detect;
 pub mod enip;
 pub mod modbus;
 pub mod registry;
 pub mod s7;
 
-pub use registry::{ProtocolSpec, REGISTRY, spec_for};
+pub use registry::{ProtocolSpec, REGISTRY, WellKnownPort, owner_of, spec_for, well_known_port};

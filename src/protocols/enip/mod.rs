@@ -1,9 +1,14 @@
 //! EtherNet/IP and CIP above their codec ([`crate::wire::enip`]).
 
+pub mod detect;
 pub mod identity;
+pub mod ops;
 pub mod passive;
 
-use crate::inventory::Protocol;
+use super::analyzer::Analyzer;
+use super::registry::WellKnownPort;
+use crate::inventory::{Protocol, Transport};
+use crate::wire::DecodeError;
 
 /// EtherNet/IP and CIP in the [registry](super::registry).
 #[derive(Debug, Clone, Copy)]
@@ -21,4 +26,57 @@ impl super::ProtocolSpec for Enip {
     // ---- active side (scan) ----
 
     // ---- passive side (import) ----
+
+    fn well_known_ports(&self) -> &'static [WellKnownPort] {
+        // ODVA Vol. 2, 2-2: encapsulation on TCP and UDP 44818; class 0/1 implicit I/O
+        // (CIP I/O) on UDP 2222, noted as who talks to whom, never decoded.
+        &[
+            WellKnownPort {
+                transport: Transport::Tcp,
+                port: 44818,
+                protocol: Protocol::Enip,
+                decoded: true,
+            },
+            WellKnownPort {
+                transport: Transport::Udp,
+                port: 44818,
+                protocol: Protocol::Enip,
+                decoded: true,
+            },
+            WellKnownPort {
+                transport: Transport::Udp,
+                port: 2222,
+                protocol: Protocol::CipIo,
+                decoded: false,
+            },
+        ]
+    }
+
+    fn related(&self) -> &'static [Protocol] {
+        &[Protocol::Cip, Protocol::CipIo]
+    }
+
+    fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+        crate::wire::enip::frame_len(buf)
+    }
+
+    fn detect(&self, payload: &[u8]) -> Option<u64> {
+        detect::frames(payload)
+    }
+
+    fn detect_reason(&self) -> &'static str {
+        "a request and its reply parsed as EtherNet/IP encapsulation"
+    }
+
+    fn detect_datagram(&self, payload: &[u8]) -> Option<&'static str> {
+        detect::identity_reply(payload).then_some("a list identity reply with an identity item")
+    }
+
+    fn analyzer(&self) -> Box<dyn Analyzer> {
+        Box::<passive::EnipAnalyzer>::default()
+    }
+
+    fn zeek_logs(&self) -> &'static [&'static str] {
+        &["cip_identity", "cip", "enip"]
+    }
 }

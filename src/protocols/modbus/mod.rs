@@ -1,8 +1,13 @@
 //! Modbus/TCP above its codec ([`crate::wire::modbus`]).
 
+pub mod detect;
 pub mod identity;
+pub mod passive;
 
-use crate::inventory::Protocol;
+use super::analyzer::Analyzer;
+use super::registry::WellKnownPort;
+use crate::inventory::{Protocol, Transport};
+use crate::wire::DecodeError;
 
 /// Modbus/TCP in the [registry](super::registry).
 #[derive(Debug, Clone, Copy)]
@@ -20,4 +25,34 @@ impl super::ProtocolSpec for Modbus {
     // ---- active side (scan) ----
 
     // ---- passive side (import) ----
+
+    fn well_known_ports(&self) -> &'static [WellKnownPort] {
+        // Modbus Application Protocol over TCP/IP v1.0b, 4.1: port 502.
+        &[WellKnownPort {
+            transport: Transport::Tcp,
+            port: 502,
+            protocol: Protocol::Modbus,
+            decoded: true,
+        }]
+    }
+
+    fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+        crate::wire::modbus::frame_len(buf)
+    }
+
+    fn detect(&self, payload: &[u8]) -> Option<u64> {
+        detect::frames(payload)
+    }
+
+    fn detect_reason(&self) -> &'static str {
+        "a request and its reply parsed as Modbus/TCP MBAP frames"
+    }
+
+    fn analyzer(&self) -> Box<dyn Analyzer> {
+        Box::<passive::ModbusAnalyzer>::default()
+    }
+
+    fn zeek_logs(&self) -> &'static [&'static str] {
+        &["modbus_read_device_identification", "modbus_detailed"]
+    }
 }

@@ -8,38 +8,35 @@
 
 use std::collections::HashMap;
 
-use super::{Ctx, Dir};
 use crate::inventory::{Identity, OperationKind, Protocol};
 use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::modbus::identity as modbus_identity;
+use crate::wire::Cursor;
 use crate::wire::modbus::{self, Access, Request, RequestAdu, Response, ResponseAdu};
-use crate::wire::{Cursor, DecodeError};
 
 /// Outstanding identification requests held per flow (a client pipelining more than this
 /// is not waiting for answers).
 const MAX_PENDING: usize = 64;
 
-/// Per-flow Modbus state.
+/// Per-flow Modbus state: the [registry](super::super::registry)'s analyzer for Modbus.
 #[derive(Debug, Default)]
-pub struct Modbus {
+pub struct ModbusAnalyzer {
     /// Transaction id to the unit id of an outstanding FC 43/14 request.
     pending: HashMap<u16, u8>,
 }
 
-/// The MBAP framer of the active side.
-pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-    modbus::frame_len(buf)
-}
-
-impl Modbus {
-    pub fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
+impl Analyzer for ModbusAnalyzer {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
         match ctx.dir {
             Dir::ToServer => self.request(frame, ctx),
             Dir::ToClient => self.response(frame, ctx),
             Dir::Unknown => {}
         }
     }
+}
 
+impl ModbusAnalyzer {
     fn request(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
         let adu = match RequestAdu::decode(&mut Cursor::framed(frame)) {
             Ok(a) => a,
