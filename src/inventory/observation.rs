@@ -203,6 +203,17 @@ pub enum Identity {
     S7(Box<S7Identity>),
 }
 
+impl Identity {
+    /// The protocol the identity was read with (the value its serde tag names).
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Identity::Modbus(_) => Protocol::Modbus,
+            Identity::Enip(_) => Protocol::Enip,
+            Identity::S7(_) => Protocol::S7,
+        }
+    }
+}
+
 /// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ModbusIdentity {

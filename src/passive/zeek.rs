@@ -39,7 +39,7 @@ use crate::inventory::{
     EnipIdentity, EnipIdentitySource, Fact, Identity, ModbusIdentity, Observation, OperationKind,
     Protocol, Provenance, Role, S7Identity, Transport,
 };
-use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::protocols::modbus::passive::ATTR_MODBUS_UNIT;
 use crate::wire::{enip, modbus, s7};
 
 /// The longest line accepted.

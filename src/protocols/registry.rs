@@ -8,7 +8,7 @@
 //! one serialized [`crate::inventory::Identity`] variant and one SAFETY.md section (see
 //! docs/architecture.md, "How to add a protocol").
 
-use crate::inventory::{Protocol, Transport};
+use crate::inventory::{Identity, Protocol, Transport};
 use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
@@ -66,6 +66,21 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
 
     /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram).
     fn analyzer(&self) -> Box<dyn Analyzer>;
+
+    /// What an identity of this protocol tells an active scan, as the attribute and value
+    /// its analyzer records when it sees the same in traffic (`otscout scan
+    /// --from-passive`, see [`crate::passive::hints`]); `None` for other identities.
+    fn scan_hint(&self, identity: &Identity) -> Option<(&'static str, String)> {
+        let _ = identity;
+        None
+    }
+
+    /// One line naming an identity of this protocol for the import summary (`otscout
+    /// passive`), `None` for other identities.
+    fn describe(&self, identity: &Identity) -> Option<String> {
+        let _ = identity;
+        None
+    }
 
     /// The Zeek/ICSNPP logs (by `#path`) that carry this protocol's facts.
     fn zeek_logs(&self) -> &'static [&'static str] {

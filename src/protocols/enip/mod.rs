@@ -7,7 +7,7 @@ pub mod passive;
 
 use super::analyzer::Analyzer;
 use super::registry::WellKnownPort;
-use crate::inventory::{Protocol, Transport};
+use crate::inventory::{Identity, Protocol, Transport};
 use crate::wire::DecodeError;
 
 /// EtherNet/IP and CIP in the [registry](super::registry).
@@ -74,6 +74,13 @@ impl super::ProtocolSpec for Enip {
 
     fn analyzer(&self) -> Box<dyn Analyzer> {
         Box::<passive::EnipAnalyzer>::default()
+    }
+
+    fn describe(&self, identity: &Identity) -> Option<String> {
+        match identity {
+            Identity::Enip(e) => Some(identity::describe(e)),
+            _ => None,
+        }
     }
 
     fn zeek_logs(&self) -> &'static [&'static str] {

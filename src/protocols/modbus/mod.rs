@@ -6,7 +6,7 @@ pub mod passive;
 
 use super::analyzer::Analyzer;
 use super::registry::WellKnownPort;
-use crate::inventory::{Protocol, Transport};
+use crate::inventory::{Identity, Protocol, Transport};
 use crate::wire::DecodeError;
 
 /// Modbus/TCP in the [registry](super::registry).
@@ -50,6 +50,20 @@ impl super::ProtocolSpec for Modbus {
 
     fn analyzer(&self) -> Box<dyn Analyzer> {
         Box::<passive::ModbusAnalyzer>::default()
+    }
+
+    fn scan_hint(&self, identity: &Identity) -> Option<(&'static str, String)> {
+        match identity {
+            Identity::Modbus(m) => Some((passive::ATTR_MODBUS_UNIT, m.unit_id.to_string())),
+            _ => None,
+        }
+    }
+
+    fn describe(&self, identity: &Identity) -> Option<String> {
+        match identity {
+            Identity::Modbus(m) => Some(identity::describe(m)),
+            _ => None,
+        }
     }
 
     fn zeek_logs(&self) -> &'static [&'static str] {

@@ -9,11 +9,14 @@
 use std::collections::HashMap;
 
 use crate::inventory::{Identity, OperationKind, Protocol};
-use crate::passive::hints::ATTR_MODBUS_UNIT;
 use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::modbus::identity as modbus_identity;
 use crate::wire::Cursor;
 use crate::wire::modbus::{self, Access, Request, RequestAdu, Response, ResponseAdu};
+
+/// The attribute under which passive import records a Modbus unit id seen in traffic
+/// (a [`crate::inventory::Fact::Declared`] with pcap provenance); the scan tries it first.
+pub const ATTR_MODBUS_UNIT: &str = "observed.modbus_unit_id";
 
 /// Outstanding identification requests held per flow (a client pipelining more than this
 /// is not waiting for answers).

@@ -7,7 +7,7 @@ pub mod passive;
 
 use super::analyzer::Analyzer;
 use super::registry::WellKnownPort;
-use crate::inventory::{Protocol, Transport};
+use crate::inventory::{Identity, Protocol, Transport};
 use crate::wire::DecodeError;
 
 /// S7comm in the [registry](super::registry).
@@ -56,6 +56,20 @@ impl super::ProtocolSpec for S7 {
 
     fn analyzer(&self) -> Box<dyn Analyzer> {
         Box::<passive::S7Analyzer>::default()
+    }
+
+    fn scan_hint(&self, identity: &Identity) -> Option<(&'static str, String)> {
+        match identity {
+            Identity::S7(s) => s.tsap.map(|t| (passive::ATTR_S7_TSAP, format!("{t:#06x}"))),
+            _ => None,
+        }
+    }
+
+    fn describe(&self, identity: &Identity) -> Option<String> {
+        match identity {
+            Identity::S7(s) => Some(identity::describe(s)),
+            _ => None,
+        }
     }
 
     fn zeek_logs(&self) -> &'static [&'static str] {

@@ -17,11 +17,14 @@
 use std::collections::HashMap;
 
 use crate::inventory::{Identity, Protocol};
-use crate::passive::hints::ATTR_S7_TSAP;
 use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::s7::identity as s7_identity;
 pub use crate::protocols::s7::ops::operation_kind;
 use crate::wire::s7::{self, Cotp, Frame, SzlReassembler};
+
+/// The attribute under which passive import records a remote S7 TSAP seen in a COTP
+/// connect (hex, `0x0102`); the scan tries it first.
+pub const ATTR_S7_TSAP: &str = "observed.s7_tsap";
 
 /// Requests awaiting their answer, and answers awaiting their continuation, per
 /// connection (a client with more outstanding than this is not waiting for them).
