@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::normalize;
-use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity};
+use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity, operation_name};
 use super::observation::{
     Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
 };
@@ -950,7 +950,12 @@ fn fold(b: &mut Builder, o: &Observation) {
             b.protocols.insert(*protocol);
             let e = b
                 .operations
-                .entry((*actor, *protocol, *kind, function.clone()))
+                .entry((
+                    *actor,
+                    *protocol,
+                    *kind,
+                    operation_name(*protocol, function),
+                ))
                 .or_default();
             e.count = e.count.saturating_add(*count);
             e.first = min_opt(e.first, *first);

@@ -22,12 +22,12 @@
 
 use std::collections::VecDeque;
 
-use crate::inventory::{Identity, OperationKind, Protocol};
+use crate::inventory::{Identity, Protocol};
 use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::enip::identity as enip_identity;
 pub use crate::protocols::enip::ops::operation_kind;
 use crate::wire::enip::{
-    self, Access, Body, CipMessage, CipReply, CipRequest, Command, Frame, ItemType, class, service,
+    self, Body, CipMessage, CipReply, CipRequest, Command, Frame, ItemType, class, service,
 };
 use crate::wire::{Cursor, DecodeError};
 
@@ -209,10 +209,8 @@ impl EnipAnalyzer {
             self.pending.push_back((key, expect(&req, 0)));
         }
         for op in enip::classify(frame) {
-            let kind = match op.access {
-                Access::Write => OperationKind::Write,
-                Access::Control => OperationKind::Control,
-                _ => continue,
+            let Some(kind) = operation_kind(op.access) else {
+                continue;
             };
             ctx.col
                 .operation(server, client, Protocol::Cip, kind, &op.name, at);

@@ -2,6 +2,7 @@
 
 pub mod detect;
 pub mod identity;
+pub mod ops;
 pub mod passive;
 
 use super::analyzer::Analyzer;

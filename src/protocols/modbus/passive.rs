@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
-use crate::inventory::{Identity, OperationKind, Protocol};
+use crate::inventory::{Identity, Protocol};
 use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::modbus::identity as modbus_identity;
 use crate::wire::Cursor;
-use crate::wire::modbus::{self, Access, Request, RequestAdu, Response, ResponseAdu};
+use crate::wire::modbus::{self, Request, RequestAdu, Response, ResponseAdu};
 
 /// The attribute under which passive import records a Modbus unit id seen in traffic
 /// (a [`crate::inventory::Fact::Declared`] with pcap provenance); the scan tries it first.
@@ -57,12 +57,7 @@ impl ModbusAnalyzer {
                 .insert(adu.header.transaction_id, adu.header.unit_id);
         }
         let class = modbus::classify(&adu.pdu);
-        let kind = match class.access {
-            Access::Write => Some(OperationKind::Write),
-            Access::Control => Some(OperationKind::Control),
-            _ => None,
-        };
-        if let Some(kind) = kind {
+        if let Some(kind) = super::ops::operation_kind(class.access) {
             ctx.col
                 .operation(server, client, Protocol::Modbus, kind, class.name, at);
         }
