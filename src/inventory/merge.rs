@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::normalize;
-use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity};
+use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity, operation_name};
 use super::observation::{
     Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
 };
@@ -850,11 +850,14 @@ fn fold(b: &mut Builder, o: &Observation) {
                 &src(format!("identity read through {path}")),
             );
         }
-        Fact::Identity { identity } => match identity {
-            Identity::Modbus(id) => fold_modbus(b, id, &src),
-            Identity::Enip(id) => fold_enip(b, id, &src),
-            Identity::S7(id) => fold_s7(b, id, &src),
-        },
+        Fact::Identity { identity } => {
+            b.protocols.insert(identity.protocol());
+            match identity {
+                Identity::Modbus(id) => fold_modbus(b, id, &src),
+                Identity::Enip(id) => fold_enip(b, id, &src),
+                Identity::S7(id) => fold_s7(b, id, &src),
+            }
+        }
         Fact::Service {
             transport,
             port,
@@ -947,7 +950,12 @@ fn fold(b: &mut Builder, o: &Observation) {
             b.protocols.insert(*protocol);
             let e = b
                 .operations
-                .entry((*actor, *protocol, *kind, function.clone()))
+                .entry((
+                    *actor,
+                    *protocol,
+                    *kind,
+                    operation_name(*protocol, function),
+                ))
                 .or_default();
             e.count = e.count.saturating_add(*count);
             e.first = min_opt(e.first, *first);
@@ -1015,7 +1023,6 @@ fn mac_basis(b: MacBasis) -> &'static str {
 }
 
 fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Source) {
-    b.protocols.insert(Protocol::Modbus);
     let unit = id.unit_id;
     let obj = |n: u8, name: &str| src(format!("modbus unit {unit} object 0x{n:02x} {name}"));
     if let Some(v) = id.objects.get(&0) {
@@ -1057,7 +1064,6 @@ fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Sou
 }
 
 fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source) {
-    b.protocols.insert(Protocol::Enip);
     let via = match id.source {
         super::observation::EnipIdentitySource::ListIdentity => "enip list identity",
         super::observation::EnipIdentitySource::CipGetAttributesAll => "cip identity object",
@@ -1107,7 +1113,6 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
 }
 
 fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {
-    b.protocols.insert(Protocol::S7);
     let s11 = |idx: u16, what: &str| src(format!("s7 szl 0x0011 index 0x{idx:04x} {what}"));
     let s1c = |idx: u16, what: &str| src(format!("s7 szl 0x001c index 0x{idx:04x} {what}"));
     if let Some(m) = id.manufacturer_id {

@@ -10,6 +10,8 @@
 //! carries out), [`settings`] (schema vocabulary), [`plan`] (the plan's shape) and
 //! [`Refusal`]. Layout and import rule: docs/architecture.md.
 
+pub mod analyzer;
+pub mod detect;
 pub mod enip;
 pub mod modbus;
 pub mod plan;
@@ -18,7 +20,7 @@ pub mod s7;
 pub mod session;
 pub mod settings;
 
-pub use registry::{ProtocolSpec, REGISTRY, spec_for};
+pub use registry::{ProtocolSpec, REGISTRY, WellKnownPort, owner_of, spec_for, well_known_port};
 
 /// Why a protocol's guard rule refused a frame ([`crate::safety::check`] adds the protocol
 /// and turns it into a [`crate::safety::GuardError`]).

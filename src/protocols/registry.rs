@@ -8,11 +8,14 @@
 //! one serialized [`crate::inventory::Identity`] variant and one SAFETY.md section (see
 //! docs/architecture.md, "How to add a protocol").
 
-use crate::inventory::{Protocol, Transport};
 use crate::profile::Profile;
 use crate::protocols::plan::ProbePlan;
 use crate::protocols::session::Session;
 use crate::protocols::settings::Kind;
+use crate::inventory::{Identity, Protocol, Transport};
+use crate::wire::DecodeError;
+
+use super::analyzer::Analyzer;
 
 use super::{enip, modbus, s7};
 
@@ -72,6 +75,96 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     }
 
     // ---- passive side (import) ----
+
+    /// The ports this protocol is known by in captures and Zeek logs, and what each
+    /// carries (a folder may list ports of its related values, e.g. ENIP's UDP 2222 CIP
+    /// I/O). The passive engine calls the side on such a port the server.
+    fn well_known_ports(&self) -> &'static [WellKnownPort];
+
+    /// Serialized protocol values this folder speaks for besides [`Self::protocol`] (ENIP:
+    /// CIP and CIP I/O; S7: S7comm-plus), found by [`owner_of`].
+    fn related(&self) -> &'static [Protocol] {
+        &[]
+    }
+
+    /// The stream framer, under the framing contract of `otscout_wire` (`Ok(Some(n))` only
+    /// when n whole bytes are present, `Ok(None)` when more are needed).
+    fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError>;
+
+    /// The payload detector for a TCP segment on a port that names no protocol: `Some(key)`
+    /// when the segment is exactly a whole number of well-formed frames of this protocol,
+    /// the key being what the other direction's segment must carry to confirm it (see
+    /// [`crate::passive::detect`]).
+    fn detect(&self, payload: &[u8]) -> Option<u64>;
+
+    /// Why a confirmed detection is believed, for the observation that records it.
+    fn detect_reason(&self) -> &'static str;
+
+    /// The detector for a lone UDP datagram between ports that name no protocol: the
+    /// reason it is believed, when it is one. A datagram has no answer to confirm it, so
+    /// the bar is higher than [`Self::detect`]'s; most protocols take none.
+    fn detect_datagram(&self, payload: &[u8]) -> Option<&'static str> {
+        let _ = payload;
+        None
+    }
+
+    /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram).
+    fn analyzer(&self) -> Box<dyn Analyzer>;
+
+    /// What an identity of this protocol tells an active scan, as the attribute and value
+    /// its analyzer records when it sees the same in traffic (`otscout scan
+    /// --from-passive`, see [`crate::passive::hints`]); `None` for other identities.
+    fn scan_hint(&self, identity: &Identity) -> Option<(&'static str, String)> {
+        let _ = identity;
+        None
+    }
+
+    /// One line naming an identity of this protocol for the import summary (`otscout
+    /// passive`), `None` for other identities.
+    fn describe(&self, identity: &Identity) -> Option<String> {
+        let _ = identity;
+        None
+    }
+
+    /// The Zeek/ICSNPP logs (by `#path`) that carry this protocol's facts.
+    fn zeek_logs(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// A port a protocol is known by, for the passive side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WellKnownPort {
+    pub transport: Transport,
+    pub port: u16,
+    /// The serialized protocol the port carries.
+    pub protocol: Protocol,
+    /// Whether the protocol's analyzer reads it; `false`: only who talks to whom is noted,
+    /// and a datagram sent from the port (both ends use it, as CIP I/O producers and
+    /// consumers do on UDP 2222) shows its sender offers the service.
+    pub decoded: bool,
+}
+
+/// The registered protocol and the entry for a well-known port, if the port is one.
+pub fn well_known_port(
+    transport: Transport,
+    port: u16,
+) -> Option<(&'static dyn ProtocolSpec, &'static WellKnownPort)> {
+    REGISTRY.iter().find_map(|s| {
+        s.well_known_ports()
+            .iter()
+            .find(|w| w.port == port && w.transport == transport)
+            .map(|w| (*s, w))
+    })
+}
+
+/// The registered protocol whose folder speaks for a serialized value: its own
+/// [`ProtocolSpec::protocol`] or one of its [`ProtocolSpec::related`] values.
+pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.protocol() == p || s.related().contains(&p))
 }
 
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that

@@ -32,17 +32,17 @@ use crate::support::{self, Frame, hex};
 
 /// modbus_example.pcap frame 92: client to the pymodbus-style server 127.0.0.1:502,
 /// Read Device Identification, transaction 23, unit 1, read code 1 (basic), object 0.
-const DEVID_REQUEST: &str = "0017 0000 0005 01 2b 0e 01 00";
+pub(crate) const DEVID_REQUEST: &str = "0017 0000 0005 01 2b 0e 01 00";
 
 /// modbus_example.pcap frame 94: the server's reply to frame 92.
-const DEVID_RESPONSE: &str = "0017 0000 003d 01 2b 0e 01 83 00 00 03 \
+pub(crate) const DEVID_RESPONSE: &str = "0017 0000 003d 01 2b 0e 01 83 00 00 03 \
      00 10 5a65656b204d6f646275732054657374 \
      01 18 50726f746f636f6c2050617273696e672069732066756e21 \
      02 07 312e322e332e36";
 
 /// pymodbus-client-vs-pymodbus.pcap frame 13: server 127.0.0.2:502 answers read code 3
 /// from object 0 with eight objects, "more follows" and next object 0x81.
-const DEVID_PAGED: &str = "0004 0000 00fd 01 2b 0e 03 83 ff 81 08 \
+pub(crate) const DEVID_PAGED: &str = "0004 0000 00fd 01 2b 0e 03 83 ff 81 08 \
      00 17 506565724c6162204175746f6d6174696f6e20476d6248 \
      01 0b 504c422d4d422d30353032 \
      02 0b 76332e31362e312d6c6162 \
@@ -54,7 +54,7 @@ const DEVID_PAGED: &str = "0004 0000 00fd 01 2b 0e 03 83 ff 81 08 \
 
 /// modbus_test_data_part1.pcap frame 9: 10.0.0.3:502 answers a diagnostics request for
 /// unit 10 with exception 0x0B (gateway target device failed to respond).
-const EXCEPTION: &str = "0000 0000 0003 0a 88 0b";
+pub(crate) const EXCEPTION: &str = "0000 0000 0003 0a 88 0b";
 
 /// modbus_test_data_part1.pcap frame 91: 10.0.0.8:502 sends an exception 0x06 to function
 /// 1 with one byte more than the spec allows (MBAP length 4).
@@ -62,7 +62,7 @@ const EXCEPTION_TRAILING: &str = "0001 0000 0004 0a 81 06 00";
 
 /// modbus_test_data_part1.pcap frame 32: 10.0.0.57 asks 10.0.0.8:502 for read code 3 from
 /// object 1, with a stray byte after the object id (MBAP length 6); it got no answer.
-const DEVID_REQUEST_TRAILING: &str = "0001 0000 0006 0a 2b 0e 03 01 00";
+pub(crate) const DEVID_REQUEST_TRAILING: &str = "0001 0000 0006 0a 2b 0e 03 01 00";
 
 /// modbus_test_data_part1.pcap frame 41: 10.0.0.3:502 answers Report Server ID (17).
 const SERVER_ID: &str = "0000 0000 0015 0a 11 12 00 ff 57696e6770617468204c696d69746564";

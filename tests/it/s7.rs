@@ -28,16 +28,17 @@ const VARSERVICE: &str = "s7comm_varservice_libnodavedemo.pcap";
 // --- goldens -------------------------------------------------------------------------
 
 /// s7comm_reading_plc_status.pcap frame 8: STEP 7 to the IM151-8 PN/DP CPU, COTP CR.
-const CR_STEP7: &str = "0300 0016  11 e0 0000 000f 00  c1 02 0100  c2 02 0102  c0 01 0a";
+pub(crate) const CR_STEP7: &str = "0300 0016  11 e0 0000 000f 00  c1 02 0100  c2 02 0102  c0 01 0a";
 /// Frame 9: the CPU's CC.
-const CC_IM151: &str = "0300 0016  11 d0 000f 0003 00  c0 01 0a  c1 02 0100  c2 02 0102";
+pub(crate) const CC_IM151: &str = "0300 0016  11 d0 000f 0003 00  c0 01 0a  c1 02 0100  c2 02 0102";
 /// Frame 10: Setup Communication job, PDU 480 asked.
-const SETUP_JOB: &str = "0300 0019  02 f0 80  32 01 0000 0200 0008 0000  f0 00 0001 0001 01e0";
+pub(crate) const SETUP_JOB: &str =
+    "0300 0019  02 f0 80  32 01 0000 0200 0008 0000  f0 00 0001 0001 01e0";
 /// Frame 11: Setup Communication ack_data, PDU 240 granted.
-const SETUP_ACK: &str =
+pub(crate) const SETUP_ACK: &str =
     "0300 001b  02 f0 80  32 03 0000 0200 0008 0000 00 00  f0 00 0001 0001 00f0";
 /// Frame 67: Read SZL 0x001C index 0 request.
-const SZL_1C_REQ: &str = "0300 0021  02 f0 80  32 07 0000 1400 0008 0008  \
+pub(crate) const SZL_1C_REQ: &str = "0300 0021  02 f0 80  32 07 0000 1400 0008 0008  \
      0001 12 04 11 44 01 00  ff 09 0004 001c 0000";
 /// Frame 71: Read SZL follow-up request (sequence 2, no SZL id).
 const SZL_FOLLOW_UP: &str = "0300 0021  02 f0 80  32 07 0000 1500 000c 0004  \
