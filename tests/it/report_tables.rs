@@ -196,4 +196,13 @@ fn verify_and_report_read_a_version_3_and_a_version_4_report_alike() {
     let b = input::read_report(&v4, None).expect("read v4");
     assert_eq!(a.assets, b.assets);
     assert_eq!(a.observations, b.observations);
+    // `otscout diff` and `otscout merge` of a version-3 and a version-4 report.
+    assert!(!diff::diff(&a, &b).is_drift());
+    let inputs = [
+        input::load(&v3, None).expect("load v3"),
+        input::load(&v4, None).expect("load v4"),
+    ];
+    let merged = merge(&inputs, inv.generated_at);
+    assert_eq!(merged.version, 4);
+    assert_eq!(merged.assets, inv.assets);
 }
