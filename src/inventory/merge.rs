@@ -42,8 +42,10 @@ pub const REPORT_FORMAT: &str = "otscout-report";
 /// the `mac_oui` provenance and `advisories` (matched CSAF advisories); every version-1 report is a valid version-2 report
 /// with none of them. Version 3 summarises a scan's addresses that answered nothing as
 /// ranges (`scans[].unanswered`, [`super::unanswered`]); a version-2 report is a version-3
-/// report without them. All three are read.
-pub const REPORT_VERSION: u32 = 3;
+/// report without them. Version 4 names each source, fact and raw reply once, in a table
+/// the assets and observations refer to by index, and is unindented
+/// ([`super::tables`]); the inventory is the same. All four are read.
+pub const REPORT_VERSION: u32 = 4;
 /// The oldest report schema version this build reads.
 pub const REPORT_VERSION_MIN: u32 = 1;
 
@@ -180,7 +182,11 @@ pub struct Inventory {
     pub links: Vec<Link>,
     /// Every observation that went in, sorted and deduplicated: the evidence, and what a
     /// later merge of this report folds again. In a fleet report: those of inputs that
-    /// named no site; each site's are under `sites`.
+    /// named no site; each site's are under `sites`. By reference in a version-4 report.
+    #[serde(
+        serialize_with = "super::tables::serialize_observations",
+        deserialize_with = "super::tables::deserialize_observations"
+    )]
     pub observations: Vec<Observation>,
     /// A fleet report's sites, sorted by name: each with its scans and observations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -196,6 +202,10 @@ pub struct Inventory {
 pub struct SiteData {
     pub site: String,
     pub scans: Vec<ScanMeta>,
+    #[serde(
+        serialize_with = "super::tables::serialize_observations",
+        deserialize_with = "super::tables::deserialize_observations"
+    )]
     pub observations: Vec<Observation>,
 }
 
@@ -327,7 +337,8 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    fn of(p: &Provenance) -> Self {
+    /// The kind of a source with this provenance.
+    pub fn of(p: &Provenance) -> Self {
         match p {
             Provenance::Active { .. } => SourceKind::Active,
             Provenance::Pcap { .. } | Provenance::Zeek { .. } => SourceKind::Passive,
@@ -337,12 +348,12 @@ impl SourceKind {
     }
 }
 
-/// One source of one value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// One source of one value. Its JSON forms (inline, or by reference into a version-4
+/// report's tables) are in [`super::tables`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Source {
     pub kind: SourceKind,
     pub provenance: Provenance,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<DateTime<Utc>>,
     /// Which part of the observation gave the value (`modbus object 0x00 VendorName`,
     /// `enip vendor_id 1`, `s7 szl 0x0011 index 0x0001`, `csv column vendor`, …).

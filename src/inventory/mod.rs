@@ -6,6 +6,7 @@ pub mod normalize;
 pub mod observation;
 pub mod oui;
 pub mod scan;
+pub mod tables;
 pub mod unanswered;
 
 pub use merge::{Input, Inventory, merge};

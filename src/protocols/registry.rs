@@ -210,6 +210,27 @@ mod tests {
         fn name(&self) -> &'static str {
             "passive_only"
         }
+
+        // The passive side is required; this test only looks at the active defaults.
+        fn well_known_ports(&self) -> &'static [WellKnownPort] {
+            &[]
+        }
+
+        fn frame_len(&self, _buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+            Ok(None)
+        }
+
+        fn detect(&self, _payload: &[u8]) -> Option<u64> {
+            None
+        }
+
+        fn detect_reason(&self) -> &'static str {
+            "never detected"
+        }
+
+        fn analyzer(&self) -> Box<dyn Analyzer> {
+            unreachable!("the active-defaults test never imports a capture")
+        }
     }
 
     fn profile_with_own_ports() -> Profile {

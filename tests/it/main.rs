@@ -23,6 +23,7 @@ mod passive_precision;
 mod passive_speed;
 mod planning;
 mod report;
+mod report_tables;
 mod resegment;
 mod s7;
 mod scan;
