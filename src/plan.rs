@@ -609,7 +609,7 @@ fn variants(cfg: &ScanConfig, guide: &PassiveGuide) -> Vec<(PlanVariant, Vec<Pro
                     .filter(|pp| spec_for(pp.protocol).is_some_and(|spec| spec.passive_guided()))
                     .map(plan_probe)
                     .collect(),
-                requests_per_host_max: plans.iter().map(|pp| pp.max_requests() as u64).sum(),
+                requests_per_host_max: plans.iter().map(|pp| pp.worst_requests() as u64).sum(),
                 connections_per_host_max: plans.iter().map(|pp| pp.max_connections() as u64).sum(),
                 notes,
             };
@@ -702,7 +702,7 @@ pub fn estimate(p: &Pacing, probes: &[ProbePlan], hosts: u128) -> Estimate {
     let per_host_worst = slow.max(silent);
 
     let req_min: u64 = probes.iter().map(|pp| pp.min_requests() as u64).sum();
-    let req_max: u64 = probes.iter().map(|pp| pp.max_requests() as u64).sum();
+    let req_max: u64 = probes.iter().map(|pp| pp.worst_requests() as u64).sum();
     let conns: u64 = probes.iter().map(|pp| pp.max_connections() as u64).sum();
     let waves = hosts.div_ceil(p.hosts_in_flight.max(1) as u128) as f64;
     let rate = if p.max_rate > 0.0 { p.max_rate } else { 1.0 };

@@ -54,8 +54,15 @@ pub struct ProbePlan {
 }
 
 impl ProbePlan {
-    /// Requests if every connection and every follow-up is used (worst case).
+    /// Requests listed if every connection is used, follow-ups aside: a resumed host's
+    /// budget ([`crate::probe`]'s `budget_for`).
     pub fn max_requests(&self) -> usize {
+        self.connections.iter().map(|c| c.requests.len()).sum()
+    }
+
+    /// Requests if every connection and every follow-up is used (the dry run's worst
+    /// case).
+    pub fn worst_requests(&self) -> usize {
         self.connections
             .iter()
             .map(ConnectionPlan::max_requests)
