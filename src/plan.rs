@@ -16,7 +16,7 @@ use crate::profile::{self, Loaded, Pacing, Profile, ProfileError};
 use crate::protocols::{REGISTRY, spec_for};
 use crate::safety::SafeRequest;
 
-pub use crate::protocols::plan::{ConnectionPlan, ProbePlan};
+pub use crate::protocols::plan::{ConnectionPlan, FollowUp, ProbePlan};
 pub use crate::protocols::s7::plan::describe_tsap;
 use crate::target::{self, ScopeRequest, SpecInput, TargetError, TargetSet};
 
@@ -125,10 +125,9 @@ impl ScanConfig {
 /// Ids (transaction ids, sender contexts, PDU references, COTP source references) are the
 /// first values a session would use; they do not change any length.
 pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
-    // Listed in the order of the profile's sections (the dry run's order since it
-    // began; the scan itself runs them in the registry's order).
-    profile::section_names()
-        .filter_map(|name| REGISTRY.iter().find(|spec| spec.name() == name))
+    // The registry's order is the order the scan runs the probes in.
+    REGISTRY
+        .iter()
         .filter(|spec| spec.enabled(p))
         .filter_map(|spec| spec.plan(p))
         .collect()
@@ -213,6 +212,22 @@ pub struct PlanProbe {
 pub struct PlanConnection {
     pub purpose: String,
     pub requests: Vec<PlanRequest>,
+    /// Requests sent only when an answer asks for them, each with its cap.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<PlanFollowUp>,
+}
+
+/// A request a session sends only when an answer asks for it ([`FollowUp`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanFollowUp {
+    /// [`SafeRequest::kind`].
+    pub kind: &'static str,
+    /// [`SafeRequest::encoded_len`].
+    pub bytes: usize,
+    /// How many at most.
+    pub at_most: usize,
+    /// When it is sent.
+    pub when: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -237,7 +252,7 @@ pub struct Estimate {
     pub hosts: u128,
     /// Requests to one host when every probe stops at its first connection.
     pub requests_per_host_min: u64,
-    /// Requests to one host when every connection of every probe is used.
+    /// Requests to one host when every connection and follow-up of every probe is used.
     pub requests_per_host_max: u64,
     /// TCP connections to one host, at most (one at a time).
     pub connections_per_host_max: u64,
@@ -391,6 +406,13 @@ impl Plan {
                 for r in &c.requests {
                     let _ = writeln!(s, "      {:<24} {:>3} bytes  {}", r.kind, r.bytes, r.detail);
                 }
+                for f in &c.follow_ups {
+                    let _ = writeln!(
+                        s,
+                        "      {:<24} {:>3} bytes  up to {} more, {}",
+                        f.kind, f.bytes, f.at_most, f.when
+                    );
+                }
             }
             for n in &probe.notes {
                 let _ = writeln!(s, "    note: {n}");
@@ -528,6 +550,16 @@ fn plan_probe(pp: &ProbePlan) -> PlanProbe {
                         detail: request_detail(r),
                     })
                     .collect(),
+                follow_ups: c
+                    .follow_ups
+                    .iter()
+                    .map(|f| PlanFollowUp {
+                        kind: f.request.kind(),
+                        bytes: f.request.encoded_len(),
+                        at_most: f.at_most,
+                        when: f.when.clone(),
+                    })
+                    .collect(),
             })
             .collect(),
     }
@@ -577,7 +609,7 @@ fn variants(cfg: &ScanConfig, guide: &PassiveGuide) -> Vec<(PlanVariant, Vec<Pro
                     .filter(|pp| spec_for(pp.protocol).is_some_and(|spec| spec.passive_guided()))
                     .map(plan_probe)
                     .collect(),
-                requests_per_host_max: plans.iter().map(|pp| pp.max_requests() as u64).sum(),
+                requests_per_host_max: plans.iter().map(|pp| pp.worst_requests() as u64).sum(),
                 connections_per_host_max: plans.iter().map(|pp| pp.max_connections() as u64).sum(),
                 notes,
             };
@@ -651,7 +683,7 @@ pub fn estimate(p: &Pacing, probes: &[ProbePlan], hosts: u128) -> Estimate {
 
     let all_conns: Vec<usize> = probes
         .iter()
-        .flat_map(|pp| pp.connections.iter().map(|c| c.requests.len()))
+        .flat_map(|pp| pp.connections.iter().map(ConnectionPlan::max_requests))
         .collect();
     let slow = all_conns
         .iter()
@@ -670,7 +702,7 @@ pub fn estimate(p: &Pacing, probes: &[ProbePlan], hosts: u128) -> Estimate {
     let per_host_worst = slow.max(silent);
 
     let req_min: u64 = probes.iter().map(|pp| pp.min_requests() as u64).sum();
-    let req_max: u64 = probes.iter().map(|pp| pp.max_requests() as u64).sum();
+    let req_max: u64 = probes.iter().map(|pp| pp.worst_requests() as u64).sum();
     let conns: u64 = probes.iter().map(|pp| pp.max_connections() as u64).sum();
     let waves = hosts.div_ceil(p.hosts_in_flight.max(1) as u128) as f64;
     let rate = if p.max_rate > 0.0 { p.max_rate } else { 1.0 };

@@ -27,8 +27,8 @@ pub use crate::protocols::s7::settings::S7Settings;
 pub use crate::protocols::settings::Invalid;
 use crate::protocols::settings::{Kind, range_u64};
 
-/// The protocol sections of a profile, in the order of its TOML tables (the dry run lists
-/// its probes in this order).
+/// The protocol sections of a profile, in the order of its TOML tables (the dry run and
+/// the scan list probes in the registry's order, not this one).
 pub fn section_names() -> impl Iterator<Item = &'static str> {
     TOP.iter()
         .filter(|(name, kind)| matches!(kind, Kind::Table) && *name != "pacing")

@@ -14,8 +14,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use crate::inventory::{
-    Fact, Identity, MacBasis, Observation, OperationKind, Protocol, Provenance, Role, S7Identity,
-    Transport,
+    Fact, Identity, MacBasis, Observation, OperationKind, Protocol, Provenance, Role, Transport,
 };
 
 /// Where in the capture something was seen.
@@ -730,42 +729,12 @@ impl Collector {
 fn fold_identity(into: &mut Identity, part: Identity) {
     match (into, part) {
         (Identity::Modbus(a), Identity::Modbus(b)) => {
-            if a.conformity_level.is_none() {
-                a.conformity_level = b.conformity_level;
-            }
-            for (k, v) in b.objects {
-                a.objects.entry(k).or_insert(v);
-            }
+            crate::protocols::modbus::identity::fold_part(a, b)
         }
-        (Identity::S7(a), Identity::S7(b)) => fold_s7(a, *b),
+        (Identity::S7(a), Identity::S7(b)) => crate::protocols::s7::identity::fold_part(a, *b),
         (Identity::Enip(_), Identity::Enip(_)) => {}
         _ => {}
     }
-}
-
-fn fold_s7(a: &mut S7Identity, b: S7Identity) {
-    macro_rules! fill {
-        ($($f:ident),*) => { $( if a.$f.is_none() { a.$f = b.$f; } )* };
-    }
-    fill!(
-        order_number,
-        hardware_order_number,
-        firmware,
-        boot_loader,
-        as_name,
-        module_name,
-        plant_tag,
-        copyright,
-        serial,
-        module_type,
-        memory_card_serial,
-        manufacturer_id,
-        profile_id,
-        profile_type,
-        oem_id,
-        location,
-        tsap
-    );
 }
 
 #[cfg(test)]

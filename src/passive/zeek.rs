@@ -633,6 +633,29 @@ fn responder_answered(state: &str) -> Option<bool> {
     }
 }
 
+/// Which protocol a `conn.log` `service` value names, in this order: the first entry
+/// whose name occurs anywhere in the field wins. The field can list several analyzers
+/// (`modbus,s7comm`), and the names nest (`s7comm` in `s7comm_plus`, `cip` in `cip_io`),
+/// so the order is part of the meaning: Modbus before the others, the longer S7 and CIP
+/// names before the shorter ones they contain. A field naming none of them leaves the
+/// protocol to the responder's port.
+const SERVICE_PRECEDENCE: &[(&str, Protocol)] = &[
+    ("modbus", Protocol::Modbus),
+    ("s7comm_plus", Protocol::S7Plus),
+    ("s7comm", Protocol::S7),
+    ("cip_io", Protocol::CipIo),
+    ("enip", Protocol::Enip),
+    ("cip", Protocol::Enip),
+];
+
+/// The protocol a `conn.log` `service` field names ([`SERVICE_PRECEDENCE`]).
+fn service_protocol(service: &str) -> Option<Protocol> {
+    SERVICE_PRECEDENCE
+        .iter()
+        .find(|(name, _)| service.contains(name))
+        .map(|(_, p)| *p)
+}
+
 fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
     let (Some(orig), Some(resp)) = (
         addr(sink, r, "id.orig_h", log, line),
@@ -675,14 +698,8 @@ fn conn(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         },
         Transport::Udp => sent_back(sink),
     };
-    let protocol = match get(r, "service").unwrap_or("") {
-        s if s.contains("modbus") => Protocol::Modbus,
-        s if s.contains("s7comm_plus") => Protocol::S7Plus,
-        s if s.contains("s7comm") => Protocol::S7,
-        s if s.contains("cip_io") => Protocol::CipIo,
-        s if s.contains("enip") || s.contains("cip") => Protocol::Enip,
-        _ => protocol_for_port(transport, port),
-    };
+    let protocol = service_protocol(get(r, "service").unwrap_or(""))
+        .unwrap_or_else(|| protocol_for_port(transport, port));
     if answered {
         sink.proven.insert(resp);
     }
@@ -1161,6 +1178,32 @@ fn session(sink: &mut Sink, r: &Record, log: &str, line: u64, protocol: Protocol
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The precedence the old `match` on `service` had, pinned: several analyzers in one
+    /// field, and names that contain one another.
+    #[test]
+    fn conn_service_precedence_is_explicit() {
+        use crate::inventory::Protocol::*;
+        for (service, want) in [
+            ("modbus", Some(Modbus)),
+            ("s7comm,modbus", Some(Modbus)),
+            ("enip,modbus", Some(Modbus)),
+            ("s7comm_plus", Some(S7Plus)),
+            ("s7comm,s7comm_plus", Some(S7Plus)),
+            ("s7comm", Some(S7)),
+            ("cotp,s7comm", Some(S7)),
+            ("enip,s7comm", Some(S7)),
+            ("cip_io", Some(CipIo)),
+            ("enip,cip_io", Some(CipIo)),
+            ("enip", Some(Enip)),
+            ("cip", Some(Enip)),
+            ("enip,cip", Some(Enip)),
+            ("http", None),
+            ("", None),
+        ] {
+            assert_eq!(super::service_protocol(service), want, "{service:?}");
+        }
+    }
 
     #[test]
     fn unescapes_zeek_hex() {

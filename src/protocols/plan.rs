@@ -12,6 +12,28 @@ pub struct ConnectionPlan {
     pub purpose: String,
     /// The requests in order.
     pub requests: Vec<SafeRequest>,
+    /// Requests the session sends on this connection only when an answer calls for them
+    /// (S7: the follow-ups of a fragmented SZL answer), each with its cap.
+    pub follow_ups: Vec<FollowUp>,
+}
+
+impl ConnectionPlan {
+    /// The requests of this connection when every follow-up is used.
+    pub fn max_requests(&self) -> usize {
+        self.requests.len() + self.follow_ups.iter().map(|f| f.at_most).sum::<usize>()
+    }
+}
+
+/// A request a session sends only when an answer asks for it, and how often at most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    /// The request as the session builds it (its varying fields, a sequence number the
+    /// device gives, are placeholders; they change no length).
+    pub request: SafeRequest,
+    /// How many of them at most (the session's own cap).
+    pub at_most: usize,
+    /// When it is sent (`after a fragmented SZL 0x0011 answer`).
+    pub when: String,
 }
 
 /// What one protocol's probe sends to one host, in order.
@@ -32,9 +54,19 @@ pub struct ProbePlan {
 }
 
 impl ProbePlan {
-    /// Requests if every connection is used (worst case).
+    /// Requests listed if every connection is used, follow-ups aside: a resumed host's
+    /// budget ([`crate::probe`]'s `budget_for`).
     pub fn max_requests(&self) -> usize {
         self.connections.iter().map(|c| c.requests.len()).sum()
+    }
+
+    /// Requests if every connection and every follow-up is used (the dry run's worst
+    /// case).
+    pub fn worst_requests(&self) -> usize {
+        self.connections
+            .iter()
+            .map(ConnectionPlan::max_requests)
+            .sum()
     }
 
     /// Requests if the first unit id or TSAP yields the identity (best case).

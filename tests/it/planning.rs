@@ -981,39 +981,53 @@ fn dry_run_plan_for_a_small_scope() {
                 .collect()
         })
         .collect();
+    // In the scan's order (the registry's: ENIP, Modbus, S7), and each S7 connection ends
+    // with the COTP DR the session sends (both were missing or out of order before: the
+    // plan listed Modbus first and no DR, unlike what the scan sends).
     assert_eq!(
         kinds,
         vec![
-            vec![vec!["modbus.read_device_id"; 2]; 2],
             vec![vec!["enip.list_identity"]],
+            vec![vec!["modbus.read_device_id"; 2]; 2],
             vec![
                 vec![
                     "cotp.connect",
                     "s7.setup_communication",
                     "s7.read_szl",
-                    "s7.read_szl"
+                    "s7.read_szl",
+                    "cotp.disconnect"
                 ];
                 2
             ],
         ]
     );
-    assert_eq!(plan.probes[0].port, 502);
-    assert_eq!(plan.probes[1].port, 44818);
+    assert_eq!(plan.probes[0].port, 44818);
+    assert_eq!(plan.probes[1].port, 502);
     assert_eq!(plan.probes[2].port, 102);
-    assert_eq!(plan.estimate.requests_per_host_min, 2 + 1 + 4);
-    assert_eq!(plan.estimate.requests_per_host_max, 4 + 1 + 8);
+    assert_eq!(plan.estimate.requests_per_host_min, 1 + 2 + 5);
+    // Worst case: every connection used and every follow-up its cap allows (Modbus: 15
+    // more pages per stream read code, 2 codes per unit id; S7: 7 more pieces per SZL id,
+    // 2 SZL ids per TSAP).
+    assert_eq!(
+        plan.estimate.requests_per_host_max,
+        1 + (4 + 2 * 2 * 15) + (10 + 2 * 2 * 7)
+    );
+    let s7 = &plan.probes[2].connections[0];
+    assert_eq!(s7.follow_ups.len(), 2);
+    assert_eq!(s7.follow_ups[0].kind, "s7.read_szl_follow_up");
+    assert_eq!(s7.follow_ups[0].at_most, 7);
     // Modbus: one connection per unit id at most (a silent unit's connection carries
     // nothing more); ENIP one; S7 one per TSAP.
-    assert_eq!(plan.estimate.connections_per_host_max, 2 + 1 + 2);
-    // Best case per host: modbus 2 requests (0.5 s), enip 1, s7 4 (1.5 s), two 2 s cool-downs.
-    assert!((plan.estimate.per_host_best_s - 6.0).abs() < 1e-9);
+    assert_eq!(plan.estimate.connections_per_host_max, 1 + 2 + 2);
+    // Best case per host: enip 1 request, modbus 2 (0.5 s), s7 5 (2 s), two 2 s cool-downs.
+    assert!((plan.estimate.per_host_best_s - 6.5).abs() < 1e-9);
     assert!(plan.estimate.total_worst_s >= plan.estimate.total_best_s);
 
     let text = plan.render_text();
     assert!(text.contains("targets   5 addresses (6 before exclusions, 1 excluded)"));
     assert!(text.contains(&plan.profile.sha256));
     assert!(text.contains("TSAP 0x0102 (PG, rack 0, slot 2)"));
-    let details: Vec<Vec<&str>> = plan.probes[0]
+    let details: Vec<Vec<&str>> = plan.probes[1]
         .connections
         .iter()
         .map(|c| c.requests.iter().map(|r| r.detail.as_str()).collect())
@@ -1031,9 +1045,9 @@ fn dry_run_plan_for_a_small_scope() {
             ]
         ]
     );
-    assert_eq!(plan.probes[0].connections[0].purpose, "unit id 255");
+    assert_eq!(plan.probes[1].connections[0].purpose, "unit id 255");
     assert_eq!(
-        plan.probes[0].connections[1].purpose,
+        plan.probes[1].connections[1].purpose,
         "unit id 0, if unit id 255 did not answer (a new connection after a timeout)"
     );
     assert_eq!(
@@ -1046,7 +1060,7 @@ fn dry_run_plan_for_a_small_scope() {
         json["probes"][2]["connections"][0]["requests"][0]["kind"],
         "cotp.connect"
     );
-    assert_eq!(json["probes"][0]["protocol"], "modbus");
+    assert_eq!(json["probes"][0]["protocol"], "enip");
 }
 
 #[test]
@@ -1057,8 +1071,8 @@ fn dry_run_honours_overrides_and_profiles() {
         &["modbus.port=5020", "enip.list_services=true"],
     );
     let plan = Plan::build(&cfg);
-    assert_eq!(plan.probes[0].port, 5020);
-    let enip: Vec<&str> = plan.probes[1].connections[0]
+    assert_eq!(plan.probes[1].port, 5020);
+    let enip: Vec<&str> = plan.probes[0].connections[0]
         .requests
         .iter()
         .map(|r| r.kind)
@@ -1091,6 +1105,7 @@ fn dry_run_request_lengths() {
                     "modbus.read_device_id" => 11,
                     "enip.list_identity" | "enip.list_services" => 24,
                     "cotp.connect" => 22,
+                    "cotp.disconnect" => 11,
                     "s7.setup_communication" => 25,
                     "s7.read_szl" => 33,
                     other => panic!("unexpected request {other}"),

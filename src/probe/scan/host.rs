@@ -81,9 +81,9 @@ pub(super) async fn probe_host(ctx: &Ctx, ip: IpAddr) -> HostReport {
     host.finish()
 }
 
-/// The probe's budget is its plan (the same plan the dry run shows): requests an earlier
-/// run sent it count against it, so a resumed host never gets more than the profile
-/// allows in total. `(allowed, left)`, or `None` when nothing was sent before.
+/// The probe's budget is its plan (the same plan the dry run shows), the requests it
+/// lists without the follow-ups an answer can ask for: requests an earlier run sent it
+/// count against it, so a resumed host never gets more than the profile allows in total. `(allowed, left)`, or `None` when nothing was sent before.
 fn budget_for(host_profile: &Profile, protocol: Protocol, sent_before: u64) -> Option<(u64, u64)> {
     if sent_before > 0 {
         let allowed = crate::plan::probe_plans(host_profile)

@@ -64,3 +64,23 @@ pub fn identity_reply(payload: &[u8]) -> bool {
         && crate::protocols::enip::identity::list_identity_reply(&frame)
             .is_ok_and(|(ids, _)| !ids.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::frames;
+    use hex_literal::hex;
+
+    #[test]
+    fn enip_list_identity_frames() {
+        let li = hex!("6300 0000 00000000 00000000 0102030405060708 00000000");
+        assert!(frames(&li).is_some());
+        // The registry's detection names it EtherNet/IP.
+        assert_eq!(
+            crate::passive::detect::candidate(&li).map(|c| c.protocol),
+            Some(crate::inventory::Protocol::Enip)
+        );
+        // Options non-zero: refused.
+        let bad = hex!("6300 0000 00000000 00000000 0102030405060708 01000000");
+        assert!(frames(&bad).is_none());
+    }
+}

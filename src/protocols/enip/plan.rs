@@ -33,6 +33,7 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
         },
         best_requests: requests.len(),
         connections: vec![ConnectionPlan {
+            follow_ups: Vec::new(),
             purpose: "discovery".into(),
             requests,
         }],

@@ -32,6 +32,18 @@ pub fn to_identity<'a>(
     }
 }
 
+/// Folds a later part of a unit's identity into an earlier one (a passive capture sees
+/// the objects page by page): a missing conformity level is filled, objects are added,
+/// a value already present is kept.
+pub fn fold_part(into: &mut ModbusIdentity, part: ModbusIdentity) {
+    if into.conformity_level.is_none() {
+        into.conformity_level = part.conformity_level;
+    }
+    for (k, v) in part.objects {
+        into.objects.entry(k).or_insert(v);
+    }
+}
+
 /// One line naming the identity for the import summary (`otscout passive`).
 pub fn describe(m: &ModbusIdentity) -> String {
     let o = |k: u8| m.objects.get(&k).map(String::as_str).unwrap_or("?");

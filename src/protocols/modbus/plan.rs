@@ -1,12 +1,13 @@
 //! The Modbus probe's dry-run plan: one connection per unit id the session tries, each
-//! with the read codes it asks.
+//! with the read codes it asks and the further pages or objects a device can make it ask.
 
 use super::Safe;
 use super::safe::ModbusReadDeviceId;
+use super::safe::ReadDeviceIdCode;
 use super::session::ModbusSessionConfig;
 use crate::inventory::Protocol;
 use crate::profile::Profile;
-use crate::protocols::plan::{ConnectionPlan, ProbePlan};
+use crate::protocols::plan::{ConnectionPlan, FollowUp, ProbePlan};
 use crate::safety::SafeRequest;
 
 /// What a Modbus probe sends to one host under `p`, in order, from the session's own
@@ -23,6 +24,7 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
         .iter()
         .enumerate()
         .map(|(i, &unit_id)| ConnectionPlan {
+            follow_ups: follow_ups(&cfg, unit_id),
             purpose: match i {
                 0 => format!("unit id {unit_id}"),
                 _ => format!(
@@ -57,6 +59,40 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
         best_requests: cfg.read_codes.len(),
         notes: breaker_note(p, units.len()).into_iter().collect(),
     }
+}
+
+/// What a unit's answers can make the session ask beyond the first request of each read
+/// code: the further pages of a stream read code whose reply says "more follows" (the
+/// first reply counts as one page of `max_pages`), and the rest of the individual objects
+/// the device did not already give.
+fn follow_ups(cfg: &ModbusSessionConfig, unit_id: u8) -> Vec<FollowUp> {
+    let pages = cfg.max_pages.clamp(1, super::session::MAX_PAGES_LIMIT);
+    cfg.read_codes
+        .iter()
+        .filter_map(|&read_code| {
+            let (at_most, when) = match read_code {
+                ReadDeviceIdCode::Individual => (
+                    cfg.individual_objects.len().saturating_sub(1),
+                    "one per standard object the device has not given yet",
+                ),
+                _ => (
+                    pages - 1,
+                    "one per further page when a reply says more follows",
+                ),
+            };
+            (at_most > 0).then(|| FollowUp {
+                // The object id comes from the device's reply; it changes no length.
+                request: SafeRequest::Modbus(Safe::ReadDeviceId(ModbusReadDeviceId {
+                    transaction_id: cfg.first_transaction_id,
+                    unit_id,
+                    read_code,
+                    object_id: 0,
+                })),
+                at_most,
+                when: format!("read code 0x{:02x}, {when}", read_code.code()),
+            })
+        })
+        .collect()
 }
 
 /// The breaker counts each silent unit id (a response timeout) as a failure: with more

@@ -49,3 +49,25 @@ pub fn frames(payload: &[u8]) -> Option<u64> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::frames;
+    use hex_literal::hex;
+
+    #[test]
+    fn s7_frames_share_keys_with_their_answers() {
+        // COTP CR (s7comm_reading_plc_status.pcap frame 4 layout) and a CC.
+        let cr = hex!("0300 0016 11 e0 0000 0001 00 c1020100 c2020102 c0010a");
+        let cc = hex!("0300 0016 11 d0 0001 0001 00 c1020100 c2020102 c0010a");
+        assert_eq!(frames(&cr), frames(&cc));
+        assert!(frames(&cr).is_some());
+        // S7 setup communication job and its ack data share the PDU reference.
+        let job = hex!("0300 0019 02 f0 80 32 01 0000 0400 0008 0000 f0 00 0001 0001 01e0");
+        let ack = hex!("0300 001b 02 f0 80 32 03 0000 0400 0008 0000 0000 f0 00 0001 0001 00f0");
+        assert_eq!(frames(&job), Some(0x0400));
+        assert_eq!(frames(&job), frames(&ack));
+        // S7comm-plus (0x72) is not claimed.
+        assert!(frames(&hex!("0300 000b 02 f0 80 72 01 0000")).is_none());
+    }
+}

@@ -65,6 +65,34 @@ pub fn to_identity(module: Option<&SzlList>, component: Option<&SzlList>) -> Opt
     (id != S7Identity::default()).then_some(id)
 }
 
+/// Folds a later part of a CPU's identity into an earlier one (SZL 0x0011 and 0x001C
+/// seen in different answers): missing fields are filled, a value already present is
+/// kept.
+pub fn fold_part(a: &mut S7Identity, b: S7Identity) {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if a.$f.is_none() { a.$f = b.$f; } )* };
+    }
+    fill!(
+        order_number,
+        hardware_order_number,
+        firmware,
+        boot_loader,
+        as_name,
+        module_name,
+        plant_tag,
+        copyright,
+        serial,
+        module_type,
+        memory_card_serial,
+        manufacturer_id,
+        profile_id,
+        profile_type,
+        oem_id,
+        location,
+        tsap
+    );
+}
+
 /// One line naming the identity for the import summary (`otscout passive`).
 pub fn describe(s: &S7Identity) -> String {
     format!(

@@ -1,16 +1,21 @@
 //! The S7 probe's dry-run plan: one connection per TSAP, each with COTP connect, Setup
-//! Communication and the SZL reads.
+//! Communication, the SZL reads and our COTP DR.
 
 use super::Safe;
-use super::session::{S7SessionConfig, connect_request, read_szl_request, setup_request};
+use super::session::{
+    S7SessionConfig, connect_request, disconnect_request, read_szl_follow_up_request,
+    read_szl_request, setup_request,
+};
 use crate::inventory::Protocol;
 use crate::profile::Profile;
-use crate::protocols::plan::{ConnectionPlan, ProbePlan};
+use crate::protocols::plan::{ConnectionPlan, FollowUp, ProbePlan};
 use crate::safety::SafeRequest;
 
 /// What an S7 probe sends to one host under `p`, in order: for each TSAP the session
 /// tries, the requests it sends on that connection to a CPU that answers, built by the
-/// session's own request builders from the session's own configuration.
+/// session's own request builders from the session's own configuration, down to the COTP
+/// DR that closes the connection (a request on the wire like any other: it is paced and
+/// counted).
 pub fn probe_plan(p: &Profile) -> ProbePlan {
     let cfg = S7SessionConfig::from_profile(p);
     let connections = cfg
@@ -34,7 +39,29 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
                     szl_id,
                 ))));
             }
+            // The CPU's reference is not known before its CC; 0 stands for it.
+            requests.push(SafeRequest::S7(Safe::Disconnect(disconnect_request(&cfg, 0))));
+            // A fragmented answer: the session asks for each further piece, at most
+            // max_szl_pieces pieces per answer (the first is the answer itself).
+            let follow_ups = cfg
+                .szl_ids
+                .iter()
+                .map(|&szl_id| FollowUp {
+                    // The sequence number comes from the CPU's answer (the guard refuses
+                    // 0); it changes no length.
+                    request: SafeRequest::S7(Safe::ReadSzlFollowUp(read_szl_follow_up_request(
+                        cfg.first_pdu_ref,
+                        1,
+                    ))),
+                    at_most: cfg.max_szl_pieces.saturating_sub(1),
+                    when: format!(
+                        "one per further piece of a fragmented SZL 0x{szl_id:04x} answer (before the DR)"
+                    ),
+                })
+                .filter(|f| f.at_most > 0)
+                .collect();
             ConnectionPlan {
+                follow_ups,
                 purpose: format!("TSAP {}", describe_tsap(tsap)),
                 requests,
             }

@@ -370,6 +370,79 @@ async fn demo_plant_identified_within_the_rules() {
     }
 }
 
+/// The dry run is what is sent: every request kind a probe sent is in its protocol's plan
+/// (as a request or a capped follow-up), no more often than the plan allows, and each
+/// host's probes ran in the plan's order. (The plan once listed Modbus before ENIP and
+/// left out the COTP DR every S7 connection ends with and the follow-ups of fragmented
+/// SZL answers, which the demo plant's ET 200S sends.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_sent_is_in_the_plan_in_its_order() {
+    let plant = start(demo_plant()).await;
+    let ports = ports_of(&plant);
+    let targets: Vec<IpAddr> = plant
+        .devices()
+        .iter()
+        .map(|d| IpAddr::V4(d.address))
+        .collect();
+    let p = profile();
+    let report = scan::run(
+        config(p.clone(), targets, ports),
+        scan::no_events(),
+        StopSignal::new(),
+    )
+    .await
+    .unwrap();
+    plant.shutdown().await;
+    assert_eq!(report.status, ScanStatus::Complete);
+
+    let plans = otscout::plan::probe_plans(&p);
+    let order: Vec<Protocol> = plans.iter().map(|pp| pp.protocol).collect();
+    let mut sent_any = 0;
+    for host in &report.hosts {
+        let ran: Vec<Protocol> = host.probes.iter().map(|pr| pr.protocol).collect();
+        assert_eq!(ran, order, "{}: probes out of the plan's order", host.ip);
+        for probe in &host.probes {
+            let plan = plans
+                .iter()
+                .find(|pp| pp.protocol == probe.protocol)
+                .unwrap();
+            for tally in &probe.requests {
+                let planned: usize = plan
+                    .connections
+                    .iter()
+                    .map(|c| {
+                        c.requests.iter().filter(|r| r.kind() == tally.kind).count()
+                            + c.follow_ups
+                                .iter()
+                                .filter(|f| f.request.kind() == tally.kind)
+                                .map(|f| f.at_most)
+                                .sum::<usize>()
+                    })
+                    .sum();
+                let planned = planned as u64;
+                assert!(
+                    tally.count <= planned,
+                    "{} {:?}: sent {} x {}, the plan lists {planned}",
+                    host.ip,
+                    probe.protocol,
+                    tally.count,
+                    tally.kind
+                );
+                sent_any += tally.count;
+            }
+        }
+    }
+    assert!(sent_any > 0, "the scan sent nothing");
+    let kinds: std::collections::BTreeSet<&str> = report
+        .hosts
+        .iter()
+        .flat_map(|h| &h.probes)
+        .flat_map(|pr| &pr.requests)
+        .map(|t| t.kind.as_str())
+        .collect();
+    assert!(kinds.contains("cotp.disconnect"), "{kinds:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_units_behind_it() {
     let plant = start(demo_plant()).await;

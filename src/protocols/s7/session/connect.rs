@@ -14,14 +14,23 @@ pub(crate) fn connect_request(cfg: &S7SessionConfig, tsap: u16) -> CotpConnect {
     }
 }
 
+/// Our COTP DR at the end of a connection (the dry-run plan builds it here too; the
+/// peer's reference, from its CC, changes no length).
+pub(crate) fn disconnect_request(cfg: &S7SessionConfig, peer_ref: u16) -> CotpDisconnect {
+    CotpDisconnect {
+        dst_ref: peer_ref,
+        src_ref: cfg.cotp_src_ref,
+    }
+}
+
 impl S7Session {
     /// Sends our COTP DR and waits briefly for the CPU to close.
     pub(super) fn disconnect(&mut self, now: Instant) -> Step {
         self.emit_identity();
-        let req = SafeRequest::S7(Safe::Disconnect(CotpDisconnect {
-            dst_ref: self.peer_ref,
-            src_ref: self.cfg.cotp_src_ref,
-        }));
+        let req = SafeRequest::S7(Safe::Disconnect(disconnect_request(
+            &self.cfg,
+            self.peer_ref,
+        )));
         self.in_flight = None;
         self.deadline = Some(now + self.cfg.disconnect_wait);
         self.state = State::Disconnecting;

@@ -33,9 +33,9 @@ mod connect;
 mod setup;
 mod szl;
 
-pub(crate) use connect::connect_request;
+pub(crate) use connect::{connect_request, disconnect_request};
 pub(crate) use setup::setup_request;
-pub(crate) use szl::read_szl_request;
+pub(crate) use szl::{read_szl_follow_up_request, read_szl_request};
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

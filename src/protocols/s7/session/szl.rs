@@ -13,6 +13,15 @@ pub(crate) fn read_szl_request(pdu_ref: u16, szl_id: u16) -> S7ReadSzl {
     }
 }
 
+/// A follow-up for the next piece of a fragmented SZL answer (the dry-run plan builds it
+/// here too).
+pub(crate) fn read_szl_follow_up_request(pdu_ref: u16, sequence_number: u8) -> S7ReadSzlFollowUp {
+    S7ReadSzlFollowUp {
+        pdu_ref,
+        sequence_number,
+    }
+}
+
 impl S7Session {
     /// Emits the identity read so far, once.
     pub(super) fn emit_identity(&mut self) {
@@ -129,10 +138,9 @@ impl S7Session {
                 let pdu_ref = self.pdu_ref();
                 self.send(
                     now,
-                    SafeRequest::S7(Safe::ReadSzlFollowUp(S7ReadSzlFollowUp {
-                        pdu_ref,
-                        sequence_number: sequence,
-                    })),
+                    SafeRequest::S7(Safe::ReadSzlFollowUp(read_szl_follow_up_request(
+                        pdu_ref, sequence,
+                    ))),
                     pdu_ref,
                     State::AwaitSzl { reassembler },
                 )
