@@ -40,6 +40,7 @@
 //! any chunking frames it into the same messages (a property test below holds all three
 //! framers to it).
 
+pub mod bacnet;
 pub mod cursor;
 pub mod enip;
 pub mod modbus;
