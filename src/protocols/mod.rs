@@ -7,6 +7,7 @@
 //! layout of issue 13 (see ARCHITECTURE.md): sessions, safe requests, passive analyzers,
 //! settings and the registry move in beside them later.
 
+pub mod bacnet;
 pub mod enip;
 pub mod modbus;
 pub mod registry;
