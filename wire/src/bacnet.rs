@@ -1682,10 +1682,13 @@ impl ReadPropertyAck {
 /// [`MAX_NPDU_LEN`] bytes holds at most ~750 two-byte references, so this bounds memory only.
 pub const MAX_RPM_ITEMS: usize = 750;
 
+/// Property references of one object in a ReadPropertyMultiple: (property, array index).
+pub type PropertyRefs = Vec<(u32, Option<u32>)>;
+
 /// ReadPropertyMultiple-Request (15.7.1.1): a list of (object, property references).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpmRequest {
-    pub specs: Vec<(ObjectId, Vec<(u32, Option<u32>)>)>,
+    pub specs: Vec<(ObjectId, PropertyRefs)>,
 }
 
 impl RpmRequest {
