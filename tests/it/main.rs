@@ -3,6 +3,7 @@
 mod support;
 
 mod advisories;
+mod bacnet;
 mod cli;
 mod conformance;
 mod demo;
