@@ -379,7 +379,7 @@ mod tests {
             // bacnet_services.pcap frame 3: WriteProperty (routed).
             "810a001f 0124 0003016c ff 0203020f 0c00400065 1955 3e 4442480000 3f 490a",
             // The same WriteProperty unrouted.
-            "810a0019 0104 0005020f 0c00400065 1955 3e 4442480000 3f",
+            "810a0018 0104 0005020f 0c00400065 1955 3e 4442480000 3f",
             // Frames 265 and 398: DeviceCommunicationControl, ReinitializeDevice.
             "810a0013 0124 0003016c ff 02038411 19012900",
             "810a001c 0124 0003016c ff 02038914 0900 1d0900657468657265616c",
