@@ -4,6 +4,7 @@ mod support;
 
 mod advisories;
 mod bacnet;
+mod bacnet_interop;
 mod cli;
 mod conformance;
 mod demo;

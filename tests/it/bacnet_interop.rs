@@ -1,0 +1,272 @@
+//! BACnet/IP interop with bacpypes3 0.0.110 (pinned in .ci/run), on loopback:
+//! - otscout's BACnet session, driven over a real UDP socket, identifies a bacpypes3
+//!   device exactly. bacpypes3 answers the wildcard instance 4194303 with Error
+//!   object/unknown-object (to ReadProperty and ReadPropertyMultiple alike), so this is the
+//!   unicast Who-Is path: RPM(wildcard) -> Error, Who-Is (unicast) -> I-Am, RPM(599).
+//! - a bacpypes3 client reads the simulator's model of that device and the device itself,
+//!   and must read the same values (differential: the simulator looks like the real thing).
+//!
+//! The servers run when `python3` (or `OTSCOUT_PYTHON`) imports bacpypes3; otherwise each
+//! test says it skipped, unless `OTSCOUT_REQUIRE_TOOLS=1` (CI). Addresses: 127.92.<test>.<n>.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use otscout::protocols::bacnet::identity::BacnetIdentity;
+use otscout::protocols::bacnet::safe::{Safe, check, emit};
+use otscout::protocols::bacnet::session::{BacnetSession, Finding, SessionConfig, Step};
+use tokio::net::UdpSocket;
+
+fn python() -> String {
+    std::env::var("OTSCOUT_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// True when bacpypes3 imports; otherwise says the test skipped (or fails it in CI).
+fn have_bacpypes3(test: &str) -> bool {
+    let ok = Command::new(python())
+        .args(["-c", "import bacpypes3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("OTSCOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{test}: OTSCOUT_REQUIRE_TOOLS=1 but {} cannot import bacpypes3",
+            python()
+        );
+        eprintln!("skipped {test}: {} cannot import bacpypes3", python());
+    }
+    ok
+}
+
+fn free_udp_port(ip: Ipv4Addr) -> u16 {
+    let s = std::net::UdpSocket::bind((ip, 0)).expect("bind port 0 on loopback");
+    s.local_addr().unwrap().port()
+}
+
+/// A child process, killed when dropped (also when the test panics).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the bacpypes3 device at `ip:port` and waits for its `ready`.
+fn bacpypes3_device(ip: Ipv4Addr, port: u16, instance: u32) -> Proc {
+    let mut child = Command::new(python())
+        .arg(scripts().join("bacpypes3_device.py"))
+        .arg(format!("{ip}/8:{port}"))
+        .arg(instance.to_string())
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bacpypes3 device");
+    let out = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    let mut r = BufReader::new(out);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line.trim() == "ready" {
+            break;
+        }
+    }
+    assert_eq!(line.trim(), "ready", "bacpypes3 device did not start");
+    Proc(child)
+}
+
+/// What one probe sent and found.
+struct Run {
+    sent: Vec<Safe>,
+    findings: Vec<Finding>,
+}
+
+/// Drives a [`BacnetSession`] over a UDP socket connected to `to`, 100 ms between sends.
+async fn drive(to: SocketAddr) -> Run {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(to).await.unwrap();
+    let mut s = BacnetSession::new(SessionConfig {
+        response_timeout: Duration::from_secs(3),
+        ..SessionConfig::default()
+    });
+    let mut sent = Vec::new();
+    let mut step = s.on_connected(Instant::now());
+    let mut buf = vec![0u8; 2048];
+    loop {
+        match step {
+            Step::Send(r) => {
+                let bytes = emit(&r).expect("guard");
+                assert_eq!(check(&bytes), Ok(r));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                sock.send(&bytes).await.unwrap();
+                sent.push(r);
+                step = Step::Wait;
+            }
+            Step::Wait => {
+                let deadline = s.poll_timeout().expect("a deadline while waiting");
+                let left = deadline.saturating_duration_since(Instant::now());
+                step = match tokio::time::timeout(left, sock.recv(&mut buf)).await {
+                    Ok(Ok(n)) => s.on_datagram(Instant::now(), &buf[..n]),
+                    _ => s.on_timeout(Instant::now().max(deadline)),
+                };
+            }
+            Step::Done => break,
+        }
+        assert!(sent.len() <= 12, "runaway session: {sent:?}");
+    }
+    Run {
+        sent,
+        findings: s.take_findings(),
+    }
+}
+
+fn bacpypes3_identity(instance: u32) -> BacnetIdentity {
+    BacnetIdentity {
+        instance: Some(instance),
+        object_name: Some("bp3-ahu".into()),
+        vendor_name: Some("BACpypes".into()),
+        vendor_id: Some(999),
+        model_name: Some("BP3-AHU".into()),
+        firmware_revision: Some("0.0.110".into()),
+        application_software_version: Some("interop 1".into()),
+        description: Some("bacpypes3 interop device".into()),
+        location: Some("loopback".into()),
+        // From its I-Am: max APDU 1024, segmented-both (0).
+        max_apdu: Some(1024),
+        segmentation: Some(0),
+        route: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bacpypes3_device_is_identified_exactly_through_the_unicast_who_is() {
+    let test = "bacpypes3_device_is_identified_exactly_through_the_unicast_who_is";
+    if !have_bacpypes3(test) {
+        return;
+    }
+    let ip = Ipv4Addr::new(127, 92, 1, 1);
+    let port = free_udp_port(ip);
+    let _dev = bacpypes3_device(ip, port, 599);
+    let run = drive(SocketAddr::from((ip, port))).await;
+    assert_eq!(
+        run.sent,
+        vec![
+            Safe::ReadIdentity {
+                invoke_id: 1,
+                instance: 4_194_303
+            },
+            Safe::WhoIs,
+            Safe::ReadIdentity {
+                invoke_id: 2,
+                instance: 599
+            },
+        ]
+    );
+    let ids: Vec<_> = run
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Identity(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![bacpypes3_identity(599)]);
+    assert!(run.findings.iter().any(|f| matches!(
+        f,
+        Finding::Negative { request: "bacnet.read_property_multiple", answer }
+            if answer == "error object/unknown-object (1/31)"
+    )));
+}
+
+/// The simulator's model of the bacpypes3 device (its identity and its wildcard quirk).
+fn simulated_bacpypes3(ip: Ipv4Addr) -> otscout_sim::Plant {
+    otscout_sim::Plant::from_toml_str(&format!(
+        r#"
+        [[device]]
+        name = "bp3-model"
+        address = "{ip}"
+        [device.bacnet]
+        port = 0
+        wildcard_unknown = true
+        identity = {{ instance = 599, object_name = "bp3-ahu", vendor_name = "BACpypes", vendor_id = 999, model_name = "BP3-AHU", firmware_revision = "0.0.110", application_software_version = "interop 1", description = "bacpypes3 interop device", location = "loopback", max_apdu = 1024 }}
+        "#
+    ))
+    .expect("plant parses")
+}
+
+/// A bacpypes3 client reads the identity properties of `device` (instance 599).
+fn bacpypes3_reads(local: Ipv4Addr, device: SocketAddr) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(scripts().join("bacpypes3_read.py"))
+        .arg(format!("{local}/8:{}", free_udp_port(local)))
+        .arg(device.to_string())
+        .arg("599")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bacpypes3 client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|e| {
+        panic!(
+            "bacpypes3 client output is not json ({e}): {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bacpypes3_client_reads_the_simulator_as_it_reads_bacpypes3() {
+    let test = "bacpypes3_client_reads_the_simulator_as_it_reads_bacpypes3";
+    if !have_bacpypes3(test) {
+        return;
+    }
+    let ip = Ipv4Addr::new(127, 92, 2, 1);
+    let port = free_udp_port(ip);
+    let _dev = bacpypes3_device(ip, port, 599);
+    let real = bacpypes3_reads(Ipv4Addr::new(127, 92, 2, 2), SocketAddr::from((ip, port)));
+
+    let plant = otscout_sim::start(
+        simulated_bacpypes3(Ipv4Addr::new(127, 92, 2, 3)),
+        otscout_sim::StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let sim_addr = plant.devices()[0].bacnet.unwrap();
+    let sim = tokio::task::spawn_blocking(move || {
+        bacpypes3_reads(Ipv4Addr::new(127, 92, 2, 4), sim_addr)
+    })
+    .await
+    .unwrap();
+    plant.shutdown().await;
+    assert_eq!(real["object-name"], "bp3-ahu", "{real}");
+    assert_eq!(sim, real);
+
+    // And otscout's session reads the model as it reads bacpypes3.
+    let plant = otscout_sim::start(
+        simulated_bacpypes3(Ipv4Addr::new(127, 92, 2, 5)),
+        otscout_sim::StartOptions::default(),
+    )
+    .await
+    .unwrap();
+    let run = drive(plant.devices()[0].bacnet.unwrap()).await;
+    plant.shutdown().await;
+    let mut want = bacpypes3_identity(599);
+    // The model's I-Am says no-segmentation (3): it does not segment.
+    want.segmentation = Some(3);
+    assert!(
+        run.findings.contains(&Finding::Identity(want)),
+        "{:?}",
+        run.findings
+    );
+}
