@@ -270,3 +270,102 @@ async fn bacpypes3_client_reads_the_simulator_as_it_reads_bacpypes3() {
         run.findings
     );
 }
+
+/// True when nmap and its bacnet-info script run; otherwise says the test skipped.
+fn have_nmap(test: &str) -> bool {
+    let ok = Command::new("nmap")
+        .args(["--script-help", "bacnet-info"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("bacnet-info")
+        });
+    if !ok {
+        assert!(
+            std::env::var("OTSCOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{test}: OTSCOUT_REQUIRE_TOOLS=1 but nmap's bacnet-info does not run"
+        );
+        eprintln!("skipped {test}: nmap's bacnet-info is not installed");
+    }
+    ok
+}
+
+/// The script output lines (`|` ...) of nmap's bacnet-info against `ip`, UDP 47808 (the
+/// port its portrule names), without DNS.
+fn bacnet_info(ip: Ipv4Addr) -> Vec<String> {
+    let out = Command::new("nmap")
+        .args(["-n", "-Pn", "-sU", "-p", "47808", "--script", "bacnet-info"])
+        .arg(ip.to_string())
+        .output()
+        .expect("run nmap");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nmap_bacnet_info_reads_the_simulator_as_it_reads_bacpypes3() {
+    let test = "nmap_bacnet_info_reads_the_simulator_as_it_reads_bacpypes3";
+    if !have_bacpypes3(test) || !have_nmap(test) {
+        return;
+    }
+    // bacnet-info only probes UDP 47808: each server on an address of its own.
+    let real_ip = Ipv4Addr::new(127, 92, 3, 1);
+    let _dev = bacpypes3_device(real_ip, 47808, 599);
+    let real = tokio::task::spawn_blocking(move || bacnet_info(real_ip))
+        .await
+        .unwrap();
+
+    let sim_ip = Ipv4Addr::new(127, 92, 3, 2);
+    let mut plant = simulated_bacpypes3(sim_ip);
+    // The demo's building controller (the JCI NAE of bacnet_test.pcap), which takes the
+    // wildcard as itself, beside it.
+    let nae_ip = Ipv4Addr::new(127, 92, 3, 3);
+    let demo = otscout_sim::Plant::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/simulators/plants/demo.toml"
+    ))
+    .unwrap();
+    let mut nae = demo
+        .devices
+        .into_iter()
+        .find(|d| d.name == "building-nae")
+        .expect("the demo plant has building-nae");
+    nae.address = nae_ip;
+    plant.devices.push(nae);
+    for d in &mut plant.devices {
+        if let Some(b) = &mut d.bacnet {
+            b.port = 47808;
+        }
+    }
+    let running = otscout_sim::start(plant, otscout_sim::StartOptions::default())
+        .await
+        .unwrap();
+    let (sim, nae_out) =
+        tokio::task::spawn_blocking(move || (bacnet_info(sim_ip), bacnet_info(nae_ip)))
+            .await
+            .unwrap();
+    running.shutdown().await;
+
+    // bacpypes3 answers the wildcard with error object/unknown-object; the script prints the
+    // whole reply in hex, so the model must send the same bytes.
+    assert!(
+        real.iter().any(|l| l.contains("Error (5)")),
+        "bacnet-info against bacpypes3: {real:#?}"
+    );
+    assert_eq!(sim, real);
+    for want in [
+        "Vendor ID: Johnson Controls Inc. (5)",
+        "Vendor Name: JCI",
+        "Object-identifier: 500",
+        "Firmware: 5.1.0.4400",
+        "Object Name: KBRNAE",
+        "Model Name: MS-NAE4510-2",
+    ] {
+        assert!(
+            nae_out.iter().any(|l| l.contains(want)),
+            "no `{want}` in {nae_out:#?}"
+        );
+    }
+}
