@@ -799,4 +799,55 @@ mod tests {
         assert_eq!(rpm.specs[0].1.len(), 9);
         let _ = ReadPropertyRequest::decode(&[]).unwrap_err();
     }
+
+    #[test]
+    fn the_worst_case_sends_thirteen_requests_at_most() {
+        // Refuses RPM, answers every ReadProperty of the wildcard with unknown-object, gives
+        // its instance by I-Am, then refuses RPM again and every ReadProperty.
+        let t0 = Instant::now();
+        let mut s = BacnetSession::new(cfg());
+        let mut step = s.on_connected(t0);
+        let mut sent = Vec::new();
+        while let Step::Send(r) = step {
+            sent.push(r);
+            assert!(sent.len() <= 13, "{sent:?}");
+            step = match r {
+                Safe::WhoIs => {
+                    let mut data = Vec::new();
+                    IAm {
+                        device: ObjectId::device(42),
+                        max_apdu: 480,
+                        segmentation: 3,
+                        vendor_id: 1,
+                    }
+                    .encode(&mut data);
+                    s.on_datagram(
+                        t0,
+                        &datagram(Apdu::Unconfirmed {
+                            service: UnconfirmedService::I_AM,
+                            data,
+                        }),
+                    )
+                }
+                Safe::ReadProperty {
+                    invoke_id,
+                    instance: WILDCARD,
+                    ..
+                } => s.on_datagram(
+                    t0,
+                    &error(invoke_id, ConfirmedService::READ_PROPERTY, 1, 31),
+                ),
+                other => s.on_datagram(
+                    t0,
+                    &datagram(Apdu::Reject {
+                        invoke_id: other.invoke_id().unwrap(),
+                        reason: 9,
+                    }),
+                ),
+            };
+        }
+        assert_eq!(step, Step::Done);
+        assert_eq!(sent.len(), 13);
+        assert_eq!(sent[2], Safe::WhoIs);
+    }
 }
