@@ -331,3 +331,77 @@ fn codec_agrees_with_tshark_on_every_bacnet_ip_datagram() {
         assert!(checked > 20, "{file}: only {checked} datagrams compared");
     }
 }
+
+mod properties {
+    //! The guard, the session and the passive analyzer over arbitrary bytes (and over
+    //! valid B/IP headers with arbitrary APDUs): no panic, the guard accepts only exact
+    //! encodings, the session never sends more than 13 requests.
+
+    use std::time::Instant;
+
+    use otscout::protocols::bacnet::passive::{Analyzer, Meta};
+    use otscout::protocols::bacnet::safe::{check, emit};
+    use otscout::protocols::bacnet::session::{BacnetSession, SessionConfig, Step};
+    use proptest::prelude::*;
+
+    /// Arbitrary bytes, or an arbitrary APDU behind a valid BVLC + unrouted NPDU header.
+    fn datagram() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..120),
+            (any::<bool>(), prop::collection::vec(any::<u8>(), 0..120)).prop_map(
+                |(reply, apdu)| {
+                    let mut v = vec![0x81, 0x0a, 0, 0, 0x01, if reply { 0x00 } else { 0x04 }];
+                    v.extend(apdu);
+                    let n = v.len() as u16;
+                    v[2..4].copy_from_slice(&n.to_be_bytes());
+                    v
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn the_guard_accepts_only_exact_encodings(bytes in datagram()) {
+            if let Ok(r) = check(&bytes) {
+                prop_assert_eq!(emit(&r).unwrap(), bytes);
+            }
+        }
+
+        #[test]
+        fn the_session_survives_any_replies(replies in prop::collection::vec(datagram(), 0..16)) {
+            let t0 = Instant::now();
+            let mut s = BacnetSession::new(SessionConfig::default());
+            let mut step = s.on_connected(t0);
+            let mut sends = 0;
+            for r in &replies {
+                if let Step::Send(q) = step {
+                    sends += 1;
+                    prop_assert!(sends <= 13);
+                    prop_assert!(emit(&q).is_ok());
+                }
+                if step == Step::Done {
+                    break;
+                }
+                step = s.on_datagram(t0, r);
+            }
+            let _ = s.on_timeout(t0 + std::time::Duration::from_secs(60));
+            let _ = s.take_findings();
+        }
+
+        #[test]
+        fn the_analyzer_survives_any_datagrams(
+            ds in prop::collection::vec((datagram(), any::<bool>()), 0..16),
+        ) {
+            let mut a = Analyzer::new();
+            let (x, y) = ("10.0.0.1:47808".parse().unwrap(), "10.0.0.2:47808".parse().unwrap());
+            for (i, (d, dir)) in ds.iter().enumerate() {
+                let meta = Meta { src: if *dir { x } else { y }, dst: if *dir { y } else { x }, frame: i as u64 };
+                let _ = a.on_bip(&meta, d);
+                let _ = a.on_llc(i as u64, [2; 6], [0xff; 6], d);
+            }
+        }
+    }
+}
