@@ -48,7 +48,7 @@ fn parse(frame: &[u8]) -> Option<Parsed<'_>> {
     }
     let function = frame[1];
     let npdu = match function {
-        0x0A | 0x0B | 0x09 => &frame[4..],
+        0x09..=0x0B => &frame[4..],
         0x04 => frame.get(10..)?,
         _ => {
             return Some(Parsed {
