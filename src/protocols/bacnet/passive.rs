@@ -18,6 +18,8 @@
 //! - A datagram whose IP source is a broadcast address (192.168.0.255 in
 //!   `bacnet_services.pcap`) is an echo of a broadcast, never a device: it is skipped.
 //! - An I-Am of instance 4194303 is a client advertising itself ([`Event::Client`]).
+//! - A Forwarded-NPDU is keyed on the originating address it carries, not on the BBMD
+//!   that relayed it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -144,7 +146,12 @@ impl Analyzer {
             return Ok(Vec::new());
         }
         let bvll = Bvll::decode_exact(payload)?;
-        let src = Station::Ip(meta.src.ip());
+        // A Forwarded-NPDU (J.2.9) comes from a BBMD on behalf of the device whose B/IP
+        // address it carries: that device, not the BBMD that relayed it, is the sender.
+        let src = match bvll.forwarded_from {
+            Some((ip, _)) => Station::Ip(IpAddr::from(ip)),
+            None => Station::Ip(meta.src.ip()),
+        };
         let dst = Station::Ip(meta.dst.ip());
         let mut out = Vec::new();
         match bvll.function {
@@ -608,5 +615,25 @@ mod tests {
             (identity.instance, identity.vendor_id),
             (Some(108), Some(42))
         );
+    }
+
+    #[test]
+    fn a_forwarded_i_am_belongs_to_the_originating_device_not_the_bbmd() {
+        let mut a = Analyzer::new();
+        // Forwarded-NPDU from BBMD 10.0.0.1 carrying 10.9.0.7:47808's I-Am of device 77.
+        let ev = a
+            .on_bip(
+                &meta("10.0.0.1", "10.0.0.255", 1),
+                &hex("8104 001a 0a090007bac0 0100 1000 c40200004d 2201e0 9103 2105"),
+            )
+            .unwrap();
+        let Event::Identity {
+            device, identity, ..
+        } = &ev[0]
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(device.station, Station::Ip("10.9.0.7".parse().unwrap()));
+        assert_eq!(identity.instance, Some(77));
     }
 }

@@ -256,6 +256,15 @@ impl BacnetSession {
             Ok(d) => d,
             Err(e) => return self.suspicious(kind, format!("undecodable {kind} reply: {e}"), raw),
         };
+        if let Some(src) = d.npdu.as_ref().and_then(|n| n.source.as_ref()) {
+            // otscout never routes (no DNET): a datagram from behind a router (a router's
+            // I-Am on behalf of a device of network SNET) is not the device's own answer.
+            return self.ignore(format!(
+                "datagram from network {} mac {} behind the device ignored",
+                src.network,
+                hex::encode(&src.mac)
+            ));
+        }
         let Some(apdu) = d.apdu else {
             return self.ignore(format!(
                 "bvlc {} without an apdu ignored",
@@ -849,5 +858,23 @@ mod tests {
         assert_eq!(step, Step::Done);
         assert_eq!(sent.len(), 13);
         assert_eq!(sent[2], Safe::WhoIs);
+    }
+
+    #[test]
+    fn a_routers_i_am_for_a_device_behind_it_is_not_the_devices_instance() {
+        let t0 = Instant::now();
+        let mut s = BacnetSession::new(cfg());
+        sent(s.on_connected(t0));
+        sent(s.on_datagram(
+            t0,
+            &error(1, ConfirmedService::READ_PROPERTY_MULTIPLE, 1, 31),
+        ));
+        // bacnet_services.pcap frame 288's NPDU (SNET 3, SADR 0x6c): I-Am of device 108
+        // relayed by the router, unicast to us.
+        let routed =
+            hex::decode("810a001c0128ffff000003016cfe1000c40200006c2201e09100212a").unwrap();
+        assert_eq!(s.on_datagram(t0, &routed), Step::Wait);
+        assert!(s.anomalies()[0].what.contains("network 3 mac 6c"));
+        assert_eq!(s.identity_so_far().instance, None);
     }
 }
