@@ -51,6 +51,32 @@ impl Safe {
         }
     }
 
+    /// The fields a reviewer needs beside the kind (dry runs, ledgers).
+    pub fn detail(&self) -> String {
+        let device = |i: u32| {
+            if i == WILDCARD_INSTANCE {
+                "device 4194303 (wildcard)".to_string()
+            } else {
+                format!("device {i}")
+            }
+        };
+        match self {
+            Safe::ReadIdentity { instance, .. } => format!(
+                "{}, {} identity properties, no segmentation",
+                device(*instance),
+                property::IDENTITY.len()
+            ),
+            Safe::ReadProperty {
+                instance, property, ..
+            } => format!(
+                "{}, {} ({property})",
+                device(*instance),
+                property::name(*property)
+            ),
+            Safe::WhoIs => "no instance limits, unicast to the device".into(),
+        }
+    }
+
     /// The invoke id a reply must carry (none for Who-Is: I-Am is unconfirmed).
     pub fn invoke_id(&self) -> Option<u8> {
         match self {
@@ -330,6 +356,15 @@ mod tests {
             )
         );
         assert_eq!(emit(&Safe::WhoIs).unwrap(), hex("810a0008 0100 1008"));
+        assert_eq!(
+            Safe::ReadProperty {
+                invoke_id: 3,
+                instance: 599,
+                property: 77
+            }
+            .detail(),
+            "device 599, object-name (77)"
+        );
         for r in all() {
             assert_eq!(check(&emit(&r).unwrap()), Ok(r));
         }
