@@ -319,19 +319,19 @@ async fn nmap_bacnet_info_reads_the_simulator_as_it_reads_bacpypes3() {
 
     let sim_ip = Ipv4Addr::new(127, 92, 3, 2);
     let mut plant = simulated_bacpypes3(sim_ip);
-    // The demo's building controller (the JCI NAE of bacnet_test.pcap), which takes the
-    // wildcard as itself, beside it.
+    // The building controller of plants/buildings.toml (the JCI NAE of bacnet_test.pcap),
+    // which takes the wildcard as itself, beside it.
     let nae_ip = Ipv4Addr::new(127, 92, 3, 3);
     let demo = otscout_sim::Plant::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/simulators/plants/demo.toml"
+        "/simulators/plants/buildings.toml"
     ))
     .unwrap();
     let mut nae = demo
         .devices
         .into_iter()
         .find(|d| d.name == "building-nae")
-        .expect("the demo plant has building-nae");
+        .expect("the buildings plant has building-nae");
     nae.address = nae_ip;
     plant.devices.push(nae);
     for d in &mut plant.devices {

@@ -144,11 +144,6 @@ fn check_identities(inv: &Inventory) {
     let by_ip = assets(inv);
     let plant = demo_plant();
     for d in &plant.devices {
-        if d.bacnet.is_some() && d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() {
-            // BACnet/IP only (the building controller): the scan speaks BACnet once the
-            // protocol is in the registry (issue 16, phase 2).
-            continue;
-        }
         let ip = IpAddr::V4(d.address);
         let a = by_ip
             .get(&ip)

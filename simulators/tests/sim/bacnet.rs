@@ -298,3 +298,31 @@ async fn the_served_pcapng_holds_the_bacnet_datagrams() {
     assert_eq!(bac[0].payload, rp(0x3f_ffff, 75));
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_buildings_plant_serves_both_controllers() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plants/buildings.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("buildings.toml loads");
+    for (i, d) in plant.devices.iter_mut().enumerate() {
+        d.address = std::net::Ipv4Addr::new(127, 211, 100, 1 + i as u8);
+    }
+    let p = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let nae = p.device("building-nae").unwrap().bacnet.unwrap();
+    let (_, _, v) = rp_ack(&ask(nae, &rp(0x3f_ffff, 70), WAIT).await.unwrap());
+    // model-name in UCS-2: `MS-NAE4510-2`.
+    assert_eq!(&v[..3], &[0x75, 0x19, 0x04]);
+    let ahu = p.device("ahu-controller").unwrap().bacnet.unwrap();
+    assert_eq!(
+        ask(ahu, &rp(0x3f_ffff, 75), WAIT).await.unwrap(),
+        hex("810a000d 0100 50010c 9101 911f")
+    );
+    p.shutdown().await;
+}
