@@ -369,3 +369,158 @@ async fn nmap_bacnet_info_reads_the_simulator_as_it_reads_bacpypes3() {
         );
     }
 }
+
+/// True when tshark runs; otherwise says the test skipped (or fails it in CI).
+fn have_tshark(test: &str) -> bool {
+    let ok = Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("OTSCOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{test}: OTSCOUT_REQUIRE_TOOLS=1 but tshark does not run"
+        );
+        eprintln!("skipped {test}: tshark is not installed");
+    }
+    ok
+}
+
+/// The session against plants/buildings.toml's two controllers, audited with tshark over
+/// the simulator's recording: only Original-Unicast-NPDU datagrams to the device itself,
+/// only ReadPropertyMultiple, ReadProperty and Who-Is, one request outstanding at a time
+/// (request, answer, request, ...), every invoke id fresh; and both identities exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_audit_of_the_session_against_the_buildings_plant() {
+    let test = "tshark_audit_of_the_session_against_the_buildings_plant";
+    if !have_tshark(test) {
+        return;
+    }
+    let mut plant = otscout_sim::Plant::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/simulators/plants/buildings.toml"
+    ))
+    .unwrap();
+    for (i, d) in plant.devices.iter_mut().enumerate() {
+        d.address = Ipv4Addr::new(127, 92, 4, 1 + i as u8);
+    }
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let nae = running.device("building-nae").unwrap().bacnet.unwrap();
+    let ahu = running.device("ahu-controller").unwrap().bacnet.unwrap();
+    let nae_run = drive(nae).await;
+    let ahu_run = drive(ahu).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("served.pcapng");
+    running
+        .write_pcapng(std::fs::File::create(&pcap).unwrap())
+        .unwrap();
+    running.shutdown().await;
+
+    let identity = |run: &Run| {
+        run.findings
+            .iter()
+            .find_map(|f| match f {
+                Finding::Identity(i) => Some(i.clone()),
+                _ => None,
+            })
+            .expect("an identity")
+    };
+    assert_eq!(
+        identity(&nae_run),
+        BacnetIdentity {
+            instance: Some(500),
+            object_name: Some("KBRNAE".into()),
+            vendor_name: Some("JCI".into()),
+            vendor_id: Some(5),
+            model_name: Some("MS-NAE4510-2".into()),
+            firmware_revision: Some("5.1.0.4400".into()),
+            application_software_version: Some(String::new()),
+            description: Some(String::new()),
+            location: Some(String::new()),
+            ..Default::default()
+        }
+    );
+    assert_eq!(nae_run.sent.len(), 1);
+    let ahu_id = identity(&ahu_run);
+    assert_eq!(
+        (
+            ahu_id.instance,
+            ahu_id.object_name.as_deref(),
+            ahu_id.description.as_deref()
+        ),
+        (Some(599), Some("AHU-1"), None)
+    );
+    // RPM -> Reject, ReadProperty(wildcard) -> unknown-object, Who-Is, nine ReadProperty
+    // of device 599 (RPM is not asked again).
+    assert_eq!(ahu_run.sent.len(), 12, "{:?}", ahu_run.sent);
+
+    // The ports are ephemeral: tell tshark they are BACnet/IP.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-d", &format!("udp.port=={},bvlc", nae.port())])
+        .args(["-d", &format!("udp.port=={},bvlc", ahu.port())])
+        .args(["-Y", "bvlc", "-T", "fields", "-e", "ip.src", "-e", "ip.dst"])
+        .args([
+            "-e",
+            "bvlc.function",
+            "-e",
+            "bacapp.type",
+            "-e",
+            "bacapp.invoke_id",
+        ])
+        .args([
+            "-e",
+            "bacapp.confirmed_service",
+            "-e",
+            "bacapp.unconfirmed_service",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut by_device: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
+    for line in text.lines() {
+        let c: Vec<String> = line.split('\t').map(str::to_string).collect();
+        let device = [nae.ip().to_string(), ahu.ip().to_string()]
+            .into_iter()
+            .find(|d| *d == c[0] || *d == c[1])
+            .unwrap_or_else(|| panic!("a datagram not to or from a device: {line}"));
+        by_device.entry(device).or_default().push(c);
+    }
+    assert_eq!(by_device.len(), 2);
+    // Every request answered, every datagram seen by tshark as BACnet/IP.
+    assert_eq!(
+        by_device[&nae.ip().to_string()].len(),
+        2 * nae_run.sent.len()
+    );
+    assert_eq!(
+        by_device[&ahu.ip().to_string()].len(),
+        2 * ahu_run.sent.len()
+    );
+    for (device, rows) in &by_device {
+        let mut seen_invoke = std::collections::BTreeSet::new();
+        for (i, r) in rows.iter().enumerate() {
+            let to_device = r[1] == *device;
+            // Strictly alternating: request, answer, request, answer.
+            assert_eq!(to_device, i % 2 == 0, "{device}: {rows:?}");
+            if to_device {
+                assert_eq!(r[2], "0x0a", "only original-unicast-npdu: {r:?}");
+                assert!(!r[1].ends_with(".255"), "{r:?}");
+                match (r[3].as_str(), r[5].as_str(), r[6].as_str()) {
+                    ("0", "12" | "14", "") => assert!(seen_invoke.insert(r[4].clone()), "{r:?}"),
+                    ("1", "", "8") => {}
+                    _ => panic!("{device}: an undocumented request {r:?}"),
+                }
+            }
+        }
+    }
+}

@@ -26,6 +26,7 @@
 //! | acks with properties | [`Finding::Identity`] |
 //! | Error, Reject, Abort | [`Finding::Negative`] (the device spoke BACnet and said no) |
 //! | unknown-object to the wildcard, no unicast I-Am | [`Finding::BroadcastOnly`] |
+//! | (at most 12 requests in all: RPM, one ReadProperty, Who-Is, nine ReadProperty) | |
 //! | no reply before the response timeout | [`Finding::NoAnswer`], then done: nothing more is sent to a device that left a request unanswered |
 //! | an undecodable datagram | [`Finding::Suspicious`], then done |
 
@@ -113,6 +114,9 @@ pub struct BacnetSession {
     /// The instance asked: the wildcard until an I-Am gave the real one.
     instance: u32,
     who_is_sent: bool,
+    /// The device refused ReadPropertyMultiple once: after the Who-Is, read one property
+    /// at a time at once instead of asking again.
+    rpm_refused: bool,
     /// Properties still to read one at a time (in reverse order: popped from the end).
     queue: Vec<u32>,
     in_flight: Option<InFlight>,
@@ -129,6 +133,7 @@ impl BacnetSession {
             cfg,
             instance: WILDCARD,
             who_is_sent: false,
+            rpm_refused: false,
             queue: Vec::new(),
             in_flight: None,
             identity: BacnetIdentity::default(),
@@ -210,6 +215,7 @@ impl BacnetSession {
 
     /// ReadPropertyMultiple was refused: one property at a time, if allowed.
     fn fall_back(&mut self, now: Instant) -> Step {
+        self.rpm_refused = true;
         if !self.cfg.read_property_fallback {
             return self.finish();
         }
@@ -432,6 +438,9 @@ impl BacnetSession {
             return self.ignore("i-am of the wildcard instance 4194303 (a client) ignored".into());
         }
         self.instance = i.device.instance;
+        if self.rpm_refused {
+            return self.fall_back(now);
+        }
         let r = Safe::ReadIdentity {
             invoke_id: self.take_invoke_id(),
             instance: self.instance,
@@ -810,16 +819,16 @@ mod tests {
     }
 
     #[test]
-    fn the_worst_case_sends_thirteen_requests_at_most() {
+    fn the_worst_case_sends_twelve_requests_at_most() {
         // Refuses RPM, answers every ReadProperty of the wildcard with unknown-object, gives
-        // its instance by I-Am, then refuses RPM again and every ReadProperty.
+        // its instance by I-Am, then refuses every ReadProperty.
         let t0 = Instant::now();
         let mut s = BacnetSession::new(cfg());
         let mut step = s.on_connected(t0);
         let mut sent = Vec::new();
         while let Step::Send(r) = step {
             sent.push(r);
-            assert!(sent.len() <= 13, "{sent:?}");
+            assert!(sent.len() <= 12, "{sent:?}");
             step = match r {
                 Safe::WhoIs => {
                     let mut data = Vec::new();
@@ -856,8 +865,15 @@ mod tests {
             };
         }
         assert_eq!(step, Step::Done);
-        assert_eq!(sent.len(), 13);
+        // RPM, ReadProperty (unknown-object), Who-Is, nine ReadProperty of device 42: RPM is
+        // not asked again once refused.
+        assert_eq!(sent.len(), 12);
         assert_eq!(sent[2], Safe::WhoIs);
+        assert!(
+            sent[3..]
+                .iter()
+                .all(|r| matches!(r, Safe::ReadProperty { instance: 42, .. }))
+        );
     }
 
     #[test]
