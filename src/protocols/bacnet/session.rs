@@ -121,6 +121,8 @@ pub struct BacnetSession {
     queue: Vec<u32>,
     in_flight: Option<InFlight>,
     identity: BacnetIdentity,
+    /// The datagrams the identity came from (acks and I-Am), for audit.
+    identity_raw: Vec<Vec<u8>>,
     findings: Vec<Finding>,
     anomalies: Vec<Anomaly>,
     done: bool,
@@ -137,6 +139,7 @@ impl BacnetSession {
             queue: Vec::new(),
             in_flight: None,
             identity: BacnetIdentity::default(),
+            identity_raw: Vec::new(),
             findings: Vec::new(),
             anomalies: Vec::new(),
             done: false,
@@ -151,6 +154,11 @@ impl BacnetSession {
     /// The identity so far.
     pub fn identity_so_far(&self) -> &BacnetIdentity {
         &self.identity
+    }
+
+    /// The datagrams the identity was read from (acks, the I-Am), in arrival order.
+    pub fn identity_replies(&self) -> &[Vec<u8>] {
+        &self.identity_raw
     }
 
     /// The transport is ready: the first request.
@@ -282,7 +290,12 @@ impl BacnetSession {
                 return self.ignore(format!("unconfirmed service {} ignored", service.0));
             }
             return match IAm::decode(data) {
-                Ok(i) => self.on_i_am(now, flight, &i),
+                Ok(i) => {
+                    if flight.request == Safe::WhoIs {
+                        self.identity_raw.push(raw.to_vec());
+                    }
+                    self.on_i_am(now, flight, &i)
+                }
                 Err(e) => self.ignore(format!("undecodable i-am ignored: {e}")),
             };
         }
@@ -315,7 +328,10 @@ impl BacnetSession {
                 if rpm && service == ConfirmedService::READ_PROPERTY_MULTIPLE =>
             {
                 match RpmAck::decode(&data) {
-                    Ok(ack) => self.on_rpm_ack(now, kind, &ack),
+                    Ok(ack) => {
+                        self.identity_raw.push(raw.to_vec());
+                        self.on_rpm_ack(now, kind, &ack)
+                    }
                     Err(e) => self.suspicious(kind, format!("bad {kind} ack: {e}"), raw),
                 }
             }
@@ -324,6 +340,7 @@ impl BacnetSession {
             {
                 match ReadPropertyAck::decode(&data) {
                     Ok(ack) => {
+                        self.identity_raw.push(raw.to_vec());
                         let odd = self.identity.apply(ack.property, &ack.values);
                         self.anomalies.extend(odd);
                         self.next_property(now)
@@ -625,6 +642,10 @@ mod tests {
         assert_eq!(
             s.take_findings(),
             vec![Finding::Identity(expected_identity(4711))]
+        );
+        assert_eq!(
+            s.identity_replies(),
+            &[rpm_ack(1, WILDCARD, &answer_props(4711))]
         );
     }
 
