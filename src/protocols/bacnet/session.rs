@@ -93,6 +93,10 @@ pub enum Finding {
     NoAnswer {
         request: &'static str,
     },
+    /// The port is closed: an ICMP port-unreachable came back to a request.
+    Unreachable {
+        request: &'static str,
+    },
     Suspicious {
         request: &'static str,
         what: String,
@@ -463,6 +467,21 @@ impl BacnetSession {
             instance: self.instance,
         };
         self.send(now, r)
+    }
+
+    /// The driver saw an ICMP port-unreachable for the device (a connected UDP socket's
+    /// send or receive failed with connection refused): nothing listens, nothing more goes
+    /// out.
+    pub fn on_unreachable(&mut self) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        let request = self
+            .in_flight
+            .map(|f| f.request.kind())
+            .unwrap_or("bacnet.read_property_multiple");
+        self.findings.push(Finding::Unreachable { request });
+        self.finish()
     }
 
     /// The deadline from [`BacnetSession::poll_timeout`] has passed.
@@ -913,5 +932,20 @@ mod tests {
         assert_eq!(s.on_datagram(t0, &routed), Step::Wait);
         assert!(s.anomalies()[0].what.contains("network 3 mac 6c"));
         assert_eq!(s.identity_so_far().instance, None);
+    }
+
+    #[test]
+    fn an_unreachable_port_ends_the_session() {
+        let t0 = Instant::now();
+        let mut s = BacnetSession::new(cfg());
+        sent(s.on_connected(t0));
+        assert_eq!(s.on_unreachable(), Step::Done);
+        assert_eq!(
+            s.take_findings(),
+            vec![Finding::Unreachable {
+                request: "bacnet.read_property_multiple"
+            }]
+        );
+        assert_eq!(s.poll_timeout(), None);
     }
 }
