@@ -14,6 +14,7 @@ mod golden;
 mod html;
 
 mod enip;
+mod framing;
 mod inputs;
 mod interop;
 mod inventory;
@@ -24,6 +25,7 @@ mod passive_precision;
 mod passive_speed;
 mod planning;
 mod report;
+mod report_tables;
 mod resegment;
 mod s7;
 mod scan;
