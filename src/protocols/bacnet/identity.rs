@@ -9,54 +9,9 @@
 //! - an I-Am with instance 4194303 is a client advertising itself (the router in
 //!   `bacnet_services.pcap` frame 299), not a device instance.
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::inventory::{BacnetIdentity, BacnetRoute as Route};
 use crate::wire::Anomaly;
 use crate::wire::bacnet::{IAm, NetAddr, Value, WILDCARD_INSTANCE, property, segmentation_name};
-
-/// What a BACnet device said about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BacnetIdentity {
-    /// The Device object's instance (`object-identifier` or I-Am), never the wildcard.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor_name: Option<String>,
-    /// ASHRAE vendor id (`vendor-identifier` or I-Am).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor_id: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub firmware_revision: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub application_software_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    /// Max APDU length accepted, in bytes (I-Am or the property).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_apdu: Option<u32>,
-    /// `BACnetSegmentation` (0 both, 1 transmit, 2 receive, 3 none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segmentation: Option<u32>,
-    /// The BACnet network and MAC (SNET/SADR) of a device behind a router: the device is a
-    /// sub-asset of the IP that relayed it, keyed on (IP, network, MAC).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<Route>,
-}
-
-/// A BACnet network number and MAC address behind a router.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Route {
-    pub network: u16,
-    /// The MAC (SADR) as lowercase hex: one byte on MS/TP and ARCNET, six (IP and port) for
-    /// a B/IP peer seen from BACnet/Ethernet.
-    pub mac: String,
-}
 
 impl From<&NetAddr> for Route {
     fn from(a: &NetAddr) -> Self {
