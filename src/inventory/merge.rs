@@ -1034,9 +1034,14 @@ fn bacnet_summary(b: &super::observation::BacnetIdentity) -> String {
     if let Some(r) = &b.route {
         parts.push(format!("network {} mac {}", r.network, r.mac));
     }
-    for v in [&b.vendor_name, &b.model_name, &b.object_name, &b.firmware_revision]
-        .into_iter()
-        .flatten()
+    for v in [
+        &b.vendor_name,
+        &b.model_name,
+        &b.object_name,
+        &b.firmware_revision,
+    ]
+    .into_iter()
+    .flatten()
     {
         if !v.trim().is_empty() {
             parts.push(v.trim().to_owned());
@@ -1075,7 +1080,11 @@ fn fold_bacnet(
         .or_else(|| registered.map(normalize::vendor_name))
         .or_else(|| id.vendor_id.map(|v| format!("BACnet vendor {v}")));
     if let Some(v) = vendor {
-        b.field(AssetField::Manufacturer, &v, &s("vendor-name / vendor-identifier"));
+        b.field(
+            AssetField::Manufacturer,
+            &v,
+            &s("vendor-name / vendor-identifier"),
+        );
     }
     if let Some(m) = &id.model_name {
         b.field(AssetField::Model, m, &s("model-name"));

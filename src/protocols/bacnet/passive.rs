@@ -637,3 +637,75 @@ mod tests {
         assert_eq!(identity.instance, Some(77));
     }
 }
+
+/// The engine's analyzer for BACnet/IP datagrams. The engine makes one per UDP datagram,
+/// so acks cannot be paired with their requests here yet (they need per-pair state across
+/// datagrams): through the engine, identities come from I-Am, operations from requests.
+#[derive(Debug, Default)]
+pub struct BacnetFlow {
+    inner: Analyzer,
+}
+
+impl crate::protocols::analyzer::Analyzer for BacnetFlow {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut crate::protocols::analyzer::Ctx<'_>) {
+        self.on_datagram(frame, ctx);
+    }
+
+    fn on_datagram(&mut self, payload: &[u8], ctx: &mut crate::protocols::analyzer::Ctx<'_>) {
+        use crate::inventory::{Identity, OperationKind, Protocol};
+        let port = ctx.server_port;
+        let meta = Meta {
+            src: SocketAddr::new(ctx.src, port),
+            dst: SocketAddr::new(ctx.dst(), port),
+            frame: ctx.at.frame,
+        };
+        let events = match self.inner.on_bip(&meta, payload) {
+            Ok(e) => e,
+            Err(e) => return ctx.undecoded(Protocol::Bacnet, "bacnet/ip datagram", payload, &e),
+        };
+        ctx.stats.pdus += 1;
+        for e in events {
+            match e {
+                Event::Identity {
+                    device, identity, ..
+                } => {
+                    let Station::Ip(ip) = device.station else {
+                        continue;
+                    };
+                    let path = device
+                        .route
+                        .as_ref()
+                        .map(|r| format!("bacnet network {} mac {}", r.network, r.mac));
+                    ctx.col.identity_at(
+                        ip,
+                        path,
+                        "bacnet".into(),
+                        Identity::Bacnet(identity),
+                        payload,
+                        ctx.at,
+                    );
+                }
+                Event::Operation {
+                    client,
+                    device,
+                    name,
+                    access,
+                    ..
+                } => {
+                    let (Station::Ip(actor), Station::Ip(target)) = (client, device.station) else {
+                        continue;
+                    };
+                    let kind = match access {
+                        Access::Write => OperationKind::Write,
+                        Access::Control => OperationKind::Control,
+                        // Private or unassigned services: possibly state-changing.
+                        _ => OperationKind::Write,
+                    };
+                    ctx.col
+                        .operation(target, actor, Protocol::Bacnet, kind, &name, ctx.at);
+                }
+                Event::Negative { .. } | Event::Client { .. } => {}
+            }
+        }
+    }
+}

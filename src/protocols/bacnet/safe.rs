@@ -280,6 +280,15 @@ fn device(o: ObjectId) -> Result<(), SafeError> {
     Ok(())
 }
 
+/// The guard rule as [`crate::safety::check`] calls it: the kind of the one allowed request
+/// `frame` is, or why it is refused.
+pub fn guard(frame: &[u8]) -> Result<&'static str, crate::protocols::Refusal> {
+    check(frame).map(|r| r.kind()).map_err(|e| match e {
+        SafeError::Malformed(s) => crate::protocols::Refusal::Malformed(s),
+        SafeError::NotAllowed(s) => crate::protocols::Refusal::NotAllowed(s),
+    })
+}
+
 /// Encodes `r` and passes the bytes through [`check`]: the only way the BACnet session's
 /// requests become bytes.
 pub fn emit(r: &Safe) -> Result<Vec<u8>, SafeError> {
