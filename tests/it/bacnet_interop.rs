@@ -524,3 +524,115 @@ async fn tshark_audit_of_the_session_against_the_buildings_plant() {
         }
     }
 }
+
+/// `otscout scan` with BACnet on (the other protocols off) against plants/buildings.toml:
+/// the result holds each controller's identity with exact values.
+fn scan(ip: &str, port: u16, out: &Path) -> serde_json::Value {
+    let status = Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args(["scan", ip, "--profile", "lab", "--quiet"])
+        .args(["--set", "bacnet.enabled=true"])
+        .args(["--set", &format!("bacnet.port={port}")])
+        .args([
+            "--set",
+            "modbus.enabled=false",
+            "--set",
+            "enip.enabled=false",
+        ])
+        .args(["--set", "s7.enabled=false", "-o"])
+        .arg(out)
+        .status()
+        .expect("run otscout scan");
+    assert!(status.success(), "otscout scan {ip}:{port} failed");
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+fn bacnet_identity(result: &serde_json::Value) -> serde_json::Value {
+    result["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["fact"]["identity"]["protocol"] == "bacnet")
+        .map(|o| o["fact"]["identity"].clone())
+        .unwrap_or_else(|| panic!("no bacnet identity in {result}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otscout_scan_identifies_the_buildings_plant_and_bacpypes3() {
+    let mut plant = otscout_sim::Plant::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/simulators/plants/buildings.toml"
+    ))
+    .unwrap();
+    for (i, d) in plant.devices.iter_mut().enumerate() {
+        d.address = Ipv4Addr::new(127, 92, 6, 1 + i as u8);
+    }
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let nae = running.device("building-nae").unwrap().bacnet.unwrap();
+    let ahu = running.device("ahu-controller").unwrap().bacnet.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("nae.json"), dir.path().join("ahu.json"));
+    let (r_nae, r_ahu) = tokio::task::spawn_blocking(move || {
+        (
+            scan(&nae.ip().to_string(), nae.port(), &a),
+            scan(&ahu.ip().to_string(), ahu.port(), &b),
+        )
+    })
+    .await
+    .unwrap();
+    let ledger = running.ledger();
+    running.shutdown().await;
+    assert_eq!(
+        bacnet_identity(&r_nae),
+        serde_json::json!({
+            "protocol": "bacnet", "instance": 500, "object_name": "KBRNAE",
+            "vendor_name": "JCI", "vendor_id": 5, "model_name": "MS-NAE4510-2",
+            "firmware_revision": "5.1.0.4400", "application_software_version": "",
+            "description": "", "location": ""
+        })
+    );
+    // The AHU refuses RPM and the wildcard: read one property at a time after its I-Am.
+    assert_eq!(
+        bacnet_identity(&r_ahu),
+        serde_json::json!({
+            "protocol": "bacnet", "instance": 599, "object_name": "AHU-1",
+            "vendor_name": "BACpypes", "vendor_id": 999, "model_name": "BP3-AHU",
+            "firmware_revision": "0.0.110", "application_software_version": "1.0",
+            "max_apdu": 1024, "segmentation": 3
+        })
+    );
+    // Only identity requests reached the devices.
+    assert!(ledger.iter().all(|e| match &e.kind {
+        otscout_sim::EventKind::Request { identity, .. } => *identity,
+        _ => true,
+    }));
+
+    let test = "otscout_scan_identifies_the_buildings_plant_and_bacpypes3";
+    if !have_bacpypes3(test) {
+        return;
+    }
+    let ip = Ipv4Addr::new(127, 92, 6, 10);
+    let port = free_udp_port(ip);
+    let _dev = bacpypes3_device(ip, port, 599);
+    let out = dir.path().join("bp3.json");
+    let r = tokio::task::spawn_blocking(move || scan(&ip.to_string(), port, &out))
+        .await
+        .unwrap();
+    assert_eq!(
+        bacnet_identity(&r),
+        serde_json::json!({
+            "protocol": "bacnet", "instance": 599, "object_name": "bp3-ahu",
+            "vendor_name": "BACpypes", "vendor_id": 999, "model_name": "BP3-AHU",
+            "firmware_revision": "0.0.110", "application_software_version": "interop 1",
+            "description": "bacpypes3 interop device", "location": "loopback",
+            "max_apdu": 1024, "segmentation": 0
+        })
+    );
+}
