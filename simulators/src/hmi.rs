@@ -326,6 +326,7 @@ impl Builder {
             Protocol::Modbus => d.modbus.as_ref().map_or(502, |m| m.port),
             Protocol::EnipTcp | Protocol::EnipUdp => d.enip.as_ref().map_or(44818, |e| e.port),
             Protocol::S7 => d.s7.as_ref().map_or(102, |s| s.port),
+            Protocol::Bacnet => d.bacnet.as_ref().map_or(47808, |b| b.port),
         };
         self.conn += 1;
         let c = Conn {
@@ -428,7 +429,10 @@ mod tests {
     fn every_connection_opens_before_and_closes_after_its_traffic() {
         let (events, _) = synthesise(&demo(), &HmiOptions::default());
         let mut open = std::collections::HashSet::new();
-        for e in events.iter().filter(|e| e.protocol != Protocol::EnipUdp) {
+        for e in events
+            .iter()
+            .filter(|e| !matches!(e.protocol, Protocol::EnipUdp | Protocol::Bacnet))
+        {
             match e.kind {
                 EventKind::Opened => assert!(open.insert(e.conn)),
                 EventKind::Closed { .. } => assert!(open.remove(&e.conn)),

@@ -18,6 +18,8 @@ pub enum Protocol {
     EnipTcp,
     EnipUdp,
     S7,
+    /// BACnet/IP (UDP).
+    Bacnet,
 }
 
 impl Protocol {
@@ -28,6 +30,7 @@ impl Protocol {
             Protocol::EnipTcp => "enip_tcp",
             Protocol::EnipUdp => "enip_udp",
             Protocol::S7 => "s7",
+            Protocol::Bacnet => "bacnet",
         }
     }
 }

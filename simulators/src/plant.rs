@@ -65,6 +65,7 @@ pub struct DeviceConfig {
     pub modbus: Option<ModbusConfig>,
     pub enip: Option<EnipConfig>,
     pub s7: Option<S7Config>,
+    pub bacnet: Option<BacnetConfig>,
 }
 
 /// Fault injection and timing. Applies to every protocol the device serves.
@@ -299,6 +300,59 @@ impl ModbusIdentity {
     }
 }
 
+/// BACnet/IP device (UDP).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BacnetConfig {
+    #[serde(default = "port_47808")]
+    pub port: u16,
+    /// Character set of the strings: 0 (UTF-8) or 4 (UCS-2, as the JCI NAE answers).
+    #[serde(default)]
+    pub charset: u8,
+    /// Answer the wildcard instance 4194303 with error object/unknown-object, as bacpypes3
+    /// 0.0.110 does (the standard says it names the device itself).
+    #[serde(default)]
+    pub wildcard_unknown: bool,
+    /// Serve ReadPropertyMultiple (false: Reject unrecognized-service, as small devices do).
+    #[serde(default = "yes")]
+    pub read_property_multiple: bool,
+    /// Answer a unicast Who-Is with a unicast I-Am (false: silent, a device that answers
+    /// Who-Is by broadcast only).
+    #[serde(default = "yes")]
+    pub i_am_unicast: bool,
+    pub identity: BacnetIdentity,
+}
+
+fn port_47808() -> u16 {
+    47808
+}
+
+/// The Device object's identity properties (ASHRAE 135, 12.11).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BacnetIdentity {
+    /// Device instance, 0..=4194302.
+    pub instance: u32,
+    pub object_name: String,
+    pub vendor_name: String,
+    pub vendor_id: u32,
+    pub model_name: String,
+    pub firmware_revision: String,
+    #[serde(default)]
+    pub application_software_version: String,
+    /// None: the device has no such property (unknown-property).
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default = "apdu_1476")]
+    pub max_apdu: u16,
+}
+
+fn apdu_1476() -> u16 {
+    1476
+}
+
 /// EtherNet/IP server (TCP and UDP).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -490,13 +544,28 @@ impl Plant {
                     d.address
                 )));
             }
-            if d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() {
+            if d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() && d.bacnet.is_none() {
                 return Err(bad(
-                    "it serves no protocol; add [device.modbus], [device.enip] or [device.s7]"
+                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7] or [device.bacnet]"
                         .into(),
                 ));
             }
             let mut ports = Vec::new();
+            if let Some(b) = &d.bacnet {
+                ports.push(("udp", b.port));
+                if b.identity.instance >= 0x3F_FFFF {
+                    return Err(bad(format!(
+                        "bacnet instance {} is not a device instance; use 0..=4194302",
+                        b.identity.instance
+                    )));
+                }
+                if !matches!(b.charset, 0 | 4) {
+                    return Err(bad(format!(
+                        "bacnet charset {} is not served; use 0 (utf-8) or 4 (ucs-2)",
+                        b.charset
+                    )));
+                }
+            }
             if let Some(m) = &d.modbus {
                 ports.push(("tcp", m.port));
                 if m.unit_ids.is_empty() && !m.any_unit && m.gateway.is_empty() {

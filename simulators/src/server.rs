@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::fdlimit::{FdLimit, FdLimitError, Sockets};
 use crate::ledger::{EventKind, Ledger, LedgerEvent, Protocol, Where};
 use crate::plant::{Behaviour, DeviceConfig, OverLimit, Plant, WhileTripped};
-use crate::{Answer, Classified, PortOverride, StartOptions, enip, modbus, s7};
+use crate::{Answer, Classified, PortOverride, StartOptions, bacnet, enip, modbus, s7};
 
 /// Why the plant could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,7 @@ pub struct RunningDevice {
     pub enip_tcp: Option<SocketAddr>,
     pub enip_udp: Option<SocketAddr>,
     pub s7: Option<SocketAddr>,
+    pub bacnet: Option<SocketAddr>,
 }
 
 /// A running plant. Dropping it without [`RunningPlant::shutdown`] also stops every
@@ -263,6 +264,7 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
             enip_tcp: None,
             enip_udp: None,
             s7: None,
+            bacnet: None,
         };
         if let Some(m) = &dev.cfg.modbus {
             let l = bind_tcp(&dev, "modbus", SocketAddr::from((ip, map(m.port)))).await?;
@@ -298,13 +300,36 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
                     source,
                 })?;
                 rd.enip_udp = sock.local_addr().ok();
-                tasks.spawn(udp_loop(dev.clone(), sock, stop_rx.clone()));
+                tasks.spawn(udp_loop(
+                    dev.clone(),
+                    sock,
+                    Protocol::EnipUdp,
+                    stop_rx.clone(),
+                ));
             }
         }
         if let Some(s) = &dev.cfg.s7 {
             let l = bind_tcp(&dev, "s7", SocketAddr::from((ip, map(s.port)))).await?;
             rd.s7 = Some(local(&l));
             tasks.spawn(accept_loop(dev.clone(), l, Protocol::S7, stop_rx.clone()));
+        }
+        if let Some(b) = &dev.cfg.bacnet {
+            let want = SocketAddr::from((ip, map(b.port)));
+            let sock = UdpSocket::bind(want)
+                .await
+                .map_err(|source| StartError::Bind {
+                    device: dev.cfg.name.clone(),
+                    proto: "bacnet udp",
+                    addr: want,
+                    source,
+                })?;
+            rd.bacnet = sock.local_addr().ok();
+            tasks.spawn(udp_loop(
+                dev.clone(),
+                sock,
+                Protocol::Bacnet,
+                stop_rx.clone(),
+            ));
         }
         devices.push(rd);
     }
@@ -483,6 +508,7 @@ async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, 
         Protocol::Modbus => (modbus::HEADER_LEN, modbus::frame_len),
         Protocol::EnipTcp | Protocol::EnipUdp => (enip::HEADER_LEN, enip::frame_len),
         Protocol::S7 => (s7::HEADER_LEN, s7::frame_len),
+        Protocol::Bacnet => (bacnet::HEADER_LEN, bacnet::frame_len),
     };
     let mut buf = vec![0u8; hlen];
     stream
@@ -508,6 +534,7 @@ fn length_field(proto: Protocol) -> std::ops::Range<usize> {
         Protocol::Modbus => 4..6,
         Protocol::EnipTcp | Protocol::EnipUdp => 2..4,
         Protocol::S7 => 2..4,
+        Protocol::Bacnet => 2..4,
     }
 }
 
@@ -674,6 +701,10 @@ async fn serve(
                 Some(s) => s7_session.handle(s, &frame),
                 None => Answer::none(),
             },
+            Protocol::Bacnet => match &dev.cfg.bacnet {
+                Some(b) => bacnet::handle(b, &frame),
+                None => Answer::none(),
+            },
         };
         for r in answer.replies {
             delay(&b).await;
@@ -825,10 +856,18 @@ fn classify(proto: Protocol, frame: &[u8]) -> Classified {
         Protocol::Modbus => modbus::classify(frame),
         Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(frame),
         Protocol::S7 => s7::classify(frame),
+        Protocol::Bacnet => bacnet::classify(frame),
     }
 }
 
-async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver<bool>) {
+/// Serves one UDP socket: EtherNet/IP's list commands or BACnet/IP. A datagram is one
+/// frame; a malformed one is recorded and never answered.
+async fn udp_loop(
+    dev: Arc<DeviceRt>,
+    sock: UdpSocket,
+    proto: Protocol,
+    mut stop: watch::Receiver<bool>,
+) {
     let server = sock
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -841,15 +880,19 @@ async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver
         let frame = buf[..n].to_vec();
         let w = Where {
             device: dev.name.clone(),
-            protocol: Protocol::EnipUdp,
+            protocol: proto,
             server,
             client,
             conn: 0,
         };
-        let well_formed = frame.len() >= enip::HEADER_LEN
-            && enip::frame_len(&frame[..enip::HEADER_LEN]).is_ok_and(|l| l == frame.len());
+        let (hlen, len_of): (usize, FrameLen) = match proto {
+            Protocol::Bacnet => (bacnet::HEADER_LEN, bacnet::frame_len),
+            _ => (enip::HEADER_LEN, enip::frame_len),
+        };
+        let well_formed =
+            frame.len() >= hlen && len_of(&frame[..hlen]).is_ok_and(|l| l == frame.len());
         let c = if well_formed {
-            enip::classify(&frame)
+            classify(proto, &frame)
         } else {
             Classified {
                 function: "malformed datagram".into(),
@@ -868,15 +911,17 @@ async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver
         if !dev.admit_request(&w, &c) || b.hang || !well_formed {
             continue;
         }
-        let Some(cfg) = &dev.cfg.enip else { continue };
-        // Only the list commands exist over UDP (Vol 2, 2-3.2); others go unanswered.
-        if !c.identity {
-            continue;
-        }
-        let answer = enip::handle(cfg, (dev.cfg.address, server.port()), &frame);
+        let answer = match (proto, &dev.cfg.enip, &dev.cfg.bacnet) {
+            // Only the list commands exist over UDP (Vol 2, 2-3.2); others go unanswered.
+            (Protocol::EnipUdp, Some(cfg), _) if c.identity => {
+                enip::handle(cfg, (dev.cfg.address, server.port()), &frame)
+            }
+            (Protocol::Bacnet, _, Some(cfg)) => bacnet::handle(cfg, &frame),
+            _ => continue,
+        };
         for r in answer.replies {
             delay(&b).await;
-            let out = mangle(&b, Protocol::EnipUdp, r);
+            let out = mangle(&b, proto, r);
             dev.ledger
                 .record(&w, EventKind::Reply { bytes: out.clone() });
             let _ = sock.send_to(&out, client).await;

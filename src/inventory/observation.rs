@@ -27,6 +27,8 @@ pub enum Protocol {
     S7,
     /// S7comm-plus (protocol id 0x72) on port 102: recognised, not decoded.
     S7Plus,
+    /// BACnet/IP (UDP 47808).
+    Bacnet,
     /// Anything else (a port that answered, nothing more known).
     Other,
 }
@@ -41,6 +43,7 @@ impl Protocol {
             Protocol::CipIo => "cip_io",
             Protocol::S7 => "s7",
             Protocol::S7Plus => "s7_plus",
+            Protocol::Bacnet => "bacnet",
             Protocol::Other => "other",
         }
     }
@@ -230,6 +233,7 @@ pub enum Identity {
     Modbus(ModbusIdentity),
     Enip(EnipIdentity),
     S7(Box<S7Identity>),
+    Bacnet(BacnetIdentity),
 }
 
 impl Identity {
@@ -239,8 +243,55 @@ impl Identity {
             Identity::Modbus(_) => Protocol::Modbus,
             Identity::Enip(_) => Protocol::Enip,
             Identity::S7(_) => Protocol::S7,
+            Identity::Bacnet(_) => Protocol::Bacnet,
         }
     }
+}
+
+/// What a BACnet device said about itself: the Device object's identity properties
+/// (ReadProperty/ReadPropertyMultiple acks) and I-Am (`protocols::bacnet::identity` reads
+/// them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BacnetIdentity {
+    /// The Device object's instance (`object-identifier` or I-Am), never the wildcard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_name: Option<String>,
+    /// ASHRAE vendor id (`vendor-identifier` or I-Am).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_software_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Max APDU length accepted, in bytes (I-Am or the property).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_apdu: Option<u32>,
+    /// `BACnetSegmentation` (0 both, 1 transmit, 2 receive, 3 none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<u32>,
+    /// The BACnet network and MAC (SNET/SADR) of a device behind a router: the device is a
+    /// sub-asset of the IP that relayed it, keyed on (IP, network, MAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<BacnetRoute>,
+}
+
+/// A BACnet network number and MAC address behind a router.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BacnetRoute {
+    pub network: u16,
+    /// The MAC (SADR) as lowercase hex: one byte on MS/TP and ARCNET, six (IP and port) for
+    /// a B/IP peer seen from BACnet/Ethernet.
+    pub mac: String,
 }
 
 /// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.

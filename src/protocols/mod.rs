@@ -11,6 +11,7 @@
 //! [`Refusal`]. Layout and import rule: docs/architecture.md.
 
 pub mod analyzer;
+pub mod bacnet;
 pub mod detect;
 pub mod enip;
 pub mod modbus;

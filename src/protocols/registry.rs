@@ -17,7 +17,7 @@ use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
 
-use super::{enip, modbus, s7};
+use super::{bacnet, enip, modbus, s7};
 
 /// Everything otscout knows how to do with one protocol.
 ///
@@ -170,7 +170,8 @@ pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
 /// usually names the vendor), Modbus, then S7 last, so vendor rules learned from the
 /// others can spare the most fragile stacks.
-pub static REGISTRY: &[&dyn ProtocolSpec] = &[&enip::Enip, &modbus::Modbus, &s7::S7];
+pub static REGISTRY: &[&dyn ProtocolSpec] =
+    &[&enip::Enip, &modbus::Modbus, &s7::S7, &bacnet::Bacnet];
 
 /// The registered protocol that owns a serialized protocol value, if any.
 pub fn spec_for(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
@@ -238,6 +239,8 @@ mod tests {
         p.modbus.port = 1502;
         p.enip.port = 14818;
         p.s7.port = 1102;
+        p.bacnet.port = 47809;
+        p.bacnet.enabled = true;
         p
     }
 
@@ -256,7 +259,8 @@ mod tests {
             [
                 ("enip", Some(14818)),
                 ("modbus", Some(1502)),
-                ("s7", Some(1102))
+                ("s7", Some(1102)),
+                ("bacnet", Some(47809))
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

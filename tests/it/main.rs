@@ -3,6 +3,8 @@
 mod support;
 
 mod advisories;
+mod bacnet;
+mod bacnet_interop;
 mod cli;
 mod conformance;
 mod demo;

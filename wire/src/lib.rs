@@ -1,5 +1,6 @@
 //! Sans-IO codecs for the protocols otscout speaks and reads: Modbus/TCP (MBAP), EtherNet/IP
-//! encapsulation and CIP, and S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL.
+//! encapsulation and CIP, S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL, and
+//! BACnet/IP (BVLC, NPDU, APDU).
 //!
 //! One file per protocol layer. This crate never does I/O, never reads a clock and never
 //! prints: it turns bytes into typed messages and back. It imports nothing of otscout:
@@ -27,7 +28,7 @@
 //! # The framing contract
 //! Stream framing is `frame_len(&[u8]) -> Result<Option<usize>, DecodeError>` per
 //! transport (MBAP [`modbus::frame_len`], ENIP encapsulation [`enip::frame_len`], TPKT
-//! [`s7::frame_len`]), and every one of them keeps the same promise, so a caller never
+//! [`s7::frame_len`], BVLC [`bacnet::frame_len`]), and every one of them keeps the same promise, so a caller never
 //! needs to check the answer against what it holds:
 //! - `Ok(Some(n))` only when the first `n` bytes of `buf` are one whole frame: always
 //!   `0 < n <= buf.len()`;
@@ -37,9 +38,10 @@
 //!   (waiting will not help: the caller resynchronises or drops the connection).
 //!
 //! The answer depends only on the bytes, never on how they were cut: feeding a stream in
-//! any chunking frames it into the same messages (a property test below holds all three
-//! framers to it).
+//! any chunking frames it into the same messages (a property test below holds every
+//! framer to it).
 
+pub mod bacnet;
 pub mod cursor;
 pub mod enip;
 pub mod modbus;
@@ -98,7 +100,7 @@ pub struct Anomaly {
 
 #[cfg(test)]
 mod framing_contract {
-    //! The framing contract of the module docs, over all three framers: any stream of
+    //! The framing contract of the module docs, over every framer: any stream of
     //! valid messages, cut at any offsets and fed in any chunking, frames into the same
     //! messages, and `Ok(Some(n))` never claims more than is held.
 
@@ -171,6 +173,16 @@ mod framing_contract {
         })
     }
 
+    /// A BVLC frame (type 0x81, any function) whose length counts the whole frame.
+    fn bacnet_msg() -> impl Strategy<Value = Vec<u8>> {
+        (any::<u8>(), prop::collection::vec(any::<u8>(), 0..600)).prop_map(|(function, body)| {
+            let mut f = vec![0x81, function];
+            f.extend(((4 + body.len()) as u16).to_be_bytes());
+            f.extend(body);
+            f
+        })
+    }
+
     fn check(frame_len: FrameLen, msgs: &[Vec<u8>], cuts: &[usize]) {
         let stream: Vec<u8> = msgs.concat();
         assert_eq!(&reframe(frame_len, &stream, cuts), msgs);
@@ -204,6 +216,14 @@ mod framing_contract {
             cuts in prop::collection::vec(any::<usize>(), 0..12),
         ) {
             check(super::s7::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn bacnet_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(bacnet_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::bacnet::frame_len, &msgs, &cuts);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! inputs through the guard, the identity mappings and the probe sessions as well.
 
 use otscout_wire::Cursor;
-use otscout_wire::{enip, modbus, s7};
+use otscout_wire::{bacnet, enip, modbus, s7};
 use proptest::prelude::*;
 
 fn modbus_entry_points(bytes: &[u8]) {
@@ -103,6 +103,59 @@ fn s7_entry_points(bytes: &[u8]) {
     let _ = ra.push(bytes, bytes.first().is_some_and(|b| b & 1 == 1));
 }
 
+fn bacnet_service_decoders(data: &[u8]) {
+    let _ = bacnet::ReadPropertyRequest::decode(data);
+    let _ = bacnet::ReadPropertyAck::decode(data);
+    let _ = bacnet::RpmRequest::decode(data);
+    let _ = bacnet::RpmAck::decode(data);
+    let _ = bacnet::WhoIs::decode(data);
+    let _ = bacnet::IAm::decode(data);
+    let _ = bacnet::decode_error(data);
+    if let Ok(v) = bacnet::Value::decode(&mut Cursor::framed(data))
+        && let Some(s) = v.as_char_string()
+    {
+        let _ = s.to_text();
+    }
+}
+
+fn bacnet_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = bacnet::frame_len(bytes) {
+        assert!(
+            n > 0 && n <= bytes.len() && n <= bacnet::MAX_BVLC_LEN,
+            "Some({n}) with {} held",
+            bytes.len()
+        );
+    }
+    let _ = bacnet::Bvll::decode(&mut Cursor::new(bytes));
+    if let Ok(b) = bacnet::Bvll::decode_exact(bytes) {
+        // A frame keeps every byte: it encodes back to exactly the datagram.
+        let mut out = Vec::new();
+        b.encode(&mut out);
+        assert_eq!(out, bytes);
+        assert_eq!(b.encoded_len(), out.len());
+        let _ = b.result_code();
+    }
+    let _ = bacnet::Datagram::decode(bytes);
+    let _ = bacnet::llc_npdu(bytes);
+    if let Ok(n) = bacnet::Npdu::decode(bytes) {
+        let mut out = Vec::new();
+        n.encode(&mut out);
+        assert_eq!(out, bytes);
+    }
+    if let Ok(a) = bacnet::Apdu::decode(bytes) {
+        let _ = a.invoke_id();
+        if let bacnet::Apdu::ConfirmedRequest(r) = &a {
+            let _ = r.service.classify();
+        }
+    }
+    // The service data after a minimal header, and the bytes themselves.
+    for skip in [0, 1, 2, 3, 4] {
+        if let Some(d) = bytes.get(skip..) {
+            bacnet_service_decoders(d);
+        }
+    }
+}
+
 /// Arbitrary bytes, or arbitrary bytes behind a header whose length covers them.
 fn behind(header: &'static [u8], len_at: usize, le: bool) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -143,5 +196,22 @@ proptest! {
         bytes in behind(&[0x03, 0x00, 0, 0, 0x02, 0xf0, 0x80, 0x32], 2, false),
     ) {
         s7_entry_points(&bytes);
+    }
+
+    #[test]
+    fn bacnet_decoders_never_panic(
+        bytes in behind(&[0x81, 0x0a, 0, 0, 0x01, 0x04, 0x00, 0x05, 0x01, 0x0e], 2, false),
+    ) {
+        bacnet_entry_points(&bytes);
+    }
+
+    #[test]
+    fn bacnet_service_decoders_never_panic(
+        data in prop::collection::vec(
+            prop::sample::select(vec![0x0c, 0x1e, 0x1f, 0x3e, 0x3f, 0x4e, 0x4f, 0x5e, 0x5f, 0x09,
+                0x19, 0x29, 0x75, 0x91, 0xc4, 0x21, 0x00, 0x04, 0xff, 0x0e, 0x0f, 0x2e, 0x2f, 0xf5]),
+            0..80),
+    ) {
+        bacnet_service_decoders(&data);
     }
 }

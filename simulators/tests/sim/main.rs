@@ -1,5 +1,6 @@
 //! otscout-sim's test suite: one binary, one module per concern.
 
+mod bacnet;
 mod captures;
 mod cli;
 mod faults;

@@ -41,6 +41,13 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
                 }
                 names.extend(s.module_type.clone());
             }
+            Identity::Bacnet(b) => {
+                if let Some(v) = b.vendor_id.and_then(crate::data::bacnet::vendor_name) {
+                    names.push(normalize::vendor_name(v));
+                }
+                names.extend(b.vendor_name.as_deref().map(normalize::vendor_name));
+                names.extend(b.model_name.clone());
+            }
         }
     }
     names
