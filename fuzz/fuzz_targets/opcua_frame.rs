@@ -10,11 +10,11 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         f.encode(&mut out);
         assert_eq!(out, data);
-        if let Frame::Chunk(c) = &f
-            && let Ok(p) = c.plain()
-        {
-            let _ = Service::decode(p.body);
-            let _ = Reassembly::default().push(c.chunk, &p);
+        if let Frame::Chunk(c) = &f {
+            if let Ok(p) = c.plain() {
+                let _ = Service::decode(p.body);
+                let _ = Reassembly::default().push(c.chunk, &p);
+            }
         }
     }
 });

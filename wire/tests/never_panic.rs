@@ -116,11 +116,11 @@ fn opcua_entry_points(bytes: &[u8]) {
         f.encode(&mut out);
         // Whatever decodes as a whole frame encodes back to the bytes it came from.
         assert_eq!(out, bytes);
-        if let opcua::Frame::Chunk(c) = &f
-            && let Ok(p) = c.plain()
-        {
-            let _ = opcua::Service::decode(p.body);
-            let _ = opcua::Reassembly::default().push(c.chunk, &p);
+        if let opcua::Frame::Chunk(c) = &f {
+            if let Ok(p) = c.plain() {
+                let _ = opcua::Service::decode(p.body);
+                let _ = opcua::Reassembly::default().push(c.chunk, &p);
+            }
         }
     }
     // The body alone, as a service.
