@@ -9,6 +9,7 @@
 
 pub mod enip;
 pub mod modbus;
+pub mod opcua;
 pub mod registry;
 pub mod s7;
 

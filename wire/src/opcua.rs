@@ -116,7 +116,8 @@ pub mod id {
 /// What a service does to the server, for the passive side's operation records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Access {
-    /// Secure channel and session management, discovery (GetEndpoints, FindServers).
+    /// Secure channel and session management, discovery (GetEndpoints, FindServers, and
+    /// RegisterServer: a server announcing itself to a discovery server).
     Connection,
     /// Reads, browses, subscriptions: nothing changes.
     Read,
@@ -124,8 +125,7 @@ pub enum Access {
     Write,
     /// Call: a method runs (it can do anything the server lets it).
     Control,
-    /// AddNodes, DeleteNodes, AddReferences, DeleteReferences, RegisterServer: the address
-    /// space or the discovery registry changes.
+    /// AddNodes, DeleteNodes, AddReferences, DeleteReferences: the address space changes.
     Configuration,
     /// A type id otscout does not know.
     Unknown,
@@ -138,8 +138,8 @@ pub fn service_of(type_id: u32) -> (&'static str, Access) {
         id::FIND_SERVERS_REQUEST => ("find_servers", Connection),
         id::FIND_SERVERS_ON_NETWORK_REQUEST => ("find_servers_on_network", Connection),
         id::GET_ENDPOINTS_REQUEST => ("get_endpoints", Connection),
-        id::REGISTER_SERVER_REQUEST => ("register_server", Configuration),
-        id::REGISTER_SERVER2_REQUEST => ("register_server2", Configuration),
+        id::REGISTER_SERVER_REQUEST => ("register_server", Connection),
+        id::REGISTER_SERVER2_REQUEST => ("register_server2", Connection),
         id::OPEN_SECURE_CHANNEL_REQUEST => ("open_secure_channel", Connection),
         id::CLOSE_SECURE_CHANNEL_REQUEST => ("close_secure_channel", Connection),
         id::CREATE_SESSION_REQUEST => ("create_session", Connection),

@@ -1,0 +1,455 @@
+//! What an OPC UA server says about itself, as otscout records it: the application
+//! (GetEndpoints), its endpoints with their security, the server certificate (parsed with
+//! `x509-parser`), the optional BuildInfo read, and the findings they raise.
+//!
+//! Plain functions over the codec's types; the mapping to asset fields is a list of
+//! (field, value, attribute) the merge folds like the other protocols' identities.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::inventory::merge::AssetField;
+use crate::wire::opcua::{
+    self as w, ApplicationDescription, DataValue, EndpointDescription, LocalizedText, Value,
+};
+
+/// An OPC UA server's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct OpcuaIdentity {
+    /// ApplicationUri (`urn:open62541.server.application`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_uri: Option<String>,
+    /// ProductUri; `None` when the server sent a null string (the AnsiC stack does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_uri: Option<String>,
+    /// ApplicationName's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// `server`, `client`, `client_and_server`, `discovery_server` (or `unknown`).
+    pub application_type: String,
+    /// DiscoveryUrls of the application.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovery_urls: Vec<String>,
+    /// The endpoints, in the server's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+    /// The server certificate (the first endpoint's that carries one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+    /// BuildInfo (node 2260), only when a profile opted in to the anonymous session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<BuildInfo>,
+}
+
+/// One EndpointDescription.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Endpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `none`, `sign`, `sign_and_encrypt` (`invalid` otherwise).
+    pub security_mode: String,
+    /// The policy's short name (`None`, `Basic256Sha256`), or the whole URI when it is not a
+    /// standard one.
+    pub security_policy: String,
+    /// User token types offered: `anonymous`, `user_name`, `certificate`, `issued_token`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_tokens: Vec<String>,
+    /// PolicyId of the anonymous token, when one is offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_policy_id: Option<String>,
+    pub security_level: u8,
+}
+
+/// The server certificate's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Certificate {
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number as colon-free lowercase hex.
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: String,
+    /// Issuer equals subject.
+    pub self_signed: bool,
+    /// DER length in bytes.
+    pub der_len: usize,
+}
+
+/// Server_ServerStatus_BuildInfo's children.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct BuildInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<DateTime<Utc>>,
+}
+
+/// A security finding (a flag in the report).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum Flag {
+    /// An endpoint accepts SecurityMode None: anyone on the path can read and forge traffic.
+    SecurityModeNone {
+        endpoint: String,
+    },
+    /// That endpoint also accepts an Anonymous token: no credential is needed at all.
+    AnonymousOnUnsecured {
+        endpoint: String,
+    },
+    /// A deprecated policy (Basic128Rsa15, Basic256: SHA-1, deprecated since UA 1.04).
+    DeprecatedPolicy {
+        endpoint: String,
+        policy: String,
+    },
+    CertificateExpired {
+        not_after: DateTime<Utc>,
+    },
+    CertificateNotYetValid {
+        not_before: DateTime<Utc>,
+    },
+    CertificateSelfSigned {
+        subject: String,
+    },
+}
+
+/// The policy's short name: the fragment after `#` of a standard policy URI.
+pub fn policy_name(uri: Option<&str>) -> String {
+    match uri {
+        None => "(null)".into(),
+        Some(u) => u.strip_prefix(w::POLICY_PREFIX).unwrap_or(u).to_string(),
+    }
+}
+
+fn text(t: &LocalizedText) -> Option<String> {
+    t.text.clone()
+}
+
+fn endpoint(e: &EndpointDescription) -> Endpoint {
+    Endpoint {
+        url: e.endpoint_url.clone(),
+        security_mode: w::security_mode_name(e.security_mode).to_string(),
+        security_policy: policy_name(e.security_policy_uri.as_deref()),
+        user_tokens: e
+            .user_identity_tokens
+            .iter()
+            .map(|t| w::user_token_type_name(t.token_type).to_string())
+            .collect(),
+        anonymous_policy_id: e
+            .user_identity_tokens
+            .iter()
+            .find(|t| t.token_type == 0)
+            .map(|t| t.policy_id.clone().unwrap_or_default()),
+        security_level: e.security_level,
+    }
+}
+
+/// Why a certificate could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("opc ua server certificate ({len} bytes) is not an x.509 certificate: {reason}")]
+pub struct CertificateError {
+    pub len: usize,
+    pub reason: String,
+}
+
+/// Parses a DER certificate (a server may send a chain: the first certificate is its own).
+pub fn certificate(der: &[u8]) -> Result<Certificate, CertificateError> {
+    let (rest, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CertificateError {
+        len: der.len(),
+        reason: e.to_string(),
+    })?;
+    let own = &der[..der.len() - rest.len()];
+    let time = |t: &x509_parser::time::ASN1Time| {
+        DateTime::<Utc>::from_timestamp(t.timestamp(), 0).unwrap_or_default()
+    };
+    let subject = cert.subject().to_string();
+    let issuer = cert.issuer().to_string();
+    Ok(Certificate {
+        self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
+        subject,
+        issuer,
+        serial: cert.raw_serial_as_string().replace(':', ""),
+        not_before: time(&cert.validity().not_before),
+        not_after: time(&cert.validity().not_after),
+        sha256: hex::encode(Sha256::digest(own)),
+        der_len: own.len(),
+    })
+}
+
+/// An identity from a GetEndpoints answer (and the application a FindServers answer
+/// describes, when the endpoints are empty). The certificate that does not parse is left
+/// out and its error returned beside the identity.
+pub fn from_endpoints(
+    endpoints: &[EndpointDescription],
+    app: Option<&ApplicationDescription>,
+) -> (OpcuaIdentity, Option<CertificateError>) {
+    let app = endpoints.first().map(|e| &e.server).or(app);
+    let mut id = OpcuaIdentity {
+        application_type: "unknown".into(),
+        ..OpcuaIdentity::default()
+    };
+    if let Some(a) = app {
+        id.application_uri = a.application_uri.clone();
+        id.product_uri = a.product_uri.clone();
+        id.application_name = text(&a.application_name);
+        id.application_type = w::application_type_name(a.application_type).into();
+        id.discovery_urls = a
+            .discovery_urls
+            .iter()
+            .flatten()
+            .flatten()
+            .cloned()
+            .collect();
+    }
+    id.endpoints = endpoints.iter().map(endpoint).collect();
+    let mut err = None;
+    if let Some(der) = endpoints
+        .iter()
+        .find_map(|e| e.server_certificate.as_deref().filter(|d| !d.is_empty()))
+    {
+        match certificate(der) {
+            Ok(c) => id.certificate = Some(c),
+            Err(e) => err = Some(e),
+        }
+    }
+    (id, err)
+}
+
+/// BuildInfo from the Read answer to [`super::safe::BUILD_INFO_NODES`] (in that order);
+/// `None` when no value came back.
+pub fn build_info(results: &[DataValue]) -> Option<BuildInfo> {
+    let s = |i: usize| match results.get(i).and_then(|r| r.value.as_ref()) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::LocalizedText(t)) => t.text.clone(),
+        _ => None,
+    };
+    let b = BuildInfo {
+        product_uri: s(0),
+        manufacturer_name: s(1),
+        product_name: s(2),
+        software_version: s(3),
+        build_number: s(4),
+        build_date: match results.get(5).and_then(|r| r.value.as_ref()) {
+            Some(Value::DateTime(t)) if *t > 0 => date_time(*t),
+            _ => None,
+        },
+    };
+    (b != BuildInfo::default()).then_some(b)
+}
+
+/// An OPC UA DateTime (100 ns ticks since 1601-01-01 UTC) as UTC.
+pub fn date_time(ticks: i64) -> Option<DateTime<Utc>> {
+    // 11644473600 s between 1601-01-01 and 1970-01-01.
+    let secs = ticks.div_euclid(10_000_000) - 11_644_473_600;
+    let nanos = (ticks.rem_euclid(10_000_000) * 100) as u32;
+    DateTime::<Utc>::from_timestamp(secs, nanos)
+}
+
+/// The findings of an identity at `now` (certificate validity depends on it).
+pub fn flags(id: &OpcuaIdentity, now: DateTime<Utc>) -> Vec<Flag> {
+    let mut out = Vec::new();
+    for e in &id.endpoints {
+        let name = e.url.clone().unwrap_or_default();
+        if e.security_mode == "none" {
+            out.push(Flag::SecurityModeNone {
+                endpoint: name.clone(),
+            });
+            if e.user_tokens.iter().any(|t| t == "anonymous") {
+                out.push(Flag::AnonymousOnUnsecured {
+                    endpoint: name.clone(),
+                });
+            }
+        }
+        if matches!(e.security_policy.as_str(), "Basic128Rsa15" | "Basic256") {
+            out.push(Flag::DeprecatedPolicy {
+                endpoint: name,
+                policy: e.security_policy.clone(),
+            });
+        }
+    }
+    out.dedup();
+    if let Some(c) = &id.certificate {
+        if c.not_after < now {
+            out.push(Flag::CertificateExpired {
+                not_after: c.not_after,
+            });
+        }
+        if c.not_before > now {
+            out.push(Flag::CertificateNotYetValid {
+                not_before: c.not_before,
+            });
+        }
+        if c.self_signed {
+            out.push(Flag::CertificateSelfSigned {
+                subject: c.subject.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The endpoint the opt-in BuildInfo read may use: SecurityMode None, policy None, with an
+/// Anonymous token. `None` when the server offers no such endpoint (then no session).
+pub fn anonymous_unsecured(id: &OpcuaIdentity) -> Option<&Endpoint> {
+    id.endpoints.iter().find(|e| {
+        e.security_mode == "none" && e.security_policy == "None" && e.anonymous_policy_id.is_some()
+    })
+}
+
+/// The asset fields an identity gives, with the attribute each came from.
+pub fn asset_fields(id: &OpcuaIdentity) -> Vec<(AssetField, String, &'static str)> {
+    let mut f = Vec::new();
+    let b = id.build_info.as_ref();
+    if let Some(m) = b.and_then(|b| b.manufacturer_name.clone()) {
+        f.push((AssetField::Manufacturer, m, "build_info.manufacturer_name"));
+    }
+    match b.and_then(|b| b.product_name.clone()) {
+        Some(p) => f.push((AssetField::ProductName, p, "build_info.product_name")),
+        None => {
+            if let Some(n) = &id.application_name {
+                f.push((AssetField::ProductName, n.clone(), "application_name"));
+            }
+        }
+    }
+    if let Some(v) = b.and_then(|b| b.software_version.clone()) {
+        f.push((AssetField::Firmware, v, "build_info.software_version"));
+    }
+    let dt = match id.application_type.as_str() {
+        "discovery_server" => "OPC UA discovery server",
+        _ => "OPC UA server",
+    };
+    f.push((AssetField::DeviceType, dt.into(), "application_type"));
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_times_convert_from_1601_ticks() {
+        // 2020-01-20T20:32:... open62541 capture's OPN timestamp 0x01d5cfd1640e171c.
+        let t = date_time(0x01d5_cfd1_640e_171c).unwrap();
+        assert_eq!(t.format("%Y-%m-%d").to_string(), "2020-01-20");
+        assert_eq!(date_time(0).unwrap().format("%Y").to_string(), "1601");
+    }
+
+    fn ep(mode: u32, policy: &str, tokens: &[u32]) -> EndpointDescription {
+        EndpointDescription {
+            endpoint_url: Some("opc.tcp://h:4840".into()),
+            security_mode: mode,
+            security_policy_uri: Some(format!("{}{policy}", w::POLICY_PREFIX)),
+            user_identity_tokens: tokens
+                .iter()
+                .map(|t| w::UserTokenPolicy {
+                    policy_id: Some(format!("p{t}")),
+                    token_type: *t,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn flags_name_unsecured_anonymous_and_deprecated_endpoints() {
+        let (id, err) = from_endpoints(
+            &[
+                ep(1, "None", &[0, 1]),
+                ep(3, "Basic256", &[1]),
+                ep(3, "Basic256Sha256", &[0]),
+            ],
+            None,
+        );
+        assert_eq!(err, None);
+        let f = flags(&id, Utc::now());
+        assert_eq!(
+            f,
+            [
+                Flag::SecurityModeNone {
+                    endpoint: "opc.tcp://h:4840".into()
+                },
+                Flag::AnonymousOnUnsecured {
+                    endpoint: "opc.tcp://h:4840".into()
+                },
+                Flag::DeprecatedPolicy {
+                    endpoint: "opc.tcp://h:4840".into(),
+                    policy: "Basic256".into()
+                },
+            ]
+        );
+        assert_eq!(
+            anonymous_unsecured(&id).and_then(|e| e.anonymous_policy_id.clone()),
+            Some("p0".into())
+        );
+        // A secured-only server offers no endpoint for the session.
+        let (id, _) = from_endpoints(&[ep(3, "Basic256Sha256", &[0])], None);
+        assert_eq!(anonymous_unsecured(&id), None);
+        assert!(flags(&id, Utc::now()).is_empty());
+    }
+
+    #[test]
+    fn a_broken_certificate_is_an_error_beside_the_identity() {
+        let mut e = ep(1, "None", &[0]);
+        e.server_certificate = Some(vec![0x30, 0x03, 1, 2, 3]);
+        let (id, err) = from_endpoints(&[e], None);
+        assert_eq!(id.certificate, None);
+        assert_eq!(id.endpoints.len(), 1);
+        assert!(err.unwrap().to_string().contains("5 bytes"));
+    }
+
+    #[test]
+    fn build_info_reads_values_in_node_order() {
+        let v = |s: &str| DataValue {
+            value: Some(Value::String(Some(s.into()))),
+            status: None,
+        };
+        let b = build_info(&[
+            v("urn:p"),
+            v("Acme"),
+            v("Gateway"),
+            v("1.2.3"),
+            v("42"),
+            DataValue {
+                value: None,
+                status: Some(0x8034_0000),
+            },
+        ])
+        .unwrap();
+        assert_eq!(b.manufacturer_name.as_deref(), Some("Acme"));
+        assert_eq!(b.software_version.as_deref(), Some("1.2.3"));
+        assert_eq!(b.build_date, None);
+        assert_eq!(build_info(&[]), None);
+        let id = OpcuaIdentity {
+            build_info: Some(b),
+            application_name: Some("app".into()),
+            application_type: "server".into(),
+            ..Default::default()
+        };
+        let f = asset_fields(&id);
+        assert!(f.contains(&(
+            AssetField::Manufacturer,
+            "Acme".into(),
+            "build_info.manufacturer_name"
+        )));
+        assert!(f.contains(&(
+            AssetField::ProductName,
+            "Gateway".into(),
+            "build_info.product_name"
+        )));
+        assert!(f.contains(&(
+            AssetField::Firmware,
+            "1.2.3".into(),
+            "build_info.software_version"
+        )));
+    }
+}
