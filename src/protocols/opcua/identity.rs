@@ -65,7 +65,7 @@ pub struct Endpoint {
 pub struct Certificate {
     pub subject: String,
     pub issuer: String,
-    /// Serial number as colon-free lowercase hex.
+    /// Serial number as lowercase hex, without DER's sign byte.
     pub serial: String,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
@@ -177,7 +177,11 @@ pub fn certificate(der: &[u8]) -> Result<Certificate, CertificateError> {
         self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
         subject,
         issuer,
-        serial: cert.raw_serial_as_string().replace(':', ""),
+        // DER keeps a leading 0x00 on a serial whose high bit is set; it is sign, not value.
+        serial: hex::encode(match cert.raw_serial() {
+            [0, rest @ ..] if !rest.is_empty() => rest,
+            s => s,
+        }),
         not_before: time(&cert.validity().not_before),
         not_after: time(&cert.validity().not_after),
         sha256: hex::encode(Sha256::digest(own)),

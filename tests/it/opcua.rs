@@ -1,0 +1,527 @@
+//! OPC UA over the three real captures of captures/INDEX.md: the passive analyzer's
+//! identities, channels and operations with the exact values INDEX.md gives, and tshark's
+//! OPC UA dissector as the oracle (service ids, application URIs, endpoint URLs and the
+//! certificate, frame by frame).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+
+use otscout::passive::capture::{read_frames, sniff};
+use otscout::passive::packet::{self, Body, L4};
+use otscout::protocols::opcua::identity::{self, Flag, OpcuaIdentity};
+use otscout::protocols::opcua::passive::{Connection, Dir, Event};
+use otscout::wire::opcua as w;
+
+use crate::support;
+
+type Key = (IpAddr, u16, IpAddr, u16);
+
+/// Every TCP connection of a capture, in first-seen order, each as its segments in order
+/// (retransmitted bytes dropped by sequence number) with the direction: the side that
+/// sends the Hello is the client.
+fn connections(dir: &Path, file: &str) -> Vec<(Key, Vec<(Dir, u64, Vec<u8>)>)> {
+    let data = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    let fmt = sniff(&data).unwrap_or_else(|| panic!("{file}: not a capture"));
+    let mut order: Vec<Key> = Vec::new();
+    let mut segs: BTreeMap<Key, Vec<(Key, u64, Vec<u8>)>> = BTreeMap::new();
+    let mut next: BTreeMap<Key, u32> = BTreeMap::new();
+    read_frames(&data[..], fmt, |f| {
+        let Some(p) = packet::decode(f.linktype, f.data) else {
+            return;
+        };
+        let Body::Ip(ip) = p.body else { return };
+        let L4::Tcp(t) = ip.l4 else { return };
+        let fwd = (ip.src, t.sport, ip.dst, t.dport);
+        let canon = if (ip.src, t.sport) < (ip.dst, t.dport) {
+            fwd
+        } else {
+            (ip.dst, t.dport, ip.src, t.sport)
+        };
+        if t.payload.is_empty() {
+            return;
+        }
+        // Drop bytes already seen (retransmissions).
+        let end = t.seq.wrapping_add(t.payload.len() as u32);
+        if let Some(n) = next.get(&fwd) {
+            if end.wrapping_sub(*n) as i32 <= 0 {
+                return;
+            }
+        }
+        next.insert(fwd, end);
+        if !segs.contains_key(&canon) {
+            order.push(canon);
+        }
+        segs.entry(canon)
+            .or_default()
+            .push((fwd, f.number, t.payload.to_vec()));
+    })
+    .unwrap_or_else(|e| panic!("{file}: {e}"));
+    order
+        .into_iter()
+        .map(|k| {
+            let s = segs.remove(&k).unwrap();
+            let client = s
+                .iter()
+                .find(|(_, _, b)| b.starts_with(b"HEL"))
+                .map(|(f, _, _)| (f.0, f.1))
+                .unwrap_or((k.0, k.1));
+            let server = s
+                .iter()
+                .find(|(f, _, _)| (f.0, f.1) != client)
+                .map(|(f, _, _)| *f)
+                .map(|f| (f.0, f.1, client.0, client.1))
+                .unwrap_or((k.2, k.3, k.0, k.1));
+            let dirs = s
+                .into_iter()
+                .map(|(f, n, b)| {
+                    let d = if (f.0, f.1) == client {
+                        Dir::ToServer
+                    } else {
+                        Dir::ToClient
+                    };
+                    (d, n, b)
+                })
+                .collect();
+            (server, dirs)
+        })
+        .collect()
+}
+
+/// Runs the analyzer over every connection; events per connection.
+fn analyze(dir: &Path, file: &str) -> Vec<(Key, Vec<Event>)> {
+    connections(dir, file)
+        .into_iter()
+        .map(|(k, segs)| {
+            let mut c = Connection::new();
+            let mut ev = Vec::new();
+            for (d, _, b) in segs {
+                ev.extend(c.on_bytes(d, &b));
+            }
+            (k, ev)
+        })
+        .collect()
+}
+
+fn identities(ev: &[Event]) -> Vec<(&'static str, &OpcuaIdentity)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Identity { identity, via, .. } => Some((*via, identity.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn no_malformed(ev: &[Event]) {
+    for e in ev {
+        assert!(!matches!(e, Event::Malformed { .. }), "{e:?}");
+    }
+}
+
+fn modes_policies(id: &OpcuaIdentity) -> Vec<(String, String, u8)> {
+    id.endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.security_mode.clone(),
+                e.security_policy.clone(),
+                e.security_level,
+            )
+        })
+        .collect()
+}
+
+fn mp(v: &[(&str, &str, u8)]) -> Vec<(String, String, u8)> {
+    v.iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+        .collect()
+}
+
+#[test]
+fn capture_open62541_get_endpoints_and_an_encrypted_channel() {
+    let Some(dir) = support::captures_dir("capture_open62541_get_endpoints") else {
+        return;
+    };
+    let conns = analyze(&dir, "open62541_client-server_encrypted.pcap");
+    assert_eq!(conns.len(), 2);
+    let (server, ev) = &conns[0];
+    assert_eq!(server.1, 4840);
+    no_malformed(ev);
+    assert!(ev.contains(&Event::Hello {
+        endpoint_url: Some("opc.tcp://localhost:4840".into())
+    }));
+    assert!(ev.contains(&Event::Channel {
+        policy: "None".into(),
+        encrypted: false
+    }));
+    let ids = identities(ev);
+    assert_eq!(ids.len(), 1);
+    let (via, id) = ids[0];
+    assert_eq!(via, "get_endpoints");
+    assert_eq!(
+        id.application_uri.as_deref(),
+        Some("urn:open62541.server.application")
+    );
+    assert_eq!(id.product_uri.as_deref(), Some("http://open62541.org"));
+    assert_eq!(
+        id.application_name.as_deref(),
+        Some("open62541-based OPC UA Application")
+    );
+    assert_eq!(id.application_type, "server");
+    assert!(id.discovery_urls.is_empty(), "DiscoveryUrls are null");
+    assert!(
+        id.endpoints
+            .iter()
+            .all(|e| e.url.as_deref() == Some("opc.tcp://localhost:4840"))
+    );
+    assert_eq!(
+        modes_policies(id),
+        mp(&[
+            ("none", "None", 1),
+            ("sign", "Basic128Rsa15", 2),
+            ("sign_and_encrypt", "Basic128Rsa15", 3),
+            ("sign", "Basic256", 2),
+            ("sign_and_encrypt", "Basic256", 3),
+            ("sign", "Basic256Sha256", 2),
+            ("sign_and_encrypt", "Basic256Sha256", 3),
+        ])
+    );
+    let c = id.certificate.as_ref().expect("certificate");
+    assert_eq!(c.der_len, 997);
+    // SHA-1 of these 997 bytes is INDEX.md's 02ef7d93ab6cbb3a6f9c202307188ddf171ec991.
+    assert_eq!(
+        c.sha256,
+        "bb1d72ebf9275b1d4bf76f0cd9db4eb7627ca9203963f346cdc1b0983f0571f9"
+    );
+    assert_eq!(c.subject, "C=DE, O=open62541, CN=open62541Server@localhost");
+    assert_eq!(c.issuer, c.subject);
+    assert!(c.self_signed);
+    assert_eq!(c.serial, "c16484f0a42b5f03");
+    assert_eq!(c.not_before.to_rfc3339(), "2020-01-20T18:52:11+00:00");
+    assert_eq!(c.not_after.to_rfc3339(), "2021-01-19T18:52:11+00:00");
+    let flags = identity::flags(id, "2026-01-01T00:00:00Z".parse().unwrap());
+    assert!(flags.contains(&Flag::SecurityModeNone {
+        endpoint: "opc.tcp://localhost:4840".into()
+    }));
+    assert!(flags.contains(&Flag::CertificateExpired {
+        not_after: c.not_after
+    }));
+    assert!(
+        flags
+            .iter()
+            .any(|f| matches!(f, Flag::CertificateSelfSigned { .. }))
+    );
+    assert!(
+        flags.iter().any(
+            |f| matches!(f, Flag::DeprecatedPolicy { policy, .. } if policy == "Basic128Rsa15")
+        )
+    );
+
+    // The second connection runs under Basic128Rsa15: a service with its policy, opaque,
+    // no identity and no error.
+    let (_, ev) = &conns[1];
+    no_malformed(ev);
+    assert!(ev.contains(&Event::Channel {
+        policy: "Basic128Rsa15".into(),
+        encrypted: true
+    }));
+    assert!(identities(ev).is_empty());
+    assert!(!ev.iter().any(|e| matches!(e, Event::Request { .. })));
+}
+
+#[test]
+fn capture_open62541_discovery_server() {
+    let Some(dir) = support::captures_dir("capture_open62541_discovery_server") else {
+        return;
+    };
+    let conns = analyze(&dir, "open62541_discover_getendpoints_discover_urls.pcap");
+    let all: Vec<&Event> = conns.iter().flat_map(|(_, e)| e).collect();
+    for (_, ev) in &conns {
+        no_malformed(ev);
+    }
+    // RegisterServer2 describes the registering server: a request, never an identity.
+    let reg = all
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Request {
+                    service: "register_server2"
+                }
+            )
+        })
+        .count();
+    assert_eq!(reg, 2, "frames 14 and 200");
+    assert!(all.iter().any(|e| matches!(
+        e,
+        Event::Request {
+            service: "find_servers_on_network"
+        }
+    )));
+    // FindServers (57/59): two applications, never the answering server's identity.
+    let found: Vec<&Vec<OpcuaIdentity>> = all
+        .iter()
+        .filter_map(|e| match e {
+            Event::Discovered { servers } => Some(servers),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1);
+    let s = found[0];
+    assert_eq!(s.len(), 2);
+    assert_eq!(
+        s[0].application_uri.as_deref(),
+        Some("urn:open62541.example.local_discovery_server")
+    );
+    assert_eq!(s[0].application_type, "discovery_server");
+    assert_eq!(s[0].discovery_urls, ["opc.tcp://Maui-16714:4840/"]);
+    assert_eq!(
+        s[1].application_uri.as_deref(),
+        Some("urn:open62541.example.server_register")
+    );
+    assert_eq!(s[1].application_type, "server");
+    assert_eq!(
+        s[1].discovery_urls,
+        ["opc.tcp://Maui-16714:51944/", "opc.tcp://Maui-16714:51944/"]
+    );
+    for a in s {
+        assert_eq!(a.product_uri.as_deref(), Some("http://open62541.org"));
+        assert_eq!(
+            a.application_name.as_deref(),
+            Some("open62541-based OPC UA Application")
+        );
+    }
+    // GetEndpoints (83/85) on 192.168.224.105:4840: the only identity in the file.
+    let ids: Vec<(&Key, &OpcuaIdentity)> = conns
+        .iter()
+        .flat_map(|(k, e)| identities(e).into_iter().map(move |(_, i)| (k, i)))
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let (k, id) = ids[0];
+    assert_eq!(
+        (k.0.to_string(), k.1),
+        ("192.168.224.105".to_string(), 4840)
+    );
+    assert_eq!(id.endpoints.len(), 1);
+    assert_eq!(
+        id.endpoints[0].url.as_deref(),
+        Some("opc.tcp://Maui-16714:4840/")
+    );
+    assert_eq!(
+        id.application_uri.as_deref(),
+        Some("urn:open62541.server.application")
+    );
+    assert_eq!(id.discovery_urls, ["my_open", "my_62541", "my_opc ua"]);
+    assert_eq!(id.certificate, None);
+    assert_eq!(modes_policies(id), mp(&[("none", "None", 1)]));
+    assert_eq!(id.endpoints[0].user_tokens, ["anonymous", "user_name"]);
+}
+
+#[test]
+fn capture_ansic_server_on_port_12001_in_five_segments() {
+    let Some(dir) = support::captures_dir("capture_ansic_server_on_port_12001") else {
+        return;
+    };
+    let conns = connections(&dir, "opc-ua-ap-method-wireshark-freeze.pcap");
+    assert_eq!(conns.len(), 2);
+    // The GetEndpoints answer of the first connection: frames 12, 14, 16, 18, 20.
+    let pieces: Vec<u64> = conns[0]
+        .1
+        .iter()
+        .filter(|(d, n, _)| *d == Dir::ToClient && (12..=20).contains(n))
+        .map(|(_, n, _)| *n)
+        .collect();
+    assert_eq!(pieces, [12, 14, 16, 18, 20]);
+    let joined: Vec<u8> = conns[0]
+        .1
+        .iter()
+        .filter(|(_, n, _)| (12..=20).contains(n))
+        .flat_map(|(_, _, b)| b.clone())
+        .collect();
+    assert_eq!(w::frame_len(&joined), Ok(Some(7008)));
+
+    for (k, ev) in analyze(&dir, "opc-ua-ap-method-wireshark-freeze.pcap") {
+        assert_eq!(k.1, 12001);
+        no_malformed(&ev);
+        let ids = identities(&ev);
+        assert_eq!(
+            ids.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+            ["get_endpoints", "create_session"],
+            "CreateSession repeats the endpoints"
+        );
+        let id = ids[0].1;
+        assert_eq!(ids[1].1, id);
+        assert_eq!(
+            id.application_uri.as_deref(),
+            Some("http://vm-xp-steven/UA StackTest Server (AnsiC/2048)")
+        );
+        assert_eq!(
+            id.product_uri, None,
+            "a null ProductUri is not the empty string"
+        );
+        assert_eq!(
+            id.application_name.as_deref(),
+            Some("UA StackTest Server (AnsiC/2048)")
+        );
+        assert_eq!(
+            id.discovery_urls,
+            ["opc.tcp://vm-xp-steven:12001/StackTestServer/AnsiC/2048"]
+        );
+        assert_eq!(
+            modes_policies(id),
+            mp(&[
+                ("none", "None", 0),
+                ("sign_and_encrypt", "Basic128Rsa15", 0),
+                ("sign", "Basic128Rsa15", 0),
+                ("sign_and_encrypt", "Basic256", 0),
+                ("sign", "Basic256", 0),
+            ])
+        );
+        let c = id.certificate.as_ref().unwrap();
+        assert_eq!(c.der_len, 1003);
+        // SHA-1 7e6941f6d96198158d3235940fd45193264535fb, as INDEX.md gives.
+        assert_eq!(
+            c.sha256,
+            "78fb995f10e8df76ad11d389c80c4eeb6c704489b7abc525064bde25889e902a"
+        );
+        assert_eq!(
+            c.subject,
+            "DC=vm-xp-steven, CN=UA StackTest Server (AnsiC/2048)"
+        );
+        assert!(c.self_signed);
+        assert_eq!(c.not_before.date_naive().to_string(), "2009-08-17");
+        assert_eq!(c.not_after.date_naive().to_string(), "2019-08-17");
+        // The method call is a control operation; the server's ERR is recorded.
+        let ops: Vec<&Event> = ev
+            .iter()
+            .filter(|e| matches!(e, Event::Operation { .. }))
+            .collect();
+        assert_eq!(
+            ops,
+            [&Event::Operation {
+                function: "opcua.call".into(),
+                kind: otscout::inventory::OperationKind::Control
+            }]
+        );
+        assert!(ev.iter().any(|e| matches!(e, Event::Error { .. })));
+    }
+}
+
+// --- tshark as the oracle -------------------------------------------------------------
+
+/// tshark's fields for every OPC UA frame: frame number, service type id, application
+/// URIs, endpoint URLs and server certificates (comma-joined lists), tab-separated.
+fn tshark_rows(dir: &Path, file: &str) -> Option<Vec<Vec<String>>> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(dir.join(file))
+        .args(["-d", "tcp.port==12001,opcua", "-Y", "opcua", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "opcua.servicenodeid.numeric"])
+        .args(["-e", "opcua.ApplicationUri", "-e", "opcua.EndpointUrl"])
+        .args(["-e", "opcua.ServerCertificate"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect(),
+    )
+}
+
+#[test]
+fn tshark_oracle_agrees_on_services_uris_and_certificates() {
+    const TEST: &str = "opcua tshark oracle";
+    let Some(dir) = support::captures_dir(TEST) else {
+        return;
+    };
+    for file in [
+        "open62541_client-server_encrypted.pcap",
+        "open62541_discover_getendpoints_discover_urls.pcap",
+        "opc-ua-ap-method-wireshark-freeze.pcap",
+    ] {
+        let Some(rows) = tshark_rows(&dir, file) else {
+            assert!(
+                std::env::var("OTSCOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "{TEST}: OTSCOUT_REQUIRE_TOOLS=1 but tshark does not run"
+            );
+            eprintln!("skipped {TEST}: tshark does not run");
+            return;
+        };
+        // Requests: tshark's service ids that name a request, as service names.
+        let mut theirs: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut their_ids = Vec::new();
+        for r in &rows {
+            if let Some(Ok(id)) = r.get(1).filter(|s| !s.is_empty()).map(|s| s.parse::<u32>()) {
+                let (name, _) = w::service_of(id);
+                if name != "unknown" {
+                    *theirs.entry(name).or_default() += 1;
+                }
+            }
+            let apps = r.get(2).map(String::as_str).unwrap_or("");
+            let urls = r.get(3).map(String::as_str).unwrap_or("");
+            let cert = r.get(4).map(String::as_str).unwrap_or("");
+            if r.get(1).map(String::as_str) == Some("431") {
+                their_ids.push((apps.to_string(), urls.to_string(), cert.to_string()));
+            }
+        }
+        let conns = analyze(&dir, file);
+        let mut ours: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut our_ids = Vec::new();
+        for (_, ev) in &conns {
+            for e in ev {
+                match e {
+                    Event::Request { service } => *ours.entry(service).or_default() += 1,
+                    Event::Identity {
+                        identity,
+                        via: "get_endpoints",
+                        ..
+                    } => {
+                        let apps: Vec<String> = identity
+                            .endpoints
+                            .iter()
+                            .map(|_| identity.application_uri.clone().unwrap_or_default())
+                            .collect();
+                        let urls: Vec<String> = identity
+                            .endpoints
+                            .iter()
+                            .map(|e| e.url.clone().unwrap_or_default())
+                            .collect();
+                        our_ids.push((
+                            apps,
+                            urls,
+                            identity.certificate.as_ref().map(|c| c.sha256.clone()),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(ours, theirs, "{file}: requests per service");
+        assert_eq!(
+            our_ids.len(),
+            their_ids.len(),
+            "{file}: GetEndpoints answers"
+        );
+        for ((apps, urls, cert), (t_apps, t_urls, t_cert)) in our_ids.iter().zip(&their_ids) {
+            // tshark lists ApplicationUri once per endpoint, and also the discovery URLs
+            // among EndpointUrl in some versions: ours must be a prefix-preserving subset.
+            assert_eq!(&apps.join(","), t_apps, "{file}");
+            for u in urls {
+                assert!(t_urls.contains(u.as_str()), "{file}: {u} not in {t_urls}");
+            }
+            // tshark shows the certificate of every endpoint; they are all the server's.
+            // A null certificate is `<MISSING>` to tshark.
+            let first = t_cert.split(',').next().unwrap_or("");
+            let t_sha = (!first.is_empty() && first != "<MISSING>").then(|| {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(hex::decode(first).unwrap()))
+            });
+            assert_eq!(cert, &t_sha, "{file}: certificate");
+        }
+    }
+}
