@@ -147,6 +147,7 @@ pub fn generate_with(opts: &GenerateOptions) -> Result<Plant, GenerateError> {
             modbus: None,
             enip: None,
             s7: None,
+            opcua: None,
         };
         match kind {
             0 => {

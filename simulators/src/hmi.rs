@@ -326,6 +326,7 @@ impl Builder {
             Protocol::Modbus => d.modbus.as_ref().map_or(502, |m| m.port),
             Protocol::EnipTcp | Protocol::EnipUdp => d.enip.as_ref().map_or(44818, |e| e.port),
             Protocol::S7 => d.s7.as_ref().map_or(102, |s| s.port),
+            Protocol::Opcua => d.opcua.as_ref().map_or(4840, |o| o.port),
         };
         self.conn += 1;
         let c = Conn {

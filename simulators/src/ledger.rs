@@ -18,6 +18,7 @@ pub enum Protocol {
     EnipTcp,
     EnipUdp,
     S7,
+    Opcua,
 }
 
 impl Protocol {
@@ -28,6 +29,7 @@ impl Protocol {
             Protocol::EnipTcp => "enip_tcp",
             Protocol::EnipUdp => "enip_udp",
             Protocol::S7 => "s7",
+            Protocol::Opcua => "opcua",
         }
     }
 }

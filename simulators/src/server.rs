@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::fdlimit::{FdLimit, FdLimitError, Sockets};
 use crate::ledger::{EventKind, Ledger, LedgerEvent, Protocol, Where};
 use crate::plant::{Behaviour, DeviceConfig, OverLimit, Plant, WhileTripped};
-use crate::{Answer, Classified, PortOverride, StartOptions, enip, modbus, s7};
+use crate::{Answer, Classified, PortOverride, StartOptions, enip, modbus, opcua, s7};
 
 /// Why the plant could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,7 @@ pub struct RunningDevice {
     pub enip_tcp: Option<SocketAddr>,
     pub enip_udp: Option<SocketAddr>,
     pub s7: Option<SocketAddr>,
+    pub opcua: Option<SocketAddr>,
 }
 
 /// A running plant. Dropping it without [`RunningPlant::shutdown`] also stops every
@@ -263,6 +264,7 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
             enip_tcp: None,
             enip_udp: None,
             s7: None,
+            opcua: None,
         };
         if let Some(m) = &dev.cfg.modbus {
             let l = bind_tcp(&dev, "modbus", SocketAddr::from((ip, map(m.port)))).await?;
@@ -305,6 +307,16 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
             let l = bind_tcp(&dev, "s7", SocketAddr::from((ip, map(s.port)))).await?;
             rd.s7 = Some(local(&l));
             tasks.spawn(accept_loop(dev.clone(), l, Protocol::S7, stop_rx.clone()));
+        }
+        if let Some(o) = &dev.cfg.opcua {
+            let l = bind_tcp(&dev, "opcua", SocketAddr::from((ip, map(o.port)))).await?;
+            rd.opcua = Some(local(&l));
+            tasks.spawn(accept_loop(
+                dev.clone(),
+                l,
+                Protocol::Opcua,
+                stop_rx.clone(),
+            ));
         }
         devices.push(rd);
     }
@@ -483,6 +495,7 @@ async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, 
         Protocol::Modbus => (modbus::HEADER_LEN, modbus::frame_len),
         Protocol::EnipTcp | Protocol::EnipUdp => (enip::HEADER_LEN, enip::frame_len),
         Protocol::S7 => (s7::HEADER_LEN, s7::frame_len),
+        Protocol::Opcua => (opcua::HEADER_LEN, opcua::frame_len),
     };
     let mut buf = vec![0u8; hlen];
     stream
@@ -508,6 +521,8 @@ fn length_field(proto: Protocol) -> std::ops::Range<usize> {
         Protocol::Modbus => 4..6,
         Protocol::EnipTcp | Protocol::EnipUdp => 2..4,
         Protocol::S7 => 2..4,
+        // The low half of the u32 message size.
+        Protocol::Opcua => 4..6,
     }
 }
 
@@ -628,6 +643,7 @@ async fn serve(
 ) -> End {
     let proto = w.protocol;
     let mut s7_session = s7::Session::default();
+    let mut opcua_session = opcua::Session::default();
     let mut served = 0u32;
     loop {
         let frame = tokio::select! {
@@ -672,6 +688,13 @@ async fn serve(
             },
             Protocol::S7 => match &dev.cfg.s7 {
                 Some(s) => s7_session.handle(s, &frame),
+                None => Answer::none(),
+            },
+            Protocol::Opcua => match &dev.cfg.opcua {
+                Some(o) => {
+                    let own = format!("opc.tcp://{}:{}", w.server.ip(), w.server.port());
+                    opcua_session.handle(o, &own, &frame)
+                }
                 None => Answer::none(),
             },
         };
@@ -825,6 +848,7 @@ fn classify(proto: Protocol, frame: &[u8]) -> Classified {
         Protocol::Modbus => modbus::classify(frame),
         Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(frame),
         Protocol::S7 => s7::classify(frame),
+        Protocol::Opcua => opcua::classify(frame),
     }
 }
 
