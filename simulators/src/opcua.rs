@@ -483,12 +483,12 @@ impl Session {
                         r.bytes()?;
                         r.bytes()?;
                         let n = r.u32()? as i32;
-                        for _ in 0..n.max(0).min(16) {
+                        for _ in 0..n.clamp(0, 16) {
                             r.bytes()?;
                             r.bytes()?;
                         }
                         let n = r.u32()? as i32;
-                        for _ in 0..n.max(0).min(64) {
+                        for _ in 0..n.clamp(0, 64) {
                             r.bytes()?;
                         }
                         r.extension_object()
@@ -518,7 +518,7 @@ impl Session {
                         r.u32()?;
                         let n = r.u32()? as i32;
                         let mut v = Vec::new();
-                        for _ in 0..n.max(0).min(64) {
+                        for _ in 0..n.clamp(0, 64) {
                             let id = r.numeric();
                             let attr = r.u32()?;
                             r.bytes()?;

@@ -714,38 +714,6 @@ fn check_modbus_identity(id: &ModbusIdentity) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod load_tests {
-    use super::{Plant, PlantError};
-
-    #[test]
-    fn shards_cover_every_device_once() {
-        let p = crate::generate::generate(10, "127.97.0.0/24", 1).expect("generate");
-        for n in 1..=12 {
-            let mut names = Vec::new();
-            for k in 1..=n {
-                let part = super::shard(p.devices.clone(), k, n);
-                assert!(part.len() <= 10usize.div_ceil(n), "{k}/{n}");
-                names.extend(part.into_iter().map(|d| d.name));
-            }
-            let all: Vec<String> = p.devices.iter().map(|d| d.name.clone()).collect();
-            assert_eq!(names, all, "{n} shards");
-        }
-        assert!(super::shard(p.devices.clone(), 3, 2).is_empty());
-    }
-
-    #[test]
-    fn an_endless_file_is_refused_at_the_cap() {
-        let p = std::path::Path::new("/dev/zero");
-        if !p.exists() {
-            return;
-        }
-        let e = Plant::load(p).expect_err("/dev/zero is no plant");
-        assert!(matches!(e, PlantError::Read { .. }), "{e}");
-        assert!(e.to_string().contains("not a plant file"), "{e}");
-    }
-}
-
 /// What an OPC UA section must hold: endpoints with known modes and token types, hex that
 /// decodes, strings the protocol can carry.
 fn check_opcua(o: &OpcuaConfig) -> Result<(), String> {
@@ -782,4 +750,36 @@ fn check_opcua(o: &OpcuaConfig) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::{Plant, PlantError};
+
+    #[test]
+    fn shards_cover_every_device_once() {
+        let p = crate::generate::generate(10, "127.97.0.0/24", 1).expect("generate");
+        for n in 1..=12 {
+            let mut names = Vec::new();
+            for k in 1..=n {
+                let part = super::shard(p.devices.clone(), k, n);
+                assert!(part.len() <= 10usize.div_ceil(n), "{k}/{n}");
+                names.extend(part.into_iter().map(|d| d.name));
+            }
+            let all: Vec<String> = p.devices.iter().map(|d| d.name.clone()).collect();
+            assert_eq!(names, all, "{n} shards");
+        }
+        assert!(super::shard(p.devices.clone(), 3, 2).is_empty());
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_at_the_cap() {
+        let p = std::path::Path::new("/dev/zero");
+        if !p.exists() {
+            return;
+        }
+        let e = Plant::load(p).expect_err("/dev/zero is no plant");
+        assert!(matches!(e, PlantError::Read { .. }), "{e}");
+        assert!(e.to_string().contains("not a plant file"), "{e}");
+    }
 }
