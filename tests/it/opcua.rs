@@ -525,3 +525,378 @@ fn tshark_oracle_agrees_on_services_uris_and_certificates() {
         }
     }
 }
+
+// --- the probe session on loopback -----------------------------------------------------
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use otscout::protocols::opcua::safe;
+use otscout::protocols::opcua::session::{Config, OpcuaSession, Step};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A minimal driver for the sans-IO session (the registry's driver takes over in phase 2):
+/// one connection, every frame through the guard, FIN at the end.
+async fn drive(
+    addr: SocketAddr,
+    find_servers: bool,
+    build_info: bool,
+) -> (OpcuaSession, Vec<&'static str>) {
+    let cfg = Config {
+        endpoint_url: safe::url(&format!("opc.tcp://{addr}")).unwrap(),
+        find_servers,
+        build_info,
+        reply_timeout: Duration::from_secs(10),
+    };
+    let mut s = OpcuaSession::new(cfg);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut sent = Vec::new();
+    let mut step = s.on_connected(Instant::now());
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match step {
+            Step::Send(r) => {
+                let mut b = Vec::new();
+                r.encode(&mut b);
+                assert_eq!(safe::check(&b), Ok(r), "the guard accepts {}", r.kind());
+                stream.write_all(&b).await.expect("write");
+                sent.push(r.kind());
+                if s.poll_timeout().is_none() {
+                    break;
+                }
+                step = Step::Wait;
+            }
+            Step::Done => break,
+            Step::Wait => {
+                let deadline = s.poll_timeout().expect("waiting for something");
+                let wait = deadline.saturating_duration_since(Instant::now());
+                step = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => s.on_connection_lost(),
+                    Ok(Ok(n)) => s.on_bytes(Instant::now(), &buf[..n]),
+                    Err(_) => s.on_timeout(Instant::now()),
+                };
+            }
+        }
+    }
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut Vec::new())).await;
+    (s, sent)
+}
+
+#[tokio::test]
+async fn session_reads_the_simulator_gateway_exactly() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/demo.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("demo.toml loads");
+    plant.devices.retain(|d| d.name == "opcua-gateway");
+    plant.devices[0].address = "127.93.0.40".parse().unwrap();
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let addr = running.device("opcua-gateway").unwrap().opcua.unwrap();
+
+    let (s, sent) = drive(addr, false, false).await;
+    assert_eq!(
+        sent,
+        [
+            "opcua.hello",
+            "opcua.open_secure_channel",
+            "opcua.get_endpoints",
+            "opcua.close_secure_channel"
+        ]
+    );
+    let id = s.identity().expect("identity").clone();
+    assert!(s.notes().is_empty(), "{:?}", s.notes());
+    assert_eq!(
+        id.application_uri.as_deref(),
+        Some("urn:peerlab:opcua:gateway")
+    );
+    assert_eq!(
+        id.product_uri.as_deref(),
+        Some("http://peerlab.invalid/opcua-gateway")
+    );
+    assert_eq!(
+        id.application_name.as_deref(),
+        Some("PeerLab OPC UA Gateway")
+    );
+    assert_eq!(id.build_info, None, "sessionless by default");
+    assert_eq!(
+        modes_policies(&id),
+        mp(&[
+            ("none", "None", 0),
+            ("sign", "Basic256", 1),
+            ("sign_and_encrypt", "Basic256Sha256", 3)
+        ])
+    );
+    let c = id.certificate.as_ref().unwrap();
+    assert_eq!(
+        c.sha256,
+        "17f596955a18e42ddcc0c33b1525c0c74879d6a24847379e09835e5238718f8e"
+    );
+    assert_eq!(c.subject, "C=DE, O=PeerLab Automation GmbH, CN=plb-ua-gw");
+    let flags = identity::flags(&id, "2030-01-01T00:00:00Z".parse().unwrap());
+    let url = format!("opc.tcp://{addr}");
+    assert_eq!(
+        flags,
+        [
+            Flag::SecurityModeNone {
+                endpoint: url.clone()
+            },
+            Flag::AnonymousOnUnsecured {
+                endpoint: url.clone()
+            },
+            Flag::DeprecatedPolicy {
+                endpoint: url,
+                policy: "Basic256".into()
+            },
+            Flag::CertificateSelfSigned {
+                subject: c.subject.clone()
+            },
+        ]
+    );
+
+    // The opt-in BuildInfo read, and FindServers.
+    let (s, sent) = drive(addr, true, true).await;
+    assert_eq!(
+        sent,
+        [
+            "opcua.hello",
+            "opcua.open_secure_channel",
+            "opcua.get_endpoints",
+            "opcua.find_servers",
+            "opcua.create_session",
+            "opcua.activate_session",
+            "opcua.read_build_info",
+            "opcua.close_session",
+            "opcua.close_secure_channel"
+        ]
+    );
+    let b = s
+        .identity()
+        .unwrap()
+        .build_info
+        .clone()
+        .expect("build info");
+    assert_eq!(
+        b.manufacturer_name.as_deref(),
+        Some("PeerLab Automation GmbH")
+    );
+    assert_eq!(b.product_name.as_deref(), Some("PLB-UA-GW"));
+    assert_eq!(b.software_version.as_deref(), Some("2.4.1"));
+    assert_eq!(b.build_number.as_deref(), Some("1187"));
+    assert_eq!(
+        b.product_uri.as_deref(),
+        Some("http://peerlab.invalid/opcua-gateway")
+    );
+    assert_eq!(s.servers().len(), 1);
+
+    // The device saw only the identity set, one connection at a time.
+    let ledger = running.ledger();
+    assert_eq!(
+        otscout_sim::ledger::max_concurrent_connections(&ledger, "opcua-gateway"),
+        1
+    );
+    for e in &ledger {
+        if let otscout_sim::EventKind::Request {
+            function, identity, ..
+        } = &e.kind
+        {
+            assert!(identity, "{function} is outside the identity set");
+        }
+    }
+    running.shutdown().await;
+}
+
+// --- asyncua (third-party) -------------------------------------------------------------
+
+fn python() -> String {
+    std::env::var("OTSCOUT_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Whether python imports asyncua; otherwise the test says it skipped (or fails under
+/// `OTSCOUT_REQUIRE_TOOLS=1`, as CI sets).
+fn have_asyncua(test: &str) -> bool {
+    let ok = Command::new(python())
+        .args(["-c", "import asyncua"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("OTSCOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{test}: OTSCOUT_REQUIRE_TOOLS=1 but {} cannot import asyncua",
+            python()
+        );
+        eprintln!(
+            "skipped {test}: {} cannot import asyncua (pip install asyncua==2.1.0)",
+            python()
+        );
+    }
+    ok
+}
+
+fn scripts() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+fn free_port(ip: std::net::Ipv4Addr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .expect("bind port 0 on loopback")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The asyncua server on `ip`, until [`stop`] closes its stdin.
+fn asyncua_server(ip: std::net::Ipv4Addr) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let port = free_port(ip);
+    let mut child = Command::new(python())
+        .arg(scripts().join("asyncua_server.py"))
+        .args(["--host", &ip.to_string(), "--port", &port.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start asyncua_server.py");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(l) if l.starts_with("ready ") => {}
+        other => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("asyncua_server.py did not get ready: {other:?}");
+        }
+    }
+    (child, SocketAddr::from((ip, port)))
+}
+
+fn stop(mut child: std::process::Child) {
+    drop(child.stdin.take());
+    for _ in 0..100 {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn asyncua_server_is_identified_exactly() {
+    const TEST: &str = "asyncua server identity";
+    if !have_asyncua(TEST) {
+        return;
+    }
+    let (child, addr) = asyncua_server("127.41.0.20".parse().unwrap());
+    let (s, sent) = drive(addr, false, true).await;
+    stop(child);
+    assert_eq!(sent.len(), 8, "{sent:?}");
+    assert!(s.notes().is_empty(), "{:?}", s.notes());
+    let id = s.identity().expect("identity");
+    assert_eq!(
+        id.application_uri.as_deref(),
+        Some("urn:peerlab:asyncua:test")
+    );
+    assert_eq!(
+        id.product_uri.as_deref(),
+        Some("http://peerlab.invalid/asyncua")
+    );
+    assert_eq!(
+        id.application_name.as_deref(),
+        Some("PeerLab asyncua Test Server")
+    );
+    // asyncua 2.1.0 calls its server ClientAndServer.
+    assert_eq!(id.application_type, "client_and_server");
+    assert_eq!(modes_policies(id), mp(&[("none", "None", 0)]));
+    assert_eq!(id.endpoints[0].user_tokens, ["anonymous", "user_name"]);
+    assert_eq!(id.certificate, None);
+    let b = id.build_info.as_ref().expect("build info");
+    assert_eq!(
+        b.manufacturer_name.as_deref(),
+        Some("PeerLab Automation GmbH")
+    );
+    assert_eq!(b.product_name.as_deref(), Some("PLB-UA-PY"));
+    assert_eq!(b.software_version.as_deref(), Some("2.1.0-lab"));
+    assert_eq!(b.build_number.as_deref(), Some("42"));
+}
+
+/// asyncua's own client reads the simulator's endpoints as it reads the asyncua server's:
+/// the simulator is given the asyncua server's identity (asyncua says ClientAndServer), and
+/// both answers must agree on every field but the address.
+#[tokio::test]
+async fn asyncua_client_reads_the_simulator_as_the_asyncua_server() {
+    const TEST: &str = "asyncua client differential";
+    if !have_asyncua(TEST) {
+        return;
+    }
+    let read = |url: String| {
+        let out = Command::new(python())
+            .arg(scripts().join("asyncua_endpoints.py"))
+            .arg(&url)
+            .output()
+            .expect("run asyncua_endpoints.py");
+        assert!(
+            out.status.success(),
+            "asyncua client on {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for e in v.as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().remove("endpoint_url");
+        }
+        v
+    };
+    let (child, addr) = asyncua_server("127.41.0.21".parse().unwrap());
+    let url = format!("opc.tcp://{addr}/");
+    let theirs = tokio::task::spawn_blocking(move || read(url))
+        .await
+        .unwrap();
+    stop(child);
+
+    let plant = otscout_sim::Plant::from_toml_str(
+        r#"
+        [[device]]
+        name = "ua"
+        address = "127.41.0.22"
+        [device.opcua]
+        port = 0
+        application_uri = "urn:peerlab:asyncua:test"
+        product_uri = "http://peerlab.invalid/asyncua"
+        application_name = "PeerLab asyncua Test Server"
+        application_type = 2
+        endpoints = [{ mode = "none", policy = "None", tokens = ["anonymous", "user_name"] }]
+        build_info = { manufacturer_name = "PeerLab Automation GmbH", product_name = "PLB-UA-PY", software_version = "2.1.0-lab", build_number = "42" }
+        "#,
+    )
+    .unwrap();
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let url = format!(
+        "opc.tcp://{}/",
+        running.device("ua").unwrap().opcua.unwrap()
+    );
+    let ours = tokio::task::spawn_blocking(move || read(url))
+        .await
+        .unwrap();
+    running.shutdown().await;
+    assert_eq!(ours, theirs);
+}
