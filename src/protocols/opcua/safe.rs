@@ -643,6 +643,29 @@ mod tests {
         ]
     }
 
+    /// The lengths SAFETY.md lists (URL `opc.tcp://127.0.0.1:4840`, a 32-byte token).
+    #[test]
+    fn lengths_are_the_ones_safety_md_lists() {
+        let lens: Vec<(&str, usize)> = every()
+            .iter()
+            .map(|s| (s.kind(), s.encoded_len()))
+            .collect();
+        assert_eq!(
+            lens,
+            [
+                ("opcua.hello", 56),
+                ("opcua.open_secure_channel", 132),
+                ("opcua.get_endpoints", 93),
+                ("opcua.find_servers", 93),
+                ("opcua.create_session", 210),
+                ("opcua.activate_session", 140),
+                ("opcua.read_build_info", 218),
+                ("opcua.close_session", 95),
+                ("opcua.close_secure_channel", 57),
+            ]
+        );
+    }
+
     #[test]
     fn every_request_passes_its_own_guard() {
         for s in every() {
