@@ -900,3 +900,36 @@ async fn asyncua_client_reads_the_simulator_as_the_asyncua_server() {
     running.shutdown().await;
     assert_eq!(ours, theirs);
 }
+
+/// The analyzer's events never depend on how TCP cut the stream: every capture
+/// connection, each segment re-cut into pieces of 1, 3, 7, 100 or 1448 bytes, gives the
+/// same events as the segments as captured.
+#[test]
+fn passive_events_do_not_depend_on_segmentation() {
+    let Some(dir) = support::captures_dir("opcua passive segmentation") else {
+        return;
+    };
+    for file in [
+        "open62541_client-server_encrypted.pcap",
+        "open62541_discover_getendpoints_discover_urls.pcap",
+        "opc-ua-ap-method-wireshark-freeze.pcap",
+    ] {
+        for (k, segs) in connections(&dir, file) {
+            let run = |piece: usize| {
+                let mut c = Connection::new();
+                let mut ev = Vec::new();
+                for (d, _, b) in &segs {
+                    for p in b.chunks(piece) {
+                        ev.extend(c.on_bytes(*d, p));
+                    }
+                }
+                ev
+            };
+            let whole = run(usize::MAX);
+            assert!(!whole.is_empty(), "{file} {k:?}");
+            for piece in [1, 3, 7, 100, 1448] {
+                assert_eq!(run(piece), whole, "{file} {k:?} in pieces of {piece}");
+            }
+        }
+    }
+}
