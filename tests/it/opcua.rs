@@ -585,9 +585,8 @@ async fn drive(
 
 #[tokio::test]
 async fn session_reads_the_simulator_gateway_exactly() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/demo.toml");
-    let mut plant = otscout_sim::Plant::load(path).expect("demo.toml loads");
-    plant.devices.retain(|d| d.name == "opcua-gateway");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/opcua.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("opcua.toml loads");
     plant.devices[0].address = "127.93.0.40".parse().unwrap();
     let running = otscout_sim::start(
         plant,

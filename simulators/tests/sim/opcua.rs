@@ -188,11 +188,14 @@ async fn faults_apply_to_opcua_too() {
 }
 
 #[tokio::test]
-async fn the_demo_plant_has_an_opcua_gateway() {
-    let plant = start(demo_at(112)).await;
+async fn the_bundled_opcua_gateway_serves_its_endpoints() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plants/opcua.toml");
+    let mut p = otscout_sim::Plant::load(path).expect("opcua.toml loads");
+    p.devices[0].address = "127.112.0.40".parse().unwrap();
+    let plant = start(p).await;
     let gw = plant
         .device("opcua-gateway")
-        .expect("opcua-gateway in demo.toml");
+        .expect("opcua-gateway in opcua.toml");
     let mut s = connect(gw.opcua.unwrap()).await;
     exchange(&mut s, Framing::Opcua, &hex(HEL)).await.unwrap();
     exchange(&mut s, Framing::Opcua, &hex(OPN)).await.unwrap();
