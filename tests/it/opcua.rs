@@ -17,11 +17,13 @@ use otscout::wire::opcua as w;
 use crate::support;
 
 type Key = (IpAddr, u16, IpAddr, u16);
+/// One connection's segments in order: direction, frame number, payload.
+type Segments = Vec<(Dir, u64, Vec<u8>)>;
 
 /// Every TCP connection of a capture, in first-seen order, each as its segments in order
 /// (retransmitted bytes dropped by sequence number) with the direction: the side that
 /// sends the Hello is the client.
-fn connections(dir: &Path, file: &str) -> Vec<(Key, Vec<(Dir, u64, Vec<u8>)>)> {
+fn connections(dir: &Path, file: &str) -> Vec<(Key, Segments)> {
     let data = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
     let fmt = sniff(&data).unwrap_or_else(|| panic!("{file}: not a capture"));
     let mut order: Vec<Key> = Vec::new();

@@ -49,8 +49,9 @@ pub const BUILD_INFO_NODES: [u32; 6] = [
     w::id::BUILD_INFO_BUILD_NUMBER,
     w::id::BUILD_INFO_BUILD_DATE,
 ];
-/// Longest endpoint URL otscout sends (Part 6 allows 4096; real ones are under 100 bytes).
-pub const MAX_URL: usize = 200;
+/// Longest endpoint URL otscout sends (Part 6 allows 4096; otscout builds it from an
+/// address and a port, at most 57 bytes for IPv6). Kept small so `Safe` stays small.
+pub const MAX_URL: usize = 128;
 /// Longest server-given session token or anonymous policy id otscout echoes.
 pub const MAX_TOKEN: usize = 64;
 
