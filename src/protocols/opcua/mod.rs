@@ -10,3 +10,4 @@ pub mod identity;
 pub mod passive;
 pub mod safe;
 pub mod session;
+pub mod settings;
