@@ -549,6 +549,7 @@ async fn drive(
         find_servers,
         build_info,
         reply_timeout: Duration::from_secs(10),
+        close_wait: Duration::from_secs(2),
     };
     let mut s = OpcuaSession::new(cfg);
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -563,9 +564,6 @@ async fn drive(
                 assert_eq!(safe::check(&b), Ok(r), "the guard accepts {}", r.kind());
                 stream.write_all(&b).await.expect("write");
                 sent.push(r.kind());
-                if s.poll_timeout().is_none() {
-                    break;
-                }
                 step = Step::Wait;
             }
             Step::Done => break,

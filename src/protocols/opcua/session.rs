@@ -29,6 +29,9 @@ pub struct Config {
     pub build_info: bool,
     /// How long to wait for each answer.
     pub reply_timeout: Duration,
+    /// After CloseSecureChannel (which has no answer): how long to wait for the server to
+    /// close the connection before the driver closes it.
+    pub close_wait: Duration,
 }
 
 /// What the session wants done next (the driver's `Step` once the registry carries
@@ -80,6 +83,8 @@ enum State {
     Activate,
     Read,
     CloseSession,
+    /// CloseSecureChannel sent; waiting for the server to close.
+    Closing,
     Done,
 }
 
@@ -95,7 +100,7 @@ impl State {
             State::Activate => "opcua.activate_session",
             State::Read => "opcua.read_build_info",
             State::CloseSession => "opcua.close_session",
-            State::Done => "nothing",
+            State::Closing | State::Done => "nothing",
         }
     }
 }
@@ -190,11 +195,12 @@ impl OpcuaSession {
         Step::Done
     }
 
-    /// Closes the secure channel (no answer is expected) and finishes.
-    fn close_channel(&mut self) -> Step {
+    /// Closes the secure channel (no answer is expected) and waits briefly for the server
+    /// to close the connection.
+    fn close_channel(&mut self, now: Instant) -> Step {
         let ch = self.channel();
-        self.state = State::Done;
-        self.deadline = None;
+        self.state = State::Closing;
+        self.deadline = Some(now + self.cfg.close_wait);
         Step::Send(Safe::CloseSecureChannel { ch })
     }
 
@@ -207,6 +213,7 @@ impl OpcuaSession {
 
     pub fn on_timeout(&mut self, now: Instant) -> Step {
         match self.deadline {
+            Some(d) if now >= d && self.state == State::Closing => self.done(),
             Some(d) if now >= d => {
                 self.notes.push(Note::Timeout {
                     waiting_for: self.state.waiting_for(),
@@ -220,7 +227,7 @@ impl OpcuaSession {
 
     /// The connection ended (FIN or reset) or could not be made.
     pub fn on_connection_lost(&mut self) -> Step {
-        if self.state != State::Done {
+        if !matches!(self.state, State::Done | State::Closing) {
             self.notes.push(Note::Closed {
                 waiting_for: self.state.waiting_for(),
             });
@@ -238,8 +245,11 @@ impl OpcuaSession {
 
     /// Bytes arrived.
     pub fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step {
-        if self.state == State::Done {
-            return Step::Done;
+        match self.state {
+            State::Done => return Step::Done,
+            // Nothing is awaited after CloseSecureChannel: whatever comes is ignored.
+            State::Closing => return Step::Wait,
+            _ => {}
         }
         self.buf.extend_from_slice(bytes);
         loop {
@@ -335,7 +345,7 @@ impl OpcuaSession {
                 State::Open => self.done(),
                 // The session may exist: close it before the channel.
                 State::Activate | State::Read => self.close_session(now),
-                _ => self.close_channel(),
+                _ => self.close_channel(now),
             };
         }
         match (self.state, s) {
@@ -417,7 +427,7 @@ impl OpcuaSession {
                     // The session exists but otscout cannot name it: the server drops it
                     // when the channel closes.
                     self.notes.push(Note::SessionSkipped(e.to_string()));
-                    self.close_channel()
+                    self.close_channel(now)
                 }
             },
             (State::Activate, Service::ActivateSessionResponse { .. }) => {
@@ -431,7 +441,7 @@ impl OpcuaSession {
                 }
                 self.close_session(now)
             }
-            (State::CloseSession, Service::CloseSessionResponse { .. }) => self.close_channel(),
+            (State::CloseSession, Service::CloseSessionResponse { .. }) => self.close_channel(now),
             (_, s) => {
                 let t = s.type_id();
                 self.malformed(format!("service type id {t}"))
@@ -454,7 +464,7 @@ impl OpcuaSession {
             let endpoint_url = self.cfg.endpoint_url;
             return self.send(now, State::Create, Safe::CreateSession { ch, endpoint_url });
         }
-        self.close_channel()
+        self.close_channel(now)
     }
 
     fn close_session(&mut self, now: Instant) -> Step {
@@ -463,7 +473,7 @@ impl OpcuaSession {
                 let ch = self.channel();
                 self.send(now, State::CloseSession, Safe::CloseSession { ch, token })
             }
-            None => self.close_channel(),
+            None => self.close_channel(now),
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::wire::opcua::NodeId;
 
 /// The IANA port of OPC UA binary (opc.tcp).
 pub const DEFAULT_PORT: u16 = 4840;
+/// How long to wait for the server to close after CloseSecureChannel.
+pub const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +93,7 @@ impl OpcuaSettings {
             find_servers: self.find_servers,
             build_info: self.build_info,
             reply_timeout,
+            close_wait: CLOSE_WAIT,
         })
     }
 
