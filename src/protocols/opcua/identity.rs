@@ -2,125 +2,19 @@
 //! (GetEndpoints), its endpoints with their security, the server certificate (parsed with
 //! `x509-parser`), the optional BuildInfo read, and the findings they raise.
 //!
-//! Plain functions over the codec's types; the mapping to asset fields is a list of
-//! (field, value, attribute) the merge folds like the other protocols' identities.
+//! Plain functions over the codec's types; the identity types and their findings live in
+//! `inventory` (the merge folds them into asset fields, `fold_opcua`).
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::inventory::merge::AssetField;
+pub use crate::inventory::{
+    OpcuaBuildInfo as BuildInfo, OpcuaCertificate as Certificate, OpcuaEndpoint as Endpoint,
+    OpcuaFinding as Flag, OpcuaIdentity,
+};
 use crate::wire::opcua::{
     self as w, ApplicationDescription, DataValue, EndpointDescription, LocalizedText, Value,
 };
-
-/// An OPC UA server's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct OpcuaIdentity {
-    /// ApplicationUri (`urn:open62541.server.application`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub application_uri: Option<String>,
-    /// ProductUri; `None` when the server sent a null string (the AnsiC stack does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product_uri: Option<String>,
-    /// ApplicationName's text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub application_name: Option<String>,
-    /// `server`, `client`, `client_and_server`, `discovery_server` (or `unknown`).
-    pub application_type: String,
-    /// DiscoveryUrls of the application.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub discovery_urls: Vec<String>,
-    /// The endpoints, in the server's order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub endpoints: Vec<Endpoint>,
-    /// The server certificate (the first endpoint's that carries one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<Certificate>,
-    /// BuildInfo (node 2260), only when a profile opted in to the anonymous session.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_info: Option<BuildInfo>,
-}
-
-/// One EndpointDescription.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct Endpoint {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// `none`, `sign`, `sign_and_encrypt` (`invalid` otherwise).
-    pub security_mode: String,
-    /// The policy's short name (`None`, `Basic256Sha256`), or the whole URI when it is not a
-    /// standard one.
-    pub security_policy: String,
-    /// User token types offered: `anonymous`, `user_name`, `certificate`, `issued_token`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub user_tokens: Vec<String>,
-    /// PolicyId of the anonymous token, when one is offered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anonymous_policy_id: Option<String>,
-    pub security_level: u8,
-}
-
-/// The server certificate's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct Certificate {
-    pub subject: String,
-    pub issuer: String,
-    /// Serial number as lowercase hex, without DER's sign byte.
-    pub serial: String,
-    pub not_before: DateTime<Utc>,
-    pub not_after: DateTime<Utc>,
-    /// SHA-256 of the DER, lowercase hex.
-    pub sha256: String,
-    /// Issuer equals subject.
-    pub self_signed: bool,
-    /// DER length in bytes.
-    pub der_len: usize,
-}
-
-/// Server_ServerStatus_BuildInfo's children.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct BuildInfo {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product_uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manufacturer_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub software_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_date: Option<DateTime<Utc>>,
-}
-
-/// A security finding (a flag in the report).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "finding", rename_all = "snake_case")]
-pub enum Flag {
-    /// An endpoint accepts SecurityMode None: anyone on the path can read and forge traffic.
-    SecurityModeNone {
-        endpoint: String,
-    },
-    /// That endpoint also accepts an Anonymous token: no credential is needed at all.
-    AnonymousOnUnsecured {
-        endpoint: String,
-    },
-    /// A deprecated policy (Basic128Rsa15, Basic256: SHA-1, deprecated since UA 1.04).
-    DeprecatedPolicy {
-        endpoint: String,
-        policy: String,
-    },
-    CertificateExpired {
-        not_after: DateTime<Utc>,
-    },
-    CertificateNotYetValid {
-        not_before: DateTime<Utc>,
-    },
-    CertificateSelfSigned {
-        subject: String,
-    },
-}
 
 /// The policy's short name: the fragment after `#` of a standard policy URI.
 pub fn policy_name(uri: Option<&str>) -> String {
@@ -260,45 +154,7 @@ pub fn date_time(ticks: i64) -> Option<DateTime<Utc>> {
 
 /// The findings of an identity at `now` (certificate validity depends on it).
 pub fn flags(id: &OpcuaIdentity, now: DateTime<Utc>) -> Vec<Flag> {
-    let mut out = Vec::new();
-    for e in &id.endpoints {
-        let name = e.url.clone().unwrap_or_default();
-        if e.security_mode == "none" {
-            out.push(Flag::SecurityModeNone {
-                endpoint: name.clone(),
-            });
-            if e.user_tokens.iter().any(|t| t == "anonymous") {
-                out.push(Flag::AnonymousOnUnsecured {
-                    endpoint: name.clone(),
-                });
-            }
-        }
-        if matches!(e.security_policy.as_str(), "Basic128Rsa15" | "Basic256") {
-            out.push(Flag::DeprecatedPolicy {
-                endpoint: name,
-                policy: e.security_policy.clone(),
-            });
-        }
-    }
-    out.dedup();
-    if let Some(c) = &id.certificate {
-        if c.not_after < now {
-            out.push(Flag::CertificateExpired {
-                not_after: c.not_after,
-            });
-        }
-        if c.not_before > now {
-            out.push(Flag::CertificateNotYetValid {
-                not_before: c.not_before,
-            });
-        }
-        if c.self_signed {
-            out.push(Flag::CertificateSelfSigned {
-                subject: c.subject.clone(),
-            });
-        }
-    }
-    out
+    id.findings(now)
 }
 
 /// The endpoint the opt-in BuildInfo read may use: SecurityMode None, policy None, with an
@@ -307,32 +163,6 @@ pub fn anonymous_unsecured(id: &OpcuaIdentity) -> Option<&Endpoint> {
     id.endpoints.iter().find(|e| {
         e.security_mode == "none" && e.security_policy == "None" && e.anonymous_policy_id.is_some()
     })
-}
-
-/// The asset fields an identity gives, with the attribute each came from.
-pub fn asset_fields(id: &OpcuaIdentity) -> Vec<(AssetField, String, &'static str)> {
-    let mut f = Vec::new();
-    let b = id.build_info.as_ref();
-    if let Some(m) = b.and_then(|b| b.manufacturer_name.clone()) {
-        f.push((AssetField::Manufacturer, m, "build_info.manufacturer_name"));
-    }
-    match b.and_then(|b| b.product_name.clone()) {
-        Some(p) => f.push((AssetField::ProductName, p, "build_info.product_name")),
-        None => {
-            if let Some(n) = &id.application_name {
-                f.push((AssetField::ProductName, n.clone(), "application_name"));
-            }
-        }
-    }
-    if let Some(v) = b.and_then(|b| b.software_version.clone()) {
-        f.push((AssetField::Firmware, v, "build_info.software_version"));
-    }
-    let dt = match id.application_type.as_str() {
-        "discovery_server" => "OPC UA discovery server",
-        _ => "OPC UA server",
-    };
-    f.push((AssetField::DeviceType, dt.into(), "application_type"));
-    f
 }
 
 #[cfg(test)]
@@ -433,27 +263,5 @@ mod tests {
         assert_eq!(b.software_version.as_deref(), Some("1.2.3"));
         assert_eq!(b.build_date, None);
         assert_eq!(build_info(&[]), None);
-        let id = OpcuaIdentity {
-            build_info: Some(b),
-            application_name: Some("app".into()),
-            application_type: "server".into(),
-            ..Default::default()
-        };
-        let f = asset_fields(&id);
-        assert!(f.contains(&(
-            AssetField::Manufacturer,
-            "Acme".into(),
-            "build_info.manufacturer_name"
-        )));
-        assert!(f.contains(&(
-            AssetField::ProductName,
-            "Gateway".into(),
-            "build_info.product_name"
-        )));
-        assert!(f.contains(&(
-            AssetField::Firmware,
-            "1.2.3".into(),
-            "build_info.software_version"
-        )));
     }
 }
