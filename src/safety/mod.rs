@@ -14,7 +14,7 @@
 //! the dispatch of the guard. SAFETY.md describes every allowed frame byte by byte.
 
 use crate::inventory::Protocol;
-use crate::protocols::{Refusal, enip, modbus, s7};
+use crate::protocols::{Refusal, enip, modbus, opcua, s7};
 
 // The request types live with their protocol; re-exported here so the one closed enum and
 // the types it nests are reviewable, and nameable, from one place.
@@ -37,6 +37,8 @@ pub enum SafeRequest {
     Enip(enip::Safe),
     /// S7comm over ISO-on-TCP (src/protocols/s7/safe.rs).
     S7(s7::Safe),
+    /// OPC UA binary, SecurityPolicy None (src/protocols/opcua/safe.rs).
+    Opcua(opcua::safe::Safe),
 }
 
 impl SafeRequest {
@@ -46,6 +48,7 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.kind(),
             SafeRequest::Enip(r) => r.kind(),
             SafeRequest::S7(r) => r.kind(),
+            SafeRequest::Opcua(r) => r.kind(),
         }
     }
 
@@ -55,6 +58,7 @@ impl SafeRequest {
             SafeRequest::Modbus(_) => Protocol::Modbus,
             SafeRequest::Enip(_) => Protocol::Enip,
             SafeRequest::S7(_) => Protocol::S7,
+            SafeRequest::Opcua(_) => Protocol::Opcua,
         }
     }
 
@@ -65,6 +69,7 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.detail(),
             SafeRequest::Enip(r) => r.detail(),
             SafeRequest::S7(r) => r.detail(),
+            SafeRequest::Opcua(r) => r.detail(),
         }
     }
 
@@ -74,6 +79,7 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.encode(out),
             SafeRequest::Enip(r) => r.encode(out),
             SafeRequest::S7(r) => r.encode(out),
+            SafeRequest::Opcua(r) => r.encode(out),
         }
     }
 
@@ -100,6 +106,12 @@ impl From<enip::Safe> for SafeRequest {
 impl From<s7::Safe> for SafeRequest {
     fn from(r: s7::Safe) -> Self {
         SafeRequest::S7(r)
+    }
+}
+
+impl From<opcua::safe::Safe> for SafeRequest {
+    fn from(r: opcua::safe::Safe) -> Self {
+        SafeRequest::Opcua(r)
     }
 }
 
@@ -134,6 +146,7 @@ pub fn check(protocol: Protocol, frame: &[u8]) -> Result<&'static str, GuardErro
         Protocol::Modbus => modbus::safe::check,
         Protocol::Enip => enip::safe::check,
         Protocol::S7 => s7::safe::check,
+        Protocol::Opcua => opcua::safe::guard,
         other => return Err(GuardError::UnknownProtocol { protocol: other }),
     };
     rule(frame).map_err(|r| match r {

@@ -428,6 +428,35 @@ impl Safe {
     }
 }
 
+impl Safe {
+    /// The fields a reviewer needs beside the kind (dry runs, ledgers).
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::Hello { endpoint_url } => format!("endpoint {}", endpoint_url.as_str()),
+            Safe::OpenSecureChannel { .. } => "security policy None, mode None".into(),
+            Safe::GetEndpoints { endpoint_url, .. } | Safe::FindServers { endpoint_url, .. } => {
+                format!("endpoint {}", endpoint_url.as_str())
+            }
+            Safe::CreateSession { .. } => "no client certificate".into(),
+            Safe::ActivateSession { policy_id, .. } => {
+                format!("anonymous token, policy id {:?}", policy_id.as_str())
+            }
+            Safe::ReadBuildInfo { .. } => "BuildInfo (node 2260) children 2261-2266, Value".into(),
+            Safe::CloseSession { .. } => "delete subscriptions".into(),
+            Safe::CloseSecureChannel { .. } => String::new(),
+        }
+    }
+}
+
+/// The guard's rule in the registry's form: the request kind, or why it is refused.
+pub fn guard(frame: &[u8]) -> Result<&'static str, crate::protocols::Refusal> {
+    use crate::protocols::Refusal;
+    check(frame).map(|s| s.kind()).map_err(|e| match e {
+        SafeError::Malformed(m) => Refusal::Malformed(m),
+        other => Refusal::NotAllowed(other.to_string()),
+    })
+}
+
 fn client_description() -> ApplicationDescription {
     ApplicationDescription {
         application_uri: Some(CLIENT_URI.to_string()),
