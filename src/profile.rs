@@ -76,6 +76,9 @@ pub struct Profile {
     pub modbus: ModbusSettings,
     pub enip: EnipSettings,
     pub s7: S7Settings,
+    /// Off unless a profile enables it (additive: a profile without the section reads).
+    #[serde(default)]
+    pub opcua: crate::protocols::opcua::settings::OpcuaSettings,
     #[serde(default)]
     pub vendor_rules: Vec<VendorRule>,
 }
@@ -337,6 +340,7 @@ impl Profile {
         self.modbus.validate()?;
         self.enip.validate()?;
         self.s7.validate()?;
+        self.opcua.validate()?;
 
         if !REGISTRY.iter().any(|spec| spec.enabled(self)) {
             return bad(
@@ -694,6 +698,7 @@ const TOP: &[(&str, Kind)] = &[
     ("modbus", Kind::Table),
     ("enip", Kind::Table),
     ("s7", Kind::Table),
+    ("opcua", Kind::Table),
     ("vendor_rules", Kind::RuleList),
 ];
 const PACING: &[(&str, Kind)] = &[
@@ -714,7 +719,10 @@ const PACING: &[(&str, Kind)] = &[
 ];
 const RULE: &[(&str, Kind)] = &[
     ("match", Kind::Str),
-    ("skip_protocols", Kind::EnumList(&["modbus", "enip", "s7"])),
+    (
+        "skip_protocols",
+        Kind::EnumList(&["modbus", "enip", "s7", "opcua"]),
+    ),
     ("host_interval_ms", Kind::UInt(u64::MAX)),
     ("cooldown_ms", Kind::UInt(u64::MAX)),
     ("note", Kind::Str),

@@ -276,3 +276,74 @@ pub fn looks_like_opcua(buf: &[u8]) -> bool {
         && (buf.starts_with(b"HELF") || buf.starts_with(b"ACKF"))
         && w::frame_len(buf).is_ok()
 }
+
+/// The [registry](super::super::registry)'s per-flow analyzer for OPC UA: a [`Connection`]
+/// whose events become collector facts.
+#[derive(Debug, Default)]
+pub struct OpcuaAnalyzer {
+    conn: Connection,
+}
+
+impl crate::protocols::analyzer::Analyzer for OpcuaAnalyzer {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut crate::protocols::analyzer::Ctx<'_>) {
+        use crate::inventory::{Identity, Protocol, Transport};
+        use crate::protocols::analyzer::Dir as ADir;
+        let dir = match ctx.dir {
+            ADir::ToServer => Dir::ToServer,
+            ADir::ToClient => Dir::ToClient,
+            // Who sent it, from what it is: a client sends HEL, OPN and CLO.
+            ADir::Unknown => match frame.get(..3) {
+                Some(b"HEL" | b"OPN" | b"CLO") => Dir::ToServer,
+                Some(b"ACK" | b"ERR") => Dir::ToClient,
+                _ => return,
+            },
+        };
+        let (client, server, port, at) = (ctx.client, ctx.server, ctx.server_port, ctx.at);
+        for e in self.conn.on_bytes(dir, frame) {
+            match e {
+                Event::Hello { .. } => {
+                    ctx.col
+                        .service(server, Transport::Tcp, port, Protocol::Opcua, at);
+                }
+                Event::Channel { policy, .. } => {
+                    ctx.col
+                        .service(server, Transport::Tcp, port, Protocol::Opcua, at);
+                    ctx.col.observed(server, ATTR_OPCUA_POLICY, policy, at);
+                }
+                Event::Request { .. } => ctx.col.peer(client, server, Protocol::Opcua, at),
+                Event::Operation { function, kind } => {
+                    ctx.col
+                        .operation(server, client, Protocol::Opcua, kind, &function, at);
+                }
+                Event::Identity { identity, .. } => {
+                    let key = identity
+                        .application_uri
+                        .clone()
+                        .unwrap_or_else(|| "opcua".into());
+                    ctx.col
+                        .identity(server, key, Identity::Opcua(identity), frame, at);
+                }
+                Event::Discovered { servers } => {
+                    let uris: Vec<String> = servers
+                        .iter()
+                        .filter_map(|s| s.application_uri.clone())
+                        .collect();
+                    if !uris.is_empty() {
+                        ctx.col
+                            .observed(server, ATTR_OPCUA_DISCOVERED, uris.join(" "), at);
+                    }
+                }
+                Event::Error { .. } => {}
+                Event::Malformed { reason, .. } => {
+                    ctx.undecoded(Protocol::Opcua, "opc ua message", frame, &reason);
+                }
+            }
+        }
+    }
+}
+
+/// The attribute under which passive import records a channel's security policy.
+pub const ATTR_OPCUA_POLICY: &str = "observed.opcua_security_policy";
+/// The attribute under which passive import records the applications a discovery server
+/// listed (FindServers): other servers, never this one's identity.
+pub const ATTR_OPCUA_DISCOVERED: &str = "observed.opcua_discovered";

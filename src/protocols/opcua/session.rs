@@ -489,5 +489,187 @@ fn frame_name(f: &Frame) -> &'static str {
     }
 }
 
+/// [`OpcuaSession`] behind the driver's session contract: its steps as
+/// [`crate::safety::SafeRequest`]s, its identity and notes as findings.
+#[derive(Debug)]
+pub struct OpcuaProbe {
+    inner: OpcuaSession,
+    port: u16,
+    connected: bool,
+    lost: Option<crate::protocols::session::ConnectionLoss>,
+    taken: bool,
+}
+
+impl OpcuaProbe {
+    pub fn new(cfg: Config, port: u16) -> Self {
+        OpcuaProbe {
+            inner: OpcuaSession::new(cfg),
+            port,
+            connected: false,
+            lost: None,
+            taken: false,
+        }
+    }
+}
+
+fn driver_step(s: Step) -> crate::protocols::session::Step {
+    use crate::protocols::session::Step as D;
+    match s {
+        Step::Send(r) => D::Send(crate::safety::SafeRequest::Opcua(r)),
+        Step::Wait => D::Wait,
+        Step::Done => D::Done,
+    }
+}
+
+impl crate::protocols::session::Session for OpcuaProbe {
+    fn protocol(&self) -> crate::inventory::Protocol {
+        crate::inventory::Protocol::Opcua
+    }
+
+    fn on_connected(&mut self, now: Instant) -> crate::protocols::session::Step {
+        self.connected = true;
+        driver_step(self.inner.on_connected(now))
+    }
+
+    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> crate::protocols::session::Step {
+        driver_step(self.inner.on_bytes(now, bytes))
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> crate::protocols::session::Step {
+        driver_step(self.inner.on_timeout(now))
+    }
+
+    fn on_connection_lost(
+        &mut self,
+        _now: Instant,
+        why: crate::protocols::session::ConnectionLoss,
+    ) -> crate::protocols::session::Step {
+        self.lost.get_or_insert(why);
+        driver_step(self.inner.on_connection_lost())
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn take_findings(&mut self) -> Vec<crate::protocols::session::Finding> {
+        use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol, Transport};
+        use crate::protocols::session::{ConnectionLoss, Finding};
+        if self.taken {
+            return Vec::new();
+        }
+        self.taken = true;
+        let port = self.port;
+        let mut out = Vec::new();
+        let identity = self.inner.identity().cloned();
+        if let Some(id) = identity.clone() {
+            out.push(Finding {
+                fact: Fact::Service {
+                    transport: Transport::Tcp,
+                    port,
+                    protocol: Protocol::Opcua,
+                },
+                raw: None,
+                request: "opcua.get_endpoints",
+            });
+            out.push(Finding {
+                fact: Fact::Identity {
+                    identity: Identity::Opcua(Box::new(id)),
+                },
+                raw: self.inner.raw_endpoints().map(<[u8]>::to_vec),
+                request: "opcua.get_endpoints",
+            });
+        }
+        for n in self.inner.notes() {
+            let (fact, request) = match n {
+                Note::Error {
+                    waiting_for,
+                    status,
+                    reason,
+                } => (
+                    Fact::Negative {
+                        protocol: Protocol::Opcua,
+                        port,
+                        answer: format!(
+                            "error 0x{status:08x}{}",
+                            reason
+                                .as_deref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default()
+                        ),
+                    },
+                    *waiting_for,
+                ),
+                Note::Fault {
+                    waiting_for,
+                    status,
+                } => (
+                    Fact::Negative {
+                        protocol: Protocol::Opcua,
+                        port,
+                        answer: format!("service fault 0x{status:08x} to {waiting_for}"),
+                    },
+                    *waiting_for,
+                ),
+                Note::Malformed {
+                    waiting_for,
+                    reason,
+                } => (
+                    Fact::Suspicious {
+                        protocol: Protocol::Opcua,
+                        port,
+                        reason: format!("answer to {waiting_for}: {reason}"),
+                    },
+                    *waiting_for,
+                ),
+                Note::Certificate(reason) => (
+                    Fact::Suspicious {
+                        protocol: Protocol::Opcua,
+                        port,
+                        reason: reason.clone(),
+                    },
+                    "opcua.get_endpoints",
+                ),
+                Note::Timeout { waiting_for } if identity.is_none() => (
+                    Fact::NoAnswer {
+                        protocol: Protocol::Opcua,
+                        port,
+                        outcome: NoAnswerKind::Timeout,
+                    },
+                    *waiting_for,
+                ),
+                Note::Closed { waiting_for } if identity.is_none() => {
+                    let outcome = match self.lost {
+                        Some(ConnectionLoss::Refused) => NoAnswerKind::Refused,
+                        Some(ConnectionLoss::ConnectTimeout) => NoAnswerKind::Timeout,
+                        _ => NoAnswerKind::Reset,
+                    };
+                    (
+                        Fact::NoAnswer {
+                            protocol: Protocol::Opcua,
+                            port,
+                            outcome,
+                        },
+                        *waiting_for,
+                    )
+                }
+                _ => continue,
+            };
+            out.push(Finding {
+                fact,
+                raw: None,
+                request,
+            });
+        }
+        out
+    }
+
+    fn identity_so_far(&self) -> Option<crate::inventory::Identity> {
+        self.inner
+            .identity()
+            .map(|i| crate::inventory::Identity::Opcua(Box::new(i.clone())))
+    }
+}
+
 #[cfg(test)]
 mod tests;

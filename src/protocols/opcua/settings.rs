@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::safe::{self, AuthToken, Channel, Safe, SafeError};
 use super::session::Config;
+use crate::protocols::settings::{Invalid, Kind, range_u64};
 use crate::wire::opcua::NodeId;
 
 /// The IANA port of OPC UA binary (opc.tcp).
@@ -49,6 +50,14 @@ impl Default for OpcuaSettings {
     }
 }
 
+/// The keys of the section and their types (the profile loader checks them).
+pub const SCHEMA: &[(&str, Kind)] = &[
+    ("enabled", Kind::Bool),
+    ("port", Kind::UInt(65_535)),
+    ("find_servers", Kind::Bool),
+    ("build_info", Kind::Bool),
+];
+
 /// Why an `[opcua]` section is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -70,11 +79,16 @@ pub struct Planned {
 }
 
 impl OpcuaSettings {
-    pub fn validate(&self) -> Result<(), SettingsError> {
+    pub fn check(&self) -> Result<(), SettingsError> {
         if self.port == 0 {
             return Err(SettingsError::PortZero);
         }
         Ok(())
+    }
+
+    /// Checks every key's range; the error names the key and the value.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range_u64("opcua.port", self.port.into(), 1, 65_535)
     }
 
     /// The URL otscout asks for at `addr`.
@@ -99,6 +113,30 @@ impl OpcuaSettings {
 
     /// Every request the session can send to `addr`, in order, with its length.
     pub fn plan(&self, addr: SocketAddr) -> Result<Vec<Planned>, SafeError> {
+        let cond = self
+            .build_info
+            .then_some("only on an endpoint with security mode none offering an anonymous token");
+        Ok(self
+            .plan_requests(addr)?
+            .into_iter()
+            .map(|s| Planned {
+                kind: s.kind(),
+                bytes: s.encoded_len(),
+                conditional: matches!(
+                    s,
+                    Safe::CreateSession { .. }
+                        | Safe::ActivateSession { .. }
+                        | Safe::ReadBuildInfo { .. }
+                        | Safe::CloseSession { .. }
+                )
+                .then_some(cond)
+                .flatten(),
+            })
+            .collect())
+    }
+
+    /// The requests themselves (session requests with the longest token otscout echoes).
+    pub fn plan_requests(&self, addr: SocketAddr) -> Result<Vec<Safe>, SafeError> {
         let endpoint_url = Self::endpoint_url(addr)?;
         let ch = Channel {
             channel_id: 1,
@@ -145,13 +183,7 @@ impl OpcuaSettings {
             v.push((Safe::CloseSession { ch, token }, cond));
         }
         v.push((Safe::CloseSecureChannel { ch }, None));
-        Ok(v.into_iter()
-            .map(|(s, conditional)| Planned {
-                kind: s.kind(),
-                bytes: s.encoded_len(),
-                conditional,
-            })
-            .collect())
+        Ok(v.into_iter().map(|(s, _)| s).collect())
     }
 }
 
@@ -176,9 +208,10 @@ mod tests {
             ..OpcuaSettings::default()
         };
         assert_eq!(
-            zero.validate().unwrap_err().to_string(),
+            zero.check().unwrap_err().to_string(),
             "opcua.port must be 1 to 65535, got 0"
         );
+        assert!(zero.validate().is_err());
     }
 
     #[test]
