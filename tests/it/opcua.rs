@@ -932,3 +932,241 @@ fn passive_events_do_not_depend_on_segmentation() {
         }
     }
 }
+
+// --- end to end: `otscout scan` and `otscout passive` -----------------------------------
+
+/// Runs `otscout scan` with OPC UA alone enabled on `port` (lab pacing, no vendor rules)
+/// and returns its result.
+fn otscout_scan(
+    dir: &Path,
+    target: std::net::Ipv4Addr,
+    port: u16,
+    sets: &[&str],
+) -> serde_json::Value {
+    let profile = dir.join("opcua.toml");
+    std::fs::write(
+        &profile,
+        "extends = \"lab\"\nname = \"opcua-test\"\nvendor_rules = []\n",
+    )
+    .unwrap();
+    let out = dir.join("scan.json");
+    let port_set = format!("opcua.port={port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otscout"));
+    cmd.arg("scan")
+        .arg(target.to_string())
+        .arg("--profile")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&out)
+        .args(["-q", "--operator", "opcua-test"]);
+    for s in [
+        "modbus.enabled=false",
+        "enip.enabled=false",
+        "s7.enabled=false",
+        "opcua.enabled=true",
+        &port_set,
+    ]
+    .iter()
+    .chain(sets)
+    {
+        cmd.args(["--set", s]);
+    }
+    let o = cmd.output().expect("otscout runs");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "otscout scan: {}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+}
+
+fn opcua_identities(result: &serde_json::Value) -> Vec<&serde_json::Value> {
+    result["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .filter(|o| o["fact"]["type"] == "identity" && o["fact"]["identity"]["protocol"] == "opcua")
+        .map(|o| &o["fact"]["identity"])
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otscout_scan_identifies_the_simulator_gateway() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/opcua.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("opcua.toml loads");
+    let ip: std::net::Ipv4Addr = "127.94.0.40".parse().unwrap();
+    plant.devices[0].address = ip;
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let port = running
+        .device("opcua-gateway")
+        .unwrap()
+        .opcua
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let result = tokio::task::spawn_blocking(move || {
+        otscout_scan(
+            &d,
+            ip,
+            port,
+            &["opcua.build_info=true", "opcua.find_servers=true"],
+        )
+    })
+    .await
+    .unwrap();
+    let ids = opcua_identities(&result);
+    assert_eq!(ids.len(), 1, "{result:#}");
+    let id = ids[0];
+    assert_eq!(id["application_uri"], "urn:peerlab:opcua:gateway");
+    assert_eq!(id["product_uri"], "http://peerlab.invalid/opcua-gateway");
+    assert_eq!(id["application_name"], "PeerLab OPC UA Gateway");
+    assert_eq!(id["application_type"], "server");
+    assert_eq!(id["endpoints"].as_array().unwrap().len(), 3);
+    assert_eq!(id["endpoints"][1]["security_policy"], "Basic256");
+    assert_eq!(
+        id["certificate"]["sha256"],
+        "17f596955a18e42ddcc0c33b1525c0c74879d6a24847379e09835e5238718f8e"
+    );
+    assert_eq!(
+        id["build_info"]["manufacturer_name"],
+        "PeerLab Automation GmbH"
+    );
+    assert_eq!(id["build_info"]["software_version"], "2.4.1");
+    // One connection, closed before the next; only the identity set reached the device.
+    let ledger = running.ledger();
+    assert_eq!(
+        otscout_sim::ledger::max_concurrent_connections(&ledger, "opcua-gateway"),
+        1
+    );
+    let asked: Vec<String> = ledger
+        .iter()
+        .filter_map(|e| match &e.kind {
+            otscout_sim::EventKind::Request {
+                function, identity, ..
+            } => {
+                assert!(identity, "{function} outside the identity set");
+                Some(function.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "hello",
+            "open_secure_channel",
+            "get_endpoints",
+            "find_servers",
+            "create_session",
+            "activate_session",
+            "read",
+            "close_session",
+            "close_secure_channel"
+        ]
+    );
+    assert!(
+        otscout_sim::ledger::client_resets(&ledger).is_empty(),
+        "closed with FIN"
+    );
+    running.shutdown().await;
+}
+
+#[test]
+fn otscout_scan_identifies_the_asyncua_server() {
+    const TEST: &str = "asyncua server via otscout scan";
+    if !have_asyncua(TEST) {
+        return;
+    }
+    let ip: std::net::Ipv4Addr = "127.41.0.23".parse().unwrap();
+    let (child, addr) = asyncua_server(ip);
+    let dir = tempfile::tempdir().unwrap();
+    let result = otscout_scan(dir.path(), ip, addr.port(), &["opcua.build_info=true"]);
+    stop(child);
+    let ids = opcua_identities(&result);
+    assert_eq!(ids.len(), 1, "{result:#}");
+    let id = ids[0];
+    assert_eq!(id["application_uri"], "urn:peerlab:asyncua:test");
+    assert_eq!(id["product_uri"], "http://peerlab.invalid/asyncua");
+    assert_eq!(id["application_name"], "PeerLab asyncua Test Server");
+    assert_eq!(id["endpoints"][0]["security_mode"], "none");
+    assert_eq!(
+        id["build_info"]["manufacturer_name"],
+        "PeerLab Automation GmbH"
+    );
+    assert_eq!(id["build_info"]["product_name"], "PLB-UA-PY");
+    assert_eq!(id["build_info"]["software_version"], "2.1.0-lab");
+    assert_eq!(id["build_info"]["build_number"], "42");
+}
+
+#[test]
+fn otscout_passive_reads_the_captures_identities_and_the_method_call() {
+    let Some(dir) = support::captures_dir("otscout passive over the opc ua captures") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("passive.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .arg("passive")
+        .arg(dir.join("opc-ua-ap-method-wireshark-freeze.pcap"))
+        .arg(dir.join("open62541_client-server_encrypted.pcap"))
+        .arg(dir.join("open62541_discover_getendpoints_discover_urls.pcap"))
+        .arg("-o")
+        .arg(&out)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let mut ids: Vec<(String, String)> = r["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["fact"]["type"] == "identity")
+        .map(|o| {
+            (
+                o["ip"].as_str().unwrap().to_string(),
+                o["fact"]["identity"]["application_uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids,
+        [
+            (
+                "192.168.224.105".into(),
+                "urn:open62541.server.application".into()
+            ),
+            (
+                "192.168.41.212".into(),
+                "http://vm-xp-steven/UA StackTest Server (AnsiC/2048)".into()
+            ),
+            ("::1".into(), "urn:open62541.server.application".into()),
+        ]
+    );
+    let ops: Vec<&serde_json::Value> = r["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["fact"]["type"] == "operation")
+        .collect();
+    assert_eq!(ops.len(), 1, "{ops:#?}");
+    assert_eq!(ops[0]["ip"], "192.168.41.212");
+    assert_eq!(ops[0]["fact"]["function"], "opcua.call");
+    assert_eq!(ops[0]["fact"]["kind"], "control");
+    assert_eq!(ops[0]["fact"]["count"], 2);
+}
