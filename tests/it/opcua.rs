@@ -1170,3 +1170,18 @@ fn otscout_passive_reads_the_captures_identities_and_the_method_call() {
     assert_eq!(ops[0]["fact"]["kind"], "control");
     assert_eq!(ops[0]["fact"]["count"], 2);
 }
+
+// --- golden messages for the registry-wide framing test (tests/it/framing.rs) ----------
+
+/// open62541_client-server_encrypted.pcap frame 5: the open62541 client's Hello.
+pub const HEL: &str = "48454c46 38000000 00000000 ffff0000 ffff0000 00000000 00000000 18000000 6f70632e7463703a2f2f6c6f63616c686f73743a34383430";
+/// Same capture, frame 7: the server's Acknowledge.
+pub const ACK: &str = "41434b46 1c000000 00000000 ffff0000 ffff0000 00000000 00000000";
+/// Same capture, frame 9: OpenSecureChannel request, policy None.
+pub const OPN_REQ: &str = "4f504e46 84000000 00000000 2f000000 687474703a2f2f6f7063666f756e646174696f6e2e6f72672f55412f5365637572697479506f6c696379234e6f6e65 ffffffff ffffffff 01000000 01000000 0100be01 0000 1c170e64d1cfd501 00000000 00000000 ffffffff 00000000 000000 00000000 00000000 01000000 ffffffff c0270900";
+/// Same capture, frame 13: GetEndpoints.
+pub const GEP_REQ: &str = "4d534746 5d000000 01000000 01000000 02000000 02000000 0100ac01 0000 ec230e64d1cfd501 01000000 00000000 ffffffff 10270000 000000 18000000 6f70632e7463703a2f2f6c6f63616c686f73743a34383430 ffffffff ffffffff";
+/// Same capture, frame 17: CloseSecureChannel.
+pub const CLO: &str = "434c4f46 39000000 01000000 01000000 03000000 03000000 0100c401 0000 4c320e64d1cfd501 01000000 00000000 ffffffff 10270000 000000";
+/// opc-ua-ap-method-wireshark-freeze.pcap frame 43: the AnsiC server's ERR.
+pub const ERR: &str = "45525246 10000000 00000280 ffffffff";
