@@ -50,10 +50,14 @@ pub const BUILD_INFO_NODES: [u32; 6] = [
     w::id::BUILD_INFO_BUILD_DATE,
 ];
 /// Longest endpoint URL otscout sends (Part 6 allows 4096; otscout builds it from an
-/// address and a port, at most 57 bytes for IPv6). Kept small so `Safe` stays small.
-pub const MAX_URL: usize = 128;
-/// Longest server-given session token or anonymous policy id otscout echoes.
-pub const MAX_TOKEN: usize = 64;
+/// address and a port: `opc.tcp://[` + 39 + `]:65535` is 57 bytes). Kept small so `Safe`,
+/// and with it every session step, stays small.
+pub const MAX_URL: usize = 64;
+/// Longest server-given session token otscout echoes (a 32-byte ByteString, a GUID or a
+/// number in the stacks seen); a longer one skips the BuildInfo read.
+pub const MAX_TOKEN: usize = 32;
+/// Longest anonymous PolicyId otscout echoes (`open62541-anonymous-policy` is 26 bytes).
+pub const MAX_POLICY_ID: usize = 40;
 
 /// Why bytes or a value are not an allowed OPC UA request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,8 +132,8 @@ pub fn url(s: &str) -> Result<Url, SafeError> {
 }
 
 /// The anonymous token's PolicyId, as the server named it in its endpoint (printable
-/// ASCII, at most [`MAX_TOKEN`] bytes).
-pub type PolicyId = Inline<MAX_TOKEN>;
+/// ASCII, at most [`MAX_POLICY_ID`] bytes).
+pub type PolicyId = Inline<MAX_POLICY_ID>;
 
 pub fn policy_id(s: &str) -> Result<PolicyId, SafeError> {
     Inline::new("anonymous policy id", s.as_bytes())

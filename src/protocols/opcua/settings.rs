@@ -151,7 +151,7 @@ impl OpcuaSettings {
             ns: 0xFFFF,
             value: Some(vec![0; safe::MAX_TOKEN]),
         })?;
-        let policy_id = safe::policy_id(&"a".repeat(safe::MAX_TOKEN))?;
+        let policy_id = safe::policy_id(&"a".repeat(safe::MAX_POLICY_ID))?;
         let mut v = vec![
             (Safe::Hello { endpoint_url }, None),
             (
@@ -243,7 +243,7 @@ mod tests {
         .unwrap();
         assert_eq!(all.len(), 9);
         assert!(all[4..8].iter().all(|r| r.conditional.is_some()));
-        // With the longest token (64 bytes) the session requests are at most this long.
-        assert_eq!(all[5].bytes, 99 + 64 + 64);
+        // With the longest token and policy id the session requests are at most this long.
+        assert_eq!(all[5].bytes, 99 + 32 + 40);
     }
 }
