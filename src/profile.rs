@@ -80,6 +80,9 @@ pub struct Profile {
     /// Absent in profiles written before BACnet/IP: off.
     #[serde(default)]
     pub bacnet: BacnetSettings,
+    /// Off unless a profile enables it (additive: a profile without the section reads).
+    #[serde(default)]
+    pub opcua: crate::protocols::opcua::settings::OpcuaSettings,
     #[serde(default)]
     pub vendor_rules: Vec<VendorRule>,
 }
@@ -342,6 +345,7 @@ impl Profile {
         self.enip.validate()?;
         self.s7.validate()?;
         self.bacnet.validate()?;
+        self.opcua.validate()?;
 
         if !REGISTRY.iter().any(|spec| spec.enabled(self)) {
             return bad(
@@ -700,6 +704,7 @@ const TOP: &[(&str, Kind)] = &[
     ("enip", Kind::Table),
     ("s7", Kind::Table),
     ("bacnet", Kind::Table),
+    ("opcua", Kind::Table),
     ("vendor_rules", Kind::RuleList),
 ];
 const PACING: &[(&str, Kind)] = &[
@@ -722,7 +727,7 @@ const RULE: &[(&str, Kind)] = &[
     ("match", Kind::Str),
     (
         "skip_protocols",
-        Kind::EnumList(&["modbus", "enip", "s7", "bacnet"]),
+        Kind::EnumList(&["modbus", "enip", "s7", "bacnet", "opcua"]),
     ),
     ("host_interval_ms", Kind::UInt(u64::MAX)),
     ("cooldown_ms", Kind::UInt(u64::MAX)),

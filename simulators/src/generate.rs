@@ -148,6 +148,7 @@ pub fn generate_with(opts: &GenerateOptions) -> Result<Plant, GenerateError> {
             enip: None,
             s7: None,
             bacnet: None,
+            opcua: None,
         };
         match kind {
             0 => {

@@ -327,6 +327,7 @@ impl Builder {
             Protocol::EnipTcp | Protocol::EnipUdp => d.enip.as_ref().map_or(44818, |e| e.port),
             Protocol::S7 => d.s7.as_ref().map_or(102, |s| s.port),
             Protocol::Bacnet => d.bacnet.as_ref().map_or(47808, |b| b.port),
+            Protocol::Opcua => d.opcua.as_ref().map_or(4840, |o| o.port),
         };
         self.conn += 1;
         let c = Conn {

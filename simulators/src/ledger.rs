@@ -20,6 +20,7 @@ pub enum Protocol {
     S7,
     /// BACnet/IP (UDP).
     Bacnet,
+    Opcua,
 }
 
 impl Protocol {
@@ -31,6 +32,7 @@ impl Protocol {
             Protocol::EnipUdp => "enip_udp",
             Protocol::S7 => "s7",
             Protocol::Bacnet => "bacnet",
+            Protocol::Opcua => "opcua",
         }
     }
 }

@@ -50,6 +50,7 @@ pub mod generate;
 pub mod hmi;
 pub mod ledger;
 pub mod modbus;
+pub mod opcua;
 pub mod pcapng;
 pub mod plant;
 pub mod s7;

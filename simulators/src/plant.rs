@@ -66,6 +66,8 @@ pub struct DeviceConfig {
     pub enip: Option<EnipConfig>,
     pub s7: Option<S7Config>,
     pub bacnet: Option<BacnetConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opcua: Option<OpcuaConfig>,
 }
 
 /// Fault injection and timing. Applies to every protocol the device serves.
@@ -399,6 +401,98 @@ fn state_3() -> u8 {
     3
 }
 
+/// OPC UA server (UA TCP binary, SecurityPolicy None only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpcuaConfig {
+    #[serde(default = "port_4840")]
+    pub port: u16,
+    /// EndpointUrl in the answers (default `opc.tcp://<address>:<port>` as bound).
+    pub endpoint_url: Option<String>,
+    pub application_uri: String,
+    /// Absent: a null ProductUri, as the OPC Foundation AnsiC stack sends.
+    pub product_uri: Option<String>,
+    pub application_name: String,
+    /// 0 Server, 1 Client, 2 ClientAndServer, 3 DiscoveryServer.
+    #[serde(default)]
+    pub application_type: u32,
+    /// The endpoints offered (default: None/None with anonymous and user name tokens,
+    /// SignAndEncrypt/Basic256Sha256 with a user name token).
+    #[serde(default = "default_endpoints")]
+    pub endpoints: Vec<OpcuaEndpoint>,
+    /// The server certificate, DER as hex (absent: a null certificate).
+    pub certificate_hex: Option<String>,
+    /// Server_ServerStatus_BuildInfo, served to an activated anonymous session.
+    pub build_info: OpcuaBuildInfo,
+}
+
+impl OpcuaConfig {
+    /// The certificate's DER bytes (validated as hex at load).
+    pub fn certificate(&self) -> Option<Vec<u8>> {
+        let h = self.certificate_hex.as_deref()?;
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+}
+
+/// One EndpointDescription.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpcuaEndpoint {
+    /// `none`, `sign` or `sign_and_encrypt`.
+    pub mode: String,
+    /// The policy's name after `SecurityPolicy#` (`None`, `Basic256Sha256`, ...).
+    pub policy: String,
+    /// User token types: `anonymous`, `user_name`, `certificate`, `issued_token`.
+    pub tokens: Vec<String>,
+    #[serde(default)]
+    pub security_level: u8,
+}
+
+impl OpcuaEndpoint {
+    /// MessageSecurityMode on the wire (Part 4, 7.20).
+    pub fn mode_code(&self) -> u32 {
+        match self.mode.as_str() {
+            "none" => 1,
+            "sign" => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// BuildInfo's string children.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpcuaBuildInfo {
+    pub manufacturer_name: String,
+    pub product_name: String,
+    pub software_version: String,
+    pub build_number: String,
+}
+
+fn port_4840() -> u16 {
+    4840
+}
+
+fn default_endpoints() -> Vec<OpcuaEndpoint> {
+    vec![
+        OpcuaEndpoint {
+            mode: "none".into(),
+            policy: "None".into(),
+            tokens: vec!["anonymous".into(), "user_name".into()],
+            security_level: 0,
+        },
+        OpcuaEndpoint {
+            mode: "sign_and_encrypt".into(),
+            policy: "Basic256Sha256".into(),
+            tokens: vec!["user_name".into()],
+            security_level: 3,
+        },
+    ]
+}
+
 /// S7comm server on ISO-on-TCP.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -544,9 +638,14 @@ impl Plant {
                     d.address
                 )));
             }
-            if d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() && d.bacnet.is_none() {
+            if d.modbus.is_none()
+                && d.enip.is_none()
+                && d.s7.is_none()
+                && d.bacnet.is_none()
+                && d.opcua.is_none()
+            {
                 return Err(bad(
-                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7] or [device.bacnet]"
+                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7], [device.bacnet] or [device.opcua]"
                         .into(),
                 ));
             }
@@ -565,6 +664,10 @@ impl Plant {
                         b.charset
                     )));
                 }
+            }
+            if let Some(o) = &d.opcua {
+                ports.push(("tcp", o.port));
+                check_opcua(o).map_err(&bad)?;
             }
             if let Some(m) = &d.modbus {
                 ports.push(("tcp", m.port));
@@ -681,6 +784,44 @@ fn check_modbus_identity(id: &ModbusIdentity) -> Result<(), String> {
                 "modbus object 0x{oid:02x} is reserved; private ids are 0x80..=0xff"
             ));
         }
+    }
+    Ok(())
+}
+
+/// What an OPC UA section must hold: endpoints with known modes and token types, hex that
+/// decodes, strings the protocol can carry.
+fn check_opcua(o: &OpcuaConfig) -> Result<(), String> {
+    if o.endpoints.is_empty() {
+        return Err("opcua.endpoints is empty: list at least one".into());
+    }
+    for e in &o.endpoints {
+        if !matches!(e.mode.as_str(), "none" | "sign" | "sign_and_encrypt") {
+            return Err(format!(
+                "opcua endpoint mode {:?} is not none, sign or sign_and_encrypt",
+                e.mode
+            ));
+        }
+        for t in &e.tokens {
+            if !matches!(
+                t.as_str(),
+                "anonymous" | "user_name" | "certificate" | "issued_token"
+            ) {
+                return Err(format!(
+                    "opcua token {t:?} is not anonymous, user_name, certificate or issued_token"
+                ));
+            }
+        }
+    }
+    if let Some(h) = &o.certificate_hex {
+        if h.len() % 2 != 0 || o.certificate().is_none() {
+            return Err("opcua certificate_hex is not an even number of hex digits".into());
+        }
+    }
+    if o.application_type > 3 {
+        return Err(format!(
+            "opcua application_type {} is not 0 (server) to 3 (discovery server)",
+            o.application_type
+        ));
     }
     Ok(())
 }

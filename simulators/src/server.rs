@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::fdlimit::{FdLimit, FdLimitError, Sockets};
 use crate::ledger::{EventKind, Ledger, LedgerEvent, Protocol, Where};
 use crate::plant::{Behaviour, DeviceConfig, OverLimit, Plant, WhileTripped};
-use crate::{Answer, Classified, PortOverride, StartOptions, bacnet, enip, modbus, s7};
+use crate::{Answer, Classified, PortOverride, StartOptions, bacnet, enip, modbus, opcua, s7};
 
 /// Why the plant could not start.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,7 @@ pub struct RunningDevice {
     pub enip_udp: Option<SocketAddr>,
     pub s7: Option<SocketAddr>,
     pub bacnet: Option<SocketAddr>,
+    pub opcua: Option<SocketAddr>,
 }
 
 /// A running plant. Dropping it without [`RunningPlant::shutdown`] also stops every
@@ -265,6 +266,7 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
             enip_udp: None,
             s7: None,
             bacnet: None,
+            opcua: None,
         };
         if let Some(m) = &dev.cfg.modbus {
             let l = bind_tcp(&dev, "modbus", SocketAddr::from((ip, map(m.port)))).await?;
@@ -328,6 +330,16 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
                 dev.clone(),
                 sock,
                 Protocol::Bacnet,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(o) = &dev.cfg.opcua {
+            let l = bind_tcp(&dev, "opcua", SocketAddr::from((ip, map(o.port)))).await?;
+            rd.opcua = Some(local(&l));
+            tasks.spawn(accept_loop(
+                dev.clone(),
+                l,
+                Protocol::Opcua,
                 stop_rx.clone(),
             ));
         }
@@ -509,6 +521,7 @@ async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, 
         Protocol::EnipTcp | Protocol::EnipUdp => (enip::HEADER_LEN, enip::frame_len),
         Protocol::S7 => (s7::HEADER_LEN, s7::frame_len),
         Protocol::Bacnet => (bacnet::HEADER_LEN, bacnet::frame_len),
+        Protocol::Opcua => (opcua::HEADER_LEN, opcua::frame_len),
     };
     let mut buf = vec![0u8; hlen];
     stream
@@ -535,6 +548,8 @@ fn length_field(proto: Protocol) -> std::ops::Range<usize> {
         Protocol::EnipTcp | Protocol::EnipUdp => 2..4,
         Protocol::S7 => 2..4,
         Protocol::Bacnet => 2..4,
+        // The low half of the u32 message size.
+        Protocol::Opcua => 4..6,
     }
 }
 
@@ -655,6 +670,7 @@ async fn serve(
 ) -> End {
     let proto = w.protocol;
     let mut s7_session = s7::Session::default();
+    let mut opcua_session = opcua::Session::default();
     let mut served = 0u32;
     loop {
         let frame = tokio::select! {
@@ -703,6 +719,13 @@ async fn serve(
             },
             Protocol::Bacnet => match &dev.cfg.bacnet {
                 Some(b) => bacnet::handle(b, &frame),
+                None => Answer::none(),
+            },
+            Protocol::Opcua => match &dev.cfg.opcua {
+                Some(o) => {
+                    let own = format!("opc.tcp://{}:{}", w.server.ip(), w.server.port());
+                    opcua_session.handle(o, &own, &frame)
+                }
                 None => Answer::none(),
             },
         };
@@ -857,6 +880,7 @@ fn classify(proto: Protocol, frame: &[u8]) -> Classified {
         Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(frame),
         Protocol::S7 => s7::classify(frame),
         Protocol::Bacnet => bacnet::classify(frame),
+        Protocol::Opcua => opcua::classify(frame),
     }
 }
 

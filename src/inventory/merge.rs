@@ -868,6 +868,7 @@ fn fold(b: &mut Builder, o: &Observation) {
                 Identity::Enip(id) => fold_enip(b, id, &src),
                 Identity::S7(id) => fold_s7(b, id, &src),
                 Identity::Bacnet(id) => fold_bacnet(b, id, &src),
+                Identity::Opcua(id) => fold_opcua(b, id, o.seen, &src),
             }
         }
         Fact::Service {
@@ -1022,6 +1023,11 @@ fn routed_summary(identity: &Identity) -> String {
             .or_else(|| s.module_name.clone())
             .unwrap_or_else(|| "s7".to_owned()),
         Identity::Bacnet(b) => bacnet_summary(b),
+        Identity::Opcua(u) => u
+            .application_name
+            .clone()
+            .or_else(|| u.application_uri.clone())
+            .unwrap_or_else(|| "opc ua".to_owned()),
     }
 }
 
@@ -1215,6 +1221,120 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
         &format!("0x{:08x}", id.serial),
         &s("serial_number"),
     );
+}
+
+/// An OPC UA server: BuildInfo (opt-in) names the manufacturer, product and software
+/// version; otherwise the application name is the product. The application URI, the
+/// endpoints' security and the findings (at the time the identity was seen) are kept as
+/// `opcua.*` attributes.
+fn fold_opcua(
+    b: &mut Builder,
+    id: &super::OpcuaIdentity,
+    seen: Option<DateTime<Utc>>,
+    src: &dyn Fn(String) -> Source,
+) {
+    let s = |what: &str| src(format!("opc ua {what}"));
+    let bi = id.build_info.as_ref();
+    if let Some(m) = bi.and_then(|b| b.manufacturer_name.as_deref()) {
+        b.field(
+            AssetField::Manufacturer,
+            &normalize::vendor_name(m),
+            &s("build info manufacturer name"),
+        );
+    }
+    match bi.and_then(|b| b.product_name.as_deref()) {
+        Some(p) => {
+            b.field(AssetField::ProductName, p, &s("build info product name"));
+            b.field(AssetField::Model, p, &s("build info product name"));
+        }
+        None => {
+            if let Some(n) = &id.application_name {
+                b.field(AssetField::ProductName, n, &s("application name"));
+            }
+        }
+    }
+    if let Some(v) = bi.and_then(|b| b.software_version.as_deref()) {
+        b.field(
+            AssetField::Firmware,
+            &normalize::firmware(v),
+            &s("build info software version"),
+        );
+    }
+    let dt = if id.application_type == "discovery_server" {
+        "OPC UA discovery server"
+    } else {
+        "OPC UA server"
+    };
+    b.field(AssetField::DeviceType, dt, &s("application type"));
+    if let Some(u) = &id.application_uri {
+        b.attribute("opcua.application_uri", u, &s("application uri"));
+    }
+    if let Some(u) = &id.product_uri {
+        b.attribute("opcua.product_uri", u, &s("product uri"));
+    }
+    let eps: Vec<String> = id
+        .endpoints
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{} [{}]",
+                e.security_mode,
+                e.security_policy,
+                e.user_tokens.join(",")
+            )
+        })
+        .collect();
+    if !eps.is_empty() {
+        b.attribute("opcua.endpoints", &eps.join("; "), &s("get endpoints"));
+    }
+    if let Some(c) = &id.certificate {
+        b.attribute(
+            "opcua.certificate.subject",
+            &c.subject,
+            &s("server certificate"),
+        );
+        b.attribute(
+            "opcua.certificate.sha256",
+            &c.sha256,
+            &s("server certificate"),
+        );
+        b.attribute(
+            "opcua.certificate.not_after",
+            &c.not_after.to_rfc3339(),
+            &s("server certificate"),
+        );
+    }
+    // Findings at the time the identity was seen (a certificate valid then may have
+    // expired since; the report's date says which).
+    if let Some(at) = seen {
+        for f in id.findings(at) {
+            let (name, detail) = match &f {
+                super::OpcuaFinding::SecurityModeNone { endpoint } => {
+                    ("security_mode_none", endpoint.clone())
+                }
+                super::OpcuaFinding::AnonymousOnUnsecured { endpoint } => {
+                    ("anonymous_on_unsecured", endpoint.clone())
+                }
+                super::OpcuaFinding::DeprecatedPolicy { endpoint, policy } => {
+                    ("deprecated_policy", format!("{policy} at {endpoint}"))
+                }
+                super::OpcuaFinding::CertificateExpired { not_after } => {
+                    ("certificate_expired", not_after.to_rfc3339())
+                }
+                super::OpcuaFinding::CertificateNotYetValid { not_before } => {
+                    ("certificate_not_yet_valid", not_before.to_rfc3339())
+                }
+                super::OpcuaFinding::CertificateSelfSigned { subject } => {
+                    ("certificate_self_signed", subject.clone())
+                }
+            };
+            b.attribute(
+                &format!("opcua.finding.{name}"),
+                &detail,
+                &s("security finding"),
+            );
+        }
+    }
 }
 
 fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {

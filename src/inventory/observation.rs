@@ -29,6 +29,8 @@ pub enum Protocol {
     S7Plus,
     /// BACnet/IP (UDP 47808).
     Bacnet,
+    /// OPC UA binary (UA TCP, port 4840).
+    Opcua,
     /// Anything else (a port that answered, nothing more known).
     Other,
 }
@@ -44,6 +46,7 @@ impl Protocol {
             Protocol::S7 => "s7",
             Protocol::S7Plus => "s7_plus",
             Protocol::Bacnet => "bacnet",
+            Protocol::Opcua => "opcua",
             Protocol::Other => "other",
         }
     }
@@ -234,6 +237,7 @@ pub enum Identity {
     Enip(EnipIdentity),
     S7(Box<S7Identity>),
     Bacnet(BacnetIdentity),
+    Opcua(Box<OpcuaIdentity>),
 }
 
 impl Identity {
@@ -244,6 +248,7 @@ impl Identity {
             Identity::Enip(_) => Protocol::Enip,
             Identity::S7(_) => Protocol::S7,
             Identity::Bacnet(_) => Protocol::Bacnet,
+            Identity::Opcua(_) => Protocol::Opcua,
         }
     }
 }
@@ -458,4 +463,162 @@ pub struct ObservationFile {
     /// What produced the set (the input file names, or the scan id).
     pub sources: Vec<String>,
     pub observations: Vec<Observation>,
+}
+
+/// An OPC UA server's identity: its application description and endpoints (GetEndpoints),
+/// the server certificate, and BuildInfo when a profile opted in to the anonymous session
+/// (`src/protocols/opcua/identity.rs` builds it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaIdentity {
+    /// ApplicationUri (`urn:open62541.server.application`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_uri: Option<String>,
+    /// ProductUri; `None` when the server sent a null string (the AnsiC stack does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_uri: Option<String>,
+    /// ApplicationName's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// `server`, `client`, `client_and_server`, `discovery_server` (or `unknown`).
+    pub application_type: String,
+    /// DiscoveryUrls of the application.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovery_urls: Vec<String>,
+    /// The endpoints, in the server's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<OpcuaEndpoint>,
+    /// The server certificate (the first endpoint's that carries one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<OpcuaCertificate>,
+    /// BuildInfo (node 2260), only when a profile opted in to the anonymous session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<OpcuaBuildInfo>,
+}
+
+/// One EndpointDescription.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaEndpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `none`, `sign`, `sign_and_encrypt` (`invalid` otherwise).
+    pub security_mode: String,
+    /// The policy's short name (`None`, `Basic256Sha256`), or the whole URI when it is not a
+    /// standard one.
+    pub security_policy: String,
+    /// User token types offered: `anonymous`, `user_name`, `certificate`, `issued_token`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_tokens: Vec<String>,
+    /// PolicyId of the anonymous token, when one is offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_policy_id: Option<String>,
+    pub security_level: u8,
+}
+
+/// The server certificate's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaCertificate {
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number as lowercase hex, without DER's sign byte.
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: String,
+    /// Issuer equals subject.
+    pub self_signed: bool,
+    /// DER length in bytes.
+    pub der_len: usize,
+}
+
+/// Server_ServerStatus_BuildInfo's children.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaBuildInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<DateTime<Utc>>,
+}
+
+/// A security finding (a flag in the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum OpcuaFinding {
+    /// An endpoint accepts SecurityMode None: anyone on the path can read and forge traffic.
+    SecurityModeNone {
+        endpoint: String,
+    },
+    /// That endpoint also accepts an Anonymous token: no credential is needed at all.
+    AnonymousOnUnsecured {
+        endpoint: String,
+    },
+    /// A deprecated policy (Basic128Rsa15, Basic256: SHA-1, deprecated since UA 1.04).
+    DeprecatedPolicy {
+        endpoint: String,
+        policy: String,
+    },
+    CertificateExpired {
+        not_after: DateTime<Utc>,
+    },
+    CertificateNotYetValid {
+        not_before: DateTime<Utc>,
+    },
+    CertificateSelfSigned {
+        subject: String,
+    },
+}
+
+impl OpcuaIdentity {
+    /// The security findings at `now` (certificate validity depends on it): endpoints with
+    /// SecurityMode None, an Anonymous token on such an endpoint, deprecated policies
+    /// (Basic128Rsa15, Basic256), an expired, not yet valid or self-signed certificate.
+    pub fn findings(&self, now: DateTime<Utc>) -> Vec<OpcuaFinding> {
+        let mut out = Vec::new();
+        for e in &self.endpoints {
+            let name = e.url.clone().unwrap_or_default();
+            if e.security_mode == "none" {
+                out.push(OpcuaFinding::SecurityModeNone {
+                    endpoint: name.clone(),
+                });
+                if e.user_tokens.iter().any(|t| t == "anonymous") {
+                    out.push(OpcuaFinding::AnonymousOnUnsecured {
+                        endpoint: name.clone(),
+                    });
+                }
+            }
+            if matches!(e.security_policy.as_str(), "Basic128Rsa15" | "Basic256") {
+                out.push(OpcuaFinding::DeprecatedPolicy {
+                    endpoint: name,
+                    policy: e.security_policy.clone(),
+                });
+            }
+        }
+        out.dedup();
+        if let Some(c) = &self.certificate {
+            if c.not_after < now {
+                out.push(OpcuaFinding::CertificateExpired {
+                    not_after: c.not_after,
+                });
+            }
+            if c.not_before > now {
+                out.push(OpcuaFinding::CertificateNotYetValid {
+                    not_before: c.not_before,
+                });
+            }
+            if c.self_signed {
+                out.push(OpcuaFinding::CertificateSelfSigned {
+                    subject: c.subject.clone(),
+                });
+            }
+        }
+        out
+    }
 }

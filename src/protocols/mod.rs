@@ -15,6 +15,7 @@ pub mod bacnet;
 pub mod detect;
 pub mod enip;
 pub mod modbus;
+pub mod opcua;
 pub mod plan;
 pub mod registry;
 pub mod s7;

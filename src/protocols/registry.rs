@@ -17,7 +17,7 @@ use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
 
-use super::{bacnet, enip, modbus, s7};
+use super::{bacnet, enip, modbus, opcua, s7};
 
 /// Everything otscout knows how to do with one protocol.
 ///
@@ -54,6 +54,18 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     /// probed, or the profile gives it nothing to ask).
     fn session(&self, _profile: &Profile, _port: u16) -> Option<Box<dyn Session>> {
         None
+    }
+
+    /// A session probing the host at `ip` (a protocol whose requests name the host, like
+    /// OPC UA's endpoint URL, overrides it); by default [`ProtocolSpec::session`].
+    fn session_for_host(
+        &self,
+        profile: &Profile,
+        ip: std::net::IpAddr,
+        port: u16,
+    ) -> Option<Box<dyn Session>> {
+        let _ = ip;
+        self.session(profile, port)
     }
 
     /// Requests a fully answering host receives from its probe (its first connection's,
@@ -170,8 +182,13 @@ pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
 /// usually names the vendor), Modbus, then S7 last, so vendor rules learned from the
 /// others can spare the most fragile stacks.
-pub static REGISTRY: &[&dyn ProtocolSpec] =
-    &[&enip::Enip, &modbus::Modbus, &s7::S7, &bacnet::Bacnet];
+pub static REGISTRY: &[&dyn ProtocolSpec] = &[
+    &enip::Enip,
+    &modbus::Modbus,
+    &s7::S7,
+    &bacnet::Bacnet,
+    &opcua::Opcua,
+];
 
 /// The registered protocol that owns a serialized protocol value, if any.
 pub fn spec_for(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
@@ -241,6 +258,7 @@ mod tests {
         p.s7.port = 1102;
         p.bacnet.port = 47809;
         p.bacnet.enabled = true;
+        p.opcua.port = 14840;
         p
     }
 
@@ -260,7 +278,8 @@ mod tests {
                 ("enip", Some(14818)),
                 ("modbus", Some(1502)),
                 ("s7", Some(1102)),
-                ("bacnet", Some(47809))
+                ("bacnet", Some(47809)),
+                ("opcua", Some(14840))
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

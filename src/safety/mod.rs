@@ -14,7 +14,7 @@
 //! the dispatch of the guard. SAFETY.md describes every allowed frame byte by byte.
 
 use crate::inventory::Protocol;
-use crate::protocols::{Refusal, bacnet, enip, modbus, s7};
+use crate::protocols::{Refusal, bacnet, enip, modbus, opcua, s7};
 
 // The request types live with their protocol; re-exported here so the one closed enum and
 // the types it nests are reviewable, and nameable, from one place.
@@ -39,6 +39,8 @@ pub enum SafeRequest {
     S7(s7::Safe),
     /// BACnet/IP (src/protocols/bacnet/safe.rs).
     Bacnet(bacnet::safe::Safe),
+    /// OPC UA binary, SecurityPolicy None (src/protocols/opcua/safe.rs).
+    Opcua(opcua::safe::Safe),
 }
 
 impl SafeRequest {
@@ -49,6 +51,7 @@ impl SafeRequest {
             SafeRequest::Enip(r) => r.kind(),
             SafeRequest::S7(r) => r.kind(),
             SafeRequest::Bacnet(r) => r.kind(),
+            SafeRequest::Opcua(r) => r.kind(),
         }
     }
 
@@ -59,6 +62,7 @@ impl SafeRequest {
             SafeRequest::Enip(_) => Protocol::Enip,
             SafeRequest::S7(_) => Protocol::S7,
             SafeRequest::Bacnet(_) => Protocol::Bacnet,
+            SafeRequest::Opcua(_) => Protocol::Opcua,
         }
     }
 
@@ -70,6 +74,7 @@ impl SafeRequest {
             SafeRequest::Enip(r) => r.detail(),
             SafeRequest::S7(r) => r.detail(),
             SafeRequest::Bacnet(r) => r.detail(),
+            SafeRequest::Opcua(r) => r.detail(),
         }
     }
 
@@ -80,6 +85,7 @@ impl SafeRequest {
             SafeRequest::Enip(r) => r.encode(out),
             SafeRequest::S7(r) => r.encode(out),
             SafeRequest::Bacnet(r) => r.encode(out),
+            SafeRequest::Opcua(r) => r.encode(out),
         }
     }
 
@@ -112,6 +118,11 @@ impl From<s7::Safe> for SafeRequest {
 impl From<bacnet::safe::Safe> for SafeRequest {
     fn from(r: bacnet::safe::Safe) -> Self {
         SafeRequest::Bacnet(r)
+    }
+}
+impl From<opcua::safe::Safe> for SafeRequest {
+    fn from(r: opcua::safe::Safe) -> Self {
+        SafeRequest::Opcua(r)
     }
 }
 
@@ -147,6 +158,7 @@ pub fn check(protocol: Protocol, frame: &[u8]) -> Result<&'static str, GuardErro
         Protocol::Enip => enip::safe::check,
         Protocol::S7 => s7::safe::check,
         Protocol::Bacnet => bacnet::safe::guard,
+        Protocol::Opcua => opcua::safe::guard,
         other => return Err(GuardError::UnknownProtocol { protocol: other }),
     };
     rule(frame).map_err(|r| match r {

@@ -37,6 +37,14 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::s7::SETUP_ACK,
             crate::s7::SZL_1C_REQ,
         ],
+        "opcua" => &[
+            crate::opcua::HEL,
+            crate::opcua::ACK,
+            crate::opcua::OPN_REQ,
+            crate::opcua::GEP_REQ,
+            crate::opcua::CLO,
+            crate::opcua::ERR,
+        ],
         _ => return None,
     };
     Some(v.iter().map(|h| hex(h)).collect())

@@ -19,6 +19,7 @@ mod inputs;
 mod interop;
 mod inventory;
 mod modbus;
+mod opcua;
 mod passive;
 mod passive_hardening;
 mod passive_precision;

@@ -28,7 +28,8 @@
 //! # The framing contract
 //! Stream framing is `frame_len(&[u8]) -> Result<Option<usize>, DecodeError>` per
 //! transport (MBAP [`modbus::frame_len`], ENIP encapsulation [`enip::frame_len`], TPKT
-//! [`s7::frame_len`], BVLC [`bacnet::frame_len`]), and every one of them keeps the same promise, so a caller never
+//! [`s7::frame_len`], BVLC [`bacnet::frame_len`],
+//! UA TCP [`opcua::frame_len`]), and every one of them keeps the same promise, so a caller never
 //! needs to check the answer against what it holds:
 //! - `Ok(Some(n))` only when the first `n` bytes of `buf` are one whole frame: always
 //!   `0 < n <= buf.len()`;
@@ -45,6 +46,7 @@ pub mod bacnet;
 pub mod cursor;
 pub mod enip;
 pub mod modbus;
+pub mod opcua;
 pub mod s7;
 
 pub use cursor::Cursor;
@@ -182,6 +184,23 @@ mod framing_contract {
             f
         })
     }
+    /// A UA TCP chunk: one of the seven types, a chunk byte the type allows, a body at
+    /// least the type's fixed fields long.
+    fn opcua_msg() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0usize..7,
+            prop::collection::vec(any::<u8>(), 24..600),
+            any::<bool>(),
+        )
+            .prop_map(|(t, body, intermediate)| {
+                let tags: [&[u8; 3]; 7] = [b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"MSG", b"CLO"];
+                let mut f = tags[t].to_vec();
+                f.push(if intermediate && t >= 4 { b'C' } else { b'F' });
+                f.extend(((8 + body.len()) as u32).to_le_bytes());
+                f.extend(body);
+                f
+            })
+    }
 
     fn check(frame_len: FrameLen, msgs: &[Vec<u8>], cuts: &[usize]) {
         let stream: Vec<u8> = msgs.concat();
@@ -224,6 +243,12 @@ mod framing_contract {
             cuts in prop::collection::vec(any::<usize>(), 0..12),
         ) {
             check(super::bacnet::frame_len, &msgs, &cuts);
+        }
+        fn opcua_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(opcua_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::opcua::frame_len, &msgs, &cuts);
         }
     }
 }

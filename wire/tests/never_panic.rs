@@ -5,7 +5,7 @@
 //! inputs through the guard, the identity mappings and the probe sessions as well.
 
 use otscout_wire::Cursor;
-use otscout_wire::{bacnet, enip, modbus, s7};
+use otscout_wire::{bacnet, enip, modbus, opcua, s7};
 use proptest::prelude::*;
 
 fn modbus_entry_points(bytes: &[u8]) {
@@ -156,6 +156,67 @@ fn bacnet_entry_points(bytes: &[u8]) {
     }
 }
 
+fn opcua_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = opcua::frame_len(bytes) {
+        assert!(
+            n > 0 && n <= bytes.len(),
+            "Some({n}) with {} held",
+            bytes.len()
+        );
+    }
+    if let Ok(f) = opcua::Frame::decode_exact(bytes) {
+        let mut out = Vec::new();
+        f.encode(&mut out);
+        // Whatever decodes as a whole frame encodes back to the bytes it came from.
+        assert_eq!(out, bytes);
+        if let opcua::Frame::Chunk(c) = &f {
+            if let Ok(p) = c.plain() {
+                let _ = opcua::Service::decode(p.body);
+                let _ = opcua::Reassembly::default().push(c.chunk, &p);
+            }
+        }
+    }
+    // The body alone, as a service.
+    let _ = opcua::Service::peek_type_id(bytes);
+    if let Ok(s) = opcua::Service::decode(bytes) {
+        let _ = s.request_header();
+        let _ = s.response_header();
+        let mut out = Vec::new();
+        s.encode(&mut out);
+    }
+    let _ = opcua::NodeId::decode_expanded(&mut Cursor::framed(bytes));
+    let _ = opcua::EndpointDescription::decode(&mut Cursor::framed(bytes));
+}
+
+/// Arbitrary bytes; a service body (a known type id and arbitrary fields); a UA TCP chunk
+/// of any type whose size covers arbitrary bytes.
+fn opcua_inputs() -> impl Strategy<Value = Vec<u8>> {
+    let ids: Vec<u32> = vec![
+        397, 422, 425, 428, 431, 446, 449, 452, 461, 464, 467, 470, 473, 476, 631, 634, 673,
+    ];
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        (
+            prop::sample::select(ids),
+            prop::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(id, tail)| {
+                let mut v = vec![1, 0];
+                v.extend_from_slice(&(id as u16).to_le_bytes());
+                v.extend_from_slice(&tail);
+                v
+            }),
+        (0usize..7, prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(t, tail)| {
+            let tags: [&[u8; 3]; 7] = [b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"MSG", b"CLO"];
+            let mut v = tags[t].to_vec();
+            v.push(b'F');
+            v.extend_from_slice(&((8 + tail.len()) as u32).to_le_bytes());
+            v.extend_from_slice(&tail);
+            v
+        }),
+    ]
+}
+
 /// Arbitrary bytes, or arbitrary bytes behind a header whose length covers them.
 fn behind(header: &'static [u8], len_at: usize, le: bool) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -213,5 +274,10 @@ proptest! {
             0..80),
     ) {
         bacnet_service_decoders(&data);
+    }
+
+    #[test]
+    fn opcua_decoders_never_panic(bytes in opcua_inputs()) {
+        opcua_entry_points(&bytes);
     }
 }

@@ -7,6 +7,7 @@ mod faults;
 mod ledger;
 mod models;
 mod nmap;
+mod opcua;
 mod pymodbus;
 mod scale;
 mod support;

@@ -26,6 +26,18 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
                     }
                 }
             }
+            Identity::Opcua(u) => {
+                if let Some(m) = u
+                    .build_info
+                    .as_ref()
+                    .and_then(|b| b.manufacturer_name.as_deref())
+                {
+                    names.push(normalize::vendor_name(m));
+                }
+                if let Some(p) = u.build_info.as_ref().and_then(|b| b.product_name.clone()) {
+                    names.push(p);
+                }
+            }
             Identity::S7(s) => {
                 let vendor = s
                     .manufacturer_id

@@ -39,6 +39,7 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
         connections: vec![ConnectionPlan {
             purpose: "device object identity".into(),
             requests,
+            follow_ups: Vec::new(),
         }],
         stop_rule: "one answered readpropertymultiple",
         notes,
