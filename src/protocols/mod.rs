@@ -7,7 +7,10 @@
 //! layout of issue 13 (see ARCHITECTURE.md): sessions, safe requests, passive analyzers,
 //! settings and the registry move in beside them later.
 
+pub mod dcp;
 pub mod enip;
+pub mod fins;
+pub mod fox;
 pub mod modbus;
 pub mod registry;
 pub mod s7;
