@@ -147,6 +147,8 @@ pub fn generate_with(opts: &GenerateOptions) -> Result<Plant, GenerateError> {
             modbus: None,
             enip: None,
             s7: None,
+            fins: None,
+            fox: None,
         };
         match kind {
             0 => {

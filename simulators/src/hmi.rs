@@ -326,6 +326,8 @@ impl Builder {
             Protocol::Modbus => d.modbus.as_ref().map_or(502, |m| m.port),
             Protocol::EnipTcp | Protocol::EnipUdp => d.enip.as_ref().map_or(44818, |e| e.port),
             Protocol::S7 => d.s7.as_ref().map_or(102, |s| s.port),
+            Protocol::FinsTcp | Protocol::FinsUdp => d.fins.as_ref().map_or(9600, |f| f.port),
+            Protocol::Fox => d.fox.as_ref().map_or(1911, |f| f.port),
         };
         self.conn += 1;
         let c = Conn {

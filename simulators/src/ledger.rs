@@ -18,6 +18,9 @@ pub enum Protocol {
     EnipTcp,
     EnipUdp,
     S7,
+    FinsTcp,
+    FinsUdp,
+    Fox,
 }
 
 impl Protocol {
@@ -28,6 +31,9 @@ impl Protocol {
             Protocol::EnipTcp => "enip_tcp",
             Protocol::EnipUdp => "enip_udp",
             Protocol::S7 => "s7",
+            Protocol::FinsTcp => "fins_tcp",
+            Protocol::FinsUdp => "fins_udp",
+            Protocol::Fox => "fox",
         }
     }
 }

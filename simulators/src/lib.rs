@@ -45,6 +45,8 @@
 
 pub mod enip;
 pub mod fdlimit;
+pub mod fins;
+pub mod fox;
 pub mod generate;
 pub mod hmi;
 pub mod ledger;

@@ -102,7 +102,7 @@ impl Writer {
             return;
         };
         let ts = ev.unix_micros;
-        if ev.protocol == Protocol::EnipUdp {
+        if matches!(ev.protocol, Protocol::EnipUdp | Protocol::FinsUdp) {
             match &ev.kind {
                 EventKind::Request { bytes, .. } => {
                     self.udp(ts, client.into(), server.into(), bytes)

@@ -65,6 +65,10 @@ pub struct DeviceConfig {
     pub modbus: Option<ModbusConfig>,
     pub enip: Option<EnipConfig>,
     pub s7: Option<S7Config>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fins: Option<FinsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fox: Option<FoxConfig>,
 }
 
 /// Fault injection and timing. Applies to every protocol the device serves.
@@ -345,6 +349,126 @@ fn state_3() -> u8 {
     3
 }
 
+/// Omron FINS server: FINS/TCP and FINS/UDP on the same port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FinsConfig {
+    #[serde(default = "port_9600")]
+    pub port: u16,
+    /// Serve FINS/TCP (default true).
+    #[serde(default = "yes")]
+    pub tcp: bool,
+    /// Serve FINS/UDP on the same port (default true).
+    #[serde(default = "yes")]
+    pub udp: bool,
+    /// The unit's own FINS node (the CP1L in omron_test.pcap: 200).
+    #[serde(default = "node_200")]
+    pub node: u8,
+    /// The node the FINS/TCP handshake assigns a client that asks for one (251 there).
+    #[serde(default = "node_251")]
+    pub client_node: u8,
+    /// End code of the Controller Data Read answer (0: normal, with the data).
+    #[serde(default)]
+    pub end_code: u16,
+    pub identity: FinsIdentity,
+}
+
+fn port_9600() -> u16 {
+    9600
+}
+fn node_200() -> u8 {
+    200
+}
+fn node_251() -> u8 {
+    251
+}
+
+/// What Controller Data Read answers (W342 5-3-1). Defaults: the CP1L's area data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FinsIdentity {
+    /// At most 20 bytes, NUL-padded.
+    pub model: String,
+    /// Spaces in place of the last NULs of the model field (the CP1L sends 3 NULs and
+    /// 4 spaces after `CP1L-EL20DR-D`).
+    #[serde(default)]
+    pub model_trailing_spaces: usize,
+    /// Up to two version strings, each NUL-padded to 10 bytes (`01.00`, `01.06`).
+    pub versions: Vec<String>,
+    #[serde(default = "cp1l_program")]
+    pub program_area_size: u16,
+    #[serde(default = "cp1l_iom")]
+    pub iom_size: u8,
+    #[serde(default = "cp1l_dm")]
+    pub dm_words: u16,
+    #[serde(default = "cp1l_tc")]
+    pub timer_counter_size: u8,
+    #[serde(default)]
+    pub expansion_dm_size: u8,
+    #[serde(default)]
+    pub steps: u16,
+    #[serde(default)]
+    pub memory_card_kind: u8,
+    #[serde(default)]
+    pub memory_card_size: u16,
+    /// The 40 bytes "for system use" (fewer are padded with zeros): the CP1L sends
+    /// 0x01 at offsets 19 and 37 and 0x03 at 39.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_use: Vec<u8>,
+}
+
+fn cp1l_program() -> u16 {
+    10
+}
+fn cp1l_iom() -> u8 {
+    23
+}
+fn cp1l_dm() -> u16 {
+    10768
+}
+fn cp1l_tc() -> u8 {
+    8
+}
+
+/// Niagara Fox station on TCP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FoxConfig {
+    #[serde(default = "port_1911")]
+    pub port: u16,
+    /// Send the login challenge after the hello, as a real station does (default true).
+    #[serde(default = "yes")]
+    pub challenge: bool,
+    /// Send the `sysInfo` bog object (a blob spanning lines) in the hello.
+    #[serde(default = "yes")]
+    pub sys_info: bool,
+    pub identity: FoxIdentity,
+}
+
+fn port_1911() -> u16 {
+    1911
+}
+
+/// The station hello's string fields; absent ones are not sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FoxIdentity {
+    pub host_name: Option<String>,
+    pub host_address: Option<String>,
+    pub app_name: Option<String>,
+    pub app_version: Option<String>,
+    pub vm_name: Option<String>,
+    pub vm_version: Option<String>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub station_name: Option<String>,
+    pub lang: Option<String>,
+    pub time_zone: Option<String>,
+    pub host_id: Option<String>,
+    pub vm_uuid: Option<String>,
+    pub brand_id: Option<String>,
+}
+
 /// S7comm server on ISO-on-TCP.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -490,9 +614,14 @@ impl Plant {
                     d.address
                 )));
             }
-            if d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() {
+            if d.modbus.is_none()
+                && d.enip.is_none()
+                && d.s7.is_none()
+                && d.fins.is_none()
+                && d.fox.is_none()
+            {
                 return Err(bad(
-                    "it serves no protocol; add [device.modbus], [device.enip] or [device.s7]"
+                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7], [device.fins] or [device.fox]"
                         .into(),
                 ));
             }
@@ -549,6 +678,45 @@ impl Plant {
                         return Err(bad(format!("s7 {field} {v:?} is longer than 32 bytes")));
                     }
                 }
+            }
+            if let Some(f) = &d.fins {
+                if f.tcp {
+                    ports.push(("tcp", f.port));
+                }
+                if f.udp {
+                    ports.push(("udp", f.port));
+                }
+                if !f.tcp && !f.udp {
+                    return Err(bad("fins serves neither tcp nor udp; set tcp or udp".into()));
+                }
+                if f.identity.model.len() > 20 {
+                    return Err(bad(format!(
+                        "fins model {:?} is longer than 20 bytes",
+                        f.identity.model
+                    )));
+                }
+                if f.identity.system_use.len() > 40 {
+                    return Err(bad(format!(
+                        "fins system_use has {} bytes; the field holds 40",
+                        f.identity.system_use.len()
+                    )));
+                }
+                if f.identity.versions.len() > 2 || f.identity.versions.iter().any(|v| v.len() > 9)
+                {
+                    return Err(bad(
+                        "fins versions: at most two strings of at most 9 bytes".into()
+                    ));
+                }
+                for (what, n) in [("node", f.node), ("client_node", f.client_node)] {
+                    if !(1..=254).contains(&n) || (what == "client_node" && n == f.node) {
+                        return Err(bad(format!(
+                            "fins {what} {n} must be 1..=254 and the two nodes must differ"
+                        )));
+                    }
+                }
+            }
+            if let Some(f) = &d.fox {
+                ports.push(("tcp", f.port));
             }
             for (proto, port) in ports {
                 // Port 0 means "any free port" and never collides.

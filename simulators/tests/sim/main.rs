@@ -3,6 +3,7 @@
 mod captures;
 mod cli;
 mod faults;
+mod ffd;
 mod ledger;
 mod models;
 mod nmap;
