@@ -7,6 +7,7 @@ mod ffd;
 mod ledger;
 mod models;
 mod nmap;
+mod pyfins;
 mod pymodbus;
 mod scale;
 mod support;
