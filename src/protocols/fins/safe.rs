@@ -239,6 +239,34 @@ mod tests {
     }
 
     #[test]
+    fn safety_md_shows_the_bytes_the_encoder_makes() {
+        let doc = include_str!("../../../SAFETY.md");
+        let spaced = |b: &[u8]| {
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let udp = Safe::ControllerDataRead {
+            transport: Transport::Udp,
+            dest_node: 0,
+            source_node: 0x63,
+            sid: 0xef,
+        };
+        assert!(doc.contains(&spaced(&udp.to_bytes())));
+        assert!(doc.contains("46494e53 0000000c 00000000 00000000 00000000"));
+        let tcp = Safe::ControllerDataRead {
+            transport: Transport::Tcp,
+            dest_node: 0xc8,
+            source_node: 0xfb,
+            sid: 5,
+        }
+        .to_bytes();
+        assert!(doc.contains("`46494e53 00000015 00000002 00000000`"));
+        assert_eq!(tcp.len(), 29);
+    }
+
+    #[test]
     fn a_mutated_byte_anywhere_is_refused_or_reparses_to_the_same_request() {
         for r in all() {
             let bytes = r.to_bytes();

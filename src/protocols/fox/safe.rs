@@ -74,6 +74,22 @@ mod tests {
     }
 
     #[test]
+    fn safety_md_shows_the_bytes_the_encoder_makes() {
+        let doc = include_str!("../../../SAFETY.md");
+        let hex: String = MINIMAL_HELLO.iter().map(|x| format!("{x:02x}")).collect();
+        let section = doc.split("## Niagara Fox").nth(1).expect("a fox section");
+        let shown: String = section
+            .lines()
+            .find(|l| l.starts_with("Hex: "))
+            .expect("a hex line")
+            .trim_start_matches("Hex: ")
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect();
+        assert_eq!(shown, hex);
+    }
+
+    #[test]
     fn a_mutated_byte_anywhere_is_refused() {
         for i in 0..MINIMAL_HELLO.len() {
             for x in [0u8, b'0', b'1', b'a', b'\n', b'}', 0xff] {
