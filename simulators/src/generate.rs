@@ -149,6 +149,7 @@ pub fn generate_with(opts: &GenerateOptions) -> Result<Plant, GenerateError> {
             s7: None,
             fins: None,
             fox: None,
+            profinet: None,
         };
         match kind {
             0 => {

@@ -43,6 +43,7 @@
 //! The simulator only ever binds loopback addresses: [`Plant::validate`] rejects anything
 //! else, so a plant file can never make it answer on a real network.
 
+pub mod dcp;
 pub mod enip;
 pub mod fdlimit;
 pub mod fins;

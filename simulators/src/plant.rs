@@ -69,6 +69,32 @@ pub struct DeviceConfig {
     pub fins: Option<FinsConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fox: Option<FoxConfig>,
+    /// A PROFINET device: nothing is served (DCP is layer 2); it appears only in the
+    /// synthesised engineering capture (`hmi::write_pcapng`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profinet: Option<ProfinetConfig>,
+}
+
+/// What a PROFINET device says in DCP (IEC 61158-6-10 4.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfinetConfig {
+    pub mac: [u8; 6],
+    pub name_of_station: String,
+    #[serde(default)]
+    pub vendor_value: String,
+    pub vendor_id: u16,
+    pub device_id: u16,
+    /// DeviceRoleDetails: 1 IO-Device, 2 IO-Controller.
+    #[serde(default = "role_device")]
+    pub device_role: u8,
+    pub ip: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+}
+
+fn role_device() -> u8 {
+    1
 }
 
 /// Fault injection and timing. Applies to every protocol the device serves.
@@ -619,6 +645,7 @@ impl Plant {
                 && d.s7.is_none()
                 && d.fins.is_none()
                 && d.fox.is_none()
+                && d.profinet.is_none()
             {
                 return Err(bad(
                     "it serves no protocol; add [device.modbus], [device.enip], [device.s7], [device.fins] or [device.fox]"
@@ -717,6 +744,18 @@ impl Plant {
             }
             if let Some(f) = &d.fox {
                 ports.push(("tcp", f.port));
+            }
+            if let Some(p) = &d.profinet {
+                // NameOfStation: at most 240 characters (IEC 61158-6-10, DNS-like labels).
+                if p.name_of_station.is_empty() || p.name_of_station.len() > 240 {
+                    return Err(bad(format!(
+                        "profinet name_of_station {:?} must be 1 to 240 bytes",
+                        p.name_of_station
+                    )));
+                }
+                if p.vendor_value.len() > 255 {
+                    return Err(bad("profinet vendor_value is longer than 255 bytes".into()));
+                }
             }
             for (proto, port) in ports {
                 // Port 0 means "any free port" and never collides.
