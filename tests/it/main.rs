@@ -12,6 +12,7 @@ mod golden;
 mod html;
 
 mod enip;
+mod ffd;
 mod inputs;
 mod interop;
 mod inventory;
