@@ -148,9 +148,12 @@ fn fox_capture_gives_the_jace_and_not_the_workbench() {
     assert_eq!(id.fox_version.as_deref(), Some("1.0"));
 }
 
+/// Frame number, source MAC, destination MAC and the bytes after the EtherType.
+type L2Frame = (usize, [u8; 6], [u8; 6], Vec<u8>);
+
 /// Every Ethernet frame's source, destination and what follows the EtherType, for the
 /// DCP EtherType only (the shared reader takes IPv4 only).
-fn dcp_frames(file: &Path) -> Vec<(usize, [u8; 6], [u8; 6], Vec<u8>)> {
+fn dcp_frames(file: &Path) -> Vec<L2Frame> {
     let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let cap = pcap_parser::PcapCapture::from_file(&data).expect("a legacy pcap");
     let mut out = Vec::new();
