@@ -82,10 +82,25 @@ pub struct FinsSessionConfig {
     pub response_timeout: Duration,
     /// SA1 over UDP (1-254). Omron units in "automatic generation (static)" address
     /// conversion answer to the host part equal to SA1 on their own subnet: the driver
-    /// sets it to the last octet of its own address so such a unit answers otscout.
+    /// sets it with [`source_node_for`] from its own address so such a unit answers otscout.
     pub source_node: u8,
     /// SID of the Controller Data Read.
     pub sid: u8,
+}
+
+/// SA1 for a FINS/UDP request from `local` (the driver's own source address): its last
+/// octet, so a unit in "automatic generation (static)" address conversion, which answers
+/// the host whose host part is SA1 on its own subnet, answers otscout and no one else.
+/// Host parts 0 and 255 are not FINS nodes (0 is the unit itself, 255 broadcast): then
+/// `fallback`, which must be 1-254 (the guard refuses anything else).
+pub fn source_node_for(local: std::net::IpAddr, fallback: u8) -> u8 {
+    match local {
+        std::net::IpAddr::V4(v4) => match v4.octets()[3] {
+            n @ 1..=254 => n,
+            _ => fallback,
+        },
+        std::net::IpAddr::V6(_) => fallback,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -528,6 +543,26 @@ mod tests {
             s.take_findings()[0].outcome,
             Outcome::Suspicious(_)
         ));
+    }
+
+    #[test]
+    fn the_udp_source_node_is_our_own_host_part() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(source_node_for(ip("10.1.1.173"), 0x63), 173);
+        assert_eq!(source_node_for(ip("10.1.1.0"), 0x63), 0x63);
+        assert_eq!(source_node_for(ip("10.1.1.255"), 0x63), 0x63);
+        assert_eq!(source_node_for(ip("::1"), 0x63), 0x63);
+        // Whatever it picks passes the guard.
+        for last in 0..=255u8 {
+            let node = source_node_for(ip(&format!("10.0.0.{last}")), 0x63);
+            let r = Safe::ControllerDataRead {
+                transport: Transport::Udp,
+                dest_node: 0,
+                source_node: node,
+                sid: 1,
+            };
+            assert_eq!(super::super::safe::check(&r.to_bytes()), Ok(r));
+        }
     }
 
     #[test]
