@@ -189,6 +189,57 @@ impl FoxSession {
     }
 }
 
+/// Fox over TLS (port 4911): the connection is the finding. Nothing is sent: no TLS
+/// ClientHello, no Fox; the driver closes with FIN as soon as the connection is up.
+#[derive(Debug)]
+pub struct FoxTlsSession {
+    port: u16,
+    outcome: Option<Outcome>,
+}
+
+/// What [`FoxTlsSession`] records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsOutcome {
+    /// The port accepted a TCP connection: a TLS Fox service is (probably) there.
+    Service {
+        port: u16,
+    },
+    NoAnswer(NoAnswerKind),
+}
+
+impl FoxTlsSession {
+    pub fn new(port: u16) -> Self {
+        FoxTlsSession {
+            port,
+            outcome: None,
+        }
+    }
+
+    /// Connected: done at once, with the service recorded.
+    pub fn on_connected(&mut self, _now: Instant) -> Step {
+        Step::Done
+    }
+
+    pub fn on_connection_lost(&mut self, _now: Instant, why: ConnectionLoss) -> Step {
+        let kind = match why {
+            ConnectionLoss::Refused => NoAnswerKind::Refused,
+            ConnectionLoss::ConnectTimeout => NoAnswerKind::Timeout,
+            ConnectionLoss::Reset => NoAnswerKind::Reset,
+            ConnectionLoss::Closed => NoAnswerKind::NotThisProtocol,
+        };
+        self.outcome = Some(Outcome::NoAnswer(kind));
+        Step::Done
+    }
+
+    /// The finding: the service when the connection came up, else why not.
+    pub fn outcome(&self) -> TlsOutcome {
+        match &self.outcome {
+            Some(Outcome::NoAnswer(k)) => TlsOutcome::NoAnswer(*k),
+            _ => TlsOutcome::Service { port: self.port },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +284,20 @@ fox a 1 -1 fox challenge\n{\n";
             // Nothing more is sent: the challenge is never answered.
             assert_eq!(s.on_bytes(t0, b"x"), Step::Done);
         }
+    }
+
+    #[test]
+    fn tls_fox_is_a_service_and_nothing_is_sent() {
+        let t0 = Instant::now();
+        let mut s = FoxTlsSession::new(4911);
+        assert_eq!(s.on_connected(t0), Step::Done);
+        assert_eq!(s.outcome(), TlsOutcome::Service { port: 4911 });
+        let mut s = FoxTlsSession::new(4911);
+        assert_eq!(
+            s.on_connection_lost(t0, ConnectionLoss::Refused),
+            Step::Done
+        );
+        assert_eq!(s.outcome(), TlsOutcome::NoAnswer(NoAnswerKind::Refused));
     }
 
     #[test]
