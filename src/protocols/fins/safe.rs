@@ -64,6 +64,25 @@ impl Safe {
         }
     }
 
+    /// The fields a reviewer needs beside the kind (dry runs): transport and nodes.
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::NodeAddressRequest => "fins/tcp, client node 0 (assigned by the unit)".into(),
+            Safe::ControllerDataRead {
+                transport,
+                dest_node,
+                source_node,
+                sid,
+            } => format!(
+                "{}, node {dest_node} from node {source_node}, sid {sid:#04x}",
+                match transport {
+                    Transport::Udp => "udp",
+                    Transport::Tcp => "fins/tcp",
+                }
+            ),
+        }
+    }
+
     /// The FINS header of a Controller Data Read.
     pub fn header(dest_node: u8, source_node: u8, sid: u8) -> Header {
         Header {

@@ -34,6 +34,11 @@ impl Safe {
         "fox.hello"
     }
 
+    /// The fields a reviewer needs beside the kind (dry runs): none, the message is fixed.
+    pub fn detail(&self) -> String {
+        String::new()
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Safe::MinimalHello => Message::minimal_hello().encode(out),
