@@ -19,6 +19,11 @@
 //! 4. **A limiting rate**: 200 of those devices at R = 200 requests/s with burst 10:
 //!    efficiency = ((requests - (burst - 1)) / R) / wall time; target at least 0.98.
 //!
+//! `OTSCOUT_SCAN_PARTS` picks parts (`3`, `1,2`; all by default) and
+//! `OTSCOUT_SCAN_ZERO_RUNS` the zero-latency runs (default 2; each prints its own ratio):
+//! `OTSCOUT_SCAN_PARTS=3 OTSCOUT_SCAN_ZERO_RUNS=8` samples the ratio's spread under the
+//! load of the moment.
+//!
 //! Every scan also prints its CPU time per request: the CPU the scanning threads (the
 //! runtime's workers and the thread that drives the scan) spent, over the requests sent.
 //! The plants run on a runtime of their own, so their CPU is not counted.
@@ -41,6 +46,19 @@
 //! | CPU per request, R = 200/s (the herd case) | 282 / 308 / 280 us | 108 / 175 / 140 / 200 us |
 //! | CPU per request, 10,000 devices | 70.5 / 74.8 / 74.6 us | 44.8 / 62.7 / 58.6 / 49.8 us |
 //! | CPU per request, 1,000 devices, lab | 34-50 us | 35-52 us |
+//!
+//! Zero latency again, 2026-12-07 15:13 UTC, at load 7.5-7.6 (five other engineers
+//! building), `OTSCOUT_SCAN_PARTS=3,4 OTSCOUT_SCAN_ZERO_RUNS=8`: eight runs of the same
+//! 3,056 requests took 0.230-0.439 s, 1.12 / 1.19 / 1.36 / 1.37 / 1.47 / 1.59 / 1.86 /
+//! 2.13x the 0.206 s floor (best 1.12x, within 1.15x), while the CPU per request stayed
+//! at 40-51 us. The scan needs 0.12-0.16 s of CPU for those requests: at a load of 7.5
+//! on 2 cores it waits for a core, and the wall time follows the load, not the work
+//! (the fastest runs used the least CPU per request too, 40 us). No overhead per host
+//! shows: `strace -c -f` over one run (plant included) counts per connection the
+//! socket, its options and flags, one connect and its getsockopt, the epoll
+//! registrations, the sends and receives, one shutdown and one close, and about three
+//! futex calls per request (wakeups between the runtime's two workers); nothing per host
+//! beyond its connections. R = 200/s efficiency in the same run: 1.001.
 //!
 //! The ledger showed at most one connection per device in every scan. The 10,000-device
 //! sweep sits at the global rate's floor ((29,595 - 1,000) / 10,000 = 2.86 s). The
@@ -84,8 +102,35 @@ fn main() {
     };
     println!("load average at the start: {}", load());
     let lab = otscout::profile::builtin("lab").expect("lab").profile;
+    let parts = std::env::var("OTSCOUT_SCAN_PARTS").unwrap_or_else(|_| "1,2,3,4".into());
+    let part = |n: &str| parts.split(',').any(|p| p.trim() == n);
+    let zero_runs: u32 = std::env::var("OTSCOUT_SCAN_ZERO_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+        .max(1);
 
-    // 1. Realistic latency, 1,000 devices, otscout against nmap.
+    if part("1") {
+        latency_vs_nmap(&b, &lab);
+    }
+    if part("2") {
+        ten_thousand(&b, &lab);
+    }
+    if part("3") || part("4") {
+        let plant = b.plant(1_000, &["127.87.0.0/16"], 0, 0);
+        if part("3") {
+            zero_latency(&b, &lab, &plant, zero_runs);
+        }
+        if part("4") {
+            limited_rate(&b, &lab, &plant);
+        }
+        b.stop(plant);
+    }
+    println!("load average at the end: {}", load());
+}
+
+/// 1. Realistic latency, 1,000 devices, otscout against nmap.
+fn latency_vs_nmap(b: &Bench, lab: &Profile) {
     let plant = b.plant(1_000, &["127.84.0.0/16"], LATENCY_MS, JITTER_MS);
     let mut best = None::<Duration>;
     for round in 1..=2 {
@@ -103,8 +148,10 @@ fn main() {
         nmap(&plant.targets, best.unwrap_or_default());
     }
     b.stop(plant);
+}
 
-    // 2. 10,000 devices with the same latency.
+/// 2. 10,000 devices with the same latency.
+fn ten_thousand(b: &Bench, lab: &Profile) {
     let plant = b.plant(
         10_000,
         &["127.85.0.0/16", "127.86.0.0/16"],
@@ -117,14 +164,19 @@ fn main() {
     ));
     ledger_check(&plant.running);
     b.stop(plant);
+}
 
-    // 3. Zero latency: against the floor of the hard caps.
-    let plant = b.plant(1_000, &["127.87.0.0/16"], 0, 0);
+/// 3. Zero latency: against the floor of the hard caps.
+fn zero_latency(b: &Bench, lab: &Profile, plant: &Plant, runs: u32) {
     let mut best = None::<(Duration, f64)>;
-    for round in 1..=2 {
-        let m = b.scan(&plant, lab.clone(), None);
+    for round in 1..=runs {
+        let m = b.scan(plant, lab.clone(), None);
         m.print(&format!("zero latency, 1,000 devices, lab, run {round}"));
-        let floor = floors(&lab, &m.report);
+        let floor = floors(lab, &m.report);
+        println!(
+            "  run {round}: {:.2}x the floor",
+            m.wall.as_secs_f64() / floor
+        );
         if best.is_none_or(|(w, _)| m.wall < w) {
             best = Some((m.wall, floor));
         }
@@ -139,12 +191,14 @@ fn main() {
         );
     }
     ledger_check(&plant.running);
+}
 
-    // 4. A limiting rate on 200 of those devices.
+/// 4. A limiting rate on 200 of the zero-latency plant's devices.
+fn limited_rate(b: &Bench, lab: &Profile, plant: &Plant) {
     let mut limited = lab.clone();
     limited.pacing.max_rate = RATE;
     limited.pacing.burst = BURST;
-    let m = b.scan(&plant, limited, Some(LIMITED_DEVICES));
+    let m = b.scan(plant, limited, Some(LIMITED_DEVICES));
     let requests = m.report.requests() as f64;
     // The burst's head start is taken out, so the figure never flatters the scan.
     let paced = requests - f64::from(BURST - 1);
@@ -156,8 +210,6 @@ fn main() {
         (paced / RATE) / m.wall.as_secs_f64()
     );
     ledger_check(&plant.running);
-    b.stop(plant);
-    println!("load average at the end: {}", load());
 }
 
 struct Bench<'a> {

@@ -18,7 +18,8 @@
 //! - `OTSCOUT_SITE_SWEEP=0` skips the /16 sweep.
 //! - `OTSCOUT_SITE_DIR` (default `target/site-bench`): where the files go (removed first).
 //!   Mind the disk: the scan's journal still holds one line per probed address (about
-//!   3.5 kB each with `lab`: some 230 MB for a /16, 900 MB for four).
+//!   3.6-4.1 kB each with `lab`: 238 MB for a /16, 1.08 GB for four); a 50,000-device run
+//!   writes about 2.1 GB in all.
 //!
 //! The plant runs as `otscout-sim run --shard K/N` processes, one per 12,500 devices: each
 //! binds about 16,700 sockets (its devices' TCP listeners plus UDP sockets for the
@@ -28,7 +29,36 @@
 //! captures together.
 //!
 //! # Measured
-//! 2026-12-07, the 2-core machine shared with other engineers' builds (load average 6-7.5),
+//! 2026-12-07 15:00-15:13 UTC, the 2-core machine shared with five other engineers' builds
+//! (load average 8.4-12.1 throughout), **release builds** (`nice -n 10 cargo bench --bench
+//! site`, defaults: 50,000 devices over four /16s, and the /16 sweep), report schema 4:
+//!
+//! | step | wall | CPU | peak memory | wrote |
+//! |---|---|---|---|---|
+//! | /16 holding 1,000 devices: scan (`lab`) | 17.1 s | 7.8 s | 637 MB | result 4.2 MB, report 3.1 MB (target < 50 MB), journal 238 MB |
+//! | 50,000 devices: generate | 0.7 s | 0.15 s | 68 MB | plant 20.9 MB |
+//! | plant start (4 shards) | 10.3 s | | 2,289 MB (4 processes, at the end of the scan) | |
+//! | scan (`lab`, 262,144 addresses) | 103.6 s (482 devices/s) | 38.9 s | 3,024 MB | result 207.3 MB, journal 1,080 MB |
+//! | passive import (4 captures) | 4.8 s (19 MB/s) | 1.6 s | 374 MB | 127.7 MB from 92.2 MB of pcapng |
+//! | merge + sign | 30.7 s | 15.1 s | 2,416 MB | **report 225.2 MB** for 50,001 assets |
+//! | verify | 15.7 s | 6.6 s | 2,141 MB | |
+//! | CSV | 7.1 s | 2.7 s | 1,722 MB | 16.6 MB |
+//! | HTML | 16.6 s | 5.4 s | 1,961 MB | 290.0 MB |
+//!
+//! Every step succeeded (the report is under the reader's 256 MiB cap, which a version-3
+//! report of about 1 GB was not). The report is 4.5 kB per asset: its tables 75.1 MB
+//! (sources 26.7, raw replies 20.7, facts 18.5, provenances 9.2), the assets 76.1 MB, the
+//! scan's per-host probe records and ledger 48.5 MB (0.97 kB per asset, written by the
+//! scan as it was), the observations 25.4 MB; it misses the 100 MB aim by 2.25x (next:
+//! the scan's host records and the raw replies, neither a representation of the report's
+//! own). Memory follows the assets: about 43 kB per asset at verify (9.5 times the report's
+//! size). The journal (4.1 kB per probed address, 212,000 of the 262,144 answering
+//! nothing) is the largest file by far: 4.8 times the report and half of all the run
+//! wrote; summarising its unanswered addresses would be a journal format change (and
+//! `--resume` reads it), left for the journal's owner. The scan's own 3.0 GB peak is also
+//! about the addresses probed, not the devices found (637 MB for one /16).
+//!
+//! Earlier, 2026-12-07, the 2-core machine shared with other engineers' builds (load average 6-7.5),
 //! **debug builds** (`cargo build --bench site`, the binary run directly): the shared disk
 //! was full that afternoon, so neither release builds nor the 50,000-device run (about
 //! 3 GB of files) could be made; the figures below are the bench's quick checks.
@@ -43,9 +73,8 @@
 //! itself is about 21 kB per asset of a generated plant scanned and captured (field
 //! objects repeat each source's full provenance; two-space indentation is about 40% of
 //! it): 12,500 assets already reach the 256 MiB the report reader accepts, so a
-//! 50,000-asset report (about 1 GB) is refused by `verify` and `report` until the
-//! per-asset size comes down (a provenance table referenced by index would be a schema
-//! change of its own).
+//! 50,000-asset report (about 1 GB) was refused by `verify` and `report` (report
+//! schema 3; schema 4's tables brought it to 4.5 kB per asset, above).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

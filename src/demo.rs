@@ -371,9 +371,9 @@ async fn with_plant(
     events(&DemoEvent::ScanFinished {
         elapsed: t.elapsed(),
     });
-    let doc = crate::cli::scan_result::document(
+    let doc = crate::probe::result::document(
         &report,
-        &crate::cli::scan_run::Meta {
+        &crate::probe::result::Meta {
             scope,
             exclusions: Vec::new(),
             operator: Some("otscout demo".into()),

@@ -12,11 +12,12 @@ use serde::Serialize;
 
 use crate::inventory::Protocol;
 use crate::probe::scan::PassiveGuide;
-use crate::profile::{self, EnipTransport, Loaded, Pacing, Profile, ProfileError};
-use crate::safety::{
-    CotpConnect, EnipList, EnipListCommand, ModbusReadDeviceId, S7ReadSzl, S7SetupCommunication,
-    SafeRequest,
-};
+use crate::profile::{self, Loaded, Pacing, Profile, ProfileError};
+use crate::protocols::{REGISTRY, spec_for};
+use crate::safety::SafeRequest;
+
+pub use crate::protocols::plan::{ConnectionPlan, ProbePlan};
+pub use crate::protocols::s7::plan::describe_tsap;
 use crate::target::{self, ScopeRequest, SpecInput, TargetError, TargetSet};
 
 /// What the operator asked for, before anything is resolved (the CLI fills it from flags).
@@ -118,205 +119,19 @@ impl ScanConfig {
     }
 }
 
-/// One connection (or, for ENIP over UDP, one exchange) of a probe, and what it sends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConnectionPlan {
-    /// What this connection is for (`unit id 255`, `TSAP 0x0102 (PG, rack 0, slot 2)`).
-    pub purpose: String,
-    /// The requests in order.
-    pub requests: Vec<SafeRequest>,
-}
-
-/// What one protocol's probe sends to one host, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbePlan {
-    pub protocol: Protocol,
-    pub port: u16,
-    /// `tcp` or `udp`.
-    pub transport: &'static str,
-    /// Connections in order; later ones are used only when earlier ones got no identity.
-    pub connections: Vec<ConnectionPlan>,
-    /// When the probe stops early.
-    pub stop_rule: &'static str,
-    /// Requests when the first unit id / TSAP answers (best case).
-    pub best_requests: usize,
-    /// Where a limit can stop the probe before its last connection.
-    pub notes: Vec<String>,
-}
-
-impl ProbePlan {
-    /// Requests if every connection is used (worst case).
-    pub fn max_requests(&self) -> usize {
-        self.connections.iter().map(|c| c.requests.len()).sum()
-    }
-
-    /// Requests if the first unit id or TSAP yields the identity (best case).
-    pub fn min_requests(&self) -> usize {
-        self.best_requests
-    }
-
-    /// TCP connections opened (UDP: none).
-    pub fn max_connections(&self) -> usize {
-        if self.transport == "udp" {
-            0
-        } else {
-            self.connections.len()
-        }
-    }
-}
-
 /// The probes a profile sends to every host in scope, in the order they run. A probe is
 /// skipped for a host once a vendor rule says so ([`Profile::rules_for`]).
 ///
 /// Ids (transaction ids, sender contexts, PDU references, COTP source references) are the
 /// first values a session would use; they do not change any length.
 pub fn probe_plans(p: &Profile) -> Vec<ProbePlan> {
-    let mut out = Vec::new();
-    if p.modbus.enabled {
-        let mut tid = 0u16;
-        // The unit ids the session tries: the same function decides both.
-        let units = &crate::probe::modbus::unit_plan(&[], &p.modbus.unit_ids).tried;
-        // One connection per unit id at most: a unit that answers ends the probe, a
-        // gateway exception (0x0A/0x0B) moves on on the same connection, and a unit that
-        // stays silent gets no other request on its connection: the next unit id goes out
-        // on a new one, after the cool-down (SAFETY.md, hard limits).
-        let connections = units
-            .iter()
-            .enumerate()
-            .map(|(i, &unit_id)| ConnectionPlan {
-                purpose: match i {
-                    0 => format!("unit id {unit_id}"),
-                    _ => format!(
-                        "unit id {unit_id}, if unit id {} did not answer (a new connection after a timeout)",
-                        units[i - 1]
-                    ),
-                },
-                requests: p
-                    .modbus
-                    .read_codes
-                    .iter()
-                    .map(|&read_code| {
-                        tid = tid.wrapping_add(1);
-                        SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
-                            transaction_id: tid,
-                            unit_id,
-                            read_code,
-                            object_id: 0,
-                        })
-                    })
-                    .collect(),
-            })
-            .collect::<Vec<_>>();
-        out.push(ProbePlan {
-            protocol: Protocol::Modbus,
-            port: p.modbus.port,
-            transport: "tcp",
-            connections,
-            stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
-                        after a timeout nothing more is sent on that connection",
-            best_requests: p.modbus.read_codes.len(),
-            notes: modbus_breaker_note(p, units.len()).into_iter().collect(),
-        });
-    }
-    if p.enip.enabled {
-        let mut requests = vec![SafeRequest::EnipList(EnipList {
-            command: EnipListCommand::ListIdentity,
-            sender_context: [0; 8],
-        })];
-        if p.enip.list_services {
-            requests.push(SafeRequest::EnipList(EnipList {
-                command: EnipListCommand::ListServices,
-                sender_context: [0; 8],
-            }));
-        }
-        out.push(ProbePlan {
-            protocol: Protocol::Enip,
-            port: p.enip.port,
-            transport: match p.enip.transport {
-                EnipTransport::Tcp => "tcp",
-                EnipTransport::Udp => "udp",
-            },
-            best_requests: requests.len(),
-            connections: vec![ConnectionPlan {
-                purpose: "discovery".into(),
-                requests,
-            }],
-            stop_rule: "one exchange",
-            notes: Vec::new(),
-        });
-    }
-    if p.s7.enabled {
-        let connections =
-            p.s7.tsaps
-                .iter()
-                .map(|&tsap| {
-                    let mut requests = vec![
-                        SafeRequest::CotpConnect(CotpConnect {
-                            src_ref: 1,
-                            calling_tsap: p.s7.local_tsap,
-                            called_tsap: tsap,
-                            tpdu_size_code: 0x0a,
-                        }),
-                        SafeRequest::S7SetupCommunication(S7SetupCommunication {
-                            pdu_ref: 1,
-                            max_amq_calling: 1,
-                            max_amq_called: 1,
-                            pdu_length: p.s7.pdu_length,
-                        }),
-                    ];
-                    for (i, &szl_id) in p.s7.szl_ids.iter().enumerate() {
-                        requests.push(SafeRequest::S7ReadSzl(S7ReadSzl {
-                            pdu_ref: 2 + i as u16,
-                            szl_id,
-                            szl_index: 0,
-                        }));
-                    }
-                    ConnectionPlan {
-                        purpose: format!("TSAP {}", describe_tsap(tsap)),
-                        requests,
-                    }
-                })
-                .collect::<Vec<ConnectionPlan>>();
-        out.push(ProbePlan {
-            best_requests: connections.first().map_or(0, |c| c.requests.len()),
-            protocol: Protocol::S7,
-            port: p.s7.port,
-            transport: "tcp",
-            connections,
-            stop_rule: "one connection per TSAP, stops at the first TSAP the CPU accepts; \
-                        fragmented SZL answers add read_szl_follow_up requests",
-            notes: Vec::new(),
-        });
-    }
-    out
-}
-
-/// The breaker counts each silent unit id (a response timeout) as a failure: with more
-/// unit ids than `breaker_failures`, a device silent to the first ones is left alone
-/// before the later ones are tried (the probe's result says "breaker opened").
-fn modbus_breaker_note(p: &Profile, units: usize) -> Option<String> {
-    let limit = p.pacing.breaker_failures as usize;
-    (units > limit).then(|| {
-        format!(
-            "the breaker leaves a device alone after {limit} silent unit ids in a row (pacing.breaker_failures): unit ids after the {limit}th are tried only if an earlier one answered; raise breaker_failures (at most 20) for a gateway with silent units"
-        )
-    })
-}
-
-/// `0x0102 (PG, rack 0, slot 2)`.
-pub fn describe_tsap(tsap: u16) -> String {
-    let kind = match tsap >> 8 {
-        1 => "PG",
-        2 => "OP",
-        3 => "S7-basic",
-        _ => "unknown type",
-    };
-    let low = tsap & 0xff;
-    format!(
-        "0x{tsap:04x} ({kind}, rack {}, slot {})",
-        low >> 5,
-        low & 0x1f
-    )
+    // Listed in the order of the profile's sections (the dry run's order since it
+    // began; the scan itself runs them in the registry's order).
+    profile::section_names()
+        .filter_map(|name| REGISTRY.iter().find(|spec| spec.name() == name))
+        .filter(|spec| spec.enabled(p))
+        .filter_map(|spec| spec.plan(p))
+        .collect()
 }
 
 /// A dry run's view of a scan: everything a change-control board wants to see.
@@ -412,24 +227,7 @@ pub struct PlanRequest {
 
 /// The fields of a request that a reviewer needs, beside its kind.
 pub fn request_detail(r: &SafeRequest) -> String {
-    match r {
-        SafeRequest::ModbusReadDeviceId(m) => format!(
-            "unit {}, read code 0x{:02x} ({:?})",
-            m.unit_id,
-            m.read_code.code(),
-            m.read_code
-        )
-        .to_lowercase(),
-        SafeRequest::EnipList(_) => String::new(),
-        SafeRequest::CotpConnect(c) => format!(
-            "calling TSAP 0x{:04x}, called TSAP 0x{:04x}",
-            c.calling_tsap, c.called_tsap
-        ),
-        SafeRequest::S7SetupCommunication(s) => format!("PDU length {}", s.pdu_length),
-        SafeRequest::S7ReadSzl(z) => format!("SZL 0x{:04x} index 0x{:04x}", z.szl_id, z.szl_index),
-        SafeRequest::S7ReadSzlFollowUp(f) => format!("sequence {}", f.sequence_number),
-        SafeRequest::CotpDisconnect(_) => String::new(),
-    }
+    r.detail()
 }
 
 /// Estimated duration, from the pacing alone (network round trips are not known).
@@ -675,7 +473,7 @@ impl Plan {
             for r in &self.vendor_rules {
                 let mut what = Vec::new();
                 if !r.skip_protocols.is_empty() {
-                    let names: Vec<&str> =
+                    let names: Vec<String> =
                         r.skip_protocols.iter().map(|p| protocol_name(*p)).collect();
                     what.push(format!("skip {}", names.join(", ")));
                 }
@@ -776,7 +574,7 @@ fn variants(cfg: &ScanConfig, guide: &PassiveGuide) -> Vec<(PlanVariant, Vec<Pro
                 sample: hosts.iter().take(SAMPLE).copied().collect(),
                 probes: plans
                     .iter()
-                    .filter(|pp| matches!(pp.protocol, Protocol::Modbus | Protocol::S7))
+                    .filter(|pp| spec_for(pp.protocol).is_some_and(|spec| spec.passive_guided()))
                     .map(plan_probe)
                     .collect(),
                 requests_per_host_max: plans.iter().map(|pp| pp.max_requests() as u64).sum(),
@@ -788,17 +586,13 @@ fn variants(cfg: &ScanConfig, guide: &PassiveGuide) -> Vec<(PlanVariant, Vec<Pro
         .collect()
 }
 
-/// The protocol's name as in profiles and JSON (`modbus`, `enip`, `s7`).
-pub fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Modbus => "modbus",
-        Protocol::Enip => "enip",
-        Protocol::Cip => "cip",
-        Protocol::CipIo => "cip_io",
-        Protocol::S7 => "s7",
-        Protocol::S7Plus => "s7_plus",
-        Protocol::Other => "other",
-    }
+/// The protocol's name as in profiles and JSON (`modbus`, `enip`, `s7`): its serde name.
+pub fn protocol_name(p: Protocol) -> String {
+    // A unit variant serialises to its name; nothing here can fail.
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// `2.5 s`, `3 min 20 s`, `4 h 10 min`.

@@ -20,7 +20,25 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::inventory::Protocol;
-use crate::safety::ReadDeviceIdCode;
+use crate::protocols::REGISTRY;
+pub use crate::protocols::enip::settings::{EnipSettings, EnipTransport};
+pub use crate::protocols::modbus::settings::ModbusSettings;
+pub use crate::protocols::s7::settings::S7Settings;
+pub use crate::protocols::settings::Invalid;
+use crate::protocols::settings::{Kind, range_u64};
+
+/// The protocol sections of a profile, in the order of its TOML tables (the dry run lists
+/// its probes in this order).
+pub fn section_names() -> impl Iterator<Item = &'static str> {
+    TOP.iter()
+        .filter(|(name, kind)| matches!(kind, Kind::Table) && *name != "pacing")
+        .map(|(name, _)| *name)
+}
+
+/// The names of the protocols a profile can enable, in probe order.
+fn probed_names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|spec| spec.name()).collect()
+}
 
 /// Limits no profile can lift (SAFETY.md, "Hard limits").
 pub mod caps {
@@ -122,60 +140,6 @@ impl Pacing {
         });
         std::time::Duration::from_millis(ms)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModbusSettings {
-    pub enabled: bool,
-    pub port: u16,
-    /// Unit ids to try in order, stopping at the first that answers.
-    pub unit_ids: Vec<u8>,
-    /// Read codes to ask, in order.
-    pub read_codes: Vec<ReadDeviceIdCode>,
-    /// Allow unit ids other than 255 and 0 in `unit_ids`.
-    #[serde(default)]
-    pub allow_other_unit_ids: bool,
-    /// Allow the `extended` read code (objects 0x80-0xFF, vendor-specific).
-    #[serde(default)]
-    pub allow_extended: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EnipTransport {
-    Tcp,
-    Udp,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnipSettings {
-    pub enabled: bool,
-    pub port: u16,
-    pub transport: EnipTransport,
-    /// Also send List Services after List Identity.
-    pub list_services: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S7Settings {
-    pub enabled: bool,
-    pub port: u16,
-    /// Remote (called) TSAPs to try in order, one connection each, stopping at the first
-    /// the CPU accepts. High byte: connection type (0x01 PG, 0x02 OP, 0x03 S7-basic);
-    /// low byte: rack * 32 + slot.
-    pub tsaps: Vec<u16>,
-    /// Local (calling) TSAP.
-    pub local_tsap: u16,
-    /// SZL ids to read (index 0 each).
-    pub szl_ids: Vec<u16>,
-    /// PDU length to propose in Setup Communication.
-    pub pdu_length: u16,
-    /// Allow TSAP 0x0101 (PG, rack 0 slot 1: S7-1200/1500) in `tsaps`.
-    #[serde(default)]
-    pub allow_tsap_0101: bool,
 }
 
 /// Applies once a device's vendor or family is known.
@@ -369,87 +333,18 @@ impl Profile {
             );
         }
 
-        let m = &self.modbus;
-        range_u64("modbus.port", m.port.into(), 1, 65_535)?;
-        list_len(
-            "modbus.unit_ids",
-            m.unit_ids.len(),
-            crate::probe::modbus::MAX_UNIT_IDS,
-        )?;
-        no_dups("modbus.unit_ids", &m.unit_ids)?;
-        if let Some(u) = m
-            .unit_ids
-            .iter()
-            .find(|u| **u != 255 && **u != 0 && !m.allow_other_unit_ids)
-        {
-            return bad(
-                "modbus.unit_ids",
-                format!(
-                    "may hold only 255 and 0 unless modbus.allow_other_unit_ids = true, got {u}"
-                ),
-            );
-        }
-        list_len("modbus.read_codes", m.read_codes.len(), 3)?;
-        no_dups("modbus.read_codes", &m.read_codes)?;
-        for code in &m.read_codes {
-            match code {
-                ReadDeviceIdCode::Individual => {
-                    return bad(
-                        "modbus.read_codes",
-                        "may not hold `individual` (use basic, regular, extended)".into(),
-                    );
-                }
-                ReadDeviceIdCode::Extended if !m.allow_extended => {
-                    return bad(
-                        "modbus.read_codes",
-                        "may hold `extended` only when modbus.allow_extended = true".into(),
-                    );
-                }
-                _ => {}
-            }
-        }
+        // Each protocol's section, in the order of the profile's sections.
+        self.modbus.validate()?;
+        self.enip.validate()?;
+        self.s7.validate()?;
 
-        range_u64("enip.port", self.enip.port.into(), 1, 65_535)?;
-
-        let s = &self.s7;
-        range_u64("s7.port", s.port.into(), 1, 65_535)?;
-        list_len("s7.tsaps", s.tsaps.len(), 8)?;
-        no_dups("s7.tsaps", &s.tsaps)?;
-        for t in &s.tsaps {
-            if !(1..=3).contains(&(t >> 8)) {
-                return bad(
-                    "s7.tsaps",
-                    format!(
-                        "high byte must be the connection type 0x01 (PG), 0x02 (OP) or 0x03 (S7-basic), got 0x{t:04x}"
-                    ),
-                );
-            }
-            if *t == 0x0101 && !s.allow_tsap_0101 {
-                return bad(
-                    "s7.tsaps",
-                    "may hold 0x0101 (S7-1200/1500) only when s7.allow_tsap_0101 = true".into(),
-                );
-            }
-        }
-        if s.local_tsap == 0 {
-            return bad("s7.local_tsap", "must not be 0".into());
-        }
-        list_len("s7.szl_ids", s.szl_ids.len(), 2)?;
-        no_dups("s7.szl_ids", &s.szl_ids)?;
-        if let Some(id) = s.szl_ids.iter().find(|id| **id != 0x0011 && **id != 0x001C) {
-            return bad(
-                "s7.szl_ids",
-                format!(
-                    "may hold only 0x0011 (module identification) and 0x001c (component identification), got 0x{id:04x}"
-                ),
-            );
-        }
-        range_u64("s7.pdu_length", s.pdu_length.into(), 240, 960)?;
-
-        if !(m.enabled || self.enip.enabled || s.enabled) {
+        if !REGISTRY.iter().any(|spec| spec.enabled(self)) {
             return bad(
                 "modbus.enabled",
-                "no protocol is enabled: enable at least one of modbus, enip, s7".into(),
+                format!(
+                    "no protocol is enabled: enable at least one of {}",
+                    probed_names().join(", ")
+                ),
             );
         }
 
@@ -461,11 +356,11 @@ impl Profile {
             if let Some(p) = r
                 .skip_protocols
                 .iter()
-                .find(|p| !matches!(p, Protocol::Modbus | Protocol::Enip | Protocol::S7))
+                .find(|p| !REGISTRY.iter().any(|spec| spec.protocol() == **p))
             {
                 return bad(
                     &key("skip_protocols"),
-                    format!("may hold only modbus, enip, s7, got {p:?}"),
+                    format!("may hold only {}, got {p:?}", probed_names().join(", ")),
                 );
             }
             if let Some(ms) = r.host_interval_ms {
@@ -496,15 +391,6 @@ impl Profile {
     }
 }
 
-/// A key whose value is out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key} {problem}")]
-pub struct Invalid {
-    /// Dotted key, e.g. `pacing.max_rate`.
-    pub key: String,
-    pub problem: String,
-}
-
 /// Refuses a string with a control character (newline, tab, escape, DEL, C1).
 fn no_control(key: &str, v: &str) -> Result<(), Invalid> {
     match v.chars().find(|c| c.is_control()) {
@@ -521,53 +407,6 @@ fn control_problem(c: char) -> String {
         "must not contain control characters (newline, tab, escape sequences), found {}",
         c.escape_unicode()
     )
-}
-
-fn range_u64(key: &str, v: u64, min: u64, max: u64) -> Result<(), Invalid> {
-    if v < min || v > max {
-        let hard_floor = key.contains("cooldown") || key.contains("host_interval");
-        let hard_ceiling = matches!(
-            key,
-            "pacing.hosts_in_flight" | "pacing.burst" | "pacing.retries"
-        );
-        let cap = if (v < min && hard_floor) || (v > max && hard_ceiling) {
-            " (hard limit)"
-        } else {
-            ""
-        };
-        let problem = if v < min {
-            format!("must be at least {min}{cap}, got {v}")
-        } else {
-            format!("must be at most {max}{cap}, got {v}")
-        };
-        return Err(Invalid {
-            key: key.to_string(),
-            problem,
-        });
-    }
-    Ok(())
-}
-
-fn list_len(key: &str, len: usize, max: usize) -> Result<(), Invalid> {
-    if len == 0 || len > max {
-        return Err(Invalid {
-            key: key.to_string(),
-            problem: format!("must hold 1 to {max} entries, got {len}"),
-        });
-    }
-    Ok(())
-}
-
-fn no_dups<T: PartialEq + std::fmt::Debug>(key: &str, v: &[T]) -> Result<(), Invalid> {
-    for (i, a) in v.iter().enumerate() {
-        if v[..i].contains(a) {
-            return Err(Invalid {
-                key: key.to_string(),
-                problem: format!("holds {a:?} twice"),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Why a profile could not be loaded. `source` names the file, `builtin:NAME` or `--set`.
@@ -847,20 +686,6 @@ fn join(prefix: &str, k: &str) -> String {
     }
 }
 
-/// The type each key of the schema takes.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Str,
-    Bool,
-    Float,
-    UInt(u64),
-    Enum(&'static [&'static str]),
-    UIntList(u64),
-    EnumList(&'static [&'static str]),
-    Table,
-    RuleList,
-}
-
 const TOP: &[(&str, Kind)] = &[
     ("name", Kind::Str),
     ("description", Kind::Str),
@@ -887,32 +712,6 @@ const PACING: &[(&str, Kind)] = &[
     ("connections_per_host", Kind::UInt(u32::MAX as u64)),
     ("requests_in_flight", Kind::UInt(u32::MAX as u64)),
 ];
-const MODBUS: &[(&str, Kind)] = &[
-    ("enabled", Kind::Bool),
-    ("port", Kind::UInt(65_535)),
-    ("unit_ids", Kind::UIntList(255)),
-    (
-        "read_codes",
-        Kind::EnumList(&["basic", "regular", "extended", "individual"]),
-    ),
-    ("allow_other_unit_ids", Kind::Bool),
-    ("allow_extended", Kind::Bool),
-];
-const ENIP: &[(&str, Kind)] = &[
-    ("enabled", Kind::Bool),
-    ("port", Kind::UInt(65_535)),
-    ("transport", Kind::Enum(&["tcp", "udp"])),
-    ("list_services", Kind::Bool),
-];
-const S7: &[(&str, Kind)] = &[
-    ("enabled", Kind::Bool),
-    ("port", Kind::UInt(65_535)),
-    ("tsaps", Kind::UIntList(65_535)),
-    ("local_tsap", Kind::UInt(65_535)),
-    ("szl_ids", Kind::UIntList(65_535)),
-    ("pdu_length", Kind::UInt(65_535)),
-    ("allow_tsap_0101", Kind::Bool),
-];
 const RULE: &[(&str, Kind)] = &[
     ("match", Kind::Str),
     ("skip_protocols", Kind::EnumList(&["modbus", "enip", "s7"])),
@@ -925,10 +724,10 @@ fn section(name: &str) -> Option<&'static [(&'static str, Kind)]> {
     match name {
         "" => Some(TOP),
         "pacing" => Some(PACING),
-        "modbus" => Some(MODBUS),
-        "enip" => Some(ENIP),
-        "s7" => Some(S7),
-        _ => None,
+        _ => REGISTRY
+            .iter()
+            .find(|spec| spec.name() == name)
+            .map(|spec| spec.settings_schema()),
     }
 }
 

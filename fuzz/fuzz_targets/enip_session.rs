@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use otscout::probe::enip::{EnipSession, EnipSessionConfig};
-use otscout::probe::{Session, Step};
+use otscout::protocols::enip::session::{EnipSession, EnipSessionConfig};
+use otscout::protocols::session::{Session, Step};
 use otscout::profile::EnipTransport;
 
 fuzz_target!(|data: &[u8]| {

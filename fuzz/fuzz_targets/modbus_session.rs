@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
-use otscout::probe::{Session, Step};
+use otscout::protocols::modbus::session::{ModbusSession, ModbusSessionConfig};
+use otscout::protocols::session::{Session, Step};
 use otscout::safety::{ReadDeviceIdCode, emit};
 
 fuzz_target!(|data: &[u8]| {

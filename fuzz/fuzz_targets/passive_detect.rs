@@ -4,13 +4,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use otscout::passive::detect;
+use otscout::protocols::{enip, modbus, s7};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(c) = detect::candidate(data) {
         // Whatever it accepts, the same bytes are accepted again with the same key.
         assert_eq!(detect::candidate(data), Some(c));
     }
-    let _ = detect::modbus(data);
-    let _ = detect::enip(data);
-    let _ = detect::s7(data);
+    let _ = modbus::detect::frames(data);
+    let _ = enip::detect::frames(data);
+    let _ = s7::detect::frames(data);
 });

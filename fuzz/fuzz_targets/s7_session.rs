@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use otscout::probe::s7::{S7Session, S7SessionConfig};
-use otscout::probe::{Session, Step};
+use otscout::protocols::s7::session::{S7Session, S7SessionConfig};
+use otscout::protocols::session::{Session, Step};
 use otscout::safety::emit;
 
 fuzz_target!(|data: &[u8]| {

@@ -230,28 +230,10 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
+/// One line naming an identity, in its protocol's words.
 fn describe(id: &Identity) -> String {
-    match id {
-        Identity::Modbus(m) => {
-            let o = |k: u8| m.objects.get(&k).map(String::as_str).unwrap_or("?");
-            format!("modbus unit {}: {} {} {}", m.unit_id, o(0), o(1), o(2))
-        }
-        Identity::Enip(e) => format!(
-            "enip vendor {} type {} product {}: {} rev {}.{} serial {:#010x}",
-            e.vendor_id,
-            e.device_type,
-            e.product_code,
-            e.product_name,
-            e.revision_major,
-            e.revision_minor,
-            e.serial
-        ),
-        Identity::S7(s) => format!(
-            "s7 {} {} firmware {} serial {}",
-            s.order_number.as_deref().unwrap_or("?"),
-            s.module_name.as_deref().unwrap_or("?"),
-            s.firmware.as_deref().unwrap_or("?"),
-            s.serial.as_deref().unwrap_or("?")
-        ),
-    }
+    crate::protocols::REGISTRY
+        .iter()
+        .find_map(|s| s.describe(id))
+        .unwrap_or_default()
 }

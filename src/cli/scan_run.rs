@@ -295,7 +295,7 @@ async fn run(opts: RunOptions, deadline: Option<DateTime<Utc>>) -> anyhow::Resul
     let mut report = report?;
     // A resumed scan started when its journal did.
     report.started = report.started.min(first_started);
-    let doc = super::scan_result::document(
+    let doc = crate::probe::result::document(
         &report,
         &Meta {
             scope: opts.scope,
@@ -440,14 +440,7 @@ fn check_outputs(files: &[(&'static str, PathBuf)], fresh: bool) -> anyhow::Resu
 }
 
 /// What the result file says about the run beyond the engine's report.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    pub scope: Vec<String>,
-    pub exclusions: Vec<String>,
-    pub operator: Option<String>,
-    pub host: Option<String>,
-    pub site: Option<String>,
-}
+pub use crate::probe::result::Meta;
 
 /// Tracing logs on stderr for `-v` (debug) and `-vv` (trace); `RUST_LOG` overrides.
 pub fn init_tracing(verbose: u8) {

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::normalize;
-use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity};
+use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity, operation_name};
 use super::observation::{
     Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
 };
@@ -42,8 +42,10 @@ pub const REPORT_FORMAT: &str = "otscout-report";
 /// the `mac_oui` provenance and `advisories` (matched CSAF advisories); every version-1 report is a valid version-2 report
 /// with none of them. Version 3 summarises a scan's addresses that answered nothing as
 /// ranges (`scans[].unanswered`, [`super::unanswered`]); a version-2 report is a version-3
-/// report without them. All three are read.
-pub const REPORT_VERSION: u32 = 3;
+/// report without them. Version 4 names each source, fact and raw reply once, in a table
+/// the assets and observations refer to by index, and is unindented
+/// ([`super::tables`]); the inventory is the same. All four are read.
+pub const REPORT_VERSION: u32 = 4;
 /// The oldest report schema version this build reads.
 pub const REPORT_VERSION_MIN: u32 = 1;
 
@@ -180,7 +182,11 @@ pub struct Inventory {
     pub links: Vec<Link>,
     /// Every observation that went in, sorted and deduplicated: the evidence, and what a
     /// later merge of this report folds again. In a fleet report: those of inputs that
-    /// named no site; each site's are under `sites`.
+    /// named no site; each site's are under `sites`. By reference in a version-4 report.
+    #[serde(
+        serialize_with = "super::tables::serialize_observations",
+        deserialize_with = "super::tables::deserialize_observations"
+    )]
     pub observations: Vec<Observation>,
     /// A fleet report's sites, sorted by name: each with its scans and observations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -188,7 +194,7 @@ pub struct Inventory {
     /// Published advisories matched to the assets (`merge --csaf`; schema version 2). Not
     /// folded by a later merge: matches are made again from the advisories given then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advisories: Option<crate::advisories::Matches>,
+    pub advisories: Option<super::advisory::Matches>,
 }
 
 /// One site of a fleet report: what a later merge folds again for it.
@@ -196,6 +202,10 @@ pub struct Inventory {
 pub struct SiteData {
     pub site: String,
     pub scans: Vec<ScanMeta>,
+    #[serde(
+        serialize_with = "super::tables::serialize_observations",
+        deserialize_with = "super::tables::deserialize_observations"
+    )]
     pub observations: Vec<Observation>,
 }
 
@@ -327,7 +337,8 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    fn of(p: &Provenance) -> Self {
+    /// The kind of a source with this provenance.
+    pub fn of(p: &Provenance) -> Self {
         match p {
             Provenance::Active { .. } => SourceKind::Active,
             Provenance::Pcap { .. } | Provenance::Zeek { .. } => SourceKind::Passive,
@@ -337,12 +348,12 @@ impl SourceKind {
     }
 }
 
-/// One source of one value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// One source of one value. Its JSON forms (inline, or by reference into a version-4
+/// report's tables) are in [`super::tables`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Source {
     pub kind: SourceKind,
     pub provenance: Provenance,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<DateTime<Utc>>,
     /// Which part of the observation gave the value (`modbus object 0x00 VendorName`,
     /// `enip vendor_id 1`, `s7 szl 0x0011 index 0x0001`, `csv column vendor`, …).
@@ -850,11 +861,14 @@ fn fold(b: &mut Builder, o: &Observation) {
                 &src(format!("identity read through {path}")),
             );
         }
-        Fact::Identity { identity } => match identity {
-            Identity::Modbus(id) => fold_modbus(b, id, &src),
-            Identity::Enip(id) => fold_enip(b, id, &src),
-            Identity::S7(id) => fold_s7(b, id, &src),
-        },
+        Fact::Identity { identity } => {
+            b.protocols.insert(identity.protocol());
+            match identity {
+                Identity::Modbus(id) => fold_modbus(b, id, &src),
+                Identity::Enip(id) => fold_enip(b, id, &src),
+                Identity::S7(id) => fold_s7(b, id, &src),
+            }
+        }
         Fact::Service {
             transport,
             port,
@@ -947,7 +961,12 @@ fn fold(b: &mut Builder, o: &Observation) {
             b.protocols.insert(*protocol);
             let e = b
                 .operations
-                .entry((*actor, *protocol, *kind, function.clone()))
+                .entry((
+                    *actor,
+                    *protocol,
+                    *kind,
+                    operation_name(*protocol, function),
+                ))
                 .or_default();
             e.count = e.count.saturating_add(*count);
             e.first = min_opt(e.first, *first);
@@ -1015,7 +1034,6 @@ fn mac_basis(b: MacBasis) -> &'static str {
 }
 
 fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Source) {
-    b.protocols.insert(Protocol::Modbus);
     let unit = id.unit_id;
     let obj = |n: u8, name: &str| src(format!("modbus unit {unit} object 0x{n:02x} {name}"));
     if let Some(v) = id.objects.get(&0) {
@@ -1057,7 +1075,6 @@ fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Sou
 }
 
 fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source) {
-    b.protocols.insert(Protocol::Enip);
     let via = match id.source {
         super::observation::EnipIdentitySource::ListIdentity => "enip list identity",
         super::observation::EnipIdentitySource::CipGetAttributesAll => "cip identity object",
@@ -1107,7 +1124,6 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
 }
 
 fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {
-    b.protocols.insert(Protocol::S7);
     let s11 = |idx: u16, what: &str| src(format!("s7 szl 0x0011 index 0x{idx:04x} {what}"));
     let s1c = |idx: u16, what: &str| src(format!("s7 szl 0x001c index 0x{idx:04x} {what}"));
     if let Some(m) = id.manufacturer_id {

@@ -31,6 +31,34 @@ pub enum Protocol {
     Other,
 }
 
+impl Protocol {
+    /// The protocol's name as serialized (`modbus`, `cip_io`, `s7_plus`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Modbus => "modbus",
+            Protocol::Enip => "enip",
+            Protocol::Cip => "cip",
+            Protocol::CipIo => "cip_io",
+            Protocol::S7 => "s7",
+            Protocol::S7Plus => "s7_plus",
+            Protocol::Other => "other",
+        }
+    }
+}
+
+/// The one naming rule of operations: `<protocol>.<operation>` (`modbus.write_single_register`,
+/// `s7.write_var`, `cip.set_attribute_single`), the protocol being the operation's own
+/// serialized [`Protocol`]. A name that already carries the prefix is kept; one without
+/// it (a Modbus name in an observation file or report written before the rule) is read as
+/// the prefixed one, so old and new files merge to the same operation.
+pub fn operation_name(protocol: Protocol, function: &str) -> String {
+    let p = protocol.name();
+    match function.strip_prefix(p) {
+        Some(rest) if rest.starts_with('.') => function.to_owned(),
+        _ => format!("{p}.{function}"),
+    }
+}
+
 /// TCP or UDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -125,7 +153,8 @@ pub enum Fact {
         actor: IpAddr,
         protocol: Protocol,
         kind: OperationKind,
-        /// The protocol's own name for it (`write_multiple_registers`, `s7.write_var`, …).
+        /// Its name under [`operation_name`]'s rule (`modbus.write_multiple_registers`,
+        /// `s7.write_var`, `cip.set_attribute_single`).
         function: String,
         count: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,6 +230,17 @@ pub enum Identity {
     Modbus(ModbusIdentity),
     Enip(EnipIdentity),
     S7(Box<S7Identity>),
+}
+
+impl Identity {
+    /// The protocol the identity was read with (the value its serde tag names).
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Identity::Modbus(_) => Protocol::Modbus,
+            Identity::Enip(_) => Protocol::Enip,
+            Identity::S7(_) => Protocol::S7,
+        }
+    }
 }
 
 /// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.

@@ -701,8 +701,8 @@ impl Collector {
                 note(*target, &mut unproven);
                 continue;
             }
-            let (target, actor, protocol, function) =
-                (*target, *actor, *protocol, function.clone());
+            let (target, actor, protocol) = (*target, *actor, *protocol);
+            let function = crate::inventory::operation_name(protocol, function);
             out.push(Observation {
                 ip: target,
                 fact: Fact::Operation {

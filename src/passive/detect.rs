@@ -3,14 +3,10 @@
 //!
 //! Strict on purpose: a false positive would feed some other protocol's bytes to an
 //! analyzer and could invent an identity. A segment is a [`Candidate`] only when its
-//! payload is exactly a whole number of well-formed frames of one protocol:
-//! - Modbus/TCP: MBAP protocol id 0, a length of 2 to 254 (Modbus Application Protocol
-//!   v1.1b3, 4.1: a PDU is at most 253 bytes), a public function code, or an exception
-//!   (code | 0x80) three bytes long with exception code 1 to 0x0B;
-//! - EtherNet/IP: a command otscout knows (ODVA Vol. 2, 2-3.2), the header's length
-//!   matching, options zero;
-//! - S7comm: TPKT version 3 (RFC 1006), a COTP CR, CC or DT (ISO 8073) whose length
-//!   indicator fits, and for DT an S7 header (protocol id 0x32, a known ROSCTR).
+//! payload is exactly a whole number of well-formed frames of one protocol, as that
+//! protocol's detector says ([`crate::protocols::ProtocolSpec::detect`], in
+//! `src/protocols/<name>/detect.rs`; the registry's order decides between two, which the
+//! detectors' rules keep from happening on real traffic).
 //!
 //! One candidate is not enough: the engine calls a flow ICS only when both directions
 //! produce candidates of the same protocol whose [`Candidate::key`]s match (a Modbus
@@ -19,16 +15,10 @@
 //! recorded as heuristic in the observations.
 //!
 //! UDP has no second direction to confirm with: there only a List Identity reply whose
-//! identity item decodes is taken ([`enip_identity_reply`]).
-//!
-//! Sans-IO and bounds-checked: every length is read from the slice with `get` and
-//! checked against what is there; nothing here allocates.
+//! identity item decodes is taken ([`datagram`]).
 
 use crate::inventory::Protocol;
-
-/// Frames in one segment beyond which the check gives up (pipelined polling rarely puts
-/// more than a few in one segment).
-const MAX_FRAMES: usize = 16;
+use crate::protocols::{ProtocolSpec, REGISTRY};
 
 /// One segment that parses cleanly as one protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,176 +28,21 @@ pub struct Candidate {
     pub key: u64,
 }
 
-fn be16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
-}
-
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*d.get(at)?, *d.get(at + 1)?]))
-}
-
-/// Public Modbus function codes (Modbus Application Protocol v1.1b3, 5.1).
-fn modbus_function(fc: u8) -> bool {
-    matches!(
-        fc,
-        1..=8 | 11 | 12 | 15..=17 | 20..=24 | 43
-    )
-}
-
-/// The segment as whole MBAP frames; the key is the first frame's transaction id and
-/// function (without the exception bit).
-pub fn modbus(payload: &[u8]) -> Option<Candidate> {
-    let mut off = 0;
-    let mut key = None;
-    for _ in 0..MAX_FRAMES {
-        let f = payload.get(off..)?;
-        if be16(f, 2)? != 0 {
-            return None;
-        }
-        // Untrusted: MBAP length counts the unit id and the PDU.
-        let len = usize::from(be16(f, 4)?);
-        if !(2..=254).contains(&len) {
-            return None;
-        }
-        let frame_len = 6 + len;
-        let fc = *f.get(7)?;
-        if f.len() < frame_len {
-            return None;
-        }
-        let plausible = if fc & 0x80 != 0 {
-            let code = *f.get(8)?;
-            modbus_function(fc & 0x7f) && len == 3 && (1..=0x0B).contains(&code)
-        } else {
-            modbus_function(fc)
-        };
-        if !plausible {
-            return None;
-        }
-        key.get_or_insert((u64::from(be16(f, 0)?) << 8) | u64::from(fc & 0x7f));
-        off += frame_len;
-        if off == payload.len() {
-            return key.map(|key| Candidate {
-                protocol: Protocol::Modbus,
-                key,
-            });
-        }
-    }
-    None
-}
-
-/// Encapsulation commands otscout reads (ODVA Vol. 2, 2-3.2).
-fn enip_command(c: u16) -> bool {
-    matches!(
-        c,
-        0x0004 | 0x0063 | 0x0064 | 0x0065 | 0x0066 | 0x006F | 0x0070
-    )
-}
-
-/// The segment as whole EtherNet/IP encapsulation frames; the key is the first frame's
-/// command and sender context.
-pub fn enip(payload: &[u8]) -> Option<Candidate> {
-    let mut off = 0;
-    let mut key = None;
-    for _ in 0..MAX_FRAMES {
-        let f = payload.get(off..)?;
-        let command = le16(f, 0)?;
-        // Untrusted: the length of the data after the 24-byte header.
-        let len = usize::from(le16(f, 2)?);
-        let status = u32::from_le_bytes(f.get(8..12)?.try_into().ok()?);
-        let options = f.get(20..24)?;
-        if !enip_command(command) || status > 0xFF || options != [0, 0, 0, 0] {
-            return None;
-        }
-        let frame_len = 24 + len;
-        if f.len() < frame_len {
-            return None;
-        }
-        let context = f.get(12..20)?;
-        key.get_or_insert_with(|| {
-            context
-                .iter()
-                .fold(u64::from(command), |h, b| h.rotate_left(8) ^ u64::from(*b))
-        });
-        off += frame_len;
-        if off == payload.len() {
-            return key.map(|key| Candidate {
-                protocol: Protocol::Enip,
-                key,
-            });
-        }
-    }
-    None
-}
-
-/// True when a UDP datagram is exactly one EtherNet/IP List Identity reply (command
-/// 0x63, status 0) whose CPF holds an identity item that decodes (ODVA Vol. 2 2-4.3.2):
-/// strict enough to stand without a request to confirm it.
-pub fn enip_identity_reply(payload: &[u8]) -> bool {
-    use crate::wire::enip::{Command, Frame};
-    if le16(payload, 0) != Some(0x0063) || enip(payload).is_none() {
-        return false;
-    }
-    let Ok(frame) = Frame::decode_exact(payload) else {
-        return false;
-    };
-    frame.header.command == Command::ListIdentity
-        && frame.header.status.raw() == 0
-        && crate::protocols::enip::identity::list_identity_reply(&frame)
-            .is_ok_and(|(ids, _)| !ids.is_empty())
-}
-
-/// The key COTP connection requests and confirms share.
-const COTP_CONNECT_KEY: u64 = 0xC0DE_0000_0000;
-
-/// The segment as whole TPKT frames carrying COTP CR/CC or DT with S7comm; the key is a
-/// connect marker for CR/CC and the S7 PDU reference for data.
-pub fn s7(payload: &[u8]) -> Option<Candidate> {
-    let mut off = 0;
-    let mut key = None;
-    for _ in 0..MAX_FRAMES {
-        let f = payload.get(off..)?;
-        if *f.first()? != 3 || *f.get(1)? != 0 {
-            return None;
-        }
-        // Untrusted: the TPKT length covers its own 4-byte header.
-        let len = usize::from(be16(f, 2)?);
-        if len < 7 || f.len() < len {
-            return None;
-        }
-        let f = &f[..len];
-        let li = usize::from(*f.get(4)?);
-        if li < 2 || 5 + li > len {
-            return None;
-        }
-        let k = match *f.get(5)? & 0xF0 {
-            0xE0 | 0xD0 if li >= 6 && 5 + li == len => COTP_CONNECT_KEY,
-            0xF0 if li == 2 => {
-                // S7 header: 0x32, ROSCTR, reserved(2), PDU reference(2).
-                let s7 = f.get(7..)?;
-                if *s7.first()? != 0x32 || !matches!(*s7.get(1)?, 1 | 2 | 3 | 7) {
-                    return None;
-                }
-                u64::from(be16(s7, 4)?)
-            }
-            _ => return None,
-        };
-        key.get_or_insert(k);
-        off += len;
-        if off == payload.len() {
-            return key.map(|key| Candidate {
-                protocol: Protocol::S7,
-                key,
-            });
-        }
-    }
-    None
-}
-
-/// The first protocol the segment parses cleanly as, if any.
+/// The first registered protocol the segment parses cleanly as, if any.
 pub fn candidate(payload: &[u8]) -> Option<Candidate> {
-    modbus(payload)
-        .or_else(|| enip(payload))
-        .or_else(|| s7(payload))
+    REGISTRY.iter().find_map(|s| {
+        s.detect(payload).map(|key| Candidate {
+            protocol: s.protocol(),
+            key,
+        })
+    })
+}
+
+/// The registered protocol a lone UDP datagram is, on its own, and why that is believed.
+pub fn datagram(payload: &[u8]) -> Option<(&'static dyn ProtocolSpec, &'static str)> {
+    REGISTRY
+        .iter()
+        .find_map(|s| s.detect_datagram(payload).map(|why| (*s, why)))
 }
 
 #[cfg(test)]
@@ -215,6 +50,23 @@ mod tests {
     use super::*;
     use hex_literal::hex;
     use proptest::prelude::*;
+
+    // The protocols' detectors as candidates (the cases below predate the registry).
+    fn with(protocol: Protocol, key: Option<u64>) -> Option<Candidate> {
+        key.map(|key| Candidate { protocol, key })
+    }
+    fn modbus(d: &[u8]) -> Option<Candidate> {
+        with(
+            Protocol::Modbus,
+            crate::protocols::modbus::detect::frames(d),
+        )
+    }
+    fn enip(d: &[u8]) -> Option<Candidate> {
+        with(Protocol::Enip, crate::protocols::enip::detect::frames(d))
+    }
+    fn s7(d: &[u8]) -> Option<Candidate> {
+        with(Protocol::S7, crate::protocols::s7::detect::frames(d))
+    }
 
     #[test]
     fn modbus_request_and_reply_share_a_key() {

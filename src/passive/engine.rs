@@ -3,8 +3,13 @@
 //! Decodes each frame's headers ([`super::packet`]), records hosts, MACs and ARP, keeps a
 //! bounded table of TCP flows each with two reassembled [`Stream`]s, frames each stream
 //! with the protocol's own `frame_len` from `wire/`, and hands whole frames to the
-//! protocol analyzers ([`super::proto`]), which use the same `wire/` decoders as the
-//! active side. UDP datagrams go to the analyzers whole.
+//! protocol analyzers ([`crate::protocols::analyzer`]), which use the same `wire/`
+//! decoders as the active side. UDP datagrams go to the analyzers whole.
+//!
+//! Which protocol a flow speaks comes from the registry ([`crate::protocols::REGISTRY`]):
+//! its well-known ports, its payload detector, its framer and a boxed analyzer per flow
+//! (a dynamic call per frame; measured against the enum dispatch this replaced, see
+//! `benches/passive.rs`).
 //!
 //! What is decoded depends on the bytes of each direction, never on how TCP cut them
 //! (the framing contract of `crate::wire`). Bytes that cannot start a frame where one had
@@ -39,9 +44,10 @@ use super::ImportStats;
 use super::capture::RawFrame;
 use super::collect::{At, Collector};
 use super::packet::{self, Body, L4};
-use super::proto::{Analyzer, Ctx, Dir};
 use super::tcp::Stream;
 use crate::inventory::{Protocol, Transport};
+use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
+use crate::protocols::{ProtocolSpec, well_known_port};
 
 /// Flows tracked at once.
 pub const MAX_FLOWS: usize = 65_536;
@@ -72,19 +78,39 @@ impl Default for CaptureOptions {
     }
 }
 
-/// The protocol a port suggests.
+/// The protocol a port suggests (the registry's well-known ports), or
+/// [`Protocol::Other`].
 pub fn protocol_for_port(transport: Transport, port: u16) -> Protocol {
-    match (transport, port) {
-        (Transport::Tcp, 502) => Protocol::Modbus,
-        (Transport::Tcp, 102) => Protocol::S7,
-        (_, 44818) => Protocol::Enip,
-        (Transport::Udp, 2222) => Protocol::CipIo,
-        _ => Protocol::Other,
-    }
+    well_known_port(transport, port).map_or(Protocol::Other, |(_, w)| w.protocol)
 }
 
 fn well_known(transport: Transport, port: u16) -> bool {
-    protocol_for_port(transport, port) != Protocol::Other
+    well_known_port(transport, port).is_some()
+}
+
+/// A flow's protocol analyzer with its protocol's framer.
+#[derive(Debug)]
+struct FlowAnalyzer {
+    spec: &'static dyn ProtocolSpec,
+    state: Box<dyn Analyzer>,
+}
+
+impl FlowAnalyzer {
+    fn new(spec: &'static dyn ProtocolSpec) -> Self {
+        FlowAnalyzer {
+            spec,
+            state: spec.analyzer(),
+        }
+    }
+}
+
+/// The analyzer for a flow on a well-known TCP port (`None`: opaque, or a port whose
+/// protocol is only noted).
+fn tcp_analyzer(port: u16) -> Option<FlowAnalyzer> {
+    match well_known_port(Transport::Tcp, port) {
+        Some((spec, w)) if w.decoded => Some(FlowAnalyzer::new(spec)),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,7 +134,8 @@ struct Flow {
     client: (IpAddr, u16),
     server: (IpAddr, u16),
     protocol: Protocol,
-    analyzer: Analyzer,
+    /// `None` for a flow that is not decoded (opaque until a detection).
+    analyzer: Option<FlowAnalyzer>,
     c2s: Stream,
     s2c: Stream,
     last_ts: i64,
@@ -410,7 +437,7 @@ impl Engine {
                     client,
                     server,
                     protocol,
-                    analyzer: Analyzer::new(protocol),
+                    analyzer: tcp_analyzer(server.1),
                     c2s: Stream::default(),
                     s2c: Stream::default(),
                     last_ts: now,
@@ -462,16 +489,7 @@ impl Engine {
                 return;
             };
             self.stats.heuristic_flows += 1;
-            let why = match found {
-                Protocol::Modbus => "a request and its reply parsed as Modbus/TCP MBAP frames",
-                Protocol::Enip => "a request and its reply parsed as EtherNet/IP encapsulation",
-                _ => "a request and its reply parsed as TPKT/COTP with S7comm",
-            };
-            let name = match found {
-                Protocol::Modbus => "modbus",
-                Protocol::Enip => "enip",
-                _ => "s7",
-            };
+            let (why, name) = (found.detect_reason(), found.name());
             self.col.observed(
                 fl.server.0,
                 ATTR_PROTOCOL_HEURISTIC,
@@ -498,6 +516,10 @@ impl Engine {
             // This direction is not the protocol (see `Stream::stop`).
             return;
         }
+        let Some(an) = fl.analyzer.as_mut() else {
+            // A well-known port whose protocol is only noted.
+            return;
+        };
         let held_before = stream.held();
         let dir = if from_client {
             Dir::ToServer
@@ -519,7 +541,7 @@ impl Engine {
         if stream.in_order(t.seq, t.payload.len()) {
             // In order with nothing buffered: frame the payload where it lies and buffer
             // only the start of a frame it leaves incomplete.
-            let (used, end) = cut_frames(&mut fl.analyzer, t.payload, stream.aligned, &mut ctx);
+            let (used, end) = cut_frames(an, t.payload, stream.aligned, &mut ctx);
             finish_cut(stream, end, used > 0);
             if end == Cut::NeedMore {
                 stream.keep(&t.payload[used..]);
@@ -533,7 +555,7 @@ impl Engine {
                 ctx.stats.gaps += 1;
             }
             if fx.appended {
-                drain_frames(&mut fl.analyzer, stream, &mut ctx);
+                drain_frames(an, stream, &mut ctx);
             }
         }
         stream.trim();
@@ -557,21 +579,22 @@ impl Engine {
                 // EtherNet/IP List Identity reply with an identity item in it is taken
                 // (a single datagram has no answer to confirm it, so the bar is the
                 // decoded identity, not a plausible header).
-                if !super::detect::enip_identity_reply(payload) {
+                let Some((spec, why)) = super::detect::datagram(payload) else {
                     return;
-                }
+                };
                 self.stats.heuristic_flows += 1;
                 self.col.observed(
                     src,
                     ATTR_PROTOCOL_HEURISTIC,
                     format!(
-                        "enip on udp/{sport} (payload heuristic, not the port: a list identity reply with an identity item)"
+                        "{} on udp/{sport} (payload heuristic, not the port: {why})",
+                        spec.name()
                     ),
                     at,
                 );
                 self.col
-                    .service(src, Transport::Udp, sport, Protocol::Enip, at);
-                let mut an = Analyzer::new(Protocol::Enip);
+                    .service(src, Transport::Udp, sport, spec.protocol(), at);
+                let mut an = spec.analyzer();
                 let mut ctx = Ctx {
                     client: dst,
                     server: src,
@@ -588,8 +611,11 @@ impl Engine {
                 return;
             }
         };
-        let protocol = protocol_for_port(Transport::Udp, server_port);
-        if matches!(dir, Dir::ToClient) || (protocol == Protocol::CipIo && sport == server_port) {
+        let Some((spec, port)) = well_known_port(Transport::Udp, server_port) else {
+            return;
+        };
+        let protocol = port.protocol;
+        if matches!(dir, Dir::ToClient) || (!port.decoded && sport == server_port) {
             self.col.service(src, Transport::Udp, sport, protocol, at);
         }
         let (client, server) = match dir {
@@ -610,7 +636,6 @@ impl Engine {
                 }
             }
         };
-        let mut an = Analyzer::new(protocol);
         let mut ctx = Ctx {
             client,
             server,
@@ -623,18 +648,18 @@ impl Engine {
             stats: &mut self.stats,
             warnings: &mut self.warnings,
         };
-        if protocol == Protocol::CipIo {
+        if !port.decoded {
             ctx.col.peer(client, server, protocol, at);
             return;
         }
-        an.on_datagram(payload, &mut ctx);
+        spec.analyzer().on_datagram(payload, &mut ctx);
     }
 }
 
 /// Looks at one payload segment of a flow on a non-ICS port; when it confirms the other
 /// direction's candidate, turns the flow into that protocol (client and server set from
 /// who asked first when no SYN said so) and returns the protocol.
-fn detect(fl: &mut Flow, from_client: bool, payload: &[u8]) -> Option<Protocol> {
+fn detect(fl: &mut Flow, from_client: bool, payload: &[u8]) -> Option<&'static dyn ProtocolSpec> {
     let c = super::detect::candidate(payload)?;
     match fl.candidate {
         None => {
@@ -654,14 +679,15 @@ fn detect(fl: &mut Flow, from_client: bool, payload: &[u8]) -> Option<Protocol> 
                 // The side that asked first is the client, whatever the ports suggested.
                 std::mem::swap(&mut fl.client, &mut fl.server);
             }
+            let spec = crate::protocols::spec_for(c.protocol)?;
             fl.protocol = c.protocol;
-            fl.analyzer = Analyzer::new(c.protocol);
+            fl.analyzer = Some(FlowAnalyzer::new(spec));
             // Nothing was buffered while the flow was opaque: both streams start at the
             // next segment, as in a capture that begins mid-connection.
             fl.c2s = Stream::default();
             fl.s2c = Stream::default();
             fl.candidate = None;
-            Some(c.protocol)
+            Some(spec)
         }
     }
 }
@@ -681,7 +707,12 @@ enum Cut {
 /// Cuts whole frames off the front of `bytes` with the protocol's framer and hands them to
 /// the analyzer. Returns the bytes used and why it stopped. `aligned`: a frame had to
 /// start at `bytes[0]` (see [`Stream::aligned`]).
-fn cut_frames(an: &mut Analyzer, bytes: &[u8], aligned: bool, ctx: &mut Ctx<'_>) -> (usize, Cut) {
+fn cut_frames(
+    an: &mut FlowAnalyzer,
+    bytes: &[u8],
+    aligned: bool,
+    ctx: &mut Ctx<'_>,
+) -> (usize, Cut) {
     let mut start = 0;
     let mut aligned = aligned;
     loop {
@@ -691,11 +722,11 @@ fn cut_frames(an: &mut Analyzer, bytes: &[u8], aligned: bool, ctx: &mut Ctx<'_>)
         }
         // The framing contract (`crate::wire`): `Some(n)` is a whole frame held, `None`
         // is "wait for more", however long the frame announces itself to be.
-        match an.frame_len(rest) {
+        match an.spec.frame_len(rest) {
             Ok(Some(n)) => {
                 let frame = &rest[..n];
                 ctx.stats.pdus += 1;
-                an.on_frame(frame, ctx);
+                an.state.on_frame(frame, ctx);
                 aligned = true;
                 start += n;
             }
@@ -707,7 +738,7 @@ fn cut_frames(an: &mut Analyzer, bytes: &[u8], aligned: bool, ctx: &mut Ctx<'_>)
                 // message, and the rest of the direction is not read (resynchronising at
                 // the next segment would depend on how TCP cut the stream).
                 ctx.stats.desyncs += 1;
-                let protocol = an.protocol();
+                let protocol = an.spec.protocol();
                 ctx.undecoded(protocol, "stream that is not the protocol", rest, &e);
                 return (start, Cut::Stop);
             }
@@ -735,7 +766,7 @@ fn finish_cut(stream: &mut Stream, end: Cut, framed: bool) {
 }
 
 /// [`cut_frames`] over what `stream` buffers, then drops the bytes used.
-fn drain_frames(an: &mut Analyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
+fn drain_frames(an: &mut FlowAnalyzer, stream: &mut Stream, ctx: &mut Ctx<'_>) {
     let (used, end) = cut_frames(an, &stream.buf, stream.aligned, ctx);
     finish_cut(stream, end, used > 0);
     if end == Cut::NeedMore && used > 0 {

@@ -8,14 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::inventory::{Fact, Identity, Observation, ObservationFile, Provenance, Role};
+use crate::inventory::{Fact, Observation, ObservationFile, Provenance, Role};
+use crate::protocols::REGISTRY;
 
-/// The attribute under which passive import records a Modbus unit id seen in traffic
-/// (a [`Fact::Declared`] with pcap provenance).
-pub const ATTR_MODBUS_UNIT: &str = "observed.modbus_unit_id";
-/// The attribute under which passive import records a remote S7 TSAP seen in a COTP
-/// connect (hex, `0x0102`).
-pub const ATTR_S7_TSAP: &str = "observed.s7_tsap";
+pub use crate::protocols::modbus::passive::ATTR_MODBUS_UNIT;
+pub use crate::protocols::s7::passive::ATTR_S7_TSAP;
 
 /// Hints for the active scanner.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,28 +73,24 @@ pub fn hints(file: &ObservationFile) -> PassiveHints {
         if shows_a_host(o) {
             h.hosts.insert(o.ip);
         }
-        match &o.fact {
+        let declared = match &o.fact {
             Fact::Identity { identity } => {
                 h.identified.insert(o.ip);
-                match identity {
-                    Identity::Modbus(m) => {
-                        h.modbus_units.entry(o.ip).or_default().insert(m.unit_id);
-                    }
-                    Identity::S7(s) => {
-                        if let Some(t) = s.tsap {
-                            h.s7_tsaps.entry(o.ip).or_default().insert(t);
-                        }
-                    }
-                    Identity::Enip(_) => {}
-                }
+                // What an identity tells the scan, as the attribute its protocol's
+                // analyzer records from traffic (a unit id, a TSAP).
+                REGISTRY.iter().find_map(|s| s.scan_hint(identity))
             }
-            Fact::Declared { attribute, value } if attribute == ATTR_MODBUS_UNIT => {
-                if let Some(u) = parse_u16(value).and_then(|u| u8::try_from(u).ok()) {
+            Fact::Declared { attribute, value } => Some((attribute.as_str(), value.clone())),
+            _ => None,
+        };
+        match declared {
+            Some((attribute, value)) if attribute == ATTR_MODBUS_UNIT => {
+                if let Some(u) = parse_u16(&value).and_then(|u| u8::try_from(u).ok()) {
                     h.modbus_units.entry(o.ip).or_default().insert(u);
                 }
             }
-            Fact::Declared { attribute, value } if attribute == ATTR_S7_TSAP => {
-                if let Some(t) = parse_u16(value) {
+            Some((attribute, value)) if attribute == ATTR_S7_TSAP => {
+                if let Some(t) = parse_u16(&value) {
                     h.s7_tsaps.entry(o.ip).or_default().insert(t);
                 }
             }

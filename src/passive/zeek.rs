@@ -39,7 +39,7 @@ use crate::inventory::{
     EnipIdentity, EnipIdentitySource, Fact, Identity, ModbusIdentity, Observation, OperationKind,
     Protocol, Provenance, Role, S7Identity, Transport,
 };
-use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::protocols::modbus::passive::ATTR_MODBUS_UNIT;
 use crate::wire::{enip, modbus, s7};
 
 /// The longest line accepted.
@@ -565,7 +565,7 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
                 actor,
                 protocol,
                 kind,
-                function,
+                function: crate::inventory::operation_name(protocol, &function),
                 count,
                 first,
                 last,
@@ -1003,10 +1003,10 @@ fn modbus_detailed(sink: &mut Sink, r: &Record, log: &str, line: u64) {
     let Some(code) = code else {
         return;
     };
-    let kind = match modbus::FunctionCode::from_u8(code).access() {
-        modbus::Access::Write => OperationKind::Write,
-        modbus::Access::Control => OperationKind::Control,
-        _ => return,
+    let Some(kind) =
+        crate::protocols::modbus::ops::operation_kind(modbus::FunctionCode::from_u8(code).access())
+    else {
+        return;
     };
     let op = Op {
         target: server,
@@ -1055,7 +1055,7 @@ fn s7comm(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         return;
     };
     let (name, access) = s7::function_name(s7::Function::from_u8(code));
-    if let Some(kind) = crate::protocols::s7::passive::operation_kind(access) {
+    if let Some(kind) = crate::protocols::s7::ops::operation_kind(access) {
         let op = Op {
             target: server,
             actor: client,
@@ -1102,15 +1102,9 @@ fn cip(sink: &mut Sink, r: &Record, log: &str, line: u64) {
         symbol: None,
         unparsed: false,
     };
-    let (name, access) = enip::service_name(code, &target);
-    let kind = match access {
-        enip::Access::Write => OperationKind::Write,
-        enip::Access::Control => OperationKind::Control,
-        _ => return,
-    };
-    let function = match name {
-        Some(n) => format!("cip.{n}"),
-        None => format!("cip.service_{code:#04x}"),
+    let (function, access) = enip::service_operation(code, &target);
+    let Some(kind) = crate::protocols::enip::ops::operation_kind(access) else {
+        return;
     };
     let op = Op {
         target: server,

@@ -45,23 +45,17 @@ use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
 use super::gate::HostClock;
-use super::scan::StopSignal;
+use super::stop::StopSignal;
 use super::{ConnectionLoss, Finding, Session, Step};
 use crate::inventory::{Identity, Transport};
 use crate::pace::edge::GlobalGate;
 use crate::pace::{AfterFailure, Deny, FailureKind, Pacer};
 use crate::safety::{GuardError, emit};
 
-/// Requests one endpoint may receive in one probe, whatever the session asks.
-pub const MAX_SENDS: u32 = 64;
-/// Connections one endpoint may receive in one probe by default (S7 tries a few TSAPs);
-/// a session may ask for more ([`Session::max_connections`]), up to
-/// [`MAX_CONNECTS_LIMIT`].
-pub const MAX_CONNECTS: u32 = 8;
-/// No session gets more connection attempts on one endpoint in one probe than this: one
-/// per Modbus unit id at most ([`super::modbus::MAX_UNIT_IDS`]) and one retried connect
-/// each.
-pub const MAX_CONNECTS_LIMIT: u32 = 2 * super::modbus::MAX_UNIT_IDS as u32;
+pub use super::limits::MAX_SENDS;
+/// Connections one endpoint may receive in one probe by default, and at most: the
+/// session contract's ([`crate::protocols::session`]), enforced here.
+pub use crate::protocols::session::{MAX_CONNECTS, MAX_CONNECTS_LIMIT};
 /// Largest read per call; sessions do their own framing.
 const READ_CHUNK: usize = 4096;
 

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::scan::{HostReport, HostState, ProbeOutcome, ProbeReport, RequestTally};
+use super::report::{HostReport, HostState, ProbeOutcome, ProbeReport, RequestTally};
 use crate::inventory::Protocol;
 
 /// The `format` value of a journal header.
@@ -698,7 +698,7 @@ mod tests {
         h.journal().unwrap().append(&JournalLine::Host {
             host: HostReport {
                 ip: "127.23.7.9".parse().unwrap(),
-                state: super::super::scan::HostState::Done,
+                state: super::super::report::HostState::Done,
                 started: now,
                 finished: now,
                 probes: vec![],

@@ -1,103 +1,21 @@
 //! Active probing: one sans-IO session per protocol, the tokio driver that moves their
 //! bytes, and the scan orchestrator.
 //!
-//! A session is a state machine over `wire/`: it never touches a socket or a clock.
+//! A session (the contract in [`crate::protocols::session`], one implementation in each
+//! protocol folder) is a state machine over `wire/`: it never touches a socket or a clock.
 //! The driver calls it with the current time and the bytes that arrived, and carries out
-//! the [`Step`] it returns: send a [`SafeRequest`] (through the guard), wait, reconnect
-//! after the host's cool-down, or finish. Sessions are tested in memory with fake time.
+//! the [`Step`] it returns: send a [`crate::safety::SafeRequest`] (through the guard),
+//! wait, reconnect after the host's cool-down, or finish. Sessions are tested in memory
+//! with fake time.
 
-pub mod enip;
-pub mod modbus;
-
-use std::time::Instant;
-
-pub mod s7;
-
-use crate::inventory::{Fact, Identity, Protocol};
-use crate::safety::SafeRequest;
-
-/// What a session wants the driver to do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Send this request. The driver encodes it through [`crate::safety::emit`], so the
-    /// guard sees every frame, and waits for the host's pacing before writing it.
-    Send(SafeRequest),
-    /// Wait for more bytes, or for the deadline from [`Session::poll_timeout`].
-    Wait,
-    /// Close this connection gracefully (FIN) and, after the host's cool-down, open a new
-    /// one and call [`Session::on_connected`] again (S7: the next TSAP; Modbus: the next
-    /// unit id after a silent one).
-    Reconnect,
-    /// The session is finished; the driver closes the connection and collects the findings.
-    Done,
-}
-
-/// Why a connection ended or never started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionLoss {
-    /// Connect was refused (RST to SYN) or the UDP port was unreachable.
-    Refused,
-    /// Connect timed out.
-    ConnectTimeout,
-    /// The peer closed (FIN).
-    Closed,
-    /// The peer reset the connection.
-    Reset,
-}
-
-/// One thing a session learned, before the driver adds the host, time and provenance.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    /// What was learned.
-    pub fact: Fact,
-    /// The reply bytes behind it (kept as hex in the observation, for audit).
-    pub raw: Option<Vec<u8>>,
-    /// The request kind that produced it ([`SafeRequest::kind`]).
-    pub request: &'static str,
-}
-
-/// A protocol probe over one device, as a state machine.
-///
-/// Calls from the driver, in order: [`Session::on_connected`] once the transport is up;
-/// then any of [`Session::on_bytes`], [`Session::on_timeout`] (when `poll_timeout` has
-/// passed) and [`Session::on_connection_lost`], until a call returns [`Step::Done`]; then
-/// [`Session::take_findings`].
-pub trait Session: Send + std::fmt::Debug {
-    /// The protocol it speaks (selects the guard rules).
-    fn protocol(&self) -> Protocol;
-    /// The transport is connected; returns the first step (usually a [`Step::Send`]).
-    fn on_connected(&mut self, now: Instant) -> Step;
-    /// Bytes arrived (any amount: the session does its own framing with `frame_len`).
-    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> Step;
-    /// The deadline from `poll_timeout` has passed.
-    ///
-    /// # OT safety
-    /// A request that timed out is unanswered: nothing more may go out on its connection.
-    /// Return [`Step::Wait`] (still waiting for it), [`Step::Reconnect`] or [`Step::Done`];
-    /// the driver cuts off a session that returns [`Step::Send`] on that connection.
-    fn on_timeout(&mut self, now: Instant) -> Step;
-    /// The connection ended, or could not be made.
-    fn on_connection_lost(&mut self, now: Instant, why: ConnectionLoss) -> Step;
-    /// When the session next needs `on_timeout`, if it is waiting for anything.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Everything learned so far; the driver calls it after `Done` or when it aborts.
-    fn take_findings(&mut self) -> Vec<Finding>;
-    /// The identity the device has given so far in this session, without taking it: the
-    /// driver applies vendor rules from it before the session's next request (an S7-300
-    /// named by SZL 0x0011 gets the rule's longer interval before SZL 0x001C).
-    fn identity_so_far(&self) -> Option<Identity> {
-        None
-    }
-    /// Connection attempts the driver allows this session on one endpoint before it cuts
-    /// it off as a runaway ([`driver::MAX_CONNECTS`] unless the protocol needs more: a
-    /// Modbus gateway probe uses one connection per silent unit id).
-    fn max_connections(&self) -> u32 {
-        driver::MAX_CONNECTS
-    }
-}
+pub use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};
 
 pub mod driver;
 pub mod gate;
 pub mod journal;
+pub mod limits;
+pub mod report;
+pub mod result;
 pub mod scan;
+pub mod stop;
 pub mod window;

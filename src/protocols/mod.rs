@@ -1,18 +1,36 @@
 //! One folder per protocol: what each protocol means to otscout above its codec.
 //!
 //! The codecs live in the `otscout-wire` crate (re-exported as [`crate::wire`]) and know
-//! nothing of the inventory; each folder here maps its codec's types to inventory facts:
-//! `identity.rs` (replies as an inventory identity) and, for protocols whose codec
-//! classifies access, `passive.rs` (access as an operation kind). This is the start of the
-//! layout of issue 13 (see ARCHITECTURE.md): sessions, safe requests, passive analyzers,
-//! settings and the registry move in beside them later.
+//! nothing of the inventory; each folder here is the rest of what its protocol is:
+//! `safe.rs` (its part of [`crate::safety::SafeRequest`], encoders and guard rule),
+//! `session.rs` (the sans-IO probe), `settings.rs` (its profile section), `plan.rs` (its
+//! dry-run plan), `identity.rs` (replies as an inventory identity), `passive.rs` (access as
+//! an operation kind), and `mod.rs` (its [`ProtocolSpec`] impl). Shared by all folders:
+//! [`registry`] (the trait and the ordered list), [`session`] (the contract the driver
+//! carries out), [`settings`] (schema vocabulary), [`plan`] (the plan's shape) and
+//! [`Refusal`]. Layout and import rule: docs/architecture.md.
 
+pub mod analyzer;
 pub mod dcp;
+pub mod detect;
 pub mod enip;
 pub mod fins;
 pub mod fox;
 pub mod modbus;
+pub mod plan;
 pub mod registry;
 pub mod s7;
+pub mod session;
+pub mod settings;
 
-pub use registry::{ProtocolSpec, REGISTRY, spec_for};
+pub use registry::{ProtocolSpec, REGISTRY, WellKnownPort, owner_of, spec_for, well_known_port};
+
+/// Why a protocol's guard rule refused a frame ([`crate::safety::check`] adds the protocol
+/// and turns it into a [`crate::safety::GuardError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The bytes do not parse as one complete frame of the protocol.
+    Malformed(String),
+    /// The frame parses but is not on the allowlist.
+    NotAllowed(String),
+}

@@ -8,7 +8,14 @@
 //! one serialized [`crate::inventory::Identity`] variant and one SAFETY.md section (see
 //! docs/architecture.md, "How to add a protocol").
 
-use crate::inventory::Protocol;
+use crate::inventory::{Identity, Protocol, Transport};
+use crate::profile::Profile;
+use crate::protocols::plan::ProbePlan;
+use crate::protocols::session::Session;
+use crate::protocols::settings::Kind;
+use crate::wire::DecodeError;
+
+use super::analyzer::Analyzer;
 
 use super::{enip, modbus, s7};
 
@@ -27,7 +34,137 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
 
     // ---- active side (scan) ----
 
+    /// The keys of its profile section and their types (the section is named
+    /// [`ProtocolSpec::name`]).
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        &[]
+    }
+
+    /// Whether the profile probes this protocol at all (a passive-only protocol: never).
+    fn enabled(&self, _profile: &Profile) -> bool {
+        false
+    }
+
+    /// The port and transport the profile probes it on (`None`: not probed).
+    fn endpoint(&self, _profile: &Profile) -> Option<(u16, Transport)> {
+        None
+    }
+
+    /// A session probing one host on `port` under the host's profile (`None`: not
+    /// probed, or the profile gives it nothing to ask).
+    fn session(&self, _profile: &Profile, _port: u16) -> Option<Box<dyn Session>> {
+        None
+    }
+
+    /// Requests a fully answering host receives from its probe (its first connection's,
+    /// the scan's duration estimate).
+    fn planned_requests(&self, _profile: &Profile) -> u64 {
+        0
+    }
+
+    /// The dry-run plan of its probe under `profile`: the connections and the requests
+    /// the session sends on each (`None`: not probed).
+    fn plan(&self, _profile: &Profile) -> Option<ProbePlan> {
+        None
+    }
+
+    /// Whether passive data reshapes its probe per host (Modbus unit ids, S7 TSAPs seen
+    /// in traffic): the dry run shows such hosts' probes apart.
+    fn passive_guided(&self) -> bool {
+        false
+    }
+
     // ---- passive side (import) ----
+
+    /// The ports this protocol is known by in captures and Zeek logs, and what each
+    /// carries (a folder may list ports of its related values, e.g. ENIP's UDP 2222 CIP
+    /// I/O). The passive engine calls the side on such a port the server.
+    fn well_known_ports(&self) -> &'static [WellKnownPort];
+
+    /// Serialized protocol values this folder speaks for besides [`Self::protocol`] (ENIP:
+    /// CIP and CIP I/O; S7: S7comm-plus), found by [`owner_of`].
+    fn related(&self) -> &'static [Protocol] {
+        &[]
+    }
+
+    /// The stream framer, under the framing contract of `otscout_wire` (`Ok(Some(n))` only
+    /// when n whole bytes are present, `Ok(None)` when more are needed).
+    fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError>;
+
+    /// The payload detector for a TCP segment on a port that names no protocol: `Some(key)`
+    /// when the segment is exactly a whole number of well-formed frames of this protocol,
+    /// the key being what the other direction's segment must carry to confirm it (see
+    /// [`crate::passive::detect`]).
+    fn detect(&self, payload: &[u8]) -> Option<u64>;
+
+    /// Why a confirmed detection is believed, for the observation that records it.
+    fn detect_reason(&self) -> &'static str;
+
+    /// The detector for a lone UDP datagram between ports that name no protocol: the
+    /// reason it is believed, when it is one. A datagram has no answer to confirm it, so
+    /// the bar is higher than [`Self::detect`]'s; most protocols take none.
+    fn detect_datagram(&self, payload: &[u8]) -> Option<&'static str> {
+        let _ = payload;
+        None
+    }
+
+    /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram).
+    fn analyzer(&self) -> Box<dyn Analyzer>;
+
+    /// What an identity of this protocol tells an active scan, as the attribute and value
+    /// its analyzer records when it sees the same in traffic (`otscout scan
+    /// --from-passive`, see [`crate::passive::hints`]); `None` for other identities.
+    fn scan_hint(&self, identity: &Identity) -> Option<(&'static str, String)> {
+        let _ = identity;
+        None
+    }
+
+    /// One line naming an identity of this protocol for the import summary (`otscout
+    /// passive`), `None` for other identities.
+    fn describe(&self, identity: &Identity) -> Option<String> {
+        let _ = identity;
+        None
+    }
+
+    /// The Zeek/ICSNPP logs (by `#path`) that carry this protocol's facts.
+    fn zeek_logs(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// A port a protocol is known by, for the passive side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WellKnownPort {
+    pub transport: Transport,
+    pub port: u16,
+    /// The serialized protocol the port carries.
+    pub protocol: Protocol,
+    /// Whether the protocol's analyzer reads it; `false`: only who talks to whom is noted,
+    /// and a datagram sent from the port (both ends use it, as CIP I/O producers and
+    /// consumers do on UDP 2222) shows its sender offers the service.
+    pub decoded: bool,
+}
+
+/// The registered protocol and the entry for a well-known port, if the port is one.
+pub fn well_known_port(
+    transport: Transport,
+    port: u16,
+) -> Option<(&'static dyn ProtocolSpec, &'static WellKnownPort)> {
+    REGISTRY.iter().find_map(|s| {
+        s.well_known_ports()
+            .iter()
+            .find(|w| w.port == port && w.transport == transport)
+            .map(|w| (*s, w))
+    })
+}
+
+/// The registered protocol whose folder speaks for a serialized value: its own
+/// [`ProtocolSpec::protocol`] or one of its [`ProtocolSpec::related`] values.
+pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.protocol() == p || s.related().contains(&p))
 }
 
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
@@ -58,6 +195,90 @@ mod tests {
     fn every_registered_protocol_is_found_by_its_value() {
         for s in REGISTRY {
             assert_eq!(spec_for(s.protocol()).map(|f| f.name()), Some(s.name()));
+        }
+    }
+
+    /// A protocol that is only imported passively (no active methods of its own).
+    #[derive(Debug)]
+    struct PassiveOnly;
+
+    impl ProtocolSpec for PassiveOnly {
+        fn protocol(&self) -> Protocol {
+            Protocol::CipIo
+        }
+
+        fn name(&self) -> &'static str {
+            "passive_only"
+        }
+
+        // The passive side is required; this test only looks at the active defaults.
+        fn well_known_ports(&self) -> &'static [WellKnownPort] {
+            &[]
+        }
+
+        fn frame_len(&self, _buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+            Ok(None)
+        }
+
+        fn detect(&self, _payload: &[u8]) -> Option<u64> {
+            None
+        }
+
+        fn detect_reason(&self) -> &'static str {
+            "never detected"
+        }
+
+        fn analyzer(&self) -> Box<dyn Analyzer> {
+            unreachable!("the active-defaults test never imports a capture")
+        }
+    }
+
+    fn profile_with_own_ports() -> Profile {
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        p.modbus.port = 1502;
+        p.enip.port = 14818;
+        p.s7.port = 1102;
+        p
+    }
+
+    /// Each protocol is probed on its own section's port, and one without an active side
+    /// is not probed at all (the scan's old `endpoint_for` handed every protocol other
+    /// than Modbus and ENIP the S7 port).
+    #[test]
+    fn each_protocol_is_probed_on_its_own_port_and_a_passive_one_not_at_all() {
+        let p = profile_with_own_ports();
+        let ports: Vec<(&str, Option<u16>)> = REGISTRY
+            .iter()
+            .map(|s| (s.name(), s.endpoint(&p).map(|(port, _)| port)))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("enip", Some(14818)),
+                ("modbus", Some(1502)),
+                ("s7", Some(1102))
+            ]
+        );
+        assert_eq!(PassiveOnly.endpoint(&p), None);
+        assert!(PassiveOnly.session(&p, 1).is_none());
+        assert!(PassiveOnly.plan(&p).is_none());
+        assert!(!PassiveOnly.enabled(&p));
+    }
+
+    /// What the registry gives the scan for every enabled protocol agrees with itself: a
+    /// session speaking that protocol, a plan for it on its port, and the profile's
+    /// `name` is the protocol's serialized name (the dry run prints that).
+    #[test]
+    fn every_enabled_protocol_has_a_session_and_a_plan_of_its_own() {
+        let p = profile_with_own_ports();
+        for spec in REGISTRY.iter().filter(|s| s.enabled(&p)) {
+            let (port, _) = spec.endpoint(&p).unwrap();
+            let session = spec.session(&p, port).unwrap();
+            assert_eq!(session.protocol(), spec.protocol());
+            let plan = spec.plan(&p).unwrap();
+            assert_eq!((plan.protocol, plan.port), (spec.protocol(), port));
+            assert_eq!(crate::plan::protocol_name(spec.protocol()), spec.name());
+            assert!(!spec.settings_schema().is_empty());
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The canonical JSON report: the one rendering that is signed.
 //!
 //! Canonical means: struct fields in declaration order, maps ordered (BTreeMap), lists
-//! sorted by merge, two-space indentation, one trailing newline. The same
-//! [`Inventory`] always gives the same bytes; [`parse`] accepts only what [`render`]
+//! sorted by merge, one trailing newline; a version-4 report is unindented, with its
+//! sources, facts and raw replies once each in `tables` (in the order a reader first meets
+//! them, [`crate::inventory::tables`]), after the summary; versions 1-3 have two-space
+//! indentation and everything inline. The same [`Inventory`] always gives the same bytes; [`parse`] accepts only what [`render`]
 //! would write back byte for byte, so a report edited by hand (even reformatted) is
 //! refused as not canonical even before its signature is checked.
 
@@ -10,6 +12,10 @@ use thiserror::Error;
 
 use crate::inventory::Inventory;
 use crate::inventory::merge::{REPORT_FORMAT, REPORT_VERSION, REPORT_VERSION_MIN};
+use crate::inventory::tables::{self, ResolveError, TableError, Tables};
+
+/// The first report schema version with `tables`.
+pub const TABLES_VERSION: u32 = 4;
 
 /// Why a report could not be read.
 #[derive(Debug, Error)]
@@ -20,7 +26,7 @@ pub enum ReportError {
     #[error("not an otscout report: format is {0:?}, expected \"otscout-report\"")]
     Format(String),
     #[error(
-        "report schema version {0} is not supported (this otscout reads versions 1, 2 and 3); read it with the otscout that wrote it"
+        "report schema version {0} is not supported (this otscout reads versions 1 to 4); read it with the otscout that wrote it"
     )]
     Version(u32),
     #[error(
@@ -31,6 +37,22 @@ pub enum ReportError {
         "report schema version {0} has no `unanswered` member in a scan, but scan {1} carries one: it was edited or written by another tool"
     )]
     UnansweredBeforeVersion3(u32, String),
+    #[error(
+        "report schema version {0} has no `tables` member, but this report carries one: it was edited or written by another tool"
+    )]
+    TablesBeforeVersion4(u32),
+    #[error(
+        "report schema version {0} keeps its sources in a `tables` member, and this report has none: it was cut or written by another tool"
+    )]
+    NoTables(u32),
+    #[error(
+        "the report's tables contradict themselves: {0}; it was edited or written by another tool"
+    )]
+    Table(#[from] TableError),
+    #[error(
+        "the report refers to a table entry that is not there: {place}: {what}; it was edited or written by another tool"
+    )]
+    Reference { place: String, what: String },
     #[error(
         "the file is empty (a run that stopped before writing it?); give the report otscout wrote, or write it again"
     )]
@@ -54,7 +76,25 @@ pub enum ReportError {
 /// The canonical bytes of a report.
 pub fn render(inv: &Inventory) -> Vec<u8> {
     // Serializing plain data structs with String keys cannot fail.
-    let mut out = serde_json::to_vec_pretty(inv).unwrap_or_default();
+    if inv.version < TABLES_VERSION {
+        let mut out = serde_json::to_vec_pretty(inv).unwrap_or_default();
+        out.push(b'\n');
+        return out;
+    }
+    let (body, tables) = tables::intern(|| serde_json::to_vec(inv).unwrap_or_default());
+    // `tables` goes right after the summary. The first `"summary":` is the member: the
+    // members before it (strings, the inputs, the verified inputs) have no such key, and
+    // a string cannot hold an unescaped quote.
+    let summary = serde_json::to_vec(&inv.summary).unwrap_or_default();
+    let key = b"\"summary\":";
+    let at = memchr::memmem::find(&body, key).map_or(body.len().saturating_sub(1), |p| {
+        p + key.len() + summary.len()
+    });
+    let mut out = Vec::with_capacity(body.len() + tables.len() + 16);
+    out.extend_from_slice(&body[..at]);
+    out.extend_from_slice(b",\"tables\":");
+    out.extend_from_slice(&tables);
+    out.extend_from_slice(&body[at..]);
     out.push(b'\n');
     out
 }
@@ -231,7 +271,22 @@ pub fn parse_lenient(bytes: &[u8]) -> Result<Inventory, ReportError> {
     if !(REPORT_VERSION_MIN..=REPORT_VERSION).contains(&head.version) {
         return Err(ReportError::Version(head.version));
     }
-    let inv: Inventory = serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))?;
+    let inv: Inventory = if head.version >= TABLES_VERSION {
+        let Some(t) = head.tables else {
+            return Err(ReportError::NoTables(head.version));
+        };
+        match tables::resolve(t, || serde_json::from_slice::<Inventory>(bytes)) {
+            Ok(inv) => inv,
+            Err(ResolveError::Table(e)) => return Err(ReportError::Table(e)),
+            Err(ResolveError::Read(_, Some(what))) => return Err(reference(bytes, what)),
+            Err(ResolveError::Read(e, None)) => return Err(classify(bytes, e)),
+        }
+    } else {
+        if head.tables.is_some() {
+            return Err(ReportError::TablesBeforeVersion4(head.version));
+        }
+        serde_json::from_slice(bytes).map_err(|e| classify(bytes, e))?
+    };
     if inv.version == 1 && inv.advisories.is_some() {
         return Err(ReportError::AdvisoriesInVersion1);
     }
@@ -310,4 +365,54 @@ pub fn not_json(bytes: &[u8]) -> Option<&'static str> {
 struct Head {
     format: String,
     version: u32,
+    #[serde(default)]
+    tables: Option<Tables>,
+}
+
+/// Says where a reference out of range is: the asset (by address) and field, or the
+/// observation. Reads the report again, which only a broken report costs.
+fn reference(bytes: &[u8], what: String) -> ReportError {
+    #[derive(serde::Deserialize)]
+    struct Ip {
+        ip: std::net::IpAddr,
+    }
+    #[derive(serde::Deserialize)]
+    struct Ips {
+        assets: Vec<Ip>,
+    }
+    let tables = serde_json::from_slice::<Head>(bytes)
+        .ok()
+        .and_then(|h| h.tables)
+        .unwrap_or_default();
+    let path = match tables::resolve(tables, || {
+        serde_path_to_error::deserialize::<_, Inventory>(&mut serde_json::Deserializer::from_slice(
+            bytes,
+        ))
+    }) {
+        Err(ResolveError::Read(e, _)) => e.path().to_string(),
+        _ => String::new(),
+    };
+    // `assets[12].manufacturer.sources[0]`: asset 12's field `manufacturer`.
+    let asset = path
+        .strip_prefix("assets[")
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest.trim_start_matches('.'))));
+    let place = match asset {
+        Some((n, rest)) => {
+            let ip = serde_json::from_slice::<Ips>(bytes)
+                .ok()
+                .and_then(|a| a.assets.get(n).map(|a| a.ip.to_string()))
+                .unwrap_or_else(|| "?".into());
+            let field = rest
+                .rsplit_once(".sources")
+                .map_or(rest, |(f, _)| f)
+                .split(".conflicts")
+                .next()
+                .unwrap_or(rest);
+            format!("asset {ip}, field {field} (at {path})")
+        }
+        None if path.is_empty() => "in the report".to_owned(),
+        None => format!("at {path}"),
+    };
+    ReportError::Reference { place, what }
 }

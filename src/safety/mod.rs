@@ -9,120 +9,20 @@
 //!    identity request of the protocol the connection speaks. A bug in an encoder
 //!    therefore cannot put anything else on the wire.
 //!
-//! The per-protocol encoders and checks live in the submodules; SAFETY.md describes every
-//! allowed frame byte by byte.
-
-pub mod enip;
-pub mod modbus;
-pub mod s7;
+//! The per-protocol request types, encoders and checks live in each protocol's folder
+//! (`src/protocols/<name>/safe.rs`); this module is the one closed enum that nests them and
+//! the dispatch of the guard. SAFETY.md describes every allowed frame byte by byte.
 
 use crate::inventory::Protocol;
+use crate::protocols::{Refusal, enip, modbus, s7};
 
-/// Modbus Read Device Identification read codes (Modbus Application Protocol v1.1b3, 6.21).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadDeviceIdCode {
-    /// 0x01: basic objects 0x00-0x02 (stream access).
-    Basic,
-    /// 0x02: regular objects 0x03-0x7F (stream access).
-    Regular,
-    /// 0x03: extended objects 0x80-0xFF (stream access).
-    Extended,
-    /// 0x04: one specific object (individual access).
-    Individual,
-}
-
-impl ReadDeviceIdCode {
-    /// The code byte on the wire.
-    pub fn code(self) -> u8 {
-        match self {
-            ReadDeviceIdCode::Basic => 0x01,
-            ReadDeviceIdCode::Regular => 0x02,
-            ReadDeviceIdCode::Extended => 0x03,
-            ReadDeviceIdCode::Individual => 0x04,
-        }
-    }
-}
-
-/// The codec's open read code for an allowed one (the codec defines its own codes: it
-/// imports nothing of otscout).
-impl From<ReadDeviceIdCode> for crate::wire::modbus::ReadCode {
-    fn from(c: ReadDeviceIdCode) -> Self {
-        crate::wire::modbus::ReadCode::from_u8(c.code())
-    }
-}
-
-/// Modbus/TCP function 0x2B, MEI type 0x0E: Read Device Identification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModbusReadDeviceId {
-    pub transaction_id: u16,
-    pub unit_id: u8,
-    pub read_code: ReadDeviceIdCode,
-    pub object_id: u8,
-}
-
-/// The three EtherNet/IP discovery commands otscout may send (all with an empty body).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EnipListCommand {
-    /// 0x0063 List Identity.
-    ListIdentity,
-    /// 0x0004 List Services.
-    ListServices,
-    /// 0x0064 List Interfaces.
-    ListInterfaces,
-}
-
-/// An EtherNet/IP List* request (TCP or UDP 44818).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EnipList {
-    pub command: EnipListCommand,
-    /// Echoed by the device; lets the prober match replies.
-    pub sender_context: [u8; 8],
-}
-
-/// ISO 8073 COTP Connection Request in TPKT (RFC 1006), with TSAPs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CotpConnect {
-    pub src_ref: u16,
-    pub calling_tsap: u16,
-    pub called_tsap: u16,
-    /// TPDU size parameter code (0x0a = 1024 bytes).
-    pub tpdu_size_code: u8,
-}
-
-/// S7comm job: Setup Communication (function 0xF0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct S7SetupCommunication {
-    pub pdu_ref: u16,
-    pub max_amq_calling: u16,
-    pub max_amq_called: u16,
-    pub pdu_length: u16,
-}
-
-/// S7comm userdata: CPU functions, Read SZL (first request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct S7ReadSzl {
-    pub pdu_ref: u16,
-    pub szl_id: u16,
-    pub szl_index: u16,
-}
-
-/// S7comm userdata: Read SZL follow-up for a fragmented answer (no SZL id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct S7ReadSzlFollowUp {
-    pub pdu_ref: u16,
-    /// The sequence number the device gave in its "more follows" response.
-    pub sequence_number: u8,
-}
-
-/// COTP Disconnect Request in TPKT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CotpDisconnect {
-    pub dst_ref: u16,
-    pub src_ref: u16,
-}
+// The request types live with their protocol; re-exported here so the one closed enum and
+// the types it nests are reviewable, and nameable, from one place.
+pub use crate::protocols::enip::safe::{EnipList, EnipListCommand};
+pub use crate::protocols::modbus::safe::{ModbusReadDeviceId, ReadDeviceIdCode};
+pub use crate::protocols::s7::safe::{
+    CotpConnect, CotpDisconnect, S7ReadSzl, S7ReadSzlFollowUp, S7SetupCommunication,
+};
 
 /// Every request the active side is able to emit. There is no write variant.
 ///
@@ -131,56 +31,49 @@ pub struct CotpDisconnect {
 /// change a device's state, and a guard rule that accepts exactly those bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SafeRequest {
-    ModbusReadDeviceId(ModbusReadDeviceId),
-    EnipList(EnipList),
-    CotpConnect(CotpConnect),
-    S7SetupCommunication(S7SetupCommunication),
-    S7ReadSzl(S7ReadSzl),
-    S7ReadSzlFollowUp(S7ReadSzlFollowUp),
-    CotpDisconnect(CotpDisconnect),
+    /// Modbus/TCP (src/protocols/modbus/safe.rs).
+    Modbus(modbus::Safe),
+    /// EtherNet/IP (src/protocols/enip/safe.rs).
+    Enip(enip::Safe),
+    /// S7comm over ISO-on-TCP (src/protocols/s7/safe.rs).
+    S7(s7::Safe),
 }
 
 impl SafeRequest {
     /// A stable name for the request kind, used in ledgers, dry runs and provenance.
     pub fn kind(&self) -> &'static str {
         match self {
-            SafeRequest::ModbusReadDeviceId(_) => "modbus.read_device_id",
-            SafeRequest::EnipList(l) => match l.command {
-                EnipListCommand::ListIdentity => "enip.list_identity",
-                EnipListCommand::ListServices => "enip.list_services",
-                EnipListCommand::ListInterfaces => "enip.list_interfaces",
-            },
-            SafeRequest::CotpConnect(_) => "cotp.connect",
-            SafeRequest::S7SetupCommunication(_) => "s7.setup_communication",
-            SafeRequest::S7ReadSzl(_) => "s7.read_szl",
-            SafeRequest::S7ReadSzlFollowUp(_) => "s7.read_szl_follow_up",
-            SafeRequest::CotpDisconnect(_) => "cotp.disconnect",
+            SafeRequest::Modbus(r) => r.kind(),
+            SafeRequest::Enip(r) => r.kind(),
+            SafeRequest::S7(r) => r.kind(),
         }
     }
 
     /// The protocol (and so the guard rules) the request belongs to.
     pub fn protocol(&self) -> Protocol {
         match self {
-            SafeRequest::ModbusReadDeviceId(_) => Protocol::Modbus,
-            SafeRequest::EnipList(_) => Protocol::Enip,
-            SafeRequest::CotpConnect(_)
-            | SafeRequest::S7SetupCommunication(_)
-            | SafeRequest::S7ReadSzl(_)
-            | SafeRequest::S7ReadSzlFollowUp(_)
-            | SafeRequest::CotpDisconnect(_) => Protocol::S7,
+            SafeRequest::Modbus(_) => Protocol::Modbus,
+            SafeRequest::Enip(_) => Protocol::Enip,
+            SafeRequest::S7(_) => Protocol::S7,
+        }
+    }
+
+    /// The fields of the request a reviewer needs beside its kind (`unit 255, read code
+    /// 0x01 (basic)`, `SZL 0x0011 index 0x0000`); empty when the kind says it all.
+    pub fn detail(&self) -> String {
+        match self {
+            SafeRequest::Modbus(r) => r.detail(),
+            SafeRequest::Enip(r) => r.detail(),
+            SafeRequest::S7(r) => r.detail(),
         }
     }
 
     /// Appends the request's bytes. Callers that send use [`emit`], which also guards.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            SafeRequest::ModbusReadDeviceId(r) => modbus::encode(r, out),
-            SafeRequest::EnipList(r) => enip::encode(r, out),
-            SafeRequest::CotpConnect(r) => s7::encode_cotp_connect(r, out),
-            SafeRequest::S7SetupCommunication(r) => s7::encode_setup(r, out),
-            SafeRequest::S7ReadSzl(r) => s7::encode_read_szl(r, out),
-            SafeRequest::S7ReadSzlFollowUp(r) => s7::encode_read_szl_follow_up(r, out),
-            SafeRequest::CotpDisconnect(r) => s7::encode_cotp_disconnect(r, out),
+            SafeRequest::Modbus(r) => r.encode(out),
+            SafeRequest::Enip(r) => r.encode(out),
+            SafeRequest::S7(r) => r.encode(out),
         }
     }
 
@@ -189,6 +82,24 @@ impl SafeRequest {
         let mut v = Vec::new();
         self.encode(&mut v);
         v.len()
+    }
+}
+
+impl From<modbus::Safe> for SafeRequest {
+    fn from(r: modbus::Safe) -> Self {
+        SafeRequest::Modbus(r)
+    }
+}
+
+impl From<enip::Safe> for SafeRequest {
+    fn from(r: enip::Safe) -> Self {
+        SafeRequest::Enip(r)
+    }
+}
+
+impl From<s7::Safe> for SafeRequest {
+    fn from(r: s7::Safe) -> Self {
+        SafeRequest::S7(r)
     }
 }
 
@@ -219,12 +130,16 @@ pub enum GuardError {
 /// This is the last check before bytes reach a socket. It trusts nothing about how the
 /// bytes were made.
 pub fn check(protocol: Protocol, frame: &[u8]) -> Result<&'static str, GuardError> {
-    match protocol {
-        Protocol::Modbus => modbus::check(frame),
-        Protocol::Enip => enip::check(frame),
-        Protocol::S7 => s7::check(frame),
-        other => Err(GuardError::UnknownProtocol { protocol: other }),
-    }
+    let rule = match protocol {
+        Protocol::Modbus => modbus::safe::check,
+        Protocol::Enip => enip::safe::check,
+        Protocol::S7 => s7::safe::check,
+        other => return Err(GuardError::UnknownProtocol { protocol: other }),
+    };
+    rule(frame).map_err(|r| match r {
+        Refusal::Malformed(reason) => GuardError::Malformed { protocol, reason },
+        Refusal::NotAllowed(what) => GuardError::NotAllowed { protocol, what },
+    })
 }
 
 /// Encodes `request` and passes the bytes through [`check`]: the only way the active side

@@ -399,14 +399,14 @@ fn merge_embeds_the_matches_in_the_signed_report_and_every_view_shows_them() {
     let signed = sign::verify_file(&report, &sign::load_public_key(&keys.public).expect("pk"))
         .expect("verify")
         .inventory;
-    assert_eq!(signed.version, 3);
+    assert_eq!(signed.version, otscout::inventory::merge::REPORT_VERSION);
     let m = signed.advisories.clone().expect("embedded matches");
     assert!(find(&m, "10.0.0.1", "TEST-MODEL", "P1").is_some());
     assert!(m.documents.iter().all(|d| d.sha256.len() == 64));
 
     // Tampering with an embedded match breaks the signature.
     let bytes = std::fs::read_to_string(&report).expect("read");
-    let tampered = bytes.replacen("\"verdict\": \"affected\"", "\"verdict\": \"fixed\"", 1);
+    let tampered = bytes.replacen("\"verdict\":\"affected\"", "\"verdict\":\"fixed\"", 1);
     assert_ne!(tampered, bytes);
     std::fs::write(&report, &tampered).expect("write");
     let o = otscout(

@@ -314,7 +314,7 @@ fn list_identity(device: &str) -> (Vec<u8>, Vec<u8>) {
 
 /// The planted capture: a Modbus gateway 10.9.0.2 asked for unit 1 answers with unit 9 in
 /// its header. otscout files the objects under the unit the request addressed (a gateway
-/// may rewrite the id; passive/proto/modbus.rs), tshark reports the reply's: a stable,
+/// may rewrite the id; protocols/modbus/passive.rs), tshark reports the reply's: a stable,
 /// known disagreement on the key. Beside it, an ENIP device on UDP both read alike. The
 /// ENIP half is written gzip-compressed, which both sides read.
 fn planted_captures(dir: &Path) {

@@ -271,7 +271,7 @@ fn check_declared_and_operations(inv: &Inventory, out: &Path) {
         .find(|o| o.kind == OperationKind::Write)
         .unwrap_or_else(|| panic!("no write operation on 127.77.0.34: {:?}", pump.operations));
     assert_eq!(op.actor, "127.77.0.101".parse::<IpAddr>().unwrap());
-    assert_eq!(op.function, "write_single_register");
+    assert_eq!(op.function, "modbus.write_single_register");
     assert_eq!(op.count, 1);
     assert!(
         op.sources.iter().any(|s| s.kind == SourceKind::Passive

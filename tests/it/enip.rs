@@ -5,6 +5,7 @@
 
 use otscout::inventory::EnipIdentitySource;
 use otscout::inventory::Protocol;
+use otscout::protocols::enip::Safe as EnipSafe;
 use otscout::protocols::enip::identity as enip_identity;
 use otscout::safety::{self, EnipList, EnipListCommand, GuardError, SafeRequest};
 use otscout::wire::enip::{
@@ -17,16 +18,16 @@ use proptest::prelude::*;
 use crate::support::{captures_dir, frames, hex, payload};
 
 // enip_test.pcap frame 6: 10.1.1.167 asks the 1756-ENBT/A at 10.1.1.164 (TCP).
-const ENBT_REQ: &str = "6300 0000 00000000 00000000 00000000c1debed1 00000000";
+pub(crate) const ENBT_REQ: &str = "6300 0000 00000000 00000000 00000000c1debed1 00000000";
 // enip_test.pcap frame 7: the 1756-ENBT/A's List Identity reply.
-const ENBT_REPLY: &str = "6300 3300 00000000 00000000 00000000c1debed1 00000000
+pub(crate) const ENBT_REPLY: &str = "6300 3300 00000000 00000000 00000000c1debed1 00000000
     0100 0c00 2d00
     0100 0002 af12 0a0101a4 0000000000000000
     0100 0c00 3a00 04 03 3000 8e4d5200 0b 313735362d454e42542f41 03";
 // cpppo-client-list-identity-udp.pcap frame 1: cpppo 5.2.5 client, 127.0.0.1 to 127.0.0.3 (UDP).
 const CPPPO_REQ: &str = "6300 0000 00000000 00000000 0000000000000000 00000000";
 // cpppo-client-list-identity-udp.pcap frame 2: cpppo 5.2.5 server at 127.0.0.3.
-const CPPPO_REPLY: &str = "6300 3e00 00000000 00000000 0000000000000000 00000000
+pub(crate) const CPPPO_REPLY: &str = "6300 3e00 00000000 00000000 0000000000000000 00000000
     0100 0c00 3800
     0100 0002 af12 7f000003 0000000000000000
     3905 0e00 9210 07 2a 3000 01eeffc0 16 506565724c616220454e495020313735362d4c383545 03";
@@ -42,15 +43,18 @@ const FW_LEGACY_REPLY: &str = "0100 2a00 00000000 00000000 0000000000000000 0000
 const FW_SERVICES_REPLY: &str = "0400 1a00 00000000 00000000 0000000000000000 00000000
     0100 0001 1400 0100 2001 436f6d6d756e69636174696f6e730000";
 // Frame 13: List Interfaces reply with 0 items.
-const FW_INTERFACES_REPLY: &str = "6400 0200 00000000 00000000 0000000000000000 00000000 0000";
+pub(crate) const FW_INTERFACES_REPLY: &str =
+    "6400 0200 00000000 00000000 0000000000000000 00000000 0000";
 // Frames 14 and 15: Register Session request and reply (session 0x12020100).
-const FW_REGISTER_REQ: &str = "6500 0400 00000000 00000000 0000000000000000 00000000 0100 0000";
-const FW_REGISTER_REPLY: &str = "6500 0400 00010212 00000000 0000000000000000 00000000 0100 0000";
+pub(crate) const FW_REGISTER_REQ: &str =
+    "6500 0400 00000000 00000000 0000000000000000 00000000 0100 0000";
+pub(crate) const FW_REGISTER_REPLY: &str =
+    "6500 0400 00010212 00000000 0000000000000000 00000000 0100 0000";
 // Frame 16: SendRRData, Get_Attributes_All to the Identity object (class 1, instance 1).
-const FW_GAA_REQ: &str = "6f00 1600 00010212 00000000 8d3f0000489ae000 00000000
+pub(crate) const FW_GAA_REQ: &str = "6f00 1600 00010212 00000000 8d3f0000489ae000 00000000
     00000000 1400 0200 0000 0000 b200 0600 01 02 2001 2401";
 // Frame 17: its reply: vendor 1, type 12, product 58, rev 4.3, serial 0x0051aec3.
-const FW_GAA_REPLY: &str = "6f00 2e00 00010212 00000000 8d3f0000489ae000 00000000
+pub(crate) const FW_GAA_REPLY: &str = "6f00 2e00 00010212 00000000 8d3f0000489ae000 00000000
     00000000 1400 0200 0000 0000 b200 1e00 81 00 00 00
     0100 0c00 3a00 04 03 3000 c3ae5100 0b 313735362d454e42542f41";
 // nDPI_cip_io.pcap frame 1: class-1 I/O, 192.168.5.62 to 192.168.5.50 (UDP 2222).
@@ -104,10 +108,10 @@ fn item_bytes(encode: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
 }
 
 fn list_request(command: EnipListCommand, ctx: [u8; 8]) -> SafeRequest {
-    SafeRequest::EnipList(EnipList {
+    SafeRequest::Enip(EnipSafe::List(EnipList {
         command,
         sender_context: ctx,
-    })
+    }))
 }
 
 // ---- per message: decode, encode, round trip, encoded_len ----

@@ -499,7 +499,7 @@ fn a_mac_names_the_maker_only_when_nothing_else_does_and_every_view_shows_it() {
     let page = html::render(&inv, &SignatureStatus::NotChecked);
     assert!(page.contains("Siemens <small>(MAC OUI)</small>"));
     let j = String::from_utf8(json::render(&inv)).unwrap();
-    assert!(j.contains("\"source\": \"mac_oui\""));
+    assert!(j.contains("\"source\":\"mac_oui\""));
     // And the report with it reads back canonically.
     assert_eq!(json::parse(json::render(&inv).as_slice()).unwrap(), inv);
 }
@@ -507,16 +507,17 @@ fn a_mac_names_the_maker_only_when_nothing_else_does_and_every_view_shows_it() {
 #[test]
 fn a_version_1_report_still_reads() {
     // A report as the previous schema wrote it: version 1, no sites, no mac_oui.
-    let inv = merge(&[], chrono::DateTime::UNIX_EPOCH);
+    let mut inv = merge(&[], chrono::DateTime::UNIX_EPOCH);
+    inv.version = 3;
     let text = String::from_utf8(json::render(&inv)).unwrap();
     assert!(text.contains("\"version\": 3,"));
     let v1 = text.replacen("\"version\": 3,", "\"version\": 1,", 1);
     let back = json::parse(v1.as_bytes()).expect("version 1 reads");
     assert_eq!(back.version, 1);
     assert_eq!(json::render(&back), v1.as_bytes(), "and stays canonical");
-    let v4 = text.replacen("\"version\": 3,", "\"version\": 4,", 1);
-    let e = json::parse_lenient(v4.as_bytes()).unwrap_err().to_string();
-    assert!(e.contains("version 4 is not supported"), "{e}");
+    let v5 = text.replacen("\"version\": 3,", "\"version\": 5,", 1);
+    let e = json::parse_lenient(v5.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("version 5 is not supported"), "{e}");
 }
 
 fn keys_dir(dir: &Path, keys: &[&Path]) -> PathBuf {

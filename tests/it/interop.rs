@@ -48,10 +48,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otscout::inventory::{Fact, Identity, Protocol};
-use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
-use otscout::probe::s7::{S7Session, S7SessionConfig};
 use otscout::probe::{ConnectionLoss, Session, Step};
+use otscout::protocols::modbus::session::{ModbusSession, ModbusSessionConfig};
 use otscout::protocols::s7::identity::to_identity;
+use otscout::protocols::s7::session::{S7Session, S7SessionConfig};
+use otscout::protocols::{modbus, s7};
 use otscout::safety::{self, ReadDeviceIdCode, SafeRequest};
 use otscout::wire::enip::{Frame as EnipFrame, ItemType, SERVICE_NAME_LEN, ServiceItem};
 use otscout::wire::modbus::{Response, ResponseAdu};
@@ -304,23 +305,23 @@ fn golden_snap7_py3_session_reports_the_order_number_and_both_deviations() {
     let mut s = S7Session::new(cfg);
     assert!(matches!(
         sent(s.on_connected(t)),
-        SafeRequest::CotpConnect(_)
+        SafeRequest::S7(s7::Safe::Connect(_))
     ));
     assert!(matches!(
         sent(s.on_bytes(t, &hex(SNAP7PY_CC))),
-        SafeRequest::S7SetupCommunication(_)
+        SafeRequest::S7(s7::Safe::Setup(_))
     ));
-    let SafeRequest::S7ReadSzl(r) = sent(s.on_bytes(t, &hex(SNAP7PY_SETUP_ACK))) else {
+    let SafeRequest::S7(s7::Safe::ReadSzl(r)) = sent(s.on_bytes(t, &hex(SNAP7PY_SETUP_ACK))) else {
         panic!("read szl 0x0011 next")
     };
     assert_eq!(r.szl_id, 0x0011);
-    let SafeRequest::S7ReadSzl(r) = sent(s.on_bytes(t, &hex(SNAP7PY_SZL_0011))) else {
+    let SafeRequest::S7(s7::Safe::ReadSzl(r)) = sent(s.on_bytes(t, &hex(SNAP7PY_SZL_0011))) else {
         panic!("read szl 0x001c next")
     };
     assert_eq!(r.szl_id, 0x001C);
     assert!(matches!(
         sent(s.on_bytes(t, &hex(SNAP7PY_SZL_001C))),
-        SafeRequest::CotpDisconnect(_)
+        SafeRequest::S7(s7::Safe::Disconnect(_))
     ));
     let step = s.on_bytes(t, &hex(SNAP7PY_DC));
     if step != Step::Done {
@@ -376,7 +377,7 @@ fn golden_pymodbus_gateway_exceptions_lead_to_the_unit_behind_it() {
         PYMODBUS_UNIT2_BASIC,
         PYMODBUS_UNIT2_REGULAR,
     ] {
-        let SafeRequest::ModbusReadDeviceId(r) = sent(step) else {
+        let SafeRequest::Modbus(modbus::Safe::ReadDeviceId(r)) = sent(step) else {
             panic!("modbus request expected")
         };
         units.push((r.transaction_id, r.unit_id, r.read_code.code()));

@@ -566,6 +566,41 @@ fn operations_on_an_asset_are_flagged() {
     assert!(a.manufacturer.is_none(), "a write is not an identity");
 }
 
+/// Operation names follow `<protocol>.<operation>`; Modbus names were written without the
+/// prefix before the rule. An old observation file's `write_multiple_registers` and a new
+/// one's `modbus.write_multiple_registers` are one operation after merge (two before it).
+#[test]
+fn old_modbus_operation_names_merge_with_the_prefixed_ones() {
+    let op = |function: &str, frame: u64| {
+        obs(json!({
+            "ip": "10.0.0.30",
+            "fact": {"type": "operation", "actor": "10.0.0.99", "protocol": "modbus",
+                     "kind": "write", "function": function, "count": 2,
+                     "first": "2026-11-20T10:00:00Z", "last": "2026-11-20T10:05:00Z"},
+            "provenance": pcap(frame), "seen": "2026-11-20T10:00:00Z"}))
+    };
+    let inv = merge(
+        &[
+            raw("old", vec![op("write_multiple_registers", 40)]),
+            raw("new", vec![op("modbus.write_multiple_registers", 41)]),
+        ],
+        t(GEN),
+    );
+    let a = one(&inv, "10.0.0.30");
+    assert_eq!(a.operations.len(), 1, "{:?}", a.operations);
+    assert_eq!(a.operations[0].function, "modbus.write_multiple_registers");
+    assert_eq!(a.operations[0].count, 4);
+    // Names that carry their protocol already are kept as they are.
+    assert_eq!(
+        otscout::inventory::operation_name(otscout::inventory::Protocol::S7, "s7.write_var"),
+        "s7.write_var"
+    );
+    assert_eq!(
+        otscout::inventory::operation_name(otscout::inventory::Protocol::Cip, "cip.reset"),
+        "cip.reset"
+    );
+}
+
 #[test]
 fn bad_inputs_are_named_in_the_error() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -13,6 +13,7 @@ mod html;
 
 mod enip;
 mod ffd;
+mod framing;
 mod inputs;
 mod interop;
 mod inventory;
@@ -23,6 +24,7 @@ mod passive_precision;
 mod passive_speed;
 mod planning;
 mod report;
+mod report_tables;
 mod resegment;
 mod s7;
 mod scan;

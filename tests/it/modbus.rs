@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use otscout::inventory::Protocol;
 use otscout::inventory::{Fact, Identity, ModbusIdentity};
-use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
 use otscout::probe::{Session, Step};
+use otscout::protocols::modbus;
 use otscout::protocols::modbus::identity::to_identity;
+use otscout::protocols::modbus::session::{ModbusSession, ModbusSessionConfig};
 use otscout::safety::{
     self, GuardError, ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest, check, emit,
 };
@@ -31,17 +32,17 @@ use crate::support::{self, Frame, hex};
 
 /// modbus_example.pcap frame 92: client to the pymodbus-style server 127.0.0.1:502,
 /// Read Device Identification, transaction 23, unit 1, read code 1 (basic), object 0.
-const DEVID_REQUEST: &str = "0017 0000 0005 01 2b 0e 01 00";
+pub(crate) const DEVID_REQUEST: &str = "0017 0000 0005 01 2b 0e 01 00";
 
 /// modbus_example.pcap frame 94: the server's reply to frame 92.
-const DEVID_RESPONSE: &str = "0017 0000 003d 01 2b 0e 01 83 00 00 03 \
+pub(crate) const DEVID_RESPONSE: &str = "0017 0000 003d 01 2b 0e 01 83 00 00 03 \
      00 10 5a65656b204d6f646275732054657374 \
      01 18 50726f746f636f6c2050617273696e672069732066756e21 \
      02 07 312e322e332e36";
 
 /// pymodbus-client-vs-pymodbus.pcap frame 13: server 127.0.0.2:502 answers read code 3
 /// from object 0 with eight objects, "more follows" and next object 0x81.
-const DEVID_PAGED: &str = "0004 0000 00fd 01 2b 0e 03 83 ff 81 08 \
+pub(crate) const DEVID_PAGED: &str = "0004 0000 00fd 01 2b 0e 03 83 ff 81 08 \
      00 17 506565724c6162204175746f6d6174696f6e20476d6248 \
      01 0b 504c422d4d422d30353032 \
      02 0b 76332e31362e312d6c6162 \
@@ -53,7 +54,7 @@ const DEVID_PAGED: &str = "0004 0000 00fd 01 2b 0e 03 83 ff 81 08 \
 
 /// modbus_test_data_part1.pcap frame 9: 10.0.0.3:502 answers a diagnostics request for
 /// unit 10 with exception 0x0B (gateway target device failed to respond).
-const EXCEPTION: &str = "0000 0000 0003 0a 88 0b";
+pub(crate) const EXCEPTION: &str = "0000 0000 0003 0a 88 0b";
 
 /// modbus_test_data_part1.pcap frame 91: 10.0.0.8:502 sends an exception 0x06 to function
 /// 1 with one byte more than the spec allows (MBAP length 4).
@@ -61,7 +62,7 @@ const EXCEPTION_TRAILING: &str = "0001 0000 0004 0a 81 06 00";
 
 /// modbus_test_data_part1.pcap frame 32: 10.0.0.57 asks 10.0.0.8:502 for read code 3 from
 /// object 1, with a stray byte after the object id (MBAP length 6); it got no answer.
-const DEVID_REQUEST_TRAILING: &str = "0001 0000 0006 0a 2b 0e 03 01 00";
+pub(crate) const DEVID_REQUEST_TRAILING: &str = "0001 0000 0006 0a 2b 0e 03 01 00";
 
 /// modbus_test_data_part1.pcap frame 41: 10.0.0.3:502 answers Report Server ID (17).
 const SERVER_ID: &str = "0000 0000 0015 0a 11 12 00 ff 57696e6770617468204c696d69746564";
@@ -131,12 +132,12 @@ fn golden_devid_request() {
     assert_eq!(classify(&expected.pdu).name, "read_device_identification");
     assert_eq!(classify(&expected.pdu).access, Access::Read);
     // otscout's own request for the same thing is byte for byte the capture's.
-    let ours = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+    let ours = SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
         transaction_id: 23,
         unit_id: 1,
         read_code: ReadDeviceIdCode::Basic,
         object_id: 0,
-    });
+    }));
     assert_eq!(emit(&ours).unwrap(), bytes);
     assert_eq!(ours.encoded_len(), bytes.len());
 }
@@ -517,12 +518,12 @@ fn capture_pymodbus_all_read_codes() {
                     ReadCode::Individual => ReadDeviceIdCode::Individual,
                     ReadCode::Unknown(c) => panic!("read code {c}"),
                 };
-                let ours = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+                let ours = SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
                     transaction_id: adu.header.transaction_id,
                     unit_id: adu.header.unit_id,
                     read_code: code,
                     object_id: r.object_id,
-                });
+                }));
                 assert_eq!(emit(&ours).unwrap(), m.bytes, "frame {}", m.frame);
             }
         } else {
@@ -599,7 +600,7 @@ fn replay(
     let mut step = s.on_connected(t0);
     let mut sent = Vec::new();
     while let Step::Send(req) = step {
-        let SafeRequest::ModbusReadDeviceId(r) = req else {
+        let SafeRequest::Modbus(modbus::Safe::ReadDeviceId(r)) = req else {
             panic!("{req:?}")
         };
         sent.push(r);
@@ -808,12 +809,12 @@ fn guard_accepts_every_read_device_id_variant() {
             (0xffff, 0xff, 0xff),
             (0x1234, 247, 3),
         ] {
-            let r = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+            let r = SafeRequest::Modbus(modbus::Safe::ReadDeviceId(ModbusReadDeviceId {
                 transaction_id: tid,
                 unit_id: unit,
                 read_code: code,
                 object_id: object,
-            });
+            }));
             let frame = emit(&r).unwrap();
             assert_eq!(frame, devid(tid, unit, code.code(), object));
             assert_eq!(safety::check(Protocol::Modbus, &frame), Ok(r.kind()));
@@ -1141,7 +1142,7 @@ proptest! {
         let cut = cut.min(reply.len());
         let t0 = Instant::now();
         let mut s = ModbusSession::new(cfg(&[ReadDeviceIdCode::Basic]));
-        let Step::Send(SafeRequest::ModbusReadDeviceId(r)) = s.on_connected(t0) else {
+        let Step::Send(SafeRequest::Modbus(modbus::Safe::ReadDeviceId(r))) = s.on_connected(t0) else {
             panic!()
         };
         let mut reply = reply;

@@ -383,23 +383,21 @@ fn modbus_writes_aggregated_per_actor_target_function() {
     assert!(ops.contains(&(
         ip("10.0.0.9"),
         plc,
-        "write_single_coil".into(),
+        "modbus.write_single_coil".into(),
         OperationKind::Write,
         2
     )));
     assert!(ops.contains(&(
         ip("10.0.0.9"),
         plc,
-        "write_single_register".into(),
+        "modbus.write_single_register".into(),
         OperationKind::Write,
         1
     )));
     // Diagnostics (listen-only, restart, clear counters) change how the device runs.
-    assert!(
-        ops.iter().any(|o| o.0 == ip("10.0.0.57")
-            && o.2 == "diagnostics"
-            && o.3 == OperationKind::Control)
-    );
+    assert!(ops.iter().any(|o| o.0 == ip("10.0.0.57")
+        && o.2 == "modbus.diagnostics"
+        && o.3 == OperationKind::Control));
     // 10.0.0.8 opened a connection *from* port 502: it is still the Modbus server.
     assert!(r.observations.iter().any(|o| o.ip == ip("10.0.0.8")
         && matches!(
@@ -420,12 +418,12 @@ fn modbus_example_writes_of_every_kind() {
     let r = import(&dir, "modbus_example.pcap");
     let names: Vec<String> = operations(&r).into_iter().map(|o| o.2).collect();
     for f in [
-        "write_single_coil",
-        "write_single_register",
-        "write_multiple_coils",
-        "write_multiple_registers",
-        "mask_write_register",
-        "read_write_multiple_registers",
+        "modbus.write_single_coil",
+        "modbus.write_single_register",
+        "modbus.write_multiple_coils",
+        "modbus.write_multiple_registers",
+        "modbus.mask_write_register",
+        "modbus.read_write_multiple_registers",
     ] {
         assert!(names.iter().any(|n| n == f), "{f} missing from {names:?}");
     }
@@ -1182,11 +1180,12 @@ mod sim_round_trip {
     use std::time::{Duration, Instant};
 
     use otscout::inventory::{EnipIdentitySource, Identity};
-    use otscout::probe::enip::{EnipSession, EnipSessionConfig};
-    use otscout::probe::modbus::{ModbusSession, ModbusSessionConfig};
-    use otscout::probe::s7::{S7Session, S7SessionConfig};
     use otscout::probe::{ConnectionLoss, Session, Step};
     use otscout::profile::EnipTransport;
+    use otscout::protocols::enip;
+    use otscout::protocols::enip::session::{EnipSession, EnipSessionConfig};
+    use otscout::protocols::modbus::session::{ModbusSession, ModbusSessionConfig};
+    use otscout::protocols::s7::session::{S7Session, S7SessionConfig};
     use otscout::safety::{self, EnipList, EnipListCommand, SafeRequest};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpStream, UdpSocket};
@@ -1310,10 +1309,10 @@ mod sim_round_trip {
         .await;
         // List Identity over UDP too, from an address of the test's own.
         let udp = UdpSocket::bind("127.61.0.100:0").await.unwrap();
-        let req = safety::emit(&SafeRequest::EnipList(EnipList {
+        let req = safety::emit(&SafeRequest::Enip(enip::Safe::List(EnipList {
             command: EnipListCommand::ListIdentity,
             sender_context: *b"passive!",
-        }))
+        })))
         .unwrap();
         udp.send_to(&req, "127.61.0.2:44818").await.unwrap();
         let mut buf = [0u8; 1024];

@@ -956,11 +956,17 @@ fn zeek_modbus_detailed_and_s7comm_give_peers_unit_ids_and_operations() {
     assert_eq!(
         ops,
         vec![
-            (t, a, "write_single_coil".into(), OperationKind::Write, 1),
             (
                 t,
                 a,
-                "write_single_register".into(),
+                "modbus.write_single_coil".into(),
+                OperationKind::Write,
+                1
+            ),
+            (
+                t,
+                a,
+                "modbus.write_single_register".into(),
                 OperationKind::Write,
                 2
             ),

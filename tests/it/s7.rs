@@ -5,6 +5,7 @@
 //! `OTSCOUT_CAPTURES` and check every field INDEX.md lists.
 
 use otscout::inventory::Protocol;
+use otscout::protocols::s7::Safe as S7Safe;
 use otscout::protocols::s7::identity as s7_identity;
 use otscout::protocols::s7::passive as s7_passive;
 use otscout::safety::{
@@ -27,16 +28,17 @@ const VARSERVICE: &str = "s7comm_varservice_libnodavedemo.pcap";
 // --- goldens -------------------------------------------------------------------------
 
 /// s7comm_reading_plc_status.pcap frame 8: STEP 7 to the IM151-8 PN/DP CPU, COTP CR.
-const CR_STEP7: &str = "0300 0016  11 e0 0000 000f 00  c1 02 0100  c2 02 0102  c0 01 0a";
+pub(crate) const CR_STEP7: &str = "0300 0016  11 e0 0000 000f 00  c1 02 0100  c2 02 0102  c0 01 0a";
 /// Frame 9: the CPU's CC.
-const CC_IM151: &str = "0300 0016  11 d0 000f 0003 00  c0 01 0a  c1 02 0100  c2 02 0102";
+pub(crate) const CC_IM151: &str = "0300 0016  11 d0 000f 0003 00  c0 01 0a  c1 02 0100  c2 02 0102";
 /// Frame 10: Setup Communication job, PDU 480 asked.
-const SETUP_JOB: &str = "0300 0019  02 f0 80  32 01 0000 0200 0008 0000  f0 00 0001 0001 01e0";
+pub(crate) const SETUP_JOB: &str =
+    "0300 0019  02 f0 80  32 01 0000 0200 0008 0000  f0 00 0001 0001 01e0";
 /// Frame 11: Setup Communication ack_data, PDU 240 granted.
-const SETUP_ACK: &str =
+pub(crate) const SETUP_ACK: &str =
     "0300 001b  02 f0 80  32 03 0000 0200 0008 0000 00 00  f0 00 0001 0001 00f0";
 /// Frame 67: Read SZL 0x001C index 0 request.
-const SZL_1C_REQ: &str = "0300 0021  02 f0 80  32 07 0000 1400 0008 0008  \
+pub(crate) const SZL_1C_REQ: &str = "0300 0021  02 f0 80  32 07 0000 1400 0008 0008  \
      0001 12 04 11 44 01 00  ff 09 0004 001c 0000";
 /// Frame 71: Read SZL follow-up request (sequence 2, no SZL id).
 const SZL_FOLLOW_UP: &str = "0300 0021  02 f0 80  32 07 0000 1500 000c 0004  \
@@ -77,12 +79,12 @@ fn cotp_cr_golden_decodes_and_safe_request_encodes_it() {
     assert_eq!(c.calling_tsap(), Some(0x0100));
     assert_eq!(c.called_tsap(), Some(0x0102));
     assert_eq!(c.tpdu_size_code(), Some(0x0a));
-    let req = SafeRequest::CotpConnect(CotpConnect {
+    let req = SafeRequest::S7(S7Safe::Connect(CotpConnect {
         src_ref: 0x000f,
         calling_tsap: 0x0100,
         called_tsap: 0x0102,
         tpdu_size_code: 0x0a,
-    });
+    }));
     assert_eq!(safety::emit(&req).unwrap(), hex(CR_STEP7));
     assert_eq!(req.encoded_len(), hex(CR_STEP7).len());
 }
@@ -129,12 +131,12 @@ fn setup_job_golden_and_safe_request() {
         (s.max_amq_calling, s.max_amq_called, s.pdu_length),
         (1, 1, 480)
     );
-    let req = SafeRequest::S7SetupCommunication(S7SetupCommunication {
+    let req = SafeRequest::S7(S7Safe::Setup(S7SetupCommunication {
         pdu_ref: 0x0200,
         max_amq_calling: 1,
         max_amq_called: 1,
         pdu_length: 480,
-    });
+    }));
     assert_eq!(safety::emit(&req).unwrap(), hex(SETUP_JOB));
 }
 
@@ -159,11 +161,11 @@ fn read_szl_request_golden_and_safe_request() {
     };
     assert_eq!(u.group, FunctionGroup::Cpu);
     assert_eq!(u.szl_request(), Some((0x001c, 0)));
-    let req = SafeRequest::S7ReadSzl(S7ReadSzl {
+    let req = SafeRequest::S7(S7Safe::ReadSzl(S7ReadSzl {
         pdu_ref: 0x1400,
         szl_id: 0x001c,
         szl_index: 0,
-    });
+    }));
     assert_eq!(safety::emit(&req).unwrap(), hex(SZL_1C_REQ));
     assert_eq!(s7::classify(&f).name, "s7.read_szl");
     assert_eq!(s7::classify(&f).access, Access::Read);
@@ -172,10 +174,10 @@ fn read_szl_request_golden_and_safe_request() {
 #[test]
 fn read_szl_follow_up_golden_and_safe_request() {
     let f = round_trip(SZL_FOLLOW_UP);
-    let req = SafeRequest::S7ReadSzlFollowUp(S7ReadSzlFollowUp {
+    let req = SafeRequest::S7(S7Safe::ReadSzlFollowUp(S7ReadSzlFollowUp {
         pdu_ref: 0x1500,
         sequence_number: 2,
-    });
+    }));
     assert_eq!(safety::emit(&req).unwrap(), hex(SZL_FOLLOW_UP));
     assert_eq!(s7::classify(&f).name, "s7.read_szl_follow_up");
 }
@@ -215,10 +217,10 @@ fn write_var_golden_is_classified_as_write() {
 
 #[test]
 fn disconnect_encodes_as_documented() {
-    let req = SafeRequest::CotpDisconnect(CotpDisconnect {
+    let req = SafeRequest::S7(S7Safe::Disconnect(CotpDisconnect {
         dst_ref: 0x0003,
         src_ref: 0x000f,
-    });
+    }));
     let bytes = safety::emit(&req).unwrap();
     assert_eq!(bytes, hex("0300 000b  06 80 0003 000f 80"));
     let f = round_trip("0300 000b  06 80 0003 000f 80");
@@ -312,11 +314,11 @@ fn capture_plc_status_identity_fragmented() {
         panic!("frame 58 not userdata")
     };
     assert_eq!(u.szl_request(), Some((0x0011, 0)));
-    let mine = safety::emit(&SafeRequest::S7ReadSzl(S7ReadSzl {
+    let mine = safety::emit(&SafeRequest::S7(S7Safe::ReadSzl(S7ReadSzl {
         pdu_ref: req.s7().unwrap().pdu_ref,
         szl_id: 0x0011,
         szl_index: 0,
-    }))
+    })))
     .unwrap();
     assert_eq!(mine, support::payload(&dir, PLC_STATUS, 58));
 
@@ -414,12 +416,12 @@ fn capture_s7ident_snap7_unfragmented() {
         panic!("frame 8 not setup")
     };
     assert_eq!(s.pdu_length, 480);
-    let mine = safety::emit(&SafeRequest::S7SetupCommunication(S7SetupCommunication {
+    let mine = safety::emit(&SafeRequest::S7(S7Safe::Setup(S7SetupCommunication {
         pdu_ref: 0,
         max_amq_calling: 1,
         max_amq_called: 1,
         pdu_length: 480,
-    }))
+    })))
     .unwrap();
     assert_eq!(mine, support::payload(&dir, S7IDENT, 8));
 
@@ -627,31 +629,31 @@ fn guard_refuses_acks_plus_cotp_types_and_malformed() {
 #[test]
 fn guard_accepts_every_s7_safe_request() {
     let reqs = [
-        SafeRequest::CotpConnect(CotpConnect {
+        SafeRequest::S7(S7Safe::Connect(CotpConnect {
             src_ref: 1,
             calling_tsap: 0x0100,
             called_tsap: 0x0301,
             tpdu_size_code: 0x0a,
-        }),
-        SafeRequest::S7SetupCommunication(S7SetupCommunication {
+        })),
+        SafeRequest::S7(S7Safe::Setup(S7SetupCommunication {
             pdu_ref: 7,
             max_amq_calling: 1,
             max_amq_called: 1,
             pdu_length: 960,
-        }),
-        SafeRequest::S7ReadSzl(S7ReadSzl {
+        })),
+        SafeRequest::S7(S7Safe::ReadSzl(S7ReadSzl {
             pdu_ref: 8,
             szl_id: 0x0011,
             szl_index: 0,
-        }),
-        SafeRequest::S7ReadSzlFollowUp(S7ReadSzlFollowUp {
+        })),
+        SafeRequest::S7(S7Safe::ReadSzlFollowUp(S7ReadSzlFollowUp {
             pdu_ref: 9,
             sequence_number: 4,
-        }),
-        SafeRequest::CotpDisconnect(CotpDisconnect {
+        })),
+        SafeRequest::S7(S7Safe::Disconnect(CotpDisconnect {
             dst_ref: 3,
             src_ref: 1,
-        }),
+        })),
     ];
     for r in reqs {
         let bytes = safety::emit(&r).unwrap_or_else(|e| panic!("{r:?}: {e}"));
@@ -806,40 +808,40 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
 fn arb_safe_request() -> impl Strategy<Value = SafeRequest> {
     prop_oneof![
         (any::<u16>(), any::<u16>(), any::<u16>(), 0x07u8..=0x0d).prop_map(|(s, a, b, t)| {
-            SafeRequest::CotpConnect(CotpConnect {
+            SafeRequest::S7(S7Safe::Connect(CotpConnect {
                 src_ref: s,
                 calling_tsap: a,
                 called_tsap: b,
                 tpdu_size_code: t,
-            })
+            }))
         }),
         (any::<u16>(), 1u16.., 1u16.., 1u16..).prop_map(|(r, a, b, l)| {
-            SafeRequest::S7SetupCommunication(S7SetupCommunication {
+            SafeRequest::S7(S7Safe::Setup(S7SetupCommunication {
                 pdu_ref: r,
                 max_amq_calling: a,
                 max_amq_called: b,
                 pdu_length: l,
-            })
+            }))
         }),
         (any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(r, id, ix)| {
-            SafeRequest::S7ReadSzl(S7ReadSzl {
+            SafeRequest::S7(S7Safe::ReadSzl(S7ReadSzl {
                 pdu_ref: r,
                 szl_id: id,
                 szl_index: ix,
-            })
+            }))
         }),
-        (any::<u16>(), 1u8..).prop_map(|(r, s)| SafeRequest::S7ReadSzlFollowUp(
+        (any::<u16>(), 1u8..).prop_map(|(r, s)| SafeRequest::S7(S7Safe::ReadSzlFollowUp(
             S7ReadSzlFollowUp {
                 pdu_ref: r,
                 sequence_number: s,
             }
-        )),
-        (any::<u16>(), any::<u16>()).prop_map(|(d, s)| SafeRequest::CotpDisconnect(
+        ))),
+        (any::<u16>(), any::<u16>()).prop_map(|(d, s)| SafeRequest::S7(S7Safe::Disconnect(
             CotpDisconnect {
                 dst_ref: d,
                 src_ref: s,
             }
-        )),
+        ))),
     ]
 }
 
@@ -867,8 +869,8 @@ fn poke_all(bytes: &[u8]) {
 /// The probe session fed arbitrary answers in input-sized chunks: never panics, and every
 /// request it asks for passes the guard (the `s7_session` fuzz target's body).
 fn drive_session(data: &[u8]) {
-    use otscout::probe::s7::{S7Session, S7SessionConfig};
     use otscout::probe::{Session, Step};
+    use otscout::protocols::s7::session::{S7Session, S7SessionConfig};
     use std::time::{Duration, Instant};
 
     let cfg = S7SessionConfig {

@@ -31,6 +31,7 @@ use otscout::probe::scan::{
 };
 use otscout::probe::{ConnectionLoss, Finding, Session, Step};
 use otscout::profile::{EnipTransport, Profile, VendorRule};
+use otscout::protocols::enip;
 use otscout::safety::{self, EnipList, EnipListCommand, SafeRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -39,10 +40,10 @@ use tokio::net::TcpListener;
 // A fake session and a logging server
 
 fn list_identity() -> SafeRequest {
-    SafeRequest::EnipList(EnipList {
+    SafeRequest::Enip(enip::Safe::List(EnipList {
         command: EnipListCommand::ListIdentity,
         sender_context: *b"otscout1",
-    })
+    }))
 }
 
 /// Whether the guard lets List Identity out yet (it refuses everything until the ENIP

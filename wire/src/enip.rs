@@ -1330,16 +1330,26 @@ pub fn classify_cip(bytes: &[u8], depth: usize, out: &mut Vec<Operation>) {
             }
         }
     }
-    let (name, access) = service_name(req.service, &t);
+    let (name, access) = service_operation(req.service, &t);
     out.push(Operation {
-        name: match name {
-            Some(n) => format!("cip.{n}"),
-            None => format!("cip.service_{:#04x}", req.service),
-        },
+        name,
         access,
         class: t.class,
         symbol: t.symbol.map(|s| String::from_utf8_lossy(&s).into_owned()),
     });
+}
+
+/// A CIP request service as an operation: its name under the one naming rule
+/// (`cip.<service>`, or `cip.service_0x4c` for a code without a name) and its access. The
+/// capture analyzer ([`classify`]) and the Zeek importer (ICSNPP `cip.log`) both name
+/// services with it.
+pub fn service_operation(code: u8, target: &PathTarget) -> (String, Access) {
+    let (name, access) = service_name(code, target);
+    let name = match name {
+        Some(n) => format!("cip.{n}"),
+        None => format!("cip.service_{code:#04x}"),
+    };
+    (name, access)
 }
 
 /// The name and access of a CIP request service; object-specific codes (0x4B and up)

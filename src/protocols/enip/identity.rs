@@ -49,3 +49,17 @@ pub fn list_identity_reply(
     let (items, anomalies) = identity_items(frame)?;
     Ok((items.iter().map(list_identity).collect(), anomalies))
 }
+
+/// One line naming the identity for the import summary (`otscout passive`).
+pub fn describe(e: &EnipIdentity) -> String {
+    format!(
+        "enip vendor {} type {} product {}: {} rev {}.{} serial {:#010x}",
+        e.vendor_id,
+        e.device_type,
+        e.product_code,
+        e.product_name,
+        e.revision_major,
+        e.revision_minor,
+        e.serial
+    )
+}

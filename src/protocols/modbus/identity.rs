@@ -31,3 +31,9 @@ pub fn to_identity<'a>(
         objects,
     }
 }
+
+/// One line naming the identity for the import summary (`otscout passive`).
+pub fn describe(m: &ModbusIdentity) -> String {
+    let o = |k: u8| m.objects.get(&k).map(String::as_str).unwrap_or("?");
+    format!("modbus unit {}: {} {} {}", m.unit_id, o(0), o(1), o(2))
+}

@@ -64,3 +64,14 @@ pub fn to_identity(module: Option<&SzlList>, component: Option<&SzlList>) -> Opt
     }
     (id != S7Identity::default()).then_some(id)
 }
+
+/// One line naming the identity for the import summary (`otscout passive`).
+pub fn describe(s: &S7Identity) -> String {
+    format!(
+        "s7 {} {} firmware {} serial {}",
+        s.order_number.as_deref().unwrap_or("?"),
+        s.module_name.as_deref().unwrap_or("?"),
+        s.firmware.as_deref().unwrap_or("?"),
+        s.serial.as_deref().unwrap_or("?")
+    )
+}

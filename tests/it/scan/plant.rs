@@ -533,8 +533,11 @@ async fn cli_scan_writes_result_and_journal() {
     );
     let hosts: BTreeMap<IpAddr, otscout::cli::scan_result::HostOutcome> =
         serde_json::from_value(result.scan.extra["hosts"].clone()).unwrap();
-    assert_eq!(hosts[&ip].state, "done");
-    assert_eq!(hosts[&ip].probes[0].outcome, "identified");
+    assert_eq!(hosts[&ip].state, otscout::probe::scan::HostState::Done);
+    assert_eq!(
+        hosts[&ip].probes[0].outcome,
+        otscout::probe::scan::ProbeOutcome::Identified
+    );
     let journal = std::fs::read_to_string(dir.path().join("scan.json.journal.jsonl")).unwrap();
     assert!(
         journal

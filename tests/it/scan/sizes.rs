@@ -201,7 +201,7 @@ async fn unanswered_addresses_become_ranges_losslessly() {
     let from_new = merged(&[Input::from_scan("s.json", new.clone())]);
     let from_old = merged(&[Input::from_scan("s.json", round_trip(&old))]);
     assert_eq!(from_new, from_old);
-    assert_eq!(from_new.version, 3);
+    assert_eq!(from_new.version, otscout::inventory::merge::REPORT_VERSION);
     let ips: Vec<String> = from_new.assets.iter().map(|a| a.ip.to_string()).collect();
     assert_eq!(ips, ["127.23.97.10", "127.23.97.11", "127.23.97.40"]);
     let bytes = json::render(&from_new);

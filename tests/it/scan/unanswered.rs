@@ -14,6 +14,7 @@ use otscout::inventory::{Fact, Identity, Protocol};
 use otscout::probe::scan::{self, BuiltinSessions, ProbeOutcome, SessionFactory, StopSignal};
 use otscout::probe::{ConnectionLoss, Finding, Session, Step};
 use otscout::profile::Profile;
+use otscout::protocols::modbus;
 use otscout::safety::{ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -275,12 +276,14 @@ impl PushesOn {
     fn ask(&mut self, now: std::time::Instant, unit_id: u8) -> Step {
         self.sent += 1;
         self.deadline = Some(now + Duration::from_millis(RESPONSE_TIMEOUT_MS));
-        Step::Send(SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
-            transaction_id: self.sent,
-            unit_id,
-            read_code: ReadDeviceIdCode::Basic,
-            object_id: 0,
-        }))
+        Step::Send(SafeRequest::Modbus(modbus::Safe::ReadDeviceId(
+            ModbusReadDeviceId {
+                transaction_id: self.sent,
+                unit_id,
+                read_code: ReadDeviceIdCode::Basic,
+                object_id: 0,
+            },
+        )))
     }
 }
 

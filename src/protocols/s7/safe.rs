@@ -1,13 +1,11 @@
-//! S7comm over ISO-on-TCP: encoders for COTP connect/disconnect, Setup Communication and
+//! S7comm over ISO-on-TCP's safe requests (the S7 part of [`crate::safety::SafeRequest`]):
+//! encoders for COTP connect/disconnect, Setup Communication and
 //! Read SZL (with its follow-up), and their guard rule.
 //!
 //! The encoders build [`crate::wire::s7`] values; [`check`] re-parses bytes with the same
 //! decoders and accepts exactly the five frames SAFETY.md describes, nothing else.
 
-use super::{
-    CotpConnect, CotpDisconnect, GuardError, S7ReadSzl, S7ReadSzlFollowUp, S7SetupCommunication,
-};
-use crate::inventory::Protocol;
+use crate::protocols::Refusal;
 use crate::wire::s7::{
     self as w, Body, Continuation, Cotp, CotpConnection, CotpData, CotpParam, DataItem,
     FunctionGroup, Payload, Rosctr, S7Pdu, SetupCommunication, Userdata, UserdataData,
@@ -21,6 +19,102 @@ const TS_OCTET_STRING: u8 = 0x09;
 const RC_REQUEST: u8 = 0xFF;
 /// Return code a STEP 7 follow-up carries (0x0A, with an empty value).
 const RC_FOLLOW_UP: u8 = 0x0A;
+
+/// ISO 8073 COTP Connection Request in TPKT (RFC 1006), with TSAPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CotpConnect {
+    pub src_ref: u16,
+    pub calling_tsap: u16,
+    pub called_tsap: u16,
+    /// TPDU size parameter code (0x0a = 1024 bytes).
+    pub tpdu_size_code: u8,
+}
+
+/// S7comm job: Setup Communication (function 0xF0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S7SetupCommunication {
+    pub pdu_ref: u16,
+    pub max_amq_calling: u16,
+    pub max_amq_called: u16,
+    pub pdu_length: u16,
+}
+
+/// S7comm userdata: CPU functions, Read SZL (first request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S7ReadSzl {
+    pub pdu_ref: u16,
+    pub szl_id: u16,
+    pub szl_index: u16,
+}
+
+/// S7comm userdata: Read SZL follow-up for a fragmented answer (no SZL id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S7ReadSzlFollowUp {
+    pub pdu_ref: u16,
+    /// The sequence number the device gave in its "more follows" response.
+    pub sequence_number: u8,
+}
+
+/// COTP Disconnect Request in TPKT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CotpDisconnect {
+    pub dst_ref: u16,
+    pub src_ref: u16,
+}
+
+/// Every S7 request otscout is able to send, in the order a session sends them: the S7
+/// part of [`crate::safety::SafeRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safe {
+    /// COTP Connection Request (TPKT, RFC 1006).
+    Connect(CotpConnect),
+    /// S7comm Setup Communication job.
+    Setup(S7SetupCommunication),
+    /// Read SZL, first request.
+    ReadSzl(S7ReadSzl),
+    /// Read SZL follow-up for a fragmented answer.
+    ReadSzlFollowUp(S7ReadSzlFollowUp),
+    /// COTP Disconnect Request.
+    Disconnect(CotpDisconnect),
+}
+
+impl Safe {
+    /// A stable name for the request kind (ledgers, dry runs, provenance).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Safe::Connect(_) => "cotp.connect",
+            Safe::Setup(_) => "s7.setup_communication",
+            Safe::ReadSzl(_) => "s7.read_szl",
+            Safe::ReadSzlFollowUp(_) => "s7.read_szl_follow_up",
+            Safe::Disconnect(_) => "cotp.disconnect",
+        }
+    }
+
+    /// The fields a reviewer needs beside the kind (dry runs).
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::Connect(c) => format!(
+                "calling TSAP 0x{:04x}, called TSAP 0x{:04x}",
+                c.calling_tsap, c.called_tsap
+            ),
+            Safe::Setup(s) => format!("PDU length {}", s.pdu_length),
+            Safe::ReadSzl(z) => format!("SZL 0x{:04x} index 0x{:04x}", z.szl_id, z.szl_index),
+            Safe::ReadSzlFollowUp(f) => format!("sequence {}", f.sequence_number),
+            Safe::Disconnect(_) => String::new(),
+        }
+    }
+
+    /// Appends the request's bytes (callers that send use [`crate::safety::emit`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Safe::Connect(r) => connect_frame(r).encode(out),
+            Safe::Setup(r) => setup_frame(r).encode(out),
+            Safe::ReadSzl(r) => read_szl_frame(r).encode(out),
+            Safe::ReadSzlFollowUp(r) => read_szl_follow_up_frame(r).encode(out),
+            Safe::Disconnect(r) => disconnect_frame(r).encode(out),
+        }
+    }
+}
 
 /// The CR frame: TSAP parameters in the order STEP 7 sends them (calling, called, size).
 pub fn connect_frame(r: &CotpConnect) -> w::Frame {
@@ -129,34 +223,12 @@ pub fn disconnect_frame(r: &CotpDisconnect) -> w::Frame {
     }))
 }
 
-pub(crate) fn encode_cotp_connect(r: &CotpConnect, out: &mut Vec<u8>) {
-    connect_frame(r).encode(out);
-}
-pub(crate) fn encode_setup(r: &S7SetupCommunication, out: &mut Vec<u8>) {
-    setup_frame(r).encode(out);
-}
-pub(crate) fn encode_read_szl(r: &S7ReadSzl, out: &mut Vec<u8>) {
-    read_szl_frame(r).encode(out);
-}
-pub(crate) fn encode_read_szl_follow_up(r: &S7ReadSzlFollowUp, out: &mut Vec<u8>) {
-    read_szl_follow_up_frame(r).encode(out);
-}
-pub(crate) fn encode_cotp_disconnect(r: &CotpDisconnect, out: &mut Vec<u8>) {
-    disconnect_frame(r).encode(out);
+fn malformed(reason: impl Into<String>) -> Refusal {
+    Refusal::Malformed(reason.into())
 }
 
-fn malformed(reason: impl Into<String>) -> GuardError {
-    GuardError::Malformed {
-        protocol: Protocol::S7,
-        reason: reason.into(),
-    }
-}
-
-fn refuse(what: impl Into<String>) -> GuardError {
-    GuardError::NotAllowed {
-        protocol: Protocol::S7,
-        what: what.into(),
-    }
+fn refuse(what: impl Into<String>) -> Refusal {
+    Refusal::NotAllowed(what.into())
 }
 
 /// Accepts `frame` only if it is exactly one complete allowlisted S7 request.
@@ -165,7 +237,7 @@ fn refuse(what: impl Into<String>) -> GuardError {
 /// The bytes are re-parsed from scratch; every field that is not a free identifier
 /// (references, TSAPs, PDU reference, SZL id/index, sequence number, PDU size) must have the
 /// one value SAFETY.md gives, and the frame must end where its TPKT length says.
-pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
+pub fn check(frame: &[u8]) -> Result<&'static str, Refusal> {
     match w::frame_len(frame) {
         Ok(Some(n)) if n == frame.len() => {}
         Ok(Some(n)) => {
@@ -205,7 +277,7 @@ pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
     }
 }
 
-fn check_connect(c: &CotpConnection) -> Result<&'static str, GuardError> {
+fn check_connect(c: &CotpConnection) -> Result<&'static str, Refusal> {
     if c.credit != 0 || c.dst_ref != 0 || c.class_option != 0 || !c.user_data.is_empty() {
         return Err(refuse(
             "cotp cr must be class 0 with dst ref 0, no credit and no user data",
@@ -240,7 +312,7 @@ fn check_connect(c: &CotpConnection) -> Result<&'static str, GuardError> {
     }
 }
 
-fn check_s7(p: &S7Pdu) -> Result<&'static str, GuardError> {
+fn check_s7(p: &S7Pdu) -> Result<&'static str, Refusal> {
     if p.reserved != 0 || p.error.is_some() {
         return Err(refuse("s7 header reserved field or error field set"));
     }
@@ -263,7 +335,7 @@ fn check_s7(p: &S7Pdu) -> Result<&'static str, GuardError> {
     }
 }
 
-fn check_userdata(u: &Userdata) -> Result<&'static str, GuardError> {
+fn check_userdata(u: &Userdata) -> Result<&'static str, Refusal> {
     if u.group != FunctionGroup::Cpu
         || u.subfunction != w::SUBFUNCTION_READ_SZL
         || u.kind != w::TYPE_REQUEST

@@ -31,11 +31,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ConnectionLoss, Finding, Session, Step};
+use super::Safe;
+use super::settings::EnipTransport;
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
-use crate::profile::{EnipTransport, Profile};
+use crate::profile::Profile;
 use crate::protocols::enip::identity as enip_identity;
-use crate::safety::{EnipList, EnipListCommand, SafeRequest};
+use crate::protocols::enip::safe::{EnipList, EnipListCommand};
+use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};
+use crate::safety::SafeRequest;
 use crate::wire::enip::{self, Command, EncapStatus, Frame, ItemType, ServiceItem};
 use crate::wire::{Anomaly, Cursor};
 
@@ -122,10 +125,10 @@ impl EnipSession {
     }
 
     fn kind(cmd: EnipListCommand) -> &'static str {
-        SafeRequest::EnipList(EnipList {
+        SafeRequest::Enip(Safe::List(EnipList {
             command: cmd,
             sender_context: [0; 8],
-        })
+        }))
         .kind()
     }
 
@@ -145,7 +148,7 @@ impl EnipSession {
             request,
             deadline: now + self.cfg.response_timeout,
         });
-        Step::Send(SafeRequest::EnipList(request))
+        Step::Send(SafeRequest::Enip(Safe::List(request)))
     }
 
     fn finish(&mut self) -> Step {
@@ -212,7 +215,7 @@ impl EnipSession {
             Ok(f) => f,
             Err(e) => return self.suspicious(format!("undecodable {kind} reply: {e}"), raw, kind),
         };
-        let expected = crate::safety::enip::command(flight.request.command);
+        let expected = crate::protocols::enip::safe::command(flight.request.command);
         if frame.header.command != expected
             || frame.header.sender_context != flight.request.sender_context
         {
@@ -408,7 +411,7 @@ mod tests {
 
     fn sent(step: Step) -> EnipList {
         match step {
-            Step::Send(SafeRequest::EnipList(r)) => r,
+            Step::Send(SafeRequest::Enip(Safe::List(r))) => r,
             other => panic!("expected a send, got {other:?}"),
         }
     }
@@ -588,5 +591,33 @@ mod tests {
             panic!()
         };
         assert_eq!(crate::safety::emit(&r).unwrap().len(), 24);
+    }
+
+    /// The dry-run plan lists what the session sends to a device that answers: List
+    /// Identity, then List Services when the profile asks for it (in-memory replies).
+    #[test]
+    fn plan_is_what_the_session_sends() {
+        use crate::protocols::plan::shown;
+        for list_services in [false, true] {
+            let mut p = crate::profile::builtin("conservative").unwrap().profile;
+            p.enip.list_services = list_services;
+            p.enip.transport = EnipTransport::Tcp;
+            let plan = super::super::plan::probe_plan(&p);
+            assert_eq!(plan.connections.len(), 1);
+            let t = Instant::now();
+            let mut s = EnipSession::new(EnipSessionConfig::from_profile(&p));
+            let mut on_conn = Vec::new();
+            let mut step = s.on_connected(t);
+            while let Step::Send(SafeRequest::Enip(Safe::List(r))) = step {
+                on_conn.push(SafeRequest::Enip(Safe::List(r)));
+                let answer = match r.command {
+                    EnipListCommand::ListIdentity => enbt_reply(r.sender_context),
+                    _ => services_reply(r.sender_context),
+                };
+                step = s.on_bytes(t, &answer);
+            }
+            assert_eq!(step, Step::Done);
+            assert_eq!(shown(&on_conn), shown(&plan.connections[0].requests));
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A sans-IO state machine over [`crate::wire::modbus`]: it never touches a socket or a
 //! clock (the driver passes `now`), and it only ever asks for
-//! [`SafeRequest::ModbusReadDeviceId`].
+//! [`SafeRequest::Modbus`] ([`Safe::ReadDeviceId`]).
 //!
 //! What it does, one request in flight at a time:
 //! - tries the unit ids in the configured order and stops at the first unit that answers
@@ -38,12 +38,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::driver::MAX_CONNECTS;
-use super::{ConnectionLoss, Finding, Session, Step};
+use super::Safe;
+use super::safe::{ModbusReadDeviceId, ReadDeviceIdCode};
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
 use crate::protocols::modbus::identity::to_identity;
-use crate::safety::{ModbusReadDeviceId, ReadDeviceIdCode, SafeRequest};
+use crate::protocols::session::{ConnectionLoss, Finding, MAX_CONNECTS, Session, Step};
+use crate::safety::SafeRequest;
 use crate::wire::modbus::{
     ExceptionCode, FunctionCode, PROTOCOL_ID_MODBUS, ReadDeviceIdResponse, Response, ResponseAdu,
     frame_len,
@@ -66,11 +67,7 @@ pub const MAX_PAGES_LIMIT: usize = 64;
 /// list without bound; the first few tell the story.
 const MAX_ANOMALIES: usize = 16;
 
-/// Unit ids one device is tried with at most, in one probe (SAFETY.md): a gateway with
-/// serial devices behind it is the case for many, and each silent unit id costs a
-/// response timeout, a connection and a cool-down. The profile's `unit_ids` may hold as
-/// many; unit ids observed in passive traffic come first and share the same cap.
-pub const MAX_UNIT_IDS: usize = 32;
+pub use super::settings::MAX_UNIT_IDS;
 
 /// The unit ids a Modbus probe of one device tries, in order, and those the
 /// [`MAX_UNIT_IDS`] cap left out. The session ([`ModbusSessionConfig::from_profile`], via
@@ -250,7 +247,7 @@ impl ModbusSession {
             request,
             deadline: now + self.cfg.response_timeout,
         });
-        Step::Send(SafeRequest::ModbusReadDeviceId(request))
+        Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(request)))
     }
 
     /// Sends the first request of the current read code, or moves on.
@@ -732,7 +729,7 @@ mod tests {
 
     fn sent(step: &Step) -> ModbusReadDeviceId {
         match step {
-            Step::Send(SafeRequest::ModbusReadDeviceId(r)) => *r,
+            Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(r))) => *r,
             other => panic!("expected a read device id request, got {other:?}"),
         }
     }
@@ -1078,7 +1075,7 @@ mod tests {
                     let mut s = ModbusSession::new(cfg(units, &codes));
                     let mut step = s.on_connected(t0);
                     for i in 0..answered {
-                        let Step::Send(SafeRequest::ModbusReadDeviceId(r)) = step else {
+                        let Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(r))) = step else {
                             break;
                         };
                         let frame = match (i, first) {
@@ -1197,7 +1194,7 @@ mod tests {
             let next = r.object_id.max(0x7F) + 1;
             let frame = reply(r.transaction_id, 1, 3, 0xFF, next, &[(next - 1, "x")]);
             match s.on_bytes(t0, &frame) {
-                Step::Send(SafeRequest::ModbusReadDeviceId(n)) => {
+                Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(n))) => {
                     r = n;
                     sends += 1;
                 }
@@ -1380,5 +1377,48 @@ mod tests {
             panic!()
         };
         assert!(crate::safety::emit(&req).is_ok());
+    }
+
+    /// The dry-run plan lists, per unit id, what the session sends on that unit's
+    /// connection to a device that answers every read code: driven here against
+    /// in-memory replies, with the unit ids before it silent (a timeout, then a new
+    /// connection).
+    #[test]
+    fn plan_is_what_the_session_sends() {
+        use crate::protocols::plan::shown;
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        p.modbus.unit_ids = vec![255, 0, 7];
+        p.modbus.read_codes = vec![ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular];
+        let plan = super::super::plan::probe_plan(&p);
+        assert_eq!(plan.connections.len(), 3);
+        for (answering, conn) in plan.connections.iter().enumerate() {
+            let mut t = Instant::now();
+            let mut s = ModbusSession::new(ModbusSessionConfig::from_profile(&p));
+            for _ in 0..answering {
+                let _ = sent(&s.on_connected(t));
+                t = s.poll_timeout().expect("waiting for the reply");
+                assert_eq!(s.on_timeout(t), Step::Reconnect);
+            }
+            let mut on_conn = Vec::new();
+            let mut step = s.on_connected(t);
+            while let Step::Send(SafeRequest::Modbus(Safe::ReadDeviceId(r))) = step {
+                on_conn.push(SafeRequest::Modbus(Safe::ReadDeviceId(r)));
+                let objects: &[(u8, &str)] = match r.read_code {
+                    ReadDeviceIdCode::Basic => &[(0, "Acme"), (1, "X-1"), (2, "1.0")],
+                    _ => &[(3, "acme.example")],
+                };
+                let answer = reply(
+                    r.transaction_id,
+                    r.unit_id,
+                    r.read_code.code(),
+                    0,
+                    0,
+                    objects,
+                );
+                step = s.on_bytes(t, &answer);
+            }
+            assert_eq!(step, Step::Done);
+            assert_eq!(shown(&on_conn), shown(&conn.requests), "{}", conn.purpose);
+        }
     }
 }

@@ -8,38 +8,38 @@
 
 use std::collections::HashMap;
 
-use super::{Ctx, Dir};
-use crate::inventory::{Identity, OperationKind, Protocol};
-use crate::passive::hints::ATTR_MODBUS_UNIT;
+use crate::inventory::{Identity, Protocol};
+use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::modbus::identity as modbus_identity;
-use crate::wire::modbus::{self, Access, Request, RequestAdu, Response, ResponseAdu};
-use crate::wire::{Cursor, DecodeError};
+use crate::wire::Cursor;
+use crate::wire::modbus::{self, Request, RequestAdu, Response, ResponseAdu};
+
+/// The attribute under which passive import records a Modbus unit id seen in traffic
+/// (a [`crate::inventory::Fact::Declared`] with pcap provenance); the scan tries it first.
+pub const ATTR_MODBUS_UNIT: &str = "observed.modbus_unit_id";
 
 /// Outstanding identification requests held per flow (a client pipelining more than this
 /// is not waiting for answers).
 const MAX_PENDING: usize = 64;
 
-/// Per-flow Modbus state.
+/// Per-flow Modbus state: the [registry](super::super::registry)'s analyzer for Modbus.
 #[derive(Debug, Default)]
-pub struct Modbus {
+pub struct ModbusAnalyzer {
     /// Transaction id to the unit id of an outstanding FC 43/14 request.
     pending: HashMap<u16, u8>,
 }
 
-/// The MBAP framer of the active side.
-pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-    modbus::frame_len(buf)
-}
-
-impl Modbus {
-    pub fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
+impl Analyzer for ModbusAnalyzer {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
         match ctx.dir {
             Dir::ToServer => self.request(frame, ctx),
             Dir::ToClient => self.response(frame, ctx),
             Dir::Unknown => {}
         }
     }
+}
 
+impl ModbusAnalyzer {
     fn request(&mut self, frame: &[u8], ctx: &mut Ctx<'_>) {
         let adu = match RequestAdu::decode(&mut Cursor::framed(frame)) {
             Ok(a) => a,
@@ -57,12 +57,7 @@ impl Modbus {
                 .insert(adu.header.transaction_id, adu.header.unit_id);
         }
         let class = modbus::classify(&adu.pdu);
-        let kind = match class.access {
-            Access::Write => Some(OperationKind::Write),
-            Access::Control => Some(OperationKind::Control),
-            _ => None,
-        };
-        if let Some(kind) = kind {
+        if let Some(kind) = super::ops::operation_kind(class.access) {
             ctx.col
                 .operation(server, client, Protocol::Modbus, kind, class.name, at);
         }

@@ -1,4 +1,5 @@
-//! Modbus/TCP: the encoder for Read Device Identification and its guard rule.
+//! Modbus/TCP's safe requests: the Modbus part of [`crate::safety::SafeRequest`], the
+//! encoder for Read Device Identification and its guard rule.
 //!
 //! # OT safety
 //! The only Modbus/TCP frame otscout sends is Read Device Identification (function 0x2B,
@@ -7,16 +8,97 @@
 //! exactly one such frame: protocol id 0, MBAP length exactly 5, read code 1-4, nothing
 //! after. SAFETY.md lists the bytes.
 
-use super::{GuardError, ModbusReadDeviceId};
-use crate::inventory::Protocol;
+use crate::protocols::Refusal;
 use crate::wire::Cursor;
 use crate::wire::modbus::{
     FunctionCode, Header, PROTOCOL_ID_MODBUS, ReadCode, ReadDeviceIdRequest, Request, RequestAdu,
     classify, frame_len,
 };
 
-/// The kind string of the one allowlisted request (as [`super::SafeRequest::kind`]).
+/// The kind string of the one allowlisted request (as [`Safe::kind`]).
 const KIND: &str = "modbus.read_device_id";
+
+/// Modbus Read Device Identification read codes (Modbus Application Protocol v1.1b3, 6.21).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadDeviceIdCode {
+    /// 0x01: basic objects 0x00-0x02 (stream access).
+    Basic,
+    /// 0x02: regular objects 0x03-0x7F (stream access).
+    Regular,
+    /// 0x03: extended objects 0x80-0xFF (stream access).
+    Extended,
+    /// 0x04: one specific object (individual access).
+    Individual,
+}
+
+impl ReadDeviceIdCode {
+    /// The code byte on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            ReadDeviceIdCode::Basic => 0x01,
+            ReadDeviceIdCode::Regular => 0x02,
+            ReadDeviceIdCode::Extended => 0x03,
+            ReadDeviceIdCode::Individual => 0x04,
+        }
+    }
+}
+
+/// The codec's open read code for an allowed one (the codec defines its own codes: it
+/// imports nothing of otscout).
+impl From<ReadDeviceIdCode> for ReadCode {
+    fn from(c: ReadDeviceIdCode) -> Self {
+        ReadCode::from_u8(c.code())
+    }
+}
+
+/// Modbus/TCP function 0x2B, MEI type 0x0E: Read Device Identification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModbusReadDeviceId {
+    pub transaction_id: u16,
+    pub unit_id: u8,
+    pub read_code: ReadDeviceIdCode,
+    pub object_id: u8,
+}
+
+/// Every Modbus/TCP request otscout is able to send: the Modbus part of
+/// [`crate::safety::SafeRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safe {
+    /// Read Device Identification (0x2B / 0x0E).
+    ReadDeviceId(ModbusReadDeviceId),
+}
+
+impl Safe {
+    /// A stable name for the request kind (ledgers, dry runs, provenance).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Safe::ReadDeviceId(_) => KIND,
+        }
+    }
+
+    /// The fields a reviewer needs beside the kind (dry runs).
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::ReadDeviceId(m) => format!(
+                "unit {}, read code 0x{:02x} ({:?})",
+                m.unit_id,
+                m.read_code.code(),
+                m.read_code
+            )
+            .to_lowercase(),
+        }
+    }
+
+    /// Appends the request's bytes (callers that send use [`crate::safety::emit`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Safe::ReadDeviceId(r) => request_adu(r).encode(out),
+        }
+    }
+}
 
 /// The MBAP length of a Read Device Identification request: unit id, function, MEI type,
 /// read code, object id.
@@ -38,25 +120,17 @@ pub fn request_adu(r: &ModbusReadDeviceId) -> RequestAdu {
     }
 }
 
-pub(crate) fn encode(r: &ModbusReadDeviceId, out: &mut Vec<u8>) {
-    request_adu(r).encode(out);
+fn malformed(reason: impl Into<String>) -> Refusal {
+    Refusal::Malformed(reason.into())
 }
 
-fn malformed(reason: impl Into<String>) -> GuardError {
-    GuardError::Malformed {
-        protocol: Protocol::Modbus,
-        reason: reason.into(),
-    }
+fn not_allowed(what: impl Into<String>) -> Refusal {
+    Refusal::NotAllowed(what.into())
 }
 
-fn not_allowed(what: impl Into<String>) -> GuardError {
-    GuardError::NotAllowed {
-        protocol: Protocol::Modbus,
-        what: what.into(),
-    }
-}
-
-pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
+/// Accepts `frame` only if it is exactly one allowlisted Modbus/TCP request, and returns
+/// its kind. [`crate::safety::check`] calls it for every Modbus frame.
+pub fn check(frame: &[u8]) -> Result<&'static str, Refusal> {
     // One complete frame, and nothing else: the MBAP length must cover the bytes exactly.
     let len = match frame_len(frame) {
         Ok(Some(n)) => n,
@@ -110,16 +184,16 @@ pub(crate) fn check(frame: &[u8]) -> Result<&'static str, GuardError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::safety::{ReadDeviceIdCode, SafeRequest, emit};
+    use crate::safety::{SafeRequest, emit};
 
     #[test]
     fn emits_the_read_device_id_bytes() {
-        let r = SafeRequest::ModbusReadDeviceId(ModbusReadDeviceId {
+        let r = SafeRequest::Modbus(Safe::ReadDeviceId(ModbusReadDeviceId {
             transaction_id: 0x0017,
             unit_id: 1,
             read_code: ReadDeviceIdCode::Basic,
             object_id: 0,
-        });
+        }));
         assert_eq!(
             emit(&r).unwrap(),
             [
@@ -131,6 +205,6 @@ mod tests {
     #[test]
     fn refuses_a_write() {
         let frame = [0, 1, 0, 0, 0, 6, 1, 6, 0, 1, 0, 3];
-        assert!(matches!(check(&frame), Err(GuardError::NotAllowed { .. })));
+        assert!(matches!(check(&frame), Err(Refusal::NotAllowed(_))));
     }
 }

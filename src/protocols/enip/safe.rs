@@ -1,5 +1,6 @@
-//! EtherNet/IP: the encoder for List Identity / List Services / List Interfaces and the
-//! guard rule that accepts exactly those three frames.
+//! EtherNet/IP's safe requests: the ENIP part of [`crate::safety::SafeRequest`], the
+//! encoder for List Identity / List Services / List Interfaces and the guard rule that
+//! accepts exactly those three frames.
 //!
 //! # OT safety
 //! The three List* commands are discovery commands (ODVA Vol. 2 2-4.2, 2-4.3, 2-4.6):
@@ -10,10 +11,64 @@
 //! SendRRData, SendUnitData (the paths to CIP services that write) and everything else
 //! are refused. SAFETY.md lists the bytes.
 
-use super::{EnipList, EnipListCommand, GuardError};
-use crate::inventory::Protocol;
+use crate::protocols::Refusal;
 use crate::wire::Cursor;
 use crate::wire::enip::{Body, Command, EncapStatus, Frame, HEADER_LEN, Header};
+
+/// The three EtherNet/IP discovery commands otscout may send (all with an empty body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnipListCommand {
+    /// 0x0063 List Identity.
+    ListIdentity,
+    /// 0x0004 List Services.
+    ListServices,
+    /// 0x0064 List Interfaces.
+    ListInterfaces,
+}
+
+/// An EtherNet/IP List* request (TCP or UDP 44818).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnipList {
+    pub command: EnipListCommand,
+    /// Echoed by the device; lets the prober match replies.
+    pub sender_context: [u8; 8],
+}
+
+/// Every EtherNet/IP request otscout is able to send: the ENIP part of
+/// [`crate::safety::SafeRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safe {
+    /// List Identity, List Services or List Interfaces.
+    List(EnipList),
+}
+
+impl Safe {
+    /// A stable name for the request kind (ledgers, dry runs, provenance).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Safe::List(l) => match l.command {
+                EnipListCommand::ListIdentity => "enip.list_identity",
+                EnipListCommand::ListServices => "enip.list_services",
+                EnipListCommand::ListInterfaces => "enip.list_interfaces",
+            },
+        }
+    }
+
+    /// The fields a reviewer needs beside the kind (dry runs): none, the command is the
+    /// kind.
+    pub fn detail(&self) -> String {
+        match self {
+            Safe::List(_) => String::new(),
+        }
+    }
+
+    /// Appends the request's bytes (callers that send use [`crate::safety::emit`]).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Safe::List(r) => frame(r).encode(out),
+        }
+    }
+}
 
 /// The wire command of an allowlisted List* request.
 pub fn command(c: EnipListCommand) -> Command {
@@ -39,22 +94,14 @@ pub fn frame(r: &EnipList) -> Frame {
     )
 }
 
-pub(crate) fn encode(r: &EnipList, out: &mut Vec<u8>) {
-    frame(r).encode(out);
+fn refuse(what: String) -> Refusal {
+    Refusal::NotAllowed(what)
 }
 
-fn refuse(what: String) -> GuardError {
-    GuardError::NotAllowed {
-        protocol: Protocol::Enip,
-        what,
-    }
-}
-
-pub(crate) fn check(bytes: &[u8]) -> Result<&'static str, GuardError> {
-    let malformed = |reason: String| GuardError::Malformed {
-        protocol: Protocol::Enip,
-        reason,
-    };
+/// Accepts `bytes` only if they are exactly one allowlisted List* request, and returns its
+/// kind. [`crate::safety::check`] calls it for every EtherNet/IP frame.
+pub fn check(bytes: &[u8]) -> Result<&'static str, Refusal> {
+    let malformed = Refusal::Malformed;
     if bytes.len() < HEADER_LEN {
         return Err(malformed(format!(
             "{} bytes, an encapsulation header needs {HEADER_LEN}",
@@ -104,10 +151,10 @@ mod tests {
 
     #[test]
     fn list_identity_is_a_bare_header() {
-        let r = SafeRequest::EnipList(EnipList {
+        let r = SafeRequest::Enip(Safe::List(EnipList {
             command: EnipListCommand::ListIdentity,
             sender_context: *b"otscout1",
-        });
+        }));
         let bytes = emit(&r).unwrap();
         assert_eq!(bytes.len(), 24);
         assert_eq!(&bytes[..4], &[0x63, 0, 0, 0]);
@@ -119,6 +166,6 @@ mod tests {
         let mut b = vec![0u8; 28];
         b[0] = 0x65;
         b[2] = 4;
-        assert!(matches!(check(&b), Err(GuardError::NotAllowed { .. })));
+        assert!(matches!(check(&b), Err(Refusal::NotAllowed(_))));
     }
 }
