@@ -19,39 +19,12 @@
 //!
 //! The inventory `Identity` variant comes with phase 2.
 
-use serde::{Deserialize, Serialize};
-
-use crate::inventory::merge::AssetField;
-use crate::inventory::normalize;
 use crate::wire::dcp::{Identity, device_roles};
 
-/// What a PROFINET device says about itself in DCP.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct DcpIdentity {
-    /// The Ethernet source of the frame (lowercase, colon-separated): the asset's key.
-    pub mac: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name_of_station: Option<String>,
-    /// DeviceVendorValue ("type of station").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor_value: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor_id: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<u16>,
-    /// DeviceRoleDetails bits, and their names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_role: Option<u8>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
-    /// The IP suite the device states (an address quoted in the payload).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netmask: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<String>,
-}
+pub use crate::inventory::DcpIdentity;
+pub use crate::inventory::identity_fields::{
+    dcp_asset_fields as asset_fields, dcp_attributes as attributes,
+};
 
 /// Lowercase colon-separated MAC.
 pub fn mac_str(m: [u8; 6]) -> String {
@@ -96,53 +69,10 @@ pub fn to_identity(src_mac: [u8; 6], id: &Identity) -> Option<DcpIdentity> {
     })
 }
 
-/// The asset fields this identity sets, each with the block it comes from.
-pub fn asset_fields(id: &DcpIdentity) -> Vec<(AssetField, String, &'static str)> {
-    let mut out = vec![(AssetField::Mac, id.mac.clone(), "ethernet source")];
-    if let Some(v) = id.vendor_id {
-        // PROFINET vendor ids are PI's list, the same ids S7 uses (0x002a Siemens).
-        let name = normalize::s7_manufacturer(v)
-            .map_or_else(|| format!("PROFINET vendor {v:#06x}"), str::to_string);
-        out.push((AssetField::Manufacturer, name, "vendor id"));
-    }
-    if let Some(n) = &id.name_of_station {
-        out.push((AssetField::Hostname, n.clone(), "name of station"));
-    }
-    if let Some(v) = &id.vendor_value {
-        out.push((AssetField::ProductName, v.clone(), "device vendor value"));
-    }
-    if let (Some(v), Some(d)) = (id.vendor_id, id.device_id) {
-        out.push((
-            AssetField::ProductCode,
-            format!("{v:#06x}/{d:#06x}"),
-            "vendor id/device id",
-        ));
-    }
-    if !id.roles.is_empty() {
-        out.push((
-            AssetField::DeviceType,
-            format!("PROFINET {}", id.roles.join(", ")),
-            "device role",
-        ));
-    }
-    out
-}
-
-/// Attributes beyond the asset fields (`dcp.<name>`).
-pub fn attributes(id: &DcpIdentity) -> Vec<(String, String)> {
-    [
-        ("ip", &id.ip),
-        ("netmask", &id.netmask),
-        ("gateway", &id.gateway),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (format!("dcp.{k}"), v.clone())))
-    .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::merge::AssetField;
     use crate::wire::dcp::Pdu;
 
     /// `ChangeIPUsingDCP.pcap` frame 2 after the EtherType (captures/INDEX.md).

@@ -4,46 +4,12 @@
 //! 13); until then [`FinsIdentity`] is the payload it will carry (serde names already
 //! snake_case) and [`asset_fields`] / [`attributes`] are what merge will fold from it.
 
-use serde::{Deserialize, Serialize};
-
-use crate::inventory::merge::AssetField;
 use crate::wire::fins::{ControllerData, fixed_str};
 
-/// What an Omron CPU says about itself in a Controller Data Read answer.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct FinsIdentity {
-    /// Controller model (`CP1L-EL20DR-D`): the 20-byte field up to its first NUL, trailing
-    /// spaces dropped.
-    pub model: String,
-    /// Controller version: the first string of the version field (`01.00`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Every NUL-separated string of the version field (`01.00`, `01.06`): the CP1L
-    /// sends two, and W342 does not name the second.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub versions: Vec<String>,
-    /// The FINS node that answered (SA1 of the answer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<u8>,
-    /// Area data, when the answer carries it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program_area_size: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iom_size: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dm_words: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timer_counter_size: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expansion_dm_size: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<u16>,
-    /// `none`, `spram`, `eprom`, `eeprom` or `kind N`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_card: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_card_size: Option<u16>,
-}
+pub use crate::inventory::FinsIdentity;
+pub use crate::inventory::identity_fields::{
+    fins_asset_fields as asset_fields, fins_attributes as attributes, fins_family as family,
+};
 
 /// The memory card kind byte's name (W342 5-3-1).
 pub fn memory_card_kind(k: u8) -> String {
@@ -81,76 +47,10 @@ pub fn to_identity(d: &ControllerData, node: Option<u8>) -> Option<FinsIdentity>
     })
 }
 
-/// The model's series (`CP1L` of `CP1L-EL20DR-D`, `CJ2M` of `CJ2M-CPU33`): the part
-/// before the first hyphen, when there is one.
-pub fn family(model: &str) -> Option<String> {
-    let (series, rest) = model.split_once('-')?;
-    (!series.is_empty() && !rest.is_empty()).then(|| series.to_string())
-}
-
-/// The asset fields this identity sets, each with the attribute it comes from (for the
-/// field's provenance).
-///
-/// The manufacturer is Omron: FINS is Omron's protocol and the model field names an
-/// Omron controller; a third-party device answering 05 01 would still name its own model.
-pub fn asset_fields(id: &FinsIdentity) -> Vec<(AssetField, String, &'static str)> {
-    let mut out = vec![
-        (AssetField::Manufacturer, "Omron".to_string(), "protocol"),
-        (AssetField::Model, id.model.clone(), "controller model"),
-        (
-            AssetField::DeviceType,
-            "PLC".to_string(),
-            "controller data read",
-        ),
-    ];
-    if let Some(f) = family(&id.model) {
-        out.push((AssetField::Family, f, "controller model"));
-    }
-    if let Some(v) = &id.version {
-        out.push((AssetField::Firmware, v.clone(), "controller version"));
-    }
-    out
-}
-
-/// Attributes beyond the asset fields (`fins.<name>`), in a stable order.
-pub fn attributes(id: &FinsIdentity) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            out.push((format!("fins.{k}"), v));
-        }
-    };
-    put(
-        "versions",
-        (id.versions.len() > 1).then(|| id.versions.join(" ")),
-    );
-    put("node", id.node.map(|n| n.to_string()));
-    put(
-        "program_area_size",
-        id.program_area_size.map(|v| v.to_string()),
-    );
-    put("iom_size", id.iom_size.map(|v| v.to_string()));
-    put("dm_words", id.dm_words.map(|v| v.to_string()));
-    put(
-        "timer_counter_size",
-        id.timer_counter_size.map(|v| v.to_string()),
-    );
-    put(
-        "expansion_dm_size",
-        id.expansion_dm_size.map(|v| v.to_string()),
-    );
-    put("steps", id.steps.map(|v| v.to_string()));
-    put("memory_card", id.memory_card.clone());
-    put(
-        "memory_card_size",
-        id.memory_card_size.map(|v| v.to_string()),
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::merge::AssetField;
     use crate::wire::fins::{AreaData, ControllerData};
 
     /// The CP1L of `omron_test.pcap` frames 9 and 18 (captures/INDEX.md).
