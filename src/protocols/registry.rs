@@ -17,7 +17,7 @@ use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
 
-use super::{enip, modbus, s7};
+use super::{enip, fins, fox, modbus, s7};
 
 /// Everything otscout knows how to do with one protocol.
 ///
@@ -170,7 +170,13 @@ pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
 /// usually names the vendor), Modbus, then S7 last, so vendor rules learned from the
 /// others can spare the most fragile stacks.
-pub static REGISTRY: &[&dyn ProtocolSpec] = &[&enip::Enip, &modbus::Modbus, &s7::S7];
+pub static REGISTRY: &[&dyn ProtocolSpec] = &[
+    &enip::Enip,
+    &modbus::Modbus,
+    &s7::S7,
+    &fins::Fins,
+    &fox::Fox,
+];
 
 /// The registered protocol that owns a serialized protocol value, if any.
 pub fn spec_for(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
@@ -256,7 +262,10 @@ mod tests {
             [
                 ("enip", Some(14818)),
                 ("modbus", Some(1502)),
-                ("s7", Some(1102))
+                ("s7", Some(1102)),
+                // Passive only until their profile sections land (issue 17, phase 2).
+                ("fins", None),
+                ("fox", None)
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

@@ -37,6 +37,13 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::s7::SETUP_ACK,
             crate::s7::SZL_1C_REQ,
         ],
+        "fins" => &[
+            crate::ffd::FINS_NODE_REQ,
+            crate::ffd::FINS_NODE_ANS,
+            crate::ffd::FINS_CDR_REQ,
+            crate::ffd::FINS_CDR_ANS,
+        ],
+        "fox" => &[crate::ffd::FOX_HELLO, crate::ffd::FOX_STATION],
         _ => return None,
     };
     Some(v.iter().map(|h| hex(h)).collect())

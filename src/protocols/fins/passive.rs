@@ -105,6 +105,79 @@ impl Analyzer {
     }
 }
 
+/// The FINS analyzer as the passive engine runs it (one per TCP flow, one per UDP
+/// datagram): identities on the answer's IP source, operations on the request's target.
+///
+/// Over TCP a Controller Data Read answer is an identity only when it answers a request
+/// seen on the flow. A UDP datagram gets an analyzer of its own, so there is no request
+/// to pair with: a datagram with the response bit, command 05 01 and end code 0 says by
+/// itself what it answers, and is taken alone.
+#[derive(Debug, Default)]
+pub struct EngineAnalyzer {
+    inner: Analyzer,
+}
+
+impl EngineAnalyzer {
+    fn record(
+        &mut self,
+        ev: Option<Event>,
+        raw: &[u8],
+        ctx: &mut crate::protocols::analyzer::Ctx<'_>,
+    ) {
+        use crate::inventory::{Identity, Protocol};
+        let at = ctx.at;
+        match ev {
+            Some(Event::Identity(id)) => {
+                let key = format!("fins:{}", id.model);
+                ctx.col.identity(ctx.src, key, Identity::Fins(id), raw, at);
+            }
+            Some(Event::Operation { function, kind }) => {
+                let (target, actor) = (ctx.dst(), ctx.src);
+                ctx.col
+                    .operation(target, actor, Protocol::Fins, kind, function, at);
+            }
+            Some(Event::EndCode { .. }) | None => {}
+        }
+    }
+}
+
+impl crate::protocols::analyzer::Analyzer for EngineAnalyzer {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut crate::protocols::analyzer::Ctx<'_>) {
+        use crate::inventory::Protocol;
+        let (client, server, at) = (ctx.client, ctx.server, ctx.at);
+        ctx.col.peer(client, server, Protocol::Fins, at);
+        match TcpFrame::decode_exact(frame) {
+            Ok(_) => {
+                let ev = self.inner.on_tcp_frame(frame);
+                self.record(ev, frame, ctx);
+            }
+            Err(e) => ctx.undecoded(Protocol::Fins, "fins/tcp frame", frame, &e),
+        }
+    }
+
+    fn on_datagram(&mut self, payload: &[u8], ctx: &mut crate::protocols::analyzer::Ctx<'_>) {
+        use crate::inventory::Protocol;
+        // An empty datagram (a port probe, omron_test.pcap frames 15-16) says nothing.
+        if payload.is_empty() {
+            return;
+        }
+        let f = match Frame::decode_exact(payload) {
+            Ok(f) => f,
+            Err(e) => return ctx.undecoded(Protocol::Fins, "fins datagram", payload, &e),
+        };
+        if f.header.is_response() && f.command == fins::CONTROLLER_DATA_READ {
+            // Alone in its analyzer: pair it with the request it names (same SID and
+            // command), which is what the datagram itself says it answers.
+            self.inner.pending.push_back((f.header.sid, f.command));
+        } else if !f.header.is_response() {
+            let (client, server, at) = (ctx.src, ctx.dst(), ctx.at);
+            ctx.col.peer(client, server, Protocol::Fins, at);
+        }
+        let ev = self.inner.on_frame(&f);
+        self.record(ev, payload, ctx);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Payloads of `omron_test.pcap` (captures/INDEX.md), and requests built from W342

@@ -77,6 +77,42 @@ impl Analyzer {
     }
 }
 
+/// The Fox analyzer as the passive engine runs it (one per TCP flow): the station's
+/// hello, after the client's, as the identity of its IP source.
+#[derive(Debug, Default)]
+pub struct EngineAnalyzer {
+    inner: Analyzer,
+}
+
+impl crate::protocols::analyzer::Analyzer for EngineAnalyzer {
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut crate::protocols::analyzer::Ctx<'_>) {
+        use crate::inventory::{Identity, Protocol};
+        use crate::protocols::analyzer::Dir as EngineDir;
+        let dir = match ctx.dir {
+            EngineDir::ToServer => Dir::Client,
+            EngineDir::ToClient => Dir::Server,
+            EngineDir::Unknown => return,
+        };
+        let (client, server, at) = (ctx.client, ctx.server, ctx.at);
+        ctx.col.peer(client, server, Protocol::Fox, at);
+        if let Err(e) = Message::decode_exact(frame) {
+            return ctx.undecoded(Protocol::Fox, "fox message", frame, &e);
+        }
+        for id in self.inner.on_bytes(dir, frame) {
+            let key = format!(
+                "fox:{}",
+                id.station_name
+                    .as_deref()
+                    .or(id.host_id.as_deref())
+                    .unwrap_or("station")
+            );
+            let src = ctx.src;
+            ctx.col
+                .identity(src, key, Identity::Fox(Box::new(id)), frame, at);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
