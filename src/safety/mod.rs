@@ -14,7 +14,7 @@
 //! the dispatch of the guard. SAFETY.md describes every allowed frame byte by byte.
 
 use crate::inventory::Protocol;
-use crate::protocols::{Refusal, enip, modbus, s7};
+use crate::protocols::{Refusal, enip, fins, fox, modbus, s7};
 
 // The request types live with their protocol; re-exported here so the one closed enum and
 // the types it nests are reviewable, and nameable, from one place.
@@ -37,6 +37,11 @@ pub enum SafeRequest {
     Enip(enip::Safe),
     /// S7comm over ISO-on-TCP (src/protocols/s7/safe.rs).
     S7(s7::Safe),
+    /// Omron FINS Controller Data Read and the FINS/TCP node-address request
+    /// (src/protocols/fins/safe.rs).
+    Fins(fins::safe::Safe),
+    /// Niagara Fox, the minimal hello (src/protocols/fox/safe.rs).
+    Fox(fox::safe::Safe),
 }
 
 impl SafeRequest {
@@ -46,6 +51,8 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.kind(),
             SafeRequest::Enip(r) => r.kind(),
             SafeRequest::S7(r) => r.kind(),
+            SafeRequest::Fins(r) => r.kind(),
+            SafeRequest::Fox(r) => r.kind(),
         }
     }
 
@@ -55,6 +62,8 @@ impl SafeRequest {
             SafeRequest::Modbus(_) => Protocol::Modbus,
             SafeRequest::Enip(_) => Protocol::Enip,
             SafeRequest::S7(_) => Protocol::S7,
+            SafeRequest::Fins(_) => Protocol::Fins,
+            SafeRequest::Fox(_) => Protocol::Fox,
         }
     }
 
@@ -65,6 +74,8 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.detail(),
             SafeRequest::Enip(r) => r.detail(),
             SafeRequest::S7(r) => r.detail(),
+            SafeRequest::Fins(r) => r.detail(),
+            SafeRequest::Fox(r) => r.detail(),
         }
     }
 
@@ -74,6 +85,8 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.encode(out),
             SafeRequest::Enip(r) => r.encode(out),
             SafeRequest::S7(r) => r.encode(out),
+            SafeRequest::Fins(r) => r.encode(out),
+            SafeRequest::Fox(r) => r.encode(out),
         }
     }
 
@@ -94,6 +107,18 @@ impl From<modbus::Safe> for SafeRequest {
 impl From<enip::Safe> for SafeRequest {
     fn from(r: enip::Safe) -> Self {
         SafeRequest::Enip(r)
+    }
+}
+
+impl From<fins::safe::Safe> for SafeRequest {
+    fn from(r: fins::safe::Safe) -> Self {
+        SafeRequest::Fins(r)
+    }
+}
+
+impl From<fox::safe::Safe> for SafeRequest {
+    fn from(r: fox::safe::Safe) -> Self {
+        SafeRequest::Fox(r)
     }
 }
 
@@ -134,6 +159,8 @@ pub fn check(protocol: Protocol, frame: &[u8]) -> Result<&'static str, GuardErro
         Protocol::Modbus => modbus::safe::check,
         Protocol::Enip => enip::safe::check,
         Protocol::S7 => s7::safe::check,
+        Protocol::Fins => fins::safe::rule,
+        Protocol::Fox => fox::safe::rule,
         other => return Err(GuardError::UnknownProtocol { protocol: other }),
     };
     rule(frame).map_err(|r| match r {

@@ -133,6 +133,15 @@ impl Safe {
     }
 }
 
+/// [`check`] as the guard's dispatch calls it (`crate::safety::check`): the request kind,
+/// or the refusal.
+pub fn rule(bytes: &[u8]) -> Result<&'static str, crate::protocols::Refusal> {
+    check(bytes).map(|s| s.kind()).map_err(|r| match r {
+        Refused::Malformed(m) => crate::protocols::Refusal::Malformed(m),
+        Refused::NotAllowed(w) => crate::protocols::Refusal::NotAllowed(w),
+    })
+}
+
 /// The guard's rule: `bytes` must be exactly one allowed request.
 pub fn check(bytes: &[u8]) -> Result<Safe, Refused> {
     let malformed = |e: crate::wire::DecodeError| Refused::Malformed(e.to_string());
@@ -255,6 +264,39 @@ mod tests {
             r.to_bytes(),
             [0x80, 0, 2, 0, 0, 0, 0, 0x63, 0, 0xef, 0x05, 0x01, 0x00]
         );
+    }
+
+    #[test]
+    fn the_guard_dispatch_knows_fins_and_fox() {
+        use crate::inventory::Protocol;
+        use crate::safety::{GuardError, SafeRequest, check as guard, emit};
+        for r in all() {
+            let bytes = emit(&SafeRequest::Fins(r)).expect("allowed");
+            assert_eq!(bytes, r.to_bytes());
+            assert_eq!(guard(Protocol::Fins, &bytes), Ok(r.kind()));
+            // The same bytes are not a Fox request.
+            assert!(guard(Protocol::Fox, &bytes).is_err());
+        }
+        let hello = crate::protocols::fox::safe::Safe::MinimalHello;
+        assert_eq!(
+            emit(&SafeRequest::Fox(hello)).expect("allowed"),
+            crate::protocols::fox::safe::MINIMAL_HELLO
+        );
+        let write = [
+            0x80, 0, 2, 0, 0, 0, 0, 1, 0, 1, 0x01, 0x02, 0x82, 0, 0x64, 0, 0, 1, 0x12, 0x34,
+        ];
+        assert!(matches!(
+            guard(Protocol::Fins, &write),
+            Err(GuardError::NotAllowed {
+                protocol: Protocol::Fins,
+                ..
+            })
+        ));
+        // DCP has no allowlist: otscout never sends it.
+        assert!(matches!(
+            guard(Protocol::ProfinetDcp, &[0xfe, 0xfe]),
+            Err(GuardError::UnknownProtocol { .. })
+        ));
     }
 
     #[test]

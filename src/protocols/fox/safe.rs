@@ -52,6 +52,13 @@ impl Safe {
     }
 }
 
+/// [`check`] as the guard's dispatch calls it (`crate::safety::check`).
+pub fn rule(bytes: &[u8]) -> Result<&'static str, crate::protocols::Refusal> {
+    check(bytes)
+        .map(|s| s.kind())
+        .map_err(|r| crate::protocols::Refusal::NotAllowed(r.to_string()))
+}
+
 /// The guard's rule: `bytes` must be exactly the minimal hello. The message is re-parsed
 /// with [`crate::wire::fox`] as well, so a change to the codec's encoder that still
 /// produced these bytes by accident could not pass a different message.
