@@ -149,6 +149,9 @@ pub fn generate_with(opts: &GenerateOptions) -> Result<Plant, GenerateError> {
             s7: None,
             bacnet: None,
             opcua: None,
+            fins: None,
+            fox: None,
+            profinet: None,
         };
         match kind {
             0 => {

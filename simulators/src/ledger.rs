@@ -21,6 +21,9 @@ pub enum Protocol {
     /// BACnet/IP (UDP).
     Bacnet,
     Opcua,
+    FinsTcp,
+    FinsUdp,
+    Fox,
 }
 
 impl Protocol {
@@ -33,6 +36,9 @@ impl Protocol {
             Protocol::S7 => "s7",
             Protocol::Bacnet => "bacnet",
             Protocol::Opcua => "opcua",
+            Protocol::FinsTcp => "fins_tcp",
+            Protocol::FinsUdp => "fins_udp",
+            Protocol::Fox => "fox",
         }
     }
 }

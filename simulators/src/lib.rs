@@ -44,8 +44,11 @@
 //! else, so a plant file can never make it answer on a real network.
 
 pub mod bacnet;
+pub mod dcp;
 pub mod enip;
 pub mod fdlimit;
+pub mod fins;
+pub mod fox;
 pub mod generate;
 pub mod hmi;
 pub mod ledger;

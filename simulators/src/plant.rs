@@ -68,6 +68,36 @@ pub struct DeviceConfig {
     pub bacnet: Option<BacnetConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opcua: Option<OpcuaConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fins: Option<FinsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fox: Option<FoxConfig>,
+    /// A PROFINET device: nothing is served (DCP is layer 2); it appears only in the
+    /// synthesised engineering capture (`hmi::write_pcapng`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profinet: Option<ProfinetConfig>,
+}
+
+/// What a PROFINET device says in DCP (IEC 61158-6-10 4.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfinetConfig {
+    pub mac: [u8; 6],
+    pub name_of_station: String,
+    #[serde(default)]
+    pub vendor_value: String,
+    pub vendor_id: u16,
+    pub device_id: u16,
+    /// DeviceRoleDetails: 1 IO-Device, 2 IO-Controller.
+    #[serde(default = "role_device")]
+    pub device_role: u8,
+    pub ip: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+}
+
+fn role_device() -> u8 {
+    1
 }
 
 /// Fault injection and timing. Applies to every protocol the device serves.
@@ -492,6 +522,125 @@ fn default_endpoints() -> Vec<OpcuaEndpoint> {
         },
     ]
 }
+/// Omron FINS server: FINS/TCP and FINS/UDP on the same port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FinsConfig {
+    #[serde(default = "port_9600")]
+    pub port: u16,
+    /// Serve FINS/TCP (default true).
+    #[serde(default = "yes")]
+    pub tcp: bool,
+    /// Serve FINS/UDP on the same port (default true).
+    #[serde(default = "yes")]
+    pub udp: bool,
+    /// The unit's own FINS node (the CP1L in omron_test.pcap: 200).
+    #[serde(default = "node_200")]
+    pub node: u8,
+    /// The node the FINS/TCP handshake assigns a client that asks for one (251 there).
+    #[serde(default = "node_251")]
+    pub client_node: u8,
+    /// End code of the Controller Data Read answer (0: normal, with the data).
+    #[serde(default)]
+    pub end_code: u16,
+    pub identity: FinsIdentity,
+}
+
+fn port_9600() -> u16 {
+    9600
+}
+fn node_200() -> u8 {
+    200
+}
+fn node_251() -> u8 {
+    251
+}
+
+/// What Controller Data Read answers (W342 5-3-1). Defaults: the CP1L's area data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FinsIdentity {
+    /// At most 20 bytes, NUL-padded.
+    pub model: String,
+    /// Spaces in place of the last NULs of the model field (the CP1L sends 3 NULs and
+    /// 4 spaces after `CP1L-EL20DR-D`).
+    #[serde(default)]
+    pub model_trailing_spaces: usize,
+    /// Up to two version strings, each NUL-padded to 10 bytes (`01.00`, `01.06`).
+    pub versions: Vec<String>,
+    #[serde(default = "cp1l_program")]
+    pub program_area_size: u16,
+    #[serde(default = "cp1l_iom")]
+    pub iom_size: u8,
+    #[serde(default = "cp1l_dm")]
+    pub dm_words: u16,
+    #[serde(default = "cp1l_tc")]
+    pub timer_counter_size: u8,
+    #[serde(default)]
+    pub expansion_dm_size: u8,
+    #[serde(default)]
+    pub steps: u16,
+    #[serde(default)]
+    pub memory_card_kind: u8,
+    #[serde(default)]
+    pub memory_card_size: u16,
+    /// The 40 bytes "for system use" (fewer are padded with zeros): the CP1L sends
+    /// 0x01 at offsets 19 and 37 and 0x03 at 39.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_use: Vec<u8>,
+}
+
+fn cp1l_program() -> u16 {
+    10
+}
+fn cp1l_iom() -> u8 {
+    23
+}
+fn cp1l_dm() -> u16 {
+    10768
+}
+fn cp1l_tc() -> u8 {
+    8
+}
+
+/// Niagara Fox station on TCP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FoxConfig {
+    #[serde(default = "port_1911")]
+    pub port: u16,
+    /// Send the login challenge after the hello, as a real station does (default true).
+    #[serde(default = "yes")]
+    pub challenge: bool,
+    /// Send the `sysInfo` bog object (a blob spanning lines) in the hello.
+    #[serde(default = "yes")]
+    pub sys_info: bool,
+    pub identity: FoxIdentity,
+}
+
+fn port_1911() -> u16 {
+    1911
+}
+
+/// The station hello's string fields; absent ones are not sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FoxIdentity {
+    pub host_name: Option<String>,
+    pub host_address: Option<String>,
+    pub app_name: Option<String>,
+    pub app_version: Option<String>,
+    pub vm_name: Option<String>,
+    pub vm_version: Option<String>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub station_name: Option<String>,
+    pub lang: Option<String>,
+    pub time_zone: Option<String>,
+    pub host_id: Option<String>,
+    pub vm_uuid: Option<String>,
+    pub brand_id: Option<String>,
+}
 
 /// S7comm server on ISO-on-TCP.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -643,9 +792,12 @@ impl Plant {
                 && d.s7.is_none()
                 && d.bacnet.is_none()
                 && d.opcua.is_none()
+                && d.fins.is_none()
+                && d.fox.is_none()
+                && d.profinet.is_none()
             {
                 return Err(bad(
-                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7], [device.bacnet] or [device.opcua]"
+                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7], [device.bacnet], [device.opcua], [device.fins], [device.fox] or [device.profinet]"
                         .into(),
                 ));
             }
@@ -720,6 +872,57 @@ impl Plant {
                     if v.len() > 32 {
                         return Err(bad(format!("s7 {field} {v:?} is longer than 32 bytes")));
                     }
+                }
+            }
+            if let Some(f) = &d.fins {
+                if f.tcp {
+                    ports.push(("tcp", f.port));
+                }
+                if f.udp {
+                    ports.push(("udp", f.port));
+                }
+                if !f.tcp && !f.udp {
+                    return Err(bad("fins serves neither tcp nor udp; set tcp or udp".into()));
+                }
+                if f.identity.model.len() > 20 {
+                    return Err(bad(format!(
+                        "fins model {:?} is longer than 20 bytes",
+                        f.identity.model
+                    )));
+                }
+                if f.identity.system_use.len() > 40 {
+                    return Err(bad(format!(
+                        "fins system_use has {} bytes; the field holds 40",
+                        f.identity.system_use.len()
+                    )));
+                }
+                if f.identity.versions.len() > 2 || f.identity.versions.iter().any(|v| v.len() > 9)
+                {
+                    return Err(bad(
+                        "fins versions: at most two strings of at most 9 bytes".into()
+                    ));
+                }
+                for (what, n) in [("node", f.node), ("client_node", f.client_node)] {
+                    if !(1..=254).contains(&n) || (what == "client_node" && n == f.node) {
+                        return Err(bad(format!(
+                            "fins {what} {n} must be 1..=254 and the two nodes must differ"
+                        )));
+                    }
+                }
+            }
+            if let Some(f) = &d.fox {
+                ports.push(("tcp", f.port));
+            }
+            if let Some(p) = &d.profinet {
+                // NameOfStation: at most 240 characters (IEC 61158-6-10, DNS-like labels).
+                if p.name_of_station.is_empty() || p.name_of_station.len() > 240 {
+                    return Err(bad(format!(
+                        "profinet name_of_station {:?} must be 1 to 240 bytes",
+                        p.name_of_station
+                    )));
+                }
+                if p.vendor_value.len() > 255 {
+                    return Err(bad("profinet vendor_value is longer than 255 bytes".into()));
                 }
             }
             for (proto, port) in ports {

@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::identity_fields;
 use super::normalize;
 use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity, operation_name};
 use super::observation::{
@@ -869,6 +870,27 @@ fn fold(b: &mut Builder, o: &Observation) {
                 Identity::S7(id) => fold_s7(b, id, &src),
                 Identity::Bacnet(id) => fold_bacnet(b, id, &src),
                 Identity::Opcua(id) => fold_opcua(b, id, o.seen, &src),
+                Identity::Fins(id) => fold_fields(
+                    b,
+                    "fins controller data",
+                    identity_fields::fins_asset_fields(id),
+                    identity_fields::fins_attributes(id),
+                    &src,
+                ),
+                Identity::Fox(id) => fold_fields(
+                    b,
+                    "fox station hello",
+                    identity_fields::fox_asset_fields(id),
+                    identity_fields::fox_attributes(id),
+                    &src,
+                ),
+                Identity::ProfinetDcp(id) => fold_fields(
+                    b,
+                    "profinet dcp",
+                    identity_fields::dcp_asset_fields(id),
+                    identity_fields::dcp_attributes(id),
+                    &src,
+                ),
             }
         }
         Fact::Service {
@@ -995,9 +1017,42 @@ fn fold(b: &mut Builder, o: &Observation) {
     }
 }
 
+/// Folds an identity given as asset fields and attributes (the protocols of issue 17:
+/// [`super::identity_fields`]); firmware and vendor names go through normalisation as
+/// every other source's do.
+fn fold_fields(
+    b: &mut Builder,
+    via: &str,
+    fields: Vec<(AssetField, String, &'static str)>,
+    attributes: Vec<(String, String)>,
+    src: &dyn Fn(String) -> Source,
+) {
+    for (field, value, attr) in fields {
+        let value = match field {
+            AssetField::Manufacturer => normalize::vendor_name(&value),
+            AssetField::Firmware => normalize::firmware(&value),
+            AssetField::Mac => normalize::mac(&value).unwrap_or(value),
+            _ => value,
+        };
+        b.field(field, &value, &src(format!("{via} {attr}")));
+    }
+    for (name, value) in attributes {
+        b.attribute(&name, &value, &src(format!("{via} {name}")));
+    }
+}
+
 /// One line naming what answered at a path behind an asset.
 fn routed_summary(identity: &Identity) -> String {
     match identity {
+        Identity::Fins(f) => format!("omron {}", f.model),
+        Identity::Fox(f) => format!(
+            "niagara station {}",
+            f.station_name.as_deref().unwrap_or("(unnamed)")
+        ),
+        Identity::ProfinetDcp(d) => format!(
+            "profinet {}",
+            d.name_of_station.as_deref().unwrap_or(&d.mac)
+        ),
         Identity::Enip(e) => format!(
             "{} (vendor {}, device type {}, product code {}, revision {}.{}, serial {:#010x})",
             e.product_name.trim(),

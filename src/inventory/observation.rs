@@ -31,6 +31,12 @@ pub enum Protocol {
     Bacnet,
     /// OPC UA binary (UA TCP, port 4840).
     Opcua,
+    /// Omron FINS (UDP and TCP 9600).
+    Fins,
+    /// Tridium Niagara Fox (TCP 1911; 4911 over TLS).
+    Fox,
+    /// PROFINET DCP (layer 2, EtherType 0x8892): read from captures only.
+    ProfinetDcp,
     /// Anything else (a port that answered, nothing more known).
     Other,
 }
@@ -47,6 +53,9 @@ impl Protocol {
             Protocol::S7Plus => "s7_plus",
             Protocol::Bacnet => "bacnet",
             Protocol::Opcua => "opcua",
+            Protocol::Fins => "fins",
+            Protocol::Fox => "fox",
+            Protocol::ProfinetDcp => "profinet_dcp",
             Protocol::Other => "other",
         }
     }
@@ -238,6 +247,9 @@ pub enum Identity {
     S7(Box<S7Identity>),
     Bacnet(BacnetIdentity),
     Opcua(Box<OpcuaIdentity>),
+    Fins(FinsIdentity),
+    Fox(Box<FoxIdentity>),
+    ProfinetDcp(DcpIdentity),
 }
 
 impl Identity {
@@ -249,6 +261,9 @@ impl Identity {
             Identity::S7(_) => Protocol::S7,
             Identity::Bacnet(_) => Protocol::Bacnet,
             Identity::Opcua(_) => Protocol::Opcua,
+            Identity::Fins(_) => Protocol::Fins,
+            Identity::Fox(_) => Protocol::Fox,
+            Identity::ProfinetDcp(_) => Protocol::ProfinetDcp,
         }
     }
 }
@@ -297,6 +312,104 @@ pub struct BacnetRoute {
     /// The MAC (SADR) as lowercase hex: one byte on MS/TP and ARCNET, six (IP and port) for
     /// a B/IP peer seen from BACnet/Ethernet.
     pub mac: String,
+}
+/// Omron FINS Controller Data Read (05 01): what an Omron CPU says about itself in a Controller Data Read answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FinsIdentity {
+    /// Controller model (`CP1L-EL20DR-D`): the 20-byte field up to its first NUL, trailing
+    /// spaces dropped.
+    pub model: String,
+    /// Controller version: the first string of the version field (`01.00`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Every NUL-separated string of the version field (`01.00`, `01.06`): the CP1L
+    /// sends two, and W342 does not name the second.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    /// The FINS node that answered (SA1 of the answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u8>,
+    /// Area data, when the answer carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_area_size: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iom_size: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm_words: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_counter_size: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion_dm_size: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u16>,
+    /// `none`, `spram`, `eprom`, `eeprom` or `kind N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_card: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_card_size: Option<u16>,
+}
+
+/// What a Niagara station says about itself in its hello.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FoxIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fox_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_uuid: Option<String>,
+}
+
+/// PROFINET DCP (Identify response or Hello): what a PROFINET device says about itself in DCP.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DcpIdentity {
+    /// The Ethernet source of the frame (lowercase, colon-separated): the asset's key.
+    pub mac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_of_station: Option<String>,
+    /// DeviceVendorValue ("type of station").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<u16>,
+    /// DeviceRoleDetails bits, and their names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_role: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The IP suite the device states (an address quoted in the payload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.

@@ -12,8 +12,11 @@
 
 pub mod analyzer;
 pub mod bacnet;
+pub mod dcp;
 pub mod detect;
 pub mod enip;
+pub mod fins;
+pub mod fox;
 pub mod modbus;
 pub mod opcua;
 pub mod plan;

@@ -17,7 +17,7 @@ use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
 
-use super::{bacnet, enip, modbus, opcua, s7};
+use super::{bacnet, enip, fins, fox, modbus, opcua, s7};
 
 /// Everything otscout knows how to do with one protocol.
 ///
@@ -188,6 +188,8 @@ pub static REGISTRY: &[&dyn ProtocolSpec] = &[
     &s7::S7,
     &bacnet::Bacnet,
     &opcua::Opcua,
+    &fins::Fins,
+    &fox::Fox,
 ];
 
 /// The registered protocol that owns a serialized protocol value, if any.
@@ -279,7 +281,10 @@ mod tests {
                 ("modbus", Some(1502)),
                 ("s7", Some(1102)),
                 ("bacnet", Some(47809)),
-                ("opcua", Some(14840))
+                ("opcua", Some(14840)),
+                // Passive only until their profile sections land (issue 17, phase 2).
+                ("fins", None),
+                ("fox", None)
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

@@ -14,7 +14,7 @@
 //! the dispatch of the guard. SAFETY.md describes every allowed frame byte by byte.
 
 use crate::inventory::Protocol;
-use crate::protocols::{Refusal, bacnet, enip, modbus, opcua, s7};
+use crate::protocols::{Refusal, bacnet, enip, fins, fox, modbus, opcua, s7};
 
 // The request types live with their protocol; re-exported here so the one closed enum and
 // the types it nests are reviewable, and nameable, from one place.
@@ -41,6 +41,11 @@ pub enum SafeRequest {
     Bacnet(bacnet::safe::Safe),
     /// OPC UA binary, SecurityPolicy None (src/protocols/opcua/safe.rs).
     Opcua(opcua::safe::Safe),
+    /// Omron FINS Controller Data Read and the FINS/TCP node-address request
+    /// (src/protocols/fins/safe.rs).
+    Fins(fins::safe::Safe),
+    /// Niagara Fox, the minimal hello (src/protocols/fox/safe.rs).
+    Fox(fox::safe::Safe),
 }
 
 impl SafeRequest {
@@ -52,6 +57,8 @@ impl SafeRequest {
             SafeRequest::S7(r) => r.kind(),
             SafeRequest::Bacnet(r) => r.kind(),
             SafeRequest::Opcua(r) => r.kind(),
+            SafeRequest::Fins(r) => r.kind(),
+            SafeRequest::Fox(r) => r.kind(),
         }
     }
 
@@ -63,6 +70,8 @@ impl SafeRequest {
             SafeRequest::S7(_) => Protocol::S7,
             SafeRequest::Bacnet(_) => Protocol::Bacnet,
             SafeRequest::Opcua(_) => Protocol::Opcua,
+            SafeRequest::Fins(_) => Protocol::Fins,
+            SafeRequest::Fox(_) => Protocol::Fox,
         }
     }
 
@@ -75,6 +84,8 @@ impl SafeRequest {
             SafeRequest::S7(r) => r.detail(),
             SafeRequest::Bacnet(r) => r.detail(),
             SafeRequest::Opcua(r) => r.detail(),
+            SafeRequest::Fins(r) => r.detail(),
+            SafeRequest::Fox(r) => r.detail(),
         }
     }
 
@@ -86,6 +97,8 @@ impl SafeRequest {
             SafeRequest::S7(r) => r.encode(out),
             SafeRequest::Bacnet(r) => r.encode(out),
             SafeRequest::Opcua(r) => r.encode(out),
+            SafeRequest::Fins(r) => r.encode(out),
+            SafeRequest::Fox(r) => r.encode(out),
         }
     }
 
@@ -106,6 +119,18 @@ impl From<modbus::Safe> for SafeRequest {
 impl From<enip::Safe> for SafeRequest {
     fn from(r: enip::Safe) -> Self {
         SafeRequest::Enip(r)
+    }
+}
+
+impl From<fins::safe::Safe> for SafeRequest {
+    fn from(r: fins::safe::Safe) -> Self {
+        SafeRequest::Fins(r)
+    }
+}
+
+impl From<fox::safe::Safe> for SafeRequest {
+    fn from(r: fox::safe::Safe) -> Self {
+        SafeRequest::Fox(r)
     }
 }
 
@@ -159,6 +184,8 @@ pub fn check(protocol: Protocol, frame: &[u8]) -> Result<&'static str, GuardErro
         Protocol::S7 => s7::safe::check,
         Protocol::Bacnet => bacnet::safe::guard,
         Protocol::Opcua => opcua::safe::guard,
+        Protocol::Fins => fins::safe::rule,
+        Protocol::Fox => fox::safe::rule,
         other => return Err(GuardError::UnknownProtocol { protocol: other }),
     };
     rule(frame).map_err(|r| match r {

@@ -45,6 +45,13 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::opcua::CLO,
             crate::opcua::ERR,
         ],
+        "fins" => &[
+            crate::ffd::FINS_NODE_REQ,
+            crate::ffd::FINS_NODE_ANS,
+            crate::ffd::FINS_CDR_REQ,
+            crate::ffd::FINS_CDR_ANS,
+        ],
+        "fox" => &[crate::ffd::FOX_HELLO, crate::ffd::FOX_STATION],
         _ => return None,
     };
     Some(v.iter().map(|h| hex(h)).collect())

@@ -14,6 +14,7 @@ mod golden;
 mod html;
 
 mod enip;
+mod ffd;
 mod framing;
 mod inputs;
 mod interop;

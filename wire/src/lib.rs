@@ -1,6 +1,7 @@
 //! Sans-IO codecs for the protocols otscout speaks and reads: Modbus/TCP (MBAP), EtherNet/IP
-//! encapsulation and CIP, S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL, and
-//! BACnet/IP (BVLC, NPDU, APDU).
+//! encapsulation and CIP, S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL,
+//! BACnet/IP (BVLC, NPDU, APDU), OPC UA binary (UA TCP), Omron FINS (UDP and FINS/TCP),
+//! Niagara Fox and PROFINET DCP (layer 2, decode only).
 //!
 //! One file per protocol layer. This crate never does I/O, never reads a clock and never
 //! prints: it turns bytes into typed messages and back. It imports nothing of otscout:
@@ -29,7 +30,8 @@
 //! Stream framing is `frame_len(&[u8]) -> Result<Option<usize>, DecodeError>` per
 //! transport (MBAP [`modbus::frame_len`], ENIP encapsulation [`enip::frame_len`], TPKT
 //! [`s7::frame_len`], BVLC [`bacnet::frame_len`],
-//! UA TCP [`opcua::frame_len`]), and every one of them keeps the same promise, so a caller never
+//! UA TCP [`opcua::frame_len`], FINS/TCP [`fins::frame_len`], Fox
+//! [`fox::frame_len`]), and every one of them keeps the same promise, so a caller never
 //! needs to check the answer against what it holds:
 //! - `Ok(Some(n))` only when the first `n` bytes of `buf` are one whole frame: always
 //!   `0 < n <= buf.len()`;
@@ -44,7 +46,10 @@
 
 pub mod bacnet;
 pub mod cursor;
+pub mod dcp;
 pub mod enip;
+pub mod fins;
+pub mod fox;
 pub mod modbus;
 pub mod opcua;
 pub mod s7;
@@ -201,6 +206,44 @@ mod framing_contract {
                 f
             })
     }
+    /// A FINS/TCP frame: a node-address exchange or a FINS frame of 12 to 600 bytes.
+    fn fins_msg() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0u32..4,
+            any::<u32>(),
+            prop::collection::vec(any::<u8>(), 12..600),
+        )
+            .prop_map(|(cmd, err, body)| {
+                let mut f = b"FINS".to_vec();
+                f.extend(((8 + body.len()) as u32).to_be_bytes());
+                f.extend(cmd.to_be_bytes());
+                f.extend(err.to_be_bytes());
+                f.extend(body);
+                f
+            })
+    }
+
+    /// A Fox message: string fields with any printable text, and blobs holding any byte
+    /// (newlines and the end marker included).
+    fn fox_msg() -> impl Strategy<Value = Vec<u8>> {
+        let field = prop_oneof![
+            ("[a-z.]{1,12}", "[ -~]{0,40}").prop_map(|(k, v)| format!("{k}=s:{v}\n").into_bytes()),
+            ("[a-z.]{1,12}", prop::collection::vec(any::<u8>(), 0..80)).prop_map(|(k, v)| {
+                let mut f = format!("{k}=b:{}[", v.len()).into_bytes();
+                f.extend(v);
+                f.extend(b"]\n");
+                f
+            }),
+        ];
+        (0i64..3, prop::collection::vec(field, 0..8)).prop_map(|(n, fields)| {
+            let mut f = format!("fox a {n} -1 fox hello\n{{\n").into_bytes();
+            for x in fields {
+                f.extend(x);
+            }
+            f.extend(b"};;\n");
+            f
+        })
+    }
 
     fn check(frame_len: FrameLen, msgs: &[Vec<u8>], cuts: &[usize]) {
         let stream: Vec<u8> = msgs.concat();
@@ -244,11 +287,29 @@ mod framing_contract {
         ) {
             check(super::bacnet::frame_len, &msgs, &cuts);
         }
+
+        #[test]
         fn opcua_frames_the_same_in_any_chunking(
             msgs in prop::collection::vec(opcua_msg(), 1..6),
             cuts in prop::collection::vec(any::<usize>(), 0..12),
         ) {
             check(super::opcua::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn fins_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(fins_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::fins::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn fox_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(fox_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::fox::frame_len, &msgs, &cuts);
         }
     }
 }

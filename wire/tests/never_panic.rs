@@ -5,7 +5,7 @@
 //! inputs through the guard, the identity mappings and the probe sessions as well.
 
 use otscout_wire::Cursor;
-use otscout_wire::{bacnet, enip, modbus, opcua, s7};
+use otscout_wire::{bacnet, dcp, enip, fins, fox, modbus, opcua, s7};
 use proptest::prelude::*;
 
 fn modbus_entry_points(bytes: &[u8]) {
@@ -279,5 +279,123 @@ proptest! {
     #[test]
     fn opcua_decoders_never_panic(bytes in opcua_inputs()) {
         opcua_entry_points(&bytes);
+    }
+}
+
+fn fins_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = fins::frame_len(bytes) {
+        assert!(n > 0 && n <= bytes.len());
+    }
+    if let Ok(f) = fins::TcpFrame::decode_exact(bytes) {
+        let mut out = Vec::new();
+        f.encode(&mut out);
+        assert_eq!(out, bytes);
+        assert_eq!(out.len(), f.encoded_len());
+    }
+    let _ = fins::TcpFrame::decode(&mut Cursor::new(bytes));
+    // The same bytes as a UDP datagram.
+    if let Ok(f) = fins::Frame::decode_exact(bytes) {
+        let _ = fins::command_name(f.command);
+        if let Some(e) = f.end_code() {
+            let _ = (e.description(), e.code());
+        }
+        if let Some(Ok(d)) = f.controller_data() {
+            let _ = (d.model_str(), d.versions(), d.anomalies());
+            let mut out = Vec::new();
+            d.encode(&mut out);
+            assert_eq!(out, f.response_data());
+        }
+        let mut out = Vec::new();
+        f.encode(&mut out);
+        assert_eq!(out, bytes);
+    }
+}
+
+fn fox_entry_points(bytes: &[u8]) {
+    if let Ok(Some(n)) = fox::frame_len(bytes) {
+        assert!(n > 0 && n <= bytes.len());
+        // What frames, decodes (or is refused by name) and re-encodes to its bytes.
+        if let Ok(m) = fox::Message::decode_exact(&bytes[..n]) {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            assert_eq!(out, &bytes[..n]);
+        }
+    }
+    let _ = fox::Message::decode(bytes);
+}
+
+fn dcp_entry_points(bytes: &[u8]) {
+    if let Ok(p) = dcp::Pdu::decode(bytes) {
+        let _ = (p.identity(), p.set_operations(), p.kind());
+        let mut out = Vec::new();
+        p.encode(&mut out);
+        assert_eq!(out.len(), p.encoded_len());
+        assert_eq!(dcp::Pdu::decode(&out).as_ref(), Ok(&p));
+    }
+}
+
+/// Fox-looking text: a header, a brace, then lines of field-ish bytes.
+fn fox_like() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        prop::collection::vec(
+            prop_oneof![
+                Just(b"k=s:v\n".to_vec()),
+                Just(b"b=b:3[".to_vec()),
+                Just(b"o=o:bog 2[".to_vec()),
+                Just(b"]\n".to_vec()),
+                Just(b"};;\n".to_vec()),
+                Just(b"}".to_vec()),
+                prop::collection::vec(any::<u8>(), 0..8),
+            ],
+            0..20,
+        )
+        .prop_map(|parts| {
+            let mut v = b"fox a 0 -1 fox hello\n{\n".to_vec();
+            v.extend(parts.concat());
+            v
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn fins_decoders_never_panic(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            (0u32..8, prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(cmd, tail)| {
+                let mut v = b"FINS".to_vec();
+                v.extend(((8 + tail.len()) as u32).to_be_bytes());
+                v.extend(cmd.to_be_bytes());
+                v.extend([0; 4]);
+                v.extend(tail);
+                v
+            }),
+        ],
+    ) {
+        fins_entry_points(&bytes);
+    }
+
+    #[test]
+    fn fox_decoders_never_panic(bytes in fox_like()) {
+        fox_entry_points(&bytes);
+    }
+
+    #[test]
+    fn dcp_decoders_never_panic(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            (0xfefcu16..=0xfeff, 3u8..7, 0u8..2, prop::collection::vec(any::<u8>(), 0..300), 0usize..4)
+                .prop_map(|(id, service, kind, data, pad)| {
+                    let mut v = id.to_be_bytes().to_vec();
+                    v.extend([service, kind, 0, 0, 0, 1, 0, 0]);
+                    v.extend((data.len() as u16).to_be_bytes());
+                    v.extend(data);
+                    v.extend(std::iter::repeat_n(0, pad));
+                    v
+                }),
+        ],
+    ) {
+        dcp_entry_points(&bytes);
     }
 }

@@ -38,6 +38,22 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
                     names.push(p);
                 }
             }
+            Identity::Fins(f) => {
+                names.push("Omron".to_owned());
+                names.push(f.model.clone());
+            }
+            Identity::Fox(f) => {
+                names.extend(f.app_name.iter().map(|a| format!("Niagara {a}")));
+                names.extend(f.brand_id.clone());
+            }
+            Identity::ProfinetDcp(d) => {
+                names.extend(
+                    d.vendor_id
+                        .and_then(normalize::s7_manufacturer)
+                        .map(str::to_owned),
+                );
+                names.extend(d.vendor_value.clone());
+            }
             Identity::S7(s) => {
                 let vendor = s
                     .manufacturer_id
