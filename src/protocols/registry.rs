@@ -8,11 +8,11 @@
 //! one serialized [`crate::inventory::Identity`] variant and one SAFETY.md section (see
 //! docs/architecture.md, "How to add a protocol").
 
+use crate::inventory::{Identity, Protocol, Transport};
 use crate::profile::Profile;
 use crate::protocols::plan::ProbePlan;
 use crate::protocols::session::Session;
 use crate::protocols::settings::Kind;
-use crate::inventory::{Identity, Protocol, Transport};
 use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;

@@ -447,8 +447,14 @@ fn cip_identity_only_from_paired_identity_requests_and_routed_ones_kept_apart() 
                 .contains("5353155"),
         "{json}"
     );
-    let text = json.to_string();
-    assert!(text.contains("behind.cip:1/0"), "{text}");
+    // The controller is the adapter's sub-asset at the route path, with its own fields.
+    assert_eq!(asset.sub_assets.len(), 1, "{json}");
+    let l61 = &asset.sub_assets[0];
+    assert_eq!(l61.path.as_deref(), Some("cip:1/0"));
+    assert_eq!(
+        l61.serial.as_ref().map(|f| f.value.as_str()),
+        Some("0x00c0ffee")
+    );
 }
 
 /// A Multiple Service Packet (0x0A to the Message Router, Vol. 1 ): a count, the

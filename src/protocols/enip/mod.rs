@@ -14,11 +14,11 @@ use crate::protocols::plan::ProbePlan;
 use crate::protocols::session::Session;
 use crate::protocols::settings::Kind;
 
-pub use safe::Safe;
 use super::analyzer::Analyzer;
 use super::registry::WellKnownPort;
 use crate::inventory::{Identity, Protocol, Transport};
 use crate::wire::DecodeError;
+pub use safe::Safe;
 
 /// EtherNet/IP and CIP in the [registry](super::registry).
 #[derive(Debug, Clone, Copy)]
