@@ -1113,3 +1113,102 @@ fn garbage_on_a_protocol_port_frames_the_same_however_it_is_cut() {
     assert!(r.observations.iter().any(|o| o.ip == ip("10.0.0.57")
         && matches!(&o.fact, Fact::Suspicious { reason, .. } if reason.contains("frame 76"))));
 }
+
+/// A Modbus FC 43/14 read-device-identification request (read code 1, object 0) to
+/// `unit`, and a reply with VendorName, ProductCode and MajorMinorRevision (Modbus
+/// Application Protocol V1.1b3, 6.21: MEI 0x0E, read code, conformity, more follows, next
+/// object, object count, then id/length/value per object); MBAP length = unit + PDU.
+fn modbus_devid(tid: u16, unit: u8, objects: Option<[&str; 3]>) -> Vec<u8> {
+    let mut pdu = vec![0x2b, 0x0e, 0x01];
+    match objects {
+        None => pdu.push(0x00),
+        Some(objs) => {
+            pdu.extend([0x81, 0x00, 0x00, 0x03]);
+            for (id, v) in objs.iter().enumerate() {
+                pdu.push(id as u8);
+                pdu.push(v.len() as u8);
+                pdu.extend(v.as_bytes());
+            }
+        }
+    }
+    let mut m = tid.to_be_bytes().to_vec();
+    m.extend([0x00, 0x00]);
+    m.extend(((pdu.len() + 1) as u16).to_be_bytes());
+    m.push(unit);
+    m.extend(pdu);
+    m
+}
+
+/// A Modbus TCP gateway answering identities for two serial units behind it, on one
+/// connection of modbus_example.pcap (frames up to 91 as captured, then the exchange on
+/// the headers of frames 92 and 94): each unit becomes a sub-asset of the gateway's
+/// address, the address itself carries neither identity (before issue 15 both folded into
+/// 127.0.0.1's own fields as conflicting values).
+#[test]
+fn modbus_units_behind_a_gateway_become_its_sub_assets() {
+    let Some(dir) = captures_dir("modbus_units_behind_a_gateway_become_its_sub_assets") else {
+        return;
+    };
+    let cap = read_cap(&dir, "modbus_example.pcap");
+    let mut out = Cap {
+        linktype: cap.linktype,
+        recs: cap.recs[..91].to_vec(),
+    };
+    out.recs.extend(conversation(
+        &cap,
+        91,
+        93,
+        &[
+            (true, modbus_devid(0x100, 1, None)),
+            (
+                false,
+                modbus_devid(0x100, 1, Some(["Schneider Electric", "ATV320", "v2.7"])),
+            ),
+            (true, modbus_devid(0x101, 2, None)),
+            (
+                false,
+                modbus_devid(0x101, 2, Some(["Eaton", "PXM 2260", "1.0.3"])),
+            ),
+        ],
+    ));
+    let r = import_bytes("gateway.pcap", &resegment::write(&out));
+    assert_clean(&r);
+    let units: BTreeSet<u8> = identities(&r)
+        .into_iter()
+        .filter_map(|(_, id)| match id {
+            Identity::Modbus(m) => Some(m.unit_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(units, BTreeSet::from([1, 2]), "{:#?}", r.observations);
+    let inv = otscout::inventory::merge::merge(
+        &[otscout::inventory::merge::Input::from_raw(
+            "gateway.pcap",
+            r.observations.clone(),
+        )],
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    );
+    let gw = inv
+        .assets
+        .iter()
+        .find(|a| a.ip == ip("127.0.0.1"))
+        .expect("the gateway");
+    assert!(gw.manufacturer.is_none(), "{:#?}", gw.manufacturer);
+    let subs: Vec<(&str, &str)> = gw
+        .sub_assets
+        .iter()
+        .map(|s| {
+            (
+                s.path.as_deref().unwrap_or_default(),
+                s.manufacturer.as_ref().map_or("", |f| f.value.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("modbus:unit/1", "Schneider Electric"),
+            ("modbus:unit/2", "Eaton")
+        ]
+    );
+}
