@@ -1212,3 +1212,97 @@ fn modbus_units_behind_a_gateway_become_its_sub_assets() {
         ]
     );
 }
+
+/// Replaces every occurrence of `from` in `data` with `to` (same length).
+fn replace_bytes(data: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut i = 0;
+    while i + from.len() <= data.len() {
+        if &data[i..i + from.len()] == from {
+            data[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// An S7 station with two modules: s7ident.pcap's session (COTP CR called TSAP 0x0101,
+/// rack 0 slot 1: the CPU 315-2 PN/DP of a snap7 server), then the same session again on another client
+/// port with the called TSAP 0x0104 (slot 4) and another order number in its SZL 0x0011
+/// answer (a CP 343-1, same length). Each becomes a sub-asset at its rack and slot
+/// (before issue 15 the passive S7 analyzer folded both sessions' answers into one
+/// identity of 172.17.0.2, keyed by port only).
+#[test]
+fn s7_sessions_to_two_rack_slot_tsaps_become_sub_assets() {
+    let Some(dir) = captures_dir("s7_sessions_to_two_rack_slot_tsaps_become_sub_assets") else {
+        return;
+    };
+    let cap = read_cap(&dir, "s7ident.pcap");
+    let mut out = cap.clone();
+    for r in &cap.recs {
+        let Some(t) = resegment::tcp(cap.linktype, &r.data) else {
+            continue;
+        };
+        let (_, sp, _, dp) = t.dir.clone();
+        let (sp, dp) = if dp == 102 {
+            (sp.wrapping_add(1), dp)
+        } else {
+            (sp, dp.wrapping_add(1))
+        };
+        let mut data = t.with_ports(&r.data, sp, dp);
+        // COTP CR parameter 0xC2 (called TSAP), length 2 (ISO 8073 13.3.4; RFC 1006).
+        replace_bytes(
+            &mut data,
+            &[0xc2, 0x02, 0x01, 0x01],
+            &[0xc2, 0x02, 0x01, 0x04],
+        );
+        replace_bytes(&mut data, b"6ES7 315-2EH14-0AB0", b"6GK7 343-1EX30-0XE0");
+        // A minute later, as a later session would be.
+        out.recs.push(resegment::Rec {
+            data,
+            ts_sec: r.ts_sec + 60,
+            ..r.clone()
+        });
+    }
+    let r = import_bytes("station.pcap", &resegment::write(&out));
+    assert_clean(&r);
+    let tsaps: BTreeSet<Option<u16>> = identities(&r)
+        .into_iter()
+        .filter_map(|(_, id)| match id {
+            Identity::S7(s) => Some(s.tsap),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tsaps, BTreeSet::from([Some(0x0101), Some(0x0104)]));
+    let inv = otscout::inventory::merge::merge(
+        &[otscout::inventory::merge::Input::from_raw(
+            "station.pcap",
+            r.observations.clone(),
+        )],
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    );
+    let st = inv
+        .assets
+        .iter()
+        .find(|a| a.ip == ip("172.17.0.2"))
+        .expect("the station");
+    assert!(st.model.is_none(), "{:#?}", st.model);
+    let subs: Vec<(&str, &str)> = st
+        .sub_assets
+        .iter()
+        .map(|s| {
+            (
+                s.path.as_deref().unwrap_or_default(),
+                s.model.as_ref().map_or("", |f| f.value.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("s7:0/1", "6ES7 315-2EH14-0AB0"),
+            ("s7:0/4", "6GK7 343-1EX30-0XE0")
+        ]
+    );
+}
