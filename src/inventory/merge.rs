@@ -230,6 +230,10 @@ pub struct VerifiedInput {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub assets: u64,
+    /// Sub-assets (modules, units behind gateways), over all assets; not counted in
+    /// `assets`, `identified` or `by_manufacturer` (schema version 4).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sub_assets: u64,
     /// Assets that told us who they are (an identity reply, active or passive).
     pub identified: u64,
     /// Fields with conflicting values, over all assets.
@@ -250,7 +254,14 @@ pub struct Asset {
     /// The site, in a fleet report (a report of one site names it once, at the top).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// For an asset at `ip`: its address. For a sub-asset: its parent's address (the
+    /// device that relayed the requests).
     pub ip: IpAddr,
+    /// Only on a sub-asset: the protocol path from its parent to it (
+    /// `cip:1/3` for backplane port 1 slot 3, `modbus:unit/7`, `s7:0/2` for rack 0 slot
+    /// 2). Absent on an asset at an address of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<Field>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,6 +319,13 @@ pub struct Asset {
     pub first_seen: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<DateTime<Utc>>,
+    /// What answered behind it (modules in a backplane, units behind a gateway, CPs in
+    /// an S7 station), each with the same fields, sources and conflict rules as an
+    /// asset, sorted by path (schema version 4). Never nested deeper than one level: a
+    /// path of several hops (`cip:1/0,1/2`) names its own sub-asset of the asset at the
+    /// first address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_assets: Vec<Asset>,
 }
 
 /// One field's value, the sources behind it, and the values that disagree.
@@ -781,6 +799,10 @@ pub fn merge_with(inputs: &[Input], generated_at: DateTime<Utc>, opts: &MergeOpt
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The summary of these assets (and an evidence list this long): what merge writes, and
 /// what a report read back must agree with.
 pub fn summarize(assets: &[Asset], observations: usize) -> Summary {
@@ -790,6 +812,15 @@ pub fn summarize(assets: &[Asset], observations: usize) -> Summary {
         ..Summary::default()
     };
     for a in assets {
+        summary.sub_assets += a.sub_assets.len() as u64;
+        // A module's conflicts and flags are as much a person's business as its parent's.
+        for sub in &a.sub_assets {
+            summary.conflicts += sub
+                .fields()
+                .filter(|(_, f)| !f.conflicts.is_empty())
+                .count() as u64;
+            summary.flags += sub.flags.len() as u64;
+        }
         if a.identified() {
             summary.identified += 1;
         }
@@ -817,18 +848,176 @@ fn build_assets(observations: &[Observation], site: Option<&String>) -> Vec<Asse
         .filter(|o| !matches!(o.fact, Fact::NoAnswer { .. }))
         .map(|o| o.ip)
         .collect();
-    let mut builders: BTreeMap<IpAddr, Builder> = BTreeMap::new();
+    let gateways = Gateways::of(observations);
+    // Keyed by address and sub-asset path (`None`: the asset at the address itself).
+    let mut builders: BTreeMap<(IpAddr, Option<String>), Builder> = BTreeMap::new();
     for o in observations.iter().filter(|o| answered.contains(&o.ip)) {
-        fold(builders.entry(o.ip).or_default(), o);
+        builders.entry((o.ip, None)).or_default();
+        fold(builders.entry((o.ip, gateways.path_of(o))).or_default(), o);
     }
-    builders
-        .into_iter()
-        .map(|(ip, b)| {
-            let mut a = build_asset(ip, b);
-            a.site = site.cloned();
-            a
-        })
-        .collect()
+    let mut assets: Vec<Asset> = Vec::new();
+    for ((ip, path), b) in builders {
+        let mut a = build_asset(ip, b);
+        a.site = site.cloned();
+        match path {
+            None => assets.push(a),
+            Some(path) => {
+                a.path = Some(path);
+                // The parent was built first: (ip, None) sorts before (ip, Some(_)).
+                if let Some(parent) = assets.last_mut().filter(|p| p.ip == ip) {
+                    parent.sub_assets.push(a);
+                }
+            }
+        }
+    }
+    for a in &mut assets {
+        a.sub_assets
+            .sort_by_cached_key(|x| path_order(x.path.as_deref()));
+    }
+    assets
+}
+
+/// A sub-asset path's sort key: text, with each run of digits compared as a number (slot
+/// 2 before slot 10).
+fn path_order(path: Option<&str>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = path.unwrap_or_default().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut n = u64::from(c as u8 - b'0');
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                n = n
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(*d as u8 - b'0'));
+                chars.next();
+            }
+            out.push((std::mem::take(&mut text), n));
+        } else {
+            text.push(c);
+        }
+    }
+    out.push((text, u64::MAX));
+    out
+}
+
+/// Addresses that answered for several devices behind them in a protocol that addresses
+/// them without a route path of its own: a Modbus gateway answering identities for
+/// several unit ids, an S7 station answering identities through several called TSAPs
+/// (rack and slot). An identity there belongs to the sub-asset at its unit or rack and
+/// slot. One device answering at one unit id or TSAP, or at several without contradicting
+/// itself (a plain Modbus server answers any unit id; one read may return only the basic
+/// objects, another the regular ones), stays the address's own.
+#[derive(Debug, Default)]
+struct Gateways {
+    modbus: BTreeSet<IpAddr>,
+    s7: BTreeSet<IpAddr>,
+}
+
+/// The Modbus unit ids a gateway answers for itself (Modbus Messaging on TCP/IP
+/// Implementation Guide V1.0b, 4.4.1.2: 0xFF, or 0, addresses the TCP device itself).
+const MODBUS_OWN_UNITS: [u8; 2] = [0, 0xff];
+
+impl Gateways {
+    fn of(observations: &[Observation]) -> Self {
+        // address -> unit/TSAP -> what each identity read there said (object or member
+        // name -> value), the unit/TSAP itself left out
+        type Said = BTreeMap<String, String>;
+        let mut modbus: BTreeMap<IpAddr, BTreeMap<u8, Vec<Said>>> = BTreeMap::new();
+        let mut s7: BTreeMap<IpAddr, BTreeMap<u16, Vec<Said>>> = BTreeMap::new();
+        for o in observations.iter().filter(|o| o.path.is_none()) {
+            let Fact::Identity { identity } = &o.fact else {
+                continue;
+            };
+            match identity {
+                Identity::Modbus(m) => {
+                    let said = m
+                        .objects
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), normalize::compare_key(v)))
+                        .collect();
+                    modbus
+                        .entry(o.ip)
+                        .or_default()
+                        .entry(m.unit_id)
+                        .or_default()
+                        .push(said);
+                }
+                Identity::S7(id) => {
+                    let Some(tsap) = id.tsap else { continue };
+                    let mut bare = id.clone();
+                    bare.tsap = None;
+                    let said = match serde_json::to_value(&bare) {
+                        Ok(serde_json::Value::Object(m)) => m
+                            .into_iter()
+                            .map(|(k, v)| (k, normalize::compare_key(&v.to_string())))
+                            .collect(),
+                        _ => Said::new(),
+                    };
+                    s7.entry(o.ip)
+                        .or_default()
+                        .entry(tsap)
+                        .or_default()
+                        .push(said);
+                }
+                _ => {}
+            }
+        }
+        // Two readings contradict when a member both name has different values: a read of
+        // the basic objects and a read of the regular ones of one device do not.
+        fn contradict(a: &Said, b: &Said) -> bool {
+            a.iter().any(|(k, v)| b.get(k).is_some_and(|w| w != v))
+        }
+        fn several<K: Ord>(m: BTreeMap<IpAddr, BTreeMap<K, Vec<Said>>>) -> BTreeSet<IpAddr> {
+            m.into_iter()
+                .filter(|(_, by)| {
+                    let units: Vec<&Vec<Said>> = by.values().collect();
+                    units.iter().enumerate().any(|(i, x)| {
+                        units[i + 1..]
+                            .iter()
+                            .any(|y| x.iter().any(|a| y.iter().any(|b| contradict(a, b))))
+                    })
+                })
+                .map(|(ip, _)| ip)
+                .collect()
+        }
+        Gateways {
+            modbus: several(modbus),
+            s7: several(s7),
+        }
+    }
+
+    /// The path of the sub-asset `o` is about, `None` for the address's own facts.
+    fn path_of(&self, o: &Observation) -> Option<String> {
+        if o.path.is_some() {
+            return o.path.clone();
+        }
+        let Fact::Identity { identity } = &o.fact else {
+            return None;
+        };
+        match identity {
+            Identity::Modbus(m)
+                if self.modbus.contains(&o.ip) && !MODBUS_OWN_UNITS.contains(&m.unit_id) =>
+            {
+                Some(modbus_unit_path(m.unit_id))
+            }
+            Identity::S7(id) if self.s7.contains(&o.ip) => id.tsap.map(s7_tsap_path),
+            _ => None,
+        }
+    }
+}
+
+/// The sub-asset path of a Modbus unit behind a gateway.
+pub fn modbus_unit_path(unit: u8) -> String {
+    format!("modbus:unit/{unit}")
+}
+
+/// The sub-asset path of the S7 module a called TSAP addresses: its second byte is rack
+/// (bits 7-5) and slot (bits 4-0) (the ISO-on-TCP remote TSAP convention of S7 stations,
+/// e.g. 0x0102 for rack 0 slot 2).
+pub fn s7_tsap_path(tsap: u16) -> String {
+    let lo = tsap & 0xff;
+    format!("s7:{}/{}", lo >> 5, lo & 0x1f)
 }
 
 /// Scans sorted by id; the same scan carried by two inputs counts once.
@@ -851,17 +1040,6 @@ fn fold(b: &mut Builder, o: &Observation) {
         detail,
     };
     match &o.fact {
-        Fact::Identity { identity } if o.path.is_some() => {
-            // An identity read through this address from something behind it (a module
-            // on a CIP route): never this asset's own vendor, model or serial. Kept as an
-            // attribute naming the path (sub-assets are a later issue's).
-            let path = o.path.as_deref().unwrap_or_default();
-            b.attribute(
-                &format!("behind.{path}"),
-                &routed_summary(identity),
-                &src(format!("identity read through {path}")),
-            );
-        }
         Fact::Identity { identity } => {
             b.protocols.insert(identity.protocol());
             match identity {
@@ -1038,51 +1216,6 @@ fn fold_fields(
     }
     for (name, value) in attributes {
         b.attribute(&name, &value, &src(format!("{via} {name}")));
-    }
-}
-
-/// One line naming what answered at a path behind an asset.
-fn routed_summary(identity: &Identity) -> String {
-    match identity {
-        Identity::Fins(f) => format!("omron {}", f.model),
-        Identity::Fox(f) => format!(
-            "niagara station {}",
-            f.station_name.as_deref().unwrap_or("(unnamed)")
-        ),
-        Identity::ProfinetDcp(d) => format!(
-            "profinet {}",
-            d.name_of_station.as_deref().unwrap_or(&d.mac)
-        ),
-        Identity::Enip(e) => format!(
-            "{} (vendor {}, device type {}, product code {}, revision {}.{}, serial {:#010x})",
-            e.product_name.trim(),
-            e.vendor_id,
-            e.device_type,
-            e.product_code,
-            e.revision_major,
-            e.revision_minor,
-            e.serial
-        ),
-        Identity::Modbus(m) => format!(
-            "modbus unit {}: {}",
-            m.unit_id,
-            m.objects
-                .values()
-                .map(|v| v.trim())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        Identity::S7(s) => s
-            .order_number
-            .clone()
-            .or_else(|| s.module_name.clone())
-            .unwrap_or_else(|| "s7".to_owned()),
-        Identity::Bacnet(b) => bacnet_summary(b),
-        Identity::Opcua(u) => u
-            .application_name
-            .clone()
-            .or_else(|| u.application_uri.clone())
-            .unwrap_or_else(|| "opc ua".to_owned()),
     }
 }
 
@@ -1728,6 +1861,8 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
         flags: flags.into_iter().collect(),
         first_seen: b.first_seen,
         last_seen: b.last_seen,
+        path: None,
+        sub_assets: Vec::new(),
     }
 }
 

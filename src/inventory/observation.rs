@@ -102,7 +102,10 @@ pub struct Observation {
     /// When the fact is about something behind `ip` rather than `ip` itself: the path the
     /// request travelled from `ip` to it (a CIP route path through a bridge or backplane,
     /// `cip:1/0` for port 1, slot 0). Merge never folds such a fact into the asset at
-    /// `ip`. Absent (and not serialized) for facts about `ip` itself.
+    /// `ip`: it is the sub-asset's at this path. Absent (and not serialized) for facts
+    /// about `ip` itself, and for Modbus unit and S7 TSAP identities, whose sub-asset
+    /// paths merge derives from the identity itself when one address answered for
+    /// several devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }

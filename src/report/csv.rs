@@ -1,4 +1,6 @@
 //! The CSV view: one row per asset, one column per field, for spreadsheets and CMDBs.
+//! A sub-asset (a module behind its parent) follows its parent as a row of its own: `ip`
+//! and `parent` are the parent's address, `path` the protocol path to it.
 //!
 //! Values only; provenance stays in the JSON report. A field with conflicting values says
 //! so in the `conflicts` column (`field: value | other value`).
@@ -32,6 +34,8 @@ pub const COLUMNS: &[&str] = &[
     "flags",
     "first_seen",
     "last_seen",
+    "parent",
+    "path",
 ];
 
 /// The column a report with advisory matches adds after [`COLUMNS`].
@@ -83,7 +87,10 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
         header.push(ADVISORIES_COLUMN);
     }
     let _ = w.write_record(&header);
-    for a in &inv.assets {
+    let rows = inv.assets.iter().flat_map(|a| {
+        std::iter::once((a, None)).chain(a.sub_assets.iter().map(move |s| (s, Some(a))))
+    });
+    for (a, parent) in rows {
         let mut row: Vec<String> = Vec::with_capacity(columns.len());
         for &c in &columns {
             let v = match c {
@@ -114,13 +121,21 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
                     .join("; "),
                 "first_seen" => a.first_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 "last_seen" => a.last_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                "parent" => parent.map(|p| p.ip.to_string()).unwrap_or_default(),
+                "path" => a.path.clone().unwrap_or_default(),
                 // The remaining columns are named as the asset fields they show.
                 field => a.value_by_name(field).unwrap_or_default().to_owned(),
             };
             row.push(defuse(v));
         }
         if let Some(m) = &inv.advisories {
-            row.push(defuse(m.advisories_of(a.site.as_deref(), a.ip).join(" ")));
+            // Advisories are matched to addresses: a sub-asset's row names none (its
+            // parent's are on the parent's row).
+            let ids = match parent {
+                None => m.advisories_of(a.site.as_deref(), a.ip),
+                Some(_) => Vec::new(),
+            };
+            row.push(defuse(ids.join(" ")));
         }
         let _ = w.write_record(&row);
     }

@@ -1,4 +1,5 @@
-//! The CycloneDX 1.6 JSON view: one `device` component per asset.
+//! The CycloneDX 1.6 JSON view: one `device` component per asset, its sub-assets nested
+//! as its own components.
 //!
 //! Follows the CycloneDX 1.6 JSON schema (cyclonedx.org/schema/bom-1.6.schema.json):
 //! `manufacturer` (an organizationalEntity, new in 1.6), `name` (model, else product
@@ -159,12 +160,22 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
     let name = a
         .value(AssetField::Model)
         .or(a.value(AssetField::ProductName))
-        .map_or_else(|| a.ip.to_string(), str::to_owned);
-    // A fleet's sites may reuse addresses: the site keeps the reference unique.
-    let bom_ref = match &a.site {
+        .map_or_else(
+            || match &a.path {
+                Some(p) => format!("{} {p}", a.ip),
+                None => a.ip.to_string(),
+            },
+            str::to_owned,
+        );
+    // A fleet's sites may reuse addresses: the site keeps the reference unique. A
+    // sub-asset's reference is its parent's with the path after a `/`.
+    let mut bom_ref = match &a.site {
         Some(site) => format!("asset:{site}:{}", a.ip),
         None => format!("asset:{}", a.ip),
     };
+    if let Some(p) = &a.path {
+        bom_ref = format!("{bom_ref}/{p}");
+    }
     let mut c = json!({
         "type": "device",
         "bom-ref": bom_ref,
@@ -185,6 +196,9 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
     let mut props = vec![json!({"name": "otscout:ip", "value": a.ip.to_string()})];
     if let Some(site) = &a.site {
         props.push(json!({"name": "otscout:site", "value": site}));
+    }
+    if let Some(path) = &a.path {
+        props.push(json!({"name": "otscout:path", "value": path}));
     }
     for field in [
         AssetField::Mac,
@@ -215,5 +229,10 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
         props.push(json!({"name": "otscout:flag", "value": f.detail}));
     }
     c["properties"] = Value::Array(props);
+    // Modules behind the device are its parts: CycloneDX 1.6 nests a component's
+    // sub-components in its own `components`.
+    if !a.sub_assets.is_empty() {
+        c["components"] = Value::Array(a.sub_assets.iter().map(component).collect());
+    }
     c
 }

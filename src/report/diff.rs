@@ -1,7 +1,9 @@
 //! The difference between two reports: assets that appeared, assets that are gone, and
 //! fields that changed (firmware, serial, model, manufacturer, MAC, services), with old
-//! and new values. Assets are matched by IP address; values are compared the way merge
-//! compares them (case and spacing do not count as a change).
+//! and new values. Assets are matched by IP address, sub-assets by their parent's address
+//! and their path (a module added to, removed from or swapped in a slot is drift: added,
+//! removed, or its model and serial changed at that path); values are compared the way
+//! merge compares them (case and spacing do not count as a change).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -96,6 +98,9 @@ pub struct AssetBrief {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub ip: IpAddr,
+    /// A sub-asset's path behind the asset at `ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manufacturer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +116,9 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub ip: IpAddr,
+    /// A sub-asset's path behind the asset at `ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub field: String,
     pub old: Option<String>,
     pub new: Option<String>,
@@ -120,6 +128,7 @@ fn brief(a: &Asset) -> AssetBrief {
     AssetBrief {
         site: a.site.clone(),
         ip: a.ip,
+        path: a.path.clone(),
         manufacturer: a.value(AssetField::Manufacturer).map(str::to_owned),
         model: a.value(AssetField::Model).map(str::to_owned),
         serial: a.value(AssetField::Serial).map(str::to_owned),
@@ -136,19 +145,23 @@ fn field_value(a: &Asset, compared: Compared) -> Option<String> {
     }
 }
 
+/// Site, address and sub-asset path: what matches an asset or sub-asset across reports.
+type Key<'a> = (Option<&'a str>, IpAddr, Option<&'a str>);
+
+/// Every asset and sub-asset of a report by its [`Key`].
+fn keyed(inv: &Inventory) -> BTreeMap<Key<'_>, &Asset> {
+    inv.assets
+        .iter()
+        .flat_map(|a| std::iter::once(a).chain(&a.sub_assets))
+        .map(|a| ((a.site.as_deref(), a.ip, a.path.as_deref()), a))
+        .collect()
+}
+
 /// Compares two reports. Assets are matched by site and address (a fleet report's
-/// 10.0.0.5 at one plant is not another plant's).
+/// 10.0.0.5 at one plant is not another plant's), sub-assets also by path.
 pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
-    let olds: BTreeMap<(Option<&str>, IpAddr), &Asset> = old
-        .assets
-        .iter()
-        .map(|a| ((a.site.as_deref(), a.ip), a))
-        .collect();
-    let news: BTreeMap<(Option<&str>, IpAddr), &Asset> = new
-        .assets
-        .iter()
-        .map(|a| ((a.site.as_deref(), a.ip), a))
-        .collect();
+    let olds = keyed(old);
+    let news = keyed(new);
     let mut d = Diff {
         old_generated_at: old.generated_at,
         new_generated_at: new.generated_at,
@@ -179,6 +192,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                 d.changed.push(Change {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
+                    path: ip.2.map(str::to_owned),
                     field: f.name().to_owned(),
                     old: ov,
                     new: nv,
@@ -187,7 +201,11 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
         }
     }
     if let Some(nm) = &new.advisories {
-        for ip in news.keys().filter(|ip| olds.contains_key(*ip)) {
+        // Advisories are matched to addresses, not to modules behind them.
+        for ip in news
+            .keys()
+            .filter(|ip| ip.2.is_none() && olds.contains_key(*ip))
+        {
             let was: Vec<&str> = old
                 .advisories
                 .as_ref()
@@ -212,10 +230,14 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
             }
         }
     }
-    for r in &d.removed {
+    // Re-addressed devices; a module's serial in another slot is reported as removed and
+    // added at its paths.
+    for r in d.removed.iter().filter(|r| r.path.is_none()) {
         let Some(serial) = &r.serial else { continue };
         for a in d.added.iter().filter(|a| {
-            a.site == r.site && a.serial.as_deref().map(compare_key) == Some(compare_key(serial))
+            a.path.is_none()
+                && a.site == r.site
+                && a.serial.as_deref().map(compare_key) == Some(compare_key(serial))
         }) {
             d.moved.push(Moved {
                 serial: serial.clone(),
@@ -260,17 +282,23 @@ pub fn render_text(d: &Diff) -> String {
             clean(&format!(" ({})", parts.join(", ")))
         }
     };
+    let at = |ip: &IpAddr, path: &Option<String>| match path {
+        Some(p) => format!("{ip} {}", clean(p)),
+        None => ip.to_string(),
+    };
     for b in &d.added {
-        let _ = writeln!(s, "+ new asset {}{}", b.ip, desc(b));
+        let what = if b.path.is_some() { "module" } else { "asset" };
+        let _ = writeln!(s, "+ new {what} {}{}", at(&b.ip, &b.path), desc(b));
     }
     for b in &d.removed {
-        let _ = writeln!(s, "- missing asset {}{}", b.ip, desc(b));
+        let what = if b.path.is_some() { "module" } else { "asset" };
+        let _ = writeln!(s, "- missing {what} {}{}", at(&b.ip, &b.path), desc(b));
     }
     for c in &d.changed {
         let _ = writeln!(
             s,
             "~ {} {}: {} -> {}",
-            c.ip,
+            at(&c.ip, &c.path),
             clean(&c.field),
             clean(c.old.as_deref().unwrap_or("(unknown)")),
             clean(c.new.as_deref().unwrap_or("(unknown)"))

@@ -179,6 +179,43 @@ pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
             at(&a.site, &a.ip)
         ));
     }
+    // A sub-asset sits at its parent's address, has a path, and its siblings are sorted
+    // and distinct by path; a top-level asset has no path.
+    for a in &inv.assets {
+        if a.path.is_some() {
+            return bad(format!(
+                "asset {} has a path but is not a sub-asset",
+                at(&a.site, &a.ip)
+            ));
+        }
+        for sub in &a.sub_assets {
+            if sub.ip != a.ip || sub.site != a.site || sub.path.is_none() {
+                return bad(format!(
+                    "a sub-asset of {} names another address or site, or no path",
+                    at(&a.site, &a.ip)
+                ));
+            }
+            if !sub.sub_assets.is_empty() {
+                return bad(format!(
+                    "sub-asset {} of {} has sub-assets of its own",
+                    crate::text::printable(sub.path.as_deref().unwrap_or_default()),
+                    at(&a.site, &a.ip)
+                ));
+            }
+        }
+        let paths: Vec<&str> = a
+            .sub_assets
+            .iter()
+            .filter_map(|s| s.path.as_deref())
+            .collect();
+        let unique: BTreeSet<&str> = paths.iter().copied().collect();
+        if unique.len() != paths.len() {
+            return bad(format!(
+                "a sub-asset path of {} is listed twice",
+                at(&a.site, &a.ip)
+            ));
+        }
+    }
     let listed: BTreeSet<_> = inv.assets.iter().map(key).collect();
     for l in &inv.links {
         if l.ips.len() < 2 {

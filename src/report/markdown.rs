@@ -76,6 +76,13 @@ pub fn render(inv: &Inventory) -> String {
         "- **{}** assets, {} identified themselves",
         sm.assets, sm.identified
     );
+    if sm.sub_assets > 0 {
+        let _ = writeln!(
+            s,
+            "- **{}** sub-assets behind them (modules, units behind gateways)",
+            sm.sub_assets
+        );
+    }
     let _ = writeln!(s, "- **{}** fields with conflicting values", sm.conflicts);
     let _ = writeln!(s, "- **{}** items need attention (below)", sm.flags);
     if !sm.by_manufacturer.is_empty() {
@@ -128,6 +135,7 @@ pub fn render(inv: &Inventory) -> String {
     let attention: Vec<(&Asset, &crate::inventory::merge::Flag)> = inv
         .assets
         .iter()
+        .flat_map(|a| std::iter::once(a).chain(&a.sub_assets))
         .flat_map(|a| a.flags.iter().map(move |f| (a, f)))
         .collect();
     if !attention.is_empty() {
@@ -138,9 +146,14 @@ pub fn render(inv: &Inventory) -> String {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             let site = a.site.as_deref().map(|x| format!("{} ", cell(x)));
+            let at = a
+                .path
+                .as_deref()
+                .map(|p| format!(" {}", cell(p)))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "- **{}{}** ({}): {}",
+                "- **{}{}{at}** ({}): {}",
                 site.unwrap_or_default(),
                 a.ip,
                 kind.replace('_', " "),
@@ -192,12 +205,20 @@ fn asset_table(s: &mut String, assets: &[&Asset]) {
         "| address | manufacturer | model | firmware | serial | criticality | location | protocols |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-    for a in assets {
+    // A sub-asset follows its parent, indented under it, named by its path.
+    let rows = assets
+        .iter()
+        .flat_map(|a| std::iter::once(*a).chain(&a.sub_assets));
+    for a in rows {
         let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
+        let address = match &a.path {
+            None => a.ip.to_string(),
+            Some(p) => format!("&nbsp;&nbsp;↳ {}", cell(p)),
+        };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            a.ip,
+            address,
             cell(or_dash(a.value(AssetField::Manufacturer))),
             cell(or_dash(a.value(AssetField::Model))),
             cell(or_dash(a.value(AssetField::Firmware))),
@@ -242,11 +263,18 @@ pub fn table(inv: &Inventory) -> String {
         "FLAGS",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
-    for a in &inv.assets {
+    for a in inv
+        .assets
+        .iter()
+        .flat_map(|a| std::iter::once(a).chain(&a.sub_assets))
+    {
         let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
         rows.push(vec![
             a.site.clone().unwrap_or_else(|| "-".to_owned()),
-            a.ip.to_string(),
+            // A sub-asset is indented under its parent and named by its path.
+            a.path
+                .as_deref()
+                .map_or_else(|| a.ip.to_string(), |p| format!("  └ {p}")),
             or_dash(a.value(AssetField::Manufacturer)).to_owned(),
             or_dash(a.value(AssetField::Model)).to_owned(),
             or_dash(a.value(AssetField::Firmware)).to_owned(),

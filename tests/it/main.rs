@@ -31,3 +31,4 @@ mod report_tables;
 mod resegment;
 mod s7;
 mod scan;
+mod sub_assets;

@@ -447,8 +447,14 @@ fn cip_identity_only_from_paired_identity_requests_and_routed_ones_kept_apart() 
                 .contains("5353155"),
         "{json}"
     );
-    let text = json.to_string();
-    assert!(text.contains("behind.cip:1/0"), "{text}");
+    // The controller is the adapter's sub-asset at the route path, with its own fields.
+    assert_eq!(asset.sub_assets.len(), 1, "{json}");
+    let l61 = &asset.sub_assets[0];
+    assert_eq!(l61.path.as_deref(), Some("cip:1/0"));
+    assert_eq!(
+        l61.serial.as_ref().map(|f| f.value.as_str()),
+        Some("0x00c0ffee")
+    );
 }
 
 /// A Multiple Service Packet (0x0A to the Message Router, Vol. 1 ): a count, the
@@ -1106,4 +1112,197 @@ fn garbage_on_a_protocol_port_frames_the_same_however_it_is_cut() {
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     assert!(r.observations.iter().any(|o| o.ip == ip("10.0.0.57")
         && matches!(&o.fact, Fact::Suspicious { reason, .. } if reason.contains("frame 76"))));
+}
+
+/// A Modbus FC 43/14 read-device-identification request (read code 1, object 0) to
+/// `unit`, and a reply with VendorName, ProductCode and MajorMinorRevision (Modbus
+/// Application Protocol V1.1b3, 6.21: MEI 0x0E, read code, conformity, more follows, next
+/// object, object count, then id/length/value per object); MBAP length = unit + PDU.
+fn modbus_devid(tid: u16, unit: u8, objects: Option<[&str; 3]>) -> Vec<u8> {
+    let mut pdu = vec![0x2b, 0x0e, 0x01];
+    match objects {
+        None => pdu.push(0x00),
+        Some(objs) => {
+            pdu.extend([0x81, 0x00, 0x00, 0x03]);
+            for (id, v) in objs.iter().enumerate() {
+                pdu.push(id as u8);
+                pdu.push(v.len() as u8);
+                pdu.extend(v.as_bytes());
+            }
+        }
+    }
+    let mut m = tid.to_be_bytes().to_vec();
+    m.extend([0x00, 0x00]);
+    m.extend(((pdu.len() + 1) as u16).to_be_bytes());
+    m.push(unit);
+    m.extend(pdu);
+    m
+}
+
+/// A Modbus TCP gateway answering identities for two serial units behind it, on one
+/// connection of modbus_example.pcap (frames up to 91 as captured, then the exchange on
+/// the headers of frames 92 and 94): each unit becomes a sub-asset of the gateway's
+/// address, the address itself carries neither identity (before issue 15 both folded into
+/// 127.0.0.1's own fields as conflicting values).
+#[test]
+fn modbus_units_behind_a_gateway_become_its_sub_assets() {
+    let Some(dir) = captures_dir("modbus_units_behind_a_gateway_become_its_sub_assets") else {
+        return;
+    };
+    let cap = read_cap(&dir, "modbus_example.pcap");
+    let mut out = Cap {
+        linktype: cap.linktype,
+        recs: cap.recs[..91].to_vec(),
+    };
+    out.recs.extend(conversation(
+        &cap,
+        91,
+        93,
+        &[
+            (true, modbus_devid(0x100, 1, None)),
+            (
+                false,
+                modbus_devid(0x100, 1, Some(["Schneider Electric", "ATV320", "v2.7"])),
+            ),
+            (true, modbus_devid(0x101, 2, None)),
+            (
+                false,
+                modbus_devid(0x101, 2, Some(["Eaton", "PXM 2260", "1.0.3"])),
+            ),
+        ],
+    ));
+    let r = import_bytes("gateway.pcap", &resegment::write(&out));
+    assert_clean(&r);
+    let units: BTreeSet<u8> = identities(&r)
+        .into_iter()
+        .filter_map(|(_, id)| match id {
+            Identity::Modbus(m) => Some(m.unit_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(units, BTreeSet::from([1, 2]), "{:#?}", r.observations);
+    let inv = otscout::inventory::merge::merge(
+        &[otscout::inventory::merge::Input::from_raw(
+            "gateway.pcap",
+            r.observations.clone(),
+        )],
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    );
+    let gw = inv
+        .assets
+        .iter()
+        .find(|a| a.ip == ip("127.0.0.1"))
+        .expect("the gateway");
+    assert!(gw.manufacturer.is_none(), "{:#?}", gw.manufacturer);
+    let subs: Vec<(&str, &str)> = gw
+        .sub_assets
+        .iter()
+        .map(|s| {
+            (
+                s.path.as_deref().unwrap_or_default(),
+                s.manufacturer.as_ref().map_or("", |f| f.value.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("modbus:unit/1", "Schneider Electric"),
+            ("modbus:unit/2", "Eaton")
+        ]
+    );
+}
+
+/// Replaces every occurrence of `from` in `data` with `to` (same length).
+fn replace_bytes(data: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut i = 0;
+    while i + from.len() <= data.len() {
+        if &data[i..i + from.len()] == from {
+            data[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// An S7 station with two modules: s7ident.pcap's session (COTP CR called TSAP 0x0101,
+/// rack 0 slot 1: the CPU 315-2 PN/DP of a snap7 server), then the same session again on another client
+/// port with the called TSAP 0x0104 (slot 4) and another order number in its SZL 0x0011
+/// answer (a CP 343-1, same length). Each becomes a sub-asset at its rack and slot
+/// (before issue 15 the passive S7 analyzer folded both sessions' answers into one
+/// identity of 172.17.0.2, keyed by port only).
+#[test]
+fn s7_sessions_to_two_rack_slot_tsaps_become_sub_assets() {
+    let Some(dir) = captures_dir("s7_sessions_to_two_rack_slot_tsaps_become_sub_assets") else {
+        return;
+    };
+    let cap = read_cap(&dir, "s7ident.pcap");
+    let mut out = cap.clone();
+    for r in &cap.recs {
+        let Some(t) = resegment::tcp(cap.linktype, &r.data) else {
+            continue;
+        };
+        let (_, sp, _, dp) = t.dir.clone();
+        let (sp, dp) = if dp == 102 {
+            (sp.wrapping_add(1), dp)
+        } else {
+            (sp, dp.wrapping_add(1))
+        };
+        let mut data = t.with_ports(&r.data, sp, dp);
+        // COTP CR parameter 0xC2 (called TSAP), length 2 (ISO 8073 13.3.4; RFC 1006).
+        replace_bytes(
+            &mut data,
+            &[0xc2, 0x02, 0x01, 0x01],
+            &[0xc2, 0x02, 0x01, 0x04],
+        );
+        replace_bytes(&mut data, b"6ES7 315-2EH14-0AB0", b"6GK7 343-1EX30-0XE0");
+        // A minute later, as a later session would be.
+        out.recs.push(resegment::Rec {
+            data,
+            ts_sec: r.ts_sec + 60,
+            ..r.clone()
+        });
+    }
+    let r = import_bytes("station.pcap", &resegment::write(&out));
+    assert_clean(&r);
+    let tsaps: BTreeSet<Option<u16>> = identities(&r)
+        .into_iter()
+        .filter_map(|(_, id)| match id {
+            Identity::S7(s) => Some(s.tsap),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tsaps, BTreeSet::from([Some(0x0101), Some(0x0104)]));
+    let inv = otscout::inventory::merge::merge(
+        &[otscout::inventory::merge::Input::from_raw(
+            "station.pcap",
+            r.observations.clone(),
+        )],
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    );
+    let st = inv
+        .assets
+        .iter()
+        .find(|a| a.ip == ip("172.17.0.2"))
+        .expect("the station");
+    assert!(st.model.is_none(), "{:#?}", st.model);
+    let subs: Vec<(&str, &str)> = st
+        .sub_assets
+        .iter()
+        .map(|s| {
+            (
+                s.path.as_deref().unwrap_or_default(),
+                s.model.as_ref().map_or("", |f| f.value.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("s7:0/1", "6ES7 315-2EH14-0AB0"),
+            ("s7:0/4", "6GK7 343-1EX30-0XE0")
+        ]
+    );
 }

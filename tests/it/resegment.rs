@@ -97,6 +97,15 @@ impl Tcp {
         }
     }
 
+    /// The frame with this segment's source and destination ports replaced (a copy of a
+    /// connection as another connection between the same hosts).
+    pub fn with_ports(&self, data: &[u8], src: u16, dst: u16) -> Vec<u8> {
+        let mut f = data.to_vec();
+        f[self.tcp..self.tcp + 2].copy_from_slice(&src.to_be_bytes());
+        f[self.tcp + 2..self.tcp + 4].copy_from_slice(&dst.to_be_bytes());
+        f
+    }
+
     /// The frame with this segment's headers, `seq` and `payload`.
     pub fn rebuild(&self, data: &[u8], seq: u32, payload: &[u8]) -> Vec<u8> {
         let mut f = data[..self.payload].to_vec();

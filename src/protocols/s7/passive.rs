@@ -180,7 +180,12 @@ impl S7Analyzer {
         };
         if let Some(mut id) = identity {
             id.tsap = self.tsap;
-            let key = format!("s7:{}", ctx.server_port);
+            // Sessions to different rack/slot TSAPs of one address may reach different
+            // modules (issue 15): their identities are kept apart, never folded into one.
+            let key = match self.tsap {
+                Some(t) => format!("s7:{}:{t:#06x}", ctx.server_port),
+                None => format!("s7:{}", ctx.server_port),
+            };
             let (src, at) = (ctx.src, ctx.at);
             ctx.col
                 .identity(src, key, Identity::S7(Box::new(id)), bytes, at);

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use super::{SignatureStatus, escape};
 use crate::inventory::Provenance;
-use crate::inventory::merge::{Asset, Field, Source, SourceKind, protocol_name};
+use crate::inventory::merge::{Asset, AssetField, Field, Source, SourceKind, protocol_name};
 use crate::inventory::{Inventory, OperationKind, Role};
 
 /// The site names of a report: the report's own, or each of a fleet's, sorted.
@@ -466,6 +466,31 @@ fn details(out: &mut String, a: &Asset) {
             );
         }
         out.push_str("</ul>");
+    }
+    if !a.sub_assets.is_empty() {
+        // Sub-assets stay inside their device's row: a row of their own would be sorted
+        // away from it.
+        out.push_str("<p>behind it:</p><table class=\"sub-assets\"><tr><th>path</th><th>vendor</th><th>model</th><th>firmware</th><th>serial</th><th>flags</th></tr>");
+        for sub in &a.sub_assets {
+            let v = |f: AssetField| escape(sub.value(f).unwrap_or("–"));
+            let _ = write!(
+                out,
+                "<tr class=\"sub-asset\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(sub.path.as_deref().unwrap_or_default()),
+                v(AssetField::Manufacturer),
+                v(AssetField::Model),
+                v(AssetField::Firmware),
+                v(AssetField::Serial),
+                escape(
+                    &sub.flags
+                        .iter()
+                        .map(|f| f.detail.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            );
+        }
+        out.push_str("</table>");
     }
     out.push_str("</details></td>");
 }
