@@ -405,3 +405,50 @@ mod properties {
         }
     }
 }
+
+/// `otscout passive` over both captures: the identities (a routed device as what is behind
+/// the router) and the writes and control as operations, through the engine.
+#[test]
+fn otscout_passive_gives_the_bacnet_identities_and_operations() {
+    let Some(dir) = captures_dir("otscout_passive_gives_the_bacnet_identities_and_operations")
+    else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let run = |file: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .arg("passive")
+            .arg(dir.join(file))
+            .arg("-o")
+            .arg(out.path().join(format!("{file}.json")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let t = run("bacnet_test.pcap");
+    assert!(
+        t.contains(
+            "10.1.1.165      device_instance 500, object_name KBRNAE, vendor_id 5, vendor Johnson Controls, Inc., vendor_name JCI, model_name MS-NAE4510-2, firmware_revision 5.1.0.4400"
+        ),
+        "{t}"
+    );
+    let s = run("bacnet_services.pcap");
+    for want in [
+        "device_instance 29, object_name 112E1, vendor_id 42",
+        "model_name SYSC MLX, firmware_revision 2.62, application_software_version 16-Dec-2004",
+        "bacnet_network 3, bacnet_mac 1d (behind it, at bacnet network 3 mac 1d)",
+        "192.168.0.16    device_instance 111, vendor_id 42",
+        "192.168.0.50 -> 192.168.0.24: bacnet.write_property (write) x9",
+        "192.168.0.50 -> 192.168.0.24: bacnet.device_communication_control (control) x4",
+        "192.168.0.50 -> 192.168.0.24: bacnet.reinitialize_device (control) x4",
+        "bacnet.atomic_write_file (write)",
+    ] {
+        assert!(s.contains(want), "no `{want}` in\n{s}");
+    }
+    assert!(
+        !s.contains("192.168.0.255 "),
+        "a broadcast echo became an asset:\n{s}"
+    );
+    assert!(!s.contains("device_instance 4194303"), "{s}");
+}
