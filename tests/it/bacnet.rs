@@ -16,6 +16,20 @@ use otscout::wire::bacnet::{Access, Apdu, Datagram};
 
 use crate::support::{captures_dir, frames};
 
+// Golden datagrams for the registry-wide framing test (tests/it/framing.rs).
+/// `bacnet_test.pcap` frame 3: ReadProperty device,4194303 object-identifier.
+pub const RP_REQUEST: &str = "810a0011 0104 0005010c 0c023fffff 194b";
+/// `bacnet_test.pcap` frame 8: vendor-name `JCI` in UCS-2.
+pub const RP_ACK_UCS2: &str = "810a001b 0100 30010c 0c023fffff 1979 3e 7507 04004a00430049 3f";
+/// `bacnet_test.pcap` frames 21 and 22: Read-BDT and its NAK.
+pub const READ_BDT: &str = "81020004";
+pub const BVLC_NAK: &str = "810000060020";
+/// `bacnet_services.pcap` frame 288: an I-Am relayed from network 3.
+pub const ROUTED_I_AM: &str = "810b001c 0128ffff0000 03016c fe 1000 c40200006c 2201e0 9100 212a";
+/// `bacnet_services.pcap` frame 281: the last segment of an RPM ack.
+pub const RPM_ACK_SEGMENT: &str =
+    "810a001e 0108 0003016c 3888 01 10 0e 0c00000854 1e 2955 5e 9101 911f 5f 1f";
+
 /// Every BACnet event of a capture: B/IP datagrams (UDP 47808) and BACnet/Ethernet LLC
 /// frames (802.3 length field, cut to it: short frames are padded).
 fn analyze(dir: &Path, file: &str) -> (Vec<Event>, Analyzer) {

@@ -37,6 +37,14 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::s7::SETUP_ACK,
             crate::s7::SZL_1C_REQ,
         ],
+        "bacnet" => &[
+            crate::bacnet::RP_REQUEST,
+            crate::bacnet::RP_ACK_UCS2,
+            crate::bacnet::READ_BDT,
+            crate::bacnet::BVLC_NAK,
+            crate::bacnet::ROUTED_I_AM,
+            crate::bacnet::RPM_ACK_SEGMENT,
+        ],
         _ => return None,
     };
     Some(v.iter().map(|h| hex(h)).collect())
