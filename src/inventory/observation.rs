@@ -308,6 +308,33 @@ pub struct BacnetIdentity {
     pub route: Option<BacnetRoute>,
 }
 
+impl BacnetIdentity {
+    /// Fills the fields still missing from a later part of the same device's identity (a
+    /// passive capture reads one property per ack); a value already present is kept.
+    pub fn fill_from(&mut self, part: BacnetIdentity) {
+        fn take<T>(a: &mut Option<T>, b: Option<T>) {
+            if a.is_none() {
+                *a = b;
+            }
+        }
+        take(&mut self.instance, part.instance);
+        take(&mut self.object_name, part.object_name);
+        take(&mut self.vendor_name, part.vendor_name);
+        take(&mut self.vendor_id, part.vendor_id);
+        take(&mut self.model_name, part.model_name);
+        take(&mut self.firmware_revision, part.firmware_revision);
+        take(
+            &mut self.application_software_version,
+            part.application_software_version,
+        );
+        take(&mut self.description, part.description);
+        take(&mut self.location, part.location);
+        take(&mut self.max_apdu, part.max_apdu);
+        take(&mut self.segmentation, part.segmentation);
+        take(&mut self.route, part.route);
+    }
+}
+
 /// A BACnet network number and MAC address behind a router.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BacnetRoute {

@@ -120,8 +120,15 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
         None
     }
 
-    /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram).
+    /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram; one per UDP host
+    /// pair and port when [`Self::udp_pairs_state`]).
     fn analyzer(&self) -> Box<dyn Analyzer>;
+
+    /// Whether the engine keeps one analyzer per UDP host pair and port (BACnet pairs a
+    /// reply with its request by invoke id across datagrams) instead of one per datagram.
+    fn udp_pairs_state(&self) -> bool {
+        false
+    }
 
     /// What an identity of this protocol tells an active scan, as the attribute and value
     /// its analyzer records when it sees the same in traffic (`otscout scan
@@ -180,8 +187,9 @@ pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 }
 
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
-/// usually names the vendor), Modbus, then S7 last, so vendor rules learned from the
-/// others can spare the most fragile stacks.
+/// usually names the vendor), Modbus, then S7, so vendor rules learned from the others can
+/// spare the most fragile stacks; then the protocols off in every built-in profile
+/// (BACnet/IP, OPC UA, FINS, Fox) after them, leaving the PLC protocols' order as it was.
 pub static REGISTRY: &[&dyn ProtocolSpec] = &[
     &enip::Enip,
     &modbus::Modbus,

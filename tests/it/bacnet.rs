@@ -16,6 +16,20 @@ use otscout::wire::bacnet::{Access, Apdu, Datagram};
 
 use crate::support::{captures_dir, frames};
 
+// Golden datagrams for the registry-wide framing test (tests/it/framing.rs).
+/// `bacnet_test.pcap` frame 3: ReadProperty device,4194303 object-identifier.
+pub const RP_REQUEST: &str = "810a0011 0104 0005010c 0c023fffff 194b";
+/// `bacnet_test.pcap` frame 8: vendor-name `JCI` in UCS-2.
+pub const RP_ACK_UCS2: &str = "810a001b 0100 30010c 0c023fffff 1979 3e 7507 04004a00430049 3f";
+/// `bacnet_test.pcap` frames 21 and 22: Read-BDT and its NAK.
+pub const READ_BDT: &str = "81020004";
+pub const BVLC_NAK: &str = "810000060020";
+/// `bacnet_services.pcap` frame 288: an I-Am relayed from network 3.
+pub const ROUTED_I_AM: &str = "810b001c 0128ffff0000 03016c fe 1000 c40200006c 2201e0 9100 212a";
+/// `bacnet_services.pcap` frame 281: the last segment of an RPM ack.
+pub const RPM_ACK_SEGMENT: &str =
+    "810a001e 0108 0003016c 3888 01 10 0e 0c00000854 1e 2955 5e 9101 911f 5f 1f";
+
 /// Every BACnet event of a capture: B/IP datagrams (UDP 47808) and BACnet/Ethernet LLC
 /// frames (802.3 length field, cut to it: short frames are padded).
 fn analyze(dir: &Path, file: &str) -> (Vec<Event>, Analyzer) {
@@ -404,4 +418,51 @@ mod properties {
             }
         }
     }
+}
+
+/// `otscout passive` over both captures: the identities (a routed device as what is behind
+/// the router) and the writes and control as operations, through the engine.
+#[test]
+fn otscout_passive_gives_the_bacnet_identities_and_operations() {
+    let Some(dir) = captures_dir("otscout_passive_gives_the_bacnet_identities_and_operations")
+    else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let run = |file: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .arg("passive")
+            .arg(dir.join(file))
+            .arg("-o")
+            .arg(out.path().join(format!("{file}.json")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let t = run("bacnet_test.pcap");
+    assert!(
+        t.contains(
+            "10.1.1.165      device_instance 500, object_name KBRNAE, vendor_id 5, vendor Johnson Controls, Inc., vendor_name JCI, model_name MS-NAE4510-2, firmware_revision 5.1.0.4400"
+        ),
+        "{t}"
+    );
+    let s = run("bacnet_services.pcap");
+    for want in [
+        "device_instance 29, object_name 112E1, vendor_id 42",
+        "model_name SYSC MLX, firmware_revision 2.62, application_software_version 16-Dec-2004",
+        "bacnet_network 3, bacnet_mac 1d (behind it, at bacnet network 3 mac 1d)",
+        "192.168.0.16    device_instance 111, vendor_id 42",
+        "192.168.0.50 -> 192.168.0.24: bacnet.write_property (write) x9",
+        "192.168.0.50 -> 192.168.0.24: bacnet.device_communication_control (control) x4",
+        "192.168.0.50 -> 192.168.0.24: bacnet.reinitialize_device (control) x4",
+        "bacnet.atomic_write_file (write)",
+    ] {
+        assert!(s.contains(want), "no `{want}` in\n{s}");
+    }
+    assert!(
+        !s.contains("192.168.0.255 "),
+        "a broadcast echo became an asset:\n{s}"
+    );
+    assert!(!s.contains("device_instance 4194303"), "{s}");
 }

@@ -52,6 +52,14 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::ffd::FINS_CDR_ANS,
         ],
         "fox" => &[crate::ffd::FOX_HELLO, crate::ffd::FOX_STATION],
+        "bacnet" => &[
+            crate::bacnet::RP_REQUEST,
+            crate::bacnet::RP_ACK_UCS2,
+            crate::bacnet::READ_BDT,
+            crate::bacnet::BVLC_NAK,
+            crate::bacnet::ROUTED_I_AM,
+            crate::bacnet::RPM_ACK_SEGMENT,
+        ],
         _ => return None,
     };
     Some(v.iter().map(|h| hex(h)).collect())

@@ -92,6 +92,11 @@ impl super::ProtocolSpec for Bacnet {
         Box::<passive::BacnetFlow>::default()
     }
 
+    /// Acks pair with their requests by invoke id across datagrams.
+    fn udp_pairs_state(&self) -> bool {
+        true
+    }
+
     fn describe(&self, identity: &Identity) -> Option<String> {
         match identity {
             Identity::Bacnet(b) => Some(

@@ -638,9 +638,9 @@ mod tests {
     }
 }
 
-/// The engine's analyzer for BACnet/IP datagrams. The engine makes one per UDP datagram,
-/// so acks cannot be paired with their requests here yet (they need per-pair state across
-/// datagrams): through the engine, identities come from I-Am, operations from requests.
+/// The engine's analyzer for BACnet/IP datagrams: one per UDP host pair on 47808
+/// ([`super::Bacnet`]'s `udp_pairs_state`), so acks pair with their requests across
+/// datagrams.
 #[derive(Debug, Default)]
 pub struct BacnetFlow {
     inner: Analyzer,

@@ -522,6 +522,124 @@ fn property_of(r: Safe) -> String {
     }
 }
 
+/// Builds the session from the profile's `[bacnet]` section and response timeout.
+impl SessionConfig {
+    pub fn from_profile(p: &crate::profile::Profile, port: u16) -> Self {
+        SessionConfig {
+            port,
+            response_timeout: Duration::from_millis(p.pacing.response_timeout_ms),
+            first_invoke_id: 1,
+            read_property_fallback: p.bacnet.read_property_fallback,
+            who_is_fallback: p.bacnet.who_is_fallback,
+        }
+    }
+}
+
+fn step(s: Step) -> crate::protocols::session::Step {
+    use crate::protocols::session::Step as S;
+    match s {
+        Step::Send(r) => S::Send(crate::safety::SafeRequest::Bacnet(r)),
+        Step::Wait => S::Wait,
+        Step::Done => S::Done,
+    }
+}
+
+impl crate::protocols::session::Session for BacnetSession {
+    fn protocol(&self) -> crate::inventory::Protocol {
+        crate::inventory::Protocol::Bacnet
+    }
+
+    fn on_connected(&mut self, now: Instant) -> crate::protocols::session::Step {
+        step(BacnetSession::on_connected(self, now))
+    }
+
+    /// One datagram (the driver calls it once per UDP datagram).
+    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> crate::protocols::session::Step {
+        step(self.on_datagram(now, bytes))
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> crate::protocols::session::Step {
+        step(BacnetSession::on_timeout(self, now))
+    }
+
+    fn on_connection_lost(
+        &mut self,
+        _now: Instant,
+        why: crate::protocols::session::ConnectionLoss,
+    ) -> crate::protocols::session::Step {
+        // UDP: an ICMP port-unreachable (Refused) is the only loss; the port is closed.
+        let _ = why;
+        step(self.on_unreachable())
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        BacnetSession::poll_timeout(self)
+    }
+
+    fn take_findings(&mut self) -> Vec<crate::protocols::session::Finding> {
+        use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
+        let port = self.cfg.port;
+        let raw = self.identity_raw.concat();
+        BacnetSession::take_findings(self)
+            .into_iter()
+            .map(|f| match f {
+                Finding::Identity(id) => crate::protocols::session::Finding {
+                    fact: Fact::Identity {
+                        identity: Identity::Bacnet(id),
+                    },
+                    raw: Some(raw.clone()),
+                    request: "bacnet.read_property_multiple",
+                },
+                Finding::Negative { request, answer } => crate::protocols::session::Finding {
+                    fact: Fact::Negative {
+                        protocol: Protocol::Bacnet,
+                        port,
+                        answer,
+                    },
+                    raw: None,
+                    request,
+                },
+                Finding::BroadcastOnly { reason } => crate::protocols::session::Finding {
+                    fact: Fact::NoIdentity {
+                        protocol: Protocol::Bacnet,
+                        port,
+                        answer: reason,
+                    },
+                    raw: None,
+                    request: "bacnet.who_is",
+                },
+                Finding::Unreachable { request } => crate::protocols::session::Finding {
+                    fact: Fact::NoAnswer {
+                        protocol: Protocol::Bacnet,
+                        port,
+                        outcome: NoAnswerKind::Refused,
+                    },
+                    raw: None,
+                    request,
+                },
+                Finding::NoAnswer { request } => crate::protocols::session::Finding {
+                    fact: Fact::NoAnswer {
+                        protocol: Protocol::Bacnet,
+                        port,
+                        outcome: NoAnswerKind::Timeout,
+                    },
+                    raw: None,
+                    request,
+                },
+                Finding::Suspicious { request, what, raw } => crate::protocols::session::Finding {
+                    fact: Fact::Suspicious {
+                        protocol: Protocol::Bacnet,
+                        port,
+                        reason: what,
+                    },
+                    raw: Some(raw),
+                    request,
+                },
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -947,123 +1065,5 @@ mod tests {
             }]
         );
         assert_eq!(s.poll_timeout(), None);
-    }
-}
-
-/// Builds the session from the profile's `[bacnet]` section and response timeout.
-impl SessionConfig {
-    pub fn from_profile(p: &crate::profile::Profile, port: u16) -> Self {
-        SessionConfig {
-            port,
-            response_timeout: Duration::from_millis(p.pacing.response_timeout_ms),
-            first_invoke_id: 1,
-            read_property_fallback: p.bacnet.read_property_fallback,
-            who_is_fallback: p.bacnet.who_is_fallback,
-        }
-    }
-}
-
-fn step(s: Step) -> crate::protocols::session::Step {
-    use crate::protocols::session::Step as S;
-    match s {
-        Step::Send(r) => S::Send(crate::safety::SafeRequest::Bacnet(r)),
-        Step::Wait => S::Wait,
-        Step::Done => S::Done,
-    }
-}
-
-impl crate::protocols::session::Session for BacnetSession {
-    fn protocol(&self) -> crate::inventory::Protocol {
-        crate::inventory::Protocol::Bacnet
-    }
-
-    fn on_connected(&mut self, now: Instant) -> crate::protocols::session::Step {
-        step(BacnetSession::on_connected(self, now))
-    }
-
-    /// One datagram (the driver calls it once per UDP datagram).
-    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> crate::protocols::session::Step {
-        step(self.on_datagram(now, bytes))
-    }
-
-    fn on_timeout(&mut self, now: Instant) -> crate::protocols::session::Step {
-        step(BacnetSession::on_timeout(self, now))
-    }
-
-    fn on_connection_lost(
-        &mut self,
-        _now: Instant,
-        why: crate::protocols::session::ConnectionLoss,
-    ) -> crate::protocols::session::Step {
-        // UDP: an ICMP port-unreachable (Refused) is the only loss; the port is closed.
-        let _ = why;
-        step(self.on_unreachable())
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        BacnetSession::poll_timeout(self)
-    }
-
-    fn take_findings(&mut self) -> Vec<crate::protocols::session::Finding> {
-        use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
-        let port = self.cfg.port;
-        let raw = self.identity_raw.concat();
-        BacnetSession::take_findings(self)
-            .into_iter()
-            .map(|f| match f {
-                Finding::Identity(id) => crate::protocols::session::Finding {
-                    fact: Fact::Identity {
-                        identity: Identity::Bacnet(id),
-                    },
-                    raw: Some(raw.clone()),
-                    request: "bacnet.read_property_multiple",
-                },
-                Finding::Negative { request, answer } => crate::protocols::session::Finding {
-                    fact: Fact::Negative {
-                        protocol: Protocol::Bacnet,
-                        port,
-                        answer,
-                    },
-                    raw: None,
-                    request,
-                },
-                Finding::BroadcastOnly { reason } => crate::protocols::session::Finding {
-                    fact: Fact::NoIdentity {
-                        protocol: Protocol::Bacnet,
-                        port,
-                        answer: reason,
-                    },
-                    raw: None,
-                    request: "bacnet.who_is",
-                },
-                Finding::Unreachable { request } => crate::protocols::session::Finding {
-                    fact: Fact::NoAnswer {
-                        protocol: Protocol::Bacnet,
-                        port,
-                        outcome: NoAnswerKind::Refused,
-                    },
-                    raw: None,
-                    request,
-                },
-                Finding::NoAnswer { request } => crate::protocols::session::Finding {
-                    fact: Fact::NoAnswer {
-                        protocol: Protocol::Bacnet,
-                        port,
-                        outcome: NoAnswerKind::Timeout,
-                    },
-                    raw: None,
-                    request,
-                },
-                Finding::Suspicious { request, what, raw } => crate::protocols::session::Finding {
-                    fact: Fact::Suspicious {
-                        protocol: Protocol::Bacnet,
-                        port,
-                        reason: what,
-                    },
-                    raw: Some(raw),
-                    request,
-                },
-            })
-            .collect()
     }
 }
