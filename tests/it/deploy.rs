@@ -449,14 +449,15 @@ fn one_device_plant(revision: &str) -> otscout_sim::Plant {
     .expect("plant")
 }
 
-/// The conservative profile as a file, Modbus on `port`, the other protocols off.
+/// The conservative profile as a file, Modbus on `port`, the other protocols off (OPC UA
+/// is off there already).
 fn profile_file(dir: &Path, port: u16) -> PathBuf {
     let text = read("profiles/conservative.toml")
         .replacen("port = 502", &format!("port = {port}"), 1)
         .replacen("[enip]\nenabled = true", "[enip]\nenabled = false", 1)
         .replacen("[s7]\nenabled = true", "[s7]\nenabled = false", 1);
     assert!(
-        text.contains(&format!("port = {port}")) && text.matches("enabled = false").count() == 2
+        text.contains(&format!("port = {port}")) && text.matches("enabled = false").count() == 3
     );
     let p = dir.join("audit-profile.toml");
     std::fs::write(&p, text).unwrap();
