@@ -449,7 +449,8 @@ fn one_device_plant(revision: &str) -> otscout_sim::Plant {
     .expect("plant")
 }
 
-/// The conservative profile as a file, Modbus on `port`, the other protocols off.
+/// The conservative profile as a file, Modbus on `port`, the other protocols off (OPC UA
+/// is off there already).
 fn profile_file(dir: &Path, port: u16) -> PathBuf {
     let text = read("profiles/conservative.toml")
         .replacen("port = 502", &format!("port = {port}"), 1)

@@ -1151,24 +1151,20 @@ fn otscout_passive_reads_the_captures_identities_and_the_method_call() {
                 "192.168.224.105".into(),
                 "urn:open62541.server.application".into()
             ),
-            (
-                "192.168.41.212".into(),
-                "http://vm-xp-steven/UA StackTest Server (AnsiC/2048)".into()
-            ),
             ("::1".into(), "urn:open62541.server.application".into()),
         ]
     );
-    let ops: Vec<&serde_json::Value> = r["observations"]
+    // The AnsiC server listens on 12001, where the engine does not look for OPC UA yet
+    // (see `Opcua::detect`): no identity and no operation from it, rather than ones that
+    // depend on how TCP cut the stream. The analyzer itself reads it on any port
+    // (capture_ansic_server_on_port_12001_in_five_segments).
+    let ops = r["observations"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|o| o["fact"]["type"] == "operation")
-        .collect();
-    assert_eq!(ops.len(), 1, "{ops:#?}");
-    assert_eq!(ops[0]["ip"], "192.168.41.212");
-    assert_eq!(ops[0]["fact"]["function"], "opcua.call");
-    assert_eq!(ops[0]["fact"]["kind"], "control");
-    assert_eq!(ops[0]["fact"]["count"], 2);
+        .count();
+    assert_eq!(ops, 0);
 }
 
 // --- golden messages for the registry-wide framing test (tests/it/framing.rs) ----------

@@ -103,8 +103,14 @@ impl super::ProtocolSpec for Opcua {
         crate::wire::opcua::frame_len(buf)
     }
 
+    /// Not yet: the engine detects a protocol on an unknown port from one segment per
+    /// direction and then reads both streams from the next segment, so what an OPC UA
+    /// server on another port (12001 in a capture) yields would depend on how TCP cut the
+    /// stream (the segmentation-invariance test over the shared captures fails with it).
+    /// [`detect::frames`] is ready for an engine that buffers a flow while it is opaque.
     fn detect(&self, payload: &[u8]) -> Option<u64> {
-        detect::frames(payload)
+        let _ = payload;
+        None
     }
 
     fn detect_reason(&self) -> &'static str {
