@@ -83,6 +83,12 @@ pub struct Profile {
     /// Off unless a profile enables it (additive: a profile without the section reads).
     #[serde(default)]
     pub opcua: crate::protocols::opcua::settings::OpcuaSettings,
+    /// Off unless a profile enables it (additive).
+    #[serde(default)]
+    pub fins: crate::protocols::fins::settings::FinsSettings,
+    /// Off unless a profile enables it (additive).
+    #[serde(default)]
+    pub fox: crate::protocols::fox::settings::FoxSettings,
     #[serde(default)]
     pub vendor_rules: Vec<VendorRule>,
 }
@@ -346,6 +352,8 @@ impl Profile {
         self.s7.validate()?;
         self.bacnet.validate()?;
         self.opcua.validate()?;
+        self.fins.validate()?;
+        self.fox.validate()?;
 
         if !REGISTRY.iter().any(|spec| spec.enabled(self)) {
             return bad(
@@ -705,6 +713,8 @@ const TOP: &[(&str, Kind)] = &[
     ("s7", Kind::Table),
     ("bacnet", Kind::Table),
     ("opcua", Kind::Table),
+    ("fins", Kind::Table),
+    ("fox", Kind::Table),
     ("vendor_rules", Kind::RuleList),
 ];
 const PACING: &[(&str, Kind)] = &[
@@ -727,7 +737,7 @@ const RULE: &[(&str, Kind)] = &[
     ("match", Kind::Str),
     (
         "skip_protocols",
-        Kind::EnumList(&["modbus", "enip", "s7", "bacnet", "opcua"]),
+        Kind::EnumList(&["modbus", "enip", "s7", "bacnet", "opcua", "fins", "fox"]),
     ),
     ("host_interval_ms", Kind::UInt(u64::MAX)),
     ("cooldown_ms", Kind::UInt(u64::MAX)),
@@ -954,7 +964,7 @@ fn apply_set(table: &mut toml::Table, spec: &str) -> Result<(), ProfileError> {
     }
     let Some(schema) = section(sect) else {
         return Err(set_err(format!(
-            "unknown section `{sect}`; sections are pacing, modbus, enip, s7, bacnet"
+            "unknown section `{sect}`; sections are pacing, modbus, enip, s7, bacnet, opcua, fins, fox"
         )));
     };
     let Some((_, kind)) = schema.iter().find(|(k, _)| *k == leaf) else {

@@ -752,6 +752,13 @@ impl Driver<'_, '_> {
             let why = match connected {
                 Ok(conn) => {
                     self.report.connections += 1;
+                    let local = match &conn {
+                        Conn::Tcp(c) => c.stream.local_addr(),
+                        Conn::Udp(s) => s.local_addr(),
+                    };
+                    if let Ok(local) = local {
+                        session.on_local_addr(local.ip());
+                    }
                     let step = session.on_connected(std::time::Instant::now());
                     return Ok((Some(conn), step));
                 }

@@ -269,6 +269,10 @@ mod tests {
         p.bacnet.port = 47809;
         p.bacnet.enabled = true;
         p.opcua.port = 14840;
+        p.fins.port = 19600;
+        p.fins.enabled = true;
+        p.fox.port = 11911;
+        p.fox.enabled = true;
         p
     }
 
@@ -290,9 +294,8 @@ mod tests {
                 ("s7", Some(1102)),
                 ("bacnet", Some(47809)),
                 ("opcua", Some(14840)),
-                // Passive only until their profile sections land (issue 17, phase 2).
-                ("fins", None),
-                ("fox", None)
+                ("fins", Some(19600)),
+                ("fox", Some(11911))
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

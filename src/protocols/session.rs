@@ -101,4 +101,10 @@ pub trait Session: Send + std::fmt::Debug {
     fn max_connections(&self) -> u32 {
         MAX_CONNECTS
     }
+    /// The local address the driver's socket to the device got, told before each
+    /// [`Session::on_connected`] (FINS/UDP names its source node after it); by default
+    /// ignored.
+    fn on_local_addr(&mut self, local: std::net::IpAddr) {
+        let _ = local;
+    }
 }

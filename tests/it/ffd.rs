@@ -266,3 +266,183 @@ pub const FINS_CDR_ANS: &str = "46494e53 00000072 00000002 00000000 c0 00 02 00 
 pub const FOX_HELLO: &str = "666f7820612031202d3120666f782068656c6c6f0a7b0a666f782e76657273696f6e3d733a312e300a69643d693a310a7d3b3b0a";
 /// `fox_info.pcap` frame 6: the station's hello with its sysInfo blob.
 pub const FOX_STATION: &str = "666f7820612030202d3120666f782068656c6c6f0a7b0a666f782e76657273696f6e3d733a312e300a69643d693a320a686f73744e616d653d733a3139322e3136382e322e31350a686f7374416464726573733d733a3139322e3136382e322e31350a6170702e6e616d653d733a53746174696f6e0a6170702e76657273696f6e3d733a332e352e34312e310a766d2e6e616d653d733a4a390a766d2e76657273696f6e3d733a322e330a6f732e6e616d653d733a514e580a6f732e76657273696f6e3d733a362e332e320a73746174696f6e2e6e616d653d733a4c6567696f6e5f48515f56340a6c616e673d733a656e0a74696d655a6f6e653d733a4175737472616c69612f50657274683b32383830303030303b303b6e756c6c3b6e756c6c0a686f737449643d733a516e782d4e504d362d303030302d313439302d433330430a766d557569643d733a31316534643836342d636430652d363634612d303030302d3030303030303030623833620a6272616e6449643d733a76796b6f6e0a737973496e666f3d6f3a626f672036315b3c626f672076657273696f6e3d22312e30223e0a3c70206d3d22623d62616a612220743d22623a4661636574732220763d22222f3e0a3c2f626f673e0a5d0a7d3b3b0a";
+
+// --- end to end: `otscout scan` of plants/ffd.toml's FINS and Fox devices ----------------
+
+/// `otscout scan` with FINS and Fox alone enabled (lab pacing, no vendor rules), on the
+/// simulator's ephemeral ports, against both targets.
+fn otscout_scan(dir: &Path, targets: &[std::net::Ipv4Addr], sets: &[String]) -> serde_json::Value {
+    let profile = dir.join("ffd.toml");
+    std::fs::write(
+        &profile,
+        "extends = \"lab\"\nname = \"ffd-test\"\nvendor_rules = []\n",
+    )
+    .unwrap();
+    let out = dir.join("scan.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otscout"));
+    cmd.arg("scan");
+    for t in targets {
+        cmd.arg(t.to_string());
+    }
+    cmd.arg("--profile")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&out)
+        .args(["-q", "--operator", "ffd-test"]);
+    for s in [
+        "modbus.enabled=false",
+        "enip.enabled=false",
+        "s7.enabled=false",
+        "fins.enabled=true",
+        "fox.enabled=true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(sets.iter().cloned())
+    {
+        cmd.args(["--set", &s]);
+    }
+    let o = cmd.output().expect("otscout runs");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "otscout scan: {}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+}
+
+fn identity<'a>(result: &'a serde_json::Value, protocol: &str) -> Vec<&'a serde_json::Value> {
+    result["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .filter(|o| {
+            o["fact"]["type"] == "identity" && o["fact"]["identity"]["protocol"] == protocol
+        })
+        .collect()
+}
+
+/// What reached one device of the simulator: its requests (each asserted to be in the
+/// identity set).
+fn asked(ledger: &[otscout_sim::LedgerEvent], device: &str) -> Vec<String> {
+    ledger
+        .iter()
+        .filter(|e| e.device == device)
+        .filter_map(|e| match &e.kind {
+            otscout_sim::EventKind::Request {
+                function, identity, ..
+            } => {
+                assert!(identity, "{device}: {function} outside the identity set");
+                Some(function.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn scan_ffd_plant(fins_transport: &str, base: [u8; 3]) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/ffd.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("ffd.toml loads");
+    // Only the CP1L and the JACE, on addresses of this test's own.
+    plant
+        .devices
+        .retain(|d| d.name == "omron-cp1l" || d.name == "niagara-jace");
+    let fins_ip = std::net::Ipv4Addr::new(127, base[0], base[1], base[2]);
+    let fox_ip = std::net::Ipv4Addr::new(127, base[0], base[1], base[2] + 1);
+    for d in &mut plant.devices {
+        d.address = if d.name == "omron-cp1l" {
+            fins_ip
+        } else {
+            fox_ip
+        };
+    }
+    let running = otscout_sim::start(
+        plant,
+        otscout_sim::StartOptions {
+            ports: otscout_sim::PortOverride::Ephemeral,
+            ledger_sink: None,
+        },
+    )
+    .await
+    .unwrap();
+    let cp1l = running.device("omron-cp1l").unwrap().clone();
+    let fins_port = if fins_transport == "udp" {
+        cp1l.fins_udp.unwrap().port()
+    } else {
+        cp1l.fins_tcp.unwrap().port()
+    };
+    let fox_port = running.device("niagara-jace").unwrap().fox.unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let sets = vec![
+        format!("fins.port={fins_port}"),
+        format!("fins.transport=\"{fins_transport}\""),
+        format!("fox.port={fox_port}"),
+    ];
+    let result = tokio::task::spawn_blocking(move || otscout_scan(&d, &[fins_ip, fox_ip], &sets))
+        .await
+        .unwrap();
+
+    let fins = identity(&result, "fins");
+    assert_eq!(fins.len(), 1, "{result:#}");
+    assert_eq!(fins[0]["ip"], fins_ip.to_string());
+    let id = &fins[0]["fact"]["identity"];
+    assert_eq!(id["model"], "CP1L-EL20DR-D");
+    assert_eq!(id["versions"], serde_json::json!(["01.00", "01.06"]));
+    assert_eq!(id["program_area_size"], 10);
+    assert_eq!(id["iom_size"], 23);
+    assert_eq!(id["dm_words"], 10768);
+    assert_eq!(id["timer_counter_size"], 8);
+
+    let fox = identity(&result, "fox");
+    assert_eq!(fox.len(), 1, "{result:#}");
+    assert_eq!(fox[0]["ip"], fox_ip.to_string());
+    let id = &fox[0]["fact"]["identity"];
+    assert_eq!(id["fox_version"], "1.0");
+    assert_eq!(id["station_name"], "Legion_HQ_V4");
+    assert_eq!(id["app_name"], "Station");
+    assert_eq!(id["app_version"], "3.5.41.1");
+    assert_eq!(id["vm_name"], "J9");
+    assert_eq!(id["os_name"], "QNX");
+    assert_eq!(id["os_version"], "6.3.2");
+    assert_eq!(id["brand_id"], "vykon");
+    assert_eq!(id["host_id"], "Qnx-NPM6-0000-1490-C30C");
+    assert_eq!(id["time_zone"], "Australia/Perth;28800000;0;null;null");
+
+    // Only the documented requests, one connection per device, closed with FIN.
+    let ledger = running.ledger();
+    let fins_asked = asked(&ledger, "omron-cp1l");
+    if fins_transport == "udp" {
+        assert_eq!(fins_asked, ["controller_data_read"]);
+    } else {
+        assert_eq!(fins_asked, ["node_address", "controller_data_read"]);
+    }
+    // The simulator names a Fox message by its header's channel and command.
+    assert_eq!(asked(&ledger, "niagara-jace"), ["fox fox hello"]);
+    for dev in ["omron-cp1l", "niagara-jace"] {
+        assert!(
+            otscout_sim::ledger::max_concurrent_connections(&ledger, dev) <= 1,
+            "{dev}: one connection at a time"
+        );
+    }
+    assert_eq!(
+        otscout_sim::ledger::max_concurrent_connections(&ledger, "niagara-jace"),
+        1
+    );
+    assert!(
+        otscout_sim::ledger::client_resets(&ledger).is_empty(),
+        "closed with FIN"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otscout_scan_identifies_the_fins_udp_and_fox_devices() {
+    scan_ffd_plant("udp", [95, 0, 50]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otscout_scan_identifies_the_fins_tcp_and_fox_devices() {
+    scan_ffd_plant("tcp", [95, 0, 60]).await;
+}

@@ -2,16 +2,14 @@
 //! ([`safe`]), the probe session ([`session`]), the identity a Controller Data Read
 //! answer gives ([`identity`]) and what the passive side reads from captured traffic
 //! ([`passive`]).
-//!
-//! Not yet in the [registry](super::registry): that needs the `inventory::Protocol` and
-//! `Identity` variants and `SafeRequest`'s nested variant, which land with the registry
-//! work (issue 13). Until then every piece here is plain functions and types with their
-//! own tests.
+//! Its profile section is [`settings`] and its dry-run plan [`plan`].
 
 pub mod identity;
 pub mod passive;
+pub mod plan;
 pub mod safe;
 pub mod session;
+pub mod settings;
 
 /// The FINS port, UDP and TCP (W342 and W421: 9600 by default).
 pub const PORT: u16 = 9600;
@@ -19,11 +17,14 @@ pub const PORT: u16 = 9600;
 use super::analyzer::Analyzer as EngineAnalyzer;
 use super::registry::WellKnownPort;
 use crate::inventory::{Identity, Protocol, Transport};
+use crate::profile::Profile;
+use crate::protocols::plan::ProbePlan;
+use crate::protocols::session::Session;
+use crate::protocols::settings::Kind;
 use crate::wire::DecodeError;
 
-/// Omron FINS in the [registry](super::registry): passive side so far; the active side
-/// (settings, session behind the session contract, plan) keeps the defaults, "not
-/// probed", until its profile section lands.
+/// Omron FINS in the [registry](super::registry): active (one Controller Data Read over
+/// UDP or FINS/TCP, off by default) and passive.
 #[derive(Debug, Clone, Copy)]
 pub struct Fins;
 
@@ -37,6 +38,40 @@ impl super::ProtocolSpec for Fins {
     }
 
     // ---- active side (scan) ----
+
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        settings::SCHEMA
+    }
+
+    fn enabled(&self, profile: &Profile) -> bool {
+        profile.fins.enabled
+    }
+
+    fn endpoint(&self, profile: &Profile) -> Option<(u16, Transport)> {
+        let t = match profile.fins.transport {
+            settings::FinsTransport::Udp => Transport::Udp,
+            settings::FinsTransport::Tcp => Transport::Tcp,
+        };
+        Some((profile.fins.port, t))
+    }
+
+    fn session(&self, profile: &Profile, port: u16) -> Option<Box<dyn Session>> {
+        Some(Box::new(session::FinsSession::new(
+            session::FinsSessionConfig::from_profile(profile, port),
+        )))
+    }
+
+    /// One Controller Data Read (over TCP: and the node-address request before it).
+    fn planned_requests(&self, profile: &Profile) -> u64 {
+        match profile.fins.transport {
+            settings::FinsTransport::Udp => 1,
+            settings::FinsTransport::Tcp => 2,
+        }
+    }
+
+    fn plan(&self, profile: &Profile) -> Option<ProbePlan> {
+        Some(plan::probe_plan(profile))
+    }
 
     // ---- passive side (import) ----
 

@@ -4,9 +4,9 @@
 //! It never touches a socket or a clock: the driver passes `now` and the bytes that
 //! arrived and carries out the [`Step`]s. One request is in flight at a time.
 //!
-//! Phase 1 of issue 17: the steps and findings are local types ([`Step`], [`Outcome`]);
-//! with the registry work they become `probe::Step::Send(SafeRequest::Fins(..))` and
-//! `Fact`s, and the session implements `probe::Session`.
+//! The steps and findings are local types ([`Step`], [`Outcome`]); the
+//! [`crate::protocols::session::Session`] impl at the end maps them to
+//! `Step::Send(SafeRequest::Fins(..))` and `Fact`s.
 //!
 //! # Transports
 //! - **UDP**: one Controller Data Read datagram with DA1 0 and the configured source node;
@@ -119,11 +119,14 @@ pub struct FinsSession {
     buf: Vec<u8>,
     findings: Vec<Finding>,
     anomalies: Vec<Anomaly>,
+    /// The configured source node, for [`source_node_for`]'s fallback.
+    fallback_node: u8,
 }
 
 impl FinsSession {
     pub fn new(cfg: FinsSessionConfig) -> Self {
         FinsSession {
+            fallback_node: cfg.source_node,
             cfg,
             state: State::Idle,
             buf: Vec::new(),
@@ -418,6 +421,123 @@ impl FinsSession {
             Outcome::Identified(id) => Some(id),
             _ => None,
         })
+    }
+}
+
+/// Builds the session from the profile's `[fins]` section and response timeout; the source
+/// node is the fallback until the driver tells the local address
+/// ([`crate::protocols::session::Session::on_local_addr`]).
+impl FinsSessionConfig {
+    pub fn from_profile(p: &crate::profile::Profile, port: u16) -> Self {
+        FinsSessionConfig {
+            transport: p.fins.transport.into(),
+            port,
+            response_timeout: Duration::from_millis(p.pacing.response_timeout_ms),
+            source_node: p.fins.fallback_source_node,
+            sid: 1,
+        }
+    }
+}
+
+fn step(s: Step) -> crate::protocols::session::Step {
+    use crate::protocols::session::Step as S;
+    match s {
+        Step::Send(r) => S::Send(crate::safety::SafeRequest::Fins(r)),
+        Step::Wait => S::Wait,
+        Step::Done => S::Done,
+    }
+}
+
+impl crate::protocols::session::Session for FinsSession {
+    fn protocol(&self) -> crate::inventory::Protocol {
+        crate::inventory::Protocol::Fins
+    }
+
+    fn on_local_addr(&mut self, local: std::net::IpAddr) {
+        // Only before the first request: SA1 stays what the request carried.
+        if self.state == State::Idle {
+            self.cfg.source_node = source_node_for(local, self.fallback_node);
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant) -> crate::protocols::session::Step {
+        step(FinsSession::on_connected(self, now))
+    }
+
+    /// UDP: one datagram per call; TCP: any slice of the stream.
+    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> crate::protocols::session::Step {
+        step(FinsSession::on_bytes(self, now, bytes))
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> crate::protocols::session::Step {
+        step(FinsSession::on_timeout(self, now))
+    }
+
+    fn on_connection_lost(
+        &mut self,
+        now: Instant,
+        why: ConnectionLoss,
+    ) -> crate::protocols::session::Step {
+        step(FinsSession::on_connection_lost(self, now, why))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        FinsSession::poll_timeout(self)
+    }
+
+    fn identity_so_far(&self) -> Option<crate::inventory::Identity> {
+        FinsSession::identity_so_far(self).map(|id| crate::inventory::Identity::Fins(id.clone()))
+    }
+
+    fn take_findings(&mut self) -> Vec<crate::protocols::session::Finding> {
+        use crate::inventory::{Fact, Identity, Protocol};
+        let port = self.cfg.port;
+        FinsSession::take_findings(self)
+            .into_iter()
+            .map(|f| {
+                let fact = match f.outcome {
+                    Outcome::Identified(id) => Fact::Identity {
+                        identity: Identity::Fins(id),
+                    },
+                    Outcome::NoIdentity => Fact::NoIdentity {
+                        protocol: Protocol::Fins,
+                        port,
+                        answer: "controller data read answered with an empty model".into(),
+                    },
+                    Outcome::EndCode {
+                        end_code,
+                        description,
+                    } => Fact::Negative {
+                        protocol: Protocol::Fins,
+                        port,
+                        answer: format!("end code {end_code:#06x}: {description}"),
+                    },
+                    Outcome::TcpError {
+                        command,
+                        error_code,
+                    } => Fact::Negative {
+                        protocol: Protocol::Fins,
+                        port,
+                        answer: format!("fins/tcp command {command:#x} error code {error_code:#x}"),
+                    },
+                    Outcome::NoAnswer(outcome) => Fact::NoAnswer {
+                        protocol: Protocol::Fins,
+                        port,
+                        outcome,
+                    },
+                    Outcome::Suspicious(reason) => Fact::Suspicious {
+                        protocol: Protocol::Fins,
+                        port,
+                        reason,
+                    },
+                };
+                crate::protocols::session::Finding {
+                    fact,
+                    raw: f.raw,
+                    request: f.request,
+                }
+            })
+            .collect()
     }
 }
 

@@ -1,14 +1,14 @@
 //! Tridium Niagara Fox above its codec ([`crate::wire::fox`]): the one message otscout
 //! may send ([`safe`]), the probe session ([`session`]), the station's hello as an
 //! identity ([`identity`]) and the passive reading of captured hellos ([`passive`]).
-//!
-//! Not yet in the [registry](super::registry) (phase 2 of issue 17, with the registry
-//! work of issue 13).
+//! Its profile section is [`settings`] and its dry-run plan [`plan`].
 
 pub mod identity;
 pub mod passive;
+pub mod plan;
 pub mod safe;
 pub mod session;
+pub mod settings;
 
 /// Fox over plain TCP.
 pub const PORT: u16 = 1911;
@@ -19,10 +19,14 @@ pub const TLS_PORT: u16 = 4911;
 use super::analyzer::Analyzer as EngineAnalyzer;
 use super::registry::WellKnownPort;
 use crate::inventory::{Identity, Protocol, Transport};
+use crate::profile::Profile;
+use crate::protocols::plan::ProbePlan;
+use crate::protocols::session::Session;
+use crate::protocols::settings::Kind;
 use crate::wire::DecodeError;
 
-/// Niagara Fox in the [registry](super::registry): passive side so far; the active side
-/// keeps the defaults, "not probed", until its profile section lands.
+/// Niagara Fox in the [registry](super::registry): active (the minimal hello on TCP 1911,
+/// off by default; TLS Fox is never opened) and passive.
 #[derive(Debug, Clone, Copy)]
 pub struct Fox;
 
@@ -36,6 +40,35 @@ impl super::ProtocolSpec for Fox {
     }
 
     // ---- active side (scan) ----
+
+    fn settings_schema(&self) -> &'static [(&'static str, Kind)] {
+        settings::SCHEMA
+    }
+
+    fn enabled(&self, profile: &Profile) -> bool {
+        profile.fox.enabled
+    }
+
+    /// Plain Fox only: the registry gives a protocol one endpoint, and TLS Fox (4911) is
+    /// never opened (SAFETY.md, "Niagara Fox"); passive import notes 4911 as a service.
+    fn endpoint(&self, profile: &Profile) -> Option<(u16, Transport)> {
+        Some((profile.fox.port, Transport::Tcp))
+    }
+
+    fn session(&self, profile: &Profile, port: u16) -> Option<Box<dyn Session>> {
+        Some(Box::new(session::FoxSession::new(
+            session::FoxSessionConfig::from_profile(profile, port),
+        )))
+    }
+
+    /// The minimal hello.
+    fn planned_requests(&self, _profile: &Profile) -> u64 {
+        1
+    }
+
+    fn plan(&self, profile: &Profile) -> Option<ProbePlan> {
+        Some(plan::probe_plan(profile))
+    }
 
     // ---- passive side (import) ----
 

@@ -2,8 +2,9 @@
 //! as a sans-IO state machine. Nothing is sent after the hello: the station's login
 //! challenge that follows is never answered; the driver closes with FIN.
 //!
-//! Phase 1 of issue 17: local [`Step`] and [`Outcome`] types, as in
-//! [`crate::protocols::fins::session`].
+//! Local [`Step`] and [`Outcome`] types, mapped to the session contract as in
+//! [`crate::protocols::fins::session`]. [`FoxTlsSession`] is not used by the scan (TLS
+//! Fox is never opened; see SAFETY.md).
 //!
 //! # Outcomes
 //! | what happened | outcome |
@@ -237,6 +238,95 @@ impl FoxTlsSession {
             Some(Outcome::NoAnswer(k)) => TlsOutcome::NoAnswer(*k),
             _ => TlsOutcome::Service { port: self.port },
         }
+    }
+}
+
+/// Builds the session from the profile's `[fox]` section and response timeout.
+impl FoxSessionConfig {
+    pub fn from_profile(p: &crate::profile::Profile, port: u16) -> Self {
+        FoxSessionConfig {
+            port,
+            response_timeout: Duration::from_millis(p.pacing.response_timeout_ms),
+        }
+    }
+}
+
+fn step(s: Step) -> crate::protocols::session::Step {
+    use crate::protocols::session::Step as S;
+    match s {
+        Step::Send(r) => S::Send(crate::safety::SafeRequest::Fox(r)),
+        Step::Wait => S::Wait,
+        Step::Done => S::Done,
+    }
+}
+
+impl crate::protocols::session::Session for FoxSession {
+    fn protocol(&self) -> crate::inventory::Protocol {
+        crate::inventory::Protocol::Fox
+    }
+
+    fn on_connected(&mut self, now: Instant) -> crate::protocols::session::Step {
+        step(FoxSession::on_connected(self, now))
+    }
+
+    fn on_bytes(&mut self, now: Instant, bytes: &[u8]) -> crate::protocols::session::Step {
+        step(FoxSession::on_bytes(self, now, bytes))
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> crate::protocols::session::Step {
+        step(FoxSession::on_timeout(self, now))
+    }
+
+    fn on_connection_lost(
+        &mut self,
+        now: Instant,
+        why: ConnectionLoss,
+    ) -> crate::protocols::session::Step {
+        step(FoxSession::on_connection_lost(self, now, why))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        FoxSession::poll_timeout(self)
+    }
+
+    fn take_findings(&mut self) -> Vec<crate::protocols::session::Finding> {
+        use crate::inventory::{Fact, Identity, Protocol};
+        let port = self.cfg.port;
+        FoxSession::take_findings(self)
+            .into_iter()
+            .map(|f| {
+                let fact = match f.outcome {
+                    Outcome::Identified(id) => Fact::Identity {
+                        identity: Identity::Fox(id),
+                    },
+                    Outcome::NoIdentity => Fact::NoIdentity {
+                        protocol: Protocol::Fox,
+                        port,
+                        answer: "station hello naming nothing".into(),
+                    },
+                    Outcome::Negative(answer) => Fact::Negative {
+                        protocol: Protocol::Fox,
+                        port,
+                        answer,
+                    },
+                    Outcome::NoAnswer(outcome) => Fact::NoAnswer {
+                        protocol: Protocol::Fox,
+                        port,
+                        outcome,
+                    },
+                    Outcome::Suspicious(reason) => Fact::Suspicious {
+                        protocol: Protocol::Fox,
+                        port,
+                        reason,
+                    },
+                };
+                crate::protocols::session::Finding {
+                    fact,
+                    raw: f.raw,
+                    request: f.request,
+                }
+            })
+            .collect()
     }
 }
 
