@@ -70,7 +70,7 @@ fn backplane_follow_ups(slots: &[u8]) -> Vec<FollowUp> {
                 sender_context: [0; 8],
                 slot,
             }),
-            format!("{when}, after register session"),
+            format!("slot {slot} (cip:1/{slot}), after register session"),
         )
     }));
     out.push(once(
@@ -78,7 +78,33 @@ fn backplane_follow_ups(slots: &[u8]) -> Vec<FollowUp> {
             session_handle: 1,
             sender_context: [0; 8],
         },
-        format!("{when}, last (no reply)"),
+        "last, after the slots (no reply)".into(),
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rockwell_plans_register_one_read_per_slot_and_unregister() {
+        let p = crate::profile::builtin("rockwell").unwrap().profile;
+        let plan = probe_plan(&p);
+        let c = &plan.connections[0];
+        let kinds: Vec<&str> = c.follow_ups.iter().map(|f| f.request.kind()).collect();
+        assert_eq!(kinds.len(), 19);
+        assert_eq!(kinds[0], "enip.register_session");
+        assert!(kinds[1..18].iter().all(|k| *k == "enip.backplane_identity"));
+        assert_eq!(kinds[18], "enip.unregister_session");
+        assert!(c.follow_ups[17].when.starts_with("slot 16 (cip:1/16)"));
+        // Worst case per host: List Identity + 19.
+        assert_eq!(c.max_requests(), 20);
+        let conservative = crate::profile::builtin("conservative").unwrap().profile;
+        assert!(
+            probe_plan(&conservative).connections[0]
+                .follow_ups
+                .is_empty()
+        );
+    }
 }

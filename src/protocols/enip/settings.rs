@@ -69,3 +69,42 @@ impl EnipSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(first: u8, last: u8) -> EnipSettings {
+        EnipSettings {
+            enabled: true,
+            port: 44818,
+            transport: EnipTransport::Tcp,
+            list_services: false,
+            backplane: true,
+            backplane_slot_first: first,
+            backplane_slot_last: last,
+        }
+    }
+
+    #[test]
+    fn the_slot_range_is_capped_and_ordered() {
+        assert!(settings(0, 16).validate().is_ok());
+        assert!(settings(0, 31).validate().is_ok());
+        let e = settings(0, 32).validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "enip.backplane_slot_last must be at most 31, got 32"
+        );
+        let e = settings(5, 4).validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "enip.backplane_slot_last must be at least 5, got 4"
+        );
+        assert_eq!(settings(2, 4).slots().collect::<Vec<_>>(), [2, 3, 4]);
+        let off = EnipSettings {
+            backplane: false,
+            ..settings(0, 16)
+        };
+        assert_eq!(off.slots().count(), 0);
+    }
+}
