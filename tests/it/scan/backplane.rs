@@ -79,6 +79,7 @@ async fn rockwell_reads_the_chassis_modules_as_sub_assets_within_the_slot_range(
     assert_eq!(report.status, ScanStatus::Complete);
 
     // --- The ledger: exactly the documented requests, in order, on one connection.
+    let mut times: Vec<std::time::Duration> = Vec::new();
     let mut per_device: BTreeMap<&str, Vec<(u64, String, bool)>> = BTreeMap::new();
     let mut opened: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for e in &events {
@@ -87,6 +88,9 @@ async fn rockwell_reads_the_chassis_modules_as_sub_assets_within_the_slot_range(
             EventKind::Request {
                 function, identity, ..
             } => {
+                if e.device == "chassis-enbt" {
+                    times.push(e.at);
+                }
                 per_device
                     .entry(&e.device)
                     .or_default()
@@ -107,6 +111,16 @@ async fn rockwell_reads_the_chassis_modules_as_sub_assets_within_the_slot_range(
     );
     assert_eq!(opened["chassis-enbt"].len(), 1, "one connection");
     assert!(adapter.iter().all(|r| r.0 == opened["chassis-enbt"][0]));
+    // Paced like every other request: rockwell's 500 ms between requests to a host (the
+    // ledger's arrival times, with 50 ms for loopback jitter).
+    assert_eq!(times.len(), 9);
+    for w in times.windows(2) {
+        assert!(
+            w[1] - w[0] >= std::time::Duration::from_millis(450),
+            "requests {:?} apart",
+            w[1] - w[0]
+        );
+    }
     // A controller (device type 14) gets List Identity and nothing else.
     let plc: Vec<&str> = per_device["plc-no-chassis"]
         .iter()
