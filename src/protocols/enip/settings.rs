@@ -23,12 +23,21 @@ pub struct EnipSettings {
     /// Also send List Services after List Identity.
     pub list_services: bool,
     /// Read the identity of every module in the backplane slots below, through a device
-    /// that identified as a communications adapter (issue 15; off unless a profile says).
+    /// that identified as a communications adapter (issue 15; off unless a profile says,
+    /// and off when a profile table predates the key).
+    #[serde(default)]
     pub backplane: bool,
     /// The first backplane slot read (0 to [`MAX_SLOT`]).
+    #[serde(default)]
     pub backplane_slot_first: u8,
-    /// The last backplane slot read (`backplane_slot_first` to [`MAX_SLOT`]).
+    /// The last backplane slot read (`backplane_slot_first` to [`MAX_SLOT`]; default 16,
+    /// the last slot of the largest ControlLogix chassis).
+    #[serde(default = "last_slot_16")]
     pub backplane_slot_last: u8,
+}
+
+fn last_slot_16() -> u8 {
+    16
 }
 
 /// The keys of the section and their types (the profile loader checks them).
