@@ -106,5 +106,8 @@ mod tests {
                 .follow_ups
                 .is_empty()
         );
+        let fragile = crate::profile::builtin("fragile").unwrap().profile;
+        assert!(!fragile.enip.backplane);
+        assert!(probe_plan(&fragile).connections[0].follow_ups.is_empty());
     }
 }
