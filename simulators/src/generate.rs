@@ -258,6 +258,7 @@ fn enip(vendor: u16, dtype: u16, code: u16, rev: (u8, u8), serial: u32, name: &s
             state: 3,
             socket_address: None,
         },
+        chassis: None,
     }
 }
 

@@ -398,6 +398,28 @@ pub struct EnipConfig {
     #[serde(default)]
     pub list_identity_unsupported: bool,
     pub identity: EnipIdentity,
+    /// A chassis behind this device (an adapter, device type 12): it answers Register /
+    /// Unregister Session and routed identity reads to backplane port 1.
+    #[serde(default)]
+    pub chassis: Option<Chassis>,
+}
+
+/// A backplane: `slots` slots (0 to `slots - 1`), some holding a module.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Chassis {
+    /// Number of slots (a 1756-A7 has 7).
+    pub slots: u8,
+    #[serde(default)]
+    pub modules: Vec<Module>,
+}
+
+/// A module in a chassis slot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Module {
+    pub slot: u8,
+    pub identity: EnipIdentity,
 }
 
 fn port_44818() -> u16 {
@@ -841,6 +863,22 @@ impl Plant {
                         "enip product_name is {} bytes; CIP allows at most 32",
                         e.identity.product_name.len()
                     )));
+                }
+                if let Some(c) = &e.chassis {
+                    for m in &c.modules {
+                        if m.slot >= c.slots {
+                            return Err(bad(format!(
+                                "enip chassis module in slot {} of a {}-slot chassis",
+                                m.slot, c.slots
+                            )));
+                        }
+                        if m.identity.product_name.len() > 32 {
+                            return Err(bad(format!(
+                                "enip module product_name in slot {} is longer than 32 bytes",
+                                m.slot
+                            )));
+                        }
+                    }
                 }
             }
             if let Some(s) = &d.s7 {
