@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::inventory::Protocol;
 use crate::protocols::REGISTRY;
+pub use crate::protocols::bacnet::settings::BacnetSettings;
 pub use crate::protocols::enip::settings::{EnipSettings, EnipTransport};
 pub use crate::protocols::modbus::settings::ModbusSettings;
 pub use crate::protocols::s7::settings::S7Settings;
@@ -76,6 +77,18 @@ pub struct Profile {
     pub modbus: ModbusSettings,
     pub enip: EnipSettings,
     pub s7: S7Settings,
+    /// Absent in profiles written before BACnet/IP: off.
+    #[serde(default)]
+    pub bacnet: BacnetSettings,
+    /// Off unless a profile enables it (additive: a profile without the section reads).
+    #[serde(default)]
+    pub opcua: crate::protocols::opcua::settings::OpcuaSettings,
+    /// Off unless a profile enables it (additive).
+    #[serde(default)]
+    pub fins: crate::protocols::fins::settings::FinsSettings,
+    /// Off unless a profile enables it (additive).
+    #[serde(default)]
+    pub fox: crate::protocols::fox::settings::FoxSettings,
     #[serde(default)]
     pub vendor_rules: Vec<VendorRule>,
 }
@@ -337,6 +350,10 @@ impl Profile {
         self.modbus.validate()?;
         self.enip.validate()?;
         self.s7.validate()?;
+        self.bacnet.validate()?;
+        self.opcua.validate()?;
+        self.fins.validate()?;
+        self.fox.validate()?;
 
         if !REGISTRY.iter().any(|spec| spec.enabled(self)) {
             return bad(
@@ -694,6 +711,10 @@ const TOP: &[(&str, Kind)] = &[
     ("modbus", Kind::Table),
     ("enip", Kind::Table),
     ("s7", Kind::Table),
+    ("bacnet", Kind::Table),
+    ("opcua", Kind::Table),
+    ("fins", Kind::Table),
+    ("fox", Kind::Table),
     ("vendor_rules", Kind::RuleList),
 ];
 const PACING: &[(&str, Kind)] = &[
@@ -714,7 +735,10 @@ const PACING: &[(&str, Kind)] = &[
 ];
 const RULE: &[(&str, Kind)] = &[
     ("match", Kind::Str),
-    ("skip_protocols", Kind::EnumList(&["modbus", "enip", "s7"])),
+    (
+        "skip_protocols",
+        Kind::EnumList(&["modbus", "enip", "s7", "bacnet", "opcua", "fins", "fox"]),
+    ),
     ("host_interval_ms", Kind::UInt(u64::MAX)),
     ("cooldown_ms", Kind::UInt(u64::MAX)),
     ("note", Kind::Str),
@@ -940,7 +964,7 @@ fn apply_set(table: &mut toml::Table, spec: &str) -> Result<(), ProfileError> {
     }
     let Some(schema) = section(sect) else {
         return Err(set_err(format!(
-            "unknown section `{sect}`; sections are pacing, modbus, enip, s7"
+            "unknown section `{sect}`; sections are pacing, modbus, enip, s7, bacnet, opcua, fins, fox"
         )));
     };
     let Some((_, kind)) = schema.iter().find(|(k, _)| *k == leaf) else {

@@ -1,13 +1,15 @@
 //! EtherNet/IP encapsulation device model (server side), written from ODVA CIP Vol 2
 //! (EtherNet/IP adaptation), chapter 2: encapsulation header, List Identity (0x63),
-//! List Services (0x04), List Interfaces (0x64).
+//! List Services (0x04), List Interfaces (0x64); for a device with a chassis also
+//! Register Session (0x65, 2-4.4), Unregister Session (0x66, 2-4.5) and SendRRData (0x6F,
+//! 2-4.7) carrying an Unconnected Send (CIP Vol 1, 3-5.5.2) routed to backplane port 1.
 //!
 //! Sans-IO. All multi-byte encapsulation fields are little-endian; the socket address
 //! inside the identity item is big-endian (Vol 2, 2-6.3.3).
 
 use std::net::Ipv4Addr;
 
-use crate::plant::EnipConfig;
+use crate::plant::{Chassis, EnipConfig, EnipIdentity};
 use crate::{Answer, Classified};
 
 /// Encapsulation header length.
@@ -18,6 +20,11 @@ const MAX_BODY: usize = 4096;
 const LIST_SERVICES: u16 = 0x0004;
 const LIST_IDENTITY: u16 = 0x0063;
 const LIST_INTERFACES: u16 = 0x0064;
+const REGISTER_SESSION: u16 = 0x0065;
+const UNREGISTER_SESSION: u16 = 0x0066;
+const SEND_RR_DATA: u16 = 0x006f;
+/// The one session handle a chassis hands out (any non-zero value is valid, 2-4.4).
+pub(crate) const SESSION_HANDLE: u32 = 0x5e55_1001;
 
 /// Total frame length from the header.
 pub(crate) fn frame_len(header: &[u8]) -> Result<usize, String> {
@@ -37,16 +44,21 @@ pub(crate) fn classify(frame: &[u8]) -> Classified {
         LIST_SERVICES => "list_services".into(),
         LIST_IDENTITY => "list_identity".into(),
         LIST_INTERFACES => "list_interfaces".into(),
-        0x0065 => "register_session".into(),
-        0x0066 => "unregister_session".into(),
-        0x006f => "send_rr_data".into(),
+        REGISTER_SESSION => "register_session".into(),
+        UNREGISTER_SESSION => "unregister_session".into(),
+        SEND_RR_DATA => match routed_identity_read(frame) {
+            Some(slot) => format!("send_rr_data get_attributes_all identity via 1/{slot}"),
+            None => "send_rr_data".into(),
+        },
         0x0070 => "send_unit_data".into(),
         c => format!("command 0x{c:04x}"),
     };
-    Classified {
-        identity: matches!(cmd, LIST_SERVICES | LIST_IDENTITY | LIST_INTERFACES),
-        function,
-    }
+    // The routed identity read and the session around it read nothing but identities.
+    let identity = matches!(
+        cmd,
+        LIST_SERVICES | LIST_IDENTITY | LIST_INTERFACES | REGISTER_SESSION | UNREGISTER_SESSION
+    ) || (cmd == SEND_RR_DATA && routed_identity_read(frame).is_some());
+    Classified { identity, function }
 }
 
 fn encap(req: &[u8], status: u32, body: &[u8]) -> Vec<u8> {
@@ -85,6 +97,13 @@ pub(crate) fn handle(cfg: &EnipConfig, own: (Ipv4Addr, u16), frame: &[u8]) -> An
             Answer::one(encap(frame, 0, &b))
         }
         LIST_INTERFACES => Answer::one(encap(frame, 0, &0u16.to_le_bytes())),
+        REGISTER_SESSION if cfg.chassis.is_some() => register(frame),
+        // Vol 2, 2-4.5: no reply; the target closes the connection.
+        UNREGISTER_SESSION if cfg.chassis.is_some() => Answer::close(Vec::new()),
+        SEND_RR_DATA => match &cfg.chassis {
+            Some(c) => send_rr_data(c, frame),
+            None => Answer::one(encap(frame, 0x0001, &[])),
+        },
         // Status 0x0001: invalid or unsupported encapsulation command.
         _ => Answer::one(encap(frame, 0x0001, &[])),
     }
@@ -115,4 +134,118 @@ fn identity_item(cfg: &EnipConfig, own: (Ipv4Addr, u16)) -> Vec<u8> {
     b.extend_from_slice(&(item.len() as u16).to_le_bytes());
     b.extend_from_slice(&item);
     b
+}
+
+fn register(frame: &[u8]) -> Answer {
+    let body = &frame[HEADER_LEN..];
+    // Protocol version 1, options 0 (2-4.4.1); anything else: unsupported revision.
+    if body != [1, 0, 0, 0] || frame[4..8] != [0; 4] {
+        return Answer::one(encap(frame, 0x0069, &[]));
+    }
+    let mut out = encap(frame, 0, body);
+    out[4..8].copy_from_slice(&SESSION_HANDLE.to_le_bytes());
+    Answer::one(out)
+}
+
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// The unconnected data item (0x00B2) of a SendRRData frame: interface handle (4),
+/// timeout (2), item count, then items of type, length, data (Vol 2, 2-6).
+fn unconnected_item(frame: &[u8]) -> Option<&[u8]> {
+    let body = frame.get(HEADER_LEN..)?;
+    let count = le16(body, 6)?;
+    let mut at = 8;
+    for _ in 0..count {
+        let ty = le16(body, at)?;
+        let len = usize::from(le16(body, at + 2)?);
+        let data = body.get(at + 4..at + 4 + len)?;
+        if ty == 0x00b2 {
+            return Some(data);
+        }
+        at += 4 + len;
+    }
+    None
+}
+
+/// What an Unconnected Send to the Connection Manager carries: the embedded request's
+/// bytes and the route path's bytes (CIP Vol 1, 3-5.5.2).
+fn unconnected_send(cip: &[u8]) -> Option<(&[u8], &[u8])> {
+    // Service 0x52, path of 2 words: class 0x06, instance 1.
+    if cip.get(..6)? != [0x52, 0x02, 0x20, 0x06, 0x24, 0x01] {
+        return None;
+    }
+    let size = usize::from(le16(cip, 8)?);
+    let msg = cip.get(10..10 + size)?;
+    let mut at = 10 + size + size % 2;
+    let words = usize::from(*cip.get(at)?);
+    at += 2;
+    let route = cip.get(at..at + 2 * words)?;
+    Some((msg, route))
+}
+
+/// The slot of a SendRRData that is exactly a routed Get_Attributes_All to Identity
+/// instance 1 through backplane port 1.
+fn routed_identity_read(frame: &[u8]) -> Option<u8> {
+    let (msg, route) = unconnected_send(unconnected_item(frame)?)?;
+    match (msg, route) {
+        ([0x01, 0x02, 0x20, 0x01, 0x24, 0x01], [0x01, slot]) => Some(*slot),
+        _ => None,
+    }
+}
+
+fn send_rr_data(chassis: &Chassis, frame: &[u8]) -> Answer {
+    if frame[4..8] != SESSION_HANDLE.to_le_bytes() {
+        // 0x0064: invalid session handle.
+        return Answer::one(encap(frame, 0x0064, &[]));
+    }
+    let cip = match unconnected_item(frame) {
+        Some(c) => c,
+        None => return Answer::one(encap(frame, 0x0003, &[])),
+    };
+    let reply = match (unconnected_send(cip), routed_identity_read(frame)) {
+        (Some(_), Some(slot)) if slot >= chassis.slots => {
+            // Unconnected Send failed: general status 0x01, extended status 0x0312 (link
+            // address not valid), CIP Vol 1 table 3-5.29.
+            vec![0xd2, 0, 0x01, 1, 0x12, 0x03]
+        }
+        (Some(_), Some(slot)) => match chassis.modules.iter().find(|m| m.slot == slot) {
+            Some(m) => {
+                let mut r = vec![0x81, 0, 0, 0];
+                identity_attributes(&m.identity, &mut r);
+                r
+            }
+            // An empty slot: general status 0x01, extended status 0x0204 (unconnected
+            // request timed out), what a ControlLogix adapter answers for an empty slot.
+            None => vec![0xd2, 0, 0x01, 1, 0x04, 0x02],
+        },
+        // Routed somewhere else or another embedded request: path destination unknown.
+        (Some(_), None) => vec![0xd2, 0, 0x05, 0],
+        // Any other service: service not supported, echoed with the reply bit.
+        (None, _) => vec![cip.first().copied().unwrap_or(0) | 0x80, 0, 0x08, 0],
+    };
+    let mut body = Vec::new();
+    body.extend_from_slice(&[0; 6]); // interface handle 0, timeout 0
+    body.extend_from_slice(&2u16.to_le_bytes());
+    body.extend_from_slice(&[0, 0, 0, 0]); // null address item
+    body.extend_from_slice(&0x00b2u16.to_le_bytes());
+    body.extend_from_slice(&(reply.len() as u16).to_le_bytes());
+    body.extend_from_slice(&reply);
+    Answer::one(encap(frame, 0, &body))
+}
+
+/// Identity attributes 1-7 in Get_Attributes_All order (CIP Vol 1, 5-2.2).
+fn identity_attributes(id: &EnipIdentity, out: &mut Vec<u8>) {
+    out.extend_from_slice(&id.vendor_id.to_le_bytes());
+    out.extend_from_slice(&id.device_type.to_le_bytes());
+    out.extend_from_slice(&id.product_code.to_le_bytes());
+    out.push(id.revision_major);
+    out.push(id.revision_minor);
+    out.extend_from_slice(&id.status.to_le_bytes());
+    out.extend_from_slice(&id.serial.to_le_bytes());
+    let name = id.product_name.as_bytes();
+    out.push(name.len() as u8); // validated <= 32 at load
+    out.extend_from_slice(name);
+    out.push(id.state);
 }

@@ -55,7 +55,8 @@ impl Sockets {
             s.tcp_listeners += u64::from(d.modbus.is_some())
                 + u64::from(d.enip.is_some())
                 + u64::from(d.s7.is_some());
-            s.udp_sockets += u64::from(d.enip.as_ref().is_some_and(|e| e.udp));
+            s.udp_sockets +=
+                u64::from(d.enip.as_ref().is_some_and(|e| e.udp)) + u64::from(d.bacnet.is_some());
         }
         s
     }

@@ -147,6 +147,11 @@ pub fn generate_with(opts: &GenerateOptions) -> Result<Plant, GenerateError> {
             modbus: None,
             enip: None,
             s7: None,
+            bacnet: None,
+            opcua: None,
+            fins: None,
+            fox: None,
+            profinet: None,
         };
         match kind {
             0 => {
@@ -253,6 +258,7 @@ fn enip(vendor: u16, dtype: u16, code: u16, rev: (u8, u8), serial: u32, name: &s
             state: 3,
             socket_address: None,
         },
+        chassis: None,
     }
 }
 

@@ -21,7 +21,10 @@
 //!   talk to);
 //! - an engineering station that writes one holding register (FC 6) on one Modbus PLC,
 //!   reads SZL 0x0011 from one S7 CPU, and asks one EtherNet/IP device for List Identity
-//!   over TCP and another over UDP.
+//!   over TCP and another over UDP;
+//! - when the plant has a `[device.profinet]`, the engineering station's DCP session with
+//!   it on layer 2 ([`dcp_session`]): Identify All, the answer, a Set of a new IP address
+//!   (a write) and its OK.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -68,6 +71,33 @@ pub struct HmiSummary {
     pub szl_read: Option<String>,
     /// Devices asked for List Identity (TCP, then UDP).
     pub list_identity: Vec<String>,
+    /// The PROFINET device the engineering station identified and then gave a new IP
+    /// address with a DCP Set (layer 2; the first `[device.profinet]` of the plant).
+    pub dcp_set: Option<String>,
+}
+
+/// The engineering station's DCP session (Identify All, the answer, a Set IP and its OK)
+/// with the plant's first PROFINET device, timestamped 3 s into the phase: the frames and
+/// the device's name. The Set moves the device's last octet up by one.
+pub fn dcp_session(
+    plant: &Plant,
+    opts: &HmiOptions,
+) -> Option<(String, Vec<(u64, crate::dcp::L2Frame)>)> {
+    let d = plant.devices.iter().find(|d| d.profinet.is_some())?;
+    let p = d.profinet.as_ref()?;
+    let o = p.ip.octets();
+    let new_ip = Ipv4Addr::new(o[0], o[1], o[2], o[3].wrapping_add(1));
+    let station = crate::pcapng::mac(ENGINEERING);
+    let frames = crate::dcp::engineering_session(p, station, 0x0100_0001, new_ip);
+    let t0 = opts.start_unix_micros + 3_000_000;
+    Some((
+        d.name.clone(),
+        frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| (t0 + i as u64 * 20_000, f))
+            .collect(),
+    ))
 }
 
 /// Builds the events of one phase of HMI polling and engineering work on `plant`.
@@ -263,8 +293,21 @@ pub fn write_pcapng(
     opts: &HmiOptions,
     out: impl std::io::Write,
 ) -> std::io::Result<HmiSummary> {
-    let (events, summary) = synthesise(plant, opts);
-    crate::pcapng::write(&events, out)?;
+    let (events, mut summary) = synthesise(plant, opts);
+    let mut w = crate::pcapng::Writer::default();
+    w.header();
+    for ev in &events {
+        w.event(ev);
+    }
+    if let Some((name, frames)) = dcp_session(plant, opts) {
+        for (ts, f) in frames {
+            w.ethernet(ts, f.dst, f.src, crate::dcp::ETHERTYPE, &f.payload);
+        }
+        summary.dcp_set = Some(name);
+    }
+    let mut out = out;
+    out.write_all(&w.take())?;
+    out.flush()?;
     Ok(summary)
 }
 
@@ -326,6 +369,10 @@ impl Builder {
             Protocol::Modbus => d.modbus.as_ref().map_or(502, |m| m.port),
             Protocol::EnipTcp | Protocol::EnipUdp => d.enip.as_ref().map_or(44818, |e| e.port),
             Protocol::S7 => d.s7.as_ref().map_or(102, |s| s.port),
+            Protocol::Bacnet => d.bacnet.as_ref().map_or(47808, |b| b.port),
+            Protocol::Opcua => d.opcua.as_ref().map_or(4840, |o| o.port),
+            Protocol::FinsTcp | Protocol::FinsUdp => d.fins.as_ref().map_or(9600, |f| f.port),
+            Protocol::Fox => d.fox.as_ref().map_or(1911, |f| f.port),
         };
         self.conn += 1;
         let c = Conn {
@@ -428,7 +475,10 @@ mod tests {
     fn every_connection_opens_before_and_closes_after_its_traffic() {
         let (events, _) = synthesise(&demo(), &HmiOptions::default());
         let mut open = std::collections::HashSet::new();
-        for e in events.iter().filter(|e| e.protocol != Protocol::EnipUdp) {
+        for e in events
+            .iter()
+            .filter(|e| !matches!(e.protocol, Protocol::EnipUdp | Protocol::Bacnet))
+        {
             match e.kind {
                 EventKind::Opened => assert!(open.insert(e.conn)),
                 EventKind::Closed { .. } => assert!(open.remove(&e.conn)),
@@ -439,6 +489,34 @@ mod tests {
             }
         }
         assert!(open.is_empty());
+    }
+
+    #[test]
+    fn a_plant_with_a_profinet_device_gets_a_dcp_identify_and_set_in_the_capture() {
+        let ffd = Plant::from_toml_str(include_str!("../plants/ffd.toml")).expect("ffd plant");
+        let mut buf = Vec::new();
+        let summary = write_pcapng(&ffd, &HmiOptions::default(), &mut buf).expect("write");
+        assert_eq!(summary.dcp_set.as_deref(), Some("scalance-x208"));
+        let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
+        // Identify All to the multicast address, from the engineering station's MAC.
+        let mut ident = crate::dcp::IDENTIFY_MULTICAST.to_vec();
+        ident.extend_from_slice(&crate::pcapng::mac(ENGINEERING));
+        ident.extend_from_slice(&[0x88, 0x92, 0xfe, 0xfe, 0x05, 0x00]);
+        assert!(find(&ident));
+        // The Set: new IP 192.168.0.7, saved permanently, to the X208's MAC.
+        let mut set = vec![0x08, 0x00, 0x06, 0x93, 0xcf, 0x32];
+        set.extend_from_slice(&crate::pcapng::mac(ENGINEERING));
+        set.extend_from_slice(&[0x88, 0x92, 0xfe, 0xfd, 0x04, 0x00]);
+        assert!(find(&set));
+        assert!(find(&[0x01, 0x02, 0x00, 0x0e, 0x00, 0x01, 192, 168, 0, 7]));
+        // The demo plant has no PROFINET device: its capture is unchanged.
+        let mut demo_buf = Vec::new();
+        let s = write_pcapng(&demo(), &HmiOptions::default(), &mut demo_buf).expect("write");
+        assert_eq!(s.dcp_set, None);
+        let (events, _) = synthesise(&demo(), &HmiOptions::default());
+        let mut plain = Vec::new();
+        crate::pcapng::write(&events, &mut plain).expect("write");
+        assert_eq!(demo_buf, plain);
     }
 
     #[test]

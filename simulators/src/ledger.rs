@@ -18,6 +18,12 @@ pub enum Protocol {
     EnipTcp,
     EnipUdp,
     S7,
+    /// BACnet/IP (UDP).
+    Bacnet,
+    Opcua,
+    FinsTcp,
+    FinsUdp,
+    Fox,
 }
 
 impl Protocol {
@@ -28,6 +34,11 @@ impl Protocol {
             Protocol::EnipTcp => "enip_tcp",
             Protocol::EnipUdp => "enip_udp",
             Protocol::S7 => "s7",
+            Protocol::Bacnet => "bacnet",
+            Protocol::Opcua => "opcua",
+            Protocol::FinsTcp => "fins_tcp",
+            Protocol::FinsUdp => "fins_udp",
+            Protocol::Fox => "fox",
         }
     }
 }

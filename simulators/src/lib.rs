@@ -43,12 +43,17 @@
 //! The simulator only ever binds loopback addresses: [`Plant::validate`] rejects anything
 //! else, so a plant file can never make it answer on a real network.
 
+pub mod bacnet;
+pub mod dcp;
 pub mod enip;
 pub mod fdlimit;
+pub mod fins;
+pub mod fox;
 pub mod generate;
 pub mod hmi;
 pub mod ledger;
 pub mod modbus;
+pub mod opcua;
 pub mod pcapng;
 pub mod plant;
 pub mod s7;

@@ -223,6 +223,12 @@ async fn serve(
         if let Some(a) = d.s7 {
             parts.push(format!("s7 tcp {a}"));
         }
+        if let Some(a) = d.bacnet {
+            parts.push(format!("bacnet udp {a}"));
+        }
+        if let Some(a) = d.opcua {
+            parts.push(format!("opcua tcp {a}"));
+        }
         println!("  {:<24} {}", d.name, parts.join(", "));
     }
     let stop = stop_signal();

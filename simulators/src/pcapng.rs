@@ -53,7 +53,7 @@ fn block(buf: &mut Vec<u8>, kind: u32, body: &[u8]) {
     buf.extend_from_slice(&total.to_le_bytes());
 }
 
-fn mac(ip: Ipv4Addr) -> [u8; 6] {
+pub(crate) fn mac(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     [0x02, 0x00, o[0], o[1], o[2], o[3]]
 }
@@ -102,7 +102,17 @@ impl Writer {
             return;
         };
         let ts = ev.unix_micros;
-        if ev.protocol == Protocol::EnipUdp {
+        if matches!(ev.protocol, Protocol::EnipUdp | Protocol::Bacnet) {
+            match &ev.kind {
+                EventKind::Request { bytes, .. } => {
+                    self.udp(ts, client.into(), server.into(), bytes)
+                }
+                EventKind::Reply { bytes } => self.udp(ts, server.into(), client.into(), bytes),
+                _ => {}
+            }
+            return;
+        }
+        if matches!(ev.protocol, Protocol::EnipUdp | Protocol::FinsUdp) {
             match &ev.kind {
                 EventKind::Request { bytes, .. } => {
                     self.udp(ts, client.into(), server.into(), bytes)
@@ -168,6 +178,36 @@ impl Writer {
         }
     }
 
+    /// One raw Ethernet II frame (for layer-2 protocols such as PROFINET DCP).
+    pub fn ethernet(
+        &mut self,
+        ts: u64,
+        dst: [u8; 6],
+        src: [u8; 6],
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        let mut f = Vec::with_capacity(14 + payload.len());
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        // Ethernet's minimum: 60 bytes before the FCS, zero-padded as a NIC does.
+        f.resize(f.len().max(60), 0);
+        self.epb(ts, &f);
+    }
+
+    fn epb(&mut self, ts: u64, f: &[u8]) {
+        let mut epb = Vec::with_capacity(20 + f.len());
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(f);
+        block(&mut self.buf, 6, &epb);
+    }
+
     fn ipv4(&mut self, ts: u64, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) {
         let mut f = Vec::with_capacity(34 + l4.len());
         f.extend_from_slice(&mac(dst));
@@ -187,14 +227,7 @@ impl Writer {
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(l4);
-        let mut epb = Vec::with_capacity(20 + f.len());
-        epb.extend_from_slice(&0u32.to_le_bytes());
-        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        epb.extend_from_slice(&(ts as u32).to_le_bytes());
-        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        epb.extend_from_slice(&f);
-        block(&mut self.buf, 6, &epb);
+        self.epb(ts, &f);
     }
 
     fn pseudo(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> [u8; 12] {

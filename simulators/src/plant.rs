@@ -65,6 +65,39 @@ pub struct DeviceConfig {
     pub modbus: Option<ModbusConfig>,
     pub enip: Option<EnipConfig>,
     pub s7: Option<S7Config>,
+    pub bacnet: Option<BacnetConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opcua: Option<OpcuaConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fins: Option<FinsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fox: Option<FoxConfig>,
+    /// A PROFINET device: nothing is served (DCP is layer 2); it appears only in the
+    /// synthesised engineering capture (`hmi::write_pcapng`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profinet: Option<ProfinetConfig>,
+}
+
+/// What a PROFINET device says in DCP (IEC 61158-6-10 4.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfinetConfig {
+    pub mac: [u8; 6],
+    pub name_of_station: String,
+    #[serde(default)]
+    pub vendor_value: String,
+    pub vendor_id: u16,
+    pub device_id: u16,
+    /// DeviceRoleDetails: 1 IO-Device, 2 IO-Controller.
+    #[serde(default = "role_device")]
+    pub device_role: u8,
+    pub ip: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+}
+
+fn role_device() -> u8 {
+    1
 }
 
 /// Fault injection and timing. Applies to every protocol the device serves.
@@ -299,6 +332,59 @@ impl ModbusIdentity {
     }
 }
 
+/// BACnet/IP device (UDP).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BacnetConfig {
+    #[serde(default = "port_47808")]
+    pub port: u16,
+    /// Character set of the strings: 0 (UTF-8) or 4 (UCS-2, as the JCI NAE answers).
+    #[serde(default)]
+    pub charset: u8,
+    /// Answer the wildcard instance 4194303 with error object/unknown-object, as bacpypes3
+    /// 0.0.110 does (the standard says it names the device itself).
+    #[serde(default)]
+    pub wildcard_unknown: bool,
+    /// Serve ReadPropertyMultiple (false: Reject unrecognized-service, as small devices do).
+    #[serde(default = "yes")]
+    pub read_property_multiple: bool,
+    /// Answer a unicast Who-Is with a unicast I-Am (false: silent, a device that answers
+    /// Who-Is by broadcast only).
+    #[serde(default = "yes")]
+    pub i_am_unicast: bool,
+    pub identity: BacnetIdentity,
+}
+
+fn port_47808() -> u16 {
+    47808
+}
+
+/// The Device object's identity properties (ASHRAE 135, 12.11).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BacnetIdentity {
+    /// Device instance, 0..=4194302.
+    pub instance: u32,
+    pub object_name: String,
+    pub vendor_name: String,
+    pub vendor_id: u32,
+    pub model_name: String,
+    pub firmware_revision: String,
+    #[serde(default)]
+    pub application_software_version: String,
+    /// None: the device has no such property (unknown-property).
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default = "apdu_1476")]
+    pub max_apdu: u16,
+}
+
+fn apdu_1476() -> u16 {
+    1476
+}
+
 /// EtherNet/IP server (TCP and UDP).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -311,6 +397,28 @@ pub struct EnipConfig {
     /// Answer List Identity with status 0x0001, as some real chassis do.
     #[serde(default)]
     pub list_identity_unsupported: bool,
+    pub identity: EnipIdentity,
+    /// A chassis behind this device (an adapter, device type 12): it answers Register /
+    /// Unregister Session and routed identity reads to backplane port 1.
+    #[serde(default)]
+    pub chassis: Option<Chassis>,
+}
+
+/// A backplane: `slots` slots (0 to `slots - 1`), some holding a module.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Chassis {
+    /// Number of slots (a 1756-A7 has 7).
+    pub slots: u8,
+    #[serde(default)]
+    pub modules: Vec<Module>,
+}
+
+/// A module in a chassis slot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Module {
+    pub slot: u8,
     pub identity: EnipIdentity,
 }
 
@@ -343,6 +451,217 @@ fn status_30() -> u16 {
 }
 fn state_3() -> u8 {
     3
+}
+
+/// OPC UA server (UA TCP binary, SecurityPolicy None only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpcuaConfig {
+    #[serde(default = "port_4840")]
+    pub port: u16,
+    /// EndpointUrl in the answers (default `opc.tcp://<address>:<port>` as bound).
+    pub endpoint_url: Option<String>,
+    pub application_uri: String,
+    /// Absent: a null ProductUri, as the OPC Foundation AnsiC stack sends.
+    pub product_uri: Option<String>,
+    pub application_name: String,
+    /// 0 Server, 1 Client, 2 ClientAndServer, 3 DiscoveryServer.
+    #[serde(default)]
+    pub application_type: u32,
+    /// The endpoints offered (default: None/None with anonymous and user name tokens,
+    /// SignAndEncrypt/Basic256Sha256 with a user name token).
+    #[serde(default = "default_endpoints")]
+    pub endpoints: Vec<OpcuaEndpoint>,
+    /// The server certificate, DER as hex (absent: a null certificate).
+    pub certificate_hex: Option<String>,
+    /// Server_ServerStatus_BuildInfo, served to an activated anonymous session.
+    pub build_info: OpcuaBuildInfo,
+}
+
+impl OpcuaConfig {
+    /// The certificate's DER bytes (validated as hex at load).
+    pub fn certificate(&self) -> Option<Vec<u8>> {
+        let h = self.certificate_hex.as_deref()?;
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+}
+
+/// One EndpointDescription.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpcuaEndpoint {
+    /// `none`, `sign` or `sign_and_encrypt`.
+    pub mode: String,
+    /// The policy's name after `SecurityPolicy#` (`None`, `Basic256Sha256`, ...).
+    pub policy: String,
+    /// User token types: `anonymous`, `user_name`, `certificate`, `issued_token`.
+    pub tokens: Vec<String>,
+    #[serde(default)]
+    pub security_level: u8,
+}
+
+impl OpcuaEndpoint {
+    /// MessageSecurityMode on the wire (Part 4, 7.20).
+    pub fn mode_code(&self) -> u32 {
+        match self.mode.as_str() {
+            "none" => 1,
+            "sign" => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// BuildInfo's string children.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpcuaBuildInfo {
+    pub manufacturer_name: String,
+    pub product_name: String,
+    pub software_version: String,
+    pub build_number: String,
+}
+
+fn port_4840() -> u16 {
+    4840
+}
+
+fn default_endpoints() -> Vec<OpcuaEndpoint> {
+    vec![
+        OpcuaEndpoint {
+            mode: "none".into(),
+            policy: "None".into(),
+            tokens: vec!["anonymous".into(), "user_name".into()],
+            security_level: 0,
+        },
+        OpcuaEndpoint {
+            mode: "sign_and_encrypt".into(),
+            policy: "Basic256Sha256".into(),
+            tokens: vec!["user_name".into()],
+            security_level: 3,
+        },
+    ]
+}
+/// Omron FINS server: FINS/TCP and FINS/UDP on the same port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FinsConfig {
+    #[serde(default = "port_9600")]
+    pub port: u16,
+    /// Serve FINS/TCP (default true).
+    #[serde(default = "yes")]
+    pub tcp: bool,
+    /// Serve FINS/UDP on the same port (default true).
+    #[serde(default = "yes")]
+    pub udp: bool,
+    /// The unit's own FINS node (the CP1L in omron_test.pcap: 200).
+    #[serde(default = "node_200")]
+    pub node: u8,
+    /// The node the FINS/TCP handshake assigns a client that asks for one (251 there).
+    #[serde(default = "node_251")]
+    pub client_node: u8,
+    /// End code of the Controller Data Read answer (0: normal, with the data).
+    #[serde(default)]
+    pub end_code: u16,
+    pub identity: FinsIdentity,
+}
+
+fn port_9600() -> u16 {
+    9600
+}
+fn node_200() -> u8 {
+    200
+}
+fn node_251() -> u8 {
+    251
+}
+
+/// What Controller Data Read answers (W342 5-3-1). Defaults: the CP1L's area data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FinsIdentity {
+    /// At most 20 bytes, NUL-padded.
+    pub model: String,
+    /// Spaces in place of the last NULs of the model field (the CP1L sends 3 NULs and
+    /// 4 spaces after `CP1L-EL20DR-D`).
+    #[serde(default)]
+    pub model_trailing_spaces: usize,
+    /// Up to two version strings, each NUL-padded to 10 bytes (`01.00`, `01.06`).
+    pub versions: Vec<String>,
+    #[serde(default = "cp1l_program")]
+    pub program_area_size: u16,
+    #[serde(default = "cp1l_iom")]
+    pub iom_size: u8,
+    #[serde(default = "cp1l_dm")]
+    pub dm_words: u16,
+    #[serde(default = "cp1l_tc")]
+    pub timer_counter_size: u8,
+    #[serde(default)]
+    pub expansion_dm_size: u8,
+    #[serde(default)]
+    pub steps: u16,
+    #[serde(default)]
+    pub memory_card_kind: u8,
+    #[serde(default)]
+    pub memory_card_size: u16,
+    /// The 40 bytes "for system use" (fewer are padded with zeros): the CP1L sends
+    /// 0x01 at offsets 19 and 37 and 0x03 at 39.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_use: Vec<u8>,
+}
+
+fn cp1l_program() -> u16 {
+    10
+}
+fn cp1l_iom() -> u8 {
+    23
+}
+fn cp1l_dm() -> u16 {
+    10768
+}
+fn cp1l_tc() -> u8 {
+    8
+}
+
+/// Niagara Fox station on TCP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FoxConfig {
+    #[serde(default = "port_1911")]
+    pub port: u16,
+    /// Send the login challenge after the hello, as a real station does (default true).
+    #[serde(default = "yes")]
+    pub challenge: bool,
+    /// Send the `sysInfo` bog object (a blob spanning lines) in the hello.
+    #[serde(default = "yes")]
+    pub sys_info: bool,
+    pub identity: FoxIdentity,
+}
+
+fn port_1911() -> u16 {
+    1911
+}
+
+/// The station hello's string fields; absent ones are not sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FoxIdentity {
+    pub host_name: Option<String>,
+    pub host_address: Option<String>,
+    pub app_name: Option<String>,
+    pub app_version: Option<String>,
+    pub vm_name: Option<String>,
+    pub vm_version: Option<String>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub station_name: Option<String>,
+    pub lang: Option<String>,
+    pub time_zone: Option<String>,
+    pub host_id: Option<String>,
+    pub vm_uuid: Option<String>,
+    pub brand_id: Option<String>,
 }
 
 /// S7comm server on ISO-on-TCP.
@@ -490,13 +809,40 @@ impl Plant {
                     d.address
                 )));
             }
-            if d.modbus.is_none() && d.enip.is_none() && d.s7.is_none() {
+            if d.modbus.is_none()
+                && d.enip.is_none()
+                && d.s7.is_none()
+                && d.bacnet.is_none()
+                && d.opcua.is_none()
+                && d.fins.is_none()
+                && d.fox.is_none()
+                && d.profinet.is_none()
+            {
                 return Err(bad(
-                    "it serves no protocol; add [device.modbus], [device.enip] or [device.s7]"
+                    "it serves no protocol; add [device.modbus], [device.enip], [device.s7], [device.bacnet], [device.opcua], [device.fins], [device.fox] or [device.profinet]"
                         .into(),
                 ));
             }
             let mut ports = Vec::new();
+            if let Some(b) = &d.bacnet {
+                ports.push(("udp", b.port));
+                if b.identity.instance >= 0x3F_FFFF {
+                    return Err(bad(format!(
+                        "bacnet instance {} is not a device instance; use 0..=4194302",
+                        b.identity.instance
+                    )));
+                }
+                if !matches!(b.charset, 0 | 4) {
+                    return Err(bad(format!(
+                        "bacnet charset {} is not served; use 0 (utf-8) or 4 (ucs-2)",
+                        b.charset
+                    )));
+                }
+            }
+            if let Some(o) = &d.opcua {
+                ports.push(("tcp", o.port));
+                check_opcua(o).map_err(&bad)?;
+            }
             if let Some(m) = &d.modbus {
                 ports.push(("tcp", m.port));
                 if m.unit_ids.is_empty() && !m.any_unit && m.gateway.is_empty() {
@@ -517,6 +863,22 @@ impl Plant {
                         "enip product_name is {} bytes; CIP allows at most 32",
                         e.identity.product_name.len()
                     )));
+                }
+                if let Some(c) = &e.chassis {
+                    for m in &c.modules {
+                        if m.slot >= c.slots {
+                            return Err(bad(format!(
+                                "enip chassis module in slot {} of a {}-slot chassis",
+                                m.slot, c.slots
+                            )));
+                        }
+                        if m.identity.product_name.len() > 32 {
+                            return Err(bad(format!(
+                                "enip module product_name in slot {} is longer than 32 bytes",
+                                m.slot
+                            )));
+                        }
+                    }
                 }
             }
             if let Some(s) = &d.s7 {
@@ -548,6 +910,57 @@ impl Plant {
                     if v.len() > 32 {
                         return Err(bad(format!("s7 {field} {v:?} is longer than 32 bytes")));
                     }
+                }
+            }
+            if let Some(f) = &d.fins {
+                if f.tcp {
+                    ports.push(("tcp", f.port));
+                }
+                if f.udp {
+                    ports.push(("udp", f.port));
+                }
+                if !f.tcp && !f.udp {
+                    return Err(bad("fins serves neither tcp nor udp; set tcp or udp".into()));
+                }
+                if f.identity.model.len() > 20 {
+                    return Err(bad(format!(
+                        "fins model {:?} is longer than 20 bytes",
+                        f.identity.model
+                    )));
+                }
+                if f.identity.system_use.len() > 40 {
+                    return Err(bad(format!(
+                        "fins system_use has {} bytes; the field holds 40",
+                        f.identity.system_use.len()
+                    )));
+                }
+                if f.identity.versions.len() > 2 || f.identity.versions.iter().any(|v| v.len() > 9)
+                {
+                    return Err(bad(
+                        "fins versions: at most two strings of at most 9 bytes".into()
+                    ));
+                }
+                for (what, n) in [("node", f.node), ("client_node", f.client_node)] {
+                    if !(1..=254).contains(&n) || (what == "client_node" && n == f.node) {
+                        return Err(bad(format!(
+                            "fins {what} {n} must be 1..=254 and the two nodes must differ"
+                        )));
+                    }
+                }
+            }
+            if let Some(f) = &d.fox {
+                ports.push(("tcp", f.port));
+            }
+            if let Some(p) = &d.profinet {
+                // NameOfStation: at most 240 characters (IEC 61158-6-10, DNS-like labels).
+                if p.name_of_station.is_empty() || p.name_of_station.len() > 240 {
+                    return Err(bad(format!(
+                        "profinet name_of_station {:?} must be 1 to 240 bytes",
+                        p.name_of_station
+                    )));
+                }
+                if p.vendor_value.len() > 255 {
+                    return Err(bad("profinet vendor_value is longer than 255 bytes".into()));
                 }
             }
             for (proto, port) in ports {
@@ -612,6 +1025,44 @@ fn check_modbus_identity(id: &ModbusIdentity) -> Result<(), String> {
                 "modbus object 0x{oid:02x} is reserved; private ids are 0x80..=0xff"
             ));
         }
+    }
+    Ok(())
+}
+
+/// What an OPC UA section must hold: endpoints with known modes and token types, hex that
+/// decodes, strings the protocol can carry.
+fn check_opcua(o: &OpcuaConfig) -> Result<(), String> {
+    if o.endpoints.is_empty() {
+        return Err("opcua.endpoints is empty: list at least one".into());
+    }
+    for e in &o.endpoints {
+        if !matches!(e.mode.as_str(), "none" | "sign" | "sign_and_encrypt") {
+            return Err(format!(
+                "opcua endpoint mode {:?} is not none, sign or sign_and_encrypt",
+                e.mode
+            ));
+        }
+        for t in &e.tokens {
+            if !matches!(
+                t.as_str(),
+                "anonymous" | "user_name" | "certificate" | "issued_token"
+            ) {
+                return Err(format!(
+                    "opcua token {t:?} is not anonymous, user_name, certificate or issued_token"
+                ));
+            }
+        }
+    }
+    if let Some(h) = &o.certificate_hex {
+        if h.len() % 2 != 0 || o.certificate().is_none() {
+            return Err("opcua certificate_hex is not an even number of hex digits".into());
+        }
+    }
+    if o.application_type > 3 {
+        return Err(format!(
+            "opcua application_type {} is not 0 (server) to 3 (discovery server)",
+            o.application_type
+        ));
     }
     Ok(())
 }

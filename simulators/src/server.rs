@@ -15,7 +15,9 @@ use tokio::task::JoinSet;
 use crate::fdlimit::{FdLimit, FdLimitError, Sockets};
 use crate::ledger::{EventKind, Ledger, LedgerEvent, Protocol, Where};
 use crate::plant::{Behaviour, DeviceConfig, OverLimit, Plant, WhileTripped};
-use crate::{Answer, Classified, PortOverride, StartOptions, enip, modbus, s7};
+use crate::{
+    Answer, Classified, PortOverride, StartOptions, bacnet, enip, fins, fox, modbus, opcua, s7,
+};
 
 /// Why the plant could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,11 @@ pub struct RunningDevice {
     pub enip_tcp: Option<SocketAddr>,
     pub enip_udp: Option<SocketAddr>,
     pub s7: Option<SocketAddr>,
+    pub bacnet: Option<SocketAddr>,
+    pub opcua: Option<SocketAddr>,
+    pub fins_tcp: Option<SocketAddr>,
+    pub fins_udp: Option<SocketAddr>,
+    pub fox: Option<SocketAddr>,
 }
 
 /// A running plant. Dropping it without [`RunningPlant::shutdown`] also stops every
@@ -263,6 +270,11 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
             enip_tcp: None,
             enip_udp: None,
             s7: None,
+            bacnet: None,
+            opcua: None,
+            fins_tcp: None,
+            fins_udp: None,
+            fox: None,
         };
         if let Some(m) = &dev.cfg.modbus {
             let l = bind_tcp(&dev, "modbus", SocketAddr::from((ip, map(m.port)))).await?;
@@ -298,13 +310,86 @@ pub async fn start(plant: Plant, opts: StartOptions) -> Result<RunningPlant, Sta
                     source,
                 })?;
                 rd.enip_udp = sock.local_addr().ok();
-                tasks.spawn(udp_loop(dev.clone(), sock, stop_rx.clone()));
+                tasks.spawn(udp_loop(
+                    dev.clone(),
+                    sock,
+                    Protocol::EnipUdp,
+                    stop_rx.clone(),
+                ));
             }
         }
         if let Some(s) = &dev.cfg.s7 {
             let l = bind_tcp(&dev, "s7", SocketAddr::from((ip, map(s.port)))).await?;
             rd.s7 = Some(local(&l));
             tasks.spawn(accept_loop(dev.clone(), l, Protocol::S7, stop_rx.clone()));
+        }
+        if let Some(b) = &dev.cfg.bacnet {
+            let want = SocketAddr::from((ip, map(b.port)));
+            let sock = UdpSocket::bind(want)
+                .await
+                .map_err(|source| StartError::Bind {
+                    device: dev.cfg.name.clone(),
+                    proto: "bacnet udp",
+                    addr: want,
+                    source,
+                })?;
+            rd.bacnet = sock.local_addr().ok();
+            tasks.spawn(udp_loop(
+                dev.clone(),
+                sock,
+                Protocol::Bacnet,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(o) = &dev.cfg.opcua {
+            let l = bind_tcp(&dev, "opcua", SocketAddr::from((ip, map(o.port)))).await?;
+            rd.opcua = Some(local(&l));
+            tasks.spawn(accept_loop(
+                dev.clone(),
+                l,
+                Protocol::Opcua,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(f) = &dev.cfg.fins {
+            let mut port = map(f.port);
+            if f.tcp {
+                let l = bind_tcp(&dev, "fins tcp", SocketAddr::from((ip, port))).await?;
+                let tcp = local(&l);
+                port = tcp.port();
+                rd.fins_tcp = Some(tcp);
+                tasks.spawn(accept_loop(
+                    dev.clone(),
+                    l,
+                    Protocol::FinsTcp,
+                    stop_rx.clone(),
+                ));
+            }
+            if f.udp {
+                let want = SocketAddr::from((ip, port));
+                let mut bound = UdpSocket::bind(want).await;
+                if bound.is_err() && map(f.port) == 0 {
+                    bound = UdpSocket::bind(SocketAddr::from((ip, 0))).await;
+                }
+                let sock = bound.map_err(|source| StartError::Bind {
+                    device: dev.cfg.name.clone(),
+                    proto: "fins udp",
+                    addr: want,
+                    source,
+                })?;
+                rd.fins_udp = sock.local_addr().ok();
+                tasks.spawn(udp_loop(
+                    dev.clone(),
+                    sock,
+                    Protocol::FinsUdp,
+                    stop_rx.clone(),
+                ));
+            }
+        }
+        if let Some(f) = &dev.cfg.fox {
+            let l = bind_tcp(&dev, "fox", SocketAddr::from((ip, map(f.port)))).await?;
+            rd.fox = Some(local(&l));
+            tasks.spawn(accept_loop(dev.clone(), l, Protocol::Fox, stop_rx.clone()));
         }
         devices.push(rd);
     }
@@ -483,6 +568,11 @@ async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, 
         Protocol::Modbus => (modbus::HEADER_LEN, modbus::frame_len),
         Protocol::EnipTcp | Protocol::EnipUdp => (enip::HEADER_LEN, enip::frame_len),
         Protocol::S7 => (s7::HEADER_LEN, s7::frame_len),
+        Protocol::Bacnet => (bacnet::HEADER_LEN, bacnet::frame_len),
+        Protocol::Opcua => (opcua::HEADER_LEN, opcua::frame_len),
+        Protocol::FinsTcp => (fins::TCP_PREFIX_LEN, fins::tcp_frame_len),
+        Protocol::Fox => return read_fox(stream).await,
+        Protocol::FinsUdp => return Err(ReadEnd::Other("fins udp has no stream".into())),
     };
     let mut buf = vec![0u8; hlen];
     stream
@@ -503,11 +593,38 @@ async fn read_frame(stream: &mut TcpStream, proto: Protocol) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
+/// Reads one Fox message: a text protocol without a length header, so byte by byte until
+/// the model's framer says the message is whole (messages are a few hundred bytes).
+async fn read_fox(stream: &mut TcpStream) -> Result<Vec<u8>, ReadEnd> {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        let what = if buf.is_empty() { "" } else { " mid-frame" };
+        stream
+            .read_exact(&mut b)
+            .await
+            .map_err(|e| read_end(e, what))?;
+        buf.push(b[0]);
+        match fox::message_len(&buf) {
+            Ok(Some(n)) if n == buf.len() => return Ok(buf),
+            Ok(_) => {}
+            Err(e) => return Err(ReadEnd::Other(e)),
+        }
+    }
+}
+
+/// The 2 bytes an oversized-length fault sets to 0xFFFF (the low half of FINS/TCP's
+/// 32-bit length); empty for protocols without a length field (Fox, FINS/UDP).
 fn length_field(proto: Protocol) -> std::ops::Range<usize> {
     match proto {
         Protocol::Modbus => 4..6,
         Protocol::EnipTcp | Protocol::EnipUdp => 2..4,
         Protocol::S7 => 2..4,
+        Protocol::Bacnet => 2..4,
+        // The low half of the u32 message size.
+        Protocol::Opcua => 4..6,
+        Protocol::FinsTcp => 6..8,
+        Protocol::FinsUdp | Protocol::Fox => 0..0,
     }
 }
 
@@ -521,7 +638,7 @@ fn mangle(b: &Behaviour, proto: Protocol, mut reply: Vec<u8>) -> Vec<u8> {
     }
     if b.oversized_length {
         let r = length_field(proto);
-        if reply.len() >= r.end {
+        if r.len() == 2 && reply.len() >= r.end {
             reply[r].copy_from_slice(&[0xff, 0xff]);
         }
     }
@@ -628,6 +745,8 @@ async fn serve(
 ) -> End {
     let proto = w.protocol;
     let mut s7_session = s7::Session::default();
+    let mut opcua_session = opcua::Session::default();
+    let mut fins_session = fins::TcpSession::default();
     let mut served = 0u32;
     loop {
         let frame = tokio::select! {
@@ -674,6 +793,26 @@ async fn serve(
                 Some(s) => s7_session.handle(s, &frame),
                 None => Answer::none(),
             },
+            Protocol::Bacnet => match &dev.cfg.bacnet {
+                Some(b) => bacnet::handle(b, &frame),
+                None => Answer::none(),
+            },
+            Protocol::Opcua => match &dev.cfg.opcua {
+                Some(o) => {
+                    let own = format!("opc.tcp://{}:{}", w.server.ip(), w.server.port());
+                    opcua_session.handle(o, &own, &frame)
+                }
+                None => Answer::none(),
+            },
+            Protocol::FinsTcp => match &dev.cfg.fins {
+                Some(f) => fins_session.handle(f, &frame),
+                None => Answer::none(),
+            },
+            Protocol::Fox => match &dev.cfg.fox {
+                Some(f) => fox::handle(f, &frame),
+                None => Answer::none(),
+            },
+            Protocol::FinsUdp => Answer::none(),
         };
         for r in answer.replies {
             delay(&b).await;
@@ -825,10 +964,22 @@ fn classify(proto: Protocol, frame: &[u8]) -> Classified {
         Protocol::Modbus => modbus::classify(frame),
         Protocol::EnipTcp | Protocol::EnipUdp => enip::classify(frame),
         Protocol::S7 => s7::classify(frame),
+        Protocol::Bacnet => bacnet::classify(frame),
+        Protocol::Opcua => opcua::classify(frame),
+        Protocol::FinsTcp => fins::classify_tcp(frame),
+        Protocol::FinsUdp => fins::classify_udp(frame),
+        Protocol::Fox => fox::classify(frame),
     }
 }
 
-async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver<bool>) {
+/// Serves one UDP socket: EtherNet/IP (List* only), BACnet/IP or FINS/UDP. A datagram is
+/// one frame; a malformed one is recorded and never answered.
+async fn udp_loop(
+    dev: Arc<DeviceRt>,
+    sock: UdpSocket,
+    proto: Protocol,
+    mut stop: watch::Receiver<bool>,
+) {
     let server = sock
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -841,15 +992,24 @@ async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver
         let frame = buf[..n].to_vec();
         let w = Where {
             device: dev.name.clone(),
-            protocol: Protocol::EnipUdp,
+            protocol: proto,
             server,
             client,
             conn: 0,
         };
-        let well_formed = frame.len() >= enip::HEADER_LEN
-            && enip::frame_len(&frame[..enip::HEADER_LEN]).is_ok_and(|l| l == frame.len());
+        let well_formed = match proto {
+            // FINS/UDP carries the bare 10-byte header and at least a 2-byte command.
+            Protocol::FinsUdp => frame.len() >= 12,
+            _ => {
+                let (hlen, len_of): (usize, FrameLen) = match proto {
+                    Protocol::Bacnet => (bacnet::HEADER_LEN, bacnet::frame_len),
+                    _ => (enip::HEADER_LEN, enip::frame_len),
+                };
+                frame.len() >= hlen && len_of(&frame[..hlen]).is_ok_and(|l| l == frame.len())
+            }
+        };
         let c = if well_formed {
-            enip::classify(&frame)
+            classify(proto, &frame)
         } else {
             Classified {
                 function: "malformed datagram".into(),
@@ -868,15 +1028,18 @@ async fn udp_loop(dev: Arc<DeviceRt>, sock: UdpSocket, mut stop: watch::Receiver
         if !dev.admit_request(&w, &c) || b.hang || !well_formed {
             continue;
         }
-        let Some(cfg) = &dev.cfg.enip else { continue };
-        // Only the list commands exist over UDP (Vol 2, 2-3.2); others go unanswered.
-        if !c.identity {
-            continue;
-        }
-        let answer = enip::handle(cfg, (dev.cfg.address, server.port()), &frame);
+        let answer = match (proto, &dev.cfg.enip, &dev.cfg.bacnet, &dev.cfg.fins) {
+            // Only the list commands exist over UDP (Vol 2, 2-3.2); others go unanswered.
+            (Protocol::EnipUdp, Some(cfg), _, _) if c.identity => {
+                enip::handle(cfg, (dev.cfg.address, server.port()), &frame)
+            }
+            (Protocol::Bacnet, _, Some(cfg), _) => bacnet::handle(cfg, &frame),
+            (Protocol::FinsUdp, _, _, Some(cfg)) => fins::handle_udp(cfg, &frame),
+            _ => continue,
+        };
         for r in answer.replies {
             delay(&b).await;
-            let out = mangle(&b, Protocol::EnipUdp, r);
+            let out = mangle(&b, proto, r);
             dev.ledger
                 .record(&w, EventKind::Reply { bytes: out.clone() });
             let _ = sock.send_to(&out, client).await;

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use crate::plant::Plant;
-use crate::{enip, modbus, s7};
+use crate::{enip, fins, fox, modbus, s7};
 
 fn demo() -> Plant {
     Plant::from_toml_str(include_str!("../plants/demo.toml")).expect("demo plant")
@@ -20,7 +20,51 @@ fn modbus_frame(body: &[u8], unit: u8) -> Vec<u8> {
     v
 }
 
+fn ffd() -> Plant {
+    Plant::from_toml_str(include_str!("../plants/ffd.toml")).expect("ffd plant")
+}
+
 proptest! {
+    #[test]
+    fn fins_never_panics_and_frames_replies(cmd in 0u32..5, body in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let plant = ffd();
+        let mut frame = b"FINS".to_vec();
+        frame.extend_from_slice(&((8 + body.len()) as u32).to_be_bytes());
+        frame.extend_from_slice(&cmd.to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(&body);
+        prop_assert_eq!(fins::tcp_frame_len(&frame[..8]), Ok(frame.len()));
+        let _ = fins::classify_tcp(&frame);
+        let _ = fins::classify_udp(&body);
+        for cfg in plant.devices.iter().filter_map(|d| d.fins.as_ref()) {
+            let mut s = fins::TcpSession::default();
+            for _ in 0..2 {
+                for r in s.handle(cfg, &frame).replies {
+                    prop_assert_eq!(fins::tcp_frame_len(&r[..8]), Ok(r.len()));
+                }
+            }
+            for r in fins::handle_udp(cfg, &body).replies {
+                prop_assert!(r.len() >= 14);
+            }
+        }
+    }
+
+    #[test]
+    fn fox_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let plant = ffd();
+        let mut msg = b"fox a 1 -1 fox hello\n{\n".to_vec();
+        msg.extend_from_slice(&bytes);
+        let _ = fox::message_len(&msg);
+        let _ = fox::message_len(&bytes);
+        let _ = fox::classify(&msg);
+        for cfg in plant.devices.iter().filter_map(|d| d.fox.as_ref()) {
+            for r in fox::handle(cfg, &msg).replies {
+                // Every reply is one whole message by the model's own framer.
+                prop_assert_eq!(fox::message_len(&r), Ok(Some(r.len())));
+            }
+        }
+    }
+
     #[test]
     fn modbus_never_panics_and_frames_replies(body in proptest::collection::vec(any::<u8>(), 1..253), unit in any::<u8>()) {
         let plant = demo();

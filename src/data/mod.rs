@@ -1,4 +1,5 @@
 //! Vendor tables, embedded at build time from `data/` (each file names its sources).
 
+pub mod bacnet;
 pub mod odva;
 pub mod siemens;

@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::identity_fields;
 use super::normalize;
 use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity, operation_name};
 use super::observation::{
@@ -959,7 +960,7 @@ impl Gateways {
                         .or_default()
                         .push(said);
                 }
-                Identity::Enip(_) => {}
+                _ => {}
             }
         }
         // Two readings contradict when a member both name has different values: a read of
@@ -1045,6 +1046,29 @@ fn fold(b: &mut Builder, o: &Observation) {
                 Identity::Modbus(id) => fold_modbus(b, id, &src),
                 Identity::Enip(id) => fold_enip(b, id, &src),
                 Identity::S7(id) => fold_s7(b, id, &src),
+                Identity::Bacnet(id) => fold_bacnet(b, id, &src),
+                Identity::Opcua(id) => fold_opcua(b, id, o.seen, &src),
+                Identity::Fins(id) => fold_fields(
+                    b,
+                    "fins controller data",
+                    identity_fields::fins_asset_fields(id),
+                    identity_fields::fins_attributes(id),
+                    &src,
+                ),
+                Identity::Fox(id) => fold_fields(
+                    b,
+                    "fox station hello",
+                    identity_fields::fox_asset_fields(id),
+                    identity_fields::fox_attributes(id),
+                    &src,
+                ),
+                Identity::ProfinetDcp(id) => fold_fields(
+                    b,
+                    "profinet dcp",
+                    identity_fields::dcp_asset_fields(id),
+                    identity_fields::dcp_attributes(id),
+                    &src,
+                ),
             }
         }
         Fact::Service {
@@ -1171,6 +1195,122 @@ fn fold(b: &mut Builder, o: &Observation) {
     }
 }
 
+/// Folds an identity given as asset fields and attributes (the protocols of issue 17:
+/// [`super::identity_fields`]); firmware and vendor names go through normalisation as
+/// every other source's do.
+fn fold_fields(
+    b: &mut Builder,
+    via: &str,
+    fields: Vec<(AssetField, String, &'static str)>,
+    attributes: Vec<(String, String)>,
+    src: &dyn Fn(String) -> Source,
+) {
+    for (field, value, attr) in fields {
+        let value = match field {
+            AssetField::Manufacturer => normalize::vendor_name(&value),
+            AssetField::Firmware => normalize::firmware(&value),
+            AssetField::Mac => normalize::mac(&value).unwrap_or(value),
+            _ => value,
+        };
+        b.field(field, &value, &src(format!("{via} {attr}")));
+    }
+    for (name, value) in attributes {
+        b.attribute(&name, &value, &src(format!("{via} {name}")));
+    }
+}
+
+/// One line naming a BACnet device (a routed one is summarised on the router's asset).
+fn bacnet_summary(b: &super::observation::BacnetIdentity) -> String {
+    let mut parts = vec![match b.instance {
+        Some(i) => format!("bacnet device {i}"),
+        None => "bacnet device".to_owned(),
+    }];
+    if let Some(r) = &b.route {
+        parts.push(format!("network {} mac {}", r.network, r.mac));
+    }
+    for v in [
+        &b.vendor_name,
+        &b.model_name,
+        &b.object_name,
+        &b.firmware_revision,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !v.trim().is_empty() {
+            parts.push(v.trim().to_owned());
+        }
+    }
+    if let Some(v) = b.vendor_id {
+        parts.push(format!("vendor id {v}"));
+    }
+    parts.join(", ")
+}
+
+/// BACnet: the vendor (the device's vendor-name, else ASHRAE's name for its vendor id),
+/// model and firmware as fields; instance, object name and the rest as attributes. A
+/// device behind a router (SNET/SADR) is never the router's own identity: it is kept as an
+/// attribute naming its network and MAC.
+fn fold_bacnet(
+    b: &mut Builder,
+    id: &super::observation::BacnetIdentity,
+    src: &dyn Fn(String) -> Source,
+) {
+    if let Some(r) = &id.route {
+        b.attribute(
+            &format!("behind.bacnet network {} mac {}", r.network, r.mac),
+            &bacnet_summary(id),
+            &src("bacnet identity read through a router".into()),
+        );
+        return;
+    }
+    let s = |attr: &str| src(format!("bacnet device {attr}"));
+    let registered = id.vendor_id.and_then(crate::data::bacnet::vendor_name);
+    let vendor = id
+        .vendor_name
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .map(normalize::vendor_name)
+        .or_else(|| registered.map(normalize::vendor_name))
+        .or_else(|| id.vendor_id.map(|v| format!("BACnet vendor {v}")));
+    if let Some(v) = vendor {
+        b.field(
+            AssetField::Manufacturer,
+            &v,
+            &s("vendor-name / vendor-identifier"),
+        );
+    }
+    if let Some(m) = &id.model_name {
+        b.field(AssetField::Model, m, &s("model-name"));
+    }
+    if let Some(f) = &id.firmware_revision {
+        b.field(AssetField::Firmware, f, &s("firmware-revision"));
+    }
+    let attrs = [
+        ("bacnet.device_instance", id.instance.map(|v| v.to_string())),
+        ("bacnet.vendor_id", id.vendor_id.map(|v| v.to_string())),
+        ("bacnet.vendor", registered.map(str::to_owned)),
+        ("bacnet.object_name", id.object_name.clone()),
+        (
+            "bacnet.application_software_version",
+            id.application_software_version.clone(),
+        ),
+        ("bacnet.description", id.description.clone()),
+        ("bacnet.location", id.location.clone()),
+        ("bacnet.max_apdu", id.max_apdu.map(|v| v.to_string())),
+        (
+            "bacnet.segmentation",
+            id.segmentation
+                .map(|v| crate::wire::bacnet::segmentation_name(v).to_owned()),
+        ),
+    ];
+    for (name, value) in attrs {
+        if let Some(v) = value {
+            b.attribute(name, &v, &s(name.trim_start_matches("bacnet.")));
+        }
+    }
+}
+
 fn mac_basis(b: MacBasis) -> &'static str {
     match b {
         MacBasis::EthernetLocal => "ethernet source, local link",
@@ -1269,6 +1409,120 @@ fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source)
         &format!("0x{:08x}", id.serial),
         &s("serial_number"),
     );
+}
+
+/// An OPC UA server: BuildInfo (opt-in) names the manufacturer, product and software
+/// version; otherwise the application name is the product. The application URI, the
+/// endpoints' security and the findings (at the time the identity was seen) are kept as
+/// `opcua.*` attributes.
+fn fold_opcua(
+    b: &mut Builder,
+    id: &super::OpcuaIdentity,
+    seen: Option<DateTime<Utc>>,
+    src: &dyn Fn(String) -> Source,
+) {
+    let s = |what: &str| src(format!("opc ua {what}"));
+    let bi = id.build_info.as_ref();
+    if let Some(m) = bi.and_then(|b| b.manufacturer_name.as_deref()) {
+        b.field(
+            AssetField::Manufacturer,
+            &normalize::vendor_name(m),
+            &s("build info manufacturer name"),
+        );
+    }
+    match bi.and_then(|b| b.product_name.as_deref()) {
+        Some(p) => {
+            b.field(AssetField::ProductName, p, &s("build info product name"));
+            b.field(AssetField::Model, p, &s("build info product name"));
+        }
+        None => {
+            if let Some(n) = &id.application_name {
+                b.field(AssetField::ProductName, n, &s("application name"));
+            }
+        }
+    }
+    if let Some(v) = bi.and_then(|b| b.software_version.as_deref()) {
+        b.field(
+            AssetField::Firmware,
+            &normalize::firmware(v),
+            &s("build info software version"),
+        );
+    }
+    let dt = if id.application_type == "discovery_server" {
+        "OPC UA discovery server"
+    } else {
+        "OPC UA server"
+    };
+    b.field(AssetField::DeviceType, dt, &s("application type"));
+    if let Some(u) = &id.application_uri {
+        b.attribute("opcua.application_uri", u, &s("application uri"));
+    }
+    if let Some(u) = &id.product_uri {
+        b.attribute("opcua.product_uri", u, &s("product uri"));
+    }
+    let eps: Vec<String> = id
+        .endpoints
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{} [{}]",
+                e.security_mode,
+                e.security_policy,
+                e.user_tokens.join(",")
+            )
+        })
+        .collect();
+    if !eps.is_empty() {
+        b.attribute("opcua.endpoints", &eps.join("; "), &s("get endpoints"));
+    }
+    if let Some(c) = &id.certificate {
+        b.attribute(
+            "opcua.certificate.subject",
+            &c.subject,
+            &s("server certificate"),
+        );
+        b.attribute(
+            "opcua.certificate.sha256",
+            &c.sha256,
+            &s("server certificate"),
+        );
+        b.attribute(
+            "opcua.certificate.not_after",
+            &c.not_after.to_rfc3339(),
+            &s("server certificate"),
+        );
+    }
+    // Findings at the time the identity was seen (a certificate valid then may have
+    // expired since; the report's date says which).
+    if let Some(at) = seen {
+        for f in id.findings(at) {
+            let (name, detail) = match &f {
+                super::OpcuaFinding::SecurityModeNone { endpoint } => {
+                    ("security_mode_none", endpoint.clone())
+                }
+                super::OpcuaFinding::AnonymousOnUnsecured { endpoint } => {
+                    ("anonymous_on_unsecured", endpoint.clone())
+                }
+                super::OpcuaFinding::DeprecatedPolicy { endpoint, policy } => {
+                    ("deprecated_policy", format!("{policy} at {endpoint}"))
+                }
+                super::OpcuaFinding::CertificateExpired { not_after } => {
+                    ("certificate_expired", not_after.to_rfc3339())
+                }
+                super::OpcuaFinding::CertificateNotYetValid { not_before } => {
+                    ("certificate_not_yet_valid", not_before.to_rfc3339())
+                }
+                super::OpcuaFinding::CertificateSelfSigned { subject } => {
+                    ("certificate_self_signed", subject.clone())
+                }
+            };
+            b.attribute(
+                &format!("opcua.finding.{name}"),
+                &detail,
+                &s("security finding"),
+            );
+        }
+    }
 }
 
 fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {

@@ -1,6 +1,7 @@
 //! Observations, their provenance, and the merge into assets.
 
 pub mod advisory;
+pub mod identity_fields;
 pub mod merge;
 pub mod normalize;
 pub mod observation;

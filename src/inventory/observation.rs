@@ -27,6 +27,16 @@ pub enum Protocol {
     S7,
     /// S7comm-plus (protocol id 0x72) on port 102: recognised, not decoded.
     S7Plus,
+    /// BACnet/IP (UDP 47808).
+    Bacnet,
+    /// OPC UA binary (UA TCP, port 4840).
+    Opcua,
+    /// Omron FINS (UDP and TCP 9600).
+    Fins,
+    /// Tridium Niagara Fox (TCP 1911; 4911 over TLS).
+    Fox,
+    /// PROFINET DCP (layer 2, EtherType 0x8892): read from captures only.
+    ProfinetDcp,
     /// Anything else (a port that answered, nothing more known).
     Other,
 }
@@ -41,6 +51,11 @@ impl Protocol {
             Protocol::CipIo => "cip_io",
             Protocol::S7 => "s7",
             Protocol::S7Plus => "s7_plus",
+            Protocol::Bacnet => "bacnet",
+            Protocol::Opcua => "opcua",
+            Protocol::Fins => "fins",
+            Protocol::Fox => "fox",
+            Protocol::ProfinetDcp => "profinet_dcp",
             Protocol::Other => "other",
         }
     }
@@ -233,6 +248,11 @@ pub enum Identity {
     Modbus(ModbusIdentity),
     Enip(EnipIdentity),
     S7(Box<S7Identity>),
+    Bacnet(BacnetIdentity),
+    Opcua(Box<OpcuaIdentity>),
+    Fins(FinsIdentity),
+    Fox(Box<FoxIdentity>),
+    ProfinetDcp(DcpIdentity),
 }
 
 impl Identity {
@@ -242,8 +262,184 @@ impl Identity {
             Identity::Modbus(_) => Protocol::Modbus,
             Identity::Enip(_) => Protocol::Enip,
             Identity::S7(_) => Protocol::S7,
+            Identity::Bacnet(_) => Protocol::Bacnet,
+            Identity::Opcua(_) => Protocol::Opcua,
+            Identity::Fins(_) => Protocol::Fins,
+            Identity::Fox(_) => Protocol::Fox,
+            Identity::ProfinetDcp(_) => Protocol::ProfinetDcp,
         }
     }
+}
+
+/// What a BACnet device said about itself: the Device object's identity properties
+/// (ReadProperty/ReadPropertyMultiple acks) and I-Am (`protocols::bacnet::identity` reads
+/// them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BacnetIdentity {
+    /// The Device object's instance (`object-identifier` or I-Am), never the wildcard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_name: Option<String>,
+    /// ASHRAE vendor id (`vendor-identifier` or I-Am).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_software_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Max APDU length accepted, in bytes (I-Am or the property).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_apdu: Option<u32>,
+    /// `BACnetSegmentation` (0 both, 1 transmit, 2 receive, 3 none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<u32>,
+    /// The BACnet network and MAC (SNET/SADR) of a device behind a router: the device is a
+    /// sub-asset of the IP that relayed it, keyed on (IP, network, MAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<BacnetRoute>,
+}
+
+impl BacnetIdentity {
+    /// Fills the fields still missing from a later part of the same device's identity (a
+    /// passive capture reads one property per ack); a value already present is kept.
+    pub fn fill_from(&mut self, part: BacnetIdentity) {
+        fn take<T>(a: &mut Option<T>, b: Option<T>) {
+            if a.is_none() {
+                *a = b;
+            }
+        }
+        take(&mut self.instance, part.instance);
+        take(&mut self.object_name, part.object_name);
+        take(&mut self.vendor_name, part.vendor_name);
+        take(&mut self.vendor_id, part.vendor_id);
+        take(&mut self.model_name, part.model_name);
+        take(&mut self.firmware_revision, part.firmware_revision);
+        take(
+            &mut self.application_software_version,
+            part.application_software_version,
+        );
+        take(&mut self.description, part.description);
+        take(&mut self.location, part.location);
+        take(&mut self.max_apdu, part.max_apdu);
+        take(&mut self.segmentation, part.segmentation);
+        take(&mut self.route, part.route);
+    }
+}
+
+/// A BACnet network number and MAC address behind a router.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BacnetRoute {
+    pub network: u16,
+    /// The MAC (SADR) as lowercase hex: one byte on MS/TP and ARCNET, six (IP and port) for
+    /// a B/IP peer seen from BACnet/Ethernet.
+    pub mac: String,
+}
+/// Omron FINS Controller Data Read (05 01): what an Omron CPU says about itself in a Controller Data Read answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FinsIdentity {
+    /// Controller model (`CP1L-EL20DR-D`): the 20-byte field up to its first NUL, trailing
+    /// spaces dropped.
+    pub model: String,
+    /// Controller version: the first string of the version field (`01.00`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Every NUL-separated string of the version field (`01.00`, `01.06`): the CP1L
+    /// sends two, and W342 does not name the second.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    /// The FINS node that answered (SA1 of the answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u8>,
+    /// Area data, when the answer carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_area_size: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iom_size: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm_words: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_counter_size: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion_dm_size: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u16>,
+    /// `none`, `spram`, `eprom`, `eeprom` or `kind N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_card: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_card_size: Option<u16>,
+}
+
+/// What a Niagara station says about itself in its hello.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FoxIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fox_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_uuid: Option<String>,
+}
+
+/// PROFINET DCP (Identify response or Hello): what a PROFINET device says about itself in DCP.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DcpIdentity {
+    /// The Ethernet source of the frame (lowercase, colon-separated): the asset's key.
+    pub mac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_of_station: Option<String>,
+    /// DeviceVendorValue ("type of station").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<u16>,
+    /// DeviceRoleDetails bits, and their names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_role: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The IP suite the device states (an address quoted in the payload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// Modbus Read Device Identification (FC 0x2B / MEI 0x0E) objects.
@@ -410,4 +606,162 @@ pub struct ObservationFile {
     /// What produced the set (the input file names, or the scan id).
     pub sources: Vec<String>,
     pub observations: Vec<Observation>,
+}
+
+/// An OPC UA server's identity: its application description and endpoints (GetEndpoints),
+/// the server certificate, and BuildInfo when a profile opted in to the anonymous session
+/// (`src/protocols/opcua/identity.rs` builds it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaIdentity {
+    /// ApplicationUri (`urn:open62541.server.application`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_uri: Option<String>,
+    /// ProductUri; `None` when the server sent a null string (the AnsiC stack does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_uri: Option<String>,
+    /// ApplicationName's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// `server`, `client`, `client_and_server`, `discovery_server` (or `unknown`).
+    pub application_type: String,
+    /// DiscoveryUrls of the application.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovery_urls: Vec<String>,
+    /// The endpoints, in the server's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<OpcuaEndpoint>,
+    /// The server certificate (the first endpoint's that carries one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<OpcuaCertificate>,
+    /// BuildInfo (node 2260), only when a profile opted in to the anonymous session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<OpcuaBuildInfo>,
+}
+
+/// One EndpointDescription.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaEndpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `none`, `sign`, `sign_and_encrypt` (`invalid` otherwise).
+    pub security_mode: String,
+    /// The policy's short name (`None`, `Basic256Sha256`), or the whole URI when it is not a
+    /// standard one.
+    pub security_policy: String,
+    /// User token types offered: `anonymous`, `user_name`, `certificate`, `issued_token`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_tokens: Vec<String>,
+    /// PolicyId of the anonymous token, when one is offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_policy_id: Option<String>,
+    pub security_level: u8,
+}
+
+/// The server certificate's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaCertificate {
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number as lowercase hex, without DER's sign byte.
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: String,
+    /// Issuer equals subject.
+    pub self_signed: bool,
+    /// DER length in bytes.
+    pub der_len: usize,
+}
+
+/// Server_ServerStatus_BuildInfo's children.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpcuaBuildInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<DateTime<Utc>>,
+}
+
+/// A security finding (a flag in the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum OpcuaFinding {
+    /// An endpoint accepts SecurityMode None: anyone on the path can read and forge traffic.
+    SecurityModeNone {
+        endpoint: String,
+    },
+    /// That endpoint also accepts an Anonymous token: no credential is needed at all.
+    AnonymousOnUnsecured {
+        endpoint: String,
+    },
+    /// A deprecated policy (Basic128Rsa15, Basic256: SHA-1, deprecated since UA 1.04).
+    DeprecatedPolicy {
+        endpoint: String,
+        policy: String,
+    },
+    CertificateExpired {
+        not_after: DateTime<Utc>,
+    },
+    CertificateNotYetValid {
+        not_before: DateTime<Utc>,
+    },
+    CertificateSelfSigned {
+        subject: String,
+    },
+}
+
+impl OpcuaIdentity {
+    /// The security findings at `now` (certificate validity depends on it): endpoints with
+    /// SecurityMode None, an Anonymous token on such an endpoint, deprecated policies
+    /// (Basic128Rsa15, Basic256), an expired, not yet valid or self-signed certificate.
+    pub fn findings(&self, now: DateTime<Utc>) -> Vec<OpcuaFinding> {
+        let mut out = Vec::new();
+        for e in &self.endpoints {
+            let name = e.url.clone().unwrap_or_default();
+            if e.security_mode == "none" {
+                out.push(OpcuaFinding::SecurityModeNone {
+                    endpoint: name.clone(),
+                });
+                if e.user_tokens.iter().any(|t| t == "anonymous") {
+                    out.push(OpcuaFinding::AnonymousOnUnsecured {
+                        endpoint: name.clone(),
+                    });
+                }
+            }
+            if matches!(e.security_policy.as_str(), "Basic128Rsa15" | "Basic256") {
+                out.push(OpcuaFinding::DeprecatedPolicy {
+                    endpoint: name,
+                    policy: e.security_policy.clone(),
+                });
+            }
+        }
+        out.dedup();
+        if let Some(c) = &self.certificate {
+            if c.not_after < now {
+                out.push(OpcuaFinding::CertificateExpired {
+                    not_after: c.not_after,
+                });
+            }
+            if c.not_before > now {
+                out.push(OpcuaFinding::CertificateNotYetValid {
+                    not_before: c.not_before,
+                });
+            }
+            if c.self_signed {
+                out.push(OpcuaFinding::CertificateSelfSigned {
+                    subject: c.subject.clone(),
+                });
+            }
+        }
+        out
+    }
 }

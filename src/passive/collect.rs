@@ -733,6 +733,7 @@ fn fold_identity(into: &mut Identity, part: Identity) {
         }
         (Identity::S7(a), Identity::S7(b)) => crate::protocols::s7::identity::fold_part(a, *b),
         (Identity::Enip(_), Identity::Enip(_)) => {}
+        (Identity::Bacnet(a), Identity::Bacnet(b)) => a.fill_from(b),
         _ => {}
     }
 }

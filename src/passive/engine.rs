@@ -163,6 +163,9 @@ pub struct Engine {
     pub stats: ImportStats,
     flows: HashMap<FlowKey, Flow>,
     udp_pairs: HashMap<(IpAddr, IpAddr, u16), (IpAddr, IpAddr)>,
+    /// One analyzer per UDP host pair and port, for protocols that pair replies with
+    /// requests across datagrams ([`crate::protocols::ProtocolSpec::udp_pairs_state`]).
+    udp_analyzers: HashMap<(IpAddr, IpAddr, u16), Box<dyn crate::protocols::analyzer::Analyzer>>,
     warnings: Vec<String>,
     /// Bytes all streams hold now, and the most they may.
     buffered: usize,
@@ -183,6 +186,7 @@ impl Engine {
             stats: ImportStats::default(),
             flows: HashMap::default(),
             udp_pairs: HashMap::default(),
+            udp_analyzers: HashMap::default(),
             warnings: Vec::new(),
             buffered: 0,
             budget: opts.reassembly_budget,
@@ -650,6 +654,21 @@ impl Engine {
         };
         if !port.decoded {
             ctx.col.peer(client, server, protocol, at);
+            return;
+        }
+        if spec.udp_pairs_state() {
+            let key = (src.min(dst), src.max(dst), server_port);
+            if let Some(an) = self.udp_analyzers.get_mut(&key) {
+                an.on_datagram(payload, &mut ctx);
+            } else if self.udp_analyzers.len() < super::collect::MAX_HOSTS {
+                let an = self
+                    .udp_analyzers
+                    .entry(key)
+                    .or_insert_with(|| spec.analyzer());
+                an.on_datagram(payload, &mut ctx);
+            } else {
+                spec.analyzer().on_datagram(payload, &mut ctx);
+            }
             return;
         }
         spec.analyzer().on_datagram(payload, &mut ctx);

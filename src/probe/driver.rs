@@ -114,6 +114,8 @@ pub struct Sent {
 pub struct DriveReport {
     pub end: DriveEnd,
     pub findings: Vec<Finding>,
+    /// Findings about devices behind the host, with their sub-asset paths.
+    pub sub_findings: Vec<(String, Finding)>,
     pub sent: Vec<Sent>,
     /// Connections opened (successful connects).
     pub connections: u32,
@@ -373,6 +375,7 @@ pub async fn drive(
         report: DriveReport {
             end: DriveEnd::Done,
             findings: Vec::new(),
+            sub_findings: Vec::new(),
             sent: Vec::new(),
             connections: 0,
             losses: Vec::new(),
@@ -387,6 +390,7 @@ pub async fn drive(
     let end = d.run(session).await;
     d.report.end = end;
     d.report.findings = session.take_findings();
+    d.report.sub_findings = session.take_sub_findings();
     d.report
 }
 
@@ -752,6 +756,13 @@ impl Driver<'_, '_> {
             let why = match connected {
                 Ok(conn) => {
                     self.report.connections += 1;
+                    let local = match &conn {
+                        Conn::Tcp(c) => c.stream.local_addr(),
+                        Conn::Udp(s) => s.local_addr(),
+                    };
+                    if let Ok(local) = local {
+                        session.on_local_addr(local.ip());
+                    }
                     let step = session.on_connected(std::time::Instant::now());
                     return Ok((Some(conn), step));
                 }

@@ -11,9 +11,14 @@
 //! [`Refusal`]. Layout and import rule: docs/architecture.md.
 
 pub mod analyzer;
+pub mod bacnet;
+pub mod dcp;
 pub mod detect;
 pub mod enip;
+pub mod fins;
+pub mod fox;
 pub mod modbus;
+pub mod opcua;
 pub mod plan;
 pub mod registry;
 pub mod s7;

@@ -17,7 +17,7 @@ use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
 
-use super::{enip, modbus, s7};
+use super::{bacnet, enip, fins, fox, modbus, opcua, s7};
 
 /// Everything otscout knows how to do with one protocol.
 ///
@@ -54,6 +54,18 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     /// probed, or the profile gives it nothing to ask).
     fn session(&self, _profile: &Profile, _port: u16) -> Option<Box<dyn Session>> {
         None
+    }
+
+    /// A session probing the host at `ip` (a protocol whose requests name the host, like
+    /// OPC UA's endpoint URL, overrides it); by default [`ProtocolSpec::session`].
+    fn session_for_host(
+        &self,
+        profile: &Profile,
+        ip: std::net::IpAddr,
+        port: u16,
+    ) -> Option<Box<dyn Session>> {
+        let _ = ip;
+        self.session(profile, port)
     }
 
     /// Requests a fully answering host receives from its probe (its first connection's,
@@ -108,8 +120,15 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
         None
     }
 
-    /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram).
+    /// A fresh per-flow analyzer (one per TCP flow, one per UDP datagram; one per UDP host
+    /// pair and port when [`Self::udp_pairs_state`]).
     fn analyzer(&self) -> Box<dyn Analyzer>;
+
+    /// Whether the engine keeps one analyzer per UDP host pair and port (BACnet pairs a
+    /// reply with its request by invoke id across datagrams) instead of one per datagram.
+    fn udp_pairs_state(&self) -> bool {
+        false
+    }
 
     /// What an identity of this protocol tells an active scan, as the attribute and value
     /// its analyzer records when it sees the same in traffic (`otscout scan
@@ -168,9 +187,18 @@ pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 }
 
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
-/// usually names the vendor), Modbus, then S7 last, so vendor rules learned from the
-/// others can spare the most fragile stacks.
-pub static REGISTRY: &[&dyn ProtocolSpec] = &[&enip::Enip, &modbus::Modbus, &s7::S7];
+/// usually names the vendor), Modbus, then S7, so vendor rules learned from the others can
+/// spare the most fragile stacks; then the protocols off in every built-in profile
+/// (BACnet/IP, OPC UA, FINS, Fox) after them, leaving the PLC protocols' order as it was.
+pub static REGISTRY: &[&dyn ProtocolSpec] = &[
+    &enip::Enip,
+    &modbus::Modbus,
+    &s7::S7,
+    &bacnet::Bacnet,
+    &opcua::Opcua,
+    &fins::Fins,
+    &fox::Fox,
+];
 
 /// The registered protocol that owns a serialized protocol value, if any.
 pub fn spec_for(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
@@ -238,6 +266,13 @@ mod tests {
         p.modbus.port = 1502;
         p.enip.port = 14818;
         p.s7.port = 1102;
+        p.bacnet.port = 47809;
+        p.bacnet.enabled = true;
+        p.opcua.port = 14840;
+        p.fins.port = 19600;
+        p.fins.enabled = true;
+        p.fox.port = 11911;
+        p.fox.enabled = true;
         p
     }
 
@@ -256,7 +291,11 @@ mod tests {
             [
                 ("enip", Some(14818)),
                 ("modbus", Some(1502)),
-                ("s7", Some(1102))
+                ("s7", Some(1102)),
+                ("bacnet", Some(47809)),
+                ("opcua", Some(14840)),
+                ("fins", Some(19600)),
+                ("fox", Some(11911))
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

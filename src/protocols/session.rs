@@ -89,6 +89,12 @@ pub trait Session: Send + std::fmt::Debug {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Everything learned so far; the driver calls it after `Done` or when it aborts.
     fn take_findings(&mut self) -> Vec<Finding>;
+
+    /// Findings about devices behind this one (modules in a chassis read through a
+    /// route), each with its sub-asset path (`cip:1/3`). Taken with the findings.
+    fn take_sub_findings(&mut self) -> Vec<(String, Finding)> {
+        Vec::new()
+    }
     /// The identity the device has given so far in this session, without taking it: the
     /// driver applies vendor rules from it before the session's next request (an S7-300
     /// named by SZL 0x0011 gets the rule's longer interval before SZL 0x001C).
@@ -100,5 +106,11 @@ pub trait Session: Send + std::fmt::Debug {
     /// gateway probe uses one connection per silent unit id).
     fn max_connections(&self) -> u32 {
         MAX_CONNECTS
+    }
+    /// The local address the driver's socket to the device got, told before each
+    /// [`Session::on_connected`] (FINS/UDP names its source node after it); by default
+    /// ignored.
+    fn on_local_addr(&mut self, local: std::net::IpAddr) {
+        let _ = local;
     }
 }

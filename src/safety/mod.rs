@@ -14,7 +14,7 @@
 //! the dispatch of the guard. SAFETY.md describes every allowed frame byte by byte.
 
 use crate::inventory::Protocol;
-use crate::protocols::{Refusal, enip, modbus, s7};
+use crate::protocols::{Refusal, bacnet, enip, fins, fox, modbus, opcua, s7};
 
 // The request types live with their protocol; re-exported here so the one closed enum and
 // the types it nests are reviewable, and nameable, from one place.
@@ -37,6 +37,15 @@ pub enum SafeRequest {
     Enip(enip::Safe),
     /// S7comm over ISO-on-TCP (src/protocols/s7/safe.rs).
     S7(s7::Safe),
+    /// BACnet/IP (src/protocols/bacnet/safe.rs).
+    Bacnet(bacnet::safe::Safe),
+    /// OPC UA binary, SecurityPolicy None (src/protocols/opcua/safe.rs).
+    Opcua(opcua::safe::Safe),
+    /// Omron FINS Controller Data Read and the FINS/TCP node-address request
+    /// (src/protocols/fins/safe.rs).
+    Fins(fins::safe::Safe),
+    /// Niagara Fox, the minimal hello (src/protocols/fox/safe.rs).
+    Fox(fox::safe::Safe),
 }
 
 impl SafeRequest {
@@ -46,6 +55,10 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.kind(),
             SafeRequest::Enip(r) => r.kind(),
             SafeRequest::S7(r) => r.kind(),
+            SafeRequest::Bacnet(r) => r.kind(),
+            SafeRequest::Opcua(r) => r.kind(),
+            SafeRequest::Fins(r) => r.kind(),
+            SafeRequest::Fox(r) => r.kind(),
         }
     }
 
@@ -55,6 +68,10 @@ impl SafeRequest {
             SafeRequest::Modbus(_) => Protocol::Modbus,
             SafeRequest::Enip(_) => Protocol::Enip,
             SafeRequest::S7(_) => Protocol::S7,
+            SafeRequest::Bacnet(_) => Protocol::Bacnet,
+            SafeRequest::Opcua(_) => Protocol::Opcua,
+            SafeRequest::Fins(_) => Protocol::Fins,
+            SafeRequest::Fox(_) => Protocol::Fox,
         }
     }
 
@@ -65,6 +82,10 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.detail(),
             SafeRequest::Enip(r) => r.detail(),
             SafeRequest::S7(r) => r.detail(),
+            SafeRequest::Bacnet(r) => r.detail(),
+            SafeRequest::Opcua(r) => r.detail(),
+            SafeRequest::Fins(r) => r.detail(),
+            SafeRequest::Fox(r) => r.detail(),
         }
     }
 
@@ -74,6 +95,10 @@ impl SafeRequest {
             SafeRequest::Modbus(r) => r.encode(out),
             SafeRequest::Enip(r) => r.encode(out),
             SafeRequest::S7(r) => r.encode(out),
+            SafeRequest::Bacnet(r) => r.encode(out),
+            SafeRequest::Opcua(r) => r.encode(out),
+            SafeRequest::Fins(r) => r.encode(out),
+            SafeRequest::Fox(r) => r.encode(out),
         }
     }
 
@@ -97,9 +122,32 @@ impl From<enip::Safe> for SafeRequest {
     }
 }
 
+impl From<fins::safe::Safe> for SafeRequest {
+    fn from(r: fins::safe::Safe) -> Self {
+        SafeRequest::Fins(r)
+    }
+}
+
+impl From<fox::safe::Safe> for SafeRequest {
+    fn from(r: fox::safe::Safe) -> Self {
+        SafeRequest::Fox(r)
+    }
+}
+
 impl From<s7::Safe> for SafeRequest {
     fn from(r: s7::Safe) -> Self {
         SafeRequest::S7(r)
+    }
+}
+
+impl From<bacnet::safe::Safe> for SafeRequest {
+    fn from(r: bacnet::safe::Safe) -> Self {
+        SafeRequest::Bacnet(r)
+    }
+}
+impl From<opcua::safe::Safe> for SafeRequest {
+    fn from(r: opcua::safe::Safe) -> Self {
+        SafeRequest::Opcua(r)
     }
 }
 
@@ -134,6 +182,10 @@ pub fn check(protocol: Protocol, frame: &[u8]) -> Result<&'static str, GuardErro
         Protocol::Modbus => modbus::safe::check,
         Protocol::Enip => enip::safe::check,
         Protocol::S7 => s7::safe::check,
+        Protocol::Bacnet => bacnet::safe::guard,
+        Protocol::Opcua => opcua::safe::guard,
+        Protocol::Fins => fins::safe::rule,
+        Protocol::Fox => fox::safe::rule,
         other => return Err(GuardError::UnknownProtocol { protocol: other }),
     };
     rule(frame).map_err(|r| match r {

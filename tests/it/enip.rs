@@ -603,14 +603,15 @@ fn guard_refuses_bodies_handles_status_options_and_bad_lengths() {
     let mut two = ok.clone();
     two.extend_from_slice(&ok);
     refused(&two);
-    // Real client traffic that otscout never sends.
-    for g in [
-        FW_REGISTER_REQ,
-        FW_GAA_REQ,
-        FW_LEGACY_REQ,
-        ENBT_REPLY,
-        CPPPO_REPLY,
-    ] {
+    // RSLinx's Register Session is byte for byte the one the backplane read opens with
+    // (protocol version 1, options 0, handle 0), so it passes (issue 15).
+    assert_eq!(
+        safety::check(Protocol::Enip, &hex(FW_REGISTER_REQ)),
+        Ok("enip.register_session")
+    );
+    // Real client traffic that otscout never sends (FW_GAA_REQ: an unrouted
+    // Get_Attributes_All in SendRRData, not the one-hop Unconnected Send).
+    for g in [FW_GAA_REQ, FW_LEGACY_REQ, ENBT_REPLY, CPPPO_REPLY] {
         refused(&hex(g));
     }
     // Other protocols' frames.

@@ -37,6 +37,29 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::s7::SETUP_ACK,
             crate::s7::SZL_1C_REQ,
         ],
+        "opcua" => &[
+            crate::opcua::HEL,
+            crate::opcua::ACK,
+            crate::opcua::OPN_REQ,
+            crate::opcua::GEP_REQ,
+            crate::opcua::CLO,
+            crate::opcua::ERR,
+        ],
+        "fins" => &[
+            crate::ffd::FINS_NODE_REQ,
+            crate::ffd::FINS_NODE_ANS,
+            crate::ffd::FINS_CDR_REQ,
+            crate::ffd::FINS_CDR_ANS,
+        ],
+        "fox" => &[crate::ffd::FOX_HELLO, crate::ffd::FOX_STATION],
+        "bacnet" => &[
+            crate::bacnet::RP_REQUEST,
+            crate::bacnet::RP_ACK_UCS2,
+            crate::bacnet::READ_BDT,
+            crate::bacnet::BVLC_NAK,
+            crate::bacnet::ROUTED_I_AM,
+            crate::bacnet::RPM_ACK_SEGMENT,
+        ],
         _ => return None,
     };
     Some(v.iter().map(|h| hex(h)).collect())

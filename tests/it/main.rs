@@ -3,6 +3,8 @@
 mod support;
 
 mod advisories;
+mod bacnet;
+mod bacnet_interop;
 mod cli;
 mod conformance;
 mod demo;
@@ -12,11 +14,13 @@ mod golden;
 mod html;
 
 mod enip;
+mod ffd;
 mod framing;
 mod inputs;
 mod interop;
 mod inventory;
 mod modbus;
+mod opcua;
 mod passive;
 mod passive_hardening;
 mod passive_precision;

@@ -9,6 +9,7 @@
 //!
 //! Addresses: 127.23.<test>.<host>, ports ephemeral, so tests never share a socket.
 
+mod backplane;
 mod guided;
 mod halfclose;
 mod hardening;

@@ -1,5 +1,7 @@
 //! Sans-IO codecs for the protocols otscout speaks and reads: Modbus/TCP (MBAP), EtherNet/IP
-//! encapsulation and CIP, and S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL.
+//! encapsulation and CIP, S7comm over TPKT (RFC 1006) and COTP (ISO 8073) with SZL,
+//! BACnet/IP (BVLC, NPDU, APDU), OPC UA binary (UA TCP), Omron FINS (UDP and FINS/TCP),
+//! Niagara Fox and PROFINET DCP (layer 2, decode only).
 //!
 //! One file per protocol layer. This crate never does I/O, never reads a clock and never
 //! prints: it turns bytes into typed messages and back. It imports nothing of otscout:
@@ -27,7 +29,9 @@
 //! # The framing contract
 //! Stream framing is `frame_len(&[u8]) -> Result<Option<usize>, DecodeError>` per
 //! transport (MBAP [`modbus::frame_len`], ENIP encapsulation [`enip::frame_len`], TPKT
-//! [`s7::frame_len`]), and every one of them keeps the same promise, so a caller never
+//! [`s7::frame_len`], BVLC [`bacnet::frame_len`],
+//! UA TCP [`opcua::frame_len`], FINS/TCP [`fins::frame_len`], Fox
+//! [`fox::frame_len`]), and every one of them keeps the same promise, so a caller never
 //! needs to check the answer against what it holds:
 //! - `Ok(Some(n))` only when the first `n` bytes of `buf` are one whole frame: always
 //!   `0 < n <= buf.len()`;
@@ -37,12 +41,17 @@
 //!   (waiting will not help: the caller resynchronises or drops the connection).
 //!
 //! The answer depends only on the bytes, never on how they were cut: feeding a stream in
-//! any chunking frames it into the same messages (a property test below holds all three
-//! framers to it).
+//! any chunking frames it into the same messages (a property test below holds every
+//! framer to it).
 
+pub mod bacnet;
 pub mod cursor;
+pub mod dcp;
 pub mod enip;
+pub mod fins;
+pub mod fox;
 pub mod modbus;
+pub mod opcua;
 pub mod s7;
 
 pub use cursor::Cursor;
@@ -98,7 +107,7 @@ pub struct Anomaly {
 
 #[cfg(test)]
 mod framing_contract {
-    //! The framing contract of the module docs, over all three framers: any stream of
+    //! The framing contract of the module docs, over every framer: any stream of
     //! valid messages, cut at any offsets and fed in any chunking, frames into the same
     //! messages, and `Ok(Some(n))` never claims more than is held.
 
@@ -171,6 +180,71 @@ mod framing_contract {
         })
     }
 
+    /// A BVLC frame (type 0x81, any function) whose length counts the whole frame.
+    fn bacnet_msg() -> impl Strategy<Value = Vec<u8>> {
+        (any::<u8>(), prop::collection::vec(any::<u8>(), 0..600)).prop_map(|(function, body)| {
+            let mut f = vec![0x81, function];
+            f.extend(((4 + body.len()) as u16).to_be_bytes());
+            f.extend(body);
+            f
+        })
+    }
+    /// A UA TCP chunk: one of the seven types, a chunk byte the type allows, a body at
+    /// least the type's fixed fields long.
+    fn opcua_msg() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0usize..7,
+            prop::collection::vec(any::<u8>(), 24..600),
+            any::<bool>(),
+        )
+            .prop_map(|(t, body, intermediate)| {
+                let tags: [&[u8; 3]; 7] = [b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"MSG", b"CLO"];
+                let mut f = tags[t].to_vec();
+                f.push(if intermediate && t >= 4 { b'C' } else { b'F' });
+                f.extend(((8 + body.len()) as u32).to_le_bytes());
+                f.extend(body);
+                f
+            })
+    }
+    /// A FINS/TCP frame: a node-address exchange or a FINS frame of 12 to 600 bytes.
+    fn fins_msg() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0u32..4,
+            any::<u32>(),
+            prop::collection::vec(any::<u8>(), 12..600),
+        )
+            .prop_map(|(cmd, err, body)| {
+                let mut f = b"FINS".to_vec();
+                f.extend(((8 + body.len()) as u32).to_be_bytes());
+                f.extend(cmd.to_be_bytes());
+                f.extend(err.to_be_bytes());
+                f.extend(body);
+                f
+            })
+    }
+
+    /// A Fox message: string fields with any printable text, and blobs holding any byte
+    /// (newlines and the end marker included).
+    fn fox_msg() -> impl Strategy<Value = Vec<u8>> {
+        let field = prop_oneof![
+            ("[a-z.]{1,12}", "[ -~]{0,40}").prop_map(|(k, v)| format!("{k}=s:{v}\n").into_bytes()),
+            ("[a-z.]{1,12}", prop::collection::vec(any::<u8>(), 0..80)).prop_map(|(k, v)| {
+                let mut f = format!("{k}=b:{}[", v.len()).into_bytes();
+                f.extend(v);
+                f.extend(b"]\n");
+                f
+            }),
+        ];
+        (0i64..3, prop::collection::vec(field, 0..8)).prop_map(|(n, fields)| {
+            let mut f = format!("fox a {n} -1 fox hello\n{{\n").into_bytes();
+            for x in fields {
+                f.extend(x);
+            }
+            f.extend(b"};;\n");
+            f
+        })
+    }
+
     fn check(frame_len: FrameLen, msgs: &[Vec<u8>], cuts: &[usize]) {
         let stream: Vec<u8> = msgs.concat();
         assert_eq!(&reframe(frame_len, &stream, cuts), msgs);
@@ -204,6 +278,38 @@ mod framing_contract {
             cuts in prop::collection::vec(any::<usize>(), 0..12),
         ) {
             check(super::s7::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn bacnet_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(bacnet_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::bacnet::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn opcua_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(opcua_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::opcua::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn fins_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(fins_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::fins::frame_len, &msgs, &cuts);
+        }
+
+        #[test]
+        fn fox_frames_the_same_in_any_chunking(
+            msgs in prop::collection::vec(fox_msg(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            check(super::fox::frame_len, &msgs, &cuts);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Interop with an independent client: nmap's modbus-discover, enip-info (TCP and UDP)
-//! and s7-info against the demo plant on standard ports.
+//! and s7-info against the demo plant on standard ports; omron-info (TCP and UDP) and
+//! fox-info against the FINS and Fox models of `plants/ffd.toml`.
 //!
 //! Runs only against this test's own loopback addresses (127.78.0.x), always with `-n`
 //! (no DNS). Skips with a message when nmap is missing or the standard ports cannot be
@@ -223,4 +224,123 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// nmap's omron-info (FINS/TCP after the node-address handshake, and FINS/UDP) and
+/// fox-info against the FINS and Fox models of `plants/ffd.toml`, moved to this test's
+/// own addresses (127.218.0.x) on the standard ports 9600 and 1911.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nmap_omron_info_and_fox_info_read_the_fins_and_fox_models() {
+    if Command::new("nmap").arg("--version").output().is_err() {
+        skip_or_fail("nmap is not installed");
+        return;
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plants/ffd.toml");
+    let mut plant = otscout_sim::Plant::load(path).expect("ffd.toml loads");
+    for d in &mut plant.devices {
+        let o = d.address.octets();
+        d.address = std::net::Ipv4Addr::new(127, 218, o[2], o[3]);
+    }
+    let running = match otscout_sim::start(
+        plant,
+        StartOptions {
+            ports: PortOverride::AsConfigured,
+            ledger_sink: None,
+        },
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            skip_or_fail(&format!("cannot bind the standard ports: {e}"));
+            return;
+        }
+    };
+    let mut jobs: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "omron tcp",
+            vec![
+                "-sT",
+                "-p",
+                "9600",
+                "--script",
+                "omron-info",
+                "127.218.0.51",
+            ],
+        ),
+        (
+            "fox",
+            vec!["-sT", "-p", "1911", "--script", "fox-info", "127.218.0.53"],
+        ),
+    ];
+    if is_root() {
+        jobs.push((
+            "omron udp",
+            vec![
+                "-sU",
+                "-p",
+                "9600",
+                "--script",
+                "omron-info",
+                "127.218.0.51",
+                "127.218.0.52",
+            ],
+        ));
+    } else {
+        skip_or_fail("nmap -sU needs root; UDP omron-info not run");
+    }
+    for (what, args) in jobs {
+        let out = tokio::task::spawn_blocking(move || nmap(&args))
+            .await
+            .expect("nmap task");
+        let cp1l = [
+            "Response Code: Normal completion (0x0000)",
+            "Controller Model: CP1L-EL20DR-D",
+            "Controller Version: 01.00",
+            "Program Area Size: 10",
+            "IOM size: 23",
+            "No. DM Words: 10768",
+            "Timer/Counter: 8",
+            "Kind of Memory Card: No Memory Card",
+        ];
+        match what {
+            "omron tcp" => expect_all(&out, what, &cp1l),
+            // nmap reads the end code little-endian: 22 01 on the wire is its "0x2201"
+            // through 290.
+            "omron udp" => {
+                expect_all(&out, what, &cp1l);
+                expect_all(&out, what, &["The mode is wrong (executing) (0x2201)"]);
+            }
+            _ => expect_all(
+                &out,
+                what,
+                &[
+                    "fox.version: 1.0",
+                    "hostAddress: 192.168.2.15",
+                    "app.name: Station",
+                    "app.version: 3.5.41.1",
+                    "vm.name: J9",
+                    "os.name: QNX",
+                    "timeZone: Australia/Perth",
+                    "hostId: Qnx-NPM6-0000-1490-C30C",
+                    "brandId: vykon",
+                ],
+            ),
+        }
+    }
+    let functions: Vec<String> = running
+        .ledger()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Request { function, .. } => Some(function),
+            _ => None,
+        })
+        .collect();
+    for f in ["node_address", "controller_data_read", "fox fox hello"] {
+        assert!(
+            functions.iter().any(|x| x == f),
+            "the ledger shows nmap's {f}: {functions:?}"
+        );
+    }
+    running.shutdown().await;
 }

@@ -153,6 +153,8 @@ pub enum Framing {
     Modbus,
     Enip,
     Tpkt,
+    /// UA TCP: the u32 little-endian message size at bytes 4..8 covers the whole message.
+    Opcua,
 }
 
 /// Reads one frame; `None` on EOF, reset or timeout.
@@ -161,6 +163,7 @@ pub async fn read_frame(s: &mut TcpStream, f: Framing, wait: Duration) -> Option
         Framing::Modbus => (6, |h| 6 + usize::from(u16::from_be_bytes([h[4], h[5]]))),
         Framing::Enip => (24, |h| 24 + usize::from(u16::from_le_bytes([h[2], h[3]]))),
         Framing::Tpkt => (4, |h| usize::from(u16::from_be_bytes([h[2], h[3]]))),
+        Framing::Opcua => (8, |h| u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize),
     };
     let fut = async {
         let mut buf = vec![0u8; hlen];

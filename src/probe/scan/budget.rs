@@ -62,6 +62,9 @@ impl Session for Budgeted {
     fn take_findings(&mut self) -> Vec<Finding> {
         self.inner.take_findings()
     }
+    fn take_sub_findings(&mut self) -> Vec<(String, Finding)> {
+        self.inner.take_sub_findings()
+    }
     fn identity_so_far(&self) -> Option<Identity> {
         self.inner.identity_so_far()
     }

@@ -26,6 +26,34 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
                     }
                 }
             }
+            Identity::Opcua(u) => {
+                if let Some(m) = u
+                    .build_info
+                    .as_ref()
+                    .and_then(|b| b.manufacturer_name.as_deref())
+                {
+                    names.push(normalize::vendor_name(m));
+                }
+                if let Some(p) = u.build_info.as_ref().and_then(|b| b.product_name.clone()) {
+                    names.push(p);
+                }
+            }
+            Identity::Fins(f) => {
+                names.push("Omron".to_owned());
+                names.push(f.model.clone());
+            }
+            Identity::Fox(f) => {
+                names.extend(f.app_name.iter().map(|a| format!("Niagara {a}")));
+                names.extend(f.brand_id.clone());
+            }
+            Identity::ProfinetDcp(d) => {
+                names.extend(
+                    d.vendor_id
+                        .and_then(normalize::s7_manufacturer)
+                        .map(str::to_owned),
+                );
+                names.extend(d.vendor_value.clone());
+            }
             Identity::S7(s) => {
                 let vendor = s
                     .manufacturer_id
@@ -40,6 +68,13 @@ pub fn identity_names(identities: &[Identity]) -> Vec<String> {
                     names.push(f.to_owned());
                 }
                 names.extend(s.module_type.clone());
+            }
+            Identity::Bacnet(b) => {
+                if let Some(v) = b.vendor_id.and_then(crate::data::bacnet::vendor_name) {
+                    names.push(normalize::vendor_name(v));
+                }
+                names.extend(b.vendor_name.as_deref().map(normalize::vendor_name));
+                names.extend(b.model_name.clone());
             }
         }
     }

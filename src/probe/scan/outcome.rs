@@ -50,6 +50,17 @@ pub(super) fn probe_report(
                 f.raw.as_deref().map(hex::encode),
             )
         })
+        .chain(drive.sub_findings.iter().map(|(path, f)| Observation {
+            path: Some(path.clone()),
+            ..observation(
+                ctx,
+                ip,
+                f.fact.clone(),
+                f.request,
+                seen,
+                f.raw.as_deref().map(hex::encode),
+            )
+        }))
         .collect();
     let mut observations = observations;
     if let Some((request, at)) = service_evidence(transport, &drive) {
@@ -227,6 +238,7 @@ mod tests {
         let drive = DriveReport {
             end: DriveEnd::Done,
             findings: vec![],
+            sub_findings: vec![],
             sent: vec![],
             connections: 1,
             losses: vec![],

@@ -34,11 +34,11 @@ impl SessionFactory for BuiltinSessions {
     fn session(
         &self,
         protocol: Protocol,
-        _ip: IpAddr,
+        ip: IpAddr,
         port: u16,
         profile: &Profile,
     ) -> Option<Box<dyn Session>> {
-        spec_for(protocol)?.session(profile, port)
+        spec_for(protocol)?.session_for_host(profile, ip, port)
     }
 }
 

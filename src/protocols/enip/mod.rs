@@ -57,9 +57,14 @@ impl super::ProtocolSpec for Enip {
         Some(Box::new(session::EnipSession::new(cfg)))
     }
 
-    /// List Identity, and List Services when asked for.
+    /// List Identity, and List Services when asked for; with backplane enumeration (TCP),
+    /// at most Register Session, one read per slot and Unregister Session more.
     fn planned_requests(&self, profile: &Profile) -> u64 {
-        1 + u64::from(profile.enip.list_services)
+        let slots = session::EnipSessionConfig::from_profile(profile)
+            .backplane_slots
+            .len() as u64;
+        let backplane = if slots > 0 { slots + 2 } else { 0 };
+        1 + u64::from(profile.enip.list_services) + backplane
     }
 
     fn plan(&self, profile: &Profile) -> Option<ProbePlan> {

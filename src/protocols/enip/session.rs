@@ -26,6 +26,20 @@
 //! | TCP: a reply to something else (command or context mismatch) | `Fact::Suspicious`, then done |
 //! | UDP: a datagram that answers something else | ignored, kept in [`EnipSession::anomalies`] |
 //!
+//! # Backplane enumeration (opt-in, TCP only)
+//! When the configuration lists backplane slots and a List Identity item says device type
+//! 12 (communications adapter, Vol. 1 5-42.2), the session goes on, on the same
+//! connection: Register Session, one routed Get_Attributes_All per slot (each its own
+//! [`Step::Send`], so the driver paces it), then Unregister Session, which gets no reply
+//! (Vol. 2 2-4.5): the session waits one response timeout for the adapter to close, then
+//! finishes. Every reply must echo the request's sender context; Register's reply must
+//! give a non-zero session handle, and each slot's reply must carry that handle.
+//! | slot reply | finding |
+//! |---|---|
+//! | general status 0, an identity | `Fact::Identity` at path `cip:1/N` ([`EnipSession::take_sub_findings`]) |
+//! | any other general status (0x05 path destination unknown, 0x08 service not supported, 0x04 path segment error, 0x01 with a routing error) | `Fact::Negative` "empty or unreachable slot" on the adapter |
+//! | encapsulation status non-zero, a wrong session handle, undecodable | `Fact::Negative` / `Fact::Suspicious`, enumeration ends |
+//!
 //! List Services capability flags are kept on the session ([`EnipSession::services`]),
 //! not turned into facts: whether a port counts as an open service is the driver's call.
 
@@ -36,10 +50,12 @@ use super::settings::EnipTransport;
 use crate::inventory::{Fact, Identity, NoAnswerKind, Protocol};
 use crate::profile::Profile;
 use crate::protocols::enip::identity as enip_identity;
-use crate::protocols::enip::safe::{EnipList, EnipListCommand};
+use crate::protocols::enip::safe::{BackplaneRead, EnipList, EnipListCommand};
 use crate::protocols::session::{ConnectionLoss, Finding, Session, Step};
 use crate::safety::SafeRequest;
-use crate::wire::enip::{self, Command, EncapStatus, Frame, ItemType, ServiceItem};
+use crate::wire::enip::{
+    self, Body, CipIdentity, Command, EncapStatus, Frame, ItemType, ServiceItem,
+};
 use crate::wire::{Anomaly, Cursor};
 
 /// What one EtherNet/IP probe of one device does. Plain data, built by the scan driver.
@@ -57,6 +73,9 @@ pub struct EnipSessionConfig {
     /// The first 6 bytes of every sender context; the last 2 are the request's sequence
     /// number (little-endian), so a stale reply to an earlier request never matches.
     pub context_prefix: [u8; 6],
+    /// Backplane slots to read through an adapter, in order (empty: none; always empty
+    /// over UDP, which has no sessions).
+    pub backplane_slots: Vec<u8>,
 }
 
 impl EnipSessionConfig {
@@ -68,13 +87,29 @@ impl EnipSessionConfig {
             list_services: p.enip.list_services,
             response_timeout: Duration::from_millis(p.pacing.response_timeout_ms),
             context_prefix: *b"otscou",
+            backplane_slots: match p.enip.transport {
+                EnipTransport::Tcp => p.enip.slots().collect(),
+                EnipTransport::Udp => Vec::new(),
+            },
         }
     }
 }
 
+/// What the session sends next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    List(EnipListCommand),
+    Register,
+    Slot(u8),
+    Unregister,
+}
+
+/// CIP device type 12: communications adapter (Vol. 1 table 5-42.3).
+pub const COMMUNICATIONS_ADAPTER: u16 = 12;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InFlight {
-    request: EnipList,
+    request: Safe,
     deadline: Instant,
 }
 
@@ -83,7 +118,7 @@ struct InFlight {
 pub struct EnipSession {
     cfg: EnipSessionConfig,
     /// Requests still to send, in order.
-    queue: Vec<EnipListCommand>,
+    queue: Vec<Op>,
     in_flight: Option<InFlight>,
     sent: u16,
     /// TCP stream bytes not yet framed (bounded: at most one frame, see `on_tcp_bytes`).
@@ -91,14 +126,20 @@ pub struct EnipSession {
     findings: Vec<Finding>,
     anomalies: Vec<Anomaly>,
     services: Vec<ServiceItem>,
+    /// The handle of the registered encapsulation session (backplane enumeration).
+    session_handle: Option<u32>,
+    /// The backplane enumeration was queued (once per session).
+    backplane_queued: bool,
+    /// Identities of modules behind the adapter, with their route path (`cip:1/N`).
+    sub_findings: Vec<(String, Finding)>,
     done: bool,
 }
 
 impl EnipSession {
     pub fn new(cfg: EnipSessionConfig) -> Self {
-        let mut queue = vec![EnipListCommand::ListIdentity];
+        let mut queue = vec![Op::List(EnipListCommand::ListIdentity)];
         if cfg.list_services {
-            queue.push(EnipListCommand::ListServices);
+            queue.push(Op::List(EnipListCommand::ListServices));
         }
         queue.reverse();
         EnipSession {
@@ -110,8 +151,35 @@ impl EnipSession {
             findings: Vec::new(),
             anomalies: Vec::new(),
             services: Vec::new(),
+            session_handle: None,
+            backplane_queued: false,
+            sub_findings: Vec::new(),
             done: false,
         }
+    }
+
+    /// The module identities read through the backplane, each with its route path
+    /// (`cip:1/N`); the driver records them as sub-asset observations.
+    pub fn take_sub_findings(&mut self) -> Vec<(String, Finding)> {
+        std::mem::take(&mut self.sub_findings)
+    }
+
+    /// Queues Register, the slots and Unregister after whatever List* is still queued.
+    fn queue_backplane(&mut self) {
+        if self.backplane_queued || self.cfg.backplane_slots.is_empty() {
+            return;
+        }
+        self.backplane_queued = true;
+        // `queue` is popped from the end: the bottom is sent last.
+        let mut ops = vec![Op::Unregister];
+        ops.extend(self.cfg.backplane_slots.iter().rev().map(|&n| Op::Slot(n)));
+        ops.push(Op::Register);
+        self.queue.splice(0..0, ops);
+    }
+
+    /// Drops the queued backplane requests (a refused Register, a broken session).
+    fn abandon_backplane(&mut self) {
+        self.queue.retain(|op| matches!(op, Op::List(_)));
     }
 
     /// Odd things seen (ignored datagrams, decoder anomalies), for the driver's log.
@@ -124,31 +192,37 @@ impl EnipSession {
         &self.services
     }
 
-    fn kind(cmd: EnipListCommand) -> &'static str {
-        SafeRequest::Enip(Safe::List(EnipList {
-            command: cmd,
-            sender_context: [0; 8],
-        }))
-        .kind()
-    }
-
     fn next(&mut self, now: Instant) -> Step {
-        let Some(command) = self.queue.pop() else {
+        let Some(op) = self.queue.pop() else {
             return self.finish();
         };
         let mut sender_context = [0u8; 8];
         sender_context[..6].copy_from_slice(&self.cfg.context_prefix);
         sender_context[6..].copy_from_slice(&self.sent.to_le_bytes());
-        self.sent = self.sent.wrapping_add(1);
-        let request = EnipList {
-            command,
-            sender_context,
+        let request = match (op, self.session_handle) {
+            (Op::List(command), _) => Safe::List(EnipList {
+                command,
+                sender_context,
+            }),
+            (Op::Register, _) => Safe::RegisterSession { sender_context },
+            (Op::Slot(slot), Some(session_handle)) => Safe::Backplane(BackplaneRead {
+                session_handle,
+                sender_context,
+                slot,
+            }),
+            (Op::Unregister, Some(session_handle)) => Safe::UnregisterSession {
+                session_handle,
+                sender_context,
+            },
+            // No session: nothing routed or unregistered can be sent.
+            (Op::Slot(_) | Op::Unregister, None) => return self.next(now),
         };
+        self.sent = self.sent.wrapping_add(1);
         self.in_flight = Some(InFlight {
             request,
             deadline: now + self.cfg.response_timeout,
         });
-        Step::Send(SafeRequest::Enip(Safe::List(request)))
+        Step::Send(SafeRequest::Enip(request))
     }
 
     fn finish(&mut self) -> Step {
@@ -196,8 +270,116 @@ impl EnipSession {
 
     fn current_kind(&self) -> &'static str {
         self.in_flight
-            .map(|f| Self::kind(f.request.command))
+            .map(|f| f.request.kind())
             .unwrap_or("enip.list_identity")
+    }
+
+    /// The reply to a backplane request in flight (`raw` decoded as `frame`, its command
+    /// and sender context already matched).
+    fn on_backplane_reply(&mut self, now: Instant, frame: &Frame, raw: &[u8]) -> Step {
+        let Some(flight) = self.in_flight.take() else {
+            return Step::Wait;
+        };
+        let kind = flight.request.kind();
+        if frame.header.status != EncapStatus::Success {
+            let status = frame.header.status;
+            let fact = Fact::Negative {
+                protocol: Protocol::Enip,
+                port: self.cfg.port,
+                answer: format!(
+                    "{kind} refused with status {:#06x} {}",
+                    status.raw(),
+                    status.label().unwrap_or("")
+                )
+                .trim_end()
+                .to_string(),
+            };
+            self.push(fact, Some(raw.to_vec()), kind);
+            self.abandon_backplane();
+            return self.next(now);
+        }
+        match flight.request {
+            Safe::RegisterSession { .. } => {
+                let version_ok = matches!(
+                    frame.body,
+                    Body::RegisterSession {
+                        protocol_version: 1,
+                        ..
+                    }
+                );
+                if frame.header.session_handle == 0 || !version_ok {
+                    self.abandon_backplane();
+                    return self.suspicious(
+                        format!(
+                            "register session reply with session handle {:#010x} and body {:?}",
+                            frame.header.session_handle, frame.body
+                        ),
+                        raw,
+                        kind,
+                    );
+                }
+                self.session_handle = Some(frame.header.session_handle);
+            }
+            Safe::Backplane(b) => {
+                if frame.header.session_handle != b.session_handle {
+                    let what = format!(
+                        "slot {} reply with session handle {:#010x}, the session is {:#010x}",
+                        b.slot, frame.header.session_handle, b.session_handle
+                    );
+                    return self.suspicious(what, raw, kind);
+                }
+                let reply = match enip::cip_reply(frame) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => {
+                        let what = format!("slot {} reply without a cip reply", b.slot);
+                        return self.suspicious(what, raw, kind);
+                    }
+                    Err(e) => {
+                        let what = format!("slot {} reply does not decode: {e}", b.slot);
+                        return self.suspicious(what, raw, kind);
+                    }
+                };
+                // Success comes from the module (Get_Attributes_All reply, 0x81); a routing
+                // failure from the adapter (Unconnected Send reply, 0xD2), Vol. 1 3-5.5.2.
+                if reply.general_status != 0 || reply.service != 0x81 {
+                    let fact = Fact::Negative {
+                        protocol: Protocol::Enip,
+                        port: self.cfg.port,
+                        answer: format!(
+                            "cip:{}/{}: empty or unreachable slot (service {:#04x}, cip general status {:#04x}{})",
+                            super::safe::BACKPLANE_PORT,
+                            b.slot,
+                            reply.service,
+                            reply.general_status,
+                            cip_status_label(reply.general_status)
+                        ),
+                    };
+                    self.push(fact, Some(raw.to_vec()), kind);
+                    return self.next(now);
+                }
+                let mut anomalies = Vec::new();
+                match CipIdentity::decode(&mut Cursor::framed(&reply.data), &mut anomalies) {
+                    Ok(id) => {
+                        self.anomalies.extend(anomalies);
+                        let path = format!("cip:{}/{}", super::safe::BACKPLANE_PORT, b.slot);
+                        let finding = Finding {
+                            fact: Fact::Identity {
+                                identity: Identity::Enip(enip_identity::cip_identity(&id)),
+                            },
+                            raw: Some(raw.to_vec()),
+                            request: kind,
+                        };
+                        self.sub_findings.push((path, finding));
+                    }
+                    Err(e) => {
+                        let what = format!("slot {} identity does not decode: {e}", b.slot);
+                        return self.suspicious(what, raw, kind);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.next(now)
     }
 
     /// One whole frame (a TCP frame or a UDP datagram).
@@ -210,15 +392,20 @@ impl EnipSession {
             });
             return Step::Wait;
         };
-        let kind = Self::kind(flight.request.command);
+        let kind = flight.request.kind();
         let frame = match Frame::decode_exact(raw) {
             Ok(f) => f,
             Err(e) => return self.suspicious(format!("undecodable {kind} reply: {e}"), raw, kind),
         };
-        let expected = crate::protocols::enip::safe::command(flight.request.command);
-        if frame.header.command != expected
-            || frame.header.sender_context != flight.request.sender_context
-        {
+        let (expected, context) = match flight.request {
+            Safe::List(l) => (super::safe::command(l.command), l.sender_context),
+            Safe::RegisterSession { sender_context } => (Command::RegisterSession, sender_context),
+            Safe::Backplane(b) => (Command::SendRrData, b.sender_context),
+            Safe::UnregisterSession { sender_context, .. } => {
+                (Command::UnregisterSession, sender_context)
+            }
+        };
+        if frame.header.command != expected || frame.header.sender_context != context {
             let what = format!(
                 "reply with command {:#06x} and sender context {} does not answer {kind}",
                 frame.header.command.raw(),
@@ -234,6 +421,9 @@ impl EnipSession {
             return self.suspicious(what, raw, kind);
         }
         self.anomalies.extend(frame.anomalies.iter().cloned());
+        if !matches!(flight.request, Safe::List(_)) {
+            return self.on_backplane_reply(now, &frame, raw);
+        }
         self.in_flight = None;
         if frame.header.status != EncapStatus::Success {
             let status = frame.header.status;
@@ -253,6 +443,9 @@ impl EnipSession {
             Command::ListIdentity => match enip_identity::list_identity_reply(&frame) {
                 Ok((ids, anomalies)) if !ids.is_empty() => {
                     self.anomalies.extend(anomalies);
+                    if ids.iter().any(|i| i.device_type == COMMUNICATIONS_ADAPTER) {
+                        self.queue_backplane();
+                    }
                     for id in ids {
                         let fact = Fact::Identity {
                             identity: Identity::Enip(id),
@@ -326,8 +519,13 @@ impl Session for EnipSession {
             return Step::Done;
         }
         match self.in_flight {
+            // Unregister Session gets no reply (Vol. 2 2-4.5): its wait is over.
+            Some(InFlight {
+                request: Safe::UnregisterSession { .. },
+                deadline,
+            }) if now >= deadline => self.finish(),
             Some(f) if now >= f.deadline => {
-                let kind = Self::kind(f.request.command);
+                let kind = f.request.kind();
                 let fact = Fact::NoAnswer {
                     protocol: Protocol::Enip,
                     port: self.cfg.port,
@@ -344,6 +542,17 @@ impl Session for EnipSession {
     fn on_connection_lost(&mut self, _now: Instant, why: ConnectionLoss) -> Step {
         if self.done {
             return Step::Done;
+        }
+        if matches!(
+            self.in_flight,
+            Some(InFlight {
+                request: Safe::UnregisterSession { .. },
+                ..
+            })
+        ) && why == ConnectionLoss::Closed
+        {
+            // The adapter closes after Unregister Session: the expected end.
+            return self.finish();
         }
         let outcome = match why {
             ConnectionLoss::Refused => NoAnswerKind::Refused,
@@ -369,6 +578,22 @@ impl Session for EnipSession {
     fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.findings)
     }
+
+    fn take_sub_findings(&mut self) -> Vec<(String, Finding)> {
+        EnipSession::take_sub_findings(self)
+    }
+}
+
+/// A short name for the CIP general statuses a routed read meets (Vol. 1 appendix B).
+fn cip_status_label(status: u8) -> &'static str {
+    match status {
+        0x01 => " connection failure",
+        0x04 => " path segment error",
+        0x05 => " path destination unknown",
+        0x08 => " service not supported",
+        0x16 => " object does not exist",
+        _ => "",
+    }
 }
 
 #[cfg(test)]
@@ -388,6 +613,7 @@ mod tests {
             list_services,
             response_timeout: Duration::from_millis(1500),
             context_prefix: *b"otscou",
+            backplane_slots: Vec::new(),
         }
     }
 
@@ -470,7 +696,11 @@ mod tests {
         let mut s = EnipSession::new(cfg(EnipTransport::Tcp, true));
         let r1 = sent(s.on_connected(t0));
         let _ = s.on_bytes(t0, &enbt_reply(r1.sender_context));
-        let Some(InFlight { request: r2, .. }) = s.in_flight else {
+        let Some(InFlight {
+            request: Safe::List(r2),
+            ..
+        }) = s.in_flight
+        else {
             panic!("list services not sent");
         };
         let mut no = h("0400 0000 00000000 01000000 0000000000000000 00000000");
@@ -619,5 +849,210 @@ mod tests {
             assert_eq!(step, Step::Done);
             assert_eq!(shown(&on_conn), shown(&plan.connections[0].requests));
         }
+    }
+
+    fn any_send(step: Step) -> Safe {
+        match step {
+            Step::Send(SafeRequest::Enip(r)) => r,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
+    fn frame_bytes(f: Frame) -> Vec<u8> {
+        let mut b = Vec::new();
+        f.encode(&mut b);
+        b
+    }
+
+    fn reply_header(command: Command, handle: u32, ctx: [u8; 8]) -> enip::Header {
+        enip::Header {
+            command,
+            length: 0,
+            session_handle: handle,
+            status: EncapStatus::Success,
+            sender_context: ctx,
+            options: 0,
+        }
+    }
+
+    /// A SendRRData reply carrying `cip` in an unconnected data item.
+    fn rr_reply(handle: u32, ctx: [u8; 8], cip: Vec<u8>) -> Vec<u8> {
+        frame_bytes(Frame::new(
+            reply_header(Command::SendRrData, handle, ctx),
+            Body::SendData(enip::SendData {
+                interface_handle: 0,
+                timeout: 0,
+                cpf: enip::Cpf {
+                    items: vec![
+                        enip::CpfItem {
+                            type_id: ItemType::NullAddress,
+                            data: vec![],
+                        },
+                        enip::CpfItem {
+                            type_id: ItemType::UnconnectedData,
+                            data: cip,
+                        },
+                    ],
+                },
+            }),
+        ))
+    }
+
+    fn module_identity(name: &str) -> Vec<u8> {
+        let mut cip = vec![0x81, 0, 0, 0];
+        CipIdentity {
+            vendor_id: 1,
+            device_type: 14,
+            product_code: 54,
+            revision: [20, 11],
+            status: 0x3160,
+            serial: 0x00c0_ffee,
+            product_name: name.as_bytes().to_vec(),
+            extra: vec![],
+        }
+        .encode(&mut cip);
+        cip
+    }
+
+    fn backplane_cfg(slots: Vec<u8>) -> EnipSessionConfig {
+        EnipSessionConfig {
+            backplane_slots: slots,
+            ..cfg(EnipTransport::Tcp, false)
+        }
+    }
+
+    #[test]
+    fn an_adapter_gets_register_one_read_per_slot_and_unregister() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(backplane_cfg(vec![0, 1, 2]));
+        let r = sent(s.on_connected(t0));
+        // enip_test.pcap's 1756-ENBT/A: device type 12.
+        let Safe::RegisterSession { sender_context } =
+            any_send(s.on_bytes(t0, &enbt_reply(r.sender_context)))
+        else {
+            panic!("no register session");
+        };
+        let reg = frame_bytes(Frame::new(
+            reply_header(Command::RegisterSession, 0x0102_0304, sender_context),
+            Body::RegisterSession {
+                protocol_version: 1,
+                options: 0,
+            },
+        ));
+        let Safe::Backplane(b0) = any_send(s.on_bytes(t0, &reg)) else {
+            panic!("no slot 0 read");
+        };
+        assert_eq!((b0.slot, b0.session_handle), (0, 0x0102_0304));
+        let step = s.on_bytes(
+            t0,
+            &rr_reply(
+                0x0102_0304,
+                b0.sender_context,
+                module_identity("1756-L61/B"),
+            ),
+        );
+        let Safe::Backplane(b1) = any_send(step) else {
+            panic!("no slot 1 read");
+        };
+        assert_eq!(b1.slot, 1);
+        // Slot 1 is empty: Unconnected Send reply, general status 0x05.
+        let empty = rr_reply(0x0102_0304, b1.sender_context, vec![0xd2, 0, 0x05, 0]);
+        let Safe::Backplane(b2) = any_send(s.on_bytes(t0, &empty)) else {
+            panic!("no slot 2 read");
+        };
+        assert_eq!(b2.slot, 2);
+        let svc = rr_reply(0x0102_0304, b2.sender_context, vec![0x81, 0, 0x08, 0]);
+        let Safe::UnregisterSession { session_handle, .. } = any_send(s.on_bytes(t0, &svc)) else {
+            panic!("no unregister");
+        };
+        assert_eq!(session_handle, 0x0102_0304);
+        // No reply to Unregister: the wait ends quietly at the timeout.
+        let end = s.poll_timeout().unwrap();
+        assert_eq!(s.on_timeout(end), Step::Done);
+        let subs = s.take_sub_findings();
+        assert_eq!(subs.len(), 1);
+        assert_eq!(subs[0].0, "cip:1/0");
+        assert_eq!(subs[0].1.request, "enip.backplane_identity");
+        let Fact::Identity {
+            identity: Identity::Enip(id),
+        } = &subs[0].1.fact
+        else {
+            panic!("not an identity");
+        };
+        assert_eq!(id.product_name, "1756-L61/B");
+        let f = s.take_findings();
+        // The adapter's identity and two empty-slot findings; no error, no no-answer.
+        assert_eq!(f.len(), 3, "{f:?}");
+        let answers: Vec<String> = f
+            .iter()
+            .filter_map(|x| match &x.fact {
+                Fact::Negative { answer, .. } => Some(answer.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            answers[0].starts_with("cip:1/1: empty or unreachable slot"),
+            "{answers:?}"
+        );
+        assert!(answers[0].contains("path destination unknown"));
+        assert!(answers[1].contains("service not supported"));
+    }
+
+    #[test]
+    fn a_device_that_is_not_an_adapter_gets_no_session() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(backplane_cfg(vec![0, 1]));
+        let r = sent(s.on_connected(t0));
+        let mut reply = enbt_reply(r.sender_context);
+        // Device type 14 (programmable logic controller) at item offset 6+16+2.
+        reply[24 + 6 + 2 + 16 + 2] = 14;
+        assert_eq!(s.on_bytes(t0, &reply), Step::Done);
+        assert!(s.take_sub_findings().is_empty());
+    }
+
+    #[test]
+    fn a_slot_reply_on_another_session_or_context_ends_the_enumeration() {
+        let t0 = Instant::now();
+        let mut s = EnipSession::new(backplane_cfg(vec![3]));
+        let r = sent(s.on_connected(t0));
+        let Safe::RegisterSession { sender_context } =
+            any_send(s.on_bytes(t0, &enbt_reply(r.sender_context)))
+        else {
+            panic!("no register session");
+        };
+        let reg = frame_bytes(Frame::new(
+            reply_header(Command::RegisterSession, 7, sender_context),
+            Body::RegisterSession {
+                protocol_version: 1,
+                options: 0,
+            },
+        ));
+        let Safe::Backplane(b) = any_send(s.on_bytes(t0, &reg)) else {
+            panic!("no slot read");
+        };
+        let wrong = rr_reply(8, b.sender_context, module_identity("x"));
+        assert_eq!(s.on_bytes(t0, &wrong), Step::Done);
+        assert!(s.take_sub_findings().is_empty());
+        let f = s.take_findings();
+        assert!(
+            matches!(&f.last().unwrap().fact, Fact::Suspicious { reason, .. } if reason.contains("session handle"))
+        );
+
+        // A register reply with handle 0 is refused before any slot is read.
+        let mut s = EnipSession::new(backplane_cfg(vec![3]));
+        let r = sent(s.on_connected(t0));
+        let Safe::RegisterSession { sender_context } =
+            any_send(s.on_bytes(t0, &enbt_reply(r.sender_context)))
+        else {
+            panic!("no register session");
+        };
+        let reg0 = frame_bytes(Frame::new(
+            reply_header(Command::RegisterSession, 0, sender_context),
+            Body::RegisterSession {
+                protocol_version: 1,
+                options: 0,
+            },
+        ));
+        assert_eq!(s.on_bytes(t0, &reg0), Step::Done);
     }
 }
