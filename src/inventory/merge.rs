@@ -27,12 +27,12 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::identity_fields;
+use super::identity_facts::IdentityFact;
 use super::normalize;
-use super::observation::{EnipIdentity, ModbusIdentity, Observation, S7Identity, operation_name};
 use super::observation::{
     Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
 };
+use super::observation::{Observation, operation_name};
 use super::oui;
 use super::scan::{ScanMeta, ScanResult};
 
@@ -1042,33 +1042,28 @@ fn fold(b: &mut Builder, o: &Observation) {
     match &o.fact {
         Fact::Identity { identity } => {
             b.protocols.insert(identity.protocol());
-            match identity {
-                Identity::Modbus(id) => fold_modbus(b, id, &src),
-                Identity::Enip(id) => fold_enip(b, id, &src),
-                Identity::S7(id) => fold_s7(b, id, &src),
-                Identity::Bacnet(id) => fold_bacnet(b, id, &src),
-                Identity::Opcua(id) => fold_opcua(b, id, o.seen, &src),
-                Identity::Fins(id) => fold_fields(
-                    b,
-                    "fins controller data",
-                    identity_fields::fins_asset_fields(id),
-                    identity_fields::fins_attributes(id),
-                    &src,
-                ),
-                Identity::Fox(id) => fold_fields(
-                    b,
-                    "fox station hello",
-                    identity_fields::fox_asset_fields(id),
-                    identity_fields::fox_attributes(id),
-                    &src,
-                ),
-                Identity::ProfinetDcp(id) => fold_fields(
-                    b,
-                    "profinet dcp",
-                    identity_fields::dcp_asset_fields(id),
-                    identity_fields::dcp_attributes(id),
-                    &src,
-                ),
+            for fact in identity.facts(o.seen) {
+                match fact {
+                    IdentityFact::Field {
+                        field,
+                        value,
+                        detail,
+                    } => b.field(field, &value, &src(detail)),
+                    IdentityFact::ModelFallback { value, detail } => {
+                        let value = value.trim();
+                        if !value.is_empty() {
+                            b.model_fallback.push(Candidate {
+                                value: value.to_owned(),
+                                source: src(detail),
+                            });
+                        }
+                    }
+                    IdentityFact::Attribute {
+                        name,
+                        value,
+                        detail,
+                    } => b.attribute(&name, &value, &src(detail)),
+                }
             }
         }
         Fact::Service {
@@ -1195,122 +1190,6 @@ fn fold(b: &mut Builder, o: &Observation) {
     }
 }
 
-/// Folds an identity given as asset fields and attributes (the protocols of issue 17:
-/// [`super::identity_fields`]); firmware and vendor names go through normalisation as
-/// every other source's do.
-fn fold_fields(
-    b: &mut Builder,
-    via: &str,
-    fields: Vec<(AssetField, String, &'static str)>,
-    attributes: Vec<(String, String)>,
-    src: &dyn Fn(String) -> Source,
-) {
-    for (field, value, attr) in fields {
-        let value = match field {
-            AssetField::Manufacturer => normalize::vendor_name(&value),
-            AssetField::Firmware => normalize::firmware(&value),
-            AssetField::Mac => normalize::mac(&value).unwrap_or(value),
-            _ => value,
-        };
-        b.field(field, &value, &src(format!("{via} {attr}")));
-    }
-    for (name, value) in attributes {
-        b.attribute(&name, &value, &src(format!("{via} {name}")));
-    }
-}
-
-/// One line naming a BACnet device (a routed one is summarised on the router's asset).
-fn bacnet_summary(b: &super::observation::BacnetIdentity) -> String {
-    let mut parts = vec![match b.instance {
-        Some(i) => format!("bacnet device {i}"),
-        None => "bacnet device".to_owned(),
-    }];
-    if let Some(r) = &b.route {
-        parts.push(format!("network {} mac {}", r.network, r.mac));
-    }
-    for v in [
-        &b.vendor_name,
-        &b.model_name,
-        &b.object_name,
-        &b.firmware_revision,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !v.trim().is_empty() {
-            parts.push(v.trim().to_owned());
-        }
-    }
-    if let Some(v) = b.vendor_id {
-        parts.push(format!("vendor id {v}"));
-    }
-    parts.join(", ")
-}
-
-/// BACnet: the vendor (the device's vendor-name, else ASHRAE's name for its vendor id),
-/// model and firmware as fields; instance, object name and the rest as attributes. A
-/// device behind a router (SNET/SADR) is never the router's own identity: it is kept as an
-/// attribute naming its network and MAC.
-fn fold_bacnet(
-    b: &mut Builder,
-    id: &super::observation::BacnetIdentity,
-    src: &dyn Fn(String) -> Source,
-) {
-    if let Some(r) = &id.route {
-        b.attribute(
-            &format!("behind.bacnet network {} mac {}", r.network, r.mac),
-            &bacnet_summary(id),
-            &src("bacnet identity read through a router".into()),
-        );
-        return;
-    }
-    let s = |attr: &str| src(format!("bacnet device {attr}"));
-    let registered = id.vendor_id.and_then(crate::data::bacnet::vendor_name);
-    let vendor = id
-        .vendor_name
-        .as_deref()
-        .filter(|v| !v.trim().is_empty())
-        .map(normalize::vendor_name)
-        .or_else(|| registered.map(normalize::vendor_name))
-        .or_else(|| id.vendor_id.map(|v| format!("BACnet vendor {v}")));
-    if let Some(v) = vendor {
-        b.field(
-            AssetField::Manufacturer,
-            &v,
-            &s("vendor-name / vendor-identifier"),
-        );
-    }
-    if let Some(m) = &id.model_name {
-        b.field(AssetField::Model, m, &s("model-name"));
-    }
-    if let Some(f) = &id.firmware_revision {
-        b.field(AssetField::Firmware, f, &s("firmware-revision"));
-    }
-    let attrs = [
-        ("bacnet.device_instance", id.instance.map(|v| v.to_string())),
-        ("bacnet.vendor_id", id.vendor_id.map(|v| v.to_string())),
-        ("bacnet.vendor", registered.map(str::to_owned)),
-        ("bacnet.object_name", id.object_name.clone()),
-        (
-            "bacnet.application_software_version",
-            id.application_software_version.clone(),
-        ),
-        ("bacnet.description", id.description.clone()),
-        ("bacnet.location", id.location.clone()),
-        ("bacnet.max_apdu", id.max_apdu.map(|v| v.to_string())),
-        (
-            "bacnet.segmentation",
-            id.segmentation
-                .map(|v| crate::wire::bacnet::segmentation_name(v).to_owned()),
-        ),
-    ];
-    for (name, value) in attrs {
-        if let Some(v) = value {
-            b.attribute(name, &v, &s(name.trim_start_matches("bacnet.")));
-        }
-    }
-}
-
 fn mac_basis(b: MacBasis) -> &'static str {
     match b {
         MacBasis::EthernetLocal => "ethernet source, local link",
@@ -1318,271 +1197,6 @@ fn mac_basis(b: MacBasis) -> &'static str {
         MacBasis::Arp => "arp",
         MacBasis::Declared => "declared",
         MacBasis::Reported => "reported by the device",
-    }
-}
-
-fn fold_modbus(b: &mut Builder, id: &ModbusIdentity, src: &dyn Fn(String) -> Source) {
-    let unit = id.unit_id;
-    let obj = |n: u8, name: &str| src(format!("modbus unit {unit} object 0x{n:02x} {name}"));
-    if let Some(v) = id.objects.get(&0) {
-        b.field(
-            AssetField::Manufacturer,
-            &normalize::vendor_name(v),
-            &obj(0, "VendorName"),
-        );
-    }
-    if let Some(v) = id.objects.get(&1) {
-        b.field(AssetField::ProductCode, v, &obj(1, "ProductCode"));
-    }
-    // ModelName when the device has one, else (only if nothing better turns up) its
-    // ProductCode.
-    match (id.objects.get(&5), id.objects.get(&1)) {
-        (Some(m), _) if !m.trim().is_empty() => b.field(AssetField::Model, m, &obj(5, "ModelName")),
-        (_, Some(p)) if !p.trim().is_empty() => b.model_fallback.push(Candidate {
-            value: p.trim().to_owned(),
-            source: obj(1, "ProductCode"),
-        }),
-        _ => {}
-    }
-    if let Some(v) = id.objects.get(&2) {
-        b.field(
-            AssetField::Firmware,
-            &normalize::firmware(v),
-            &obj(2, "MajorMinorRevision"),
-        );
-    }
-    if let Some(v) = id.objects.get(&4) {
-        b.field(AssetField::ProductName, v, &obj(4, "ProductName"));
-    }
-    if let Some(v) = id.objects.get(&6) {
-        b.attribute("user_application_name", v, &obj(6, "UserApplicationName"));
-    }
-    if let Some(v) = id.objects.get(&3) {
-        b.attribute("vendor_url", v, &obj(3, "VendorUrl"));
-    }
-}
-
-fn fold_enip(b: &mut Builder, id: &EnipIdentity, src: &dyn Fn(String) -> Source) {
-    let via = match id.source {
-        super::observation::EnipIdentitySource::ListIdentity => "enip list identity",
-        super::observation::EnipIdentitySource::CipGetAttributesAll => "cip identity object",
-    };
-    let s = |attr: &str| src(format!("{via} {attr}"));
-    // Through the same canonical spelling as other sources: ODVA says "Schneider
-    // Automation, Inc." where a Modbus VendorName says "Schneider Electric".
-    let vendor = normalize::odva_vendor(id.vendor_id).map_or_else(
-        || format!("ODVA vendor {}", id.vendor_id),
-        normalize::vendor_name,
-    );
-    b.field(
-        AssetField::Manufacturer,
-        &vendor,
-        &s(&format!("vendor_id {}", id.vendor_id)),
-    );
-    let dt = normalize::odva_device_type(id.device_type).map_or_else(
-        || format!("CIP device type {}", id.device_type),
-        str::to_owned,
-    );
-    b.field(
-        AssetField::DeviceType,
-        &dt,
-        &s(&format!("device_type {}", id.device_type)),
-    );
-    b.field(AssetField::Model, &id.product_name, &s("product_name"));
-    b.field(
-        AssetField::ProductName,
-        &id.product_name,
-        &s("product_name"),
-    );
-    b.field(
-        AssetField::ProductCode,
-        &id.product_code.to_string(),
-        &s("product_code"),
-    );
-    b.field(
-        AssetField::Firmware,
-        &format!("{}.{}", id.revision_major, id.revision_minor),
-        &s("revision"),
-    );
-    b.field(
-        AssetField::Serial,
-        &format!("0x{:08x}", id.serial),
-        &s("serial_number"),
-    );
-}
-
-/// An OPC UA server: BuildInfo (opt-in) names the manufacturer, product and software
-/// version; otherwise the application name is the product. The application URI, the
-/// endpoints' security and the findings (at the time the identity was seen) are kept as
-/// `opcua.*` attributes.
-fn fold_opcua(
-    b: &mut Builder,
-    id: &super::OpcuaIdentity,
-    seen: Option<DateTime<Utc>>,
-    src: &dyn Fn(String) -> Source,
-) {
-    let s = |what: &str| src(format!("opc ua {what}"));
-    let bi = id.build_info.as_ref();
-    if let Some(m) = bi.and_then(|b| b.manufacturer_name.as_deref()) {
-        b.field(
-            AssetField::Manufacturer,
-            &normalize::vendor_name(m),
-            &s("build info manufacturer name"),
-        );
-    }
-    match bi.and_then(|b| b.product_name.as_deref()) {
-        Some(p) => {
-            b.field(AssetField::ProductName, p, &s("build info product name"));
-            b.field(AssetField::Model, p, &s("build info product name"));
-        }
-        None => {
-            if let Some(n) = &id.application_name {
-                b.field(AssetField::ProductName, n, &s("application name"));
-            }
-        }
-    }
-    if let Some(v) = bi.and_then(|b| b.software_version.as_deref()) {
-        b.field(
-            AssetField::Firmware,
-            &normalize::firmware(v),
-            &s("build info software version"),
-        );
-    }
-    let dt = if id.application_type == "discovery_server" {
-        "OPC UA discovery server"
-    } else {
-        "OPC UA server"
-    };
-    b.field(AssetField::DeviceType, dt, &s("application type"));
-    if let Some(u) = &id.application_uri {
-        b.attribute("opcua.application_uri", u, &s("application uri"));
-    }
-    if let Some(u) = &id.product_uri {
-        b.attribute("opcua.product_uri", u, &s("product uri"));
-    }
-    let eps: Vec<String> = id
-        .endpoints
-        .iter()
-        .map(|e| {
-            format!(
-                "{}/{} [{}]",
-                e.security_mode,
-                e.security_policy,
-                e.user_tokens.join(",")
-            )
-        })
-        .collect();
-    if !eps.is_empty() {
-        b.attribute("opcua.endpoints", &eps.join("; "), &s("get endpoints"));
-    }
-    if let Some(c) = &id.certificate {
-        b.attribute(
-            "opcua.certificate.subject",
-            &c.subject,
-            &s("server certificate"),
-        );
-        b.attribute(
-            "opcua.certificate.sha256",
-            &c.sha256,
-            &s("server certificate"),
-        );
-        b.attribute(
-            "opcua.certificate.not_after",
-            &c.not_after.to_rfc3339(),
-            &s("server certificate"),
-        );
-    }
-    // Findings at the time the identity was seen (a certificate valid then may have
-    // expired since; the report's date says which).
-    if let Some(at) = seen {
-        for f in id.findings(at) {
-            let (name, detail) = match &f {
-                super::OpcuaFinding::SecurityModeNone { endpoint } => {
-                    ("security_mode_none", endpoint.clone())
-                }
-                super::OpcuaFinding::AnonymousOnUnsecured { endpoint } => {
-                    ("anonymous_on_unsecured", endpoint.clone())
-                }
-                super::OpcuaFinding::DeprecatedPolicy { endpoint, policy } => {
-                    ("deprecated_policy", format!("{policy} at {endpoint}"))
-                }
-                super::OpcuaFinding::CertificateExpired { not_after } => {
-                    ("certificate_expired", not_after.to_rfc3339())
-                }
-                super::OpcuaFinding::CertificateNotYetValid { not_before } => {
-                    ("certificate_not_yet_valid", not_before.to_rfc3339())
-                }
-                super::OpcuaFinding::CertificateSelfSigned { subject } => {
-                    ("certificate_self_signed", subject.clone())
-                }
-            };
-            b.attribute(
-                &format!("opcua.finding.{name}"),
-                &detail,
-                &s("security finding"),
-            );
-        }
-    }
-}
-
-fn fold_s7(b: &mut Builder, id: &S7Identity, src: &dyn Fn(String) -> Source) {
-    let s11 = |idx: u16, what: &str| src(format!("s7 szl 0x0011 index 0x{idx:04x} {what}"));
-    let s1c = |idx: u16, what: &str| src(format!("s7 szl 0x001c index 0x{idx:04x} {what}"));
-    if let Some(m) = id.manufacturer_id {
-        let name = normalize::s7_manufacturer(m)
-            .map_or_else(|| format!("PROFINET manufacturer 0x{m:04x}"), str::to_owned);
-        b.field(AssetField::Manufacturer, &name, &s1c(9, "manufacturer id"));
-    }
-    if let Some(o) = &id.order_number {
-        b.field(AssetField::Model, o, &s11(1, "order number"));
-        if let Some(f) = normalize::siemens_family(o) {
-            b.field(AssetField::Family, f, &s11(1, "order number"));
-        }
-    }
-    if let Some(v) = &id.firmware {
-        b.field(
-            AssetField::Firmware,
-            &normalize::firmware(v),
-            &s11(7, "firmware"),
-        );
-    }
-    if let Some(v) = &id.module_type {
-        b.field(AssetField::ProductName, v, &s1c(7, "module type"));
-    }
-    if let Some(v) = &id.serial {
-        b.field(AssetField::Serial, v, &s1c(5, "serial"));
-    }
-    if let Some(v) = &id.as_name {
-        b.field(AssetField::Hostname, v, &s1c(1, "AS name"));
-    }
-    if let Some(v) = &id.location {
-        b.field(AssetField::Location, v, &s1c(0x0b, "location"));
-    }
-    if id.manufacturer_id.is_some() || id.order_number.is_some() {
-        b.field(
-            AssetField::DeviceType,
-            "PLC",
-            &s11(1, "SZL 0x0011 answered"),
-        );
-    }
-    let attrs: [(&str, &Option<String>, u16, u16); 6] = [
-        ("module_name", &id.module_name, 0x001c, 2),
-        ("plant_tag", &id.plant_tag, 0x001c, 3),
-        ("memory_card_serial", &id.memory_card_serial, 0x001c, 8),
-        ("boot_loader", &id.boot_loader, 0x0011, 0x81),
-        (
-            "hardware_order_number",
-            &id.hardware_order_number,
-            0x0011,
-            6,
-        ),
-        ("oem_id", &id.oem_id, 0x001c, 0x0a),
-    ];
-    for (name, v, szl, idx) in attrs {
-        if let Some(v) = v {
-            let s = src(format!("s7 szl 0x{szl:04x} index 0x{idx:04x} {name}"));
-            b.attribute(name, v, &s);
-        }
     }
 }
 

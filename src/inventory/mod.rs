@@ -1,7 +1,7 @@
 //! Observations, their provenance, and the merge into assets.
 
 pub mod advisory;
-pub mod identity_fields;
+pub mod identity_facts;
 pub mod merge;
 pub mod normalize;
 pub mod observation;
@@ -10,5 +10,6 @@ pub mod scan;
 pub mod tables;
 pub mod unanswered;
 
+pub use identity_facts::{Facts, IdentityFact, IdentityFacts};
 pub use merge::{Input, Inventory, merge};
 pub use observation::*;

@@ -11,6 +11,8 @@ use std::net::{IpAddr, SocketAddr};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::identity_facts::{Facts, IdentityFacts};
+
 /// The protocols otscout knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -267,6 +269,29 @@ impl Identity {
             Identity::Fins(_) => Protocol::Fins,
             Identity::Fox(_) => Protocol::Fox,
             Identity::ProfinetDcp(_) => Protocol::ProfinetDcp,
+        }
+    }
+
+    /// What the identity says about its asset, as merge folds it (seen at `seen`).
+    pub fn facts(&self, seen: Option<DateTime<Utc>>) -> Facts {
+        let mut out = Facts::default();
+        self.mapping().facts(seen, &mut out);
+        out
+    }
+
+    /// The protocol's own mapping of its identity (`protocols::<name>::identity`): the
+    /// one dispatch over this closed enum, so that nothing else in `inventory` needs to
+    /// know a protocol.
+    fn mapping(&self) -> &dyn IdentityFacts {
+        match self {
+            Identity::Modbus(id) => id,
+            Identity::Enip(id) => id,
+            Identity::S7(id) => id.as_ref(),
+            Identity::Bacnet(id) => id,
+            Identity::Opcua(id) => id.as_ref(),
+            Identity::Fins(id) => id,
+            Identity::Fox(id) => id.as_ref(),
+            Identity::ProfinetDcp(id) => id,
         }
     }
 }

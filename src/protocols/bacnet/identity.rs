@@ -9,7 +9,11 @@
 //! - an I-Am with instance 4194303 is a client advertising itself (the router in
 //!   `bacnet_services.pcap` frame 299), not a device instance.
 
+use chrono::{DateTime, Utc};
+
+use crate::inventory::merge::AssetField;
 pub use crate::inventory::{BacnetIdentity, BacnetRoute as Route};
+use crate::inventory::{Facts, IdentityFacts, normalize};
 use crate::wire::Anomaly;
 use crate::wire::bacnet::{IAm, NetAddr, Value, WILDCARD_INSTANCE, property, segmentation_name};
 
@@ -170,6 +174,96 @@ fn wrong_type(prop: u32, want: &str) -> Anomaly {
             "{} ({prop}) is not {want}",
             crate::wire::bacnet::property::name(prop)
         ),
+    }
+}
+
+/// One line naming a BACnet device (a routed one is summarised on the router's asset).
+fn summary(b: &BacnetIdentity) -> String {
+    let mut parts = vec![match b.instance {
+        Some(i) => format!("bacnet device {i}"),
+        None => "bacnet device".to_owned(),
+    }];
+    if let Some(r) = &b.route {
+        parts.push(format!("network {} mac {}", r.network, r.mac));
+    }
+    for v in [
+        &b.vendor_name,
+        &b.model_name,
+        &b.object_name,
+        &b.firmware_revision,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !v.trim().is_empty() {
+            parts.push(v.trim().to_owned());
+        }
+    }
+    if let Some(v) = b.vendor_id {
+        parts.push(format!("vendor id {v}"));
+    }
+    parts.join(", ")
+}
+
+/// The vendor (the device's vendor-name, else ASHRAE's name for its vendor id), model and
+/// firmware as fields; instance, object name and the rest as attributes. A device behind a
+/// router (SNET/SADR) is never the router's own identity: it is kept as an attribute
+/// naming its network and MAC.
+impl IdentityFacts for BacnetIdentity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, b: &mut Facts) {
+        let id = self;
+        if let Some(r) = &id.route {
+            b.attribute(
+                &format!("behind.bacnet network {} mac {}", r.network, r.mac),
+                &summary(id),
+                "bacnet identity read through a router".into(),
+            );
+            return;
+        }
+        let s = |attr: &str| format!("bacnet device {attr}");
+        let registered = id.vendor_id.and_then(crate::data::bacnet::vendor_name);
+        let vendor = id
+            .vendor_name
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .map(normalize::vendor_name)
+            .or_else(|| registered.map(normalize::vendor_name))
+            .or_else(|| id.vendor_id.map(|v| format!("BACnet vendor {v}")));
+        if let Some(v) = vendor {
+            b.field(
+                AssetField::Manufacturer,
+                &v,
+                s("vendor-name / vendor-identifier"),
+            );
+        }
+        if let Some(m) = &id.model_name {
+            b.field(AssetField::Model, m, s("model-name"));
+        }
+        if let Some(f) = &id.firmware_revision {
+            b.field(AssetField::Firmware, f, s("firmware-revision"));
+        }
+        let attrs = [
+            ("bacnet.device_instance", id.instance.map(|v| v.to_string())),
+            ("bacnet.vendor_id", id.vendor_id.map(|v| v.to_string())),
+            ("bacnet.vendor", registered.map(str::to_owned)),
+            ("bacnet.object_name", id.object_name.clone()),
+            (
+                "bacnet.application_software_version",
+                id.application_software_version.clone(),
+            ),
+            ("bacnet.description", id.description.clone()),
+            ("bacnet.location", id.location.clone()),
+            ("bacnet.max_apdu", id.max_apdu.map(|v| v.to_string())),
+            (
+                "bacnet.segmentation",
+                id.segmentation.map(|v| segmentation_name(v).to_owned()),
+            ),
+        ];
+        for (name, value) in attrs {
+            if let Some(v) = value {
+                b.attribute(name, &v, s(name.trim_start_matches("bacnet.")));
+            }
+        }
     }
 }
 

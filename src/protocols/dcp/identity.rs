@@ -21,10 +21,11 @@
 
 use crate::wire::dcp::{Identity, device_roles};
 
+use chrono::{DateTime, Utc};
+
 pub use crate::inventory::DcpIdentity;
-pub use crate::inventory::identity_fields::{
-    dcp_asset_fields as asset_fields, dcp_attributes as attributes,
-};
+use crate::inventory::merge::AssetField;
+use crate::inventory::{Facts, IdentityFacts, normalize};
 
 /// Lowercase colon-separated MAC.
 pub fn mac_str(m: [u8; 6]) -> String {
@@ -67,6 +68,57 @@ pub fn to_identity(src_mac: [u8; 6], id: &Identity) -> Option<DcpIdentity> {
         netmask: id.ip.map(|p| p.mask.to_string()),
         gateway: id.ip.map(|p| p.gateway.to_string()),
     })
+}
+
+/// The asset fields this identity sets, each with the block it comes from.
+pub fn asset_fields(id: &DcpIdentity) -> Vec<(AssetField, String, &'static str)> {
+    let mut out = vec![(AssetField::Mac, id.mac.clone(), "ethernet source")];
+    if let Some(v) = id.vendor_id {
+        // PROFINET vendor ids are PI's list, the same ids S7 uses (0x002a Siemens).
+        let name = normalize::s7_manufacturer(v)
+            .map_or_else(|| format!("PROFINET vendor {v:#06x}"), str::to_string);
+        out.push((AssetField::Manufacturer, name, "vendor id"));
+    }
+    if let Some(n) = &id.name_of_station {
+        out.push((AssetField::Hostname, n.clone(), "name of station"));
+    }
+    if let Some(v) = &id.vendor_value {
+        out.push((AssetField::ProductName, v.clone(), "device vendor value"));
+    }
+    if let (Some(v), Some(d)) = (id.vendor_id, id.device_id) {
+        out.push((
+            AssetField::ProductCode,
+            format!("{v:#06x}/{d:#06x}"),
+            "vendor id/device id",
+        ));
+    }
+    if !id.roles.is_empty() {
+        out.push((
+            AssetField::DeviceType,
+            format!("PROFINET {}", id.roles.join(", ")),
+            "device role",
+        ));
+    }
+    out
+}
+
+/// Attributes beyond the asset fields (`dcp.<name>`).
+pub fn attributes(id: &DcpIdentity) -> Vec<(String, String)> {
+    [
+        ("ip", &id.ip),
+        ("netmask", &id.netmask),
+        ("gateway", &id.gateway),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (format!("dcp.{k}"), v.clone())))
+    .collect()
+}
+
+/// The fields and attributes above, each source naming the DCP block it comes from.
+impl IdentityFacts for DcpIdentity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, out: &mut Facts) {
+        out.listed("profinet dcp", asset_fields(self), attributes(self));
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! EtherNet/IP and CIP codec types as inventory facts: List Identity items and the CIP
-//! Identity object as an [`EnipIdentity`].
+//! Identity object as an [`EnipIdentity`], and that identity as asset fields.
 
-use crate::inventory::{EnipIdentity, EnipIdentitySource};
+use chrono::{DateTime, Utc};
+
+use crate::inventory::merge::AssetField;
+use crate::inventory::{EnipIdentity, EnipIdentitySource, Facts, IdentityFacts, normalize};
 use crate::wire::enip::{CipIdentity, Frame, IdentityItem, identity_items};
 use crate::wire::{Anomaly, DecodeError};
 
@@ -62,4 +65,57 @@ pub fn describe(e: &EnipIdentity) -> String {
         e.revision_minor,
         e.serial
     )
+}
+
+/// Vendor (ODVA's name for the vendor id), device type, product name (also the model),
+/// product code, revision and serial, each named by the exchange it came from.
+impl IdentityFacts for EnipIdentity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, b: &mut Facts) {
+        let via = match self.source {
+            EnipIdentitySource::ListIdentity => "enip list identity",
+            EnipIdentitySource::CipGetAttributesAll => "cip identity object",
+        };
+        let s = |attr: &str| format!("{via} {attr}");
+        // Through the same canonical spelling as other sources: ODVA says "Schneider
+        // Automation, Inc." where a Modbus VendorName says "Schneider Electric".
+        let vendor = normalize::odva_vendor(self.vendor_id).map_or_else(
+            || format!("ODVA vendor {}", self.vendor_id),
+            normalize::vendor_name,
+        );
+        b.field(
+            AssetField::Manufacturer,
+            &vendor,
+            s(&format!("vendor_id {}", self.vendor_id)),
+        );
+        let dt = normalize::odva_device_type(self.device_type).map_or_else(
+            || format!("CIP device type {}", self.device_type),
+            str::to_owned,
+        );
+        b.field(
+            AssetField::DeviceType,
+            &dt,
+            s(&format!("device_type {}", self.device_type)),
+        );
+        b.field(AssetField::Model, &self.product_name, s("product_name"));
+        b.field(
+            AssetField::ProductName,
+            &self.product_name,
+            s("product_name"),
+        );
+        b.field(
+            AssetField::ProductCode,
+            &self.product_code.to_string(),
+            s("product_code"),
+        );
+        b.field(
+            AssetField::Firmware,
+            &format!("{}.{}", self.revision_major, self.revision_minor),
+            s("revision"),
+        );
+        b.field(
+            AssetField::Serial,
+            &format!("0x{:08x}", self.serial),
+            s("serial_number"),
+        );
+    }
 }

@@ -1,15 +1,15 @@
 //! A Controller Data Read answer as an identity, and that identity as asset fields.
 //!
-//! The inventory's `Identity` enum gets its `fins` variant with the registry work (issue
-//! 13); until then [`FinsIdentity`] is the payload it will carry (serde names already
-//! snake_case) and [`asset_fields`] / [`attributes`] are what merge will fold from it.
+//! [`FinsIdentity`] is the payload of the inventory's `Identity::Fins`; [`asset_fields`]
+//! and [`attributes`] are what merge folds from it (through [`IdentityFacts`]).
 
 use crate::wire::fins::{ControllerData, fixed_str};
 
+use chrono::{DateTime, Utc};
+
 pub use crate::inventory::FinsIdentity;
-pub use crate::inventory::identity_fields::{
-    fins_asset_fields as asset_fields, fins_attributes as attributes, fins_family as family,
-};
+use crate::inventory::merge::AssetField;
+use crate::inventory::{Facts, IdentityFacts};
 
 /// The memory card kind byte's name (W342 5-3-1).
 pub fn memory_card_kind(k: u8) -> String {
@@ -45,6 +45,80 @@ pub fn to_identity(d: &ControllerData, node: Option<u8>) -> Option<FinsIdentity>
         memory_card: a.map(|a| memory_card_kind(a.memory_card_kind)),
         memory_card_size: a.map(|a| a.memory_card_size),
     })
+}
+
+/// The model's series (`CP1L` of `CP1L-EL20DR-D`, `CJ2M` of `CJ2M-CPU33`): the part
+/// before the first hyphen, when there is one.
+pub fn family(model: &str) -> Option<String> {
+    let (series, rest) = model.split_once('-')?;
+    (!series.is_empty() && !rest.is_empty()).then(|| series.to_string())
+}
+
+/// The asset fields this identity sets, each with the attribute it comes from (for the
+/// field's provenance).
+///
+/// The manufacturer is Omron: FINS is Omron's protocol and the model field names an
+/// Omron controller; a third-party device answering 05 01 would still name its own model.
+pub fn asset_fields(id: &FinsIdentity) -> Vec<(AssetField, String, &'static str)> {
+    let mut out = vec![
+        (AssetField::Manufacturer, "Omron".to_string(), "protocol"),
+        (AssetField::Model, id.model.clone(), "controller model"),
+        (
+            AssetField::DeviceType,
+            "PLC".to_string(),
+            "controller data read",
+        ),
+    ];
+    if let Some(f) = family(&id.model) {
+        out.push((AssetField::Family, f, "controller model"));
+    }
+    if let Some(v) = &id.version {
+        out.push((AssetField::Firmware, v.clone(), "controller version"));
+    }
+    out
+}
+
+/// Attributes beyond the asset fields (`fins.<name>`), in a stable order.
+pub fn attributes(id: &FinsIdentity) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            out.push((format!("fins.{k}"), v));
+        }
+    };
+    put(
+        "versions",
+        (id.versions.len() > 1).then(|| id.versions.join(" ")),
+    );
+    put("node", id.node.map(|n| n.to_string()));
+    put(
+        "program_area_size",
+        id.program_area_size.map(|v| v.to_string()),
+    );
+    put("iom_size", id.iom_size.map(|v| v.to_string()));
+    put("dm_words", id.dm_words.map(|v| v.to_string()));
+    put(
+        "timer_counter_size",
+        id.timer_counter_size.map(|v| v.to_string()),
+    );
+    put(
+        "expansion_dm_size",
+        id.expansion_dm_size.map(|v| v.to_string()),
+    );
+    put("steps", id.steps.map(|v| v.to_string()));
+    put("memory_card", id.memory_card.clone());
+    put(
+        "memory_card_size",
+        id.memory_card_size.map(|v| v.to_string()),
+    );
+    out
+}
+
+/// The fields and attributes above, each source naming the controller data it comes from.
+impl IdentityFacts for FinsIdentity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, out: &mut Facts) {
+        out.listed("fins controller data", asset_fields(self), attributes(self));
+    }
 }
 
 #[cfg(test)]

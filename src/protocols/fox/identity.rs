@@ -4,14 +4,16 @@
 //! hello (`fox a 1 -1`) describes the workstation that sent it (captures/INDEX.md). The
 //! host address a station reports inside its hello is often private (the JACE in
 //! `fox_info.pcap` says 192.168.2.15 behind 106.68.88.119): it is an attribute, never
-//! the asset's address. The inventory `Identity` variant comes with phase 2.
+//! the asset's address. [`asset_fields`] and [`attributes`] are what merge folds from
+//! the identity (through [`IdentityFacts`]).
 
 use crate::wire::fox::Message;
 
+use chrono::{DateTime, Utc};
+
 pub use crate::inventory::FoxIdentity;
-pub use crate::inventory::identity_fields::{
-    fox_asset_fields as asset_fields, fox_attributes as attributes, fox_family as family,
-};
+use crate::inventory::merge::AssetField;
+use crate::inventory::{Facts, IdentityFacts};
 
 /// The identity in a station's hello; `None` for any other message, and for a hello that
 /// names nothing.
@@ -47,6 +49,77 @@ pub fn to_identity(m: &Message) -> Option<FoxIdentity> {
         ..id.clone()
     };
     (named != FoxIdentity::default()).then_some(id)
+}
+
+/// The Niagara generation from the application version: 3.x is Niagara AX, 4.x Niagara 4.
+pub fn family(app_version: &str) -> Option<&'static str> {
+    match app_version.split('.').next()? {
+        "3" => Some("Niagara AX"),
+        "4" => Some("Niagara 4"),
+        _ => None,
+    }
+}
+
+/// The asset fields this identity sets, each with the hello field it comes from.
+///
+/// The manufacturer is Tridium (the Niagara framework) only for Tridium's own brands
+/// (`vykon`, `tridium`); OEM brands (`distech`, `honeywell`, ...) stay attributes, as the
+/// brand names the reseller, not always the maker of the hardware.
+pub fn asset_fields(id: &FoxIdentity) -> Vec<(AssetField, String, &'static str)> {
+    let mut out = Vec::new();
+    if let Some(b) = &id.brand_id {
+        if matches!(b.to_ascii_lowercase().as_str(), "vykon" | "tridium") {
+            out.push((AssetField::Manufacturer, "Tridium".to_string(), "brandId"));
+        }
+    }
+    if let Some(a) = &id.app_name {
+        out.push((AssetField::ProductName, format!("Niagara {a}"), "app.name"));
+    }
+    if let Some(v) = &id.app_version {
+        out.push((AssetField::Firmware, v.clone(), "app.version"));
+        if let Some(f) = family(v) {
+            out.push((AssetField::Family, f.to_string(), "app.version"));
+        }
+    }
+    match (&id.os_name, &id.os_version) {
+        (Some(n), Some(v)) => out.push((AssetField::Os, format!("{n} {v}"), "os.name")),
+        (Some(n), None) => out.push((AssetField::Os, n.clone(), "os.name")),
+        _ => {}
+    }
+    // A host name that is an address names nothing (nmap's fox-info skips it too).
+    if let Some(h) = &id.host_name {
+        if h.parse::<std::net::IpAddr>().is_err() {
+            out.push((AssetField::Hostname, h.clone(), "hostName"));
+        }
+    }
+    out
+}
+
+/// Attributes beyond the asset fields (`fox.<name>`), in a stable order.
+pub fn attributes(id: &FoxIdentity) -> Vec<(String, String)> {
+    let pairs = [
+        ("station_name", &id.station_name),
+        ("fox_version", &id.fox_version),
+        ("host_address", &id.host_address),
+        ("host_id", &id.host_id),
+        ("brand_id", &id.brand_id),
+        ("vm", &id.vm_name),
+        ("vm_version", &id.vm_version),
+        ("time_zone", &id.time_zone),
+        ("lang", &id.lang),
+        ("vm_uuid", &id.vm_uuid),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (format!("fox.{k}"), v.clone())))
+        .collect()
+}
+
+/// The fields and attributes above, each source naming the hello field it comes from.
+impl IdentityFacts for FoxIdentity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, out: &mut Facts) {
+        out.listed("fox station hello", asset_fields(self), attributes(self));
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Modbus codec types as inventory facts: Read Device Identification replies as a
-//! [`ModbusIdentity`].
+//! [`ModbusIdentity`], and that identity as asset fields.
 
 use std::collections::BTreeMap;
 
-use crate::inventory::ModbusIdentity;
+use chrono::{DateTime, Utc};
+
+use crate::inventory::merge::AssetField;
+use crate::inventory::{Facts, IdentityFacts, ModbusIdentity, normalize};
 use crate::wire::modbus::ReadDeviceIdResponse;
 
 /// Folds the Read Device Identification replies of one unit (every read code and page, in
@@ -48,4 +51,51 @@ pub fn fold_part(into: &mut ModbusIdentity, part: ModbusIdentity) {
 pub fn describe(m: &ModbusIdentity) -> String {
     let o = |k: u8| m.objects.get(&k).map(String::as_str).unwrap_or("?");
     format!("modbus unit {}: {} {} {}", m.unit_id, o(0), o(1), o(2))
+}
+
+/// Vendor, product code, model, firmware and product name as fields; the user
+/// application name and vendor URL as attributes. Each source names the unit and the
+/// object it comes from.
+impl IdentityFacts for ModbusIdentity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, b: &mut Facts) {
+        let unit = self.unit_id;
+        let obj = |n: u8, name: &str| format!("modbus unit {unit} object 0x{n:02x} {name}");
+        if let Some(v) = self.objects.get(&0) {
+            b.field(
+                AssetField::Manufacturer,
+                &normalize::vendor_name(v),
+                obj(0, "VendorName"),
+            );
+        }
+        if let Some(v) = self.objects.get(&1) {
+            b.field(AssetField::ProductCode, v, obj(1, "ProductCode"));
+        }
+        // ModelName when the device has one, else (only if nothing better turns up) its
+        // ProductCode.
+        match (self.objects.get(&5), self.objects.get(&1)) {
+            (Some(m), _) if !m.trim().is_empty() => {
+                b.field(AssetField::Model, m, obj(5, "ModelName"))
+            }
+            (_, Some(p)) if !p.trim().is_empty() => {
+                b.model_fallback(p.trim(), obj(1, "ProductCode"))
+            }
+            _ => {}
+        }
+        if let Some(v) = self.objects.get(&2) {
+            b.field(
+                AssetField::Firmware,
+                &normalize::firmware(v),
+                obj(2, "MajorMinorRevision"),
+            );
+        }
+        if let Some(v) = self.objects.get(&4) {
+            b.field(AssetField::ProductName, v, obj(4, "ProductName"));
+        }
+        if let Some(v) = self.objects.get(&6) {
+            b.attribute("user_application_name", v, obj(6, "UserApplicationName"));
+        }
+        if let Some(v) = self.objects.get(&3) {
+            b.attribute("vendor_url", v, obj(3, "VendorUrl"));
+        }
+    }
 }

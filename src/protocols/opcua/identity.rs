@@ -3,11 +3,13 @@
 //! `x509-parser`), the optional BuildInfo read, and the findings they raise.
 //!
 //! Plain functions over the codec's types; the identity types and their findings live in
-//! `inventory` (the merge folds them into asset fields, `fold_opcua`).
+//! `inventory`; the identity as asset fields is [`IdentityFacts`], below.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::inventory::merge::AssetField;
+use crate::inventory::{Facts, IdentityFacts, normalize};
 pub use crate::inventory::{
     OpcuaBuildInfo as BuildInfo, OpcuaCertificate as Certificate, OpcuaEndpoint as Endpoint,
     OpcuaFinding as Flag, OpcuaIdentity,
@@ -163,6 +165,116 @@ pub fn anonymous_unsecured(id: &OpcuaIdentity) -> Option<&Endpoint> {
     id.endpoints.iter().find(|e| {
         e.security_mode == "none" && e.security_policy == "None" && e.anonymous_policy_id.is_some()
     })
+}
+
+/// An OPC UA server: BuildInfo (opt-in) names the manufacturer, product and software
+/// version; otherwise the application name is the product. The application URI, the
+/// endpoints' security and the findings (at the time the identity was seen) are kept as
+/// `opcua.*` attributes.
+impl IdentityFacts for OpcuaIdentity {
+    fn facts(&self, seen: Option<DateTime<Utc>>, b: &mut Facts) {
+        let id = self;
+        let s = |what: &str| format!("opc ua {what}");
+        let bi = id.build_info.as_ref();
+        if let Some(m) = bi.and_then(|b| b.manufacturer_name.as_deref()) {
+            b.field(
+                AssetField::Manufacturer,
+                &normalize::vendor_name(m),
+                s("build info manufacturer name"),
+            );
+        }
+        match bi.and_then(|b| b.product_name.as_deref()) {
+            Some(p) => {
+                b.field(AssetField::ProductName, p, s("build info product name"));
+                b.field(AssetField::Model, p, s("build info product name"));
+            }
+            None => {
+                if let Some(n) = &id.application_name {
+                    b.field(AssetField::ProductName, n, s("application name"));
+                }
+            }
+        }
+        if let Some(v) = bi.and_then(|b| b.software_version.as_deref()) {
+            b.field(
+                AssetField::Firmware,
+                &normalize::firmware(v),
+                s("build info software version"),
+            );
+        }
+        let dt = if id.application_type == "discovery_server" {
+            "OPC UA discovery server"
+        } else {
+            "OPC UA server"
+        };
+        b.field(AssetField::DeviceType, dt, s("application type"));
+        if let Some(u) = &id.application_uri {
+            b.attribute("opcua.application_uri", u, s("application uri"));
+        }
+        if let Some(u) = &id.product_uri {
+            b.attribute("opcua.product_uri", u, s("product uri"));
+        }
+        let eps: Vec<String> = id
+            .endpoints
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}/{} [{}]",
+                    e.security_mode,
+                    e.security_policy,
+                    e.user_tokens.join(",")
+                )
+            })
+            .collect();
+        if !eps.is_empty() {
+            b.attribute("opcua.endpoints", &eps.join("; "), s("get endpoints"));
+        }
+        if let Some(c) = &id.certificate {
+            b.attribute(
+                "opcua.certificate.subject",
+                &c.subject,
+                s("server certificate"),
+            );
+            b.attribute(
+                "opcua.certificate.sha256",
+                &c.sha256,
+                s("server certificate"),
+            );
+            b.attribute(
+                "opcua.certificate.not_after",
+                &c.not_after.to_rfc3339(),
+                s("server certificate"),
+            );
+        }
+        // Findings at the time the identity was seen (a certificate valid then may have
+        // expired since; the report's date says which).
+        if let Some(at) = seen {
+            for f in id.findings(at) {
+                let (name, detail) = match &f {
+                    Flag::SecurityModeNone { endpoint } => ("security_mode_none", endpoint.clone()),
+                    Flag::AnonymousOnUnsecured { endpoint } => {
+                        ("anonymous_on_unsecured", endpoint.clone())
+                    }
+                    Flag::DeprecatedPolicy { endpoint, policy } => {
+                        ("deprecated_policy", format!("{policy} at {endpoint}"))
+                    }
+                    Flag::CertificateExpired { not_after } => {
+                        ("certificate_expired", not_after.to_rfc3339())
+                    }
+                    Flag::CertificateNotYetValid { not_before } => {
+                        ("certificate_not_yet_valid", not_before.to_rfc3339())
+                    }
+                    Flag::CertificateSelfSigned { subject } => {
+                        ("certificate_self_signed", subject.clone())
+                    }
+                };
+                b.attribute(
+                    &format!("opcua.finding.{name}"),
+                    &detail,
+                    s("security finding"),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! S7comm codec types as inventory facts: SZL module and component identification as an
 //! [`S7Identity`].
 
-use crate::inventory::S7Identity;
+use chrono::{DateTime, Utc};
+
+use crate::inventory::merge::AssetField;
+use crate::inventory::{Facts, IdentityFacts, S7Identity, normalize};
 use crate::wire::s7::SzlList;
 
 fn non_empty(s: String) -> Option<String> {
@@ -102,4 +105,70 @@ pub fn describe(s: &S7Identity) -> String {
         s.firmware.as_deref().unwrap_or("?"),
         s.serial.as_deref().unwrap_or("?")
     )
+}
+
+/// Manufacturer (SZL 0x001C index 9), order number (the model, and its family), firmware,
+/// module type, serial, AS name, location and the rest as attributes, each source naming
+/// the SZL and index it comes from.
+impl IdentityFacts for S7Identity {
+    fn facts(&self, _seen: Option<DateTime<Utc>>, b: &mut Facts) {
+        let id = self;
+        let s11 = |idx: u16, what: &str| format!("s7 szl 0x0011 index 0x{idx:04x} {what}");
+        let s1c = |idx: u16, what: &str| format!("s7 szl 0x001c index 0x{idx:04x} {what}");
+        if let Some(m) = id.manufacturer_id {
+            let name = normalize::s7_manufacturer(m)
+                .map_or_else(|| format!("PROFINET manufacturer 0x{m:04x}"), str::to_owned);
+            b.field(AssetField::Manufacturer, &name, s1c(9, "manufacturer id"));
+        }
+        if let Some(o) = &id.order_number {
+            b.field(AssetField::Model, o, s11(1, "order number"));
+            if let Some(f) = normalize::siemens_family(o) {
+                b.field(AssetField::Family, f, s11(1, "order number"));
+            }
+        }
+        if let Some(v) = &id.firmware {
+            b.field(
+                AssetField::Firmware,
+                &normalize::firmware(v),
+                s11(7, "firmware"),
+            );
+        }
+        if let Some(v) = &id.module_type {
+            b.field(AssetField::ProductName, v, s1c(7, "module type"));
+        }
+        if let Some(v) = &id.serial {
+            b.field(AssetField::Serial, v, s1c(5, "serial"));
+        }
+        if let Some(v) = &id.as_name {
+            b.field(AssetField::Hostname, v, s1c(1, "AS name"));
+        }
+        if let Some(v) = &id.location {
+            b.field(AssetField::Location, v, s1c(0x0b, "location"));
+        }
+        if id.manufacturer_id.is_some() || id.order_number.is_some() {
+            b.field(AssetField::DeviceType, "PLC", s11(1, "SZL 0x0011 answered"));
+        }
+        let attrs: [(&str, &Option<String>, u16, u16); 6] = [
+            ("module_name", &id.module_name, 0x001c, 2),
+            ("plant_tag", &id.plant_tag, 0x001c, 3),
+            ("memory_card_serial", &id.memory_card_serial, 0x001c, 8),
+            ("boot_loader", &id.boot_loader, 0x0011, 0x81),
+            (
+                "hardware_order_number",
+                &id.hardware_order_number,
+                0x0011,
+                6,
+            ),
+            ("oem_id", &id.oem_id, 0x001c, 0x0a),
+        ];
+        for (name, v, szl, idx) in attrs {
+            if let Some(v) = v {
+                b.attribute(
+                    name,
+                    v,
+                    format!("s7 szl 0x{szl:04x} index 0x{idx:04x} {name}"),
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,127 @@
+//! What an identity says about its asset, in merge's terms: asset fields, attributes and
+//! the model to fall back on, each with the detail of where in the identity it came from
+//! (the `detail` of the value's [`super::merge::Source`]).
+//!
+//! Each protocol's folder maps its own identity (`protocols::<name>::identity`
+//! implements [`IdentityFacts`] for its identity type); [`super::Identity::facts`] is the
+//! one dispatch over the closed enum. Merge folds the facts with its precedence and
+//! conflict rules and adds the provenance: a protocol says what, merge says how much it
+//! counts. The dependency points from `protocols` to here; this module names no
+//! protocol.
+
+use chrono::{DateTime, Utc};
+
+use super::merge::AssetField;
+use super::normalize;
+
+/// One thing an identity says about its asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityFact {
+    /// A value of an asset field, already in its canonical spelling (the protocol
+    /// normalises what needs it: vendor names, firmware versions).
+    Field {
+        field: AssetField,
+        value: String,
+        detail: String,
+    },
+    /// The model only when no source names one (a Modbus ProductCode: a read of the basic
+    /// objects must not contradict a scan that read the ModelName).
+    ModelFallback { value: String, detail: String },
+    /// A detail without a field of its own (`opcua.application_uri`, `plant_tag`, …).
+    Attribute {
+        name: String,
+        value: String,
+        detail: String,
+    },
+}
+
+/// The facts of one identity, in the order the protocol gives them. Empty values are kept
+/// here; merge drops them (after trimming) as it does every source's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts(Vec<IdentityFact>);
+
+impl Facts {
+    /// A value of `field`.
+    pub fn field(&mut self, field: AssetField, value: &str, detail: String) {
+        self.0.push(IdentityFact::Field {
+            field,
+            value: value.to_owned(),
+            detail,
+        });
+    }
+
+    /// A model to use only when no source names one.
+    pub fn model_fallback(&mut self, value: &str, detail: String) {
+        self.0.push(IdentityFact::ModelFallback {
+            value: value.to_owned(),
+            detail,
+        });
+    }
+
+    /// An attribute.
+    pub fn attribute(&mut self, name: &str, value: &str, detail: String) {
+        self.0.push(IdentityFact::Attribute {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            detail,
+        });
+    }
+
+    /// Fields and attributes given as lists (`<name>::identity::{asset_fields,
+    /// attributes}`), each field's detail `"{via} {attribute}"` and each attribute's
+    /// `"{via} {name}"`; a manufacturer, firmware or MAC goes through normalisation as
+    /// every other source's does.
+    pub fn listed(
+        &mut self,
+        via: &str,
+        fields: Vec<(AssetField, String, &'static str)>,
+        attributes: Vec<(String, String)>,
+    ) {
+        for (field, value, attr) in fields {
+            let value = match field {
+                AssetField::Manufacturer => normalize::vendor_name(&value),
+                AssetField::Firmware => normalize::firmware(&value),
+                AssetField::Mac => normalize::mac(&value).unwrap_or(value),
+                _ => value,
+            };
+            self.field(field, &value, format!("{via} {attr}"));
+        }
+        for (name, value) in attributes {
+            self.attribute(&name, &value, format!("{via} {name}"));
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, IdentityFact> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl IntoIterator for Facts {
+    type Item = IdentityFact;
+    type IntoIter = std::vec::IntoIter<IdentityFact>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Facts {
+    type Item = &'a IdentityFact;
+    type IntoIter = std::slice::Iter<'a, IdentityFact>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// The mapping of one protocol's identity to what merge folds into an asset, implemented
+/// in the protocol's folder (`src/protocols/<name>/identity.rs`).
+pub trait IdentityFacts {
+    /// What the identity says. `seen` is when it was seen: what depends on the time (an
+    /// OPC UA certificate that had expired then) is judged at that time, never now.
+    fn facts(&self, seen: Option<DateTime<Utc>>, out: &mut Facts);
+}
