@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::observation::{Fact, NoAnswerKind, Observation, Protocol, Provenance, Transport};
-use super::scan::ScanMeta;
+use super::scan::{HostOutcome, HostState, ScanMeta};
 
 /// The member of `scan` (in [`ScanMeta::extra`]) that holds the groups.
 pub const MEMBER: &str = "unanswered";
@@ -33,20 +33,6 @@ pub const MEMBER: &str = "unanswered";
 /// Probe outcomes that mean the address gave no answer at all: nothing listened, nothing
 /// came back to the connect, or the breaker stopped after such failures.
 pub const SUMMARISED: [&str; 3] = ["refused", "connect_timeout", "circuit_open"];
-
-/// Members a host record may have and still be summarised (docs/scan-result.md).
-const HOST_MEMBERS: [&str; 4] = ["state", "started", "ended", "probes"];
-/// Members a probe record may have and still be summarised.
-const PROBE_MEMBERS: [&str; 8] = [
-    "protocol",
-    "transport",
-    "port",
-    "outcome",
-    "detail",
-    "started",
-    "ended",
-    "connections",
-];
 
 /// Addresses that had the same outcome for one protocol probe, as ranges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,48 +221,26 @@ pub fn groups(meta: &ScanMeta) -> Result<Vec<Unanswered>, String> {
     }
 }
 
-/// One probe of a host record, as far as summarising needs it.
-#[derive(Deserialize)]
-struct Probe {
-    protocol: Protocol,
-    transport: Transport,
-    port: u16,
-    outcome: String,
-    #[serde(default)]
-    detail: Option<String>,
-    started: DateTime<Utc>,
-    ended: DateTime<Utc>,
-    connections: u32,
-}
-
-#[derive(Deserialize)]
-struct Host {
-    state: String,
-    probes: Vec<Probe>,
-}
-
-fn only(v: &serde_json::Value, members: &[&str]) -> bool {
-    v.as_object()
-        .is_some_and(|o| o.keys().all(|k| members.contains(&k.as_str())))
-}
-
 /// The groups this host joins, when its record says nothing but "no answer".
-fn summarise_host(record: &serde_json::Value, obs: &[&Observation]) -> Option<HostParts> {
-    if !only(record, &HOST_MEMBERS) {
+fn summarise_host(host: &HostOutcome, obs: &[&Observation]) -> Option<HostParts> {
+    // Only a record of state, times and probes (docs/scan-result.md): notes, `left_alone`
+    // or a member this build does not know keep the full record.
+    if host.left_alone.is_some() || !host.notes.is_empty() || !host.extra.is_empty() {
         return None;
     }
-    let probes = record.get("probes")?.as_array()?;
-    if probes.is_empty() || !probes.iter().all(|p| only(p, &PROBE_MEMBERS)) {
+    if host.probes.is_empty() || host.probes.iter().any(|p| !p.extra.is_empty()) {
         return None;
     }
-    let host: Host = serde_json::from_value(record.clone()).ok()?;
-    if host.state != "done" || obs.len() != host.probes.len() {
+    if host.state != HostState::Done || obs.len() != host.probes.len() {
         return None;
     }
     let mut seen_probe = BTreeSet::new();
     let mut out = Vec::with_capacity(host.probes.len());
     for p in &host.probes {
-        if !SUMMARISED.contains(&p.outcome.as_str()) || !seen_probe.insert((p.protocol, p.port)) {
+        // An outcome a newer otscout wrote is never summarised: this build cannot say
+        // whether it means "no answer".
+        let outcome = p.outcome.known()?.to_string();
+        if !SUMMARISED.contains(&outcome.as_str()) || !seen_probe.insert((p.protocol, p.port)) {
             return None;
         }
         // Exactly one observation of this scan for this probe: a `no_answer` with nothing
@@ -289,8 +253,13 @@ fn summarise_host(record: &serde_json::Value, obs: &[&Observation]) -> Option<Ho
         if mine.next().is_some() || o.raw_hex.is_some() || o.path.is_some() {
             return None;
         }
-        let (Fact::NoAnswer { outcome, .. }, Provenance::Active { request, .. }, Some(seen)) =
-            (&o.fact, &o.provenance, o.seen)
+        let (
+            Fact::NoAnswer {
+                outcome: answer, ..
+            },
+            Provenance::Active { request, .. },
+            Some(seen),
+        ) = (&o.fact, &o.provenance, o.seen)
         else {
             return None;
         };
@@ -298,8 +267,8 @@ fn summarise_host(record: &serde_json::Value, obs: &[&Observation]) -> Option<Ho
             p.protocol,
             p.transport,
             p.port,
-            p.outcome.clone(),
-            answer_name(*outcome),
+            outcome,
+            answer_name(*answer),
             request.clone(),
             p.connections,
             p.detail.clone(),
@@ -323,7 +292,7 @@ fn of_this_scan(meta: &ScanMeta, o: &Observation) -> bool {
 pub fn compact(scans: &mut [ScanMeta], observations: &mut Vec<Observation>) {
     let mut drop: BTreeSet<usize> = BTreeSet::new();
     for meta in scans.iter_mut() {
-        let Some(hosts) = meta.extra.get("hosts").and_then(|h| h.as_object()) else {
+        let Some(hosts) = &meta.hosts else {
             continue;
         };
         // Groups already there (a result compacted before) must read, or the scan is
@@ -393,7 +362,7 @@ pub fn compact(scans: &mut [ScanMeta], observations: &mut Vec<Observation>) {
                 ranges: iv.into_iter().map(format_interval).collect(),
             });
         }
-        if let Some(serde_json::Value::Object(h)) = meta.extra.get_mut("hosts") {
+        if let Some(h) = meta.hosts.as_mut() {
             for ip in &gone {
                 h.remove(ip);
             }
@@ -422,44 +391,30 @@ pub type ProbeSaid = (String, Option<String>, Option<String>);
 /// large as the scope: do not call it on an untrusted report).
 pub fn outcomes(meta: &ScanMeta, observations: &[Observation]) -> Result<PerAddress, String> {
     let mut out = PerAddress::new();
-    if let Some(hosts) = meta.extra.get("hosts").and_then(|h| h.as_object()) {
-        for (ip, record) in hosts {
-            let ip: IpAddr = ip.parse().map_err(|_| format!("host {ip:?}"))?;
-            let probes = record
-                .get("probes")
-                .and_then(|p| p.as_array())
-                .cloned()
-                .unwrap_or_default();
-            for p in probes {
-                let protocol: Protocol = serde_json::from_value(p["protocol"].clone())
-                    .map_err(|e| format!("host {ip}: {e}"))?;
-                let port = p["port"].as_u64().and_then(|p| u16::try_from(p).ok());
-                let port = port.ok_or_else(|| format!("host {ip}: no port"))?;
-                let outcome = p["outcome"].as_str().unwrap_or_default().to_owned();
-                let na = observations
-                    .iter()
-                    .find_map(|o| match (&o.fact, &o.provenance) {
-                        (
-                            Fact::NoAnswer {
-                                protocol: pr,
-                                port: po,
-                                outcome,
-                            },
-                            Provenance::Active { request, .. },
-                        ) if o.ip == ip
-                            && *pr == protocol
-                            && *po == port
-                            && of_this_scan(meta, o) =>
-                        {
-                            Some((answer_name(*outcome), request.clone()))
-                        }
-                        _ => None,
-                    });
-                let (kind, request) = na.map_or((None, None), |(k, r)| (Some(k), Some(r)));
-                out.entry(ip)
-                    .or_default()
-                    .insert((protocol, port), (outcome, kind, request));
-            }
+    for (ip, record) in meta.hosts.iter().flatten() {
+        let ip: IpAddr = ip.parse().map_err(|_| format!("host {ip:?}"))?;
+        for p in &record.probes {
+            let (protocol, port) = (p.protocol, p.port);
+            let outcome = p.outcome.to_string();
+            let na = observations
+                .iter()
+                .find_map(|o| match (&o.fact, &o.provenance) {
+                    (
+                        Fact::NoAnswer {
+                            protocol: pr,
+                            port: po,
+                            outcome,
+                        },
+                        Provenance::Active { request, .. },
+                    ) if o.ip == ip && *pr == protocol && *po == port && of_this_scan(meta, o) => {
+                        Some((answer_name(*outcome), request.clone()))
+                    }
+                    _ => None,
+                });
+            let (kind, request) = na.map_or((None, None), |(k, r)| (Some(k), Some(r)));
+            out.entry(ip)
+                .or_default()
+                .insert((protocol, port), (outcome, kind, request));
         }
     }
     for g in groups(meta)? {
@@ -558,17 +513,11 @@ pub fn check(scans: &[ScanMeta], evidence: &[&[Observation]]) -> Result<(), Stri
             let at = flat.partition_point(|i| (i.v6, i.hi) < (v6, n));
             flat.get(at).is_some_and(|i| i.contains(ip))
         };
-        if let Some(hosts) = meta.extra.get("hosts").and_then(|h| h.as_object()) {
-            if let Some(ip) = hosts
-                .keys()
-                .filter_map(|k| k.parse::<IpAddr>().ok())
-                .find(|ip| inside(*ip))
-            {
-                return Err(format!(
-                    "scan {} lists {ip} as unanswered and has a host record for it",
-                    meta.scan_id
-                ));
-            }
+        if let Some((ip, _)) = meta.host_records().find(|(ip, _)| inside(*ip)) {
+            return Err(format!(
+                "scan {} lists {ip} as unanswered and has a host record for it",
+                meta.scan_id
+            ));
         }
         for obs in evidence {
             if let Some(o) = obs.iter().find(|o| of_this_scan(meta, o) && inside(o.ip)) {
@@ -629,5 +578,65 @@ mod tests {
             c.into_iter().map(format_interval).collect::<Vec<_>>(),
             ["0.0.0.1-0.0.0.5", "0.0.0.7-0.0.0.9"]
         );
+    }
+
+    /// A version-1 result in the first form `otscout scan` wrote (every address a host
+    /// record, `"detail": null`, an empty `skipped`) still reads and is summarised; a
+    /// record with a member or an outcome this build does not know keeps its full record
+    /// (and reads back as it was).
+    #[test]
+    fn an_old_result_is_summarised_and_unknown_records_are_kept() {
+        let probe = |outcome: &str, more: &str| {
+            format!(
+                r#"{{"protocol":"modbus","transport":"tcp","port":502,"outcome":"{outcome}","detail":null,"started":"2026-01-01T00:00:01Z","ended":"2026-01-01T00:00:02Z","connections":1{more}}}"#
+            )
+        };
+        let host = |probe: String, more: &str| {
+            format!(
+                r#"{{"state":"done","started":"2026-01-01T00:00:01Z","ended":"2026-01-01T00:00:02Z","probes":[{probe}]{more}}}"#
+            )
+        };
+        let refused = |ip: &str| {
+            format!(
+                r#"{{"ip":"{ip}","fact":{{"type":"no_answer","protocol":"modbus","port":502,"outcome":"refused"}},"provenance":{{"source":"active","scan_id":"s","profile":"p","profile_sha256":"00","request":"modbus.read_device_id"}},"seen":"2026-01-01T00:00:01Z"}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"format":"otscout-scan","version":1,"scan":{{"scan_id":"s","status":"complete",
+            "started":"2026-01-01T00:00:00Z","ended":"2026-01-01T00:00:03Z","profile":"p",
+            "profile_sha256":"00","scope":["10.0.0.1-3"],"exclusions":[],"operator":null,
+            "host":null,"otscout_version":"0.1.0","ledger":{{}},
+            "hosts":{{"10.0.0.1":{},"10.0.0.2":{},"10.0.0.3":{}}},"skipped":[]}},
+            "observations":[{},{},{}]}}"#,
+            host(probe("refused", ""), ""),
+            host(probe("refused", ""), r#","vlan":12"#),
+            host(probe("refused_politely", ""), ""),
+            refused("10.0.0.1"),
+            refused("10.0.0.2"),
+            refused("10.0.0.3"),
+        );
+        let r: super::super::scan::ScanResult = serde_json::from_str(&text).unwrap();
+        let before = r.scan.hosts.clone().unwrap();
+        let (mut scans, mut obs) = (vec![r.scan], r.observations);
+        let said = outcomes(&scans[0], &obs).unwrap();
+        compact(&mut scans, &mut obs);
+        let kept = scans[0].hosts.as_ref().unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["10.0.0.2", "10.0.0.3"]);
+        for (ip, rec) in kept {
+            assert_eq!(rec, &before[ip]);
+        }
+        assert_eq!(
+            serde_json::to_value(&kept["10.0.0.3"]).unwrap()["probes"][0]["outcome"],
+            "refused_politely"
+        );
+        let gs = groups(&scans[0]).unwrap();
+        assert_eq!(gs.len(), 1, "{gs:?}");
+        assert_eq!(
+            (gs[0].count, gs[0].ranges.as_slice()),
+            (1, &["10.0.0.1".to_owned()][..])
+        );
+        assert_eq!(obs.len(), 2);
+        // Lossless: the summarised form says what the per-address form said.
+        assert_eq!(outcomes(&scans[0], &obs).unwrap(), said);
     }
 }

@@ -2,7 +2,6 @@
 //! host, the [`ScanReport`] of the run. The journal writes and reads these, the
 //! orchestrator builds them; neither imports the other for them.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -10,102 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Fact, Identity, Observation, Protocol, Transport};
 
-/// How a scan ended: the scan result's own status ([`crate::inventory::scan::ScanStatus`]).
-pub use crate::inventory::scan::ScanStatus;
-
-/// Whether a host was probed to the end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostState {
-    Done,
-    Interrupted,
-}
-
-/// How one protocol probe of one host ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeOutcome {
-    /// The device said who it is.
-    Identified,
-    /// The device spoke the protocol and said no (exception, unsupported command,
-    /// refused TSAP).
-    Negative,
-    /// The device answered the identity request, but named nothing (a Modbus Read Device
-    /// Identification reply with zero objects).
-    AnsweredNoIdentity,
-    /// Something answered, but not in this protocol.
-    NotThisProtocol,
-    /// Connection refused (nothing listening).
-    Refused,
-    /// Connect timed out (nothing there, or filtered).
-    ConnectTimeout,
-    /// Connected, but the device did not answer in time.
-    Timeout,
-    /// The device reset or closed the connection mid-exchange.
-    Reset,
-    /// A reply that did not decode as the protocol should (kept raw).
-    Suspicious,
-    /// A vendor rule said not to send this protocol to this device.
-    SkippedByRule,
-    /// The per-host breaker had opened: not tried.
-    CircuitOpen,
-    /// The guard refused a frame the session built: nothing was sent. A bug in otscout.
-    GuardRefused,
-    /// A local error (socket creation and the like).
-    LocalError,
-    /// The scan stopped before this probe finished.
-    Interrupted,
-    /// Not sent again after `--resume`: earlier runs of this scan already sent this probe
-    /// the requests its plan allows a host (the profile's budget).
-    BudgetSpent,
-    /// Not tried: the host was left alone for the rest of the scan (the host's
-    /// [`HostReport::left_alone`] says why).
-    LeftAlone,
-}
-
-/// Why otscout left a host alone for the rest of the scan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum LeftAlone {
-    /// The device kept its side of a connection open after our FIN for longer than the
-    /// close hold. otscout kept the connection, reading and discarding what the device
-    /// still sent, until the device closed it or the scan ended, and never connected to
-    /// the host again: a device that has not closed still holds one of its connections.
-    HeldOpen {
-        protocol: Protocol,
-        port: u16,
-        /// When our FIN went out.
-        fin_at: DateTime<Utc>,
-        /// The close hold that passed without the device's FIN.
-        hold_ms: u64,
-    },
-}
-
-impl ProbeOutcome {
-    /// An outcome that means "we could not ask properly" (counts toward exit code 1): a
-    /// device that connected but did not answer or reset, or a fault on our side. A
-    /// refused or timed-out connect is an empty address, not an error; an open breaker is
-    /// not one on its own (the failures that opened it are).
-    pub fn is_error(self) -> bool {
-        matches!(
-            self,
-            ProbeOutcome::Timeout
-                | ProbeOutcome::Reset
-                | ProbeOutcome::GuardRefused
-                | ProbeOutcome::LocalError
-        )
-    }
-}
-
-impl fmt::Display for ProbeOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        f.write_str(&s)
-    }
-}
+/// How a scan ended, a host's state, a probe's outcome and why a host was left alone:
+/// the scan result's own vocabulary ([`crate::inventory::scan`]).
+pub use crate::inventory::scan::{HostState, LeftAlone, ProbeOutcome, ScanStatus};
 
 /// The requests of one kind sent to one endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

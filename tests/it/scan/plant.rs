@@ -604,8 +604,8 @@ async fn cli_scan_writes_result_and_journal() {
             .iter()
             .all(|o| o.raw_hex.is_some() || !matches!(o.fact, Fact::Identity { .. }))
     );
-    let hosts: BTreeMap<IpAddr, otscout::cli::scan_result::HostOutcome> =
-        serde_json::from_value(result.scan.extra["hosts"].clone()).unwrap();
+    let hosts: BTreeMap<IpAddr, &otscout::cli::scan_result::HostOutcome> =
+        result.scan.host_records().collect();
     assert_eq!(hosts[&ip].state, otscout::probe::scan::HostState::Done);
     assert_eq!(
         hosts[&ip].probes[0].outcome,

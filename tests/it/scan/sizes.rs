@@ -162,7 +162,7 @@ async fn unanswered_addresses_become_ranges_losslessly() {
 
     // Only the three devices keep host records; the 57 others are ranges of one group per
     // protocol (all refused), with their counts.
-    let hosts = new.scan.extra["hosts"].as_object().unwrap();
+    let hosts = new.scan.hosts.as_ref().unwrap();
     let kept: Vec<&str> = hosts.keys().map(String::as_str).collect();
     assert_eq!(kept, ["127.23.97.10", "127.23.97.11", "127.23.97.40"]);
     let groups = unanswered::groups(&new.scan).unwrap();
@@ -280,8 +280,11 @@ async fn a_report_whose_summary_contradicts_its_evidence_is_refused() {
 
     // Its host record back.
     let mut b = inv.clone();
-    let rec = old.scan.extra["hosts"]["127.23.98.3"].clone();
-    b.scans[0].extra.get_mut("hosts").unwrap()["127.23.98.3"] = rec;
+    let rec = old.scan.hosts.as_ref().unwrap()["127.23.98.3"].clone();
+    b.scans[0]
+        .hosts
+        .get_or_insert_default()
+        .insert("127.23.98.3".into(), rec);
     let e = json::check_consistent(&b).unwrap_err().to_string();
     assert!(e.contains("has a host record for it"), "{e}");
 
@@ -449,7 +452,7 @@ async fn resume_of_an_old_journal_summarises_its_hosts_too() {
     );
     let r: ScanResult = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!((r.version, r.scan.scan_id.as_str()), (2, scan_id));
-    let hosts: Vec<&String> = r.scan.extra["hosts"].as_object().unwrap().keys().collect();
+    let hosts: Vec<&String> = r.scan.hosts.as_ref().unwrap().keys().collect();
     assert_eq!(hosts, ["127.23.99.6"]);
     let groups = unanswered::groups(&r.scan).unwrap();
     assert_eq!(groups.len(), 3, "{groups:#?}");
