@@ -713,13 +713,15 @@ mod tests {
     fn the_summary_shows_suspicious_hosts() {
         use crate::probe::scan::{HostReport, HostState, ProbeOutcome, ProbeReport};
         let now = Utc::now();
+        // Any protocol: the summary names the probe by its protocol's name.
+        let protocol = crate::protocols::REGISTRY[0].protocol();
         let host = |ip: &str, outcome: ProbeOutcome| HostReport {
             ip: ip.parse().unwrap(),
             state: HostState::Done,
             started: now,
             finished: now,
             probes: vec![ProbeReport {
-                protocol: Protocol::Modbus,
+                protocol,
                 transport: crate::inventory::Transport::Tcp,
                 port: 502,
                 outcome,
@@ -751,7 +753,7 @@ mod tests {
         let text = summary_text(&report, Path::new("r.json"), Path::new("j.jsonl"));
         assert!(text.contains("1 suspicious"), "{text}");
         assert!(
-            text.contains("127.0.0.7") && text.contains("modbus suspicious"),
+            text.contains("127.0.0.7") && text.contains(&format!("{} suspicious", protocol.name())),
             "{text}"
         );
         assert!(!text.contains("127.0.0.8"), "{text}");

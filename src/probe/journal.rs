@@ -712,10 +712,45 @@ mod tests {
         assert_eq!(r.done.len(), 1);
     }
 
+    /// A journal written before the host states and probe outcomes moved to the scan
+    /// result's vocabulary (`inventory::scan`) reads as it did: the same lines, the same
+    /// host.
+    #[test]
+    fn a_journal_line_as_written_before_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let header = serde_json::to_string(&JournalLine::Header(header())).unwrap();
+        let host = r#"{"type":"host","host":{"ip":"127.23.7.9","state":"done","started":"2026-01-01T00:00:01Z","finished":"2026-01-01T00:00:09Z","probes":[{"protocol":"modbus","transport":"tcp","port":502,"outcome":"identified","started":"2026-01-01T00:00:01Z","finished":"2026-01-01T00:00:02Z","connections":1,"requests":[],"observations":[]},{"protocol":"enip","transport":"tcp","port":44818,"outcome":"left_alone","started":"2026-01-01T00:00:09Z","finished":"2026-01-01T00:00:09Z","connections":0,"requests":[],"observations":[]}],"left_alone":{"reason":"held_open","protocol":"modbus","port":502,"fin_at":"2026-01-01T00:00:02Z","hold_ms":5000}}}"#;
+        std::fs::write(&path, format!("{header}\n{host}\n")).unwrap();
+        let r = read(&path).unwrap();
+        let h = &r.done[&"127.23.7.9".parse::<IpAddr>().unwrap()];
+        assert_eq!(h.state, HostState::Done);
+        let outcomes: Vec<ProbeOutcome> = h.probes.iter().map(|p| p.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [ProbeOutcome::Identified, ProbeOutcome::LeftAlone]
+        );
+        assert!(matches!(
+            h.left_alone,
+            Some(super::super::report::LeftAlone::HeldOpen { hold_ms: 5000, .. })
+        ));
+        assert_eq!(
+            serde_json::to_string(&JournalLine::Host { host: h.clone() }).unwrap(),
+            host
+        );
+    }
+
+    /// Two protocols of the registry: the journal keeps a host's probes apart by protocol,
+    /// whichever they are.
+    fn two_protocols() -> (Protocol, Protocol) {
+        let r = crate::protocols::REGISTRY;
+        (r[0].protocol(), r[1].protocol())
+    }
+
     fn probe(outcome: ProbeOutcome, count: u64) -> ProbeReport {
         let now = Utc::now();
         ProbeReport {
-            protocol: Protocol::Modbus,
+            protocol: two_protocols().1,
             transport: crate::inventory::Transport::Tcp,
             port: 502,
             outcome,
@@ -743,16 +778,17 @@ mod tests {
         let a: IpAddr = "127.23.7.1".parse().unwrap();
         let b: IpAddr = "127.23.7.2".parse().unwrap();
         let now = Utc::now();
-        // a: ENIP finished (its own tallies), Modbus cut after two sends (no probe line:
-        // the run was killed).
-        let mut enip = probe(ProbeOutcome::Refused, 0);
-        enip.protocol = Protocol::Enip;
-        enip.requests.clear();
-        j.append(&JournalLine::Probe { ip: a, probe: enip });
+        let (first, second) = two_protocols();
+        // a: the first protocol finished (its own tallies), the second cut after two sends
+        // (no probe line: the run was killed).
+        let mut done = probe(ProbeOutcome::Refused, 0);
+        done.protocol = first;
+        done.requests.clear();
+        j.append(&JournalLine::Probe { ip: a, probe: done });
         for _ in 0..2 {
             j.append(&JournalLine::Sent {
                 ip: a,
-                protocol: Protocol::Modbus,
+                protocol: second,
                 kind: "modbus.read_device_id".into(),
                 at: now,
             });
@@ -769,16 +805,8 @@ mod tests {
         assert_eq!(r.partial, 2);
         let ha = &r.carried[&a];
         assert_eq!(ha.state, HostState::Interrupted);
-        assert!(
-            ha.probes
-                .iter()
-                .any(|p| p.protocol == Protocol::Enip && finished(p))
-        );
-        let m = ha
-            .probes
-            .iter()
-            .find(|p| p.protocol == Protocol::Modbus)
-            .unwrap();
+        assert!(ha.probes.iter().any(|p| p.protocol == first && finished(p)));
+        let m = ha.probes.iter().find(|p| p.protocol == second).unwrap();
         assert!(!finished(m));
         assert_eq!(m.requests[0].count, 2);
         let mb = &r.carried[&b].probes[0];

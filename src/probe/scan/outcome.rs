@@ -246,8 +246,10 @@ mod tests {
             replies: 1,
             left_open: None,
         };
+        // Any protocol: the outcome follows from the kind of fact, not from its protocol.
+        let protocol = crate::protocols::REGISTRY[0].protocol();
         let empty = observation_of(Fact::NoIdentity {
-            protocol: Protocol::Modbus,
+            protocol,
             port: 502,
             answer: crate::wire::modbus::no_identity_objects_answer(1, 1),
         });
@@ -262,7 +264,7 @@ mod tests {
         assert!(!ProbeOutcome::AnsweredNoIdentity.is_error());
         // An exception besides it is the device saying no.
         let exc = observation_of(Fact::Negative {
-            protocol: Protocol::Modbus,
+            protocol,
             port: 502,
             answer: "unit 2 answered with exception 0x02".into(),
         });
