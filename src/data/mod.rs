@@ -2,4 +2,5 @@
 
 pub mod bacnet;
 pub mod odva;
+pub mod profinet;
 pub mod siemens;

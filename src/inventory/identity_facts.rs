@@ -124,4 +124,9 @@ pub trait IdentityFacts {
     /// What the identity says. `seen` is when it was seen: what depends on the time (an
     /// OPC UA certificate that had expired then) is judged at that time, never now.
     fn facts(&self, seen: Option<DateTime<Utc>>, out: &mut Facts);
+
+    /// The names the device answers to when a profile's vendor rules are matched (a rule
+    /// matches when a name contains its `match`): canonical vendor names, families,
+    /// product names.
+    fn rule_names(&self, out: &mut Vec<String>);
 }

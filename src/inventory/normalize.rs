@@ -1,36 +1,13 @@
 //! Vendor, model, family and firmware normalisation, and CPE 2.3 names.
 //!
-//! Devices name themselves inconsistently: an ODVA vendor id, a Modbus VendorName string
-//! typed by whoever wrote the firmware, an S7 manufacturer id. Merge runs every value
-//! through here so that the same maker reads the same in every asset, and so that a
-//! declared CSV value can be compared with an observed one ([`compare_key`]).
+//! Devices name themselves inconsistently: a vendor name typed by whoever wrote the
+//! firmware, a registry id a protocol folder turned into its registered name. Every
+//! value goes through here so that the same maker reads the same in every asset, and so
+//! that a declared CSV value can be compared with an observed one ([`compare_key`]).
+//! Protocol registries (ODVA's, PI's, ASHRAE's) are read in the protocol folders, from
+//! `crate::data`; nothing here knows a protocol.
 //!
 //! Never reads the network or the clock; pure functions of their arguments.
-
-/// The ODVA vendor name for a CIP vendor id (`crate::data::odva`, from ODVA's list).
-pub fn odva_vendor(id: u16) -> Option<&'static str> {
-    crate::data::odva::vendor_name(id)
-}
-
-/// The CIP device type's name (`crate::data::odva`).
-pub fn odva_device_type(code: u16) -> Option<&'static str> {
-    crate::data::odva::device_type_name(code)
-}
-
-/// The S7 manufacturer id of SZL 0x001C index 0x0009 to a name (0x002a is Siemens:
-/// PROFIBUS/PROFINET manufacturer id list, PI International).
-pub fn s7_manufacturer(id: u16) -> Option<&'static str> {
-    match id {
-        0x002a => Some("Siemens"),
-        _ => None,
-    }
-}
-
-/// The product family of a Siemens order number (MLFB), e.g. `6ES7 315-2EH14-0AB0` →
-/// `S7-300` (`crate::data::siemens`, from Siemens' catalogue).
-pub fn siemens_family(order: &str) -> Option<&'static str> {
-    crate::data::siemens::family(order)
-}
 
 /// A Modbus VendorName (or a declared vendor) in its canonical spelling.
 ///
@@ -175,16 +152,10 @@ mod tests {
             vendor_name("PeerLab  Automation GmbH"),
             "PeerLab Automation GmbH"
         );
-        assert_eq!(odva_vendor(1), Some("Rockwell Automation/Allen-Bradley"));
-        assert_eq!(s7_manufacturer(0x2a), Some("Siemens"));
-        assert_eq!(s7_manufacturer(0x2b), None);
     }
 
     #[test]
-    fn families_and_firmware() {
-        assert_eq!(siemens_family("6ES7 151-8AB01-0AB0 "), Some("ET 200S CPU"));
-        assert_eq!(siemens_family("6ES7 315-2EH14-0AB0"), Some("S7-300"));
-        assert_eq!(siemens_family("1756-ENBT/A"), None);
+    fn firmware_mac_and_compare_keys() {
         assert_eq!(firmware("V3.2.6"), "3.2.6");
         assert_eq!(firmware("v3.16.1-lab"), "3.16.1-lab");
         assert_eq!(firmware("Version"), "Version");
@@ -232,7 +203,7 @@ mod tests {
             let _ = firmware(&s);
             let _ = mac(&s);
             let _ = compare_key(&s);
-            let _ = siemens_family(&s);
+            let _ = crate::data::siemens::family(&s);
             if let Some(cpe) = cpe_firmware(&s, &s, Some(&s)) {
                 proptest::prop_assert!(cpe.chars().all(|c| c.is_ascii_graphic()), "{:?}", cpe);
                 // 13 non-empty components once quoted characters (`\\x`) are skipped.

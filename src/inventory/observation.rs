@@ -279,6 +279,13 @@ impl Identity {
         out
     }
 
+    /// The names the device answers to for a profile's vendor rules.
+    pub fn rule_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.mapping().rule_names(&mut out);
+        out
+    }
+
     /// The protocol's own mapping of its identity (`protocols::<name>::identity`): the
     /// one dispatch over this closed enum, so that nothing else in `inventory` needs to
     /// know a protocol.

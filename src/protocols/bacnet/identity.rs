@@ -265,6 +265,16 @@ impl IdentityFacts for BacnetIdentity {
             }
         }
     }
+
+    /// The vendor id's registered name and the vendor-name property (both canonical), and
+    /// the model.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        if let Some(v) = self.vendor() {
+            out.push(normalize::vendor_name(v));
+        }
+        out.extend(self.vendor_name.as_deref().map(normalize::vendor_name));
+        out.extend(self.model_name.clone());
+    }
 }
 
 #[cfg(test)]

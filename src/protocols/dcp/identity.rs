@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::inventory::DcpIdentity;
 use crate::inventory::merge::AssetField;
-use crate::inventory::{Facts, IdentityFacts, normalize};
+use crate::inventory::{Facts, IdentityFacts};
 
 /// Lowercase colon-separated MAC.
 pub fn mac_str(m: [u8; 6]) -> String {
@@ -75,7 +75,7 @@ pub fn asset_fields(id: &DcpIdentity) -> Vec<(AssetField, String, &'static str)>
     let mut out = vec![(AssetField::Mac, id.mac.clone(), "ethernet source")];
     if let Some(v) = id.vendor_id {
         // PROFINET vendor ids are PI's list, the same ids S7 uses (0x002a Siemens).
-        let name = normalize::s7_manufacturer(v)
+        let name = crate::data::profinet::vendor_name(v)
             .map_or_else(|| format!("PROFINET vendor {v:#06x}"), str::to_string);
         out.push((AssetField::Manufacturer, name, "vendor id"));
     }
@@ -118,6 +118,16 @@ pub fn attributes(id: &DcpIdentity) -> Vec<(String, String)> {
 impl IdentityFacts for DcpIdentity {
     fn facts(&self, _seen: Option<DateTime<Utc>>, out: &mut Facts) {
         out.listed("profinet dcp", asset_fields(self), attributes(self));
+    }
+
+    /// The vendor id's registered name and the DeviceVendorValue.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        out.extend(
+            self.vendor_id
+                .and_then(crate::data::profinet::vendor_name)
+                .map(str::to_owned),
+        );
+        out.extend(self.vendor_value.clone());
     }
 }
 

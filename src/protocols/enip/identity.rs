@@ -78,7 +78,7 @@ impl IdentityFacts for EnipIdentity {
         let s = |attr: &str| format!("{via} {attr}");
         // Through the same canonical spelling as other sources: ODVA says "Schneider
         // Automation, Inc." where a Modbus VendorName says "Schneider Electric".
-        let vendor = normalize::odva_vendor(self.vendor_id).map_or_else(
+        let vendor = crate::data::odva::vendor_name(self.vendor_id).map_or_else(
             || format!("ODVA vendor {}", self.vendor_id),
             normalize::vendor_name,
         );
@@ -87,7 +87,7 @@ impl IdentityFacts for EnipIdentity {
             &vendor,
             s(&format!("vendor_id {}", self.vendor_id)),
         );
-        let dt = normalize::odva_device_type(self.device_type).map_or_else(
+        let dt = crate::data::odva::device_type_name(self.device_type).map_or_else(
             || format!("CIP device type {}", self.device_type),
             str::to_owned,
         );
@@ -117,5 +117,10 @@ impl IdentityFacts for EnipIdentity {
             &format!("0x{:08x}", self.serial),
             s("serial_number"),
         );
+    }
+
+    fn rule_names(&self, out: &mut Vec<String>) {
+        out.extend(crate::data::odva::vendor_name(self.vendor_id).map(str::to_owned));
+        out.push(self.product_name.clone());
     }
 }

@@ -119,6 +119,12 @@ impl IdentityFacts for FinsIdentity {
     fn facts(&self, _seen: Option<DateTime<Utc>>, out: &mut Facts) {
         out.listed("fins controller data", asset_fields(self), attributes(self));
     }
+
+    /// Omron and the controller model.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        out.push("Omron".to_owned());
+        out.push(self.model.clone());
+    }
 }
 
 #[cfg(test)]

@@ -120,6 +120,12 @@ impl IdentityFacts for FoxIdentity {
     fn facts(&self, _seen: Option<DateTime<Utc>>, out: &mut Facts) {
         out.listed("fox station hello", asset_fields(self), attributes(self));
     }
+
+    /// `Niagara <app name>` and the brand.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        out.extend(self.app_name.iter().map(|a| format!("Niagara {a}")));
+        out.extend(self.brand_id.clone());
+    }
 }
 
 #[cfg(test)]

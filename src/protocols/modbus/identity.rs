@@ -98,4 +98,17 @@ impl IdentityFacts for ModbusIdentity {
             b.attribute("vendor_url", v, obj(3, "VendorUrl"));
         }
     }
+
+    /// VendorName (canonical), ProductName and ModelName.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        for id in [0u8, 4, 5] {
+            if let Some(v) = self.objects.get(&id) {
+                out.push(if id == 0 {
+                    normalize::vendor_name(v)
+                } else {
+                    v.clone()
+                });
+            }
+        }
+    }
 }

@@ -275,6 +275,15 @@ impl IdentityFacts for OpcuaIdentity {
             }
         }
     }
+
+    /// BuildInfo's manufacturer (canonical) and product name.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        let bi = self.build_info.as_ref();
+        if let Some(m) = bi.and_then(|b| b.manufacturer_name.as_deref()) {
+            out.push(normalize::vendor_name(m));
+        }
+        out.extend(bi.and_then(|b| b.product_name.clone()));
+    }
 }
 
 #[cfg(test)]

@@ -116,13 +116,13 @@ impl IdentityFacts for S7Identity {
         let s11 = |idx: u16, what: &str| format!("s7 szl 0x0011 index 0x{idx:04x} {what}");
         let s1c = |idx: u16, what: &str| format!("s7 szl 0x001c index 0x{idx:04x} {what}");
         if let Some(m) = id.manufacturer_id {
-            let name = normalize::s7_manufacturer(m)
+            let name = crate::data::profinet::vendor_name(m)
                 .map_or_else(|| format!("PROFINET manufacturer 0x{m:04x}"), str::to_owned);
             b.field(AssetField::Manufacturer, &name, s1c(9, "manufacturer id"));
         }
         if let Some(o) = &id.order_number {
             b.field(AssetField::Model, o, s11(1, "order number"));
-            if let Some(f) = normalize::siemens_family(o) {
+            if let Some(f) = crate::data::siemens::family(o) {
                 b.field(AssetField::Family, f, s11(1, "order number"));
             }
         }
@@ -170,5 +170,23 @@ impl IdentityFacts for S7Identity {
                 );
             }
         }
+    }
+
+    /// The manufacturer (Siemens when the CPU names none: S7comm is Siemens'), the family
+    /// of the order number and the module type.
+    fn rule_names(&self, out: &mut Vec<String>) {
+        let vendor = self
+            .manufacturer_id
+            .and_then(crate::data::profinet::vendor_name)
+            .unwrap_or("Siemens");
+        out.push(vendor.to_owned());
+        if let Some(f) = self
+            .order_number
+            .as_deref()
+            .and_then(crate::data::siemens::family)
+        {
+            out.push(f.to_owned());
+        }
+        out.extend(self.module_type.clone());
     }
 }
