@@ -9,6 +9,8 @@
 //! counts. The dependency points from `protocols` to here; this module names no
 //! protocol.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::merge::AssetField;
@@ -129,4 +131,27 @@ pub trait IdentityFacts {
     /// matches when a name contains its `match`): canonical vendor names, families,
     /// product names.
     fn rule_names(&self, out: &mut Vec<String>);
+
+    /// Where the identity was read, when its protocol addresses devices behind one
+    /// address without a route path of its own (a Modbus unit id, an S7 called TSAP):
+    /// merge makes it a sub-asset when the address answered for several devices. `None`
+    /// (the default) for a protocol that does not.
+    fn behind(&self) -> Option<Behind> {
+        None
+    }
+}
+
+/// An identity read through an address of its protocol's own (a Modbus unit id, an S7
+/// called TSAP), as merge needs it to tell a gateway from one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behind {
+    /// The unit id or TSAP it was read through.
+    pub via: u32,
+    /// What this reading said, each member's name to its comparison key
+    /// ([`normalize::compare_key`]), `via` itself left out: two readings contradict when
+    /// a member both name differs.
+    pub said: BTreeMap<String, String>,
+    /// The sub-asset path it belongs to when the address answered for several devices;
+    /// `None` when `via` addresses the relaying device itself (Modbus unit 0 or 0xFF).
+    pub path: Option<String>,
 }

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::identity_facts::IdentityFact;
 use super::normalize;
 use super::observation::{
-    Fact, Identity, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
+    Fact, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
 };
 use super::observation::{Observation, operation_name};
 use super::oui;
@@ -907,84 +907,49 @@ fn path_order(path: Option<&str>) -> Vec<(String, u64)> {
 /// (rack and slot). An identity there belongs to the sub-asset at its unit or rack and
 /// slot. One device answering at one unit id or TSAP, or at several without contradicting
 /// itself (a plain Modbus server answers any unit id; one read may return only the basic
-/// objects, another the regular ones), stays the address's own.
+/// objects, another the regular ones), stays the address's own. Which identities are
+/// read that way, and their paths, the protocol says ([`super::Identity::behind`]).
 #[derive(Debug, Default)]
 struct Gateways {
-    modbus: BTreeSet<IpAddr>,
-    s7: BTreeSet<IpAddr>,
+    several: BTreeSet<(Protocol, IpAddr)>,
 }
-
-/// The Modbus unit ids a gateway answers for itself (Modbus Messaging on TCP/IP
-/// Implementation Guide V1.0b, 4.4.1.2: 0xFF, or 0, addresses the TCP device itself).
-const MODBUS_OWN_UNITS: [u8; 2] = [0, 0xff];
 
 impl Gateways {
     fn of(observations: &[Observation]) -> Self {
-        // address -> unit/TSAP -> what each identity read there said (object or member
-        // name -> value), the unit/TSAP itself left out
+        // (protocol, address) -> unit/TSAP -> what each identity read there said
         type Said = BTreeMap<String, String>;
-        let mut modbus: BTreeMap<IpAddr, BTreeMap<u8, Vec<Said>>> = BTreeMap::new();
-        let mut s7: BTreeMap<IpAddr, BTreeMap<u16, Vec<Said>>> = BTreeMap::new();
+        let mut by: BTreeMap<(Protocol, IpAddr), BTreeMap<u32, Vec<Said>>> = BTreeMap::new();
         for o in observations.iter().filter(|o| o.path.is_none()) {
             let Fact::Identity { identity } = &o.fact else {
                 continue;
             };
-            match identity {
-                Identity::Modbus(m) => {
-                    let said = m
-                        .objects
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), normalize::compare_key(v)))
-                        .collect();
-                    modbus
-                        .entry(o.ip)
-                        .or_default()
-                        .entry(m.unit_id)
-                        .or_default()
-                        .push(said);
-                }
-                Identity::S7(id) => {
-                    let Some(tsap) = id.tsap else { continue };
-                    let mut bare = id.clone();
-                    bare.tsap = None;
-                    let said = match serde_json::to_value(&bare) {
-                        Ok(serde_json::Value::Object(m)) => m
-                            .into_iter()
-                            .map(|(k, v)| (k, normalize::compare_key(&v.to_string())))
-                            .collect(),
-                        _ => Said::new(),
-                    };
-                    s7.entry(o.ip)
-                        .or_default()
-                        .entry(tsap)
-                        .or_default()
-                        .push(said);
-                }
-                _ => {}
-            }
+            let Some(behind) = identity.behind() else {
+                continue;
+            };
+            by.entry((identity.protocol(), o.ip))
+                .or_default()
+                .entry(behind.via)
+                .or_default()
+                .push(behind.said);
         }
         // Two readings contradict when a member both name has different values: a read of
         // the basic objects and a read of the regular ones of one device do not.
         fn contradict(a: &Said, b: &Said) -> bool {
             a.iter().any(|(k, v)| b.get(k).is_some_and(|w| w != v))
         }
-        fn several<K: Ord>(m: BTreeMap<IpAddr, BTreeMap<K, Vec<Said>>>) -> BTreeSet<IpAddr> {
-            m.into_iter()
-                .filter(|(_, by)| {
-                    let units: Vec<&Vec<Said>> = by.values().collect();
-                    units.iter().enumerate().any(|(i, x)| {
-                        units[i + 1..]
-                            .iter()
-                            .any(|y| x.iter().any(|a| y.iter().any(|b| contradict(a, b))))
-                    })
+        let several = by
+            .into_iter()
+            .filter(|(_, by)| {
+                let units: Vec<&Vec<Said>> = by.values().collect();
+                units.iter().enumerate().any(|(i, x)| {
+                    units[i + 1..]
+                        .iter()
+                        .any(|y| x.iter().any(|a| y.iter().any(|b| contradict(a, b))))
                 })
-                .map(|(ip, _)| ip)
-                .collect()
-        }
-        Gateways {
-            modbus: several(modbus),
-            s7: several(s7),
-        }
+            })
+            .map(|(key, _)| key)
+            .collect();
+        Gateways { several }
     }
 
     /// The path of the sub-asset `o` is about, `None` for the address's own facts.
@@ -995,15 +960,10 @@ impl Gateways {
         let Fact::Identity { identity } = &o.fact else {
             return None;
         };
-        match identity {
-            Identity::Modbus(m)
-                if self.modbus.contains(&o.ip) && !MODBUS_OWN_UNITS.contains(&m.unit_id) =>
-            {
-                Some(modbus_unit_path(m.unit_id))
-            }
-            Identity::S7(id) if self.s7.contains(&o.ip) => id.tsap.map(s7_tsap_path),
-            _ => None,
+        if !self.several.contains(&(identity.protocol(), o.ip)) {
+            return None;
         }
+        identity.behind().and_then(|b| b.path)
     }
 }
 

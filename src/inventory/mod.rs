@@ -10,6 +10,6 @@ pub mod scan;
 pub mod tables;
 pub mod unanswered;
 
-pub use identity_facts::{Facts, IdentityFact, IdentityFacts};
+pub use identity_facts::{Behind, Facts, IdentityFact, IdentityFacts};
 pub use merge::{Input, Inventory, merge};
 pub use observation::*;

@@ -286,6 +286,12 @@ impl Identity {
         out
     }
 
+    /// Where the identity was read, in its protocol's own addressing of devices behind
+    /// one address (see [`super::identity_facts::Behind`]).
+    pub fn behind(&self) -> Option<super::identity_facts::Behind> {
+        self.mapping().behind()
+    }
+
     /// The protocol's own mapping of its identity (`protocols::<name>::identity`): the
     /// one dispatch over this closed enum, so that nothing else in `inventory` needs to
     /// know a protocol.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::inventory::merge::AssetField;
-use crate::inventory::{Facts, IdentityFacts, ModbusIdentity, normalize};
+use crate::inventory::{Behind, Facts, IdentityFacts, ModbusIdentity, normalize};
 use crate::wire::modbus::ReadDeviceIdResponse;
 
 /// Folds the Read Device Identification replies of one unit (every read code and page, in
@@ -53,6 +53,10 @@ pub fn describe(m: &ModbusIdentity) -> String {
     format!("modbus unit {}: {} {} {}", m.unit_id, o(0), o(1), o(2))
 }
 
+/// The unit ids a gateway answers for itself (Modbus Messaging on TCP/IP Implementation
+/// Guide V1.0b, 4.4.1.2: 0xFF, or 0, addresses the TCP device itself).
+const OWN_UNITS: [u8; 2] = [0, 0xff];
+
 /// Vendor, product code, model, firmware and product name as fields; the user
 /// application name and vendor URL as attributes. Each source names the unit and the
 /// object it comes from.
@@ -97,6 +101,21 @@ impl IdentityFacts for ModbusIdentity {
         if let Some(v) = self.objects.get(&3) {
             b.attribute("vendor_url", v, obj(3, "VendorUrl"));
         }
+    }
+
+    /// The unit id it was read through: behind a gateway, the sub-asset at
+    /// `modbus:unit/N`, except for the units that address the gateway itself.
+    fn behind(&self) -> Option<Behind> {
+        Some(Behind {
+            via: u32::from(self.unit_id),
+            said: self
+                .objects
+                .iter()
+                .map(|(k, v)| (k.to_string(), normalize::compare_key(v)))
+                .collect(),
+            path: (!OWN_UNITS.contains(&self.unit_id))
+                .then(|| crate::inventory::merge::modbus_unit_path(self.unit_id)),
+        })
     }
 
     /// VendorName (canonical), ProductName and ModelName.

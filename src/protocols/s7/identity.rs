@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::inventory::merge::AssetField;
-use crate::inventory::{Facts, IdentityFacts, S7Identity, normalize};
+use crate::inventory::{Behind, Facts, IdentityFacts, S7Identity, normalize};
 use crate::wire::s7::SzlList;
 
 fn non_empty(s: String) -> Option<String> {
@@ -170,6 +170,26 @@ impl IdentityFacts for S7Identity {
                 );
             }
         }
+    }
+
+    /// The called TSAP it was read through: in a station that answered for several
+    /// modules, the sub-asset at its rack and slot (`s7:R/S`).
+    fn behind(&self) -> Option<Behind> {
+        let tsap = self.tsap?;
+        let mut bare = self.clone();
+        bare.tsap = None;
+        let said = match serde_json::to_value(&bare) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .map(|(k, v)| (k, normalize::compare_key(&v.to_string())))
+                .collect(),
+            _ => Default::default(),
+        };
+        Some(Behind {
+            via: u32::from(tsap),
+            said,
+            path: Some(crate::inventory::merge::s7_tsap_path(tsap)),
+        })
     }
 
     /// The manufacturer (Siemens when the CPU names none: S7comm is Siemens'), the family
