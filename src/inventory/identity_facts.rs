@@ -92,14 +92,6 @@ impl Facts {
             self.attribute(&name, &value, format!("{via} {name}"));
         }
     }
-
-    pub fn iter(&self) -> std::slice::Iter<'_, IdentityFact> {
-        self.0.iter()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl IntoIterator for Facts {
@@ -108,15 +100,6 @@ impl IntoIterator for Facts {
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a Facts {
-    type Item = &'a IdentityFact;
-    type IntoIter = std::slice::Iter<'a, IdentityFact>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
     }
 }
 

@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use super::identity_facts::IdentityFact;
 use super::normalize;
 use super::observation::{
-    Fact, MacBasis, ObservationFile, OperationKind, Protocol, Provenance, Role, Transport,
+    Fact, MacBasis, Observation, ObservationFile, OperationKind, Protocol, Provenance, Role,
+    Transport, operation_name,
 };
-use super::observation::{Observation, operation_name};
 use super::oui;
 use super::scan::{ScanMeta, ScanResult};
 
