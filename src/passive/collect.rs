@@ -1,5 +1,8 @@
-//! Aggregates what a capture shows into observations: hosts and MACs, services, peers,
-//! identities and operations.
+//! Aggregates what a capture or a Zeek log shows into observations: hosts and MACs,
+//! services, peers, identities and operations. It is the one implementation of
+//! [`FactSink`]: the capture's analyzers and the Zeek row parsers record the same facts
+//! here, so both inputs fold by one code path (only the provenance differs: a capture's
+//! frame, a log's line).
 //!
 //! Everything here is keyed in ordered maps, so the same capture gives the same
 //! observations in the same order. Repeated facts are folded, not repeated: one peer
@@ -11,18 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashMap;
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
-
+pub use crate::facts::At;
+use crate::facts::FactSink;
 use crate::inventory::{
     Fact, Identity, MacBasis, Observation, OperationKind, Protocol, Provenance, Role, Transport,
 };
-
-/// Where in the capture something was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct At {
-    pub frame: u64,
-    pub ts: Option<DateTime<Utc>>,
-}
 
 /// Caps on what one capture may make us remember (a scan or a flood must not exhaust memory).
 pub const MAX_HOSTS: usize = 1 << 20;
@@ -77,10 +73,22 @@ pub const MAX_ANOMALY_BYTES: usize = 256;
 /// Undecodable messages kept per capture as observations (the count goes on in the stats).
 const MAX_FINDINGS: usize = 4096;
 
+/// What kind of input the collector folds, for the observations' provenance.
+#[derive(Debug)]
+enum Source {
+    /// A capture: [`At::frame`] is the frame number.
+    Pcap,
+    /// A Zeek log file: [`At::frame`] is the line number; `logs` holds the log each run
+    /// of lines belongs to, as (first line, log), in line order (one file may hold several
+    /// logs: JSON lines with their own `_path`).
+    Zeek { logs: Vec<(u64, String)> },
+}
+
 /// The running state of one capture's facts.
 #[derive(Debug)]
 pub struct Collector {
     file: String,
+    source: Source,
     hosts: BTreeMap<IpAddr, At>,
     macs: BTreeMap<IpAddr, MacSeen>,
     arp: BTreeMap<IpAddr, ([u8; 6], At)>,
@@ -124,6 +132,8 @@ pub struct Unproven {
     pub addresses: u64,
     /// The first few of those addresses, for the warning.
     pub sample: Vec<IpAddr>,
+    /// Of the observations, operations (by target, actor, protocol and function).
+    pub operations: u64,
 }
 
 fn mac_str(m: &[u8; 6]) -> String {
@@ -150,6 +160,7 @@ impl Collector {
     pub fn new(file: &str) -> Self {
         Collector {
             file: file.to_string(),
+            source: Source::Pcap,
             hosts: BTreeMap::new(),
             macs: BTreeMap::new(),
             arp: BTreeMap::new(),
@@ -167,6 +178,36 @@ impl Collector {
             link_broadcast: BTreeSet::new(),
             capped: 0,
         }
+    }
+
+    /// A collector for a Zeek log file: [`At::frame`] is a line number, and
+    /// [`Self::zeek_log`] says which log the lines from there on belong to.
+    pub fn zeek(file: &str) -> Self {
+        Collector {
+            source: Source::Zeek { logs: Vec::new() },
+            ..Collector::new(file)
+        }
+    }
+
+    /// The lines from `line` on belong to `log` (until the next call naming another).
+    pub fn zeek_log(&mut self, line: u64, log: &str) {
+        if let Source::Zeek { logs } = &mut self.source {
+            if logs.last().is_none_or(|(_, l)| l != log) {
+                logs.push((line, log.to_string()));
+            }
+        }
+    }
+
+    /// `ip` is shown to exist (a Zeek row it sent), with no packet to say more.
+    pub fn host(&mut self, ip: IpAddr, at: At) {
+        if !ip_is_host(&ip) || self.hosts.contains_key(&ip) {
+            return;
+        }
+        if self.hosts.len() >= MAX_HOSTS {
+            self.capped += 1;
+            return;
+        }
+        self.hosts.insert(ip, at);
     }
 
     /// A frame to `ip` went to a link-layer broadcast or multicast group: `ip` is a
@@ -322,15 +363,21 @@ impl Collector {
 
     /// `client` exchanged one message with `server` over `proto`.
     pub fn peer(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, at: At) {
+        self.peers_n(client, server, proto, 1, at);
+    }
+
+    /// `client` exchanged `count` messages with `server` over `proto` (0: the pair is
+    /// known from an answer alone).
+    pub fn peers_n(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, count: u64, at: At) {
         if !ip_is_host(&client) || !ip_is_host(&server) {
             return;
         }
         let n = self.peers.len();
         match self.peers.get_mut(&(client, server, proto)) {
-            Some(p) => p.0 += 1,
+            Some(p) => p.0 += count,
             None => {
                 if self.room(n) {
-                    self.peers.insert((client, server, proto), (1, at));
+                    self.peers.insert((client, server, proto), (count, at));
                 }
             }
         }
@@ -405,18 +452,24 @@ impl Collector {
         match self.ids.get_mut(&(device, key.clone())) {
             Some(agg) => {
                 fold_identity(&mut agg.identity, identity);
-                if agg.raw.len() < 16 {
+                if agg.raw.len() < 16 && !raw.is_empty() {
                     agg.raw.push(hex::encode(raw));
                 }
             }
             None => {
                 if self.room(n) {
+                    // A Zeek row carries no bytes: the observation then has none either.
+                    let raw = if raw.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![hex::encode(raw)]
+                    };
                     self.ids.insert(
                         (device, key),
                         IdAgg {
                             identity,
                             at,
-                            raw: vec![hex::encode(raw)],
+                            raw,
                             path,
                         },
                     );
@@ -539,9 +592,24 @@ impl Collector {
             }
         };
         let file = self.file.clone();
-        let prov = |at: &At| Provenance::Pcap {
-            file: file.clone(),
-            frame: at.frame,
+        let source = &self.source;
+        let prov = |at: &At| match source {
+            Source::Pcap => Provenance::Pcap {
+                file: file.clone(),
+                frame: at.frame,
+            },
+            Source::Zeek { logs } => {
+                // The last run starting at or before the line.
+                let i = logs.partition_point(|(first, _)| *first <= at.frame);
+                Provenance::Zeek {
+                    file: file.clone(),
+                    log: i
+                        .checked_sub(1)
+                        .map(|i| logs[i].1.clone())
+                        .unwrap_or_default(),
+                    line: at.frame,
+                }
+            }
         };
         let mut out: Vec<Observation> = Vec::new();
         for ((ip, _), agg) in &self.ids {
@@ -556,7 +624,7 @@ impl Collector {
                 },
                 provenance: prov(&agg.at),
                 seen: agg.at.ts,
-                raw_hex: Some(agg.raw.join(" ")),
+                raw_hex: (!agg.raw.is_empty()).then(|| agg.raw.join(" ")),
                 path: agg.path.clone(),
             });
         }
@@ -698,6 +766,7 @@ impl Collector {
         for ((target, actor, protocol, function), op) in ops {
             if !self.proven(target) {
                 note(*target, &mut unproven);
+                unproven.operations += 1;
                 continue;
             }
             let (target, actor, protocol) = (*target, *actor, *protocol);
@@ -721,6 +790,73 @@ impl Collector {
         }
         unproven.addresses = unproven_ips.len() as u64;
         (out, unproven)
+    }
+}
+
+impl FactSink for Collector {
+    fn host(&mut self, ip: IpAddr, at: At) {
+        Collector::host(self, ip, at);
+    }
+
+    fn service(&mut self, ip: IpAddr, transport: Transport, port: u16, proto: Protocol, at: At) {
+        Collector::service(self, ip, transport, port, proto, at);
+    }
+
+    fn peers(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, count: u64, at: At) {
+        Collector::peers_n(self, client, server, proto, count, at);
+    }
+
+    fn operation(
+        &mut self,
+        target: IpAddr,
+        actor: IpAddr,
+        proto: Protocol,
+        kind: OperationKind,
+        function: &str,
+        at: At,
+    ) {
+        Collector::operation(self, target, actor, proto, kind, function, at);
+    }
+
+    fn identity_at(
+        &mut self,
+        device: IpAddr,
+        path: Option<String>,
+        key: String,
+        identity: Identity,
+        raw: &[u8],
+        at: At,
+    ) {
+        Collector::identity_at(self, device, path, key, identity, raw, at);
+    }
+
+    fn suspicious(
+        &mut self,
+        src: IpAddr,
+        protocol: Protocol,
+        port: u16,
+        reason: String,
+        raw: &[u8],
+        at: At,
+    ) {
+        Collector::suspicious(self, src, protocol, port, reason, raw, at);
+    }
+
+    fn empty_identity(
+        &mut self,
+        device: IpAddr,
+        key: String,
+        protocol: Protocol,
+        port: u16,
+        answer: String,
+        raw: &[u8],
+        at: At,
+    ) {
+        Collector::empty_identity(self, device, key, protocol, port, answer, raw, at);
+    }
+
+    fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
+        Collector::observed(self, ip, attribute, value, at);
     }
 }
 
