@@ -870,6 +870,9 @@ fn fold_identity(into: &mut Identity, part: Identity) {
         (Identity::S7(a), Identity::S7(b)) => crate::protocols::s7::identity::fold_part(a, *b),
         (Identity::Enip(_), Identity::Enip(_)) => {}
         (Identity::Bacnet(a), Identity::Bacnet(b)) => a.fill_from(b),
+        (Identity::Opcua(a), Identity::Opcua(b)) => {
+            crate::protocols::opcua::identity::fold_part(a, *b)
+        }
         _ => {}
     }
 }
