@@ -73,9 +73,17 @@ fn broadcast_echo(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V4(v) if v.octets()[3] == 255 || v.is_broadcast())
 }
 
-/// The identity of the device instance `instance` at `device`, one part of it.
-fn identity(sink: &mut dyn FactSink, device: IpAddr, id: BacnetIdentity, at: At) {
-    let key = match id.instance {
+/// One part of the identity of the device instance `named` at `device` (`None`: the
+/// instance the part was asked under is the wildcard, so only the address names it, as in
+/// a capture of a device that is not routed).
+fn identity(
+    sink: &mut dyn FactSink,
+    device: IpAddr,
+    named: Option<u32>,
+    id: BacnetIdentity,
+    at: At,
+) {
+    let key = match named {
         Some(i) => format!("bacnet:{i}"),
         None => "bacnet".to_string(),
     };
@@ -105,7 +113,7 @@ fn discovery(r: &mut Row<'_>, sink: &mut dyn FactSink) {
         vendor_name: r.get("vendor").map(str::to_string),
         ..BacnetIdentity::default()
     };
-    identity(sink, device, id, at);
+    identity(sink, device, Some(instance), id, at);
 }
 
 fn property(r: &mut Row<'_>, sink: &mut dyn FactSink) {
@@ -173,7 +181,7 @@ fn property(r: &mut Row<'_>, sink: &mut dyn FactSink) {
         _ => return,
     }
     let at = r.at();
-    identity(sink, device, id, at);
+    identity(sink, device, asked, id, at);
 }
 
 /// The analyzer's classification of a service ICSNPP names in kebab case
