@@ -30,6 +30,10 @@ pub struct BadValue {
     pub action: &'static str,
 }
 
+/// The row cannot be read further; why is already recorded in its [`RowIssues`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped;
+
 /// What reading a row found wrong, drained by the importer after each row.
 #[derive(Debug, Default)]
 pub struct RowIssues {
@@ -162,16 +166,16 @@ impl<'a> Row<'a> {
     }
 
     /// `is_orig` (ICSNPP: true when the originator sent the row's message): `Ok(None)`
-    /// when the column is unset or absent, `Err(())` (reported, row skipped) when it is
-    /// not a boolean.
-    pub fn is_orig(&mut self) -> Result<Option<bool>, ()> {
+    /// when the column is unset or absent, `Err(Skipped)` (reported, row skipped) when it
+    /// is not a boolean.
+    pub fn is_orig(&mut self) -> Result<Option<bool>, Skipped> {
         match self.get("is_orig") {
             None => Ok(None),
             Some(v) => match boolean(v) {
                 Some(b) => Ok(Some(b)),
                 None => {
                     self.bad("is_orig", Some(v), "row skipped");
-                    Err(())
+                    Err(Skipped)
                 }
             },
         }

@@ -472,6 +472,7 @@ fn conn(r: &mut Row<'_>, sink: &mut dyn FactSink) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::Fact;
 
     #[test]
     fn unescapes_zeek_hex() {
