@@ -84,7 +84,7 @@ enum Source {
     Zeek { logs: Vec<(u64, String)> },
 }
 
-/// The running state of one capture's facts.
+/// The running state of one input's facts (a capture's, or a Zeek log file's).
 #[derive(Debug)]
 pub struct Collector {
     file: String,

@@ -342,20 +342,16 @@ pub fn import(file: &str, mut rd: Box<dyn BufRead + '_>) -> Result<ImportReport,
             }
         };
         let mut row = Row::new(file, &log, line, &record, &mut issues);
-        match spec {
-            _ if log == "conn" => {
-                col.zeek_log(line, &log);
-                conn(&mut row, &mut col);
-            }
-            Some(spec) => {
-                col.zeek_log(line, &log);
-                spec.zeek_row(&mut row, &mut col);
-            }
-            None => {
-                sink.stats.skipped_lines += 1;
-                if sink.skipped_logs.len() < 64 {
-                    sink.skipped_logs.insert(log.clone());
-                }
+        if log == "conn" {
+            col.zeek_log(line, &log);
+            conn(&mut row, &mut col);
+        } else if let Some(spec) = spec {
+            col.zeek_log(line, &log);
+            spec.zeek_row(&mut row, &mut col);
+        } else {
+            sink.stats.skipped_lines += 1;
+            if sink.skipped_logs.len() < 64 {
+                sink.skipped_logs.insert(log.clone());
             }
         }
         sink.drain(&log, line, &mut issues);
