@@ -198,18 +198,6 @@ impl Collector {
         }
     }
 
-    /// `ip` is shown to exist (a Zeek row it sent), with no packet to say more.
-    pub fn host(&mut self, ip: IpAddr, at: At) {
-        if !ip_is_host(&ip) || self.hosts.contains_key(&ip) {
-            return;
-        }
-        if self.hosts.len() >= MAX_HOSTS {
-            self.capped += 1;
-            return;
-        }
-        self.hosts.insert(ip, at);
-    }
-
     /// A frame to `ip` went to a link-layer broadcast or multicast group: `ip` is a
     /// directed broadcast (x.y.z.255 on a /24) or a group, never a host to scan.
     pub fn link_broadcast_dst(&mut self, ip: IpAddr) {
@@ -331,240 +319,6 @@ impl Collector {
             self.hosts.insert(ip, at);
         }
         self.arp.entry(ip).or_insert((mac, at));
-    }
-
-    /// `ip` answered on `port`.
-    pub fn service(
-        &mut self,
-        ip: IpAddr,
-        transport: Transport,
-        port: u16,
-        proto: Protocol,
-        at: At,
-    ) {
-        if !ip_is_host(&ip) {
-            return;
-        }
-        let n = self.services.len();
-        match self.services.get_mut(&(ip, transport, port)) {
-            Some(s) => {
-                // A decoded protocol beats a guess from the port.
-                if s.0 == Protocol::Other && proto != Protocol::Other {
-                    s.0 = proto;
-                }
-            }
-            None => {
-                if self.room(n) {
-                    self.services.insert((ip, transport, port), (proto, at));
-                }
-            }
-        }
-    }
-
-    /// `client` exchanged one message with `server` over `proto`.
-    pub fn peer(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, at: At) {
-        self.peers_n(client, server, proto, 1, at);
-    }
-
-    /// `client` exchanged `count` messages with `server` over `proto` (0: the pair is
-    /// known from an answer alone).
-    pub fn peers_n(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, count: u64, at: At) {
-        if !ip_is_host(&client) || !ip_is_host(&server) {
-            return;
-        }
-        let n = self.peers.len();
-        match self.peers.get_mut(&(client, server, proto)) {
-            Some(p) => p.0 += count,
-            None => {
-                if self.room(n) {
-                    self.peers.insert((client, server, proto), (count, at));
-                }
-            }
-        }
-    }
-
-    /// `actor` performed `function` on `target`.
-    pub fn operation(
-        &mut self,
-        target: IpAddr,
-        actor: IpAddr,
-        proto: Protocol,
-        kind: OperationKind,
-        function: &str,
-        at: At,
-    ) {
-        let n = self.ops_len;
-        if let Some(op) = self
-            .ops
-            .get_mut(&(target, actor, proto))
-            .and_then(|f| f.get_mut(function))
-        {
-            op.count += 1;
-            op.last = at;
-            return;
-        }
-        if self.room(n) {
-            self.ops_len += 1;
-            self.ops.entry((target, actor, proto)).or_default().insert(
-                function.to_string(),
-                OpAgg {
-                    kind,
-                    count: 1,
-                    first: at,
-                    last: at,
-                },
-            );
-        }
-    }
-
-    /// A device's identity reply (or part of one), from the reply packet's IP source.
-    ///
-    /// Parts with the same `key` are folded into one identity: Modbus objects from several
-    /// reads of one unit, S7 SZL 0x0011 and 0x001C of one CPU.
-    pub fn identity(
-        &mut self,
-        device: IpAddr,
-        key: String,
-        identity: Identity,
-        raw: &[u8],
-        at: At,
-    ) {
-        self.identity_at(device, None, key, identity, raw, at);
-    }
-
-    /// An identity read through `device` from something behind it at `path` (a module on
-    /// a CIP route): kept apart from `device`'s own identity, with the path on the
-    /// observation.
-    pub fn identity_at(
-        &mut self,
-        device: IpAddr,
-        path: Option<String>,
-        key: String,
-        identity: Identity,
-        raw: &[u8],
-        at: At,
-    ) {
-        let key = match &path {
-            Some(p) => format!("{key}@{p}"),
-            None => key,
-        };
-        let n = self.ids.len();
-        match self.ids.get_mut(&(device, key.clone())) {
-            Some(agg) => {
-                fold_identity(&mut agg.identity, identity);
-                if agg.raw.len() < 16 && !raw.is_empty() {
-                    agg.raw.push(hex::encode(raw));
-                }
-            }
-            None => {
-                if self.room(n) {
-                    // A Zeek row carries no bytes: the observation then has none either.
-                    let raw = if raw.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![hex::encode(raw)]
-                    };
-                    self.ids.insert(
-                        (device, key),
-                        IdAgg {
-                            identity,
-                            at,
-                            raw,
-                            path,
-                        },
-                    );
-                }
-            }
-        }
-    }
-
-    /// A message from `src` that did not decode: kept with its first
-    /// [`MAX_ANOMALY_BYTES`] bytes (the reason says how long it was).
-    pub fn suspicious(
-        &mut self,
-        src: IpAddr,
-        protocol: Protocol,
-        port: u16,
-        reason: String,
-        raw: &[u8],
-        at: At,
-    ) {
-        if self.findings.len() >= MAX_FINDINGS {
-            self.capped += 1;
-            return;
-        }
-        let kept = &raw[..raw.len().min(MAX_ANOMALY_BYTES)];
-        let reason = if kept.len() < raw.len() {
-            format!(
-                "{reason} ({} bytes, the first {} kept)",
-                raw.len(),
-                kept.len()
-            )
-        } else {
-            format!("{reason} ({} bytes)", raw.len())
-        };
-        let fact = Fact::Suspicious {
-            protocol,
-            port,
-            reason,
-        };
-        // Two undecodable messages in one frame: the first is kept (both are counted).
-        self.findings
-            .entry((src, at.frame))
-            .or_insert_with(|| Finding {
-                fact,
-                at,
-                raw: Some(hex::encode(kept)),
-            });
-    }
-
-    /// `device` answered an identity request without naming anything (a Modbus
-    /// identification reply with zero objects). Reported at the end as
-    /// [`Fact::NoIdentity`], and only when no reply under the same identity `key` named something.
-    #[allow(clippy::too_many_arguments)]
-    pub fn empty_identity(
-        &mut self,
-        device: IpAddr,
-        key: String,
-        protocol: Protocol,
-        port: u16,
-        answer: String,
-        raw: &[u8],
-        at: At,
-    ) {
-        if self.empty_ids.contains_key(&(device, key.clone())) {
-            return;
-        }
-        if self.empty_ids.len() >= MAX_FINDINGS {
-            self.capped += 1;
-            return;
-        }
-        let fact = Fact::NoIdentity {
-            protocol,
-            port,
-            answer,
-        };
-        self.empty_ids.insert(
-            (device, key),
-            Finding {
-                fact,
-                at,
-                raw: Some(hex::encode(&raw[..raw.len().min(MAX_ANOMALY_BYTES)])),
-            },
-        );
-    }
-
-    /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
-    /// once per value for the active scan's hints.
-    pub fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
-        let n = self.observed.len();
-        let key = (ip, attribute, value);
-        if self.observed.contains_key(&key) {
-            return;
-        }
-        if self.room(n) {
-            self.observed.insert(key, at);
-        }
     }
 
     /// Hosts seen so far (for statistics).
@@ -794,18 +548,57 @@ impl Collector {
 }
 
 impl FactSink for Collector {
+    /// `ip` is shown to exist (a Zeek row it sent), with no packet to say more.
     fn host(&mut self, ip: IpAddr, at: At) {
-        Collector::host(self, ip, at);
+        if !ip_is_host(&ip) || self.hosts.contains_key(&ip) {
+            return;
+        }
+        if self.hosts.len() >= MAX_HOSTS {
+            self.capped += 1;
+            return;
+        }
+        self.hosts.insert(ip, at);
     }
 
+    /// `ip` answered on `port`.
     fn service(&mut self, ip: IpAddr, transport: Transport, port: u16, proto: Protocol, at: At) {
-        Collector::service(self, ip, transport, port, proto, at);
+        if !ip_is_host(&ip) {
+            return;
+        }
+        let n = self.services.len();
+        match self.services.get_mut(&(ip, transport, port)) {
+            Some(s) => {
+                // A decoded protocol beats a guess from the port.
+                if s.0 == Protocol::Other && proto != Protocol::Other {
+                    s.0 = proto;
+                }
+            }
+            None => {
+                if self.room(n) {
+                    self.services.insert((ip, transport, port), (proto, at));
+                }
+            }
+        }
     }
 
+    /// `client` exchanged `count` messages with `server` over `proto` (0: the pair is
+    /// known from an answer alone).
     fn peers(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, count: u64, at: At) {
-        Collector::peers_n(self, client, server, proto, count, at);
+        if !ip_is_host(&client) || !ip_is_host(&server) {
+            return;
+        }
+        let n = self.peers.len();
+        match self.peers.get_mut(&(client, server, proto)) {
+            Some(p) => p.0 += count,
+            None => {
+                if self.room(n) {
+                    self.peers.insert((client, server, proto), (count, at));
+                }
+            }
+        }
     }
 
+    /// `actor` performed `function` on `target`.
     fn operation(
         &mut self,
         target: IpAddr,
@@ -815,9 +608,33 @@ impl FactSink for Collector {
         function: &str,
         at: At,
     ) {
-        Collector::operation(self, target, actor, proto, kind, function, at);
+        let n = self.ops_len;
+        if let Some(op) = self
+            .ops
+            .get_mut(&(target, actor, proto))
+            .and_then(|f| f.get_mut(function))
+        {
+            op.count += 1;
+            op.last = at;
+            return;
+        }
+        if self.room(n) {
+            self.ops_len += 1;
+            self.ops.entry((target, actor, proto)).or_default().insert(
+                function.to_string(),
+                OpAgg {
+                    kind,
+                    count: 1,
+                    first: at,
+                    last: at,
+                },
+            );
+        }
     }
 
+    /// An identity read through `device` from something behind it at `path` (a module on
+    /// a CIP route): kept apart from `device`'s own identity, with the path on the
+    /// observation.
     fn identity_at(
         &mut self,
         device: IpAddr,
@@ -827,9 +644,42 @@ impl FactSink for Collector {
         raw: &[u8],
         at: At,
     ) {
-        Collector::identity_at(self, device, path, key, identity, raw, at);
+        let key = match &path {
+            Some(p) => format!("{key}@{p}"),
+            None => key,
+        };
+        let n = self.ids.len();
+        match self.ids.get_mut(&(device, key.clone())) {
+            Some(agg) => {
+                fold_identity(&mut agg.identity, identity);
+                if agg.raw.len() < 16 && !raw.is_empty() {
+                    agg.raw.push(hex::encode(raw));
+                }
+            }
+            None => {
+                if self.room(n) {
+                    // A Zeek row carries no bytes: the observation then has none either.
+                    let raw = if raw.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![hex::encode(raw)]
+                    };
+                    self.ids.insert(
+                        (device, key),
+                        IdAgg {
+                            identity,
+                            at,
+                            raw,
+                            path,
+                        },
+                    );
+                }
+            }
+        }
     }
 
+    /// A message from `src` that did not decode: kept with its first
+    /// [`MAX_ANOMALY_BYTES`] bytes (the reason says how long it was).
     fn suspicious(
         &mut self,
         src: IpAddr,
@@ -839,9 +689,39 @@ impl FactSink for Collector {
         raw: &[u8],
         at: At,
     ) {
-        Collector::suspicious(self, src, protocol, port, reason, raw, at);
+        if self.findings.len() >= MAX_FINDINGS {
+            self.capped += 1;
+            return;
+        }
+        let kept = &raw[..raw.len().min(MAX_ANOMALY_BYTES)];
+        let reason = if kept.len() < raw.len() {
+            format!(
+                "{reason} ({} bytes, the first {} kept)",
+                raw.len(),
+                kept.len()
+            )
+        } else {
+            format!("{reason} ({} bytes)", raw.len())
+        };
+        let fact = Fact::Suspicious {
+            protocol,
+            port,
+            reason,
+        };
+        // Two undecodable messages in one frame: the first is kept (both are counted).
+        self.findings
+            .entry((src, at.frame))
+            .or_insert_with(|| Finding {
+                fact,
+                at,
+                raw: Some(hex::encode(kept)),
+            });
     }
 
+    /// `device` answered an identity request without naming anything (a Modbus
+    /// identification reply with zero objects). Reported at the end as
+    /// [`Fact::NoIdentity`], and only when no reply under the same identity `key` named something.
+    #[allow(clippy::too_many_arguments)]
     fn empty_identity(
         &mut self,
         device: IpAddr,
@@ -852,11 +732,39 @@ impl FactSink for Collector {
         raw: &[u8],
         at: At,
     ) {
-        Collector::empty_identity(self, device, key, protocol, port, answer, raw, at);
+        if self.empty_ids.contains_key(&(device, key.clone())) {
+            return;
+        }
+        if self.empty_ids.len() >= MAX_FINDINGS {
+            self.capped += 1;
+            return;
+        }
+        let fact = Fact::NoIdentity {
+            protocol,
+            port,
+            answer,
+        };
+        self.empty_ids.insert(
+            (device, key),
+            Finding {
+                fact,
+                at,
+                raw: Some(hex::encode(&raw[..raw.len().min(MAX_ANOMALY_BYTES)])),
+            },
+        );
     }
 
+    /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
+    /// once per value for the active scan's hints.
     fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
-        Collector::observed(self, ip, attribute, value, at);
+        let n = self.observed.len();
+        let key = (ip, attribute, value);
+        if self.observed.contains_key(&key) {
+            return;
+        }
+        if self.room(n) {
+            self.observed.insert(key, at);
+        }
     }
 }
 
