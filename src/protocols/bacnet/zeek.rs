@@ -16,10 +16,10 @@
 //!   `pdu_service`, `invoke_id`, `result_code`): every other state-changing service
 //!   (reinitialize-device, device-communication-control, atomic-write-file, ...) as an
 //!   operation, classified and named as the analyzer does (`bacnet.reinitialize_device`);
-//!   the writes of `bacnet_property.log` are taken from there, not counted twice;
-//! - `bacnet_device_control.log` (`pdu_service`, `device_state`, `result`): the same
-//!   control requests `bacnet.log` already shows: read for nothing, never skipped as
-//!   unknown.
+//!   the writes of `bacnet_property.log` are taken from there, not counted twice.
+//!
+//! `bacnet_device_control.log` (`pdu_service`, `device_state`, `result`) is not read: it
+//! repeats control requests `bacnet.log` already shows (it is skipped and counted).
 //!
 //! What the logs do not carry, and so cannot be done as the capture does: ICSNPP logs no
 //! NPDU source network or MAC (SNET/SADR), so a device behind a router cannot be told
