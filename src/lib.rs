@@ -12,6 +12,7 @@ pub mod cli;
 pub mod conformance;
 pub mod data;
 pub mod demo;
+pub mod facts;
 pub mod input_file;
 pub mod inventory;
 pub mod output_file;

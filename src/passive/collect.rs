@@ -1,5 +1,8 @@
-//! Aggregates what a capture shows into observations: hosts and MACs, services, peers,
-//! identities and operations.
+//! Aggregates what a capture or a Zeek log shows into observations: hosts and MACs,
+//! services, peers, identities and operations. It is the one implementation of
+//! [`FactSink`]: the capture's analyzers and the Zeek row parsers record the same facts
+//! here, so both inputs fold by one code path (only the provenance differs: a capture's
+//! frame, a log's line).
 //!
 //! Everything here is keyed in ordered maps, so the same capture gives the same
 //! observations in the same order. Repeated facts are folded, not repeated: one peer
@@ -11,18 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashMap;
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
-
+pub use crate::facts::At;
+use crate::facts::FactSink;
 use crate::inventory::{
     Fact, Identity, MacBasis, Observation, OperationKind, Protocol, Provenance, Role, Transport,
 };
-
-/// Where in the capture something was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct At {
-    pub frame: u64,
-    pub ts: Option<DateTime<Utc>>,
-}
 
 /// Caps on what one capture may make us remember (a scan or a flood must not exhaust memory).
 pub const MAX_HOSTS: usize = 1 << 20;
@@ -77,10 +73,22 @@ pub const MAX_ANOMALY_BYTES: usize = 256;
 /// Undecodable messages kept per capture as observations (the count goes on in the stats).
 const MAX_FINDINGS: usize = 4096;
 
-/// The running state of one capture's facts.
+/// What kind of input the collector folds, for the observations' provenance.
+#[derive(Debug)]
+enum Source {
+    /// A capture: [`At::frame`] is the frame number.
+    Pcap,
+    /// A Zeek log file: [`At::frame`] is the line number; `logs` holds the log each run
+    /// of lines belongs to, as (first line, log), in line order (one file may hold several
+    /// logs: JSON lines with their own `_path`).
+    Zeek { logs: Vec<(u64, String)> },
+}
+
+/// The running state of one input's facts (a capture's, or a Zeek log file's).
 #[derive(Debug)]
 pub struct Collector {
     file: String,
+    source: Source,
     hosts: BTreeMap<IpAddr, At>,
     macs: BTreeMap<IpAddr, MacSeen>,
     arp: BTreeMap<IpAddr, ([u8; 6], At)>,
@@ -124,6 +132,8 @@ pub struct Unproven {
     pub addresses: u64,
     /// The first few of those addresses, for the warning.
     pub sample: Vec<IpAddr>,
+    /// Of the observations, operations (by target, actor, protocol and function).
+    pub operations: u64,
 }
 
 fn mac_str(m: &[u8; 6]) -> String {
@@ -150,6 +160,7 @@ impl Collector {
     pub fn new(file: &str) -> Self {
         Collector {
             file: file.to_string(),
+            source: Source::Pcap,
             hosts: BTreeMap::new(),
             macs: BTreeMap::new(),
             arp: BTreeMap::new(),
@@ -166,6 +177,24 @@ impl Collector {
             empty_ids: BTreeMap::new(),
             link_broadcast: BTreeSet::new(),
             capped: 0,
+        }
+    }
+
+    /// A collector for a Zeek log file: [`At::frame`] is a line number, and
+    /// [`Self::zeek_log`] says which log the lines from there on belong to.
+    pub fn zeek(file: &str) -> Self {
+        Collector {
+            source: Source::Zeek { logs: Vec::new() },
+            ..Collector::new(file)
+        }
+    }
+
+    /// The lines from `line` on belong to `log` (until the next call naming another).
+    pub fn zeek_log(&mut self, line: u64, log: &str) {
+        if let Source::Zeek { logs } = &mut self.source {
+            if logs.last().is_none_or(|(_, l)| l != log) {
+                logs.push((line, log.to_string()));
+            }
         }
     }
 
@@ -292,228 +321,6 @@ impl Collector {
         self.arp.entry(ip).or_insert((mac, at));
     }
 
-    /// `ip` answered on `port`.
-    pub fn service(
-        &mut self,
-        ip: IpAddr,
-        transport: Transport,
-        port: u16,
-        proto: Protocol,
-        at: At,
-    ) {
-        if !ip_is_host(&ip) {
-            return;
-        }
-        let n = self.services.len();
-        match self.services.get_mut(&(ip, transport, port)) {
-            Some(s) => {
-                // A decoded protocol beats a guess from the port.
-                if s.0 == Protocol::Other && proto != Protocol::Other {
-                    s.0 = proto;
-                }
-            }
-            None => {
-                if self.room(n) {
-                    self.services.insert((ip, transport, port), (proto, at));
-                }
-            }
-        }
-    }
-
-    /// `client` exchanged one message with `server` over `proto`.
-    pub fn peer(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, at: At) {
-        if !ip_is_host(&client) || !ip_is_host(&server) {
-            return;
-        }
-        let n = self.peers.len();
-        match self.peers.get_mut(&(client, server, proto)) {
-            Some(p) => p.0 += 1,
-            None => {
-                if self.room(n) {
-                    self.peers.insert((client, server, proto), (1, at));
-                }
-            }
-        }
-    }
-
-    /// `actor` performed `function` on `target`.
-    pub fn operation(
-        &mut self,
-        target: IpAddr,
-        actor: IpAddr,
-        proto: Protocol,
-        kind: OperationKind,
-        function: &str,
-        at: At,
-    ) {
-        let n = self.ops_len;
-        if let Some(op) = self
-            .ops
-            .get_mut(&(target, actor, proto))
-            .and_then(|f| f.get_mut(function))
-        {
-            op.count += 1;
-            op.last = at;
-            return;
-        }
-        if self.room(n) {
-            self.ops_len += 1;
-            self.ops.entry((target, actor, proto)).or_default().insert(
-                function.to_string(),
-                OpAgg {
-                    kind,
-                    count: 1,
-                    first: at,
-                    last: at,
-                },
-            );
-        }
-    }
-
-    /// A device's identity reply (or part of one), from the reply packet's IP source.
-    ///
-    /// Parts with the same `key` are folded into one identity: Modbus objects from several
-    /// reads of one unit, S7 SZL 0x0011 and 0x001C of one CPU.
-    pub fn identity(
-        &mut self,
-        device: IpAddr,
-        key: String,
-        identity: Identity,
-        raw: &[u8],
-        at: At,
-    ) {
-        self.identity_at(device, None, key, identity, raw, at);
-    }
-
-    /// An identity read through `device` from something behind it at `path` (a module on
-    /// a CIP route): kept apart from `device`'s own identity, with the path on the
-    /// observation.
-    pub fn identity_at(
-        &mut self,
-        device: IpAddr,
-        path: Option<String>,
-        key: String,
-        identity: Identity,
-        raw: &[u8],
-        at: At,
-    ) {
-        let key = match &path {
-            Some(p) => format!("{key}@{p}"),
-            None => key,
-        };
-        let n = self.ids.len();
-        match self.ids.get_mut(&(device, key.clone())) {
-            Some(agg) => {
-                fold_identity(&mut agg.identity, identity);
-                if agg.raw.len() < 16 {
-                    agg.raw.push(hex::encode(raw));
-                }
-            }
-            None => {
-                if self.room(n) {
-                    self.ids.insert(
-                        (device, key),
-                        IdAgg {
-                            identity,
-                            at,
-                            raw: vec![hex::encode(raw)],
-                            path,
-                        },
-                    );
-                }
-            }
-        }
-    }
-
-    /// A message from `src` that did not decode: kept with its first
-    /// [`MAX_ANOMALY_BYTES`] bytes (the reason says how long it was).
-    pub fn suspicious(
-        &mut self,
-        src: IpAddr,
-        protocol: Protocol,
-        port: u16,
-        reason: String,
-        raw: &[u8],
-        at: At,
-    ) {
-        if self.findings.len() >= MAX_FINDINGS {
-            self.capped += 1;
-            return;
-        }
-        let kept = &raw[..raw.len().min(MAX_ANOMALY_BYTES)];
-        let reason = if kept.len() < raw.len() {
-            format!(
-                "{reason} ({} bytes, the first {} kept)",
-                raw.len(),
-                kept.len()
-            )
-        } else {
-            format!("{reason} ({} bytes)", raw.len())
-        };
-        let fact = Fact::Suspicious {
-            protocol,
-            port,
-            reason,
-        };
-        // Two undecodable messages in one frame: the first is kept (both are counted).
-        self.findings
-            .entry((src, at.frame))
-            .or_insert_with(|| Finding {
-                fact,
-                at,
-                raw: Some(hex::encode(kept)),
-            });
-    }
-
-    /// `device` answered an identity request without naming anything (a Modbus
-    /// identification reply with zero objects). Reported at the end as
-    /// [`Fact::NoIdentity`], and only when no reply under the same identity `key` named something.
-    #[allow(clippy::too_many_arguments)]
-    pub fn empty_identity(
-        &mut self,
-        device: IpAddr,
-        key: String,
-        protocol: Protocol,
-        port: u16,
-        answer: String,
-        raw: &[u8],
-        at: At,
-    ) {
-        if self.empty_ids.contains_key(&(device, key.clone())) {
-            return;
-        }
-        if self.empty_ids.len() >= MAX_FINDINGS {
-            self.capped += 1;
-            return;
-        }
-        let fact = Fact::NoIdentity {
-            protocol,
-            port,
-            answer,
-        };
-        self.empty_ids.insert(
-            (device, key),
-            Finding {
-                fact,
-                at,
-                raw: Some(hex::encode(&raw[..raw.len().min(MAX_ANOMALY_BYTES)])),
-            },
-        );
-    }
-
-    /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
-    /// once per value for the active scan's hints.
-    pub fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
-        let n = self.observed.len();
-        let key = (ip, attribute, value);
-        if self.observed.contains_key(&key) {
-            return;
-        }
-        if self.room(n) {
-            self.observed.insert(key, at);
-        }
-    }
-
     /// Hosts seen so far (for statistics).
     pub fn host_count(&self) -> usize {
         self.hosts.len()
@@ -539,9 +346,24 @@ impl Collector {
             }
         };
         let file = self.file.clone();
-        let prov = |at: &At| Provenance::Pcap {
-            file: file.clone(),
-            frame: at.frame,
+        let source = &self.source;
+        let prov = |at: &At| match source {
+            Source::Pcap => Provenance::Pcap {
+                file: file.clone(),
+                frame: at.frame,
+            },
+            Source::Zeek { logs } => {
+                // The last run starting at or before the line.
+                let i = logs.partition_point(|(first, _)| *first <= at.frame);
+                Provenance::Zeek {
+                    file: file.clone(),
+                    log: i
+                        .checked_sub(1)
+                        .map(|i| logs[i].1.clone())
+                        .unwrap_or_default(),
+                    line: at.frame,
+                }
+            }
         };
         let mut out: Vec<Observation> = Vec::new();
         for ((ip, _), agg) in &self.ids {
@@ -556,7 +378,7 @@ impl Collector {
                 },
                 provenance: prov(&agg.at),
                 seen: agg.at.ts,
-                raw_hex: Some(agg.raw.join(" ")),
+                raw_hex: (!agg.raw.is_empty()).then(|| agg.raw.join(" ")),
                 path: agg.path.clone(),
             });
         }
@@ -698,6 +520,7 @@ impl Collector {
         for ((target, actor, protocol, function), op) in ops {
             if !self.proven(target) {
                 note(*target, &mut unproven);
+                unproven.operations += 1;
                 continue;
             }
             let (target, actor, protocol) = (*target, *actor, *protocol);
@@ -724,6 +547,227 @@ impl Collector {
     }
 }
 
+impl FactSink for Collector {
+    /// `ip` is shown to exist (a Zeek row it sent), with no packet to say more.
+    fn host(&mut self, ip: IpAddr, at: At) {
+        if !ip_is_host(&ip) || self.hosts.contains_key(&ip) {
+            return;
+        }
+        if self.hosts.len() >= MAX_HOSTS {
+            self.capped += 1;
+            return;
+        }
+        self.hosts.insert(ip, at);
+    }
+
+    /// `ip` answered on `port`.
+    fn service(&mut self, ip: IpAddr, transport: Transport, port: u16, proto: Protocol, at: At) {
+        if !ip_is_host(&ip) {
+            return;
+        }
+        let n = self.services.len();
+        match self.services.get_mut(&(ip, transport, port)) {
+            Some(s) => {
+                // A decoded protocol beats a guess from the port.
+                if s.0 == Protocol::Other && proto != Protocol::Other {
+                    s.0 = proto;
+                }
+            }
+            None => {
+                if self.room(n) {
+                    self.services.insert((ip, transport, port), (proto, at));
+                }
+            }
+        }
+    }
+
+    /// `client` exchanged `count` messages with `server` over `proto` (0: the pair is
+    /// known from an answer alone).
+    fn peers(&mut self, client: IpAddr, server: IpAddr, proto: Protocol, count: u64, at: At) {
+        if !ip_is_host(&client) || !ip_is_host(&server) {
+            return;
+        }
+        let n = self.peers.len();
+        match self.peers.get_mut(&(client, server, proto)) {
+            Some(p) => p.0 += count,
+            None => {
+                if self.room(n) {
+                    self.peers.insert((client, server, proto), (count, at));
+                }
+            }
+        }
+    }
+
+    /// `actor` performed `function` on `target`.
+    fn operation(
+        &mut self,
+        target: IpAddr,
+        actor: IpAddr,
+        proto: Protocol,
+        kind: OperationKind,
+        function: &str,
+        at: At,
+    ) {
+        let n = self.ops_len;
+        if let Some(op) = self
+            .ops
+            .get_mut(&(target, actor, proto))
+            .and_then(|f| f.get_mut(function))
+        {
+            op.count += 1;
+            op.last = at;
+            return;
+        }
+        if self.room(n) {
+            self.ops_len += 1;
+            self.ops.entry((target, actor, proto)).or_default().insert(
+                function.to_string(),
+                OpAgg {
+                    kind,
+                    count: 1,
+                    first: at,
+                    last: at,
+                },
+            );
+        }
+    }
+
+    /// An identity read through `device` from something behind it at `path` (a module on
+    /// a CIP route): kept apart from `device`'s own identity, with the path on the
+    /// observation.
+    fn identity_at(
+        &mut self,
+        device: IpAddr,
+        path: Option<String>,
+        key: String,
+        identity: Identity,
+        raw: &[u8],
+        at: At,
+    ) {
+        let key = match &path {
+            Some(p) => format!("{key}@{p}"),
+            None => key,
+        };
+        let n = self.ids.len();
+        match self.ids.get_mut(&(device, key.clone())) {
+            Some(agg) => {
+                fold_identity(&mut agg.identity, identity);
+                if agg.raw.len() < 16 && !raw.is_empty() {
+                    agg.raw.push(hex::encode(raw));
+                }
+            }
+            None => {
+                if self.room(n) {
+                    // A Zeek row carries no bytes: the observation then has none either.
+                    let raw = if raw.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![hex::encode(raw)]
+                    };
+                    self.ids.insert(
+                        (device, key),
+                        IdAgg {
+                            identity,
+                            at,
+                            raw,
+                            path,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// A message from `src` that did not decode: kept with its first
+    /// [`MAX_ANOMALY_BYTES`] bytes (the reason says how long it was).
+    fn suspicious(
+        &mut self,
+        src: IpAddr,
+        protocol: Protocol,
+        port: u16,
+        reason: String,
+        raw: &[u8],
+        at: At,
+    ) {
+        if self.findings.len() >= MAX_FINDINGS {
+            self.capped += 1;
+            return;
+        }
+        let kept = &raw[..raw.len().min(MAX_ANOMALY_BYTES)];
+        let reason = if kept.len() < raw.len() {
+            format!(
+                "{reason} ({} bytes, the first {} kept)",
+                raw.len(),
+                kept.len()
+            )
+        } else {
+            format!("{reason} ({} bytes)", raw.len())
+        };
+        let fact = Fact::Suspicious {
+            protocol,
+            port,
+            reason,
+        };
+        // Two undecodable messages in one frame: the first is kept (both are counted).
+        self.findings
+            .entry((src, at.frame))
+            .or_insert_with(|| Finding {
+                fact,
+                at,
+                raw: Some(hex::encode(kept)),
+            });
+    }
+
+    /// `device` answered an identity request without naming anything (a Modbus
+    /// identification reply with zero objects). Reported at the end as
+    /// [`Fact::NoIdentity`], and only when no reply under the same identity `key` named something.
+    #[allow(clippy::too_many_arguments)]
+    fn empty_identity(
+        &mut self,
+        device: IpAddr,
+        key: String,
+        protocol: Protocol,
+        port: u16,
+        answer: String,
+        raw: &[u8],
+        at: At,
+    ) {
+        if self.empty_ids.contains_key(&(device, key.clone())) {
+            return;
+        }
+        if self.empty_ids.len() >= MAX_FINDINGS {
+            self.capped += 1;
+            return;
+        }
+        let fact = Fact::NoIdentity {
+            protocol,
+            port,
+            answer,
+        };
+        self.empty_ids.insert(
+            (device, key),
+            Finding {
+                fact,
+                at,
+                raw: Some(hex::encode(&raw[..raw.len().min(MAX_ANOMALY_BYTES)])),
+            },
+        );
+    }
+
+    /// A protocol address seen in traffic to `ip` (a Modbus unit id, an S7 TSAP), kept
+    /// once per value for the active scan's hints.
+    fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At) {
+        let n = self.observed.len();
+        let key = (ip, attribute, value);
+        if self.observed.contains_key(&key) {
+            return;
+        }
+        if self.room(n) {
+            self.observed.insert(key, at);
+        }
+    }
+}
+
 /// Folds a later part of an identity into an earlier one (missing fields filled, Modbus
 /// objects added; a value already present is kept).
 fn fold_identity(into: &mut Identity, part: Identity) {
@@ -734,6 +778,9 @@ fn fold_identity(into: &mut Identity, part: Identity) {
         (Identity::S7(a), Identity::S7(b)) => crate::protocols::s7::identity::fold_part(a, *b),
         (Identity::Enip(_), Identity::Enip(_)) => {}
         (Identity::Bacnet(a), Identity::Bacnet(b)) => a.fill_from(b),
+        (Identity::Opcua(a), Identity::Opcua(b)) => {
+            crate::protocols::opcua::identity::fold_part(a, *b)
+        }
         _ => {}
     }
 }

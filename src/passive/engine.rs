@@ -45,6 +45,7 @@ use super::capture::RawFrame;
 use super::collect::{At, Collector};
 use super::packet::{self, Body, L4};
 use super::tcp::Stream;
+use crate::facts::FactSink;
 use crate::inventory::{Protocol, Transport};
 use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
 use crate::protocols::{ProtocolSpec, well_known_port};

@@ -7,21 +7,20 @@
 //! the S7 SZL follow-up, the CIP request a reply answers), and records through
 //! [`Ctx::col`]:
 //! - identities, keyed on the reply packet's IP source;
-//! - who talks to whom ([`Collector::peer`]);
+//! - who talks to whom ([`FactSink::peer`]);
 //! - security-relevant operations (writes, control, program transfer) as
-//!   [`Collector::operation`] on the target, never as identity.
+//!   [`FactSink::operation`] on the target, never as identity.
 //!
 //! It lives here, beside the registry that creates analyzers
-//! ([`super::ProtocolSpec::analyzer`]), and imports from `passive` only its two leaf
-//! modules ([`crate::passive::collect`], [`crate::passive::stats`]), which import nothing
-//! of `passive` or `protocols`: the engine imports this module and no module imports the
-//! engine back. `crate::passive` re-exports it as `passive::analyzer`.
+//! ([`super::ProtocolSpec::analyzer`]), and imports nothing of `passive`: the sink it
+//! writes into and the counters are [`crate::facts`], below both (the Zeek row parsers
+//! write into the same sink). The engine imports this module and no module imports the
+//! engine back.
 
 use std::net::IpAddr;
 
+use crate::facts::{At, FactSink, ImportStats};
 use crate::inventory::{Protocol, Transport};
-use crate::passive::collect::{At, Collector};
-use crate::passive::stats::ImportStats;
 
 /// One protocol's per-flow state, created by [`super::ProtocolSpec::analyzer`] for each
 /// TCP flow (and for each UDP datagram) of that protocol.
@@ -57,7 +56,7 @@ pub struct Ctx<'a> {
     pub src: IpAddr,
     pub dir: Dir,
     pub at: At,
-    pub col: &'a mut Collector,
+    pub col: &'a mut dyn FactSink,
     pub stats: &'a mut ImportStats,
     pub warnings: &'a mut Vec<String>,
 }
@@ -76,7 +75,7 @@ impl Ctx<'_> {
     /// protocol otscout does not know well enough): never a damaged input, so no warning
     /// and no effect on the exit code. It is counted with its frame number and kept as a
     /// [`crate::inventory::Fact::Suspicious`] observation of its sender with its first
-    /// [`crate::passive::collect::MAX_ANOMALY_BYTES`] bytes, so nothing is lost.
+    /// `crate::passive::collect::MAX_ANOMALY_BYTES` bytes, so nothing is lost.
     pub fn undecoded(
         &mut self,
         protocol: Protocol,

@@ -16,6 +16,8 @@ use crate::protocols::settings::Kind;
 use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
+use crate::facts::FactSink;
+use crate::facts::zeek::Row;
 
 use super::{bacnet, enip, fins, fox, modbus, opcua, s7};
 
@@ -145,10 +147,56 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
         None
     }
 
-    /// The Zeek/ICSNPP logs (by `#path`) that carry this protocol's facts.
+    /// The Zeek/ICSNPP logs (by `#path`) that carry this protocol's facts; the Zeek
+    /// importer hands their rows to [`Self::zeek_row`].
     fn zeek_logs(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// The names a `conn.log` `service` field gives this protocol's analyzers (with their
+    /// precedence among every protocol's, see [`ZeekService`]).
+    fn zeek_services(&self) -> &'static [ZeekService] {
+        &[]
+    }
+
+    /// Reads one row of one of [`Self::zeek_logs`] into the same facts its capture
+    /// analyzer records (the same identity keys, peers and operation names), so a log
+    /// and a capture of one exchange fold alike.
+    fn zeek_row(&self, row: &mut Row<'_>, sink: &mut dyn FactSink) {
+        let _ = (row, sink);
+    }
+}
+
+/// A name Zeek writes in `conn.log`'s `service` field for a protocol's analyzer.
+///
+/// The field can list several analyzers (`modbus,s7comm`) and the names nest (`s7comm` in
+/// `s7comm_plus`, `cip` in `cip_io`), so each name has a rank: of the names occurring
+/// anywhere in the field, the lowest rank wins ([`zeek_service`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZeekService {
+    pub name: &'static str,
+    pub protocol: Protocol,
+    pub rank: u8,
+}
+
+/// The protocol a `conn.log` `service` field names: the lowest-ranked
+/// [`ProtocolSpec::zeek_services`] name occurring in it (`None`: none does, and the
+/// responder's port decides).
+pub fn zeek_service(service: &str) -> Option<Protocol> {
+    REGISTRY
+        .iter()
+        .flat_map(|s| s.zeek_services())
+        .filter(|z| service.contains(z.name))
+        .min_by_key(|z| z.rank)
+        .map(|z| z.protocol)
+}
+
+/// The registered protocol that reads a Zeek log (by `#path`), if any.
+pub fn zeek_reader(log: &str) -> Option<&'static dyn ProtocolSpec> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.zeek_logs().contains(&log))
 }
 
 /// A port a protocol is known by, for the passive side.
@@ -208,6 +256,46 @@ pub fn spec_for(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The precedence the old `match` on `service` had, pinned: several analyzers in one
+    /// field, and names that contain one another.
+    #[test]
+    fn conn_service_precedence_is_explicit() {
+        use crate::inventory::Protocol::*;
+        for (service, want) in [
+            ("modbus", Some(Modbus)),
+            ("s7comm,modbus", Some(Modbus)),
+            ("enip,modbus", Some(Modbus)),
+            ("s7comm_plus", Some(S7Plus)),
+            ("s7comm,s7comm_plus", Some(S7Plus)),
+            ("s7comm", Some(S7)),
+            ("cotp,s7comm", Some(S7)),
+            ("enip,s7comm", Some(S7)),
+            ("cip_io", Some(CipIo)),
+            ("enip,cip_io", Some(CipIo)),
+            ("enip", Some(Enip)),
+            ("cip", Some(Enip)),
+            ("enip,cip", Some(Enip)),
+            ("bacnet", Some(Bacnet)),
+            ("icsnpp_opcua_binary", Some(Opcua)),
+            ("http", None),
+            ("", None),
+        ] {
+            assert_eq!(zeek_service(service), want, "{service:?}");
+        }
+    }
+
+    /// Each Zeek log is read by one protocol only.
+    #[test]
+    fn zeek_logs_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in REGISTRY {
+            for log in s.zeek_logs() {
+                assert!(seen.insert(*log), "{log} read twice");
+                assert_eq!(zeek_reader(log).map(|r| r.name()), Some(s.name()));
+            }
+        }
+    }
 
     #[test]
     fn names_and_protocols_are_unique() {

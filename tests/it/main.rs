@@ -32,3 +32,4 @@ mod resegment;
 mod s7;
 mod scan;
 mod sub_assets;
+mod zeek;

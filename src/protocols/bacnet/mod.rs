@@ -9,6 +9,7 @@ pub mod plan;
 pub mod safe;
 pub mod session;
 pub mod settings;
+pub mod zeek;
 
 use crate::inventory::{Identity, Protocol, Transport};
 use crate::profile::Profile;
@@ -112,5 +113,22 @@ impl super::ProtocolSpec for Bacnet {
 
     fn zeek_logs(&self) -> &'static [&'static str] {
         &["bacnet", "bacnet_discovery", "bacnet_property"]
+    }
+
+    fn zeek_services(&self) -> &'static [super::ZeekService] {
+        use super::ZeekService;
+        &[ZeekService {
+            name: "bacnet",
+            protocol: Protocol::Bacnet,
+            rank: 6,
+        }]
+    }
+
+    fn zeek_row(
+        &self,
+        row: &mut crate::facts::zeek::Row<'_>,
+        sink: &mut dyn crate::facts::FactSink,
+    ) {
+        zeek::row(row, sink);
     }
 }

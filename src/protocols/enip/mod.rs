@@ -8,6 +8,7 @@ pub mod plan;
 pub mod safe;
 pub mod session;
 pub mod settings;
+pub mod zeek;
 
 use crate::profile::Profile;
 use crate::protocols::plan::ProbePlan;
@@ -131,5 +132,34 @@ impl super::ProtocolSpec for Enip {
 
     fn zeek_logs(&self) -> &'static [&'static str] {
         &["cip_identity", "cip", "enip"]
+    }
+
+    fn zeek_services(&self) -> &'static [super::ZeekService] {
+        use super::ZeekService;
+        &[
+            ZeekService {
+                name: "cip_io",
+                protocol: Protocol::CipIo,
+                rank: 3,
+            },
+            ZeekService {
+                name: "enip",
+                protocol: Protocol::Enip,
+                rank: 4,
+            },
+            ZeekService {
+                name: "cip",
+                protocol: Protocol::Enip,
+                rank: 5,
+            },
+        ]
+    }
+
+    fn zeek_row(
+        &self,
+        row: &mut crate::facts::zeek::Row<'_>,
+        sink: &mut dyn crate::facts::FactSink,
+    ) {
+        zeek::row(row, sink);
     }
 }

@@ -15,6 +15,7 @@ use crate::protocols::settings::Kind;
 pub use safe::Safe;
 pub mod ops;
 pub mod passive;
+pub mod zeek;
 
 use super::analyzer::Analyzer;
 use super::registry::WellKnownPort;
@@ -111,5 +112,22 @@ impl super::ProtocolSpec for Modbus {
 
     fn zeek_logs(&self) -> &'static [&'static str] {
         &["modbus_read_device_identification", "modbus_detailed"]
+    }
+
+    fn zeek_services(&self) -> &'static [super::ZeekService] {
+        use super::ZeekService;
+        &[ZeekService {
+            name: "modbus",
+            protocol: Protocol::Modbus,
+            rank: 0,
+        }]
+    }
+
+    fn zeek_row(
+        &self,
+        row: &mut crate::facts::zeek::Row<'_>,
+        sink: &mut dyn crate::facts::FactSink,
+    ) {
+        zeek::row(row, sink);
     }
 }

@@ -49,6 +49,36 @@ fn endpoint(e: &EndpointDescription) -> Endpoint {
     }
 }
 
+/// Folds a later part of one application's identity into an earlier one: fields still
+/// missing are filled, endpoints not yet listed are added in their order (a Zeek
+/// description log gives one endpoint a row; a capture's repeated GetEndpoints answer adds
+/// nothing it did not already list).
+pub fn fold_part(into: &mut OpcuaIdentity, part: OpcuaIdentity) {
+    fn take<T>(a: &mut Option<T>, b: Option<T>) {
+        if a.is_none() {
+            *a = b;
+        }
+    }
+    take(&mut into.application_uri, part.application_uri);
+    take(&mut into.product_uri, part.product_uri);
+    take(&mut into.application_name, part.application_name);
+    take(&mut into.certificate, part.certificate);
+    take(&mut into.build_info, part.build_info);
+    if into.application_type == "unknown" || into.application_type.is_empty() {
+        into.application_type = part.application_type;
+    }
+    for url in part.discovery_urls {
+        if !into.discovery_urls.contains(&url) {
+            into.discovery_urls.push(url);
+        }
+    }
+    for e in part.endpoints {
+        if !into.endpoints.contains(&e) {
+            into.endpoints.push(e);
+        }
+    }
+}
+
 /// Why a certificate could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("opc ua server certificate ({len} bytes) is not an x.509 certificate: {reason}")]

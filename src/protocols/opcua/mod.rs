@@ -12,6 +12,7 @@ pub mod plan;
 pub mod safe;
 pub mod session;
 pub mod settings;
+pub mod zeek;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -119,6 +120,31 @@ impl super::ProtocolSpec for Opcua {
 
     fn analyzer(&self) -> Box<dyn Analyzer> {
         Box::<passive::OpcuaAnalyzer>::default()
+    }
+
+    fn zeek_logs(&self) -> &'static [&'static str] {
+        &[
+            "opcua-binary",
+            "opcua-binary-get-endpoints",
+            "opcua-binary-get-endpoints-description",
+        ]
+    }
+
+    fn zeek_services(&self) -> &'static [super::ZeekService] {
+        // ICSNPP's analyzer tag ICSNPP_OPCUA_BINARY: Zeek writes it lowercased.
+        &[super::ZeekService {
+            name: "opcua_binary",
+            protocol: Protocol::Opcua,
+            rank: 7,
+        }]
+    }
+
+    fn zeek_row(
+        &self,
+        row: &mut crate::facts::zeek::Row<'_>,
+        sink: &mut dyn crate::facts::FactSink,
+    ) {
+        zeek::row(row, sink);
     }
 
     fn describe(&self, identity: &Identity) -> Option<String> {

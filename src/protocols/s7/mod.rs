@@ -8,6 +8,7 @@ pub mod plan;
 pub mod safe;
 pub mod session;
 pub mod settings;
+pub mod zeek;
 
 use crate::profile::Profile;
 use crate::protocols::plan::ProbePlan;
@@ -116,5 +117,29 @@ impl super::ProtocolSpec for S7 {
 
     fn zeek_logs(&self) -> &'static [&'static str] {
         &["s7comm_known_devices", "s7comm", "cotp", "s7comm_plus"]
+    }
+
+    fn zeek_services(&self) -> &'static [super::ZeekService] {
+        use super::ZeekService;
+        &[
+            ZeekService {
+                name: "s7comm_plus",
+                protocol: Protocol::S7Plus,
+                rank: 1,
+            },
+            ZeekService {
+                name: "s7comm",
+                protocol: Protocol::S7,
+                rank: 2,
+            },
+        ]
+    }
+
+    fn zeek_row(
+        &self,
+        row: &mut crate::facts::zeek::Row<'_>,
+        sink: &mut dyn crate::facts::FactSink,
+    ) {
+        zeek::row(row, sink);
     }
 }
