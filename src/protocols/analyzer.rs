@@ -96,3 +96,22 @@ impl Ctx<'_> {
 
 /// Frame numbers of undecodable messages kept for the summary (the count goes on).
 pub const MAX_UNDECODED_FRAMES: usize = 20;
+
+pub use crate::passive::packet::{LinkFrame, LinkType};
+
+/// What a layer-2 analyzer records through: the frame's place in the capture and the
+/// capture's collector ([`Collector::link_identity`], [`Collector::link_operation`] for
+/// stations known only by MAC).
+#[derive(Debug)]
+pub struct LinkCtx<'a> {
+    pub at: At,
+    pub col: &'a mut Collector,
+    pub stats: &'a mut ImportStats,
+}
+
+/// A protocol's state over the layer-2 frames of one capture (one per capture, created by
+/// [`super::ProtocolSpec::link_analyzer`]): frames without IP, of a [`LinkType`] the
+/// protocol registered ([`super::ProtocolSpec::link_types`]).
+pub trait LinkAnalyzer: std::fmt::Debug + Send {
+    fn on_link_frame(&mut self, frame: &LinkFrame<'_>, ctx: &mut LinkCtx<'_>);
+}

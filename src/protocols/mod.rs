@@ -25,7 +25,9 @@ pub mod s7;
 pub mod session;
 pub mod settings;
 
-pub use registry::{ProtocolSpec, REGISTRY, WellKnownPort, owner_of, spec_for, well_known_port};
+pub use registry::{
+    ProtocolSpec, REGISTRY, WellKnownPort, link_protocol, owner_of, spec_for, well_known_port,
+};
 
 /// Why a protocol's guard rule refused a frame ([`crate::safety::check`] adds the protocol
 /// and turns it into a [`crate::safety::GuardError`]).
