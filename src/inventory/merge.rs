@@ -1909,7 +1909,8 @@ pub(super) fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
 /// Finds serials and MACs at several addresses, flags the assets and returns the links.
 fn link(assets: &mut [Asset]) -> Vec<Link> {
     let mut by: BTreeMap<(LinkKind, String), (String, BTreeSet<IpAddr>)> = BTreeMap::new();
-    for a in assets.iter() {
+    // Links are between addresses: a MAC-only asset has none (`super::mac`).
+    for a in assets.iter().filter(|a| !a.mac_only()) {
         for (kind, f) in [
             (LinkKind::SameSerial, &a.serial),
             (LinkKind::SameMac, &a.mac),
