@@ -505,9 +505,13 @@ fn row(out: &mut String, inv: &Inventory, a: &Asset, fleet: bool) {
     });
     let _ = write!(
         out,
-        "<tr class=\"asset{}\" data-ip=\"{}\">",
+        "<tr class=\"asset{}\" data-ip=\"{}\"{}>",
         if flagged { " flagged" } else { "" },
-        escape(&a.label())
+        a.ip,
+        // A MAC-only asset's row (its address 0.0.0.0) is named by its MAC.
+        a.mac_key()
+            .map(|m| format!(" data-mac=\"{}\"", escape(m)))
+            .unwrap_or_default()
     );
     if fleet {
         text_cell(out, "site", site_of(inv, a).unwrap_or("–"));
