@@ -323,13 +323,19 @@ fn dcp_row(p: &Pdu, src: &str, dst: &str) -> Vec<String> {
         _ => None,
     });
     let ip = id.as_ref().and_then(|i| i.ip).or(set_ip);
+    let set_name = p.set_operations().into_iter().find_map(|o| match o {
+        otscout::wire::dcp::SetOperation::NameOfStation { name, .. } => Some(name),
+        _ => None,
+    });
     let s = |v: Option<String>| v.unwrap_or_default();
     vec![
         p.frame_id.to_string(),
         p.service_id.to_string(),
         p.service_type.to_string(),
         format!("{:#010x}", p.xid),
-        s(id.as_ref().and_then(|i| i.name_of_station.clone())),
+        s(id.as_ref()
+            .and_then(|i| i.name_of_station.clone())
+            .or(set_name)),
         s(id.as_ref()
             .and_then(|i| i.vendor_id)
             .map(|v| format!("{v:#06x}"))),
@@ -577,4 +583,70 @@ proptest! {
         let t: Vec<Vec<u8>> = frames.iter().map(|f| tagged(f, &vids)).collect();
         prop_assert_eq!(facts(&import("vlan.pcap", &pcap(1, &t))), plain);
     }
+}
+
+/// The simulator's DCP frames (its own writer, not `wire/`) read the same in tshark as in
+/// otscout: the demo capture's Identify, response and Set NameOfStation.
+#[test]
+fn the_demo_captures_dcp_frames_agree_with_tshark() {
+    let test = "the_demo_captures_dcp_frames_agree_with_tshark";
+    if !have_tshark(test) {
+        return;
+    }
+    let plant =
+        otscout_sim::Plant::from_toml_str(include_str!("../../simulators/plants/demo.toml"))
+            .expect("demo plant");
+    let mut cap = Vec::new();
+    otscout_sim::hmi::write_pcapng(&plant, &otscout_sim::hmi::HmiOptions::default(), &mut cap)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hmi.pcapng");
+    std::fs::write(&file, &cap).unwrap();
+    assert_eq!(dcp_agrees_with_tshark(&file), 4);
+}
+
+/// Set NameOfStation, factory reset and signal from the engineering PC, and a Hello from
+/// the device, through the whole import: each a flagged operation on the device's MAC.
+#[test]
+fn every_dcp_set_and_a_hello_are_flagged_operations() {
+    let set =
+        "fefd 04 00 00000007 0000 0018 0506 0002 0002 0503 0004 0000 0100 0202 0005 0000 706c63 00";
+    let hello = "fefc 06 00 00000009 0000 000c 0202 0007 0000 706c632d31 00";
+    let mut hello_frame = vec![0x01, 0x0e, 0xcf, 0x00, 0x00, 0x01];
+    hello_frame.extend([0x08, 0, 0x06, 0x93, 0xcf, 0x32, 0x88, 0x92]);
+    hello_frame.extend(crate::support::hex(hello));
+    let frames = vec![dcp_frame(&crate::support::hex(set)), hello_frame];
+    let assets = merged(import("sets.pcap", &pcap(1, &frames)));
+    let [a] = &assets[..] else {
+        panic!("{assets:#?}")
+    };
+    assert_eq!(a.mac_key(), Some(SWITCH));
+    let ops: Vec<(&str, OperationKind, Option<&str>)> = a
+        .operations
+        .iter()
+        .map(|o| (o.function.as_str(), o.kind, o.actor_mac.as_deref()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (
+                "profinet_dcp.set_name_of_station",
+                OperationKind::Write,
+                Some(PC)
+            ),
+            (
+                "profinet_dcp.factory_reset",
+                OperationKind::Control,
+                Some(PC)
+            ),
+            ("profinet_dcp.signal", OperationKind::Control, Some(PC)),
+            ("profinet_dcp.hello", OperationKind::Control, Some(SWITCH)),
+        ]
+    );
+    assert!(a.flags.iter().any(|f| f.kind == FlagKind::Operations));
+    assert_eq!(
+        a.hostname.as_ref().map(|f| f.value.as_str()),
+        Some("plc-1"),
+        "the hello names the station"
+    );
 }
