@@ -96,7 +96,7 @@ pub fn station_mac_fact(mac: &str, first: &Observation) -> Observation {
         provenance: first.provenance.clone(),
         seen: first.seen,
         raw_hex: None,
-        path: first.path.clone(),
+        path: None,
     }
 }
 
@@ -142,20 +142,13 @@ pub(super) fn station_assets(stations: &[&Observation], site: Option<&String>) -
         let Some((mac, behind)) = station_key(o) else {
             continue;
         };
-        if !builders.contains_key(&(mac.clone(), None)) {
+        // The station's own asset, its MAC folded in first (a station only ever named
+        // as a Set's target has no identity giving it).
+        builders.entry((mac.clone(), None)).or_insert_with(|| {
             let mut b = Builder::default();
-            fold(
-                &mut b,
-                &station_mac_fact(
-                    &mac,
-                    &Observation {
-                        path: None,
-                        ..(*o).clone()
-                    },
-                ),
-            );
-            builders.insert((mac.clone(), None), b);
-        }
+            fold(&mut b, &station_mac_fact(&mac, o));
+            b
+        });
         fold(builders.entry((mac, behind)).or_default(), o);
     }
     let mut assets: Vec<Asset> = Vec::new();

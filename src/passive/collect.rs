@@ -113,10 +113,13 @@ pub struct Collector {
     link_ids: BTreeMap<([u8; 6], String), IdAgg>,
     /// Operations on stations seen only on layer 2, by (target MAC, actor MAC, protocol),
     /// then function.
-    link_ops: BTreeMap<([u8; 6], [u8; 6], Protocol), BTreeMap<String, OpAgg>>,
+    link_ops: BTreeMap<LinkOpKey, BTreeMap<String, OpAgg>>,
     /// Entries of `link_ops` (all functions), for the cap.
     link_ops_len: usize,
 }
+
+/// Operations between stations known only by MAC: (target, actor, protocol).
+type LinkOpKey = ([u8; 6], [u8; 6], Protocol);
 
 /// A source address, its Ethernet source and whether its TTL was an initial one: what
 /// [`Collector::ip_packet`] records from a packet.

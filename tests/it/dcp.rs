@@ -136,7 +136,7 @@ fn facts(obs: &[Observation]) -> Vec<(String, Option<String>, String)> {
     v
 }
 
-fn value<'a>(a: &'a Asset, field: otscout::inventory::merge::AssetField) -> Option<&'a str> {
+fn value(a: &Asset, field: otscout::inventory::merge::AssetField) -> Option<&str> {
     a.value(field)
 }
 
