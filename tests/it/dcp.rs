@@ -650,3 +650,22 @@ fn every_dcp_set_and_a_hello_are_flagged_operations() {
         "the hello names the station"
     );
 }
+
+/// A station known only by MAC never becomes a `scan --from-passive` target: it has no
+/// address, and the IP its DCP response quotes is not one either.
+#[test]
+fn a_mac_only_station_is_never_a_scan_target() {
+    let frames: Vec<Vec<u8>> = [IDENTIFY_REQ, IDENTIFY_RES, SET_IP, SET_RES]
+        .iter()
+        .map(|g| dcp_frame(&crate::support::hex(g)))
+        .collect();
+    let obs = import("dcp.pcap", &pcap(1, &frames));
+    assert!(!obs.is_empty());
+    let h = otscout::passive::hints::hints(&otscout::inventory::ObservationFile {
+        format: "otscout-observations".into(),
+        version: 1,
+        sources: vec!["dcp.pcap".into()],
+        observations: obs,
+    });
+    assert!(h.hosts.is_empty(), "{:?}", h.hosts);
+}
