@@ -6,6 +6,11 @@
 //! protocol analyzers ([`crate::protocols::analyzer`]), which use the same `wire/`
 //! decoders as the active side. UDP datagrams go to the analyzers whole.
 //!
+//! Frames without IP (PROFINET DCP, BACnet/Ethernet) go to the one per-capture layer-2
+//! analyzer of the protocol that registered their EtherType or LLC SAP
+//! ([`crate::protocols::ProtocolSpec::link_types`]); their facts are about stations known
+//! only by MAC ([`crate::inventory::MAC_PATH_PREFIX`]).
+//!
 //! Which protocol a flow speaks comes from the registry ([`crate::protocols::REGISTRY`]):
 //! its well-known ports, its payload detector, its framer and a boxed analyzer per flow
 //! (a dynamic call per frame; measured against the enum dispatch this replaced, see
