@@ -669,3 +669,39 @@ fn a_mac_only_station_is_never_a_scan_target() {
     });
     assert!(h.hosts.is_empty(), "{:?}", h.hosts);
 }
+
+/// Two stations known only by MAC: listed after the addresses, by MAC; the report reads
+/// back consistent and byte for byte the same, and merging it again gives the same assets.
+#[test]
+fn two_mac_only_assets_make_a_consistent_report_that_merges_again_the_same() {
+    let other = [0x00, 0x1b, 0x1b, 0, 0, 1];
+    let mut frames: Vec<Vec<u8>> = [IDENTIFY_REQ, IDENTIFY_RES]
+        .iter()
+        .map(|g| dcp_frame(&crate::support::hex(g)))
+        .collect();
+    // The same response from a second device (its own source MAC).
+    let mut second = frames[1].clone();
+    second[6..12].copy_from_slice(&other);
+    frames.push(second);
+    let obs = import("two.pcap", &pcap(1, &frames));
+    let input = |observations| {
+        Input::from_observations(
+            "obs.json",
+            otscout::inventory::ObservationFile {
+                format: "otscout-observations".into(),
+                version: 1,
+                sources: vec!["two.pcap".into()],
+                observations,
+            },
+        )
+    };
+    let inv = merge(&[input(obs)], Utc::now());
+    let keys: Vec<Option<&str>> = inv.assets.iter().map(Asset::mac_key).collect();
+    assert_eq!(keys, [Some("00:1b:1b:00:00:01"), Some(SWITCH)]);
+    otscout::report::json::check_consistent(&inv).expect("consistent");
+    let bytes = otscout::report::json::render(&inv);
+    let back = otscout::report::json::parse(&bytes).expect("reads back");
+    assert_eq!(otscout::report::json::render(&back), bytes);
+    let again = merge(&[input(back.observations.clone())], inv.generated_at);
+    assert_eq!(again.assets, inv.assets);
+}
