@@ -74,28 +74,68 @@ pub fn identify_response(cfg: &ProfinetConfig, xid: u32) -> Vec<u8> {
     pdu(0xFEFF, 5, 1, xid, 0, &b)
 }
 
+/// What the engineering station's Set asks the device for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetRequest {
+    /// A new IP suite (1/2), the device's mask and gateway kept.
+    Ip(Ipv4Addr),
+    /// A new NameOfStation (2/2), as at commissioning.
+    NameOfStation(String),
+}
+
+/// A Siemens ET 200SP interface module (IM 155-6 PN ST) fresh from the box, as the demo's
+/// engineering station finds it on its segment: no IP address yet (0.0.0.0), a default
+/// NameOfStation. Invented for the demo but plausible: VendorID 0x002A is Siemens (the
+/// PROFINET vendor list), the MAC is in Siemens' OUI 00:1B:1B, DeviceVendorValue and
+/// DeviceID as the ET 200SP family's GSDML names them.
+pub fn et200sp() -> ProfinetConfig {
+    ProfinetConfig {
+        mac: [0x00, 0x1b, 0x1b, 0x6e, 0x20, 0x01],
+        name_of_station: "et200sp-im155-6".into(),
+        vendor_value: "ET200SP".into(),
+        vendor_id: 0x002a,
+        device_id: 0x0313,
+        device_role: 1,
+        ip: Ipv4Addr::UNSPECIFIED,
+        netmask: Ipv4Addr::UNSPECIFIED,
+        gateway: Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+/// The NameOfStation the demo's engineering station gives the ET 200SP ([`et200sp`]).
+pub const ET200SP_NEW_NAME: &str = "pump-station-io1";
+
 /// An engineering station's session with the device: Identify All (multicast), the
-/// device's response, a Set of a new IP suite (saved permanently) and the device's OK.
+/// device's response, a Set (saved permanently) and the device's OK.
 pub fn engineering_session(
     cfg: &ProfinetConfig,
     station: [u8; 6],
     xid: u32,
-    new_ip: Ipv4Addr,
+    request: &SetRequest,
 ) -> Vec<L2Frame> {
     let mut all = Vec::new();
     block(&mut all, 0xff, 0xff, None, &[]);
     let mut set = Vec::new();
     // BlockQualifier 1: save the value permanently.
-    block(
-        &mut set,
-        1,
-        2,
-        Some(1),
-        &ip_value(new_ip, cfg.netmask, cfg.gateway),
-    );
+    let answered = match request {
+        SetRequest::Ip(new_ip) => {
+            block(
+                &mut set,
+                1,
+                2,
+                Some(1),
+                &ip_value(*new_ip, cfg.netmask, cfg.gateway),
+            );
+            [1, 2]
+        }
+        SetRequest::NameOfStation(name) => {
+            block(&mut set, 2, 2, Some(1), name.as_bytes());
+            [2, 2]
+        }
+    };
     let mut ok = Vec::new();
     // Control/Response: the option and suboption answered, BlockError 0.
-    block(&mut ok, 5, 4, None, &[1, 2, 0]);
+    block(&mut ok, 5, 4, None, &[answered[0], answered[1], 0]);
     vec![
         L2Frame {
             dst: IDENTIFY_MULTICAST,
@@ -152,7 +192,7 @@ mod tests {
             &x208(),
             [0x00, 0x0c, 0x29, 0xba, 0x09, 0xea],
             0x0100_0001,
-            Ipv4Addr::new(192, 168, 0, 10),
+            &SetRequest::Ip(Ipv4Addr::new(192, 168, 0, 10)),
         );
         // ChangeIPUsingDCP.pcap frame 1 (without its Ethernet padding), sent multicast here.
         assert_eq!(f[0].payload, hex("fefe 05 00 01000001 0001 0004 ffff0000"));

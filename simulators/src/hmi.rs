@@ -22,9 +22,11 @@
 //! - an engineering station that writes one holding register (FC 6) on one Modbus PLC,
 //!   reads SZL 0x0011 from one S7 CPU, and asks one EtherNet/IP device for List Identity
 //!   over TCP and another over UDP;
-//! - when the plant has a `[device.profinet]`, the engineering station's DCP session with
-//!   it on layer 2 ([`dcp_session`]): Identify All, the answer, a Set of a new IP address
-//!   (a write) and its OK.
+//! - the engineering station's DCP session on layer 2 ([`dcp_session`]): Identify All,
+//!   a PROFINET device's answer, a Set (a write) and its OK. With the plant's first
+//!   `[device.profinet]` the Set gives it a new IP address; a plant without one (the
+//!   demo's) has a fresh ET 200SP on the engineering segment ([`crate::dcp::et200sp`],
+//!   layer 2 only, so not a plant device), which the station names (Set NameOfStation).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -71,27 +73,47 @@ pub struct HmiSummary {
     pub szl_read: Option<String>,
     /// Devices asked for List Identity (TCP, then UDP).
     pub list_identity: Vec<String>,
-    /// The PROFINET device the engineering station identified and then gave a new IP
-    /// address with a DCP Set (layer 2; the first `[device.profinet]` of the plant).
+    /// The PROFINET device the engineering station identified and then changed with a
+    /// DCP Set (layer 2): the first `[device.profinet]` of the plant (a new IP address),
+    /// else the ET 200SP's NameOfStation before the Set (named anew).
     pub dcp_set: Option<String>,
 }
 
-/// The engineering station's DCP session (Identify All, the answer, a Set IP and its OK)
-/// with the plant's first PROFINET device, timestamped 3 s into the phase: the frames and
-/// the device's name. The Set moves the device's last octet up by one.
+/// The engineering station's DCP session (Identify All, the answer, a Set and its OK),
+/// timestamped 3 s into the phase: the frames and the device's name. With the plant's
+/// first PROFINET device the Set moves its last octet up by one; without one, the
+/// station names the ET 200SP on its segment ([`crate::dcp::et200sp`]).
 pub fn dcp_session(
     plant: &Plant,
     opts: &HmiOptions,
 ) -> Option<(String, Vec<(u64, crate::dcp::L2Frame)>)> {
-    let d = plant.devices.iter().find(|d| d.profinet.is_some())?;
-    let p = d.profinet.as_ref()?;
-    let o = p.ip.octets();
-    let new_ip = Ipv4Addr::new(o[0], o[1], o[2], o[3].wrapping_add(1));
     let station = crate::pcapng::mac(ENGINEERING);
-    let frames = crate::dcp::engineering_session(p, station, 0x0100_0001, new_ip);
+    let (name, frames) = match plant
+        .devices
+        .iter()
+        .find_map(|d| Some((d, d.profinet.as_ref()?)))
+    {
+        Some((d, p)) => {
+            let o = p.ip.octets();
+            let new_ip = Ipv4Addr::new(o[0], o[1], o[2], o[3].wrapping_add(1));
+            let set = crate::dcp::SetRequest::Ip(new_ip);
+            (
+                d.name.clone(),
+                crate::dcp::engineering_session(p, station, 0x0100_0001, &set),
+            )
+        }
+        None => {
+            let p = crate::dcp::et200sp();
+            let set = crate::dcp::SetRequest::NameOfStation(crate::dcp::ET200SP_NEW_NAME.into());
+            (
+                p.name_of_station.clone(),
+                crate::dcp::engineering_session(&p, station, 0x0100_0001, &set),
+            )
+        }
+    };
     let t0 = opts.start_unix_micros + 3_000_000;
     Some((
-        d.name.clone(),
+        name,
         frames
             .into_iter()
             .enumerate()
@@ -509,14 +531,31 @@ mod tests {
         set.extend_from_slice(&[0x88, 0x92, 0xfe, 0xfd, 0x04, 0x00]);
         assert!(find(&set));
         assert!(find(&[0x01, 0x02, 0x00, 0x0e, 0x00, 0x01, 192, 168, 0, 7]));
-        // The demo plant has no PROFINET device: its capture is unchanged.
-        let mut demo_buf = Vec::new();
-        let s = write_pcapng(&demo(), &HmiOptions::default(), &mut demo_buf).expect("write");
-        assert_eq!(s.dcp_set, None);
-        let (events, _) = synthesise(&demo(), &HmiOptions::default());
-        let mut plain = Vec::new();
-        crate::pcapng::write(&events, &mut plain).expect("write");
-        assert_eq!(demo_buf, plain);
+    }
+
+    #[test]
+    fn a_plant_without_a_profinet_device_gets_the_et200sp_named_by_dcp() {
+        let mut buf = Vec::new();
+        let s = write_pcapng(&demo(), &HmiOptions::default(), &mut buf).expect("write");
+        assert_eq!(s.dcp_set.as_deref(), Some("et200sp-im155-6"));
+        let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
+        let et200sp = [0x00, 0x1b, 0x1b, 0x6e, 0x20, 0x01];
+        // Its Identify response to the station: VendorID 0x002a, DeviceID 0x0313, IP 0.
+        let mut res = crate::pcapng::mac(ENGINEERING).to_vec();
+        res.extend_from_slice(&et200sp);
+        res.extend_from_slice(&[0x88, 0x92, 0xfe, 0xff, 0x05, 0x01]);
+        assert!(find(&res));
+        assert!(find(&[
+            0x02, 0x03, 0x00, 0x06, 0x00, 0x00, 0x00, 0x2a, 0x03, 0x13
+        ]));
+        // The Set NameOfStation, saved permanently, to its MAC.
+        let mut set = et200sp.to_vec();
+        set.extend_from_slice(&crate::pcapng::mac(ENGINEERING));
+        set.extend_from_slice(&[0x88, 0x92, 0xfe, 0xfd, 0x04, 0x00]);
+        assert!(find(&set));
+        let mut name = vec![0x02, 0x02, 0x00, 0x12, 0x00, 0x01];
+        name.extend_from_slice(b"pump-station-io1");
+        assert!(find(&name));
     }
 
     #[test]

@@ -480,6 +480,10 @@ pub fn match_inventory(inv: &Inventory, lib: &Library) -> Matches {
     let mut used: BTreeSet<usize> = BTreeSet::new();
     let mut vendors: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     for a in &inv.assets {
+        // Matches are kept per address: a MAC-only asset (no address) is not matched.
+        if a.mac_only() {
+            continue;
+        }
         let vendor = a
             .value(AssetField::Manufacturer)
             .map(normalize::vendor_name);

@@ -190,7 +190,7 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
             .collect();
         outln!(
             "{:<13} {:<22} {:<26} {:<12} {:<14} {}",
-            a.ip.to_string(),
+            a.label(),
             cut(&value(a.manufacturer.as_ref()), 22),
             cut(&value(a.model.as_ref()), 26),
             cut(&value(a.firmware.as_ref()), 12),
@@ -217,7 +217,7 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
     for a in &inv.assets {
         for f in &a.flags {
             if matches!(f.kind, FlagKind::DeclaredConflict | FlagKind::Operations) {
-                outln!("  flag {}: {}", a.ip, f.detail)?;
+                outln!("  flag {}: {}", a.label(), f.detail)?;
             }
         }
     }

@@ -159,14 +159,18 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
                 writeln!(w, "\nidentities:")?;
                 any = true;
             }
-            let behind = match &o.path {
+            let (subject, behind) = match (o.link_station(), &o.path) {
+                (Some((mac, behind)), _) => (format!("mac {mac}"), behind),
+                (None, p) => (o.ip.to_string(), p.as_deref()),
+            };
+            let behind = match behind {
                 Some(p) => format!(" (behind it, at {p})"),
                 None => String::new(),
             };
             writeln!(
                 w,
                 "  {:<15} {}{}",
-                o.ip.to_string(),
+                printable(&subject),
                 printable(&describe(identity)),
                 printable(&behind)
             )?;
@@ -174,26 +178,40 @@ pub fn summary(reports: &[ImportReport], w: &mut dyn Write) -> anyhow::Result<()
     }
     let mut ops = false;
     for o in all() {
-        if let Fact::Operation {
-            actor,
-            kind,
-            function,
-            count,
-            ..
-        } = &o.fact
-        {
-            if !ops {
-                writeln!(w, "\nsecurity-relevant operations (actor -> target):")?;
-                ops = true;
-            }
-            let kind = serde_json::to_value(kind)?;
-            writeln!(
-                w,
-                "  {actor} -> {}: {function} ({}) x{count}",
-                o.ip,
-                kind.as_str().unwrap_or("?")
-            )?;
+        let (actor, kind, function, count) = match &o.fact {
+            Fact::Operation {
+                actor,
+                kind,
+                function,
+                count,
+                ..
+            } => (actor.to_string(), kind, function, count),
+            Fact::LinkOperation {
+                actor_mac,
+                kind,
+                function,
+                count,
+                ..
+            } => (format!("mac {actor_mac}"), kind, function, count),
+            _ => continue,
+        };
+        if !ops {
+            writeln!(w, "\nsecurity-relevant operations (actor -> target):")?;
+            ops = true;
         }
+        let target = match o.link_station() {
+            Some((mac, _)) => format!("mac {mac}"),
+            None => o.ip.to_string(),
+        };
+        let kind = serde_json::to_value(kind)?;
+        writeln!(
+            w,
+            "  {} -> {}: {} ({}) x{count}",
+            printable(&actor),
+            printable(&target),
+            printable(function),
+            kind.as_str().unwrap_or("?")
+        )?;
     }
     let mut clients = std::collections::BTreeSet::new();
     let mut servers = std::collections::BTreeSet::new();

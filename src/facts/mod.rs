@@ -107,4 +107,29 @@ pub trait FactSink: std::fmt::Debug {
     /// A protocol address or attribute seen in traffic to `ip` (a Modbus unit id, an S7
     /// TSAP, an OPC UA security policy), kept once per value.
     fn observed(&mut self, ip: IpAddr, attribute: &'static str, value: String, at: At);
+
+    /// The identity of a station seen only on layer 2 (a PROFINET DCP Identify response,
+    /// a BACnet/Ethernet I-Am), keyed by its MAC (`behind`: the path of a device behind
+    /// that station). Parts with the same `key` fold into one.
+    fn link_identity(
+        &mut self,
+        mac: [u8; 6],
+        behind: Option<String>,
+        key: String,
+        identity: Identity,
+        raw: &[u8],
+        at: At,
+    );
+
+    /// The station at MAC `actor` performed `function` on the station at MAC `target`
+    /// (a PROFINET DCP Set).
+    fn link_operation(
+        &mut self,
+        target: [u8; 6],
+        actor: [u8; 6],
+        proto: Protocol,
+        kind: OperationKind,
+        function: &str,
+        at: At,
+    );
 }

@@ -401,7 +401,12 @@ pub struct Peer {
 /// Security-relevant operations one actor performed on this asset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation {
+    /// The actor's address; 0.0.0.0 when it was seen only on layer 2 (`actor_mac`).
     pub actor: IpAddr,
+    /// The actor's MAC, when the actor was seen only on layer 2 (a PROFINET DCP Set
+    /// from a station whose IP the capture never showed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_mac: Option<String>,
     pub protocol: Protocol,
     pub kind: OperationKind,
     pub function: String,
@@ -634,12 +639,13 @@ struct Candidate {
 }
 
 #[derive(Debug, Default)]
-struct Builder {
+pub(super) struct Builder {
     fields: BTreeMap<AssetField, Vec<Candidate>>,
     attributes: BTreeMap<String, Vec<Candidate>>,
     services: BTreeMap<(Transport, u16, Protocol), BTreeSet<Source>>,
     peers: BTreeMap<(IpAddr, Protocol, Role), (u64, BTreeSet<Source>)>,
-    operations: BTreeMap<(IpAddr, Protocol, OperationKind, String), OpAcc>,
+    /// Keyed by actor (address, and MAC for a layer-2 actor), protocol, kind, name.
+    operations: BTreeMap<(IpAddr, Option<String>, Protocol, OperationKind, String), OpAcc>,
     findings: BTreeMap<(FindingKind, Protocol, u16, String), BTreeSet<Source>>,
     protocols: BTreeSet<Protocol>,
     /// Modbus ProductCodes, the model only when no source names one (ModelName, an
@@ -840,6 +846,10 @@ pub fn summarize(assets: &[Asset], observations: usize) -> Summary {
 
 /// One site's assets from its observations.
 fn build_assets(observations: &[Observation], site: Option<&String>) -> Vec<Asset> {
+    // Facts about stations known only by MAC join the addresses that hold the MAC on the
+    // local link, or make assets of their own after these ([`super::mac`]).
+    let (observations, stations) = super::mac::join(observations);
+    let observations = &observations[..];
     // An address that only ever failed to answer (refused, timed out before connecting,
     // left alone by the breaker) is scope that was scanned, not an asset: its observations
     // stay in the evidence and the scan's host outcomes, but it gets no asset row.
@@ -874,12 +884,13 @@ fn build_assets(observations: &[Observation], site: Option<&String>) -> Vec<Asse
         a.sub_assets
             .sort_by_cached_key(|x| path_order(x.path.as_deref()));
     }
+    assets.extend(super::mac::station_assets(&stations, site));
     assets
 }
 
 /// A sub-asset path's sort key: text, with each run of digits compared as a number (slot
 /// 2 before slot 10).
-fn path_order(path: Option<&str>) -> Vec<(String, u64)> {
+pub(super) fn path_order(path: Option<&str>) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     let mut text = String::new();
     let mut chars = path.unwrap_or_default().chars().peekable();
@@ -990,7 +1001,7 @@ fn dedup_scans(scans: Vec<ScanMeta>) -> Vec<ScanMeta> {
     by_key.into_values().collect()
 }
 
-fn fold(b: &mut Builder, o: &Observation) {
+pub(super) fn fold(b: &mut Builder, o: &Observation) {
     b.first_seen = min_opt(b.first_seen, o.seen);
     b.last_seen = max_opt(b.last_seen, o.seen);
     let src = |detail: String| Source {
@@ -1120,6 +1131,32 @@ fn fold(b: &mut Builder, o: &Observation) {
                 .operations
                 .entry((
                     *actor,
+                    None,
+                    *protocol,
+                    *kind,
+                    operation_name(*protocol, function),
+                ))
+                .or_default();
+            e.count = e.count.saturating_add(*count);
+            e.first = min_opt(e.first, *first);
+            e.last = max_opt(e.last, *last);
+            e.sources.insert(src("operation".to_owned()));
+        }
+        Fact::LinkOperation {
+            actor_mac,
+            protocol,
+            kind,
+            function,
+            count,
+            first,
+            last,
+        } => {
+            b.protocols.insert(*protocol);
+            let e = b
+                .operations
+                .entry((
+                    super::UNSPECIFIED_IP,
+                    Some(actor_mac.clone()),
                     *protocol,
                     *kind,
                     operation_name(*protocol, function),
@@ -1245,7 +1282,7 @@ fn describe_conflict(f: &Field) -> String {
     format!("{} (also: {})", f.value, others.join(", "))
 }
 
-fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
+pub(super) fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
     if !b.fields.contains_key(&AssetField::Model) && !b.model_fallback.is_empty() {
         let fallback = std::mem::take(&mut b.model_fallback);
         b.fields.insert(AssetField::Model, fallback);
@@ -1350,21 +1387,24 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
     let operations: Vec<Operation> = b
         .operations
         .into_iter()
-        .map(|((actor, protocol, kind, function), acc)| Operation {
-            actor,
-            protocol,
-            kind,
-            function,
-            count: acc.count,
-            first: acc.first,
-            last: acc.last,
-            sources: acc.sources.into_iter().collect(),
-        })
+        .map(
+            |((actor, actor_mac, protocol, kind, function), acc)| Operation {
+                actor,
+                actor_mac,
+                protocol,
+                kind,
+                function,
+                count: acc.count,
+                first: acc.first,
+                last: acc.last,
+                sources: acc.sources.into_iter().collect(),
+            },
+        )
         .collect();
     if !operations.is_empty() {
         let total: u64 = operations.iter().map(|o| o.count).sum();
-        let actors: BTreeSet<IpAddr> = operations.iter().map(|o| o.actor).collect();
-        let actors: Vec<String> = actors.iter().map(IpAddr::to_string).collect();
+        let actors: BTreeSet<String> = operations.iter().map(Operation::actor_label).collect();
+        let actors: Vec<String> = actors.into_iter().collect();
         flags.insert(Flag {
             kind: FlagKind::Operations,
             field: None,
@@ -1443,7 +1483,8 @@ fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
 /// Finds serials and MACs at several addresses, flags the assets and returns the links.
 fn link(assets: &mut [Asset]) -> Vec<Link> {
     let mut by: BTreeMap<(LinkKind, String), (String, BTreeSet<IpAddr>)> = BTreeMap::new();
-    for a in assets.iter() {
+    // Links are between addresses: a MAC-only asset has none (`super::mac`).
+    for a in assets.iter().filter(|a| !a.mac_only()) {
         for (kind, f) in [
             (LinkKind::SameSerial, &a.serial),
             (LinkKind::SameMac, &a.mac),

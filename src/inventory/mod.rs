@@ -2,6 +2,7 @@
 
 pub mod advisory;
 pub mod identity_facts;
+pub mod mac;
 pub mod merge;
 pub mod normalize;
 pub mod observation;

@@ -185,6 +185,56 @@ pub enum Fact {
     /// An attribute declared by a human (a CSV inventory): hostname, vendor, model, serial,
     /// firmware, role, criticality, location, owner, zone, or a custom column.
     Declared { attribute: String, value: String },
+    /// [`Fact::Operation`] by a station seen only on layer 2 (a PROFINET DCP Set from an
+    /// engineering station whose IP the capture never showed): `actor_mac` is its MAC,
+    /// lowercase and colon-separated.
+    LinkOperation {
+        actor_mac: String,
+        protocol: Protocol,
+        kind: OperationKind,
+        /// Named as [`Fact::Operation`]'s (`profinet_dcp.set_ip`).
+        function: String,
+        count: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last: Option<DateTime<Utc>>,
+    },
+}
+
+/// How an observation names a device seen only by its MAC (layer 2, no IP header: a
+/// PROFINET DCP station, a BACnet/Ethernet device): `ip` is [`UNSPECIFIED_IP`] (0.0.0.0,
+/// never a host's address) and `path` is `mac:` and the MAC, lowercase and
+/// colon-separated (`mac:08:00:06:93:cf:32`), optionally followed by a space and the
+/// path of something behind that station (`mac:00:e0:c9:00:10:a5 bacnet network 3 mac 6c`).
+/// Older readers see an observation about 0.0.0.0 with a path; merge keys such facts by
+/// the MAC ([`crate::inventory::mac`]).
+pub const MAC_PATH_PREFIX: &str = "mac:";
+
+/// The IP of an observation or asset known only by MAC.
+pub const UNSPECIFIED_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+/// The `path` of an observation about the station at `mac` (see [`MAC_PATH_PREFIX`]).
+pub fn mac_path(mac: &str, behind: Option<&str>) -> String {
+    match behind {
+        Some(b) => format!("{MAC_PATH_PREFIX}{mac} {b}"),
+        None => format!("{MAC_PATH_PREFIX}{mac}"),
+    }
+}
+
+impl Observation {
+    /// For an observation about a station known only by MAC: the MAC and the path of what
+    /// is behind it, if anything (see [`MAC_PATH_PREFIX`]).
+    pub fn link_station(&self) -> Option<(&str, Option<&str>)> {
+        if self.ip != UNSPECIFIED_IP {
+            return None;
+        }
+        let rest = self.path.as_deref()?.strip_prefix(MAC_PATH_PREFIX)?;
+        Some(match rest.split_once(' ') {
+            Some((mac, behind)) => (mac, Some(behind)),
+            None => (rest, None),
+        })
+    }
 }
 
 /// How a MAC address was learned.

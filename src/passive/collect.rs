@@ -117,7 +117,17 @@ pub struct Collector {
     recent: [Option<Sighting>; 2],
     /// The last address [`Self::link_broadcast_dst`] recorded.
     last_broadcast: Option<IpAddr>,
+    /// Identities of stations seen only on layer 2, by (MAC, merge key).
+    link_ids: BTreeMap<([u8; 6], String), IdAgg>,
+    /// Operations on stations seen only on layer 2, by (target MAC, actor MAC, protocol),
+    /// then function.
+    link_ops: BTreeMap<LinkOpKey, BTreeMap<String, OpAgg>>,
+    /// Entries of `link_ops` (all functions), for the cap.
+    link_ops_len: usize,
 }
+
+/// Operations between stations known only by MAC: (target, actor, protocol).
+type LinkOpKey = ([u8; 6], [u8; 6], Protocol);
 
 /// A source address, its Ethernet source and whether its TTL was an initial one: what
 /// [`Collector::ip_packet`] records from a packet.
@@ -177,6 +187,9 @@ impl Collector {
             empty_ids: BTreeMap::new(),
             link_broadcast: BTreeSet::new(),
             capped: 0,
+            link_ids: BTreeMap::new(),
+            link_ops: BTreeMap::new(),
+            link_ops_len: 0,
         }
     }
 
@@ -319,6 +332,30 @@ impl Collector {
             self.hosts.insert(ip, at);
         }
         self.arp.entry(ip).or_insert((mac, at));
+    }
+
+    /// The one address this capture shows holding `mac` on the local link (its ARP, or
+    /// the Ethernet source of its unrouted packets when no other address shares it).
+    fn local_ip_of(&self, mac: &[u8; 6]) -> Option<IpAddr> {
+        let mut ips: BTreeSet<IpAddr> = self
+            .arp
+            .iter()
+            .filter(|(_, (m, _))| m == mac)
+            .map(|(ip, _)| *ip)
+            .collect();
+        if self.mac_ips.get(mac).is_some_and(|ips| ips.len() == 1) {
+            ips.extend(
+                self.macs
+                    .iter()
+                    .filter(|(_, s)| s.mac == *mac && s.local_frame.is_some())
+                    .map(|(ip, _)| *ip),
+            );
+        }
+        let mut ips = ips.into_iter().filter(|ip| self.proven(ip));
+        match (ips.next(), ips.next()) {
+            (Some(ip), None) => Some(ip),
+            _ => None,
+        }
     }
 
     /// Hosts seen so far (for statistics).
@@ -542,12 +579,150 @@ impl Collector {
                 path: None,
             });
         }
+        // Stations seen only on layer 2: about 0.0.0.0 with a `mac:` path (merge keys and
+        // joins them by MAC, `inventory::mac`). An actor is named by its address when this
+        // capture shows exactly one on the local link, else by its MAC.
+        for ((mac, _), agg) in &self.link_ids {
+            out.push(Observation {
+                ip: crate::inventory::UNSPECIFIED_IP,
+                fact: Fact::Identity {
+                    identity: agg.identity.clone(),
+                },
+                provenance: prov(&agg.at),
+                seen: agg.at.ts,
+                raw_hex: Some(agg.raw.join(" ")),
+                path: Some(crate::inventory::mac_path(
+                    &mac_str(mac),
+                    agg.path.as_deref(),
+                )),
+            });
+        }
+        for ((target, actor, protocol), fs) in &self.link_ops {
+            for (function, op) in fs {
+                let function = crate::inventory::operation_name(*protocol, function);
+                let (first, last, count, kind, protocol) =
+                    (op.first.ts, op.last.ts, op.count, op.kind, *protocol);
+                let fact = match self.local_ip_of(actor) {
+                    Some(actor) => Fact::Operation {
+                        actor,
+                        protocol,
+                        kind,
+                        function,
+                        count,
+                        first,
+                        last,
+                    },
+                    None => Fact::LinkOperation {
+                        actor_mac: mac_str(actor),
+                        protocol,
+                        kind,
+                        function,
+                        count,
+                        first,
+                        last,
+                    },
+                };
+                out.push(Observation {
+                    ip: crate::inventory::UNSPECIFIED_IP,
+                    fact,
+                    provenance: prov(&op.first),
+                    seen: op.first.ts,
+                    raw_hex: None,
+                    path: Some(crate::inventory::mac_path(&mac_str(target), None)),
+                });
+            }
+        }
         unproven.addresses = unproven_ips.len() as u64;
         (out, unproven)
     }
 }
 
 impl FactSink for Collector {
+    /// The identity of a station seen only on layer 2 (a PROFINET DCP Identify response,
+    /// a BACnet/Ethernet I-Am), keyed by its MAC (`behind`: the path of a device behind
+    /// that station, as [`Self::identity_at`]'s). Parts with the same `key` fold into one.
+    /// A group MAC is never a station: ignored.
+    fn link_identity(
+        &mut self,
+        mac: [u8; 6],
+        behind: Option<String>,
+        key: String,
+        identity: Identity,
+        raw: &[u8],
+        at: At,
+    ) {
+        if meaningless_mac(&mac) {
+            return;
+        }
+        let key = match &behind {
+            Some(p) => format!("{key}@{p}"),
+            None => key,
+        };
+        let n = self.link_ids.len();
+        match self.link_ids.get_mut(&(mac, key.clone())) {
+            Some(agg) => {
+                fold_identity(&mut agg.identity, identity);
+                if agg.raw.len() < 16 {
+                    agg.raw.push(hex::encode(raw));
+                }
+            }
+            None => {
+                if self.room(n) {
+                    self.link_ids.insert(
+                        (mac, key),
+                        IdAgg {
+                            identity,
+                            at,
+                            raw: vec![hex::encode(raw)],
+                            path: behind,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The station at MAC `actor` performed `function` on the station at MAC `target`
+    /// (a PROFINET DCP Set). A group MAC is never a target: ignored.
+    fn link_operation(
+        &mut self,
+        target: [u8; 6],
+        actor: [u8; 6],
+        proto: Protocol,
+        kind: OperationKind,
+        function: &str,
+        at: At,
+    ) {
+        if meaningless_mac(&target) {
+            return;
+        }
+        if let Some(op) = self
+            .link_ops
+            .get_mut(&(target, actor, proto))
+            .and_then(|f| f.get_mut(function))
+        {
+            op.count += 1;
+            op.last = at;
+            return;
+        }
+        if !self.room(self.link_ops_len) {
+            return;
+        }
+        self.link_ops_len += 1;
+        self.link_ops
+            .entry((target, actor, proto))
+            .or_default()
+            .insert(
+                function.to_string(),
+                OpAgg {
+                    kind,
+                    count: 1,
+                    first: at,
+                    last: at,
+                },
+            );
+    }
+
     /// `ip` is shown to exist (a Zeek row it sent), with no packet to say more.
     fn host(&mut self, ip: IpAddr, at: At) {
         if !ip_is_host(&ip) || self.hosts.contains_key(&ip) {

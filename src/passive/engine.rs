@@ -6,6 +6,11 @@
 //! protocol analyzers ([`crate::protocols::analyzer`]), which use the same `wire/`
 //! decoders as the active side. UDP datagrams go to the analyzers whole.
 //!
+//! Frames without IP (PROFINET DCP, BACnet/Ethernet) go to the one per-capture layer-2
+//! analyzer of the protocol that registered their EtherType or LLC SAP
+//! ([`crate::protocols::ProtocolSpec::link_types`]); their facts are about stations known
+//! only by MAC ([`crate::inventory::MAC_PATH_PREFIX`]).
+//!
 //! Which protocol a flow speaks comes from the registry ([`crate::protocols::REGISTRY`]):
 //! its well-known ports, its payload detector, its framer and a boxed analyzer per flow
 //! (a dynamic call per frame; measured against the enum dispatch this replaced, see
@@ -47,8 +52,8 @@ use super::packet::{self, Body, L4};
 use super::tcp::Stream;
 use crate::facts::FactSink;
 use crate::inventory::{Protocol, Transport};
-use crate::protocols::analyzer::{Analyzer, Ctx, Dir};
-use crate::protocols::{ProtocolSpec, well_known_port};
+use crate::protocols::analyzer::{Analyzer, Ctx, Dir, LinkAnalyzer, LinkCtx};
+use crate::protocols::{ProtocolSpec, link_protocol, well_known_port};
 
 /// Flows tracked at once.
 pub const MAX_FLOWS: usize = 65_536;
@@ -168,6 +173,9 @@ pub struct Engine {
     /// requests across datagrams ([`crate::protocols::ProtocolSpec::udp_pairs_state`]).
     udp_analyzers: HashMap<(IpAddr, IpAddr, u16), Box<dyn crate::protocols::analyzer::Analyzer>>,
     warnings: Vec<String>,
+    /// One layer-2 analyzer per protocol that registered a layer-2 hook, made when its
+    /// first frame arrives.
+    link_analyzers: Vec<(Protocol, Box<dyn LinkAnalyzer>)>,
     /// Bytes all streams hold now, and the most they may.
     buffered: usize,
     budget: usize,
@@ -189,6 +197,7 @@ impl Engine {
             udp_pairs: HashMap::default(),
             udp_analyzers: HashMap::default(),
             warnings: Vec::new(),
+            link_analyzers: Vec::new(),
             buffered: 0,
             budget: opts.reassembly_budget,
             defrag: super::defrag::Defrag::default(),
@@ -261,6 +270,10 @@ impl Engine {
                 self.col.arp(IpAddr::V4(arp.sender_ip), arp.sender_mac, at);
                 return;
             }
+            Body::Link(l) => {
+                self.link(&l, at);
+                return;
+            }
             Body::Ip(ip) => ip,
         };
         self.col.ip_packet(ip.src, ip.ttl, pkt.src_mac, at);
@@ -280,6 +293,36 @@ impl Engine {
             self.sweep(now, f.number, false);
             self.defrag.expire(now);
         }
+    }
+
+    /// A frame without IP, to the analyzer of the protocol that registered its kind
+    /// ([`crate::protocols::ProtocolSpec::link_types`]); counted as not IP otherwise.
+    fn link(&mut self, l: &packet::LinkFrame<'_>, at: At) {
+        let Some(spec) = link_protocol(l.kind) else {
+            self.stats.not_ip += 1;
+            return;
+        };
+        let i = match self
+            .link_analyzers
+            .iter()
+            .position(|(p, _)| *p == spec.protocol())
+        {
+            Some(i) => i,
+            None => {
+                let Some(a) = spec.link_analyzer() else {
+                    self.stats.not_ip += 1;
+                    return;
+                };
+                self.link_analyzers.push((spec.protocol(), a));
+                self.link_analyzers.len() - 1
+            }
+        };
+        let mut ctx = LinkCtx {
+            at,
+            col: &mut self.col,
+            stats: &mut self.stats,
+        };
+        self.link_analyzers[i].1.on_link_frame(l, &mut ctx);
     }
 
     fn sweep(&mut self, now: i64, frame: u64, full: bool) {

@@ -48,10 +48,14 @@ fn parse_u16(v: &str) -> Option<u16> {
 /// `scan --from-passive` target. The importers apply the rule at the source (see
 /// `passive::collect::Collector::finish`).
 pub fn shows_a_host(o: &Observation) -> bool {
+    // A station known only by MAC (0.0.0.0 with a `mac:` path) has no address to scan.
+    if o.ip.is_unspecified() {
+        return false;
+    }
     match &o.fact {
         Fact::Identity { .. } | Fact::Service { .. } | Fact::Mac { .. } => true,
         Fact::Peer { role, .. } => *role == Role::Client,
-        Fact::Operation { .. } => false,
+        Fact::Operation { .. } | Fact::LinkOperation { .. } => false,
         Fact::Declared { .. } => true,
         Fact::Negative { .. }
         | Fact::NoIdentity { .. }

@@ -6,9 +6,16 @@
 //! extension headers skipped); TCP and UDP; ARP. Fragments are handed out as
 //! [`Fragment`]s for the engine's bounded reassembler ([`super::defrag`]).
 //!
+//! Frames that carry no IP (EtherType other than IP/ARP, or IEEE 802.3 with an 802.2 LLC
+//! header) come out as [`Body::Link`] with their MACs, for the protocols that register a
+//! layer-2 hook ([`crate::protocols::ProtocolSpec::link_types`]): PROFINET DCP (EtherType
+//! 0x8892), BACnet/Ethernet (LLC DSAP/SSAP 0x82). Which protocol they are is not decided
+//! here.
+//!
 //! It never validates checksums (capture cards offload them, so real captures fail them)
 //! and never panics: every header length read from the frame is checked against the bytes
-//! present before it is used. A frame that is not IP/ARP or is cut short decodes to `None`.
+//! present before it is used. A frame that is cut short, or a link type without MACs
+//! carrying neither IP nor ARP, decodes to `None`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -84,7 +91,11 @@ pub struct Packet<'a> {
 pub enum Body<'a> {
     Ip(IpPacket<'a>),
     Arp(Arp),
+    /// Neither IP nor ARP: a layer-2 protocol's payload.
+    Link(LinkFrame<'a>),
 }
+
+pub use crate::protocols::analyzer::{LinkFrame, LinkType};
 
 /// An IP packet with its transport segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +200,12 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
                 off += 4;
                 ethertype = be16(d, off)?;
             }
-            let body = ethertype_body(ethertype, d.get(off + 2..)?)?;
+            let rest = d.get(off + 2..)?;
+            let body = if is_ip_or_arp(ethertype) {
+                ethertype_body(ethertype, rest)?
+            } else {
+                Body::Link(link_frame(src_mac, mac(d, 0), ethertype, rest)?)
+            };
             Some(Packet {
                 src_mac: Some(src_mac),
                 // The I/G bit of the destination MAC (IEEE 802): set for broadcast and multicast.
@@ -206,7 +222,7 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             } else {
                 None
             };
-            let body = ethertype_body(be16(d, 14)?, d.get(16..)?)?;
+            let body = cooked_body(src_mac, be16(d, 14)?, d.get(16..)?)?;
             // Packet type 1 broadcast, 2 multicast (packet(7), LINKTYPE_LINUX_SLL).
             let link_broadcast = matches!(be16(d, 0)?, 1 | 2);
             Some(Packet {
@@ -224,7 +240,7 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
             } else {
                 None
             };
-            let body = ethertype_body(be16(d, 0)?, d.get(20..)?)?;
+            let body = cooked_body(src_mac, be16(d, 0)?, d.get(20..)?)?;
             let link_broadcast = matches!(*d.get(10)?, 1 | 2);
             Some(Packet {
                 src_mac,
@@ -265,6 +281,10 @@ pub fn decode(lt: i32, d: &[u8]) -> Option<Packet<'_>> {
     }
 }
 
+fn is_ip_or_arp(ethertype: u16) -> bool {
+    matches!(ethertype, ETHERTYPE_IPV4 | ETHERTYPE_IPV6 | ETHERTYPE_ARP)
+}
+
 fn ethertype_body(ethertype: u16, d: &[u8]) -> Option<Body<'_>> {
     match ethertype {
         ETHERTYPE_IPV4 => Some(Body::Ip(ipv4(d)?)),
@@ -272,6 +292,81 @@ fn ethertype_body(ethertype: u16, d: &[u8]) -> Option<Body<'_>> {
         ETHERTYPE_ARP => Some(Body::Arp(arp(d)?)),
         _ => None,
     }
+}
+
+/// The largest 802.3 length field; values from 0x0600 up are EtherTypes (IEEE 802.3
+/// clause 3.2.6).
+const MAX_8023_LENGTH: u16 = 1500;
+/// The protocol value of a Linux cooked capture carrying an 802.2 LLC frame
+/// (`ETH_P_802_2`, linux/if_ether.h).
+const SLL_PROTO_802_2: u16 = 0x0004;
+
+/// A non-IP Ethernet payload: an EtherType's, or (a type field that is a length) an
+/// 802.3 frame's LLC PDU cut to that length. `None` when cut short.
+fn link_frame(
+    src: [u8; 6],
+    dst: Option<[u8; 6]>,
+    type_or_len: u16,
+    rest: &[u8],
+) -> Option<LinkFrame<'_>> {
+    if type_or_len > MAX_8023_LENGTH {
+        return Some(LinkFrame {
+            src,
+            dst,
+            kind: LinkType::EtherType(type_or_len),
+            payload: rest,
+        });
+    }
+    // The length counts the LLC PDU; a length past the captured bytes means the snap
+    // length cut it: use what is there. DSAP, SSAP and control are its first 3 bytes
+    // (IEEE 802.2 clause 3.2).
+    let llc = &rest[..usize::from(type_or_len).min(rest.len())];
+    if llc.len() < 3 {
+        return None;
+    }
+    Some(LinkFrame {
+        src,
+        dst,
+        kind: LinkType::Llc {
+            dsap: llc[0],
+            ssap: llc[1],
+        },
+        payload: llc,
+    })
+}
+
+/// A Linux cooked capture's payload by its protocol field: IP/ARP, or a layer-2 frame
+/// when the source address is a MAC (an LLC PDU for `ETH_P_802_2`, whose length the
+/// capture does not record: the payload is what was captured).
+fn cooked_body(src: Option<[u8; 6]>, proto: u16, d: &[u8]) -> Option<Body<'_>> {
+    if is_ip_or_arp(proto) {
+        return ethertype_body(proto, d);
+    }
+    let src = src?;
+    if proto == SLL_PROTO_802_2 {
+        if d.len() < 3 {
+            return None;
+        }
+        return Some(Body::Link(LinkFrame {
+            src,
+            dst: None,
+            kind: LinkType::Llc {
+                dsap: d[0],
+                ssap: d[1],
+            },
+            payload: d,
+        }));
+    }
+    if proto <= MAX_8023_LENGTH {
+        // Other ETH_P_* pseudo-protocols (802.3, AX.25, CAN, ...): not Ethernet payloads.
+        return None;
+    }
+    Some(Body::Link(LinkFrame {
+        src,
+        dst: None,
+        kind: LinkType::EtherType(proto),
+        payload: d,
+    }))
 }
 
 fn arp(d: &[u8]) -> Option<Arp> {

@@ -95,3 +95,42 @@ impl Ctx<'_> {
 
 /// Frame numbers of undecodable messages kept for the summary (the count goes on).
 pub const MAX_UNDECODED_FRAMES: usize = 20;
+
+/// How a layer-2 frame says what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkType {
+    /// Ethernet II (or a Linux cooked capture's protocol field) with this EtherType,
+    /// VLAN tags removed.
+    EtherType(u16),
+    /// IEEE 802.3 with an IEEE 802.2 LLC header of this DSAP and SSAP.
+    Llc { dsap: u8, ssap: u8 },
+}
+
+/// A frame without IP: its MACs, what it carries and its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFrame<'a> {
+    pub src: [u8; 6],
+    /// `None` where the link type records no destination (Linux cooked captures).
+    pub dst: Option<[u8; 6]>,
+    pub kind: LinkType,
+    /// After the EtherType; for LLC the whole LLC PDU (DSAP, SSAP, control and data), cut
+    /// to the 802.3 length (the padding of short frames is not data).
+    pub payload: &'a [u8],
+}
+
+/// What a layer-2 analyzer records through: the frame's place in the capture and the
+/// capture's fact sink ([`FactSink::link_identity`], [`FactSink::link_operation`] for
+/// stations known only by MAC).
+#[derive(Debug)]
+pub struct LinkCtx<'a> {
+    pub at: At,
+    pub col: &'a mut dyn FactSink,
+    pub stats: &'a mut ImportStats,
+}
+
+/// A protocol's state over the layer-2 frames of one capture (one per capture, created by
+/// [`super::ProtocolSpec::link_analyzer`]): frames without IP, of a [`LinkType`] the
+/// protocol registered ([`super::ProtocolSpec::link_types`]).
+pub trait LinkAnalyzer: std::fmt::Debug + Send {
+    fn on_link_frame(&mut self, frame: &LinkFrame<'_>, ctx: &mut LinkCtx<'_>);
+}

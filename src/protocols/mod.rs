@@ -26,8 +26,8 @@ pub mod session;
 pub mod settings;
 
 pub use registry::{
-    ProtocolSpec, REGISTRY, WellKnownPort, ZeekService, owner_of, spec_for, well_known_port,
-    zeek_reader, zeek_service,
+    ProtocolSpec, REGISTRY, WellKnownPort, ZeekService, link_protocol, owner_of, spec_for,
+    well_known_port, zeek_reader, zeek_service,
 };
 
 /// Why a protocol's guard rule refused a frame ([`crate::safety::check`] adds the protocol

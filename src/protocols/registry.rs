@@ -16,10 +16,11 @@ use crate::protocols::settings::Kind;
 use crate::wire::DecodeError;
 
 use super::analyzer::Analyzer;
+use super::analyzer::{LinkAnalyzer, LinkType};
 use crate::facts::FactSink;
 use crate::facts::zeek::Row;
 
-use super::{bacnet, enip, fins, fox, modbus, opcua, s7};
+use super::{bacnet, dcp, enip, fins, fox, modbus, opcua, s7};
 
 /// Everything otscout knows how to do with one protocol.
 ///
@@ -165,6 +166,21 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     fn zeek_row(&self, row: &mut Row<'_>, sink: &mut dyn FactSink) {
         let _ = (row, sink);
     }
+
+    // ---- layer 2 (frames without IP) ----
+
+    /// The layer-2 frames this protocol reads without IP: EtherTypes (PROFINET DCP's
+    /// 0x8892) or 802.2 LLC SAPs (BACnet/Ethernet's 0x82). The capture engine hands such
+    /// frames to [`Self::link_analyzer`]'s analyzer.
+    fn link_types(&self) -> &'static [LinkType] {
+        &[]
+    }
+
+    /// The analyzer of this protocol's layer-2 frames, one per capture (`None`: the
+    /// protocol has none).
+    fn link_analyzer(&self) -> Option<Box<dyn LinkAnalyzer>> {
+        None
+    }
 }
 
 /// A name Zeek writes in `conn.log`'s `service` field for a protocol's analyzer.
@@ -197,6 +213,14 @@ pub fn zeek_reader(log: &str) -> Option<&'static dyn ProtocolSpec> {
         .iter()
         .copied()
         .find(|s| s.zeek_logs().contains(&log))
+}
+
+/// The registered protocol that reads layer-2 frames of this kind, if any.
+pub fn link_protocol(kind: LinkType) -> Option<&'static dyn ProtocolSpec> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.link_types().contains(&kind))
 }
 
 /// A port a protocol is known by, for the passive side.
@@ -237,7 +261,8 @@ pub fn owner_of(p: Protocol) -> Option<&'static dyn ProtocolSpec> {
 /// Every protocol otscout speaks, in probe order: ENIP first (one cheap request that
 /// usually names the vendor), Modbus, then S7, so vendor rules learned from the others can
 /// spare the most fragile stacks; then the protocols off in every built-in profile
-/// (BACnet/IP, OPC UA, FINS, Fox) after them, leaving the PLC protocols' order as it was.
+/// (BACnet/IP, OPC UA, FINS, Fox) after them, leaving the PLC protocols' order as it was;
+/// last PROFINET DCP, read from captures only (layer 2, never sent).
 pub static REGISTRY: &[&dyn ProtocolSpec] = &[
     &enip::Enip,
     &modbus::Modbus,
@@ -246,6 +271,7 @@ pub static REGISTRY: &[&dyn ProtocolSpec] = &[
     &opcua::Opcua,
     &fins::Fins,
     &fox::Fox,
+    &dcp::Dcp,
 ];
 
 /// The registered protocol that owns a serialized protocol value, if any.
@@ -383,7 +409,8 @@ mod tests {
                 ("bacnet", Some(47809)),
                 ("opcua", Some(14840)),
                 ("fins", Some(19600)),
-                ("fox", Some(11911))
+                ("fox", Some(11911)),
+                ("profinet_dcp", None)
             ]
         );
         assert_eq!(PassiveOnly.endpoint(&p), None);

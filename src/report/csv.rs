@@ -95,6 +95,8 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
         for &c in &columns {
             let v = match c {
                 "site" => a.site.clone().unwrap_or_default(),
+                // A MAC-only asset has no address: its key is the `mac` column.
+                "ip" if a.mac_only() => String::new(),
                 "ip" => a.ip.to_string(),
                 "protocols" => a
                     .protocols
@@ -121,7 +123,7 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
                     .join("; "),
                 "first_seen" => a.first_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 "last_seen" => a.last_seen.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                "parent" => parent.map(|p| p.ip.to_string()).unwrap_or_default(),
+                "parent" => parent.map(|p| p.label()).unwrap_or_default(),
                 "path" => a.path.clone().unwrap_or_default(),
                 // The remaining columns are named as the asset fields they show.
                 field => a.value_by_name(field).unwrap_or_default().to_owned(),

@@ -162,16 +162,21 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
         .or(a.value(AssetField::ProductName))
         .map_or_else(
             || match &a.path {
-                Some(p) => format!("{} {p}", a.ip),
-                None => a.ip.to_string(),
+                Some(p) => format!("{} {p}", a.label()),
+                None => a.label(),
             },
             str::to_owned,
         );
     // A fleet's sites may reuse addresses: the site keeps the reference unique. A
     // sub-asset's reference is its parent's with the path after a `/`.
+    // A MAC-only asset is referenced by its MAC (`asset:mac:08:00:06:93:cf:32`).
+    let key = match a.mac_key() {
+        Some(m) => format!("mac:{m}"),
+        None => a.ip.to_string(),
+    };
     let mut bom_ref = match &a.site {
-        Some(site) => format!("asset:{site}:{}", a.ip),
-        None => format!("asset:{}", a.ip),
+        Some(site) => format!("asset:{site}:{key}"),
+        None => format!("asset:{key}"),
     };
     if let Some(p) = &a.path {
         bom_ref = format!("{bom_ref}/{p}");
@@ -193,7 +198,10 @@ fn component(a: &crate::inventory::merge::Asset) -> Value {
     if let Some(v) = a.value(AssetField::ProductName) {
         c["description"] = json!(v);
     }
-    let mut props = vec![json!({"name": "otscout:ip", "value": a.ip.to_string()})];
+    let mut props = Vec::new();
+    if !a.mac_only() {
+        props.push(json!({"name": "otscout:ip", "value": a.ip.to_string()}));
+    }
     if let Some(site) = &a.site {
         props.push(json!({"name": "otscout:site", "value": site}));
     }

@@ -98,7 +98,9 @@ pub struct AssetBrief {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub ip: IpAddr,
-    /// A sub-asset's path behind the asset at `ip`.
+    /// A sub-asset's path behind the asset at `ip`; for an asset known only by MAC (`ip`
+    /// 0.0.0.0), `mac:` and its MAC, then the path of a sub-asset behind it, as in
+    /// observations ([`crate::inventory::MAC_PATH_PREFIX`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,11 +126,11 @@ pub struct Change {
     pub new: Option<String>,
 }
 
-fn brief(a: &Asset) -> AssetBrief {
+fn brief(key: &Key<'_>, a: &Asset) -> AssetBrief {
     AssetBrief {
         site: a.site.clone(),
         ip: a.ip,
-        path: a.path.clone(),
+        path: key.2.clone(),
         manufacturer: a.value(AssetField::Manufacturer).map(str::to_owned),
         model: a.value(AssetField::Model).map(str::to_owned),
         serial: a.value(AssetField::Serial).map(str::to_owned),
@@ -146,15 +148,35 @@ fn field_value(a: &Asset, compared: Compared) -> Option<String> {
 }
 
 /// Site, address and sub-asset path: what matches an asset or sub-asset across reports.
-type Key<'a> = (Option<&'a str>, IpAddr, Option<&'a str>);
+/// An asset known only by MAC (and what is behind it) is keyed by the observations'
+/// `mac:` path.
+type Key<'a> = (Option<&'a str>, IpAddr, Option<String>);
 
 /// Every asset and sub-asset of a report by its [`Key`].
 fn keyed(inv: &Inventory) -> BTreeMap<Key<'_>, &Asset> {
     inv.assets
         .iter()
-        .flat_map(|a| std::iter::once(a).chain(&a.sub_assets))
-        .map(|a| ((a.site.as_deref(), a.ip, a.path.as_deref()), a))
+        .flat_map(|a| {
+            std::iter::once(a).chain(&a.sub_assets).map(move |x| {
+                let path = match a.mac_key() {
+                    Some(mac) => Some(crate::inventory::mac_path(mac, x.path.as_deref())),
+                    None => x.path.clone(),
+                };
+                ((x.site.as_deref(), x.ip, path), x)
+            })
+        })
         .collect()
+}
+
+/// True for a brief's path that names a sub-asset (not a MAC-only asset's own key).
+fn is_module(ip: &IpAddr, path: &Option<String>) -> bool {
+    match path {
+        Some(p) if ip.is_unspecified() && p.starts_with(crate::inventory::MAC_PATH_PREFIX) => {
+            p.contains(' ')
+        }
+        Some(_) => true,
+        None => false,
+    }
 }
 
 /// Compares two reports. Assets are matched by site and address (a fleet report's
@@ -173,12 +195,12 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
     };
     for (ip, a) in &olds {
         if !news.contains_key(ip) {
-            d.removed.push(brief(a));
+            d.removed.push(brief(ip, a));
         }
     }
     for (ip, n) in &news {
         let Some(o) = olds.get(ip) else {
-            d.added.push(brief(n));
+            d.added.push(brief(ip, n));
             continue;
         };
         for f in FIELDS {
@@ -192,7 +214,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                 d.changed.push(Change {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
-                    path: ip.2.map(str::to_owned),
+                    path: ip.2.clone(),
                     field: f.name().to_owned(),
                     old: ov,
                     new: nv,
@@ -283,15 +305,27 @@ pub fn render_text(d: &Diff) -> String {
         }
     };
     let at = |ip: &IpAddr, path: &Option<String>| match path {
+        // A MAC-only asset: its `mac:` key names it.
+        Some(p) if ip.is_unspecified() && p.starts_with(crate::inventory::MAC_PATH_PREFIX) => {
+            clean(p)
+        }
         Some(p) => format!("{ip} {}", clean(p)),
         None => ip.to_string(),
     };
     for b in &d.added {
-        let what = if b.path.is_some() { "module" } else { "asset" };
+        let what = if is_module(&b.ip, &b.path) {
+            "module"
+        } else {
+            "asset"
+        };
         let _ = writeln!(s, "+ new {what} {}{}", at(&b.ip, &b.path), desc(b));
     }
     for b in &d.removed {
-        let what = if b.path.is_some() { "module" } else { "asset" };
+        let what = if is_module(&b.ip, &b.path) {
+            "module"
+        } else {
+            "asset"
+        };
         let _ = writeln!(s, "- missing {what} {}{}", at(&b.ip, &b.path), desc(b));
     }
     for c in &d.changed {

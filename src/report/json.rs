@@ -128,25 +128,38 @@ pub fn check_consistent(inv: &Inventory) -> Result<(), ReportError> {
     let bad = |s: String| Err(ReportError::Contradiction(s));
     // In a fleet report an address is unique within its site (two plants may both use
     // 10.0.0.1); assets are sorted by site, then address.
+    // Assets known only by MAC (address 0.0.0.0) follow a site's addresses, by MAC.
+    let order = |a: &crate::inventory::merge::Asset| {
+        (
+            a.site.clone(),
+            a.mac_only(),
+            a.ip,
+            a.mac_key().map(str::to_owned),
+        )
+    };
     let key = |a: &crate::inventory::merge::Asset| (a.site.clone(), a.ip);
     let at = |site: &Option<String>, ip: &std::net::IpAddr| match site {
         Some(s) => format!("{ip} at site {}", crate::text::printable(s)),
         None => ip.to_string(),
     };
+    let named = |a: &crate::inventory::merge::Asset| match &a.site {
+        Some(s) => format!("{} at site {}", a.label(), crate::text::printable(s)),
+        None => a.label(),
+    };
     for w in inv.assets.windows(2) {
-        let (k0, k1) = (key(&w[0]), key(&w[1]));
+        let (k0, k1) = (order(&w[0]), order(&w[1]));
         if k0 == k1 {
-            let n = inv.assets.iter().filter(|a| key(a) == k0).count();
+            let n = inv.assets.iter().filter(|a| order(a) == k0).count();
             return bad(format!(
                 "asset address {} is listed {n} times",
-                at(&k0.0, &k0.1)
+                crate::text::printable(&named(&w[0]))
             ));
         }
         if k0 > k1 {
             return bad(format!(
                 "assets are not sorted by site and address ({} before {})",
-                at(&k0.0, &k0.1),
-                at(&k1.0, &k1.1)
+                crate::text::printable(&named(&w[0])),
+                crate::text::printable(&named(&w[1]))
             ));
         }
     }

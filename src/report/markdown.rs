@@ -155,7 +155,7 @@ pub fn render(inv: &Inventory) -> String {
                 s,
                 "- **{}{}{at}** ({}): {}",
                 site.unwrap_or_default(),
-                a.ip,
+                cell(&a.label()),
                 kind.replace('_', " "),
                 cell(&f.detail)
             );
@@ -212,7 +212,7 @@ fn asset_table(s: &mut String, assets: &[&Asset]) {
     for a in rows {
         let protos: Vec<String> = a.protocols.iter().map(|p| protocol_name(*p)).collect();
         let address = match &a.path {
-            None => a.ip.to_string(),
+            None => cell(&a.label()),
             Some(p) => format!("&nbsp;&nbsp;↳ {}", cell(p)),
         };
         let _ = writeln!(
@@ -274,7 +274,7 @@ pub fn table(inv: &Inventory) -> String {
             // A sub-asset is indented under its parent and named by its path.
             a.path
                 .as_deref()
-                .map_or_else(|| a.ip.to_string(), |p| format!("  └ {p}")),
+                .map_or_else(|| a.label(), |p| format!("  └ {p}")),
             or_dash(a.value(AssetField::Manufacturer)).to_owned(),
             or_dash(a.value(AssetField::Model)).to_owned(),
             or_dash(a.value(AssetField::Firmware)).to_owned(),

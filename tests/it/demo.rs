@@ -135,7 +135,32 @@ fn demo_runs_end_to_end_and_its_report_verifies() {
         .inventory;
     check_identities(&inv);
     check_declared_and_operations(&inv, &out);
+    check_dcp(&inv);
     check_nothing_left_listening(&inv, &stderr);
+}
+
+/// The engineering station's PROFINET DCP session in the capture (issue 17): the ET 200SP
+/// it identified has no IP yet, so it is an asset keyed by its MAC, and the station's Set
+/// of its NameOfStation is a flagged write by the station's address.
+fn check_dcp(inv: &Inventory) {
+    let et = inv
+        .assets
+        .iter()
+        .find(|a| a.mac_key() == Some("00:1b:1b:6e:20:01"))
+        .unwrap_or_else(|| panic!("no DCP asset: {:?}", inv.assets.last()));
+    assert!(et.mac_only());
+    assert_eq!(value(et, AssetField::Manufacturer), Some("Siemens"));
+    assert_eq!(value(et, AssetField::Hostname), Some("et200sp-im155-6"));
+    assert_eq!(value(et, AssetField::ProductCode), Some("0x002a/0x0313"));
+    let op = et
+        .operations
+        .iter()
+        .find(|o| o.function == "profinet_dcp.set_name_of_station")
+        .unwrap_or_else(|| panic!("no DCP Set: {:?}", et.operations));
+    assert_eq!(op.kind, OperationKind::Write);
+    // The station's MAC is the Ethernet source of its IP packets in the same capture.
+    assert_eq!(op.actor, "127.77.0.101".parse::<IpAddr>().unwrap());
+    assert!(et.flags.iter().any(|f| f.kind == FlagKind::Operations));
 }
 
 /// Every device of the plant is an asset; those the conservative profile can identify

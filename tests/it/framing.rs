@@ -52,6 +52,12 @@ fn goldens(name: &str) -> Option<Vec<Vec<u8>>> {
             crate::ffd::FINS_CDR_ANS,
         ],
         "fox" => &[crate::ffd::FOX_HELLO, crate::ffd::FOX_STATION],
+        "profinet_dcp" => &[
+            crate::dcp::IDENTIFY_REQ,
+            crate::dcp::IDENTIFY_RES,
+            crate::dcp::SET_IP,
+            crate::dcp::SET_RES,
+        ],
         "bacnet" => &[
             crate::bacnet::RP_REQUEST,
             crate::bacnet::RP_ACK_UCS2,

@@ -7,6 +7,7 @@ mod bacnet;
 mod bacnet_interop;
 mod cli;
 mod conformance;
+mod dcp;
 mod demo;
 mod deploy;
 mod edges;

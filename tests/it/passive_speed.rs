@@ -37,7 +37,10 @@ fn shape(o: &Observation) -> (String, u64, bool) {
     let mut count = 1;
     let adds_up = matches!(
         o.fact,
-        Fact::Peer { .. } | Fact::Operation { .. } | Fact::Suspicious { .. }
+        Fact::Peer { .. }
+            | Fact::Operation { .. }
+            | Fact::LinkOperation { .. }
+            | Fact::Suspicious { .. }
     );
     match &mut o.fact {
         Fact::Peer { count: c, .. } => {
@@ -45,6 +48,12 @@ fn shape(o: &Observation) -> (String, u64, bool) {
             *c = 0;
         }
         Fact::Operation {
+            count: c,
+            first,
+            last,
+            ..
+        }
+        | Fact::LinkOperation {
             count: c,
             first,
             last,

@@ -4,6 +4,7 @@
 //! ([`plan`]), and the passive analyzer ([`passive`]).
 
 pub mod identity;
+pub mod link;
 pub mod passive;
 pub mod plan;
 pub mod safe;
@@ -130,5 +131,17 @@ impl super::ProtocolSpec for Bacnet {
         sink: &mut dyn crate::facts::FactSink,
     ) {
         zeek::row(row, sink);
+    }
+
+    /// BACnet/Ethernet: 802.2 LLC with DSAP and SSAP 0x82 (ASHRAE 135 clause 7.1).
+    fn link_types(&self) -> &'static [crate::protocols::analyzer::LinkType] {
+        &[crate::protocols::analyzer::LinkType::Llc {
+            dsap: link::BACNET_SAP,
+            ssap: link::BACNET_SAP,
+        }]
+    }
+
+    fn link_analyzer(&self) -> Option<Box<dyn crate::protocols::analyzer::LinkAnalyzer>> {
+        Some(Box::<link::BacnetLink>::default())
     }
 }

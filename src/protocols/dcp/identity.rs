@@ -1,6 +1,7 @@
 //! A DCP Identify response (or Hello) as an identity, and that identity as asset fields.
 //!
-//! # How merge matches MAC-only assets (design for phase 2)
+//! # How merge matches MAC-only assets
+//! (implemented in [`crate::inventory::mac`]; docs/report-schema.md, "MAC-only assets")
 //! DCP observations carry no IP: their endpoint is the device's MAC (the Ethernet source
 //! of the response). Merge keys them as MAC-only assets (`mac:08:00:06:93:cf:32`) and
 //! joins one to an IP asset only on evidence from the same link, never on the address
@@ -17,8 +18,7 @@
 //!    join as its provenance;
 //! 4. with no join the MAC-only asset stays in the report as its own asset, keyed by MAC.
 //!
-//! The inventory `Identity` variant comes with phase 2.
-
+//! Rule 1 is restricted to evidence from the same capture file as the DCP frame.
 use crate::wire::dcp::{Identity, device_roles};
 
 use chrono::{DateTime, Utc};

@@ -3,10 +3,9 @@
 //! changes (station name, IP, factory reset, signal), each flagged with the station that
 //! sent it; Set responses as the result of the Set they answer.
 //!
-//! Functions over Ethernet frames with EtherType 0x8892 (VLAN tags removed). The engine
-//! reads only IP and ARP today (`passive::packet::decode` returns `None` for any other
-//! EtherType); the hook is phase 2 of issue 17: a `Body::Profinet { dst_mac, payload }`
-//! from the Ethernet, SLL and SLL2 link types, handed to this analyzer.
+//! Functions over Ethernet frames with EtherType 0x8892 (VLAN tags removed): the capture
+//! engine hands them over through the registry's layer-2 hook (`passive::packet`'s
+//! `Body::Link` from the Ethernet, SLL and SLL2 link types; [`super::Dcp`]).
 
 use std::collections::VecDeque;
 
@@ -105,6 +104,17 @@ impl Analyzer {
     /// One frame: its source and destination MAC and the bytes after the EtherType.
     /// Bytes that are not DCP tell nothing.
     pub fn on_frame(&mut self, src: [u8; 6], dst: [u8; 6], payload: &[u8]) -> Vec<Event> {
+        self.frame(src, Some(dst), payload)
+    }
+
+    /// One frame of a capture that records no destination MAC (Linux cooked): an
+    /// Identify response pairs with a request of the same Xid from any station, and a
+    /// Set, whose target is its destination, tells nothing.
+    pub fn on_frame_without_destination(&mut self, src: [u8; 6], payload: &[u8]) -> Vec<Event> {
+        self.frame(src, None, payload)
+    }
+
+    fn frame(&mut self, src: [u8; 6], dst: Option<[u8; 6]>, payload: &[u8]) -> Vec<Event> {
         let Ok(p) = Pdu::decode(payload) else {
             return Vec::new();
         };
@@ -116,7 +126,11 @@ impl Analyzer {
             Kind::IdentifyResponse => {
                 // Several devices answer one multicast Identify: the request stays
                 // remembered until pushed out.
-                if !self.identify.contains(&(dst, p.xid)) {
+                let paired = match dst {
+                    Some(dst) => self.identify.contains(&(dst, p.xid)),
+                    None => self.identify.iter().any(|(_, x)| *x == p.xid),
+                };
+                if !paired {
                     self.unpaired += 1;
                     return Vec::new();
                 }
@@ -138,6 +152,9 @@ impl Analyzer {
                 out
             }
             Kind::SetRequest => {
+                let Some(dst) = dst else {
+                    return Vec::new();
+                };
                 remember(&mut self.set, (src, dst, p.xid));
                 p.set_operations()
                     .iter()
@@ -152,7 +169,11 @@ impl Analyzer {
                     .collect()
             }
             Kind::SetResponse => {
-                let Some(i) = self.set.iter().position(|k| *k == (dst, src, p.xid)) else {
+                let Some(i) = self
+                    .set
+                    .iter()
+                    .position(|k| (k.1, k.2) == (src, p.xid) && dst.is_none_or(|d| k.0 == d))
+                else {
                     self.unpaired += 1;
                     return Vec::new();
                 };

@@ -6,15 +6,27 @@ use std::fmt::Write;
 use super::{SignatureStatus, escape, page};
 use crate::report::diff::{AssetBrief, Diff};
 
+/// The address cell of a diff row: the address, or for an asset known only by MAC its
+/// `mac:` key (and the path behind it), with a sort key after every address.
+fn address(ip: &std::net::IpAddr, path: Option<&str>) -> (String, String) {
+    match path {
+        Some(p) if ip.is_unspecified() && p.starts_with(crate::inventory::MAC_PATH_PREFIX) => {
+            (escape(p), format!("m{}", escape(p)))
+        }
+        _ => (ip.to_string(), super::table::ip_sort_key(ip)),
+    }
+}
+
 fn brief_row(s: &mut String, mark: &str, b: &AssetBrief) {
     let site = b.site.as_deref().unwrap_or("–");
+    let (addr, sort) = address(&b.ip, b.path.as_deref());
     let _ = writeln!(
         s,
         "<tr class=\"asset {mark}\" data-ip=\"{}\"><td data-key=\"site\">{}</td><td data-key=\"ip\" data-sort=\"{}\">{}</td><td data-key=\"vendor\">{}</td><td data-key=\"model\">{}</td><td data-key=\"serial\">{}</td></tr>",
-        b.ip,
+        addr,
         escape(site),
-        super::table::ip_sort_key(&b.ip),
-        b.ip,
+        sort,
+        addr,
         escape(b.manufacturer.as_deref().unwrap_or("–")),
         escape(b.model.as_deref().unwrap_or("–")),
         escape(b.serial.as_deref().unwrap_or("–")),
@@ -80,13 +92,14 @@ pub fn render(d: &Diff, signature: &SignatureStatus) -> String {
     } else {
         s.push_str("<div class=\"wide\"><table class=\"sortable\"><thead><tr><th data-key=\"site\" tabindex=\"0\">site</th><th data-key=\"ip\" tabindex=\"0\">address</th><th data-key=\"field\" tabindex=\"0\">field</th><th data-key=\"old\" tabindex=\"0\">old</th><th data-key=\"new\" tabindex=\"0\">new</th></tr></thead><tbody>\n");
         for c in &d.changed {
+            let (addr, sort) = address(&c.ip, c.path.as_deref());
             let _ = writeln!(
                 s,
                 "<tr class=\"asset changed\" data-ip=\"{}\"><td data-key=\"site\">{}</td><td data-key=\"ip\" data-sort=\"{}\">{}</td><td data-key=\"field\">{}</td><td data-key=\"old\" class=\"old\">{}</td><td data-key=\"new\" class=\"new\">{}</td></tr>",
-                c.ip,
+                addr,
                 escape(c.site.as_deref().unwrap_or("–")),
-                super::table::ip_sort_key(&c.ip),
-                c.ip,
+                sort,
+                addr,
                 escape(&c.field),
                 escape(c.old.as_deref().unwrap_or("(unknown)")),
                 escape(c.new.as_deref().unwrap_or("(unknown)"))

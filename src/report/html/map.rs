@@ -180,10 +180,19 @@ pub fn section(s: &mut String, inv: &Inventory) {
 
 /// The map of one site's assets as an SVG element.
 pub fn svg(assets: &[&Asset]) -> String {
+    // The map draws hosts at addresses: an asset known only by MAC, and an operation by a
+    // station known only by MAC, are in the tables, not here.
+    let assets: Vec<&Asset> = assets.iter().copied().filter(|a| !a.mac_only()).collect();
+    let assets = &assets[..];
     let known: BTreeMap<IpAddr, &Asset> = assets.iter().map(|a| (a.ip, *a)).collect();
     let actors: BTreeSet<IpAddr> = assets
         .iter()
-        .flat_map(|a| a.operations.iter().map(|o| o.actor))
+        .flat_map(|a| {
+            a.operations
+                .iter()
+                .filter(|o| o.actor_mac.is_none())
+                .map(|o| o.actor)
+        })
         .collect();
 
     // Edges by host: (client, server, protocol). Both ends record the same exchanges, so
@@ -198,7 +207,7 @@ pub fn svg(assets: &[&Asset]) -> String {
             let e = edges.entry((c, sv, p.protocol)).or_default();
             e.count = e.count.max(p.count);
         }
-        for o in &a.operations {
+        for o in a.operations.iter().filter(|o| o.actor_mac.is_none()) {
             let e = edges.entry((o.actor, a.ip, o.protocol)).or_default();
             let n = e.ops.entry((o.kind, o.function.clone())).or_default();
             *n = n.saturating_add(o.count);

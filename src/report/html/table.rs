@@ -211,7 +211,7 @@ pub fn flags(s: &mut String, inv: &Inventory) {
                 s,
                 "<li class=\"flag {}\"><b>{site}{}</b> <span class=\"kind\">{}</span>: {}</li>",
                 escape(&snake(&f.kind)),
-                a.ip,
+                escape(&a.label()),
                 escape(&snake(&f.kind).replace('_', " ")),
                 escape(&f.detail)
             );
@@ -442,7 +442,7 @@ fn details(out: &mut String, a: &Asset) {
                 out,
                 "<li class=\"op\">{} by {}: {} {} ×{}{}</li>",
                 escape(&snake(&o.kind)),
-                o.actor,
+                escape(&o.actor_label()),
                 escape(&protocol_name(o.protocol)),
                 escape(&o.function),
                 o.count,
@@ -505,9 +505,13 @@ fn row(out: &mut String, inv: &Inventory, a: &Asset, fleet: bool) {
     });
     let _ = write!(
         out,
-        "<tr class=\"asset{}\" data-ip=\"{}\">",
+        "<tr class=\"asset{}\" data-ip=\"{}\"{}>",
         if flagged { " flagged" } else { "" },
-        a.ip
+        a.ip,
+        // A MAC-only asset's row (its address 0.0.0.0) is named by its MAC.
+        a.mac_key()
+            .map(|m| format!(" data-mac=\"{}\"", escape(m)))
+            .unwrap_or_default()
     );
     if fleet {
         text_cell(out, "site", site_of(inv, a).unwrap_or("–"));
@@ -515,8 +519,12 @@ fn row(out: &mut String, inv: &Inventory, a: &Asset, fleet: bool) {
     let _ = write!(
         out,
         "<td data-key=\"ip\" data-sort=\"{}\">{}</td>",
-        ip_sort_key(&a.ip),
-        a.ip
+        // A MAC-only asset sorts after every address, by its MAC.
+        match a.mac_key() {
+            Some(m) => format!("m{}", escape(m)),
+            None => ip_sort_key(&a.ip),
+        },
+        escape(&a.label())
     );
     field_cell(out, "mac", a.mac.as_ref());
     field_cell(out, "vendor", a.manufacturer.as_ref());
