@@ -1,6 +1,7 @@
 //! `otscout demo`: runs [`crate::demo`] and prints its progress, a summary table of the
-//! assets, the files it wrote and the command that verifies the report with stock
-//! minisign.
+//! assets (sub-assets indented under their device), what the BACnet, OPC UA, FINS and Fox
+//! devices said with the OPC UA security findings, the files it wrote and the command
+//! that verifies the report with stock minisign.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
