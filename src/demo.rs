@@ -2,17 +2,29 @@
 //!
 //! 1. Starts the bundled demo plant (`simulators/plants/demo.toml`) in this process, on
 //!    its own 127.77.0.x loopback addresses, with a port base so a non-root user can bind
-//!    it (502 -> base+502, 44818 -> base+818, 102 -> base+102).
+//!    it (port = base + port % 1000: 102, 502, 9600, 47808, 44818, 4840 and 1911 become
+//!    base+102, +502, +600, +808, +818, +840 and +911). Its devices speak every protocol
+//!    otscout scans: S7, EtherNet/IP (one adapter with a ControlLogix chassis behind it),
+//!    Modbus, BACnet/IP, OPC UA, Omron FINS and Niagara Fox.
 //! 2. Writes a capture of a short phase of HMI polling and engineering work, synthesised
 //!    offline by [`otscout_sim::hmi`] (see there why nothing is sent for it).
 //! 3. Runs the real active scan ([`crate::probe::scan::run`], what `otscout scan` runs)
-//!    with the built-in `conservative` profile, whose ports alone are moved to the base;
-//!    its pacing is untouched. Outcomes are journaled as they arrive.
+//!    with the demo profile ([`profile_for_base`]). Outcomes are journaled as they arrive.
 //! 4. Merges the scan result, the capture and the bundled CSV of declared attributes
 //!    into one report, signs it with a key pair generated (unencrypted) in the output
 //!    folder, and verifies it.
 //! 5. Shuts the plant down: when [`run`] returns, no listener or task of the demo is
-//!    left.
+//!    left. The plant's own ledger of every request it received is written beside the
+//!    report ([`files::LEDGER`]), the witness that only identity requests were sent.
+//!
+//! # The demo profile
+//! The built-in `conservative` profile, its pacing untouched, with exactly the changes
+//! this plant needs ([`profile_overrides`], as `--set` overrides): every port moved to the
+//! base; BACnet/IP, OPC UA, FINS and Fox enabled (all four are off in the built-in
+//! profiles, which scan PLC networks, not buildings); and backplane enumeration on for
+//! the chassis' slots 0 to 6 (off in `conservative`, on in `rockwell`). OPC UA stays
+//! sessionless (GetEndpoints only, no BuildInfo session) and FINS goes over UDP, as in
+//! the built-in profile. A test pins the list of changed keys.
 //!
 //! The library never prints: progress goes to a [`DemoSink`], the result comes back as a
 //! [`DemoOutcome`]; `cli::demo` prints both.
@@ -58,6 +70,8 @@ pub mod files {
     pub const REPORT: &str = "report.json";
     /// The report's HTML view.
     pub const HTML: &str = "report.html";
+    /// The plant's ledger: every connection and request it saw, one JSON object a line.
+    pub const LEDGER: &str = "plant-ledger.jsonl";
 }
 
 /// How to run the demo.
@@ -97,6 +111,8 @@ pub enum DemoEvent {
     ScanStarting {
         targets: usize,
         profile: String,
+        /// The demo profile's changes to it, as `--set` overrides.
+        overrides: Vec<String>,
     },
     /// The scan's own events, as `otscout scan` sees them.
     Scan(ScanEvent),
@@ -125,6 +141,8 @@ pub struct DemoFiles {
     pub report: PathBuf,
     /// The report's self-contained HTML view.
     pub html: PathBuf,
+    /// The plant's ledger (JSON lines).
+    pub ledger: PathBuf,
     pub signature: PathBuf,
     pub secret_key: PathBuf,
     pub public_key: PathBuf,
@@ -140,13 +158,14 @@ impl DemoFiles {
             journal: out.join(files::JOURNAL),
             report: out.join(files::REPORT),
             html: out.join(files::HTML),
+            ledger: out.join(files::LEDGER),
             signature: sign::signature_path(&out.join(files::REPORT)),
             secret_key: out.join(sign::SECRET_KEY_FILE),
             public_key: out.join(sign::PUBLIC_KEY_FILE),
         }
     }
 
-    fn all(&self) -> [&PathBuf; 9] {
+    fn all(&self) -> [&PathBuf; 10] {
         [
             &self.capture,
             &self.csv,
@@ -154,6 +173,7 @@ impl DemoFiles {
             &self.journal,
             &self.report,
             &self.html,
+            &self.ledger,
             &self.signature,
             &self.secret_key,
             &self.public_key,
@@ -209,15 +229,57 @@ pub enum DemoError {
     Sign(#[from] sign::SignError),
 }
 
-/// The built-in `conservative` profile with only its three ports moved to `base`.
+/// The slots of the demo chassis (a 1756-A7 behind the 1756-EN2T at 127.77.0.26) that
+/// the demo profile reads through the adapter: the whole chassis, 0 to 6.
+pub const CHASSIS_SLOTS: std::ops::RangeInclusive<u8> = 0..=6;
+
+/// The protocols the built-in profiles leave off and the demo plant needs.
+pub const ENABLED: [&str; 4] = ["bacnet", "opcua", "fins", "fox"];
+
+/// The demo profile's changes to the built-in `conservative` profile, as `--set`
+/// overrides (`otscout scan --profile conservative --set ...` with these scans the plant
+/// as the demo does): every protocol's port moved to `base` (as [`PortOverride::Base`]
+/// moves the plant's), BACnet/IP, OPC UA, FINS and Fox enabled, and backplane enumeration
+/// on for [`CHASSIS_SLOTS`]. Nothing else: pacing, timeouts, unit ids, TSAPs, vendor
+/// rules and the protocols' own options (OPC UA stays sessionless, FINS on UDP) are the
+/// built-in profile's.
+pub fn profile_overrides(base: u16) -> Vec<String> {
+    let mut sets: Vec<String> = PORTS
+        .iter()
+        .map(|(key, port)| format!("{key}={}", shifted(base, *port)))
+        .collect();
+    sets.extend(ENABLED.iter().map(|p| format!("{p}.enabled=true")));
+    sets.push("enip.backplane=true".into());
+    sets.push(format!(
+        "enip.backplane_slot_first={}",
+        CHASSIS_SLOTS.start()
+    ));
+    sets.push(format!("enip.backplane_slot_last={}", CHASSIS_SLOTS.end()));
+    sets
+}
+
+/// Each protocol's port key and the standard port the plant file gives its devices.
+const PORTS: [(&str, u16); 7] = [
+    ("modbus.port", 502),
+    ("enip.port", 44818),
+    ("s7.port", 102),
+    ("bacnet.port", 47808),
+    ("opcua.port", 4840),
+    ("fins.port", 9600),
+    ("fox.port", 1911),
+];
+
+/// The demo profile: the built-in `conservative` profile with [`profile_overrides`]
+/// applied (and validated) exactly as `--set` applies them. Its name stays
+/// `conservative`, as with `--set`; its SHA-256 in the report is its own.
+///
+/// # OT safety
+/// The pacing is the built-in profile's, untouched: the demo shows the speed a first
+/// scan of a production plant runs at.
 pub fn profile_for_base(base: u16) -> Result<Profile, DemoError> {
-    let mut p = crate::profile::builtin("conservative")
-        .map_err(|e| DemoError::Profile(e.to_string()))?
-        .profile;
-    p.modbus.port = shifted(base, p.modbus.port);
-    p.enip.port = shifted(base, p.enip.port);
-    p.s7.port = shifted(base, p.s7.port);
-    Ok(p)
+    crate::profile::load_with_overrides("conservative", &profile_overrides(base))
+        .map(|l| l.profile)
+        .map_err(|e| DemoError::Profile(e.to_string()))
 }
 
 /// The port [`PortOverride::Base`] gives a configured port.
@@ -308,7 +370,7 @@ async fn with_plant(
         summary: hmi.clone(),
     });
 
-    // The scan: the real engine, the conservative profile, only its ports moved.
+    // The scan: the real engine, the demo profile.
     let profile = profile_for_base(base_port)?;
     let profile_sha256 = profile.sha256();
     let scanned: Vec<IpAddr> = running
@@ -333,6 +395,7 @@ async fn with_plant(
     events(&DemoEvent::ScanStarting {
         targets: scanned.len(),
         profile: profile.name.clone(),
+        overrides: profile_overrides(base_port),
     });
     let close_timeout = profile.pacing.close_hold();
     let config = scan::ScanConfig {
@@ -358,8 +421,17 @@ async fn with_plant(
     let journal_result = journal.finish();
     let report = report?;
     journal_result?;
-    let (plant_requests, plant_non_identity) = running
-        .ledger()
+    let ledger = running.ledger();
+    let mut lines = Vec::new();
+    for e in &ledger {
+        serde_json::to_writer(&mut lines, e).map_err(|e| DemoError::Io {
+            path: files.ledger.clone(),
+            source: e.into(),
+        })?;
+        lines.push(b'\n');
+    }
+    std::fs::write(&files.ledger, lines).map_err(io(&files.ledger))?;
+    let (plant_requests, plant_non_identity) = ledger
         .iter()
         .filter_map(|e| match &e.kind {
             otscout_sim::EventKind::Request { identity, .. } => Some(*identity),
@@ -446,22 +518,95 @@ async fn with_plant(
 mod tests {
     use super::*;
 
+    /// Every key of a profile as `section.key` -> value (arrays are one value).
+    fn flat(p: &Profile) -> std::collections::BTreeMap<String, toml::Value> {
+        fn walk(
+            prefix: &str,
+            v: &toml::Value,
+            out: &mut std::collections::BTreeMap<String, toml::Value>,
+        ) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                v => {
+                    out.insert(prefix.to_owned(), v.clone());
+                }
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        walk(
+            "",
+            &toml::Value::try_from(p).expect("profile to toml"),
+            &mut out,
+        );
+        out
+    }
+
     #[test]
-    fn only_the_ports_of_the_conservative_profile_move() {
+    fn the_demo_profile_is_conservative_with_only_the_plant_keys_changed() {
         let builtin = crate::profile::builtin("conservative")
             .expect("conservative")
             .profile;
-        let mut p = profile_for_base(20000).expect("profile");
+        let p = profile_for_base(20000).expect("profile");
+        let (a, b) = (flat(&builtin), flat(&p));
+        let changed: Vec<&str> = a
+            .keys()
+            .chain(b.keys())
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Exactly what the plant needs; pacing, timeouts, unit ids, TSAPs, vendor rules and
+        // the protocols' own options are the built-in profile's.
         assert_eq!(
-            (p.modbus.port, p.enip.port, p.s7.port),
-            (20502, 20818, 20102)
+            changed,
+            [
+                "bacnet.enabled",
+                "bacnet.port",
+                "enip.backplane",
+                "enip.backplane_slot_last",
+                "enip.port",
+                "fins.enabled",
+                "fins.port",
+                "fox.enabled",
+                "fox.port",
+                "modbus.port",
+                "opcua.enabled",
+                "opcua.port",
+                "s7.port",
+            ]
         );
-        // Put the ports back: everything else is the built-in profile, pacing included.
-        p.modbus.port = builtin.modbus.port;
-        p.enip.port = builtin.enip.port;
-        p.s7.port = builtin.s7.port;
-        assert_eq!(p, builtin);
-        assert_eq!(p.sha256(), builtin.sha256());
+        assert_eq!(
+            (
+                p.modbus.port,
+                p.enip.port,
+                p.s7.port,
+                p.bacnet.port,
+                p.opcua.port,
+                p.fins.port,
+                p.fox.port
+            ),
+            (20502, 20818, 20102, 20808, 20840, 20600, 20911)
+        );
+        assert!(p.bacnet.enabled && p.opcua.enabled && p.fins.enabled && p.fox.enabled);
+        assert!(p.enip.backplane);
+        assert_eq!(
+            p.enip.backplane_slot_first..=p.enip.backplane_slot_last,
+            CHASSIS_SLOTS
+        );
+        assert_eq!(p.pacing, builtin.pacing);
+        assert_eq!(p.name, "conservative");
+        assert!(!p.opcua.build_info && !p.opcua.find_servers, "sessionless");
+        assert_ne!(p.sha256(), builtin.sha256());
     }
 
     #[test]
@@ -484,7 +629,44 @@ mod tests {
                 d.name
             );
         }
-        // Every port base keeps the plant below the ephemeral range.
-        assert!(BASE_PORTS.iter().all(|b| u32::from(*b) + 818 < 32768));
+        // Every device serves its protocols on the standard ports the profile moves, so
+        // the plant's ports and the scan's agree at every base.
+        let standard = |key: &str| PORTS.iter().find(|(k, _)| *k == key).map(|p| p.1);
+        for d in &plant.devices {
+            let ports = [
+                ("modbus.port", d.modbus.as_ref().map(|c| c.port)),
+                ("enip.port", d.enip.as_ref().map(|c| c.port)),
+                ("s7.port", d.s7.as_ref().map(|c| c.port)),
+                ("bacnet.port", d.bacnet.as_ref().map(|c| c.port)),
+                ("opcua.port", d.opcua.as_ref().map(|c| c.port)),
+                ("fins.port", d.fins.as_ref().map(|c| c.port)),
+                ("fox.port", d.fox.as_ref().map(|c| c.port)),
+            ];
+            for (key, port) in ports {
+                if let Some(port) = port {
+                    assert_eq!(Some(port), standard(key), "{}: {key}", d.name);
+                }
+            }
+        }
+        // Every port base keeps every port below the ephemeral range (32768 and up), and
+        // no two protocols meet on one port (UDP and TCP alike: 47808 and 44818 differ).
+        for base in BASE_PORTS {
+            let moved: std::collections::BTreeSet<u16> =
+                PORTS.iter().map(|(_, p)| shifted(base, *p)).collect();
+            assert_eq!(moved.len(), PORTS.len(), "base {base}: {moved:?}");
+            assert!(moved.iter().all(|p| *p < 32768), "base {base}: {moved:?}");
+        }
+        // The one chassis is read whole, and only it has one.
+        let chassis: Vec<u8> = plant
+            .devices
+            .iter()
+            .filter_map(|d| d.enip.as_ref()?.chassis.as_ref().map(|c| c.slots))
+            .collect();
+        assert_eq!(chassis, [CHASSIS_SLOTS.end() + 1]);
+        // Each protocol the profile enables has a device that speaks it.
+        assert!(plant.devices.iter().any(|d| d.bacnet.is_some()));
+        assert!(plant.devices.iter().any(|d| d.opcua.is_some()));
+        assert!(plant.devices.iter().any(|d| d.fins.is_some()));
+        assert!(plant.devices.iter().any(|d| d.fox.is_some()));
     }
 }

@@ -1,6 +1,7 @@
 //! `otscout demo`: runs [`crate::demo`] and prints its progress, a summary table of the
-//! assets, the files it wrote and the command that verifies the report with stock
-//! minisign.
+//! assets (sub-assets indented under their device), what the BACnet, OPC UA, FINS and Fox
+//! devices said with the OPC UA security findings, the files it wrote and the command
+//! that verifies the report with stock minisign.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -20,8 +21,9 @@ use crate::probe::scan::{ScanEvent, ScanStatus};
   otscout demo --out demo-run
   cargo run --release -- demo
 
-The demo binds 127.77.0.x loopback addresses on ports 20102, 20502 and 20818 (or the
-next free base: 21xxx, 22xxx, ...) and sends nothing anywhere else.")]
+The demo binds 127.77.0.x loopback addresses on ports 20102, 20502, 20600, 20808, 20818,
+20840 and 20911 (or the next free base: 21xxx, 22xxx, ...) and sends nothing anywhere
+else.")]
 pub struct DemoArgs {
     /// Folder for the capture, CSV, scan result, journal, keys and signed report
     /// (created if missing; default: a new folder under the system's temp folder, kept).
@@ -92,10 +94,14 @@ fn progress(e: &DemoEvent) {
             devices,
             base_port,
         } => errln!(
-            "demo: plant \"{name}\": {devices} simulated devices on 127.77.0.x, ports {} (Modbus), {} (EtherNet/IP), {} (S7)",
+            "demo: plant \"{name}\": {devices} simulated devices on 127.77.0.x, ports {} (Modbus), {} (EtherNet/IP), {} (S7), {}/udp (BACnet/IP), {} (OPC UA), {}/udp (FINS), {} (Fox)",
             base_port + 502,
             base_port + 818,
-            base_port + 102
+            base_port + 102,
+            base_port + 808,
+            base_port + 840,
+            base_port + 600,
+            base_port + 911
         ),
         DemoEvent::CaptureWritten { path, summary } => errln!(
             "demo: HMI polling of {} devices, a register write on {}, an SZL read of {} (synthesised, never sent) -> {}",
@@ -104,9 +110,16 @@ fn progress(e: &DemoEvent) {
             summary.szl_read.as_deref().unwrap_or("-"),
             path.display()
         ),
-        DemoEvent::ScanStarting { targets, profile } => errln!(
-            "demo: scanning {targets} devices with the {profile} profile (its pacing: expect 10 to 20 s)"
-        ),
+        DemoEvent::ScanStarting {
+            targets,
+            profile,
+            overrides,
+        } => {
+            errln!(
+                "demo: scanning {targets} devices with the {profile} profile, its pacing untouched (expect about 25 s), changed for this plant:"
+            );
+            errln!("demo:   --set {}", overrides.join(" --set "));
+        }
         DemoEvent::Scan(ScanEvent::HostFinished {
             ip,
             identified,
@@ -171,6 +184,79 @@ fn cut(s: &str, n: usize) -> String {
     }
 }
 
+/// One line of the table: an asset, or a sub-asset under it (`label` is its path). A
+/// model-less identity (OPC UA without BuildInfo, Fox) shows its product name instead.
+fn row(label: &str, a: &Asset) -> Result<(), super::out::StdoutError> {
+    let protocols: Vec<String> = a
+        .protocols
+        .iter()
+        .map(|p| crate::inventory::merge::protocol_name(*p))
+        .collect();
+    outln!(
+        "{:<13} {:<22} {:<26} {:<12} {:<14} {}",
+        label,
+        cut(&value(a.manufacturer.as_ref()), 22),
+        cut(&value(a.model.as_ref().or(a.product_name.as_ref())), 26),
+        cut(&value(a.firmware.as_ref()), 12),
+        cut(&protocols.join(","), 14),
+        sources(a)
+    )
+}
+
+/// Identity details the table has no column for (BACnet instance and object name, Fox
+/// station, OPC UA application, endpoints and certificate) and the OPC UA security
+/// findings, one `(ip, line)` each.
+fn identity_details(a: &Asset) -> Vec<(String, String)> {
+    let attr = |k: &str| a.attributes.get(k).map(|f| f.value.as_str());
+    let ip = a.ip.to_string();
+    let mut out = Vec::new();
+    if let Some(i) = attr("bacnet.device_instance") {
+        let name = attr("bacnet.object_name").unwrap_or("-");
+        let vendor = attr("bacnet.vendor_id").unwrap_or("-");
+        out.push((
+            ip.clone(),
+            format!("bacnet device {i}, object name {name}, vendor id {vendor}"),
+        ));
+    }
+    if let Some(st) = attr("fox.station_name") {
+        let host = attr("fox.host_id").unwrap_or("-");
+        let os = value(a.os.as_ref());
+        out.push((
+            ip.clone(),
+            format!("fox station {st}, host id {host}, os {os}"),
+        ));
+    }
+    if let Some(m) = a
+        .model
+        .as_ref()
+        .filter(|_| a.attributes.keys().any(|k| k.starts_with("fins.")))
+    {
+        let node = attr("fins.node").map_or(String::new(), |n| format!(", node {n}"));
+        out.push((ip.clone(), format!("fins controller {}{node}", m.value)));
+    }
+    if let Some(uri) = attr("opcua.application_uri") {
+        out.push((
+            ip.clone(),
+            format!("opc ua server {} ({uri})", value(a.product_name.as_ref())),
+        ));
+        if let Some(eps) = attr("opcua.endpoints") {
+            out.push((ip.clone(), format!("opc ua endpoints: {eps}")));
+        }
+        if let Some(sub) = attr("opcua.certificate.subject") {
+            out.push((ip.clone(), format!("opc ua certificate: {sub}")));
+        }
+    }
+    for (k, f) in &a.attributes {
+        if let Some(name) = k.strip_prefix("opcua.finding.") {
+            out.push((
+                ip.clone(),
+                format!("finding: opc ua {}: {}", name.replace('_', " "), f.value),
+            ));
+        }
+    }
+    out
+}
+
 fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
     let inv = &o.inventory;
     outln!()?;
@@ -183,20 +269,11 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
         "protocols"
     )?;
     for a in &inv.assets {
-        let protocols: Vec<String> = a
-            .protocols
-            .iter()
-            .map(|p| crate::inventory::merge::protocol_name(*p))
-            .collect();
-        outln!(
-            "{:<13} {:<22} {:<26} {:<12} {:<14} {}",
-            a.label(),
-            cut(&value(a.manufacturer.as_ref()), 22),
-            cut(&value(a.model.as_ref()), 26),
-            cut(&value(a.firmware.as_ref()), 12),
-            cut(&protocols.join(","), 14),
-            sources(a)
-        )?;
+        row(&a.label(), a)?;
+        // What answered behind it (a chassis' modules), indented under it.
+        for sub in &a.sub_assets {
+            row(&format!("  {}", sub.path.as_deref().unwrap_or("?")), sub)?;
+        }
     }
     outln!()?;
     outln!(
@@ -221,6 +298,14 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
             }
         }
     }
+    let details: Vec<(String, String)> = inv.assets.iter().flat_map(identity_details).collect();
+    if !details.is_empty() {
+        outln!()?;
+        outln!("what the building, OPC UA and supervisory devices said:")?;
+        for (ip, line) in details {
+            outln!("  {ip:<13} {line}")?;
+        }
+    }
     let f = &o.files;
     outln!()?;
     outln!("wrote:")?;
@@ -230,6 +315,7 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
     outln!("  scan journal:              {}", f.journal.display())?;
     outln!("  signed report:             {}", f.report.display())?;
     outln!("  report for a browser:      {}", f.html.display())?;
+    outln!("  the plant's ledger:        {}", f.ledger.display())?;
     outln!("  signature:                 {}", f.signature.display())?;
     outln!("  public key:                {}", f.public_key.display())?;
     outln!("  secret key (unencrypted):  {}", f.secret_key.display())?;

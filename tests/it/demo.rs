@@ -1,8 +1,11 @@
 //! `otscout demo` end to end through the binary: the report verifies (with `otscout
 //! verify` and with stock minisign), every device of the demo plant is in it with the
-//! identity the plant file gives it, the CSV's declared attributes and the capture's
-//! register write are there with their provenance, the deliberate firmware conflict is
-//! flagged, and nothing is left listening afterwards. No timing assertions.
+//! identity the plant file gives it (the chassis' modules as sub-assets at their slots,
+//! the BACnet, OPC UA, FINS and Fox devices with their exact identities and the OPC UA
+//! security findings), the CSV's declared attributes and the capture's register write are
+//! there with their provenance, the deliberate firmware conflict is flagged, the plant's
+//! ledger shows only identity requests, and nothing is left listening afterwards. No
+//! timing assertions.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -81,6 +84,7 @@ fn demo_runs_end_to_end_and_its_report_verifies() {
         "report.json",
         "report.json.minisig",
         "report.html",
+        "plant-ledger.jsonl",
         "otscout.key",
         "otscout.pub",
     ] {
@@ -134,6 +138,9 @@ fn demo_runs_end_to_end_and_its_report_verifies() {
         .expect("verified")
         .inventory;
     check_identities(&inv);
+    check_new_protocols(&inv);
+    check_summary(&stdout);
+    check_ledger(&out.join("plant-ledger.jsonl"));
     check_declared_and_operations(&inv, &out);
     check_dcp(&inv);
     check_nothing_left_listening(&inv, &stderr);
@@ -249,6 +256,297 @@ fn check_identities(inv: &Inventory) {
     // The M580 speaks both Modbus and EtherNet/IP: both identities were merged.
     let m580 = by_ip[&"127.77.0.35".parse::<IpAddr>().unwrap()];
     assert_eq!(m580.protocols.len(), 2, "{:?}", m580.protocols);
+}
+
+fn attr<'a>(a: &'a Asset, key: &str) -> Option<&'a str> {
+    a.attributes.get(key).map(|f| f.value.as_str())
+}
+
+fn device<'a>(plant: &'a Plant, name: &str) -> &'a otscout_sim::plant::DeviceConfig {
+    plant
+        .devices
+        .iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no {name} in the demo plant"))
+}
+
+/// The devices of issues 15, 16 and 17, field by field against the plant file: the
+/// chassis' modules as sub-assets at `cip:1/<slot>` (and nothing at its empty slots),
+/// the BACnet building controller, the OPC UA gateway with its security findings, the
+/// FINS controller and the Fox station.
+fn check_new_protocols(inv: &Inventory) {
+    let by_ip = assets(inv);
+    let plant = demo_plant();
+
+    // The chassis: the adapter keeps its own identity, without conflicts; each module is
+    // a sub-asset at its slot with the identity the plant gives it.
+    let en2t = device(&plant, "controllogix-en2t-chassis");
+    let e = en2t.enip.as_ref().expect("enip");
+    let a = by_ip[&IpAddr::V4(en2t.address)];
+    assert_eq!(
+        value(a, AssetField::Model),
+        Some(e.identity.product_name.as_str())
+    );
+    assert_eq!(value(a, AssetField::Serial), Some("0x60a7c0de"));
+    assert_eq!(value(a, AssetField::Firmware), Some("11.2"));
+    assert_eq!(
+        value(a, AssetField::DeviceType),
+        Some("Communications Adapter")
+    );
+    assert!(
+        a.fields().all(|(_, f)| f.conflicts.is_empty()),
+        "the adapter has conflicting values: {a:#?}"
+    );
+    let chassis = e.chassis.as_ref().expect("a chassis");
+    let paths: Vec<&str> = a
+        .sub_assets
+        .iter()
+        .filter_map(|s| s.path.as_deref())
+        .collect();
+    let expected: Vec<String> = chassis
+        .modules
+        .iter()
+        .map(|m| format!("cip:1/{}", m.slot))
+        .collect();
+    assert_eq!(
+        paths, expected,
+        "one sub-asset per module, none for empty slots"
+    );
+    assert_eq!(paths, ["cip:1/0", "cip:1/2", "cip:1/3"]);
+    for (m, sub) in chassis.modules.iter().zip(&a.sub_assets) {
+        let id = &m.identity;
+        assert_eq!(sub.ip, a.ip);
+        assert_eq!(
+            value(sub, AssetField::Model),
+            Some(id.product_name.as_str())
+        );
+        assert_eq!(
+            value(sub, AssetField::Serial),
+            Some(format!("0x{:08x}", id.serial).as_str())
+        );
+        assert_eq!(
+            value(sub, AssetField::Firmware),
+            Some(format!("{}.{}", id.revision_major, id.revision_minor).as_str())
+        );
+        assert_eq!(
+            value(sub, AssetField::ProductCode),
+            Some(id.product_code.to_string().as_str())
+        );
+    }
+    assert_eq!(
+        value(&a.sub_assets[0], AssetField::Manufacturer),
+        Some("Rockwell Automation/Allen-Bradley")
+    );
+    assert_eq!(
+        value(&a.sub_assets[2], AssetField::Manufacturer),
+        Some("Prosoft Technology")
+    );
+    // Empty slots (1, 4, 5, 6) are findings on the adapter, not errors.
+    let empty = a
+        .findings
+        .iter()
+        .filter(|f| f.detail.contains("empty or unreachable slot"))
+        .count();
+    assert_eq!(empty, 4, "{:#?}", a.findings);
+
+    // BACnet/IP: the JCI NAE of bacnet_test.pcap, read with its UCS-2 strings.
+    let nae = device(&plant, "building-nae");
+    let id = &nae.bacnet.as_ref().expect("bacnet").identity;
+    let a = by_ip[&IpAddr::V4(nae.address)];
+    assert_eq!(value(a, AssetField::Model), Some(id.model_name.as_str()));
+    assert_eq!(
+        value(a, AssetField::Firmware),
+        Some(id.firmware_revision.as_str())
+    );
+    assert_eq!(
+        attr(a, "bacnet.device_instance"),
+        Some(id.instance.to_string().as_str())
+    );
+    assert_eq!(attr(a, "bacnet.device_instance"), Some("500"));
+    assert_eq!(attr(a, "bacnet.object_name"), Some(id.object_name.as_str()));
+    assert_eq!(
+        attr(a, "bacnet.vendor_id"),
+        Some(id.vendor_id.to_string().as_str())
+    );
+    assert!(value(a, AssetField::Manufacturer).is_some(), "{a:#?}");
+
+    // OPC UA: the gateway's application, endpoints and certificate, and the findings
+    // its endpoints and certificate give.
+    let gw = device(&plant, "opcua-gateway");
+    let ua = gw.opcua.as_ref().expect("opcua");
+    let a = by_ip[&IpAddr::V4(gw.address)];
+    assert_eq!(
+        value(a, AssetField::ProductName),
+        Some(ua.application_name.as_str())
+    );
+    assert_eq!(
+        attr(a, "opcua.application_uri"),
+        Some(ua.application_uri.as_str())
+    );
+    assert_eq!(attr(a, "opcua.product_uri"), ua.product_uri.as_deref());
+    let der = hex::decode(ua.certificate_hex.as_deref().expect("certificate")).expect("hex");
+    let fingerprint = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&der));
+    assert_eq!(
+        fingerprint,
+        "17f596955a18e42ddcc0c33b1525c0c74879d6a24847379e09835e5238718f8e"
+    );
+    assert_eq!(
+        attr(a, "opcua.certificate.sha256"),
+        Some(fingerprint.as_str())
+    );
+    let eps = attr(a, "opcua.endpoints").expect("endpoints");
+    assert_eq!(eps.split("; ").count(), ua.endpoints.len(), "{eps}");
+    let findings: Vec<&str> = a
+        .attributes
+        .keys()
+        .filter_map(|k| k.strip_prefix("opcua.finding."))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            "anonymous_on_unsecured",
+            "certificate_self_signed",
+            "deprecated_policy",
+            "security_mode_none",
+        ],
+        "{:#?}",
+        a.attributes
+    );
+    assert!(
+        attr(a, "opcua.finding.deprecated_policy").is_some_and(|v| v.contains("Basic256")),
+        "{:?}",
+        attr(a, "opcua.finding.deprecated_policy")
+    );
+
+    // Omron FINS over UDP: the CP1L of omron_test.pcap.
+    let cp1l = device(&plant, "omron-cp1l");
+    let id = &cp1l.fins.as_ref().expect("fins").identity;
+    let a = by_ip[&IpAddr::V4(cp1l.address)];
+    assert_eq!(value(a, AssetField::Manufacturer), Some("Omron"));
+    assert_eq!(value(a, AssetField::Model), Some(id.model.as_str()));
+    assert_eq!(value(a, AssetField::Model), Some("CP1L-EL20DR-D"));
+    assert_eq!(
+        value(a, AssetField::Firmware),
+        Some(id.versions[0].as_str())
+    );
+    assert_eq!(attr(a, "fins.versions"), Some("01.00 01.06"));
+    assert_eq!(attr(a, "fins.dm_words"), Some("10768"));
+
+    // Niagara Fox: the JACE of fox_info.pcap.
+    let jace = device(&plant, "niagara-jace");
+    let id = &jace.fox.as_ref().expect("fox").identity;
+    let a = by_ip[&IpAddr::V4(jace.address)];
+    assert_eq!(value(a, AssetField::Manufacturer), Some("Tridium"));
+    assert_eq!(value(a, AssetField::Firmware), id.app_version.as_deref());
+    assert_eq!(value(a, AssetField::Os), Some("QNX 6.3.2"));
+    assert_eq!(value(a, AssetField::Family), Some("Niagara AX"));
+    assert_eq!(attr(a, "fox.station_name"), id.station_name.as_deref());
+    assert_eq!(attr(a, "fox.station_name"), Some("Legion_HQ_V4"));
+    assert_eq!(attr(a, "fox.host_id"), id.host_id.as_deref());
+}
+
+/// The printed summary: the modules indented under their adapter, the new protocols'
+/// identities and the OPC UA findings readable as text.
+fn check_summary(stdout: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let adapter = lines
+        .iter()
+        .position(|l| l.starts_with("127.77.0.26 "))
+        .unwrap_or_else(|| panic!("no chassis adapter row in:\n{stdout}"));
+    assert!(lines[adapter].contains("1756-EN2T/D"), "{}", lines[adapter]);
+    for (i, (path, model)) in [
+        ("cip:1/0", "1756-L61/B LOGIX5561"),
+        ("cip:1/2", "1756-IB16/A"),
+        ("cip:1/3", "MVI56-MCM"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let l = lines[adapter + 1 + i];
+        assert!(
+            l.starts_with(&format!("  {path} ")) && l.contains(model),
+            "line {} is not the module {path} {model}: {l:?}\n{stdout}",
+            adapter + 1 + i
+        );
+    }
+    for needle in [
+        "127.77.0.61   bacnet device 500, object name KBRNAE, vendor id 5",
+        "127.77.0.53   fox station Legion_HQ_V4",
+        "127.77.0.51   fins controller CP1L-EL20DR-D",
+        "127.77.0.62   opc ua server PeerLab OPC UA Gateway (urn:peerlab:opcua:gateway)",
+        "127.77.0.62   finding: opc ua security mode none: ",
+        "127.77.0.62   finding: opc ua anonymous on unsecured: ",
+        "127.77.0.62   finding: opc ua deprecated policy: Basic256",
+        "127.77.0.62   finding: opc ua certificate self signed: ",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in:\n{stdout}");
+    }
+}
+
+/// The plant's ledger, written by the demo: every request the plant received is in the
+/// read-only identity set; backplane reads went to the chassis' adapter only, one per
+/// slot of 0..=6, inside one session on one connection; the BACnet, OPC UA, FINS and
+/// Fox devices received their protocol's identity exchange and nothing else.
+fn check_ledger(path: &Path) {
+    let text = std::fs::read_to_string(path).expect("the plant's ledger");
+    let mut requests: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    let mut opened: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let dev = e["device"].as_str().expect("device").to_owned();
+        match e["event"].as_str() {
+            Some("request") => {
+                let f = e["function"].as_str().expect("function").to_owned();
+                assert_eq!(e["identity"], true, "{dev}: {f} is not an identity request");
+                requests
+                    .entry(dev)
+                    .or_default()
+                    .push((e["conn"].as_u64().expect("conn"), f));
+            }
+            Some("opened") if e["protocol"] == "enip_tcp" => {
+                *opened.entry(dev).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(!requests.is_empty());
+    let functions = |dev: &str| -> Vec<&str> {
+        requests
+            .get(dev)
+            .map(|r| r.iter().map(|(_, f)| f.as_str()).collect())
+            .unwrap_or_default()
+    };
+    let chassis = functions("controllogix-en2t-chassis");
+    let mut expected = vec!["list_identity".to_string(), "register_session".to_string()];
+    expected.extend((0..=6).map(|n| format!("send_rr_data get_attributes_all identity via 1/{n}")));
+    expected.push("unregister_session".into());
+    assert_eq!(chassis, expected);
+    assert_eq!(opened["controllogix-en2t-chassis"], 1, "one connection");
+    // No other device was asked through a backplane.
+    for (dev, r) in &requests {
+        if dev != "controllogix-en2t-chassis" {
+            assert!(
+                r.iter().all(|(_, f)| !f.starts_with("send_rr_data")),
+                "{dev}: {r:?}"
+            );
+        }
+    }
+    for (dev, want) in [
+        ("building-nae", &["read_property_multiple"][..]),
+        (
+            "opcua-gateway",
+            &[
+                "hello",
+                "open_secure_channel",
+                "get_endpoints",
+                "close_secure_channel",
+            ][..],
+        ),
+        ("omron-cp1l", &["controller_data_read"][..]),
+        ("niagara-jace", &["fox fox hello"][..]),
+    ] {
+        assert_eq!(functions(dev), want, "{dev}");
+    }
 }
 
 /// The CSV's attributes arrive with their file and row; the capture's write is an

@@ -293,6 +293,51 @@ fn the_page_sorts_and_filters_in_chromium() {
     assert_eq!(visible, want);
 }
 
+/// The text of one asset's row in a DOM (its details included), up to the next row.
+fn row_of<'a>(dom: &'a str, ip: &str) -> &'a str {
+    let start = dom
+        .find(&format!("data-ip=\"{ip}\""))
+        .unwrap_or_else(|| panic!("no row for {ip}"));
+    let rest = &dom[start..];
+    let end = rest[1..]
+        .find("<tr class=\"asset")
+        .map_or(rest.len(), |i| i + 1);
+    &rest[..end]
+}
+
+/// What issues 15, 16 and 17 added to the demo, as the browser shows it: the chassis'
+/// modules in the adapter's row (path, vendor, model, firmware), and the OPC UA
+/// gateway's security findings and endpoints in its details.
+#[test]
+fn the_demo_page_shows_the_chassis_modules_and_the_opc_ua_findings() {
+    let d = demos();
+    let page = d.a.join("report.html");
+    let Some(browser) = chromium("demo html sub-assets") else {
+        return;
+    };
+    let dom = dump_dom(browser, &page, "#selftest");
+    let chassis = row_of(&dom, "127.77.0.26");
+    assert!(chassis.contains("1756-EN2T/D"), "{chassis}");
+    for module in [
+        "<tr class=\"sub-asset\"><td>cip:1/0</td><td>Rockwell Automation/Allen-Bradley</td><td>1756-L61/B LOGIX5561</td><td>20.11</td>",
+        "<tr class=\"sub-asset\"><td>cip:1/2</td><td>Rockwell Automation/Allen-Bradley</td><td>1756-IB16/A</td><td>3.1</td>",
+        "<tr class=\"sub-asset\"><td>cip:1/3</td><td>Prosoft Technology</td><td>MVI56-MCM</td><td>3.4</td>",
+    ] {
+        assert!(chassis.contains(module), "no {module} in {chassis}");
+    }
+    assert_eq!(chassis.matches("<tr class=\"sub-asset\">").count(), 3);
+    let gateway = row_of(&dom, "127.77.0.62");
+    for finding in [
+        "opcua.finding.security_mode_none",
+        "opcua.finding.anonymous_on_unsecured",
+        "opcua.finding.deprecated_policy",
+        "opcua.finding.certificate_self_signed",
+        "none/None [anonymous,user_name]",
+    ] {
+        assert!(gateway.contains(finding), "no {finding} in {gateway}");
+    }
+}
+
 /// Sample variance of the RGB values of a PNG's pixels.
 fn pixel_variance(png_path: &Path) -> f64 {
     let decoder = png::Decoder::new(std::io::BufReader::new(

@@ -46,6 +46,10 @@ fn ports_of(plant: &RunningPlant) -> HashMap<(IpAddr, Protocol), u16> {
         m.insert((ip, Protocol::Modbus), d.modbus.map_or(1, |a| a.port()));
         m.insert((ip, Protocol::Enip), d.enip_tcp.map_or(1, |a| a.port()));
         m.insert((ip, Protocol::S7), d.s7.map_or(1, |a| a.port()));
+        m.insert((ip, Protocol::Bacnet), d.bacnet.map_or(1, |a| a.port()));
+        m.insert((ip, Protocol::Opcua), d.opcua.map_or(1, |a| a.port()));
+        m.insert((ip, Protocol::Fins), d.fins_udp.map_or(1, |a| a.port()));
+        m.insert((ip, Protocol::Fox), d.fox.map_or(1, |a| a.port()));
     }
     m
 }
@@ -166,7 +170,12 @@ async fn demo_plant_identified_within_the_rules() {
         .map(|d| IpAddr::V4(d.address))
         .collect();
     targets.push("127.23.60.1".parse().unwrap());
-    let p = profile();
+    let mut p = profile();
+    // The demo plant's BACnet, OPC UA, FINS (UDP) and Fox devices.
+    p.bacnet.enabled = true;
+    p.opcua.enabled = true;
+    p.fins.enabled = true;
+    p.fox.enabled = true;
     let mut cfg = config(p.clone(), targets, ports);
     cfg.exclusions = vec!["127.23.60.1/32".parse().unwrap()];
 
@@ -349,9 +358,19 @@ async fn demo_plant_identified_within_the_rules() {
         .map(|e| e.at)
         .collect();
     all.sort();
+    // A datagram to port 1 (a BACnet or FINS probe of a device that does not serve it)
+    // is sent and counted, and answered by an ICMP port unreachable: no device sees it.
+    let to_devices: u64 = report
+        .hosts
+        .iter()
+        .flat_map(|h| &h.probes)
+        .filter(|p| p.port != 1)
+        .flat_map(|p| &p.requests)
+        .map(|r| r.count)
+        .sum();
     assert_eq!(
         all.len() as u64,
-        report.requests(),
+        to_devices,
         "the plant saw exactly what we counted"
     );
     for window in [
