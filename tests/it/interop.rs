@@ -366,6 +366,8 @@ fn golden_pymodbus_gateway_exceptions_lead_to_the_unit_behind_it() {
         response_timeout: Duration::from_millis(500),
         max_pages: 16,
         first_transaction_id: 1,
+        gateway_units: vec![],
+        gateway_identities: vec![],
     };
     let t = Instant::now();
     let mut s = ModbusSession::new(cfg);
