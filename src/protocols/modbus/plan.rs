@@ -54,28 +54,30 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
     // counted here: one connection per unit).
     let behind = cfg.behind_gateway();
     let mut connections = connections;
-    connections.extend(behind.iter().map(|&unit_id| ConnectionPlan {
-        follow_ups: follow_ups(&cfg, unit_id),
-        purpose: format!(
-            "unit id {unit_id} behind a gateway ({}), only if the device answered 0x0a/0x0b or {}; \
+    connections.extend(behind.iter().map(|&unit_id| {
+        ConnectionPlan {
+            follow_ups: follow_ups(&cfg, unit_id),
+            purpose: format!(
+                "unit id {unit_id} behind a gateway ({}), only if the device answered 0x0a/0x0b{}; \
              a new connection only after the unit before stayed silent",
-            crate::inventory::merge::modbus_unit_path(unit_id),
-            gateway_names(&cfg.gateway_identities)
-        ),
-        requests: cfg
-            .read_codes
-            .iter()
-            .map(|&read_code| {
-                let r = ModbusReadDeviceId {
-                    transaction_id: tid,
-                    unit_id,
-                    read_code,
-                    object_id: 0,
-                };
-                tid = tid.wrapping_add(1);
-                SafeRequest::Modbus(Safe::ReadDeviceId(r))
-            })
-            .collect(),
+                crate::inventory::merge::modbus_unit_path(unit_id),
+                gateway_names(&cfg.gateway_identities)
+            ),
+            requests: cfg
+                .read_codes
+                .iter()
+                .map(|&read_code| {
+                    let r = ModbusReadDeviceId {
+                        transaction_id: tid,
+                        unit_id,
+                        read_code,
+                        object_id: 0,
+                    };
+                    tid = tid.wrapping_add(1);
+                    SafeRequest::Modbus(Safe::ReadDeviceId(r))
+                })
+                .collect(),
+        }
     }));
     let mut notes: Vec<String> = breaker_note(p, units.len()).into_iter().collect();
     if !behind.is_empty() {
@@ -94,8 +96,14 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
         port: cfg.port,
         transport: "tcp",
         connections,
-        stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
-                    after a timeout nothing more is sent on that connection",
+        stop_rule: if behind.is_empty() {
+            "stops at the first unit id that answers; an exception reply is a finding; \
+             after a timeout nothing more is sent on that connection"
+        } else {
+            "stops at the first of its own unit ids that answers, then reads every listed unit \
+             behind a gateway; an exception reply is a finding; after a timeout nothing more is \
+             sent on that connection"
+        },
         best_requests: cfg.read_codes.len(),
         notes,
     }
@@ -104,9 +112,9 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
 /// How the plan names the identities that make a device a gateway.
 fn gateway_names(names: &[String]) -> String {
     if names.is_empty() {
-        "(no gateway_identities listed)".into()
+        String::new()
     } else {
-        format!("its identity names one of: {}", names.join(", "))
+        format!(" or its identity names one of: {}", names.join(", "))
     }
 }
 
