@@ -209,7 +209,8 @@ pub enum DemoError {
     Sign(#[from] sign::SignError),
 }
 
-/// The built-in `conservative` profile with only its three ports moved to `base`.
+/// The built-in `conservative` profile with only its three ports moved to `base` and the
+/// demo gateway's units listed (`modbus.gateway_units`).
 pub fn profile_for_base(base: u16) -> Result<Profile, DemoError> {
     let mut p = crate::profile::builtin("conservative")
         .map_err(|e| DemoError::Profile(e.to_string()))?
@@ -217,6 +218,9 @@ pub fn profile_for_base(base: u16) -> Result<Profile, DemoError> {
     p.modbus.port = shifted(base, p.modbus.port);
     p.enip.port = shifted(base, p.enip.port);
     p.s7.port = shifted(base, p.s7.port);
+    // issue 15: the plant's serial gateway (rtu-gateway, 127.77.0.38) fronts units 1-3;
+    // it answers 0x0A to 255 and 0, which opens them (conservative lists no unit).
+    p.modbus.gateway_units = vec![1, 2, 3];
     Ok(p)
 }
 
@@ -447,7 +451,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_ports_of_the_conservative_profile_move() {
+    fn only_the_ports_and_the_gateway_units_of_the_conservative_profile_move() {
         let builtin = crate::profile::builtin("conservative")
             .expect("conservative")
             .profile;
@@ -460,6 +464,8 @@ mod tests {
         p.modbus.port = builtin.modbus.port;
         p.enip.port = builtin.enip.port;
         p.s7.port = builtin.s7.port;
+        assert_eq!(p.modbus.gateway_units, [1, 2, 3]);
+        p.modbus.gateway_units = builtin.modbus.gateway_units.clone();
         assert_eq!(p, builtin);
         assert_eq!(p.sha256(), builtin.sha256());
     }
