@@ -880,6 +880,20 @@ fn build_assets(observations: &[Observation], site: Option<&String>) -> Vec<Asse
 /// A sub-asset path's sort key: text, with each run of digits compared as a number (slot
 /// 2 before slot 10).
 fn path_order(path: Option<&str>) -> Vec<(String, u64)> {
+    // A BACnet MAC is hex: by network, then MAC length, then MAC value (`bacnet:3/0a`
+    // after `bacnet:3/09`).
+    if let Some((net, mac)) = path
+        .and_then(|p| p.strip_prefix("bacnet:"))
+        .and_then(|r| r.split_once('/'))
+    {
+        if let (Ok(n), Ok(m)) = (net.parse::<u64>(), u64::from_str_radix(mac, 16)) {
+            return vec![
+                ("bacnet:".into(), n),
+                (format!("/{}", mac.len()), m),
+                (String::new(), u64::MAX),
+            ];
+        }
+    }
     let mut out = Vec::new();
     let mut text = String::new();
     let mut chars = path.unwrap_or_default().chars().peekable();
@@ -1002,6 +1016,8 @@ impl Gateways {
                 Some(modbus_unit_path(m.unit_id))
             }
             Identity::S7(id) if self.s7.contains(&o.ip) => id.tsap.map(s7_tsap_path),
+            // A device behind a BACnet router (NPDU SNET/SADR) is the router's sub-asset.
+            Identity::Bacnet(b) => b.route.as_ref().map(bacnet_route_path),
             _ => None,
         }
     }
@@ -1010,6 +1026,12 @@ impl Gateways {
 /// The sub-asset path of a Modbus unit behind a gateway.
 pub fn modbus_unit_path(unit: u8) -> String {
     format!("modbus:unit/{unit}")
+}
+
+/// The sub-asset path of a BACnet device behind a router: its network number and MAC
+/// (SNET and SADR of the NPDU, ASHRAE 135 6.2.2), the MAC in lowercase hex (`bacnet:3/1d`).
+pub fn bacnet_route_path(r: &super::observation::BacnetRoute) -> String {
+    format!("bacnet:{}/{}", r.network, r.mac.to_lowercase())
 }
 
 /// The sub-asset path of the S7 module a called TSAP addresses: its second byte is rack
@@ -1219,51 +1241,15 @@ fn fold_fields(
     }
 }
 
-/// One line naming a BACnet device (a routed one is summarised on the router's asset).
-fn bacnet_summary(b: &super::observation::BacnetIdentity) -> String {
-    let mut parts = vec![match b.instance {
-        Some(i) => format!("bacnet device {i}"),
-        None => "bacnet device".to_owned(),
-    }];
-    if let Some(r) = &b.route {
-        parts.push(format!("network {} mac {}", r.network, r.mac));
-    }
-    for v in [
-        &b.vendor_name,
-        &b.model_name,
-        &b.object_name,
-        &b.firmware_revision,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !v.trim().is_empty() {
-            parts.push(v.trim().to_owned());
-        }
-    }
-    if let Some(v) = b.vendor_id {
-        parts.push(format!("vendor id {v}"));
-    }
-    parts.join(", ")
-}
-
 /// BACnet: the vendor (the device's vendor-name, else ASHRAE's name for its vendor id),
 /// model and firmware as fields; instance, object name and the rest as attributes. A
-/// device behind a router (SNET/SADR) is never the router's own identity: it is kept as an
-/// attribute naming its network and MAC.
+/// device behind a router (SNET/SADR) is never the router's own identity: it folds into the
+/// router's sub-asset at `bacnet:N/MAC` ([`Gateways::path_of`]).
 fn fold_bacnet(
     b: &mut Builder,
     id: &super::observation::BacnetIdentity,
     src: &dyn Fn(String) -> Source,
 ) {
-    if let Some(r) = &id.route {
-        b.attribute(
-            &format!("behind.bacnet network {} mac {}", r.network, r.mac),
-            &bacnet_summary(id),
-            &src("bacnet identity read through a router".into()),
-        );
-        return;
-    }
     let s = |attr: &str| src(format!("bacnet device {attr}"));
     let registered = id.vendor_id.and_then(crate::data::bacnet::vendor_name);
     let vendor = id

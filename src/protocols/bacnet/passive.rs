@@ -672,10 +672,11 @@ impl crate::protocols::analyzer::Analyzer for BacnetFlow {
                     let Station::Ip(ip) = device.station else {
                         continue;
                     };
+                    // A routed device is the router's sub-asset at `bacnet:N/MAC`.
                     let path = device
                         .route
                         .as_ref()
-                        .map(|r| format!("bacnet network {} mac {}", r.network, r.mac));
+                        .map(crate::inventory::merge::bacnet_route_path);
                     ctx.col.identity_at(
                         ip,
                         path,
