@@ -371,3 +371,62 @@ fn one_modbus_device_read_at_two_units_without_contradiction_is_not_a_gateway() 
     assert!(a.sub_assets.is_empty(), "{a:#?}");
     assert_eq!(a.value(AssetField::Model), Some("PLB-MB-TCP-1"));
 }
+
+/// Advisories name the modules in a chassis (a 1756 controller), not the adapter that
+/// relays for them: with the real CISA set, the controller behind the adapter is matched
+/// as the sub-asset at its slot, and the match says so; the adapter's own matches and
+/// its CSV row do not take the module's.
+#[test]
+fn advisories_match_a_module_behind_its_adapter_on_the_sub_asset() {
+    let test = "advisories_match_a_module_behind_its_adapter_on_the_sub_asset";
+    let Some(cisa) = crate::advisories::cisa_set(test) else {
+        return;
+    };
+    let lib = otscout::advisories::load(&[cisa]).expect("the CISA set");
+    let mut inv = inv(chassis());
+    let m = otscout::advisories::match_inventory(&inv, &lib);
+    let ip: std::net::IpAddr = "192.168.10.120".parse().unwrap();
+    let on_l61: Vec<_> = m
+        .matches
+        .iter()
+        .filter(|x| x.ip == ip && x.path.as_deref() == Some("cip:1/0"))
+        .collect();
+    assert!(
+        !on_l61.is_empty(),
+        "{:#?}",
+        m.matches
+            .iter()
+            .map(|x| (x.address(), &x.advisory, &x.product))
+            .collect::<Vec<_>>()
+    );
+    let adv = on_l61[0].advisory.clone();
+    assert!(on_l61[0].address().ends_with(" cip:1/0"));
+    let l61_ids = m.advisories_at(None, ip, Some("cip:1/0"));
+    assert!(l61_ids.contains(&adv.as_str()));
+    // The adapter's own row names only what matched the adapter itself.
+    let own: Vec<&str> = m
+        .matches
+        .iter()
+        .filter(|x| x.ip == ip && x.path.is_none())
+        .filter(|x| {
+            !matches!(
+                x.verdict,
+                otscout::inventory::advisory::Verdict::Fixed
+                    | otscout::inventory::advisory::Verdict::NotAffected
+            )
+        })
+        .map(|x| x.advisory.as_str())
+        .collect();
+    let mut own_sorted = own.clone();
+    own_sorted.sort_unstable();
+    own_sorted.dedup();
+    assert_eq!(m.advisories_of(None, ip), own_sorted);
+    // The CSV view: the controller's row carries its advisories.
+    inv.advisories = Some(m.clone());
+    let text = String::from_utf8(csv::render(&inv)).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.contains("cip:1/0"))
+        .expect("the controller's row");
+    assert!(row.contains(&adv), "{row}");
+}

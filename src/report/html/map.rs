@@ -137,9 +137,35 @@ struct Node {
     lane: Lane,
     label: String,
     sub: String,
+    /// The devices behind this address (sub-assets), said in the tooltip: their traffic
+    /// is the address's, drawn on this node (empty: none).
+    behind: String,
     flagged: bool,
     x: u32,
     y: u32,
+}
+
+/// What a node's tooltip says of the sub-assets behind its address (empty: none).
+fn behind_note(a: Option<&&Asset>) -> String {
+    let Some(a) = a.filter(|a| !a.sub_assets.is_empty()) else {
+        return String::new();
+    };
+    let paths: Vec<&str> = a
+        .sub_assets
+        .iter()
+        .filter_map(|x| x.path.as_deref())
+        .take(8)
+        .collect();
+    let more = if a.sub_assets.len() > paths.len() {
+        ", …"
+    } else {
+        ""
+    };
+    format!(
+        "; {} device(s) behind it ({}{more}): their traffic goes through this address and is drawn here",
+        a.sub_assets.len(),
+        paths.join(", ")
+    )
 }
 
 /// One edge: traffic of one protocol, and the operations done along it.
@@ -161,7 +187,7 @@ fn cut(s: &str, n: usize) -> String {
 /// The map section: one SVG per site.
 pub fn section(s: &mut String, inv: &Inventory) {
     s.push_str("<section id=\"map\"><h2>Communication map</h2>\n");
-    s.push_str("<p class=\"meta\">Drawn from passive observations: an arrow goes from the host that asked to the host that answered, one per protocol, with the number of exchanges; <span class=\"warn\">writes, control and program operations</span> are drawn in the warning colour with their function names. Large subnets fold their quiet hosts into one node.</p>\n");
+    s.push_str("<p class=\"meta\">Drawn from passive observations: an arrow goes from the host that asked to the host that answered, one per protocol, with the number of exchanges; <span class=\"warn\">writes, control and program operations</span> are drawn in the warning colour with their function names. Large subnets fold their quiet hosts into one node. A device behind a gateway or adapter (a sub-asset) has no address of its own: its traffic is drawn on the address that relays it, whose tooltip names it.</p>\n");
     let mut by_site: BTreeMap<Option<&str>, Vec<&Asset>> = BTreeMap::new();
     for a in &inv.assets {
         by_site.entry(site_of(inv, a)).or_default().push(a);
@@ -293,6 +319,7 @@ pub fn svg(assets: &[&Asset]) -> String {
                     lane: *l,
                     label: ip.to_string(),
                     sub: cut(label.trim(), 30),
+                    behind: behind_note(a),
                     flagged: a.is_some_and(|a| !a.flags.is_empty()),
                     x,
                     y,
@@ -308,6 +335,7 @@ pub fn svg(assets: &[&Asset]) -> String {
                     lane: *l,
                     label: format!("+{} hosts", fold.len()),
                     sub: format!("{} … {}", fold[0], fold[fold.len() - 1]),
+                    behind: String::new(),
                     flagged: false,
                     x,
                     y,
@@ -433,12 +461,13 @@ pub fn svg(assets: &[&Asset]) -> String {
     for n in &nodes {
         let _ = writeln!(
             s,
-            "<g class=\"node {}{}\" data-id=\"{}\"><title>{} ({})</title><rect x=\"{}\" y=\"{}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"5\" fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"ip\">{}</text><text x=\"{}\" y=\"{}\" class=\"sub\">{}</text></g>",
+            "<g class=\"node {}{}\" data-id=\"{}\"><title>{} ({}){}</title><rect x=\"{}\" y=\"{}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"5\" fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"ip\">{}</text><text x=\"{}\" y=\"{}\" class=\"sub\">{}</text></g>",
             n.lane.class(),
             if n.flagged { " flagged" } else { "" },
             escape(&n.id),
             escape(&n.label),
             escape(&n.sub),
+            escape(&n.behind),
             n.x,
             n.y,
             lane_fill(n.lane),
