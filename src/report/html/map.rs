@@ -537,6 +537,37 @@ mod tests {
         merge(&[Input::from_raw("p", o)], chrono::DateTime::UNIX_EPOCH).assets
     }
 
+    /// A module behind 10.0.0.1 (a sub-asset) has no node of its own: its traffic is
+    /// 10.0.0.1's, and that node's tooltip says so.
+    #[test]
+    fn a_sub_assets_traffic_is_drawn_on_its_parent_and_said() {
+        let prov = serde_json::json!({"source": "pcap", "file": "p.pcap", "frame": 2});
+        let mut o = Vec::new();
+        for (me, peer, role) in [
+            ("10.0.0.1", "10.0.9.200", "server"),
+            ("10.0.9.200", "10.0.0.1", "client"),
+        ] {
+            o.push(obs(
+                serde_json::json!({"ip": me, "fact": {"type": "peer", "peer": peer,
+                "protocol": "modbus", "role": role, "count": 7}, "provenance": prov}),
+            ));
+        }
+        o.push(obs(
+            serde_json::json!({"ip": "10.0.0.1", "path": "modbus:unit/7",
+            "fact": {"type": "identity", "identity": {"protocol": "modbus", "unit_id": 7,
+            "objects": {"0": "Eaton", "1": "PXM 2260"}}}, "provenance": prov}),
+        ));
+        let assets = merge(&[Input::from_raw("p", o)], chrono::DateTime::UNIX_EPOCH).assets;
+        assert_eq!(assets[0].sub_assets.len(), 1);
+        let refs: Vec<&Asset> = assets.iter().collect();
+        let svg = svg(&refs);
+        assert_eq!(svg.matches("<g class=\"node ").count(), 2, "{svg}");
+        assert!(
+            svg.contains("1 device(s) behind it (modbus:unit/7): their traffic goes through this address and is drawn here"),
+            "{svg}"
+        );
+    }
+
     #[test]
     fn twenty_assets_are_drawn_one_node_each_with_the_write_in_warning_colour() {
         let assets = plant(20);
