@@ -430,3 +430,42 @@ fn advisories_match_a_module_behind_its_adapter_on_the_sub_asset() {
         .expect("the controller's row");
     assert!(row.contains(&adv), "{row}");
 }
+
+/// A module taken out of one slot and put into another of the same chassis (its serial
+/// now at another path) is one "moved" change, not a module missing and a new one.
+#[test]
+fn diff_reports_a_module_moved_between_slots_as_one_change() {
+    let old = inv(chassis());
+    let mut o = chassis();
+    // The controller leaves slot 0 for slot 5.
+    o.retain(|x| x.path.as_deref() != Some("cip:1/0"));
+    o.push(cip(
+        "192.168.10.120",
+        Some("cip:1/5"),
+        0x00c0_ffee,
+        "1756-L61/B LOGIX5561",
+        8,
+    ));
+    let d = diff::diff(&old, &inv(o));
+    assert!(d.is_drift());
+    assert!(d.added.is_empty(), "{:?}", d.added);
+    assert!(d.removed.is_empty(), "{:?}", d.removed);
+    assert!(d.changed.is_empty(), "{:?}", d.changed);
+    assert_eq!(d.moved.len(), 1);
+    let m = &d.moved[0];
+    assert_eq!(
+        (m.from_path.as_deref(), m.to_path.as_deref()),
+        (Some("cip:1/0"), Some("cip:1/5"))
+    );
+    let text = diff::render_text(&d);
+    assert!(
+        text.contains(
+            "> serial 0x00c0ffee moved from 192.168.10.120 cip:1/0 to 192.168.10.120 cip:1/5"
+        ),
+        "{text}"
+    );
+    // The JSON view carries the paths.
+    let j = serde_json::to_value(&d).unwrap();
+    assert_eq!(j["moved"][0]["from_path"], "cip:1/0");
+    assert_eq!(j["moved"][0]["to_path"], "cip:1/5");
+}
