@@ -80,6 +80,9 @@ pub struct AdvisoryChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub ip: IpAddr,
+    /// The sub-asset the advisory is matched to (a module behind the address), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub advisory: String,
     pub new: bool,
 }
@@ -219,21 +222,19 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
         }
     }
     if let Some(nm) = &new.advisories {
-        // Advisories are matched to addresses, not to modules behind them.
-        for ip in news
-            .keys()
-            .filter(|ip| ip.2.is_none() && olds.contains_key(*ip))
-        {
+        // Advisories are matched to addresses and to the modules behind them.
+        for ip in news.keys().filter(|ip| olds.contains_key(*ip)) {
             let was: Vec<&str> = old
                 .advisories
                 .as_ref()
-                .map(|m| m.advisories_of(ip.0, ip.1))
+                .map(|m| m.advisories_at(ip.0, ip.1, ip.2))
                 .unwrap_or_default();
-            let is = nm.advisories_of(ip.0, ip.1);
+            let is = nm.advisories_at(ip.0, ip.1, ip.2);
             for a in is.iter().filter(|a| !was.contains(a)) {
                 d.advisories.push(AdvisoryChange {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
+                    path: ip.2.map(str::to_owned),
                     advisory: (*a).to_owned(),
                     new: true,
                 });
@@ -242,6 +243,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                 d.advisories.push(AdvisoryChange {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
+                    path: ip.2.map(str::to_owned),
                     advisory: (*a).to_owned(),
                     new: false,
                 });
@@ -375,7 +377,7 @@ pub fn render_text(d: &Diff) -> String {
             s,
             "{} {} advisory {}",
             if a.new { "! new" } else { "- no longer" },
-            a.ip,
+            at(&a.ip, &a.path),
             clean(&a.advisory)
         );
     }

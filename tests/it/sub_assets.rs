@@ -429,6 +429,19 @@ fn advisories_match_a_module_behind_its_adapter_on_the_sub_asset() {
         .find(|l| l.contains("cip:1/0"))
         .expect("the controller's row");
     assert!(row.contains(&adv), "{row}");
+    // Drift: the advisory newly applies to the controller, named by its path.
+    let before = crate::sub_assets::inv(chassis());
+    let d = diff::diff(&before, &inv);
+    assert!(
+        d.advisories
+            .iter()
+            .any(|c| c.new && c.advisory == adv && c.path.as_deref() == Some("cip:1/0")),
+        "{:?}",
+        d.advisories
+    );
+    assert!(
+        diff::render_text(&d).contains(&format!("! new 192.168.10.120 cip:1/0 advisory {adv}"))
+    );
 }
 
 /// A module taken out of one slot and put into another of the same chassis (its serial
