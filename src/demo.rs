@@ -233,6 +233,9 @@ pub enum DemoError {
 /// the demo profile reads through the adapter: the whole chassis, 0 to 6.
 pub const CHASSIS_SLOTS: std::ops::RangeInclusive<u8> = 0..=6;
 
+/// The units behind the demo's serial gateway that the demo profile reads.
+pub const GATEWAY_UNITS: [u8; 3] = [1, 2, 3];
+
 /// The protocols the built-in profiles leave off and the demo plant needs.
 pub const ENABLED: [&str; 4] = ["bacnet", "opcua", "fins", "fox"];
 
@@ -240,9 +243,9 @@ pub const ENABLED: [&str; 4] = ["bacnet", "opcua", "fins", "fox"];
 /// overrides (`otscout scan --profile conservative --set ...` with these scans the plant
 /// as the demo does): every protocol's port moved to `base` (as [`PortOverride::Base`]
 /// moves the plant's), BACnet/IP, OPC UA, FINS and Fox enabled, and backplane enumeration
-/// on for [`CHASSIS_SLOTS`]. Nothing else: pacing, timeouts, unit ids, TSAPs, vendor
-/// rules and the protocols' own options (OPC UA stays sessionless, FINS on UDP) are the
-/// built-in profile's.
+/// on for [`CHASSIS_SLOTS`], the serial gateway's [`GATEWAY_UNITS`] listed. Nothing else:
+/// pacing, timeouts, own unit ids, TSAPs, vendor rules and the protocols' own options
+/// (OPC UA stays sessionless, FINS on UDP) are the built-in profile's.
 pub fn profile_overrides(base: u16) -> Vec<String> {
     let mut sets: Vec<String> = PORTS
         .iter()
@@ -255,6 +258,9 @@ pub fn profile_overrides(base: u16) -> Vec<String> {
         CHASSIS_SLOTS.start()
     ));
     sets.push(format!("enip.backplane_slot_last={}", CHASSIS_SLOTS.end()));
+    // Issue 15: the plant's serial gateway (rtu-gateway, 127.77.0.38) fronts units 1-3;
+    // it answers 0x0A to 255 and 0, which opens them (conservative lists no unit).
+    sets.push(format!("modbus.gateway_units={GATEWAY_UNITS:?}"));
     sets
 }
 
@@ -579,6 +585,7 @@ mod tests {
                 "fins.port",
                 "fox.enabled",
                 "fox.port",
+                "modbus.gateway_units",
                 "modbus.port",
                 "opcua.enabled",
                 "opcua.port",
@@ -599,6 +606,7 @@ mod tests {
         );
         assert!(p.bacnet.enabled && p.opcua.enabled && p.fins.enabled && p.fox.enabled);
         assert!(p.enip.backplane);
+        assert_eq!(p.modbus.gateway_units, GATEWAY_UNITS);
         assert_eq!(
             p.enip.backplane_slot_first..=p.enip.backplane_slot_last,
             CHASSIS_SLOTS

@@ -826,6 +826,22 @@ fn check_value(
             },
             _ => Err(ty("a string")),
         },
+        Kind::StrList => match v {
+            V::Array(items) => {
+                for item in items {
+                    match item {
+                        V::String(s) => {
+                            if let Some(c) = s.chars().find(|c| c.is_control()) {
+                                return Err(err(key, Problem::Type(control_problem(c))));
+                            }
+                        }
+                        _ => return Err(ty("a list of strings")),
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(ty("a list of strings")),
+        },
         Kind::Bool => match v {
             V::Boolean(_) => Ok(()),
             _ => Err(ty("true or false")),

@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
         response_timeout: Duration::from_millis(100),
         max_pages: 4,
         first_transaction_id: 1,
+        // The units behind a gateway too: a gateway exception in the input opens them.
+        gateway_units: vec![2, 3],
+        gateway_identities: vec!["gw".into()],
     };
     let t0 = Instant::now();
     let mut s = ModbusSession::new(cfg);

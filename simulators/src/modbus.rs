@@ -75,6 +75,9 @@ pub(crate) fn handle(cfg: &ModbusConfig, adu: &[u8]) -> Answer {
     let identity = if own {
         &cfg.identity
     } else if let Some(g) = cfg.gateway.iter().find(|g| g.unit_id == unit) {
+        if g.silent {
+            return Answer::none();
+        }
         if !g.online {
             return Answer::one(exception(adu, fc, 0x0b));
         }

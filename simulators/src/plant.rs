@@ -264,6 +264,11 @@ pub struct GatewayUnit {
     /// False: the unit is configured but dead (exception 0x0B).
     #[serde(default = "yes")]
     pub online: bool,
+    /// True: the gateway relays the request and passes nothing back, not even 0x0B (a
+    /// gateway configured without exception reporting, a serial unit that hangs the bus):
+    /// the client sees a response timeout.
+    #[serde(default)]
+    pub silent: bool,
     pub identity: ModbusIdentity,
 }
 

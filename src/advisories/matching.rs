@@ -473,22 +473,29 @@ fn verdict(status: ProductStatus, p: &Product, firmware: Option<&str>) -> Option
     }
 }
 
-/// Matches every asset of the inventory against the library.
+/// Matches every asset of the inventory, and every sub-asset (a module behind an adapter,
+/// a unit behind a gateway: what advisories name), against the library; a sub-asset's
+/// match carries its path.
 pub fn match_inventory(inv: &Inventory, lib: &Library) -> Matches {
     let ix = Index::new(lib);
     let mut matches = Vec::new();
     let mut used: BTreeSet<usize> = BTreeSet::new();
     let mut vendors: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
-    for a in &inv.assets {
+    for a in inv
+        .assets
+        .iter()
         // Matches are kept per address: a MAC-only asset (no address) is not matched.
-        if a.mac_only() {
-            continue;
-        }
+        .filter(|a| !a.mac_only())
+        .flat_map(|a| std::iter::once(a).chain(&a.sub_assets))
+    {
         let vendor = a
             .value(AssetField::Manufacturer)
             .map(normalize::vendor_name);
         if let Some(v) = &vendor {
-            vendors.entry(v.clone()).or_default().push(a.ip);
+            let ips = vendors.entry(v.clone()).or_default();
+            if !ips.contains(&a.ip) {
+                ips.push(a.ip);
+            }
         }
         let firmware = a.value(AssetField::Firmware).map(normalize::firmware);
         for ((ai, pi), (confidence, reason)) in candidates(&ix, a, vendor.as_deref()) {
@@ -545,6 +552,7 @@ pub fn match_inventory(inv: &Inventory, lib: &Library) -> Matches {
             matches.push(Match {
                 site: a.site.clone(),
                 ip: a.ip,
+                path: a.path.clone(),
                 advisory: adv.id.clone(),
                 advisory_version: adv.version.clone(),
                 product: p.name.clone(),
@@ -562,9 +570,10 @@ pub fn match_inventory(inv: &Inventory, lib: &Library) -> Matches {
         }
     }
     matches.sort_by(|x, y| {
-        (&x.site, x.ip, &x.advisory, &x.product_id).cmp(&(
+        (&x.site, x.ip, &x.path, &x.advisory, &x.product_id).cmp(&(
             &y.site,
             y.ip,
+            &y.path,
             &y.advisory,
             &y.product_id,
         ))

@@ -112,6 +112,10 @@ pub struct Match {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub ip: IpAddr,
+    /// The sub-asset matched (`cip:1/0`: the controller module behind the adapter at
+    /// `ip`); absent for the address's own asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub advisory: String,
     pub advisory_version: String,
     pub product: String,
@@ -157,13 +161,31 @@ pub struct Matches {
     pub vendor_review: Vec<VendorReview>,
 }
 
+impl Match {
+    /// The address, and the sub-asset's path after it when the match is a sub-asset's
+    /// (`10.0.0.5 cip:1/0`).
+    pub fn address(&self) -> String {
+        match &self.path {
+            Some(p) => format!("{} {p}", self.ip),
+            None => self.ip.to_string(),
+        }
+    }
+}
+
 impl Matches {
-    /// Advisory ids matched to an asset (any verdict but fixed and not affected), sorted.
+    /// Advisory ids matched to an address's own asset (any verdict but fixed and not
+    /// affected), sorted.
     pub fn advisories_of(&self, site: Option<&str>, ip: IpAddr) -> Vec<&str> {
+        self.advisories_at(site, ip, None)
+    }
+
+    /// Advisory ids matched to the asset at `ip` and `path` (`None`: the address's own,
+    /// `Some("cip:1/0")`: a sub-asset), as [`Matches::advisories_of`].
+    pub fn advisories_at(&self, site: Option<&str>, ip: IpAddr, path: Option<&str>) -> Vec<&str> {
         let mut ids: Vec<&str> = self
             .matches
             .iter()
-            .filter(|m| m.ip == ip && m.site.as_deref() == site)
+            .filter(|m| m.ip == ip && m.site.as_deref() == site && m.path.as_deref() == path)
             .filter(|m| !matches!(m.verdict, Verdict::Fixed | Verdict::NotAffected))
             .map(|m| m.advisory.as_str())
             .collect();

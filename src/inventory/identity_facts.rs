@@ -122,6 +122,13 @@ pub trait IdentityFacts {
     fn behind(&self) -> Option<Behind> {
         None
     }
+
+    /// The sub-asset path of a device read through a router of its protocol (a BACnet
+    /// NPDU's SNET/SADR): always a sub-asset of the address that relayed it, whatever
+    /// else that address answered. `None` (the default) for a device's own identity.
+    fn route_path(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An identity read through an address of its protocol's own (a Modbus unit id, an S7

@@ -891,6 +891,20 @@ fn build_assets(observations: &[Observation], site: Option<&String>) -> Vec<Asse
 /// A sub-asset path's sort key: text, with each run of digits compared as a number (slot
 /// 2 before slot 10).
 pub(super) fn path_order(path: Option<&str>) -> Vec<(String, u64)> {
+    // A BACnet MAC is hex: by network, then MAC length, then MAC value (`bacnet:3/0a`
+    // after `bacnet:3/09`).
+    if let Some((net, mac)) = path
+        .and_then(|p| p.strip_prefix("bacnet:"))
+        .and_then(|r| r.split_once('/'))
+    {
+        if let (Ok(n), Ok(m)) = (net.parse::<u64>(), u64::from_str_radix(mac, 16)) {
+            return vec![
+                ("bacnet:".into(), n),
+                (format!("/{}", mac.len()), m),
+                (String::new(), u64::MAX),
+            ];
+        }
+    }
     let mut out = Vec::new();
     let mut text = String::new();
     let mut chars = path.unwrap_or_default().chars().peekable();
@@ -971,6 +985,11 @@ impl Gateways {
         let Fact::Identity { identity } = &o.fact else {
             return None;
         };
+        // A device behind a router of its protocol (a BACnet NPDU SNET/SADR) is the
+        // router's sub-asset whatever else the address answered.
+        if let Some(p) = identity.route_path() {
+            return Some(p);
+        }
         if !self.several.contains(&(identity.protocol(), o.ip)) {
             return None;
         }

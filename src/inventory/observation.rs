@@ -342,6 +342,12 @@ impl Identity {
         self.mapping().behind()
     }
 
+    /// The sub-asset path of a device read through a router of its protocol
+    /// ([`IdentityFacts::route_path`]).
+    pub fn route_path(&self) -> Option<String> {
+        self.mapping().route_path()
+    }
+
     /// The protocol's own mapping of its identity (`protocols::<name>::identity`): the
     /// one dispatch over this closed enum, so that nothing else in `inventory` needs to
     /// know a protocol.

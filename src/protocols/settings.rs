@@ -7,6 +7,8 @@
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     Str,
+    /// A list of strings without control characters.
+    StrList,
     Bool,
     Float,
     UInt(u64),

@@ -104,7 +104,7 @@ pub fn table(m: &Matches) -> String {
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     for x in &m.matches {
         rows.push(vec![
-            x.ip.to_string(),
+            x.address(),
             cut(&x.advisory, 20),
             x.confidence.words().to_owned(),
             x.verdict.words().to_owned(),
@@ -132,7 +132,7 @@ pub fn table(m: &Matches) -> String {
         let _ = writeln!(
             s,
             "  {} {}: {} ({})",
-            x.ip,
+            x.address(),
             cut(&x.advisory, 20),
             cut(&x.reason, 160),
             x.confidence.words()
@@ -205,7 +205,7 @@ pub fn markdown(m: &Matches) -> String {
             let _ = writeln!(
                 s,
                 "| {} | {} v{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                x.ip,
+                cell(&x.address()),
                 cell(&x.advisory),
                 cell(&x.advisory_version),
                 cell(&x.product),
@@ -268,6 +268,8 @@ pub const COLUMNS: &[&str] = &[
     "cvss_base_score",
     "cvss_vectors",
     "remediations",
+    // Last, so the columns before keep their places: the sub-asset's path, if any.
+    "path",
 ];
 
 fn defuse(v: String) -> String {
@@ -328,6 +330,7 @@ pub fn csv(m: &Matches) -> Vec<u8> {
             max_score(x).map(|s| format!("{s:.1}")).unwrap_or_default(),
             vectors.join(" "),
             rem.join("; "),
+            x.path.clone().unwrap_or_default(),
         ];
         let _ = w.write_record(row.into_iter().map(defuse));
     }

@@ -131,12 +131,9 @@ pub fn render(inv: &Inventory) -> Vec<u8> {
             row.push(defuse(v));
         }
         if let Some(m) = &inv.advisories {
-            // Advisories are matched to addresses: a sub-asset's row names none (its
-            // parent's are on the parent's row).
-            let ids = match parent {
-                None => m.advisories_of(a.site.as_deref(), a.ip),
-                Some(_) => Vec::new(),
-            };
+            // Each row names the advisories matched to it: an address's own, or a
+            // sub-asset's (a module behind an adapter) on the sub-asset's row.
+            let ids = m.advisories_at(a.site.as_deref(), a.ip, a.path.as_deref());
             row.push(defuse(ids.join(" ")));
         }
         let _ = w.write_record(&row);

@@ -68,6 +68,7 @@ impl Diff {
         !(self.added.is_empty()
             && self.removed.is_empty()
             && self.changed.is_empty()
+            && self.moved.is_empty()
             && self.advisories.is_empty())
     }
 }
@@ -79,16 +80,36 @@ pub struct AdvisoryChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     pub ip: IpAddr,
+    /// The sub-asset the advisory is matched to (a module behind the address), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub advisory: String,
     pub new: bool,
 }
 
-/// A serial that left one address and appeared at another.
+/// A serial that left one address and appeared at another, or a module (a sub-asset)
+/// that left one slot of its parent for another (then `from_path` and `to_path` say which:
+/// one change, not a removal and an addition).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Moved {
     pub serial: String,
     pub from: IpAddr,
     pub to: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_path: Option<String>,
+}
+
+impl Moved {
+    /// Where it was and where it is, a module with its path (`10.0.0.5 cip:1/2`).
+    pub fn places(&self) -> (String, String) {
+        let at = |ip: &IpAddr, path: &Option<String>| match path {
+            Some(p) => format!("{ip} {p}"),
+            None => ip.to_string(),
+        };
+        (at(&self.from, &self.from_path), at(&self.to, &self.to_path))
+    }
 }
 
 /// Enough to recognise an asset that appeared or went away.
@@ -223,21 +244,19 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
         }
     }
     if let Some(nm) = &new.advisories {
-        // Advisories are matched to addresses, not to modules behind them.
-        for ip in news
-            .keys()
-            .filter(|ip| ip.2.is_none() && olds.contains_key(*ip))
-        {
+        // Advisories are matched to addresses and to the modules behind them.
+        for ip in news.keys().filter(|ip| olds.contains_key(*ip)) {
             let was: Vec<&str> = old
                 .advisories
                 .as_ref()
-                .map(|m| m.advisories_of(ip.0, ip.1))
+                .map(|m| m.advisories_at(ip.0, ip.1, ip.2.as_deref()))
                 .unwrap_or_default();
-            let is = nm.advisories_of(ip.0, ip.1);
+            let is = nm.advisories_at(ip.0, ip.1, ip.2.as_deref());
             for a in is.iter().filter(|a| !was.contains(a)) {
                 d.advisories.push(AdvisoryChange {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
+                    path: ip.2.clone(),
                     advisory: (*a).to_owned(),
                     new: true,
                 });
@@ -246,6 +265,7 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                 d.advisories.push(AdvisoryChange {
                     site: ip.0.map(str::to_owned),
                     ip: ip.1,
+                    path: ip.2.clone(),
                     advisory: (*a).to_owned(),
                     new: false,
                 });
@@ -265,9 +285,47 @@ pub fn diff(old: &Inventory, new: &Inventory) -> Diff {
                 serial: serial.clone(),
                 from: r.ip,
                 to: a.ip,
+                from_path: None,
+                to_path: None,
             });
         }
     }
+    // A module that left one slot of a parent for another slot of the same parent (the
+    // same serial): one "moved" change, no longer a removal and an addition.
+    let mut gone: Vec<usize> = Vec::new();
+    let mut came: Vec<usize> = Vec::new();
+    for (ri, r) in d.removed.iter().enumerate() {
+        let (Some(from), Some(serial)) = (&r.path, &r.serial) else {
+            continue;
+        };
+        let found = d.added.iter().enumerate().find(|(ai, a)| {
+            a.path.is_some()
+                && !came.contains(ai)
+                && a.site == r.site
+                && a.ip == r.ip
+                && a.serial.as_deref().map(compare_key) == Some(compare_key(serial))
+        });
+        if let Some((ai, a)) = found {
+            d.moved.push(Moved {
+                serial: serial.clone(),
+                from: r.ip,
+                to: a.ip,
+                from_path: Some(from.clone()),
+                to_path: a.path.clone(),
+            });
+            gone.push(ri);
+            came.push(ai);
+        }
+    }
+    let keep = |v: &mut Vec<AssetBrief>, drop: &[usize]| {
+        let mut i = 0;
+        v.retain(|_| {
+            i += 1;
+            !drop.contains(&(i - 1))
+        });
+    };
+    keep(&mut d.removed, &gone);
+    keep(&mut d.added, &came);
     d
 }
 
@@ -339,12 +397,13 @@ pub fn render_text(d: &Diff) -> String {
         );
     }
     for m in &d.moved {
+        let (from, to) = m.places();
         let _ = writeln!(
             s,
             "> serial {} moved from {} to {}",
             clean(&m.serial),
-            m.from,
-            m.to
+            clean(&from),
+            clean(&to)
         );
     }
     for a in &d.advisories {
@@ -352,7 +411,7 @@ pub fn render_text(d: &Diff) -> String {
             s,
             "{} {} advisory {}",
             if a.new { "! new" } else { "- no longer" },
-            a.ip,
+            at(&a.ip, &a.path),
             clean(&a.advisory)
         );
     }

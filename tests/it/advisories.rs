@@ -553,7 +553,7 @@ fn merge_embeds_the_matches_in_the_signed_report_and_every_view_shows_them() {
 }
 
 /// The real CISA set, unpacked once per test run under the target folder.
-fn cisa_set(test: &str) -> Option<PathBuf> {
+pub(crate) fn cisa_set(test: &str) -> Option<PathBuf> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
         let Some(src) = std::env::var_os("OTSCOUT_ADVISORIES") else {

@@ -451,7 +451,7 @@ fn otscout_passive_gives_the_bacnet_identities_and_operations() {
     for want in [
         "device_instance 29, object_name 112E1, vendor_id 42",
         "model_name SYSC MLX, firmware_revision 2.62, application_software_version 16-Dec-2004",
-        "bacnet_network 3, bacnet_mac 1d (behind it, at bacnet network 3 mac 1d)",
+        "bacnet_network 3, bacnet_mac 1d (behind it, at bacnet:3/1d)",
         "192.168.0.16    device_instance 111, vendor_id 42",
         "192.168.0.50 -> 192.168.0.24: bacnet.write_property (write) x9",
         "192.168.0.50 -> 192.168.0.24: bacnet.device_communication_control (control) x4",
@@ -465,4 +465,41 @@ fn otscout_passive_gives_the_bacnet_identities_and_operations() {
         "a broadcast echo became an asset:\n{s}"
     );
     assert!(!s.contains("device_instance 4194303"), "{s}");
+
+    // The report: device 29 behind the router (SNET 3, SADR 0x1d) is the router's
+    // sub-asset at bacnet:3/1d with its own identity, not an attribute of the router.
+    let obs = out.path().join("bacnet_services.pcap.json");
+    let merged = out.path().join("merged.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .arg("merge")
+        .arg(&obs)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+    let router = report["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ip"] == "192.168.0.24")
+        .expect("the router's asset");
+    let attrs = router["attributes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(attrs.keys().all(|k| !k.starts_with("behind.")), "{attrs:?}");
+    let subs = router["sub_assets"].as_array().expect("sub-assets");
+    let paths: Vec<&str> = subs.iter().map(|s| s["path"].as_str().unwrap()).collect();
+    // Sorted by network, then the MAC as a number.
+    let at = |p: &str| paths.iter().position(|x| *x == p).unwrap();
+    assert!(at("bacnet:3/09") < at("bacnet:3/0a") && at("bacnet:3/0a") < at("bacnet:3/10"));
+    let d29 = &subs[at("bacnet:3/1d")];
+    assert_eq!(d29["manufacturer"]["value"], "Lithonia Lighting, Inc.");
+    assert_eq!(d29["model"]["value"], "SYSC MLX");
+    assert_eq!(d29["firmware"]["value"], "2.62");
+    assert_eq!(d29["attributes"]["bacnet.device_instance"]["value"], "29");
+    assert_eq!(d29["attributes"]["bacnet.object_name"]["value"], "112E1");
 }

@@ -141,6 +141,7 @@ fn demo_runs_end_to_end_and_its_report_verifies() {
     check_new_protocols(&inv);
     check_summary(&stdout);
     check_ledger(&out.join("plant-ledger.jsonl"));
+    check_gateway_units(&inv);
     check_declared_and_operations(&inv, &out);
     check_dcp(&inv);
     check_nothing_left_listening(&inv, &stderr);
@@ -170,6 +171,34 @@ fn check_dcp(inv: &Inventory) {
     assert!(et.flags.iter().any(|f| f.kind == FlagKind::Operations));
 }
 
+/// The demo's serial gateway (issue 15): the demo profile lists units 1-3, the gateway
+/// answers 0x0A for its own 255 and 0, so the scan reads them: units 1 and 2 are its
+/// sub-assets with the identities the plant gives them, the dead unit 3 (0x0B) is none.
+fn check_gateway_units(inv: &Inventory) {
+    let ip: IpAddr = "127.77.0.38".parse().unwrap();
+    let gw = assets(inv)[&ip];
+    let subs: Vec<(&str, Option<&str>, Option<&str>)> = gw
+        .sub_assets
+        .iter()
+        .map(|s| {
+            (
+                s.path.as_deref().unwrap_or_default(),
+                value(s, AssetField::Manufacturer),
+                value(s, AssetField::Model),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("modbus:unit/1", Some("Schneider Electric"), Some("ATV320")),
+            ("modbus:unit/2", Some("Eaton"), Some("PXM 2260"))
+        ],
+        "{:#?}",
+        gw.sub_assets
+    );
+}
+
 /// Every device of the plant is an asset; those the conservative profile can identify
 /// carry the identity the plant file gives them, field by field.
 fn check_identities(inv: &Inventory) {
@@ -184,7 +213,8 @@ fn check_identities(inv: &Inventory) {
             // Answers List Identity with status 0x0001 (unsupported): no identity.
             "flex-io-chassis" => assert_eq!(value(a, AssetField::Manufacturer), None),
             // Answers only unit 247 and behind it 1..3; the conservative profile tries
-            // 255 and 0 only (other unit ids need allow_other_unit_ids).
+            // 255 and 0 only (other unit ids need allow_other_unit_ids): the units behind
+            // it are its sub-assets (`check_gateway_units`).
             "rtu-gateway" => assert_eq!(value(a, AssetField::Manufacturer), None),
             // Never answers.
             "hung-rtu" => assert_eq!(value(a, AssetField::Manufacturer), None),

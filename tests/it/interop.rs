@@ -356,6 +356,62 @@ fn golden_snap7_py3_session_reports_the_order_number_and_both_deviations() {
     assert_eq!(ids[0].tsap, Some(0x0102));
 }
 
+/// The same real pymodbus gateway replies, read as a profile with `gateway_units = [2]`
+/// reads them: 0x0B for the device's own 255 and 0 proves a gateway, and unit 2's
+/// identity becomes the sub-asset at `modbus:unit/2`, not the gateway's own.
+#[test]
+fn golden_pymodbus_gateway_units_become_sub_assets() {
+    let cfg = ModbusSessionConfig {
+        port: 502,
+        unit_ids: vec![0xFF, 0],
+        read_codes: vec![ReadDeviceIdCode::Basic, ReadDeviceIdCode::Regular],
+        individual_objects: vec![],
+        response_timeout: Duration::from_millis(500),
+        max_pages: 16,
+        first_transaction_id: 1,
+        gateway_units: vec![2],
+        gateway_identities: vec![],
+    };
+    let t = Instant::now();
+    let mut s = ModbusSession::new(cfg);
+    let mut units = Vec::new();
+    let mut step = s.on_connected(t);
+    for reply in [
+        PYMODBUS_GW_EXC_255,
+        PYMODBUS_GW_EXC_0,
+        PYMODBUS_UNIT2_BASIC,
+        PYMODBUS_UNIT2_REGULAR,
+    ] {
+        let SafeRequest::Modbus(modbus::Safe::ReadDeviceId(r)) = sent(step) else {
+            panic!("modbus request expected")
+        };
+        units.push((r.transaction_id, r.unit_id, r.read_code.code()));
+        step = s.on_bytes(t, &hex(reply));
+    }
+    assert_eq!(step, Step::Done);
+    assert_eq!(units, [(1, 0xFF, 1), (2, 0, 1), (3, 2, 1), (4, 2, 2)]);
+    let findings = s.take_findings();
+    assert!(
+        findings
+            .iter()
+            .all(|f| matches!(&f.fact, Fact::Negative { answer, .. } if answer.contains("exception 0x0b"))),
+        "{findings:?}"
+    );
+    assert_eq!(findings.len(), 2);
+    let subs = s.take_sub_findings();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0].0, "modbus:unit/2");
+    let Fact::Identity {
+        identity: Identity::Modbus(id),
+    } = &subs[0].1.fact
+    else {
+        panic!("{subs:?}")
+    };
+    assert_eq!(id.unit_id, 2);
+    assert_eq!(id.objects[&0], "PeerLab Automation GmbH");
+    assert_eq!(id.objects[&4], "PeerLab Modbus Interop Server");
+}
+
 #[test]
 fn golden_pymodbus_gateway_exceptions_lead_to_the_unit_behind_it() {
     let cfg = ModbusSessionConfig {
@@ -366,6 +422,8 @@ fn golden_pymodbus_gateway_exceptions_lead_to_the_unit_behind_it() {
         response_timeout: Duration::from_millis(500),
         max_pages: 16,
         first_transaction_id: 1,
+        gateway_units: vec![],
+        gateway_identities: vec![],
     };
     let t = Instant::now();
     let mut s = ModbusSession::new(cfg);

@@ -627,6 +627,8 @@ fn cfg(codes: &[ReadDeviceIdCode]) -> ModbusSessionConfig {
         response_timeout: Duration::from_secs(1),
         max_pages: 16,
         first_transaction_id: 1,
+        gateway_units: vec![],
+        gateway_identities: vec![],
     }
 }
 

@@ -1290,3 +1290,78 @@ fn plan_notes_the_breaker_before_the_last_unit_id() {
         .unwrap();
     assert!(modbus.notes.is_empty(), "{:?}", modbus.notes);
 }
+
+/// `otscout scan --dry-run` lists each unit a profile reads behind a Modbus gateway and
+/// counts them in the worst case per host: with `gateway_units = [1, 2, 3]` under
+/// conservative (basic and regular, 15 more pages each at most), 32 requests and one
+/// connection more per unit.
+#[test]
+fn cli_dry_run_shows_the_units_behind_a_gateway_and_their_worst_case() {
+    let run = |sets: &[&str]| {
+        let mut args = vec!["scan", "10.0.0.1", "--dry-run", "--json"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let before = run(&[]);
+    let after = run(&["modbus.gateway_units=[1,2,3]"]);
+    let est = |j: &serde_json::Value, k: &str| j["estimate"][k].as_u64().unwrap();
+    assert_eq!(
+        est(&after, "requests_per_host_max"),
+        est(&before, "requests_per_host_max") + 3 * 32
+    );
+    assert_eq!(
+        est(&after, "connections_per_host_max"),
+        est(&before, "connections_per_host_max") + 3
+    );
+    let modbus = after["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["protocol"] == "modbus")
+        .unwrap();
+    let details: Vec<&str> = modbus["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["requests"].as_array().unwrap())
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details.len(), 10, "{details:?}");
+    assert_eq!(details[4], "unit 1, read code 0x01 (basic)");
+    assert_eq!(details[9], "unit 3, read code 0x02 (regular)");
+    assert!(
+        modbus["connections"][2]["purpose"]
+            .as_str()
+            .unwrap()
+            .starts_with("unit id 1 behind a gateway (modbus:unit/1)")
+    );
+    // Outside 1-247: refused with the key, the rule and the value.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"))
+        .args([
+            "scan",
+            "10.0.0.1",
+            "--dry-run",
+            "--set",
+            "modbus.gateway_units=[1,248]",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("modbus.gateway_units may hold only serial unit ids 1 to 247")
+            && err.contains("got 248"),
+        "{err}"
+    );
+}

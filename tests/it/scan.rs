@@ -10,6 +10,7 @@
 //! Addresses: 127.23.<test>.<host>, ports ephemeral, so tests never share a socket.
 
 mod backplane;
+mod gateway;
 mod guided;
 mod halfclose;
 mod hardening;

@@ -371,3 +371,114 @@ fn one_modbus_device_read_at_two_units_without_contradiction_is_not_a_gateway() 
     assert!(a.sub_assets.is_empty(), "{a:#?}");
     assert_eq!(a.value(AssetField::Model), Some("PLB-MB-TCP-1"));
 }
+
+/// Advisories name the modules in a chassis (a 1756 controller), not the adapter that
+/// relays for them: with the real CISA set, the controller behind the adapter is matched
+/// as the sub-asset at its slot, and the match says so; the adapter's own matches and
+/// its CSV row do not take the module's.
+#[test]
+fn advisories_match_a_module_behind_its_adapter_on_the_sub_asset() {
+    let test = "advisories_match_a_module_behind_its_adapter_on_the_sub_asset";
+    let Some(cisa) = crate::advisories::cisa_set(test) else {
+        return;
+    };
+    let lib = otscout::advisories::load(&[cisa]).expect("the CISA set");
+    let mut inv = inv(chassis());
+    let m = otscout::advisories::match_inventory(&inv, &lib);
+    let ip: std::net::IpAddr = "192.168.10.120".parse().unwrap();
+    let on_l61: Vec<_> = m
+        .matches
+        .iter()
+        .filter(|x| x.ip == ip && x.path.as_deref() == Some("cip:1/0"))
+        .collect();
+    assert!(
+        !on_l61.is_empty(),
+        "{:#?}",
+        m.matches
+            .iter()
+            .map(|x| (x.address(), &x.advisory, &x.product))
+            .collect::<Vec<_>>()
+    );
+    let adv = on_l61[0].advisory.clone();
+    assert!(on_l61[0].address().ends_with(" cip:1/0"));
+    let l61_ids = m.advisories_at(None, ip, Some("cip:1/0"));
+    assert!(l61_ids.contains(&adv.as_str()));
+    // The adapter's own row names only what matched the adapter itself.
+    let own: Vec<&str> = m
+        .matches
+        .iter()
+        .filter(|x| x.ip == ip && x.path.is_none())
+        .filter(|x| {
+            !matches!(
+                x.verdict,
+                otscout::inventory::advisory::Verdict::Fixed
+                    | otscout::inventory::advisory::Verdict::NotAffected
+            )
+        })
+        .map(|x| x.advisory.as_str())
+        .collect();
+    let mut own_sorted = own.clone();
+    own_sorted.sort_unstable();
+    own_sorted.dedup();
+    assert_eq!(m.advisories_of(None, ip), own_sorted);
+    // The CSV view: the controller's row carries its advisories.
+    inv.advisories = Some(m.clone());
+    let text = String::from_utf8(csv::render(&inv)).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.contains("cip:1/0"))
+        .expect("the controller's row");
+    assert!(row.contains(&adv), "{row}");
+    // Drift: the advisory newly applies to the controller, named by its path.
+    let before = crate::sub_assets::inv(chassis());
+    let d = diff::diff(&before, &inv);
+    assert!(
+        d.advisories
+            .iter()
+            .any(|c| c.new && c.advisory == adv && c.path.as_deref() == Some("cip:1/0")),
+        "{:?}",
+        d.advisories
+    );
+    assert!(
+        diff::render_text(&d).contains(&format!("! new 192.168.10.120 cip:1/0 advisory {adv}"))
+    );
+}
+
+/// A module taken out of one slot and put into another of the same chassis (its serial
+/// now at another path) is one "moved" change, not a module missing and a new one.
+#[test]
+fn diff_reports_a_module_moved_between_slots_as_one_change() {
+    let old = inv(chassis());
+    let mut o = chassis();
+    // The controller leaves slot 0 for slot 5.
+    o.retain(|x| x.path.as_deref() != Some("cip:1/0"));
+    o.push(cip(
+        "192.168.10.120",
+        Some("cip:1/5"),
+        0x00c0_ffee,
+        "1756-L61/B LOGIX5561",
+        8,
+    ));
+    let d = diff::diff(&old, &inv(o));
+    assert!(d.is_drift());
+    assert!(d.added.is_empty(), "{:?}", d.added);
+    assert!(d.removed.is_empty(), "{:?}", d.removed);
+    assert!(d.changed.is_empty(), "{:?}", d.changed);
+    assert_eq!(d.moved.len(), 1);
+    let m = &d.moved[0];
+    assert_eq!(
+        (m.from_path.as_deref(), m.to_path.as_deref()),
+        (Some("cip:1/0"), Some("cip:1/5"))
+    );
+    let text = diff::render_text(&d);
+    assert!(
+        text.contains(
+            "> serial 0x00c0ffee moved from 192.168.10.120 cip:1/0 to 192.168.10.120 cip:1/5"
+        ),
+        "{text}"
+    );
+    // The JSON view carries the paths.
+    let j = serde_json::to_value(&d).unwrap();
+    assert_eq!(j["moved"][0]["from_path"], "cip:1/0");
+    assert_eq!(j["moved"][0]["to_path"], "cip:1/5");
+}

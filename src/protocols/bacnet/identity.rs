@@ -177,49 +177,23 @@ fn wrong_type(prop: u32, want: &str) -> Anomaly {
     }
 }
 
-/// One line naming a BACnet device (a routed one is summarised on the router's asset).
-fn summary(b: &BacnetIdentity) -> String {
-    let mut parts = vec![match b.instance {
-        Some(i) => format!("bacnet device {i}"),
-        None => "bacnet device".to_owned(),
-    }];
-    if let Some(r) = &b.route {
-        parts.push(format!("network {} mac {}", r.network, r.mac));
-    }
-    for v in [
-        &b.vendor_name,
-        &b.model_name,
-        &b.object_name,
-        &b.firmware_revision,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !v.trim().is_empty() {
-            parts.push(v.trim().to_owned());
-        }
-    }
-    if let Some(v) = b.vendor_id {
-        parts.push(format!("vendor id {v}"));
-    }
-    parts.join(", ")
+/// The sub-asset path of a BACnet device behind a router: its network number and MAC
+/// (SNET and SADR of the NPDU, ASHRAE 135 6.2.2), the MAC in lowercase hex (`bacnet:3/1d`).
+pub fn route_path(r: &crate::inventory::observation::BacnetRoute) -> String {
+    format!("bacnet:{}/{}", r.network, r.mac.to_lowercase())
 }
 
 /// The vendor (the device's vendor-name, else ASHRAE's name for its vendor id), model and
 /// firmware as fields; instance, object name and the rest as attributes. A device behind a
-/// router (SNET/SADR) is never the router's own identity: it is kept as an attribute
-/// naming its network and MAC.
+/// router (SNET/SADR) is never the router's own identity: merge folds it into the router's
+/// sub-asset at `bacnet:N/MAC` ([`route_path`]).
 impl IdentityFacts for BacnetIdentity {
+    fn route_path(&self) -> Option<String> {
+        self.route.as_ref().map(route_path)
+    }
+
     fn facts(&self, _seen: Option<DateTime<Utc>>, b: &mut Facts) {
         let id = self;
-        if let Some(r) = &id.route {
-            b.attribute(
-                &format!("behind.bacnet network {} mac {}", r.network, r.mac),
-                &summary(id),
-                "bacnet identity read through a router".into(),
-            );
-            return;
-        }
         let s = |attr: &str| format!("bacnet device {attr}");
         let registered = id.vendor_id.and_then(crate::data::bacnet::vendor_name);
         let vendor = id

@@ -672,10 +672,8 @@ impl crate::protocols::analyzer::Analyzer for BacnetFlow {
                     let Station::Ip(ip) = device.station else {
                         continue;
                     };
-                    let path = device
-                        .route
-                        .as_ref()
-                        .map(|r| format!("bacnet network {} mac {}", r.network, r.mac));
+                    // A routed device is the router's sub-asset at `bacnet:N/MAC`.
+                    let path = device.route.as_ref().map(super::identity::route_path);
                     ctx.col.identity_at(
                         ip,
                         path,

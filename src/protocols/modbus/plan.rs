@@ -49,15 +49,72 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
                 .collect(),
         })
         .collect::<Vec<_>>();
+    // Then the units behind a gateway, each read only if the device proved one: on the
+    // connection in use, and on a new one only after a unit stayed silent (the worst case
+    // counted here: one connection per unit).
+    let behind = cfg.behind_gateway();
+    let mut connections = connections;
+    connections.extend(behind.iter().map(|&unit_id| {
+        ConnectionPlan {
+            follow_ups: follow_ups(&cfg, unit_id),
+            purpose: format!(
+                "unit id {unit_id} behind a gateway ({}), only if the device answered 0x0a/0x0b{}; \
+             a new connection only after the unit before stayed silent",
+                crate::inventory::merge::modbus_unit_path(unit_id),
+                gateway_names(&cfg.gateway_identities)
+            ),
+            requests: cfg
+                .read_codes
+                .iter()
+                .map(|&read_code| {
+                    let r = ModbusReadDeviceId {
+                        transaction_id: tid,
+                        unit_id,
+                        read_code,
+                        object_id: 0,
+                    };
+                    tid = tid.wrapping_add(1);
+                    SafeRequest::Modbus(Safe::ReadDeviceId(r))
+                })
+                .collect(),
+        }
+    }));
+    let mut notes: Vec<String> = breaker_note(p, units.len()).into_iter().collect();
+    if !behind.is_empty() {
+        notes.push(format!(
+            "modbus: {} unit id(s) behind a gateway ({}) are read only on a device that proved a gateway; each answer is a sub-asset at modbus:unit/N",
+            behind.len(),
+            behind
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     ProbePlan {
         protocol: Protocol::Modbus,
         port: cfg.port,
         transport: "tcp",
         connections,
-        stop_rule: "stops at the first unit id that answers; an exception reply is a finding; \
-                    after a timeout nothing more is sent on that connection",
+        stop_rule: if behind.is_empty() {
+            "stops at the first unit id that answers; an exception reply is a finding; \
+             after a timeout nothing more is sent on that connection"
+        } else {
+            "stops at the first of its own unit ids that answers, then reads every listed unit \
+             behind a gateway; an exception reply is a finding; after a timeout nothing more is \
+             sent on that connection"
+        },
         best_requests: cfg.read_codes.len(),
-        notes: breaker_note(p, units.len()).into_iter().collect(),
+        notes,
+    }
+}
+
+/// How the plan names the identities that make a device a gateway.
+fn gateway_names(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" or its identity names one of: {}", names.join(", "))
     }
 }
 
@@ -105,4 +162,44 @@ fn breaker_note(p: &Profile, units: usize) -> Option<String> {
             "the breaker leaves a device alone after {limit} silent unit ids in a row (pacing.breaker_failures): unit ids after the {limit}th are tried only if an earlier one answered; raise breaker_failures (at most 20) for a gateway with silent units"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_shows_each_unit_behind_a_gateway_and_counts_it() {
+        let mut p = crate::profile::builtin("conservative").unwrap().profile;
+        let before = probe_plan(&p);
+        assert_eq!(before.connections.len(), 2);
+        p.modbus.gateway_units = vec![1, 2, 3];
+        p.modbus.gateway_identities = vec!["MGate".into()];
+        let plan = probe_plan(&p);
+        assert_eq!(plan.connections.len(), 5);
+        let behind: Vec<u8> = plan.connections[2..]
+            .iter()
+            .flat_map(|c| &c.requests)
+            .map(|r| match r {
+                SafeRequest::Modbus(Safe::ReadDeviceId(m)) => m.unit_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // conservative asks basic and regular of each unit.
+        assert_eq!(behind, [1, 1, 2, 2, 3, 3]);
+        assert!(plan.connections[2].purpose.contains("modbus:unit/1"));
+        assert!(plan.connections[2].purpose.contains("MGate"));
+        // The worst case grows by each unit's requests and follow-ups.
+        let per_unit = plan.connections[2].max_requests();
+        assert_eq!(
+            plan.worst_requests(),
+            before.worst_requests() + 3 * per_unit
+        );
+        assert_eq!(plan.max_connections(), 5);
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("3 unit id(s) behind a gateway (1, 2, 3)"))
+        );
+    }
 }

@@ -28,6 +28,17 @@
 //!   non-Modbus answer is [`Fact::NoAnswer`]; a reply that does not decode, or that does
 //!   not match its request, is [`Fact::Suspicious`] with the bytes kept.
 //!
+//! # Units behind a gateway (opt-in)
+//! When the configuration lists `gateway_units` and the device answered a gateway
+//! exception (0x0A path unavailable, 0x0B target failed to respond) to one of its own unit
+//! ids, or its own identity is one `gateway_identities` names, the session goes on to read
+//! each listed unit id in order, on the same connection, with the same read codes, one
+//! request in flight: an answer is the sub-asset at `modbus:unit/N`
+//! ([`Session::take_sub_findings`]) and never stops the enumeration; a gateway exception
+//! or the unit's own exception is a [`Fact::Negative`] on the gateway; a unit that stays
+//! silent past the response timeout ends its connection as above, and the next listed
+//! unit goes out on a new one. No unit id outside the two lists is ever sent.
+//!
 //! Every reply is matched to its request by transaction id (MMTCP 3.1.3). Transaction ids
 //! count up across connections, and a reply only ever answers the one request in flight on
 //! its connection: bytes that arrive after a timeout, before the close, are ignored and
@@ -129,6 +140,12 @@ pub struct ModbusSessionConfig {
     pub max_pages: usize,
     /// Transaction id of the first request; later requests count up (wrapping).
     pub first_transaction_id: u16,
+    /// Unit ids read behind a gateway, in order, after the device's own unit ids (empty:
+    /// none); unit ids already in `unit_ids` are not asked twice.
+    pub gateway_units: Vec<u8>,
+    /// Names that make a device a gateway by its own identity
+    /// ([`names_gateway`](super::settings::names_gateway)).
+    pub gateway_identities: Vec<String>,
 }
 
 impl ModbusSessionConfig {
@@ -143,7 +160,25 @@ impl ModbusSessionConfig {
             response_timeout: Duration::from_millis(profile.pacing.response_timeout_ms),
             max_pages: DEFAULT_MAX_PAGES,
             first_transaction_id: 1,
+            gateway_units: profile
+                .modbus
+                .gateway_units
+                .iter()
+                .copied()
+                .take(MAX_UNIT_IDS)
+                .collect(),
+            gateway_identities: profile.modbus.gateway_identities.clone(),
         }
+    }
+
+    /// The gateway units the session reads after the device's own unit ids (those not
+    /// already among them), in order: what the dry run's plan shows.
+    pub fn behind_gateway(&self) -> Vec<u8> {
+        self.gateway_units
+            .iter()
+            .copied()
+            .filter(|u| !self.unit_ids.contains(u))
+            .collect()
     }
 }
 
@@ -158,6 +193,17 @@ struct InFlight {
 #[derive(Debug)]
 pub struct ModbusSession {
     cfg: ModbusSessionConfig,
+    /// The unit ids of this probe: the configured ones, then (once the device proved a
+    /// gateway) the units behind it.
+    units: Vec<u8>,
+    /// Where the units behind the gateway start in `units`, once the enumeration began.
+    gateway_from: Option<usize>,
+    /// The device answered a gateway exception (0x0A/0x0B) to one of its own unit ids.
+    gateway_said: bool,
+    /// The identity the device gave for its own unit id, if any.
+    own_identity: Option<crate::inventory::ModbusIdentity>,
+    /// Identities of units behind the gateway, with their path (`modbus:unit/N`).
+    sub_findings: Vec<(String, Finding)>,
     unit_idx: usize,
     code_idx: usize,
     /// Object ids asked so far under the current read code (loop guard).
@@ -193,6 +239,11 @@ impl ModbusSession {
     pub fn new(cfg: ModbusSessionConfig) -> Self {
         let next_tid = cfg.first_transaction_id;
         ModbusSession {
+            units: cfg.unit_ids.clone(),
+            gateway_from: None,
+            gateway_said: false,
+            own_identity: None,
+            sub_findings: Vec::new(),
             cfg,
             unit_idx: 0,
             code_idx: 0,
@@ -222,7 +273,41 @@ impl ModbusSession {
     }
 
     fn unit(&self) -> u8 {
-        self.cfg.unit_ids[self.unit_idx]
+        self.units[self.unit_idx]
+    }
+
+    /// The session is reading units behind the gateway.
+    fn behind(&self) -> bool {
+        self.gateway_from.is_some()
+    }
+
+    /// Starts the enumeration behind the gateway if the configuration lists units and the
+    /// device proved a gateway; returns whether there is a unit to read.
+    fn start_gateway(&mut self) -> bool {
+        if self.behind() || self.cfg.gateway_units.is_empty() {
+            return false;
+        }
+        let named = self
+            .own_identity
+            .as_ref()
+            .is_some_and(|id| super::settings::names_gateway(&self.cfg.gateway_identities, id));
+        if !(self.gateway_said || named) {
+            return false;
+        }
+        let behind = self.cfg.behind_gateway();
+        if behind.is_empty() {
+            return false;
+        }
+        // What the device's own unit ids left unsaid is said before the units behind it.
+        self.report_silence();
+        self.gateway_from = Some(self.units.len());
+        self.unit_idx = self.units.len();
+        self.units.extend(behind);
+        self.code_idx = 0;
+        self.replies.clear();
+        self.raw.clear();
+        self.answered = false;
+        true
     }
 
     fn push(&mut self, fact: Fact, raw: Option<Vec<u8>>) {
@@ -297,23 +382,53 @@ impl ModbusSession {
     /// one to try (false: the unit answered, or every unit id was tried).
     fn end_unit(&mut self) -> bool {
         if !self.replies.is_empty() {
-            let raw = std::mem::take(&mut self.raw);
-            let fact = self.identity_fact();
-            self.push(fact, Some(raw));
+            self.push_identity();
             self.answered = true;
         }
-        if self.answered {
-            return false;
+        if self.behind() {
+            // Behind a gateway every listed unit gets its turn.
+            self.answered = false;
+        } else if self.answered {
+            return self.start_gateway();
         }
         self.unit_idx += 1;
         self.code_idx = 0;
         self.replies.clear();
         self.raw.clear();
-        if self.unit_idx >= self.cfg.unit_ids.len() {
+        if self.unit_idx >= self.units.len() {
+            if self.start_gateway() {
+                return true;
+            }
             self.report_silence();
             return false;
         }
         true
+    }
+
+    /// The current unit's replies as its identity fact: the device's own, or (behind a
+    /// gateway) the sub-asset's at `modbus:unit/N`.
+    fn push_identity(&mut self) {
+        let raw = std::mem::take(&mut self.raw);
+        let fact = self.identity_fact();
+        if self.behind() {
+            let path = crate::inventory::merge::modbus_unit_path(self.unit());
+            self.sub_findings.push((
+                path,
+                Finding {
+                    fact,
+                    raw: Some(raw),
+                    request: KIND,
+                },
+            ));
+            return;
+        }
+        if let Fact::Identity {
+            identity: Identity::Modbus(id),
+        } = &fact
+        {
+            self.own_identity = Some(id.clone());
+        }
+        self.push(fact, Some(raw));
     }
 
     /// No unit answered: says why, once.
@@ -350,11 +465,9 @@ impl ModbusSession {
     }
 
     fn flush_identity(&mut self) {
-        if !self.replies.is_empty() && self.unit_idx < self.cfg.unit_ids.len() {
-            let raw = std::mem::take(&mut self.raw);
-            let fact = self.identity_fact();
+        if !self.replies.is_empty() && self.unit_idx < self.units.len() {
+            self.push_identity();
             self.replies.clear();
-            self.push(fact, Some(raw));
         }
     }
 
@@ -483,6 +596,7 @@ impl ModbusSession {
         );
         if code.is_gateway() {
             // The gateway spoke for a unit that is not there: try the next unit id.
+            self.gateway_said |= !self.behind();
             return self.finish_unit(now);
         }
         self.answered = true;
@@ -634,7 +748,25 @@ impl Session for ModbusSession {
                 self.in_flight = None;
                 // What came of the unanswered reply stays with this connection.
                 self.buf.clear();
-                if self.replies.is_empty() && !self.answered {
+                if self.behind() {
+                    if self.replies.is_empty() && !self.answered {
+                        // The gateway answers for itself; a silent unit behind it is a
+                        // finding on the gateway, not the gateway's silence.
+                        let answer = format!(
+                            "unit {} behind the gateway gave no answer to read device identification within {} ms",
+                            self.unit(),
+                            self.cfg.response_timeout.as_millis()
+                        );
+                        self.push(
+                            Fact::Negative {
+                                protocol: Protocol::Modbus,
+                                port: self.cfg.port,
+                                answer,
+                            },
+                            None,
+                        );
+                    }
+                } else if self.replies.is_empty() && !self.answered {
                     self.silence = Some(NoAnswerKind::Timeout);
                 }
                 // Nothing more goes out on this connection (SAFETY.md, hard limits).
@@ -667,7 +799,7 @@ impl Session for ModbusSession {
         }
         let had_identity = !self.replies.is_empty();
         self.flush_identity();
-        if !had_identity && !self.answered {
+        if !had_identity && !self.answered && !self.behind() {
             let outcome = match why {
                 ConnectionLoss::Refused => NoAnswerKind::Refused,
                 ConnectionLoss::ConnectTimeout => NoAnswerKind::Timeout,
@@ -690,12 +822,17 @@ impl Session for ModbusSession {
         std::mem::take(&mut self.findings)
     }
 
+    fn take_sub_findings(&mut self) -> Vec<(String, Finding)> {
+        std::mem::take(&mut self.sub_findings)
+    }
+
     /// One connection per unit id (a silent one is never asked again on its
-    /// connection), at least the driver's default, at most [`MAX_UNIT_IDS`] (the driver
-    /// adds no more than its own ceiling).
+    /// connection), own and behind a gateway, at least the driver's default, at most
+    /// [`MAX_UNIT_IDS`] of each (the driver adds no more than its own ceiling).
     fn max_connections(&self) -> u32 {
-        let units = self.cfg.unit_ids.len().min(MAX_UNIT_IDS) as u32;
-        units.max(MAX_CONNECTS)
+        let units = self.cfg.unit_ids.len().min(MAX_UNIT_IDS)
+            + self.cfg.behind_gateway().len().min(MAX_UNIT_IDS);
+        (units as u32).max(MAX_CONNECTS)
     }
 }
 
@@ -713,6 +850,8 @@ mod tests {
             response_timeout: Duration::from_millis(500),
             max_pages: DEFAULT_MAX_PAGES,
             first_transaction_id: 1,
+            gateway_units: Vec::new(),
+            gateway_identities: Vec::new(),
         }
     }
 
@@ -1140,6 +1279,122 @@ mod tests {
         let f = s.take_findings();
         assert!(matches!(f[0].fact, Fact::Negative { .. }));
         assert_eq!(identity(&f[1]).unit_id, 2);
+    }
+
+    fn gateway_cfg(own: &[u8], behind: &[u8], names: &[&str]) -> ModbusSessionConfig {
+        ModbusSessionConfig {
+            gateway_units: behind.to_vec(),
+            gateway_identities: names.iter().map(|n| n.to_string()).collect(),
+            ..cfg(own, &[ReadDeviceIdCode::Basic])
+        }
+    }
+
+    fn subs(s: &mut ModbusSession) -> Vec<(String, String)> {
+        s.take_sub_findings()
+            .iter()
+            .map(|(path, f)| (path.clone(), identity(f).objects[&0].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_gateway_exception_opens_the_listed_units_behind_it() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(gateway_cfg(&[0xFF, 0], &[1, 2, 3], &[]));
+        let mut units = Vec::new();
+        let r = sent(&s.on_connected(t0));
+        units.push(r.unit_id);
+        // Both own unit ids: "no path" from the gateway.
+        let r = sent(&s.on_bytes(t0, &exception(r.transaction_id, 0xFF, 0x0A)));
+        units.push(r.unit_id);
+        let r = sent(&s.on_bytes(t0, &exception(r.transaction_id, 0, 0x0A)));
+        units.push(r.unit_id);
+        let ok1 = reply(r.transaction_id, 1, 1, 0, 0, &[(0, "Schneider Electric")]);
+        // An answer behind the gateway does not end the probe: unit 2 on the same connection.
+        let r = sent(&s.on_bytes(t0, &ok1));
+        units.push(r.unit_id);
+        let r = sent(&s.on_bytes(t0, &exception(r.transaction_id, 2, 0x0B)));
+        units.push(r.unit_id);
+        let ok3 = reply(r.transaction_id, 3, 1, 0, 0, &[(0, "Eaton")]);
+        assert_eq!(s.on_bytes(t0, &ok3), Step::Done);
+        assert_eq!(units, [0xFF, 0, 1, 2, 3]);
+        assert_eq!(s.connections, 1);
+        assert_eq!(
+            subs(&mut s),
+            [
+                (
+                    "modbus:unit/1".to_string(),
+                    "Schneider Electric".to_string()
+                ),
+                ("modbus:unit/3".to_string(), "Eaton".to_string())
+            ]
+        );
+        let f = s.take_findings();
+        // Three gateway exceptions on the gateway, no identity of its own, no silence.
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert!(f.iter().all(|f| matches!(f.fact, Fact::Negative { .. })));
+    }
+
+    #[test]
+    fn without_a_gateway_sign_no_listed_unit_is_sent() {
+        let t0 = Instant::now();
+        // The device answers for itself and is no gateway the profile names.
+        let mut s = ModbusSession::new(gateway_cfg(&[0xFF], &[1, 2], &["MGate"]));
+        let r = sent(&s.on_connected(t0));
+        let ok = reply(
+            r.transaction_id,
+            0xFF,
+            1,
+            0,
+            0,
+            &[(0, "Schneider Electric")],
+        );
+        assert_eq!(s.on_bytes(t0, &ok), Step::Done);
+        assert!(s.take_sub_findings().is_empty());
+        // Silent: no sign either.
+        let mut s = ModbusSession::new(gateway_cfg(&[0xFF], &[1, 2], &[]));
+        sent(&s.on_connected(t0));
+        assert_eq!(s.on_timeout(t0 + Duration::from_millis(500)), Step::Done);
+        let f = s.take_findings();
+        assert!(matches!(f[0].fact, Fact::NoAnswer { .. }), "{f:?}");
+    }
+
+    #[test]
+    fn a_named_gateway_identity_opens_the_units_and_a_silent_unit_gets_a_new_connection() {
+        let t0 = Instant::now();
+        let mut s = ModbusSession::new(gateway_cfg(&[0xFF], &[4, 5], &["mgate"]));
+        let r = sent(&s.on_connected(t0));
+        let own = reply(
+            r.transaction_id,
+            0xFF,
+            1,
+            0,
+            0,
+            &[(0, "Moxa"), (1, "MGate MB3170")],
+        );
+        let r4 = sent(&s.on_bytes(t0, &own));
+        assert_eq!(r4.unit_id, 4);
+        // Unit 4 stays silent: nothing more on this connection, unit 5 on a new one.
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!(s.on_timeout(t1), Step::Reconnect);
+        let r5 = sent(&s.on_connected(t1));
+        assert_eq!(r5.unit_id, 5);
+        let ok = reply(r5.transaction_id, 5, 1, 0, 0, &[(0, "ABB")]);
+        assert_eq!(s.on_bytes(t1, &ok), Step::Done);
+        assert_eq!(
+            subs(&mut s),
+            [("modbus:unit/5".to_string(), "ABB".to_string())]
+        );
+        let f = s.take_findings();
+        assert_eq!(identity(&f[0]).objects[&0], "Moxa");
+        let Fact::Negative { answer, .. } = &f[1].fact else {
+            panic!("{f:?}")
+        };
+        assert!(
+            answer.starts_with("unit 4 behind the gateway gave no answer"),
+            "{answer}"
+        );
+        assert_eq!(f.len(), 2);
+        assert_eq!(s.max_connections(), MAX_CONNECTS);
     }
 
     #[test]

@@ -31,7 +31,27 @@ pub struct ModbusSettings {
     /// Allow the `extended` read code (objects 0x80-0xFF, vendor-specific).
     #[serde(default)]
     pub allow_extended: bool,
+    /// Unit ids behind a gateway to read one by one, each answer a sub-asset at
+    /// `modbus:unit/N` of the gateway (issue 15; empty: off, and off when a profile table
+    /// predates the key). Only on a device that answered a gateway exception (0x0A/0x0B)
+    /// or whose own identity `gateway_identities` names; serial addresses 1-247, at most
+    /// [`MAX_UNIT_IDS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_units: Vec<u8>,
+    /// Names that make a device a gateway whose `gateway_units` are read even when it gave
+    /// no gateway exception: each a case-insensitive part of its vendor name, product code
+    /// or product name (`MGate`, `ProSoft`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_identities: Vec<String>,
 }
+
+/// The highest serial unit address behind a gateway: Modbus over Serial Line v1.02, 2.2,
+/// gives 1-247 to devices; 0 is the serial broadcast (a gateway may pass it to every
+/// device, which then must not answer) and 248-255 are reserved.
+pub const MAX_SERIAL_UNIT: u8 = 247;
+
+/// The most `gateway_identities` entries (each is matched against every identity).
+pub const MAX_GATEWAY_IDENTITIES: usize = 16;
 
 /// The keys of the section and their types (the profile loader checks them).
 pub const SCHEMA: &[(&str, Kind)] = &[
@@ -44,6 +64,8 @@ pub const SCHEMA: &[(&str, Kind)] = &[
     ),
     ("allow_other_unit_ids", Kind::Bool),
     ("allow_extended", Kind::Bool),
+    ("gateway_units", Kind::UIntList(255)),
+    ("gateway_identities", Kind::StrList),
 ];
 
 impl ModbusSettings {
@@ -85,6 +107,126 @@ impl ModbusSettings {
             }
         }
 
+        if !m.gateway_units.is_empty() {
+            list_len("modbus.gateway_units", m.gateway_units.len(), MAX_UNIT_IDS)?;
+            no_dups("modbus.gateway_units", &m.gateway_units)?;
+        }
+        if let Some(u) = m
+            .gateway_units
+            .iter()
+            .find(|u| !(1..=MAX_SERIAL_UNIT).contains(*u))
+        {
+            return bad(
+                "modbus.gateway_units",
+                format!(
+                    "may hold only serial unit ids 1 to {MAX_SERIAL_UNIT} (0 is the serial broadcast, 248-255 are reserved), got {u}"
+                ),
+            );
+        }
+        if !m.gateway_identities.is_empty() {
+            list_len(
+                "modbus.gateway_identities",
+                m.gateway_identities.len(),
+                MAX_GATEWAY_IDENTITIES,
+            )?;
+        }
+        if m.gateway_identities.iter().any(|g| g.trim().is_empty()) {
+            return bad(
+                "modbus.gateway_identities",
+                "may not hold an empty name (it would name every device a gateway)".into(),
+            );
+        }
+        if !m.gateway_identities.is_empty() && m.gateway_units.is_empty() {
+            return bad(
+                "modbus.gateway_identities",
+                "names gateways but modbus.gateway_units lists no unit id to read behind them"
+                    .into(),
+            );
+        }
+
         Ok(())
+    }
+}
+
+/// Whether a device whose own Modbus identity is `id` is a gateway one of `names` names.
+pub fn names_gateway(names: &[String], id: &crate::inventory::ModbusIdentity) -> bool {
+    // MAP v1.1b3 6.21: object 0 VendorName, 1 ProductCode, 4 ProductName.
+    let said: Vec<String> = [0u8, 1, 4]
+        .iter()
+        .filter_map(|o| id.objects.get(o))
+        .map(|v| v.to_lowercase())
+        .collect();
+    names.iter().any(|g| {
+        let g = g.trim().to_lowercase();
+        said.iter().any(|v| v.contains(&g))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ModbusSettings {
+        ModbusSettings {
+            enabled: true,
+            port: 502,
+            unit_ids: vec![255, 0],
+            read_codes: vec![ReadDeviceIdCode::Basic],
+            allow_other_unit_ids: false,
+            allow_extended: false,
+            gateway_units: vec![1, 2, 3],
+            gateway_identities: vec!["MGate".into()],
+        }
+    }
+
+    #[test]
+    fn gateway_units_are_bounded_serial_addresses() {
+        assert!(settings().validate().is_ok());
+        let with = |units: Vec<u8>| ModbusSettings {
+            gateway_units: units,
+            ..settings()
+        };
+        assert_eq!(
+            with(vec![1, 0]).validate().unwrap_err().to_string(),
+            "modbus.gateway_units may hold only serial unit ids 1 to 247 (0 is the serial broadcast, 248-255 are reserved), got 0"
+        );
+        assert!(with(vec![248]).validate().is_err());
+        assert_eq!(
+            with((1..=33).collect()).validate().unwrap_err().to_string(),
+            "modbus.gateway_units must hold 1 to 32 entries, got 33"
+        );
+        assert!(with((1..=32).collect()).validate().is_ok());
+        assert_eq!(
+            with(vec![4, 4]).validate().unwrap_err().to_string(),
+            "modbus.gateway_units holds 4 twice"
+        );
+        let no_units = ModbusSettings {
+            gateway_units: vec![],
+            ..settings()
+        };
+        assert!(no_units.validate().is_err());
+        let empty_name = ModbusSettings {
+            gateway_identities: vec![" ".into()],
+            ..settings()
+        };
+        assert!(empty_name.validate().is_err());
+    }
+
+    #[test]
+    fn a_gateway_is_named_by_a_part_of_its_vendor_or_product() {
+        let id = |objects: &[(u8, &str)]| crate::inventory::ModbusIdentity {
+            unit_id: 255,
+            conformity_level: None,
+            objects: objects.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        };
+        let s = settings().gateway_identities;
+        assert!(names_gateway(&s, &id(&[(0, "Moxa"), (1, "MGATE MB3180")])));
+        assert!(names_gateway(&s, &id(&[(0, "Moxa"), (4, "mgate 5105")])));
+        assert!(!names_gateway(
+            &s,
+            &id(&[(0, "Schneider Electric"), (1, "BMX P34")])
+        ));
+        // Object 3 (VendorUrl) is not a name.
+        assert!(!names_gateway(&s, &id(&[(3, "http://mgate.example")])));
     }
 }

@@ -113,12 +113,13 @@ pub fn render(d: &Diff, signature: &SignatureStatus) -> String {
     if !d.moved.is_empty() {
         s.push_str("<section id=\"moved\"><h2>Moved</h2><ul>\n");
         for m in &d.moved {
+            let (from, to) = m.places();
             let _ = writeln!(
                 s,
                 "<li>serial {} moved from {} to {}</li>",
                 escape(&m.serial),
-                m.from,
-                m.to
+                escape(&from),
+                escape(&to)
             );
         }
         s.push_str("</ul></section>\n");

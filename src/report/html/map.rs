@@ -137,9 +137,35 @@ struct Node {
     lane: Lane,
     label: String,
     sub: String,
+    /// The devices behind this address (sub-assets), said in the tooltip: their traffic
+    /// is the address's, drawn on this node (empty: none).
+    behind: String,
     flagged: bool,
     x: u32,
     y: u32,
+}
+
+/// What a node's tooltip says of the sub-assets behind its address (empty: none).
+fn behind_note(a: Option<&&Asset>) -> String {
+    let Some(a) = a.filter(|a| !a.sub_assets.is_empty()) else {
+        return String::new();
+    };
+    let paths: Vec<&str> = a
+        .sub_assets
+        .iter()
+        .filter_map(|x| x.path.as_deref())
+        .take(8)
+        .collect();
+    let more = if a.sub_assets.len() > paths.len() {
+        ", …"
+    } else {
+        ""
+    };
+    format!(
+        "; {} device(s) behind it ({}{more}): their traffic goes through this address and is drawn here",
+        a.sub_assets.len(),
+        paths.join(", ")
+    )
 }
 
 /// One edge: traffic of one protocol, and the operations done along it.
@@ -161,7 +187,7 @@ fn cut(s: &str, n: usize) -> String {
 /// The map section: one SVG per site.
 pub fn section(s: &mut String, inv: &Inventory) {
     s.push_str("<section id=\"map\"><h2>Communication map</h2>\n");
-    s.push_str("<p class=\"meta\">Drawn from passive observations: an arrow goes from the host that asked to the host that answered, one per protocol, with the number of exchanges; <span class=\"warn\">writes, control and program operations</span> are drawn in the warning colour with their function names. Large subnets fold their quiet hosts into one node.</p>\n");
+    s.push_str("<p class=\"meta\">Drawn from passive observations: an arrow goes from the host that asked to the host that answered, one per protocol, with the number of exchanges; <span class=\"warn\">writes, control and program operations</span> are drawn in the warning colour with their function names. Large subnets fold their quiet hosts into one node. A device behind a gateway or adapter (a sub-asset) has no address of its own: its traffic is drawn on the address that relays it, whose tooltip names it.</p>\n");
     let mut by_site: BTreeMap<Option<&str>, Vec<&Asset>> = BTreeMap::new();
     for a in &inv.assets {
         by_site.entry(site_of(inv, a)).or_default().push(a);
@@ -302,6 +328,7 @@ pub fn svg(assets: &[&Asset]) -> String {
                     lane: *l,
                     label: ip.to_string(),
                     sub: cut(label.trim(), 30),
+                    behind: behind_note(a),
                     flagged: a.is_some_and(|a| !a.flags.is_empty()),
                     x,
                     y,
@@ -317,6 +344,7 @@ pub fn svg(assets: &[&Asset]) -> String {
                     lane: *l,
                     label: format!("+{} hosts", fold.len()),
                     sub: format!("{} … {}", fold[0], fold[fold.len() - 1]),
+                    behind: String::new(),
                     flagged: false,
                     x,
                     y,
@@ -442,12 +470,13 @@ pub fn svg(assets: &[&Asset]) -> String {
     for n in &nodes {
         let _ = writeln!(
             s,
-            "<g class=\"node {}{}\" data-id=\"{}\"><title>{} ({})</title><rect x=\"{}\" y=\"{}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"5\" fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"ip\">{}</text><text x=\"{}\" y=\"{}\" class=\"sub\">{}</text></g>",
+            "<g class=\"node {}{}\" data-id=\"{}\"><title>{} ({}){}</title><rect x=\"{}\" y=\"{}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"5\" fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"ip\">{}</text><text x=\"{}\" y=\"{}\" class=\"sub\">{}</text></g>",
             n.lane.class(),
             if n.flagged { " flagged" } else { "" },
             escape(&n.id),
             escape(&n.label),
             escape(&n.sub),
+            escape(&n.behind),
             n.x,
             n.y,
             lane_fill(n.lane),
@@ -515,6 +544,37 @@ mod tests {
             "function": "write_multiple_registers", "count": 3}, "provenance": prov}),
         ));
         merge(&[Input::from_raw("p", o)], chrono::DateTime::UNIX_EPOCH).assets
+    }
+
+    /// A module behind 10.0.0.1 (a sub-asset) has no node of its own: its traffic is
+    /// 10.0.0.1's, and that node's tooltip says so.
+    #[test]
+    fn a_sub_assets_traffic_is_drawn_on_its_parent_and_said() {
+        let prov = serde_json::json!({"source": "pcap", "file": "p.pcap", "frame": 2});
+        let mut o = Vec::new();
+        for (me, peer, role) in [
+            ("10.0.0.1", "10.0.9.200", "server"),
+            ("10.0.9.200", "10.0.0.1", "client"),
+        ] {
+            o.push(obs(
+                serde_json::json!({"ip": me, "fact": {"type": "peer", "peer": peer,
+                "protocol": "modbus", "role": role, "count": 7}, "provenance": prov}),
+            ));
+        }
+        o.push(obs(
+            serde_json::json!({"ip": "10.0.0.1", "path": "modbus:unit/7",
+            "fact": {"type": "identity", "identity": {"protocol": "modbus", "unit_id": 7,
+            "objects": {"0": "Eaton", "1": "PXM 2260"}}}, "provenance": prov}),
+        ));
+        let assets = merge(&[Input::from_raw("p", o)], chrono::DateTime::UNIX_EPOCH).assets;
+        assert_eq!(assets[0].sub_assets.len(), 1);
+        let refs: Vec<&Asset> = assets.iter().collect();
+        let svg = svg(&refs);
+        assert_eq!(svg.matches("<g class=\"node ").count(), 2, "{svg}");
+        assert!(
+            svg.contains("1 device(s) behind it (modbus:unit/7): their traffic goes through this address and is drawn here"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -271,7 +271,7 @@ pub fn advisories(s: &mut String, inv: &Inventory) {
                 "<tr class=\"verdict-{}\"><td>{}</td><td>{}</td><td>{} <span class=\"meta\">v{}</span></td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&snake(&x.verdict)),
                 escape(site),
-                x.ip,
+                escape(&x.address()),
                 escape(&x.advisory),
                 escape(&x.advisory_version),
                 escape(&x.product),

@@ -184,3 +184,100 @@ async fn rockwell_reads_the_chassis_modules_as_sub_assets_within_the_slot_range(
         .count();
     assert_eq!(empty, 4, "slots 1, 3, 4, 5");
 }
+
+/// Through the built binary, as an operator runs it: `otscout scan --profile rockwell`
+/// against the simulator's chassis writes the modules as the adapter's sub-assets, in the
+/// scan result (observations with their `cip:1/N` path) and in the report beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_scan_with_rockwell_writes_the_modules_as_sub_assets() {
+    let plant = start(Plant::from_toml_str(PLANT).unwrap()).await;
+    let d = plant
+        .devices()
+        .iter()
+        .find(|d| d.address.to_string() == "127.23.150.1")
+        .cloned()
+        .expect("the adapter");
+    let port = d.enip_tcp.unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("scan.json");
+    let report = dir.path().join("report.json");
+    let enip_port = format!("enip.port={port}");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_otscout"));
+    cmd.args(["scan", "127.23.150.1", "--profile", "rockwell"])
+        .args(["--set", &enip_port])
+        .args(["--set", "enip.backplane_slot_last=3"])
+        .args(["--set", "pacing.host_interval_ms=100"])
+        .args(["--set", "pacing.response_timeout_ms=1000"])
+        .arg("-o")
+        .arg(&result)
+        .arg("--report")
+        .arg(&report)
+        .args(["-q", "--operator", "backplane-test"])
+        .current_dir(dir.path());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("otscout runs"))
+        .await
+        .unwrap();
+    let events = plant.ledger();
+    plant.shutdown().await;
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Slots 0-3 and nothing beyond, all identity requests.
+    let routed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Request {
+                function, identity, ..
+            } if e.device == "chassis-enbt" => {
+                assert!(*identity, "{function}");
+                function
+                    .strip_prefix("send_rr_data get_attributes_all identity via ")
+                    .map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(routed, ["1/0", "1/1", "1/2", "1/3"]);
+
+    let scan: serde_json::Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+    let mut paths: Vec<&str> = scan["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .filter(|o| o["fact"]["type"] == "identity")
+        .filter_map(|o| o["path"].as_str())
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["cip:1/0", "cip:1/2"]);
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let adapter = report["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ip"] == "127.23.150.1")
+        .expect("the adapter's asset");
+    assert_eq!(adapter["model"]["value"], "1756-ENBT/A");
+    let subs: Vec<(&str, &str)> = adapter["sub_assets"]
+        .as_array()
+        .expect("sub-assets")
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap(),
+                s["model"]["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("cip:1/0", "1756-L61/B LOGIX5561"),
+            ("cip:1/2", "1756-IB16/A")
+        ]
+    );
+}
