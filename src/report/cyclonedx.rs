@@ -113,14 +113,19 @@ fn vulnerabilities(m: &crate::advisories::Matches) -> Vec<Value> {
                 (None, None) => version["range"] = json!("vers:all/*"),
             }
             // The same reference as the device's component (see `component`).
-            let asset_ref = match &x.site {
+            // A sub-asset's match references the sub-asset's component (its parent's
+            // reference with the path after a `/`).
+            let mut asset_ref = match &x.site {
                 Some(site) => format!("asset:{site}:{}", x.ip),
                 None => format!("asset:{}", x.ip),
             };
+            if let Some(p) = &x.path {
+                asset_ref = format!("{asset_ref}/{p}");
+            }
             e.1.push(json!({ "ref": asset_ref, "versions": [version] }));
             e.2.push(format!(
                 "{}: {} ({}, {})",
-                x.ip,
+                x.address(),
                 x.reason,
                 x.confidence.words(),
                 x.verdict.words()
