@@ -7,29 +7,12 @@
 //! Nothing here touches the network: tshark reads the file, with name resolution off
 //! (`-n`).
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
 use super::ConformanceError;
-use super::specs::Spec;
-
-/// One frame of tshark's output: the fields asked for that it printed.
-#[derive(Debug, Clone, Default)]
-pub struct Frame {
-    pub number: u64,
-    /// `ip.src` or `ipv6.src`.
-    pub src: Option<IpAddr>,
-    pub layers: BTreeMap<String, Vec<String>>,
-}
-
-impl Frame {
-    /// Every value tshark printed for `field` in this frame, in tree order.
-    pub fn get(&self, field: &str) -> &[String] {
-        self.layers.get(field).map(Vec::as_slice).unwrap_or(&[])
-    }
-}
+pub use crate::protocols::conformance::Frame;
+use crate::protocols::conformance::Spec;
 
 /// `tshark --version`'s first line, or why tshark cannot be run.
 pub fn version(tshark: &Path) -> Result<String, ConformanceError> {
@@ -61,27 +44,29 @@ impl PortPrefValue {
 
 /// The arguments of one run (without the `tshark` itself): kept apart so the table can
 /// show what was run.
-pub fn args(capture: &Path, specs: &[Spec], ports: &[PortPrefValue]) -> Vec<String> {
+pub fn args(capture: &Path, specs: &[&Spec], ports: &[PortPrefValue]) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "-n".into(),
         "-r".into(),
         capture.display().to_string(),
         // Reassembly on, whatever the user's preferences say: the identities compared are
-        // often split across segments (and the S7 SZL across PDUs).
+        // often split across segments; each spec adds its dissector's own preferences.
         "-o".into(),
         "tcp.desegment_tcp_streams:TRUE".into(),
-        "-o".into(),
-        "mbtcp.desegment:TRUE".into(),
-        "-o".into(),
-        "enip.desegment:TRUE".into(),
-        "-o".into(),
-        "cotp.reassemble:TRUE".into(),
-        // S7comm is a heuristic dissector on COTP (its two registrations).
-        "--enable-heuristic".into(),
-        "s7comm_cotp".into(),
-        "--enable-heuristic".into(),
-        "s7comm_cotp_is".into(),
     ];
+    let mut seen = std::collections::BTreeSet::new();
+    for pref in specs.iter().flat_map(|s| s.prefs) {
+        if seen.insert(*pref) {
+            a.push("-o".into());
+            a.push((*pref).into());
+        }
+    }
+    for h in specs.iter().flat_map(|s| s.heuristics) {
+        if seen.insert(*h) {
+            a.push("--enable-heuristic".into());
+            a.push((*h).into());
+        }
+    }
     for p in ports {
         a.push("-o".into());
         a.push(p.arg());

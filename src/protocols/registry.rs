@@ -149,6 +149,13 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     fn zeek_logs(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// How the conformance harness ([`crate::conformance`]) compares this protocol's
+    /// identities with tshark's dissector (`src/protocols/<name>/conformance.rs`); none by
+    /// default.
+    fn conformance_specs(&self) -> &'static [super::conformance::Spec] {
+        &[]
+    }
 }
 
 /// A port a protocol is known by, for the passive side.

@@ -5,6 +5,7 @@
 //! In the [registry](super::registry) after S7 (probe order: the existing protocols keep
 //! their places). Off in every built-in profile but `lab` (see profiles/conservative.toml).
 
+pub mod conformance;
 pub mod detect;
 pub mod identity;
 pub mod passive;
@@ -47,6 +48,10 @@ impl super::ProtocolSpec for Opcua {
 
     fn name(&self) -> &'static str {
         "opcua"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----
