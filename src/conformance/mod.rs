@@ -206,6 +206,8 @@ pub struct OtscoutSide {
     pub ports: Vec<tshark::PortPrefValue>,
     /// Its import warnings.
     pub warnings: Vec<String>,
+    /// The protocols it saw a service or an identity of.
+    pub seen: BTreeSet<crate::inventory::Protocol>,
 }
 
 /// Runs otscout's passive import over `path`.
@@ -213,9 +215,11 @@ pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
     let report = passive::import_path(path, &ImportOptions::default())?;
     let mut records = Vec::new();
     let mut extra: BTreeMap<&'static str, (&'static [u16], BTreeSet<u16>)> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     for o in &report.observations {
         match &o.fact {
             Fact::Identity { identity } => {
+                seen.insert(identity.protocol());
                 let frame = match &o.provenance {
                     Provenance::Pcap { frame, .. } => vec![*frame],
                     _ => Vec::new(),
@@ -231,6 +235,7 @@ pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
                 port,
                 protocol,
             } => {
+                seen.insert(*protocol);
                 for spec in specs()
                     .into_iter()
                     .filter(|s| s.protocols.contains(protocol))
@@ -263,6 +268,7 @@ pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
         records: fold(records),
         ports: prefs,
         warnings: report.warnings,
+        seen,
     })
 }
 
@@ -301,7 +307,7 @@ pub fn tshark_records(frames: &[tshark::Frame]) -> Vec<Record> {
     let mut records = Vec::new();
     for f in frames {
         let Some(src) = f.src else { continue };
-        for spec in specs() {
+        for spec in specs().into_iter().filter(|s| s.tree.is_empty() != f.tree) {
             for part in (spec.tshark)(f) {
                 records.push(record(src, spec, part, vec![f.number]));
             }
@@ -424,7 +430,20 @@ pub fn check_capture(
         .unwrap_or_else(|| path.display().to_string());
     let ours = otscout_records(path)?;
     let tshark_args = tshark::args(path, &specs(), &ours.ports);
-    let run = tshark::run(tshark_bin, &tshark_args)?;
+    let mut run = tshark::run(tshark_bin, &tshark_args)?;
+    // The whole-tree run only where otscout saw such a protocol: it costs a second tshark
+    // start-up (see `Spec::tree`).
+    let tree_specs: Vec<&Spec> = specs()
+        .into_iter()
+        .filter(|s| !s.tree.is_empty() && s.protocols.iter().any(|p| ours.seen.contains(p)))
+        .collect();
+    let mut tshark_args = tshark_args;
+    if let Some(args) = tshark::tree_args(path, &tree_specs) {
+        let tree = tshark::run_tree(tshark_bin, &args)?;
+        run.frames.extend(tree.frames);
+        tshark_args.push("+".into());
+        tshark_args.extend(args);
+    }
     let theirs = tshark_records(&run.frames);
     let mut rows = compare(&ours.records, &theirs);
     explanations.apply(&name, &mut rows);

@@ -24,6 +24,9 @@ pub struct Frame {
     /// `ip.src` or `ipv6.src`.
     pub src: Option<IpAddr>,
     pub layers: BTreeMap<String, Vec<String>>,
+    /// Read from tshark's whole tree (a [`Spec::tree`] spec's frame): the tree's labels
+    /// are under `_label`.
+    pub tree: bool,
 }
 
 impl Frame {
@@ -69,6 +72,12 @@ pub struct Spec {
     pub prefs: &'static [&'static str],
     /// Heuristic dissectors to enable (`--enable-heuristic`), e.g. S7comm on COTP.
     pub heuristics: &'static [&'static str],
+    /// Empty for a spec read from `-e` fields. Otherwise the protocol layers (`-J`) of a
+    /// second tshark run that prints the whole tree, for a dissector that shows values
+    /// only in tree labels (`vendor-name: ISO 10646 UCS-2 'JCI'`); its frames come with
+    /// [`Frame::tree`] set and the labels in order under `_label`. That run is made only
+    /// for a capture in which otscout saw one of [`Spec::protocols`].
+    pub tree: &'static [&'static str],
 }
 
 /// A dissector's port preference (`-o mbtcp.tcp.port:502,5020`) and its default value.
@@ -140,6 +149,7 @@ pub fn test_frame(fields: &[(&str, &[&str])]) -> Frame {
     Frame {
         number: 1,
         src: None,
+        tree: false,
         layers: fields
             .iter()
             .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))

@@ -39,6 +39,7 @@ pub static SPECS: &[Spec] = &[
         }),
         prefs: &["enip.desegment:TRUE"],
         heuristics: &[],
+        tree: &[],
     },
     Spec {
         name: "cip.identity",
@@ -67,6 +68,7 @@ pub static SPECS: &[Spec] = &[
         }),
         prefs: &["enip.desegment:TRUE"],
         heuristics: &[],
+        tree: &[],
     },
 ];
 

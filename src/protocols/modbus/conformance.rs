@@ -31,6 +31,7 @@ pub static SPECS: &[Spec] = &[Spec {
     }),
     prefs: &["mbtcp.desegment:TRUE"],
     heuristics: &[],
+    tree: &[],
 }];
 
 /// Object fields are named `object 0x00`.. so the table sorts them by id.

@@ -22,6 +22,7 @@ pub static SPECS: &[Spec] = &[Spec {
     udp: None,
     prefs: &[],
     heuristics: &[],
+    tree: &[],
 }];
 
 /// The application of the first endpoint (tshark lists one per endpoint, all the same

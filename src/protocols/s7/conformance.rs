@@ -37,6 +37,7 @@ pub static SPECS: &[Spec] = &[Spec {
     udp: None,
     prefs: &["cotp.reassemble:TRUE"],
     heuristics: &["s7comm_cotp", "s7comm_cotp_is"],
+    tree: &[],
 }];
 
 /// A fixed-width S7 string as otscout keeps it: cut at the first NUL, and (order numbers)
