@@ -966,6 +966,68 @@ fn segmentation_invariance(seeds: std::ops::Range<u64>) {
     assert!(rewritten > files.len(), "{rewritten}");
 }
 
+/// FINS over UDP (`omron_test.pcap` frames 17/18: Controller Data Read with SID 0xef and
+/// the CP1L's answer): the answer is the controller's identity only when the request it
+/// answers (same SID and command, sent by the host the answer goes to) was seen. The
+/// engine used to give every FINS datagram an analyzer of its own, where a 05 01 answer
+/// was taken alone: an unsolicited (or spoofed) answer became an identity.
+#[test]
+fn fins_udp_answer_is_an_identity_only_when_paired_with_its_request() {
+    let test = "fins_udp_answer_is_an_identity_only_when_paired_with_its_request";
+    let Some(dir) = captures_dir(test) else {
+        return;
+    };
+    let cap = read_cap(&dir, "omron_test.pcap");
+    // Records 15-18 (indices 14-17): two empty datagrams, the request, the answer.
+    let udp_only = |keep: &dyn Fn(usize) -> bool, sid: Option<u8>| {
+        let mut c = cap.clone();
+        c.recs = cap.recs[14..18]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i + 14))
+            .map(|(i, r)| {
+                let mut r = r.clone();
+                if let (Some(sid), 16) = (sid, i + 14) {
+                    // Ethernet 14, IPv4 header, UDP 8, then FINS: SID at offset 9.
+                    let ihl = usize::from(r.data[14] & 0x0f) * 4;
+                    let at = 14 + ihl + 8 + 9;
+                    assert_eq!(r.data[at], 0xef, "frame 17's SID");
+                    r.data[at] = sid;
+                }
+                r
+            })
+            .collect();
+        let r = import_bytes("omron_udp.pcap", &resegment::write(&c));
+        identities(&r)
+            .into_iter()
+            .filter_map(|(o, id)| match id {
+                Identity::Fins(f) => Some((o.ip, f.model.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let plc = ip("10.1.1.164");
+    assert_eq!(
+        udp_only(&|_| true, None),
+        [(plc, "CP1L-EL20DR-D".to_string())]
+    );
+    // The answer alone: unsolicited.
+    assert_eq!(udp_only(&|i| i != 16, None), []);
+    // A request with another SID does not make the answer paired.
+    assert_eq!(udp_only(&|_| true, Some(0x01)), []);
+    // The answer before its request: not an answer to it.
+    let mut c = cap.clone();
+    c.recs = vec![cap.recs[17].clone(), cap.recs[16].clone()];
+    let r = import_bytes("omron_udp_reversed.pcap", &resegment::write(&c));
+    assert!(
+        !identities(&r)
+            .iter()
+            .any(|(_, id)| matches!(id, Identity::Fins(_))),
+        "{:#?}",
+        r.observations
+    );
+}
+
 /// The OPC UA server on TCP 12001 (`opc-ua-ap-method-wireshark-freeze.pcap`, a port that
 /// names no protocol): identified from the payload, and the same facts whatever the TCP
 /// segmentation of the first exchange. The client's Hello (frame 4) and the server's

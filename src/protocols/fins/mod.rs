@@ -114,6 +114,11 @@ impl super::ProtocolSpec for Fins {
         Box::<passive::EngineAnalyzer>::default()
     }
 
+    /// A UDP answer pairs with its request (same SID and command) across datagrams.
+    fn udp_pairs_state(&self) -> bool {
+        true
+    }
+
     fn describe(&self, identity: &Identity) -> Option<String> {
         match identity {
             Identity::Fins(f) => Some(format!(
