@@ -993,6 +993,40 @@ mod tests {
         assert!(eng.stats.budget_releases > 0);
     }
 
+    /// A flow on ports that name no protocol whose first bytes keep a framer waiting (a
+    /// TPKT header announcing 65535 bytes, RFC 1006) is buffered up to the probe's cap,
+    /// counted in the budget, then released and counted as capped.
+    #[test]
+    fn the_probe_buffer_is_capped_counted_and_released() {
+        let mut eng = Engine::new("t");
+        let mut head = vec![0x03, 0x00, 0xff, 0xff, 0x02, 0xf0, 0x80];
+        head.resize(24, 0);
+        feed(
+            &mut eng,
+            1,
+            1_000,
+            &raw_tcp([10, 4, 0, 1], 40000, 41000, &head),
+        );
+        assert_eq!(eng.stats.probe_capped, 0);
+        assert!(eng.buffered >= 24, "the probe's bytes count in the budget");
+        let held: usize = eng.flows.values().map(Flow::held).sum();
+        assert_eq!(eng.buffered, held);
+        let mut more = head.clone();
+        more.resize(super::super::detect::MAX_PROBE_BYTES + 100, 0);
+        feed(
+            &mut eng,
+            2,
+            1_001,
+            &raw_tcp([10, 4, 0, 2], 40000, 41000, &more),
+        );
+        assert_eq!(eng.stats.probe_capped, 1);
+        // The capped flow holds nothing; the first one still waits.
+        let held: usize = eng.flows.values().map(Flow::held).sum();
+        assert_eq!(eng.buffered, held);
+        assert!(held < 4096, "{held}");
+        assert_eq!(eng.stats.heuristic_flows, 0);
+    }
+
     #[test]
     fn idle_flows_are_evicted_by_capture_time() {
         let mut eng = Engine::new("t");
