@@ -3,8 +3,9 @@
 //!
 //! For one capture, [`check_capture`] runs otscout's passive import (this library, in
 //! process) and `tshark` over the same file, turns what each found into flat identity
-//! records ([`specs::SPECS`]: Modbus device identification objects, ENIP List Identity
-//! items, CIP Identity replies, S7 SZL 0x0011/0x001C), and compares them keyed by
+//! records (the specs each protocol folder gives through
+//! [`crate::protocols::ProtocolSpec::conformance_specs`], see
+//! [`crate::protocols::conformance`]), and compares them keyed by
 //! (device address, kind of identity, key within the device). Each key ends up in one of
 //! four states: agree, only otscout, only tshark, differ (with the fields that differ).
 //! Every difference must be listed, with a reason, in an explanations file
@@ -17,15 +18,14 @@
 //! tooling: the CLI does not use it, and nothing here prints.
 //!
 //! # Granularity
-//! otscout folds the replies of one device into one identity per key (Modbus objects from
-//! several reads of a unit, the S7 SZL lists of a CPU), and keeps the first frame. The
+//! otscout folds the replies of one device into one identity per key (the objects of
+//! several reads of one unit, the lists of one CPU), and keeps the first frame. The
 //! tshark side is folded the same way (first value of a field wins, every frame is
 //! listed), so a row shows otscout's first frame and all of tshark's frames.
 //!
 //! # What it never does
 //! It sends nothing: tshark reads the file with name resolution off (`-n`).
 
-pub mod specs;
 pub mod tshark;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,7 +38,7 @@ use serde::Deserialize;
 
 use crate::inventory::{Fact, Provenance, Transport};
 use crate::passive::{self, ImportOptions};
-use specs::{Part, SPECS, Spec};
+use crate::protocols::conformance::{Part, Spec, specs};
 
 /// Ports outside the defaults one port preference may carry (a capture with more is a
 /// port scan, not a plant protocol on odd ports).
@@ -206,6 +206,8 @@ pub struct OtscoutSide {
     pub ports: Vec<tshark::PortPrefValue>,
     /// Its import warnings.
     pub warnings: Vec<String>,
+    /// The protocols it saw a service or an identity of.
+    pub seen: BTreeSet<crate::inventory::Protocol>,
 }
 
 /// Runs otscout's passive import over `path`.
@@ -213,14 +215,16 @@ pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
     let report = passive::import_path(path, &ImportOptions::default())?;
     let mut records = Vec::new();
     let mut extra: BTreeMap<&'static str, (&'static [u16], BTreeSet<u16>)> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     for o in &report.observations {
         match &o.fact {
             Fact::Identity { identity } => {
+                seen.insert(identity.protocol());
                 let frame = match &o.provenance {
                     Provenance::Pcap { frame, .. } => vec![*frame],
                     _ => Vec::new(),
                 };
-                for spec in SPECS {
+                for spec in specs() {
                     if let Some(part) = (spec.otscout)(identity) {
                         records.push(record(o.ip, spec, part, frame.clone()));
                     }
@@ -231,7 +235,11 @@ pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
                 port,
                 protocol,
             } => {
-                for spec in SPECS.iter().filter(|s| s.protocols.contains(protocol)) {
+                seen.insert(*protocol);
+                for spec in specs()
+                    .into_iter()
+                    .filter(|s| s.protocols.contains(protocol))
+                {
                     let pref = match transport {
                         Transport::Tcp => spec.tcp,
                         Transport::Udp => spec.udp,
@@ -260,6 +268,7 @@ pub fn otscout_records(path: &Path) -> Result<OtscoutSide, ConformanceError> {
         records: fold(records),
         ports: prefs,
         warnings: report.warnings,
+        seen,
     })
 }
 
@@ -298,7 +307,7 @@ pub fn tshark_records(frames: &[tshark::Frame]) -> Vec<Record> {
     let mut records = Vec::new();
     for f in frames {
         let Some(src) = f.src else { continue };
-        for spec in SPECS {
+        for spec in specs().into_iter().filter(|s| s.tree.is_empty() != f.tree) {
             for part in (spec.tshark)(f) {
                 records.push(record(src, spec, part, vec![f.number]));
             }
@@ -420,8 +429,21 @@ pub fn check_capture(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let ours = otscout_records(path)?;
-    let tshark_args = tshark::args(path, SPECS, &ours.ports);
-    let run = tshark::run(tshark_bin, &tshark_args)?;
+    let tshark_args = tshark::args(path, &specs(), &ours.ports);
+    let mut run = tshark::run(tshark_bin, &tshark_args)?;
+    // The whole-tree run only where otscout saw such a protocol: it costs a second tshark
+    // start-up (see `Spec::tree`).
+    let tree_specs: Vec<&Spec> = specs()
+        .into_iter()
+        .filter(|s| !s.tree.is_empty() && s.protocols.iter().any(|p| ours.seen.contains(p)))
+        .collect();
+    let mut tshark_args = tshark_args;
+    if let Some(args) = tshark::tree_args(path, &tree_specs) {
+        let tree = tshark::run_tree(tshark_bin, &args)?;
+        run.frames.extend(tree.frames);
+        tshark_args.push("+".into());
+        tshark_args.extend(args);
+    }
     let theirs = tshark_records(&run.frames);
     let mut rows = compare(&ours.records, &theirs);
     explanations.apply(&name, &mut rows);
@@ -479,7 +501,7 @@ pub fn check_captures(
 pub struct Explanation {
     /// The capture's file name.
     pub capture: String,
-    /// The spec name (`modbus`, `enip.list_identity`, `cip.identity`, `s7`).
+    /// The spec name (a [`Spec::name`]).
     pub protocol: String,
     /// `only_otscout`, `only_tshark` or `differ`.
     pub status: Status,
@@ -567,8 +589,8 @@ impl Explanations {
                     e.capture
                 ));
             }
-            if !SPECS.iter().any(|s| s.name == e.protocol) {
-                let known: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+            let known: Vec<&str> = specs().iter().map(|s| s.name).collect();
+            if !known.contains(&e.protocol.as_str()) {
                 return Err(format!(
                     "explanation {n}: protocol {:?} is not one of {}",
                     e.protocol,
@@ -875,9 +897,9 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("reason"), "{e}");
         let e = Explanations::parse(
-            "[[explanation]]\ncapture = \"a\"\nprotocol = \"bacnet\"\nstatus = \"differ\"\nreason = \"a reason here\"\n",
+            "[[explanation]]\ncapture = \"a\"\nprotocol = \"nonesuch\"\nstatus = \"differ\"\nreason = \"a reason here\"\n",
         )
         .unwrap_err();
-        assert!(e.contains("bacnet"), "{e}");
+        assert!(e.contains("nonesuch"), "{e}");
     }
 }

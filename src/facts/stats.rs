@@ -48,6 +48,9 @@ pub struct ImportStats {
     pub budget_bytes_dropped: u64,
     /// TCP flows on non-ICS ports whose protocol was found from the payload.
     pub heuristic_flows: u64,
+    /// TCP flows on non-ICS ports whose first bytes filled the detector's buffer
+    /// (`passive::detect::MAX_PROBE_BYTES` per direction) before it decided: left opaque.
+    pub probe_capped: u64,
     /// Observations left out because their address was never seen sending (a broadcast
     /// or group destination, or a host that never answered in the capture).
     pub unproven: u64,

@@ -31,10 +31,14 @@
 //! released (their buffered bytes dropped, counted, and reported as a warning: the
 //! result may be partial).
 //!
-//! TCP flows on ports that name no ICS protocol are watched for a few segments: when both
-//! directions parse cleanly as the same protocol ([`mod@super::detect`]) the flow is decoded
-//! as that protocol and the detection is recorded as heuristic
-//! ([`ATTR_PROTOCOL_HEURISTIC`]). Opaque flows are never buffered. A UDP datagram between
+//! TCP flows on ports that name no ICS protocol have their first bytes buffered (at most
+//! [`super::detect::MAX_PROBE_BYTES`] per direction) while the detector reads them frame by
+//! frame ([`super::detect::Probe`]): when both directions parse cleanly as the same
+//! protocol the flow is decoded as that protocol, what was buffered is replayed to its
+//! analyzer, and the detection is recorded as heuristic ([`ATTR_PROTOCOL_HEURISTIC`]).
+//! The decision and what is decoded depend on the bytes, not on how TCP cut them. A flow
+//! ruled out, or whose probe fills first (counted in [`ImportStats::probe_capped`]), is
+//! opaque for good and buffers nothing more. A UDP datagram between
 //! ports that name no ICS protocol is read when it is, on its own, an EtherNet/IP List
 //! Identity reply carrying an identity item (a device answering discovery from another
 //! port), recorded as heuristic the same way.
@@ -63,8 +67,9 @@ pub const IDLE_SECS: i64 = 300;
 const SWEEP_EVERY: u64 = 8192;
 /// Bytes all TCP streams of one capture may hold at once, by default (256 MiB).
 pub const DEFAULT_REASSEMBLY_BUDGET: usize = 256 * 1024 * 1024;
-/// Payload segments of a flow on a non-ICS port examined for a protocol before giving up.
-const MAX_DETECT_SEGMENTS: u8 = 8;
+/// Times a direction of a flow that started mid-connection may drop its unreadable first
+/// bytes and look again from its next segment before the probe gives up.
+const MAX_PROBE_RESYNCS: u8 = 8;
 /// The attribute under which a protocol found by payload (not by port) is recorded on the
 /// server, e.g. `modbus on tcp/5020 (payload heuristic: ...)`.
 pub const ATTR_PROTOCOL_HEURISTIC: &str = "observed.protocol_heuristic";
@@ -150,10 +155,14 @@ struct Flow {
     syn_seen: bool,
     /// The client's SYN was seen and the handshake's final ACK has not been yet.
     awaiting_ack: bool,
-    /// Payload segments examined for a protocol (flows on non-ICS ports).
-    detect_segments: u8,
-    /// The first detection candidate, and whether the client sent it.
-    candidate: Option<(super::detect::Candidate, bool)>,
+    /// The detector's reading of a flow on a non-ICS port, while it has not decided
+    /// (`None`: decided, or a well-known port).
+    probe: Option<Box<super::detect::Probe>>,
+    /// Resynchronisations of the probe (a flow that started mid-connection).
+    probe_resyncs: u8,
+    /// Whether the first payload byte of the flow came from the client (who asked first
+    /// is the client when no SYN said so).
+    first_from_client: Option<bool>,
 }
 
 impl Flow {
@@ -492,8 +501,9 @@ impl Engine {
                     last_frame: at.frame,
                     syn_seen: false,
                     awaiting_ack: false,
-                    detect_segments: 0,
-                    candidate: None,
+                    probe: (protocol == Protocol::Other).then(Box::default),
+                    probe_resyncs: 0,
+                    first_from_client: None,
                 },
             );
         }
@@ -527,26 +537,45 @@ impl Engine {
         if t.payload.is_empty() {
             return;
         }
+        fl.first_from_client.get_or_insert(from_client);
         if fl.protocol == Protocol::Other {
-            // Opaque flows are never buffered: only a few segments are looked at.
-            if fl.detect_segments >= MAX_DETECT_SEGMENTS {
-                return;
+            let held_before = fl.held();
+            let found = probe_segment(fl, from_client, t.seq, t.payload, &mut self.stats);
+            if let Some(spec) = found {
+                if !fl.syn_seen && fl.first_from_client == Some(false) {
+                    // The side that sent first is the client, whatever the ports suggested.
+                    std::mem::swap(&mut fl.client, &mut fl.server);
+                    std::mem::swap(&mut fl.c2s, &mut fl.s2c);
+                }
+                fl.protocol = spec.protocol();
+                fl.analyzer = Some(FlowAnalyzer::new(spec));
+                self.stats.heuristic_flows += 1;
+                let (why, name) = (spec.detect_reason(), spec.name());
+                self.col.observed(
+                    fl.server.0,
+                    ATTR_PROTOCOL_HEURISTIC,
+                    format!(
+                        "{name} on tcp/{} (payload heuristic, not the port: {why})",
+                        fl.server.1
+                    ),
+                    at,
+                );
+                // The server sent frames of the protocol (the detection needs them).
+                let (ip, port) = fl.server;
+                self.col.service(ip, Transport::Tcp, port, fl.protocol, at);
+                replay(fl, at, &mut self.col, &mut self.stats, &mut self.warnings);
+                fl.c2s.trim();
+                fl.s2c.trim();
+            } else if !from_client {
+                let (ip, port) = fl.server;
+                self.col
+                    .service(ip, Transport::Tcp, port, Protocol::Other, at);
             }
-            fl.detect_segments += 1;
-            let Some(found) = detect(fl, from_client, t.payload) else {
-                return;
-            };
-            self.stats.heuristic_flows += 1;
-            let (why, name) = (found.detect_reason(), found.name());
-            self.col.observed(
-                fl.server.0,
-                ATTR_PROTOCOL_HEURISTIC,
-                format!(
-                    "{name} on tcp/{} (payload heuristic, not the port: {why})",
-                    fl.server.1
-                ),
-                at,
-            );
+            self.buffered = (self.buffered + fl.held()).saturating_sub(held_before);
+            if self.buffered > self.budget {
+                self.enforce_budget();
+            }
+            return;
         }
         let from_client = fl.client == (src, t.sport);
         if !from_client {
@@ -719,38 +748,135 @@ impl Engine {
     }
 }
 
-/// Looks at one payload segment of a flow on a non-ICS port; when it confirms the other
-/// direction's candidate, turns the flow into that protocol (client and server set from
-/// who asked first when no SYN said so) and returns the protocol.
-fn detect(fl: &mut Flow, from_client: bool, payload: &[u8]) -> Option<&'static dyn ProtocolSpec> {
-    let c = super::detect::candidate(payload)?;
-    match fl.candidate {
-        None => {
-            fl.candidate = Some((c, from_client));
+/// Buffers one payload segment of a flow on a non-ICS port and lets the probe read it.
+/// Returns the protocol when the probe found one (the flow's streams then hold what was
+/// buffered, for [`replay`]); a flow ruled out, or whose probe filled, loses its probe and
+/// its buffers.
+fn probe_segment(
+    fl: &mut Flow,
+    from_client: bool,
+    seq: u32,
+    payload: &[u8],
+    stats: &mut ImportStats,
+) -> Option<&'static dyn ProtocolSpec> {
+    use super::detect::{MAX_PROBE_BYTES, Verdict};
+    let probe = fl.probe.as_mut()?;
+    let dir = usize::from(!from_client);
+    let stream = if from_client {
+        &mut fl.c2s
+    } else {
+        &mut fl.s2c
+    };
+    let fx = stream.segment(seq, payload);
+    if fx.retransmission {
+        stats.retransmissions += 1;
+    }
+    if fx.gap {
+        // Bytes were lost: what is buffered no longer starts the stream.
+        stats.gaps += 1;
+        probe.reset(dir);
+    }
+    if fx.appended {
+        probe.advance(dir, &stream.buf);
+    }
+    if probe.dead(dir) && !stream.aligned && fl.probe_resyncs < MAX_PROBE_RESYNCS {
+        // A capture that starts mid-message: the first bytes seen need not start a frame.
+        // Look again from the next segment (where the boundary was never known, as the
+        // stream itself does).
+        fl.probe_resyncs += 1;
+        stats.desyncs += 1;
+        stream.desync();
+        probe.reset(dir);
+        return None;
+    }
+    let verdict = if stream.buf.len() > MAX_PROBE_BYTES {
+        stats.probe_capped += 1;
+        Verdict::NotIcs
+    } else {
+        probe.verdict()
+    };
+    match verdict {
+        Verdict::Undecided => None,
+        Verdict::Found(spec) => {
+            fl.probe = None;
+            Some(spec)
+        }
+        Verdict::NotIcs => {
+            fl.probe = None;
+            fl.c2s.release();
+            fl.s2c.release();
             None
         }
-        Some((first, first_from_client)) => {
-            if first_from_client == from_client {
-                // Same direction again: keep the latest as the one to be answered.
-                fl.candidate = Some((c, from_client));
-                return None;
+    }
+}
+
+/// Hands what a flow buffered while its protocol was undecided to its analyzer: whole
+/// frames, one of each direction in turn, the client's first (a request before its
+/// answer, however the segments of the two directions interleaved).
+fn replay(
+    fl: &mut Flow,
+    at: At,
+    col: &mut Collector,
+    stats: &mut ImportStats,
+    warnings: &mut Vec<String>,
+) {
+    let Flow {
+        analyzer: Some(an),
+        c2s,
+        s2c,
+        client,
+        server,
+        ..
+    } = fl
+    else {
+        return;
+    };
+    loop {
+        let mut framed = false;
+        for (stream, dir, src) in [
+            (&mut *c2s, Dir::ToServer, client.0),
+            (&mut *s2c, Dir::ToClient, server.0),
+        ] {
+            if stream.stopped || stream.buf.is_empty() {
+                continue;
             }
-            if first != c {
-                return None;
+            let mut ctx = Ctx {
+                client: client.0,
+                server: server.0,
+                server_port: server.1,
+                transport: Transport::Tcp,
+                src,
+                dir,
+                at,
+                col: &mut *col,
+                stats: &mut *stats,
+                warnings: &mut *warnings,
+            };
+            match an.spec.frame_len(&stream.buf) {
+                Ok(Some(n)) if n <= stream.buf.len() => {
+                    ctx.stats.pdus += 1;
+                    an.state.on_frame(&stream.buf[..n], &mut ctx);
+                    stream.buf.drain(..n);
+                    stream.aligned = true;
+                    framed = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // The probe read these frames cleanly; a direction it did not read as
+                    // far is handled as the live path does (`cut_frames`).
+                    ctx.stats.desyncs += 1;
+                    if stream.aligned {
+                        let protocol = an.spec.protocol();
+                        ctx.undecoded(protocol, "stream that is not the protocol", &stream.buf, &e);
+                        stream.stop();
+                    } else {
+                        stream.desync();
+                    }
+                }
             }
-            if !fl.syn_seen && !first_from_client {
-                // The side that asked first is the client, whatever the ports suggested.
-                std::mem::swap(&mut fl.client, &mut fl.server);
-            }
-            let spec = crate::protocols::spec_for(c.protocol)?;
-            fl.protocol = c.protocol;
-            fl.analyzer = Some(FlowAnalyzer::new(spec));
-            // Nothing was buffered while the flow was opaque: both streams start at the
-            // next segment, as in a capture that begins mid-connection.
-            fl.c2s = Stream::default();
-            fl.s2c = Stream::default();
-            fl.candidate = None;
-            Some(spec)
+        }
+        if !framed {
+            return;
         }
     }
 }
@@ -909,6 +1035,40 @@ mod tests {
             assert!(eng.buffered <= 16 * 1024);
         }
         assert!(eng.stats.budget_releases > 0);
+    }
+
+    /// A flow on ports that name no protocol whose first bytes keep a framer waiting (a
+    /// TPKT header announcing 65535 bytes, RFC 1006) is buffered up to the probe's cap,
+    /// counted in the budget, then released and counted as capped.
+    #[test]
+    fn the_probe_buffer_is_capped_counted_and_released() {
+        let mut eng = Engine::new("t");
+        let mut head = vec![0x03, 0x00, 0xff, 0xff, 0x02, 0xf0, 0x80];
+        head.resize(24, 0);
+        feed(
+            &mut eng,
+            1,
+            1_000,
+            &raw_tcp([10, 4, 0, 1], 40000, 41000, &head),
+        );
+        assert_eq!(eng.stats.probe_capped, 0);
+        assert!(eng.buffered >= 24, "the probe's bytes count in the budget");
+        let held: usize = eng.flows.values().map(Flow::held).sum();
+        assert_eq!(eng.buffered, held);
+        let mut more = head.clone();
+        more.resize(super::super::detect::MAX_PROBE_BYTES + 100, 0);
+        feed(
+            &mut eng,
+            2,
+            1_001,
+            &raw_tcp([10, 4, 0, 2], 40000, 41000, &more),
+        );
+        assert_eq!(eng.stats.probe_capped, 1);
+        // The capped flow holds nothing; the first one still waits.
+        let held: usize = eng.flows.values().map(Flow::held).sum();
+        assert_eq!(eng.buffered, held);
+        assert!(held < 4096, "{held}");
+        assert_eq!(eng.stats.heuristic_flows, 0);
     }
 
     #[test]

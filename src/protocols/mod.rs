@@ -12,6 +12,7 @@
 
 pub mod analyzer;
 pub mod bacnet;
+pub mod conformance;
 pub mod dcp;
 pub mod detect;
 pub mod enip;

@@ -106,10 +106,11 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     /// when n whole bytes are present, `Ok(None)` when more are needed).
     fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError>;
 
-    /// The payload detector for a TCP segment on a port that names no protocol: `Some(key)`
-    /// when the segment is exactly a whole number of well-formed frames of this protocol,
-    /// the key being what the other direction's segment must carry to confirm it (see
-    /// [`crate::passive::detect`]).
+    /// The payload detector for a TCP flow on a port that names no protocol: `Some(key)`
+    /// when `payload` is exactly a whole number of well-formed frames of this protocol
+    /// (the engine's probe asks about one whole frame at a time, cut by
+    /// [`Self::frame_len`]), the key being what a frame of the other direction must carry
+    /// to confirm it (see [`crate::passive::detect`]).
     fn detect(&self, payload: &[u8]) -> Option<u64>;
 
     /// Why a confirmed detection is believed, for the observation that records it.
@@ -180,6 +181,13 @@ pub trait ProtocolSpec: Sync + std::fmt::Debug {
     /// protocol has none).
     fn link_analyzer(&self) -> Option<Box<dyn LinkAnalyzer>> {
         None
+    }
+
+    /// How the conformance harness ([`crate::conformance`]) compares this protocol's
+    /// identities with tshark's dissector (`src/protocols/<name>/conformance.rs`); none by
+    /// default.
+    fn conformance_specs(&self) -> &'static [super::conformance::Spec] {
+        &[]
     }
 }
 

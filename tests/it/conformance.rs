@@ -128,6 +128,10 @@ fn shared_captures_agree_with_tshark_or_the_difference_is_explained() {
         ("pymodbus-client-vs-pymodbus-longid.pcap", "modbus"),
         ("s7comm_reading_plc_status.pcap", "s7"),
         ("s7ident.pcap", "s7"),
+        ("bacnet_test.pcap", "bacnet"),
+        ("bacnet_services.pcap", "bacnet"),
+        ("omron_test.pcap", "fins"),
+        ("fox_info.pcap", "fox"),
     ] {
         let r = results
             .iter()

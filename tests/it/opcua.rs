@@ -1151,20 +1151,24 @@ fn otscout_passive_reads_the_captures_identities_and_the_method_call() {
                 "192.168.224.105".into(),
                 "urn:open62541.server.application".into()
             ),
+            (
+                "192.168.41.212".into(),
+                "http://vm-xp-steven/UA StackTest Server (AnsiC/2048)".into()
+            ),
             ("::1".into(), "urn:open62541.server.application".into()),
         ]
     );
-    // The AnsiC server listens on 12001, where the engine does not look for OPC UA yet
-    // (see `Opcua::detect`): no identity and no operation from it, rather than ones that
-    // depend on how TCP cut the stream. The analyzer itself reads it on any port
-    // (capture_ansic_server_on_port_12001_in_five_segments).
-    let ops = r["observations"]
+    // The AnsiC server listens on 12001: the engine finds OPC UA from the payload (its
+    // first bytes are buffered until the detector decides, so the result does not depend
+    // on how TCP cut them) and reads the method calls as operations.
+    let ops: Vec<String> = r["observations"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|o| o["fact"]["type"] == "operation")
-        .count();
-    assert_eq!(ops, 0);
+        .map(|o| format!("{} {}", o["ip"], o["fact"]["function"]))
+        .collect();
+    assert_eq!(ops, ["\"192.168.41.212\" \"opcua.call\""]);
 }
 
 // --- golden messages for the registry-wide framing test (tests/it/framing.rs) ----------

@@ -966,6 +966,142 @@ fn segmentation_invariance(seeds: std::ops::Range<u64>) {
     assert!(rewritten > files.len(), "{rewritten}");
 }
 
+/// FINS over UDP (`omron_test.pcap` frames 17/18: Controller Data Read with SID 0xef and
+/// the CP1L's answer): the answer is the controller's identity only when the request it
+/// answers (same SID and command, sent by the host the answer goes to) was seen. The
+/// engine used to give every FINS datagram an analyzer of its own, where a 05 01 answer
+/// was taken alone: an unsolicited (or spoofed) answer became an identity.
+#[test]
+fn fins_udp_answer_is_an_identity_only_when_paired_with_its_request() {
+    let test = "fins_udp_answer_is_an_identity_only_when_paired_with_its_request";
+    let Some(dir) = captures_dir(test) else {
+        return;
+    };
+    let cap = read_cap(&dir, "omron_test.pcap");
+    // Records 15-18 (indices 14-17): two empty datagrams, the request, the answer.
+    let udp_only = |keep: &dyn Fn(usize) -> bool, sid: Option<u8>| {
+        let mut c = cap.clone();
+        c.recs = cap.recs[14..18]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i + 14))
+            .map(|(i, r)| {
+                let mut r = r.clone();
+                if let (Some(sid), 16) = (sid, i + 14) {
+                    // Ethernet 14, IPv4 header, UDP 8, then FINS: SID at offset 9.
+                    let ihl = usize::from(r.data[14] & 0x0f) * 4;
+                    let at = 14 + ihl + 8 + 9;
+                    assert_eq!(r.data[at], 0xef, "frame 17's SID");
+                    r.data[at] = sid;
+                }
+                r
+            })
+            .collect();
+        let r = import_bytes("omron_udp.pcap", &resegment::write(&c));
+        identities(&r)
+            .into_iter()
+            .filter_map(|(o, id)| match id {
+                Identity::Fins(f) => Some((o.ip, f.model.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let plc = ip("10.1.1.164");
+    assert_eq!(
+        udp_only(&|_| true, None),
+        [(plc, "CP1L-EL20DR-D".to_string())]
+    );
+    // The answer alone: unsolicited.
+    assert_eq!(udp_only(&|i| i != 16, None), []);
+    // A request with another SID does not make the answer paired.
+    assert_eq!(udp_only(&|_| true, Some(0x01)), []);
+    // The answer before its request: not an answer to it.
+    let mut c = cap.clone();
+    c.recs = vec![cap.recs[17].clone(), cap.recs[16].clone()];
+    let r = import_bytes("omron_udp_reversed.pcap", &resegment::write(&c));
+    assert!(
+        !identities(&r)
+            .iter()
+            .any(|(_, id)| matches!(id, Identity::Fins(_))),
+        "{:#?}",
+        r.observations
+    );
+}
+
+/// The OPC UA server on TCP 12001 (`opc-ua-ap-method-wireshark-freeze.pcap`, a port that
+/// names no protocol): identified from the payload, and the same facts whatever the TCP
+/// segmentation of the first exchange. The client's Hello (frame 4) and the server's
+/// Acknowledge (frame 6) are each cut at every offset, and then both a byte at a time.
+/// The engine used to look at one segment per direction and start decoding at the next
+/// segment: with the Hello cut, no segment was a whole UA message and the flow stayed
+/// opaque (and with whole ones the first exchange was not replayed).
+#[test]
+fn opcua_on_another_port_gives_the_same_facts_whatever_the_first_segments() {
+    let test = "opcua_on_another_port_gives_the_same_facts_whatever_the_first_segments";
+    let Some(dir) = captures_dir(test) else {
+        return;
+    };
+    let file = "opc-ua-ap-method-wireshark-freeze.pcap";
+    let cap = read_cap(&dir, file);
+    let base = import_bytes(file, &resegment::write(&cap));
+    let server = ip("192.168.41.212");
+    let opcua: Vec<_> = identities(&base)
+        .into_iter()
+        .filter(|(o, id)| o.ip == server && matches!(id, Identity::Opcua(_)))
+        .collect();
+    assert_eq!(opcua.len(), 1, "{:#?}", base.observations);
+    assert!(
+        base.observations.iter().any(|o| o.ip == server
+            && matches!(
+                o.fact,
+                Fact::Service {
+                    port: 12001,
+                    protocol: Protocol::Opcua,
+                    ..
+                }
+            )),
+        "{:#?}",
+        base.observations
+    );
+    let want = fact_set(&base);
+    // Frame 4 (index 3) is the Hello, frame 6 (index 5) the Acknowledge.
+    let hel = payload_of(&cap, 3);
+    let ack = payload_of(&cap, 5);
+    assert_eq!(&hel[..3], b"HEL");
+    assert_eq!(&ack[..3], b"ACK");
+    let mut cases: Vec<(usize, Vec<usize>)> = Vec::new();
+    for cut in 1..hel.len() {
+        cases.push((3, vec![cut]));
+    }
+    for cut in 1..ack.len() {
+        cases.push((5, vec![cut]));
+    }
+    cases.push((3, (1..hel.len()).collect()));
+    cases.push((5, (1..ack.len()).collect()));
+    for (index, cuts) in &cases {
+        let mut c = cap.clone();
+        resegment::split_frame(&mut c, *index, cuts);
+        let r = import_bytes(file, &resegment::write(&c));
+        let got = fact_set(&r);
+        assert!(
+            got == want,
+            "frame {} cut at {cuts:?}: only in the original {:#?}\nonly re-segmented {:#?}",
+            index + 1,
+            want.difference(&got).collect::<Vec<_>>(),
+            got.difference(&want).collect::<Vec<_>>()
+        );
+        assert_eq!(r.warnings, base.warnings);
+    }
+    // Both at once, a byte at a time (the Acknowledge first: splitting it keeps the
+    // Hello's index).
+    let mut c = cap.clone();
+    resegment::split_frame(&mut c, 5, &(1..ack.len()).collect::<Vec<_>>());
+    resegment::split_frame(&mut c, 3, &(1..hel.len()).collect::<Vec<_>>());
+    let r = import_bytes(file, &resegment::write(&c));
+    assert_eq!(fact_set(&r), want);
+    assert_eq!(r.stats.probe_capped, 0);
+}
+
 #[test]
 fn segmentation_invariance_over_every_shared_capture() {
     segmentation_invariance(0..32);

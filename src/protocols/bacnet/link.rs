@@ -34,10 +34,7 @@ impl LinkAnalyzer for BacnetLink {
                     let Station::Mac(mac) = device.station else {
                         continue;
                     };
-                    let behind = device
-                        .route
-                        .as_ref()
-                        .map(|r| format!("bacnet network {} mac {}", r.network, r.mac));
+                    let behind = device.route.as_ref().map(super::identity::route_path);
                     ctx.col.link_identity(
                         mac,
                         behind,
@@ -67,7 +64,9 @@ impl LinkAnalyzer for BacnetLink {
                     ctx.col
                         .link_operation(target, actor, Protocol::Bacnet, kind, &name, ctx.at);
                 }
-                Event::Negative { .. } | Event::Client { .. } => {}
+                // A segmented answer not reassembled gives no identity; on layer 2 there
+                // is no warning list to name it in.
+                Event::Negative { .. } | Event::Client { .. } | Event::Incomplete { .. } => {}
             }
         }
     }

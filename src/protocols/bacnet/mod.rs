@@ -3,6 +3,7 @@
 //! sans-IO state machine ([`session`]), its profile section ([`settings`]) and dry-run plan
 //! ([`plan`]), and the passive analyzer ([`passive`]).
 
+pub mod conformance;
 pub mod identity;
 pub mod link;
 pub mod passive;
@@ -34,6 +35,10 @@ impl super::ProtocolSpec for Bacnet {
 
     fn name(&self) -> &'static str {
         "bacnet"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----

@@ -36,6 +36,13 @@ use crate::wire::bacnet::{
 /// capture of a flood must not grow memory without bound). A real client keeps at most 255
 /// per peer (one per invoke id).
 pub const MAX_PENDING: usize = 65_536;
+/// Most segments of one segmented ComplexACK reassembled: 64, the most a request may
+/// accept (max-segments-accepted code 6 or 7, 20.1.2.4); a request that names fewer caps
+/// it there.
+pub const MAX_SEGMENTS: usize = 64;
+/// Segmented answers being reassembled at once (each holds at most
+/// [`MAX_SEGMENTS`] x the request's max APDU, 1476 bytes: 94 KiB).
+pub const MAX_REASSEMBLIES: usize = 256;
 
 /// A link-level station: an IP address (B/IP) or an Ethernet MAC (BACnet/Ethernet, which
 /// has no IP).
@@ -69,6 +76,13 @@ pub enum Event {
         /// `bacnet.write_property`, `bacnet.reinitialize_device`, ...
         name: String,
         access: Access,
+    },
+    /// A segmented answer that could not be reassembled (a segment out of order or
+    /// missing, longer than the request accepts, or too many): nothing of it is read.
+    Incomplete {
+        device: DeviceKey,
+        frame: u64,
+        reason: String,
     },
     /// A device answered a paired request with Error, Reject or Abort.
     Negative {
@@ -108,12 +122,36 @@ struct Pending {
     service: ConfirmedService,
     /// The ReadProperty's instance, when it named a real one.
     asked_instance: Option<u32>,
+    /// The longest APDU the client accepts, in bytes (a segment may be no longer), and
+    /// the most segments it accepts.
+    max_apdu: usize,
+    max_segments: usize,
+}
+
+/// The segments of one ComplexACK received so far (20.1.2.11 and 5.3: sequence numbers
+/// from 0, in order, the last without more-follows).
+#[derive(Debug, Clone, Default)]
+struct Reassembly {
+    next_seq: usize,
+    data: Vec<u8>,
+}
+
+/// The max-segments-accepted code of a request as a count (20.1.2.4): 0 unspecified
+/// (the cap), 1 = 2, 2 = 4, ... 6 = 64, 7 = more than 64 (the cap).
+fn max_segments(code: u8) -> usize {
+    match code {
+        1..=6 => 1 << code,
+        _ => MAX_SEGMENTS,
+    }
+    .min(MAX_SEGMENTS)
 }
 
 /// Pairs requests with replies across datagrams. One per capture.
 #[derive(Debug, Default)]
 pub struct Analyzer {
     pending: HashMap<PendingKey, Pending>,
+    /// Segmented answers being reassembled, by the request they answer.
+    reassembly: HashMap<PendingKey, Reassembly>,
     /// Requests not paired because [`MAX_PENDING`] were waiting.
     pub dropped_pending: u64,
     /// Datagrams skipped as broadcast echoes.
@@ -265,11 +303,17 @@ impl Analyzer {
                         invoke_id: r.invoke_id,
                     };
                     if self.pending.len() < MAX_PENDING || self.pending.contains_key(&key) {
+                        self.reassembly.remove(&key);
                         self.pending.insert(
                             key,
                             Pending {
                                 service: r.service,
                                 asked_instance,
+                                // A reserved code: the largest defined (1476 bytes).
+                                max_apdu: usize::from(
+                                    crate::wire::bacnet::max_apdu_bytes(r.max_apdu).unwrap_or(1476),
+                                ),
+                                max_segments: max_segments(r.max_segments),
                             },
                         );
                     } else {
@@ -324,24 +368,108 @@ impl Analyzer {
                     route: npdu.source.clone(),
                     invoke_id,
                 };
-                let segmented_more = matches!(
-                    reply,
-                    Apdu::ComplexAck {
-                        segment: Some((_, _, true)),
-                        ..
-                    } | Apdu::SegmentAck { .. }
-                );
-                let Some(p) = (if segmented_more {
-                    self.pending.get(&key).cloned()
-                } else {
-                    self.pending.remove(&key)
-                }) else {
+                if let Apdu::SegmentAck { .. } = reply {
+                    return Ok(out);
+                }
+                if let Apdu::ComplexAck {
+                    invoke_id,
+                    segment: Some((seq, _, more)),
+                    service,
+                    data,
+                } = reply
+                {
+                    let Some(p) = self.pending.get(&key).cloned() else {
+                        return Ok(out);
+                    };
+                    match self.segment(&key, &p, seq, more, data) {
+                        Ok(None) => {}
+                        Ok(Some(whole)) => {
+                            self.pending.remove(&key);
+                            let reply = Apdu::ComplexAck {
+                                invoke_id,
+                                segment: None,
+                                service,
+                                data: whole,
+                            };
+                            out.extend(self.on_reply(frame, from, &p, reply));
+                        }
+                        Err(reason) => {
+                            // Never a wrong identity: the answer is dropped whole.
+                            self.pending.remove(&key);
+                            self.reassembly.remove(&key);
+                            out.push(Event::Incomplete {
+                                device: from,
+                                frame,
+                                reason,
+                            });
+                        }
+                    }
+                    return Ok(out);
+                }
+                let Some(p) = self.pending.remove(&key) else {
                     return Ok(out);
                 };
+                self.reassembly.remove(&key);
                 out.extend(self.on_reply(frame, from, &p, reply));
             }
         }
         Ok(out)
+    }
+
+    /// One segment of a ComplexACK answering `p`: `Ok(Some(data))` with the whole
+    /// answer's service data after its last segment, `Ok(None)` while more are due, and
+    /// why the answer cannot be reassembled otherwise. A repeated segment (the device
+    /// resends a window whose SegmentACK it missed) is skipped.
+    fn segment(
+        &mut self,
+        key: &PendingKey,
+        p: &Pending,
+        seq: u8,
+        more: bool,
+        data: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let seq = usize::from(seq);
+        if seq == 0 && !self.reassembly.contains_key(key) {
+            if self.reassembly.len() >= MAX_REASSEMBLIES {
+                return Err(format!(
+                    "more than {MAX_REASSEMBLIES} segmented answers at once"
+                ));
+            }
+            self.reassembly.insert(key.clone(), Reassembly::default());
+        }
+        let Some(r) = self.reassembly.get_mut(key) else {
+            return Err(format!("segment {seq} without segment 0"));
+        };
+        if seq < r.next_seq {
+            return Ok(None);
+        }
+        if seq > r.next_seq {
+            return Err(format!(
+                "segment {seq} where segment {} was due (missing or out of order)",
+                r.next_seq
+            ));
+        }
+        // The segment's service data, without the APDU header (at most 5 bytes), may not
+        // exceed what the client accepts as one APDU (20.1.2.5).
+        if data.len() > p.max_apdu {
+            return Err(format!(
+                "segment {seq} holds {} bytes, more than the {} the request accepts",
+                data.len(),
+                p.max_apdu
+            ));
+        }
+        if seq + 1 > p.max_segments {
+            return Err(format!(
+                "more than {} segments (the most the request accepts, at most {MAX_SEGMENTS})",
+                p.max_segments
+            ));
+        }
+        r.data.extend_from_slice(&data);
+        r.next_seq = seq + 1;
+        if more {
+            return Ok(None);
+        }
+        Ok(self.reassembly.remove(key).map(|r| r.data))
     }
 
     fn on_reply(&mut self, frame: u64, device: DeviceKey, p: &Pending, reply: Apdu) -> Vec<Event> {
@@ -363,8 +491,7 @@ impl Analyzer {
                 segment,
                 ..
             } if service == p.service => {
-                // A segmented answer's pieces are not reassembled here: only an unsegmented
-                // ack is read (the identity properties fit one).
+                // Segments come here reassembled (`Analyzer::segment`).
                 if segment.is_some() {
                     return Vec::new();
                 }
@@ -511,6 +638,156 @@ mod tests {
         let f = fold(&ev);
         assert_eq!(f.len(), 1);
         assert_eq!(f.values().next().unwrap().instance, Some(500));
+    }
+
+    /// A B/IP datagram (BVLC Original-Unicast-NPDU, J.2.11) with a local NPDU (version 1,
+    /// control 0) around `apdu`.
+    fn bip(apdu: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x81, 0x0a];
+        out.extend(((apdu.len() + 6) as u16).to_be_bytes());
+        out.extend([0x01, 0x00]);
+        out.extend(apdu);
+        out
+    }
+
+    /// ReadPropertyMultiple (15.7.1) of device 1234's object-name, model-name and
+    /// vendor-identifier, invoke id 7: PDU type 0 with segmented-response-accepted, the
+    /// max-segments / max-APDU byte `max` (20.1.2.4-5), service 14.
+    fn rpm_request(max: u8) -> Vec<u8> {
+        bip(&hex(&format!(
+            "02 {max:02x} 07 0e 0c020004d2 1e 094d 0946 0978 1f"
+        )))
+    }
+
+    /// The RPM-ACK's service data (15.7.1.3): device 1234, object-name "SegDevice",
+    /// model-name "Model-X-99" (character strings, ANSI X3.4), vendor-identifier 42.
+    fn rpm_ack_data() -> Vec<u8> {
+        let mut d = hex("0c020004d2 1e 294d 4e 750a00");
+        d.extend(b"SegDevice");
+        d.extend(hex("4f 2946 4e 750b00"));
+        d.extend(b"Model-X-99");
+        d.extend(hex("4f 2978 4e 212a 4f 1f"));
+        d
+    }
+
+    /// ComplexACK segment `seq` (20.1.5: SEG, MOR when more follow, invoke 7, window 4,
+    /// service 14).
+    fn segment(seq: u8, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut apdu = vec![0x38 | if more { 0x04 } else { 0 }, 7, seq, 4, 0x0e];
+        apdu.extend(data);
+        bip(&apdu)
+    }
+
+    fn run(a: &mut Analyzer, dgrams: &[(bool, Vec<u8>)]) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (i, (from_client, d)) in dgrams.iter().enumerate() {
+            let m = if *from_client {
+                meta("10.0.0.1", "10.0.0.2", i as u64 + 1)
+            } else {
+                meta("10.0.0.2", "10.0.0.1", i as u64 + 1)
+            };
+            out.extend(a.on_bip(&m, d).unwrap());
+        }
+        out
+    }
+
+    fn incomplete(ev: &[Event]) -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::Incomplete { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_segmented_rpm_ack_is_reassembled_into_its_properties() {
+        let data = rpm_ack_data();
+        let (a1, rest) = data.split_at(10);
+        let (a2, a3) = rest.split_at(17);
+        let mut a = Analyzer::new();
+        // max segments 4 (code 2), max APDU 480 (code 3).
+        let ev = run(
+            &mut a,
+            &[
+                (true, rpm_request(0x23)),
+                (false, segment(0, true, a1)),
+                (true, bip(&hex("40 07 00 04"))), // the client's SegmentACK
+                (false, segment(1, true, a2)),
+                (false, segment(1, true, a2)), // resent: skipped
+                (false, segment(2, false, a3)),
+            ],
+        );
+        assert!(incomplete(&ev).is_empty(), "{ev:?}");
+        let f = fold(&ev);
+        let id = f.values().next().expect("an identity");
+        assert_eq!(id.object_name.as_deref(), Some("SegDevice"));
+        assert_eq!(id.model_name.as_deref(), Some("Model-X-99"));
+        assert_eq!(id.vendor_id, Some(42));
+        // The last segment's frame is the identity's.
+        assert!(matches!(ev.last(), Some(Event::Identity { frame: 6, .. })));
+    }
+
+    #[test]
+    fn out_of_order_missing_oversized_or_too_many_segments_are_warned_never_read() {
+        let data = rpm_ack_data();
+        let (a1, rest) = data.split_at(10);
+        let (a2, a3) = rest.split_at(17);
+        // Segment 2 before segment 1: dropped whole, and the late segments read nothing.
+        let mut a = Analyzer::new();
+        let ev = run(
+            &mut a,
+            &[
+                (true, rpm_request(0x23)),
+                (false, segment(0, true, a1)),
+                (false, segment(2, false, a3)),
+                (false, segment(1, true, a2)),
+                (false, segment(2, false, a3)),
+            ],
+        );
+        assert_eq!(
+            incomplete(&ev),
+            ["segment 2 where segment 1 was due (missing or out of order)"]
+        );
+        assert!(fold(&ev).is_empty(), "{ev:?}");
+        // Segment 0 missing.
+        let mut a = Analyzer::new();
+        let ev = run(
+            &mut a,
+            &[(true, rpm_request(0x23)), (false, segment(1, false, a2))],
+        );
+        assert_eq!(incomplete(&ev), ["segment 1 without segment 0"]);
+        // A segment longer than the 50 bytes the request accepts (max-APDU code 0).
+        let mut a = Analyzer::new();
+        let twice = [data.clone(), data.clone()].concat();
+        let ev = run(
+            &mut a,
+            &[(true, rpm_request(0x20)), (false, segment(0, true, &twice))],
+        );
+        assert_eq!(
+            incomplete(&ev),
+            ["segment 0 holds 92 bytes, more than the 50 the request accepts"]
+        );
+        // Three segments where the request accepts two (max-segments code 1).
+        let mut a = Analyzer::new();
+        let ev = run(
+            &mut a,
+            &[
+                (true, rpm_request(0x13)),
+                (false, segment(0, true, a1)),
+                (false, segment(1, true, a2)),
+                (false, segment(2, false, a3)),
+            ],
+        );
+        assert_eq!(
+            incomplete(&ev),
+            ["more than 2 segments (the most the request accepts, at most 64)"]
+        );
+        assert!(fold(&ev).is_empty());
+        // Segments answering no request: nothing, not even a warning.
+        let mut a = Analyzer::new();
+        let ev = run(&mut a, &[(false, segment(0, false, &data))]);
+        assert!(ev.is_empty());
     }
 
     #[test]
@@ -701,6 +978,15 @@ impl crate::protocols::analyzer::Analyzer for BacnetFlow {
                     };
                     ctx.col
                         .operation(target, actor, Protocol::Bacnet, kind, &name, ctx.at);
+                }
+                Event::Incomplete { reason, frame, .. } => {
+                    if ctx.warnings.len() < 20 {
+                        ctx.warnings.push(format!(
+                            "frame {frame}: a segmented bacnet answer from {} was not \
+                             reassembled ({reason}): its properties were not read",
+                            ctx.src
+                        ));
+                    }
                 }
                 Event::Negative { .. } | Event::Client { .. } => {}
             }

@@ -1,5 +1,6 @@
 //! EtherNet/IP and CIP above their codec ([`crate::wire::enip`]).
 
+pub mod conformance;
 pub mod detect;
 pub mod identity;
 pub mod ops;
@@ -32,6 +33,10 @@ impl super::ProtocolSpec for Enip {
 
     fn name(&self) -> &'static str {
         "enip"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----

@@ -4,6 +4,7 @@
 //! ([`passive`]).
 //! Its profile section is [`settings`] and its dry-run plan [`plan`].
 
+pub mod conformance;
 pub mod identity;
 pub mod passive;
 pub mod plan;
@@ -35,6 +36,10 @@ impl super::ProtocolSpec for Fins {
 
     fn name(&self) -> &'static str {
         "fins"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----
@@ -107,6 +112,11 @@ impl super::ProtocolSpec for Fins {
 
     fn analyzer(&self) -> Box<dyn EngineAnalyzer> {
         Box::<passive::EngineAnalyzer>::default()
+    }
+
+    /// A UDP answer pairs with its request (same SID and command) across datagrams.
+    fn udp_pairs_state(&self) -> bool {
+        true
     }
 
     fn describe(&self, identity: &Identity) -> Option<String> {

@@ -105,17 +105,24 @@ impl Analyzer {
     }
 }
 
-/// The FINS analyzer as the passive engine runs it (one per TCP flow, one per UDP
-/// datagram): identities on the answer's IP source, operations on the request's target.
+/// The FINS analyzer as the passive engine runs it (one per TCP flow, one per UDP host
+/// pair on 9600: [`super::Fins`]'s `udp_pairs_state`): identities on the answer's IP
+/// source, operations on the request's target.
 ///
-/// Over TCP a Controller Data Read answer is an identity only when it answers a request
-/// seen on the flow. A UDP datagram gets an analyzer of its own, so there is no request
-/// to pair with: a datagram with the response bit, command 05 01 and end code 0 says by
-/// itself what it answers, and is taken alone.
+/// A Controller Data Read answer is an identity only when it answers a request seen
+/// before it: over TCP on the flow, over UDP from the host the answer goes to, with the
+/// same SID and command (W342 3-1: the SID is what a node uses to match a response to
+/// its command). An unsolicited or spoofed 05 01 answer is no identity.
 #[derive(Debug, Default)]
 pub struct EngineAnalyzer {
     inner: Analyzer,
+    /// UDP: the pending requests of each requester of the host pair (at most the two
+    /// hosts), so an answer pairs only with a request its receiver sent.
+    by_requester: Vec<(std::net::IpAddr, Analyzer)>,
 }
+
+/// Requesters one UDP analyzer keeps apart: the two hosts of its pair.
+const MAX_REQUESTERS: usize = 2;
 
 impl EngineAnalyzer {
     fn record(
@@ -165,15 +172,34 @@ impl crate::protocols::analyzer::Analyzer for EngineAnalyzer {
             Ok(f) => f,
             Err(e) => return ctx.undecoded(Protocol::Fins, "fins datagram", payload, &e),
         };
-        if f.header.is_response() && f.command == fins::CONTROLLER_DATA_READ {
-            // Alone in its analyzer: pair it with the request it names (same SID and
-            // command), which is what the datagram itself says it answers.
-            self.inner.pending.push_back((f.header.sid, f.command));
-        } else if !f.header.is_response() {
+        // The requester: the sender of a request, the receiver of an answer.
+        let requester = if f.header.is_response() {
+            ctx.dst()
+        } else {
             let (client, server, at) = (ctx.src, ctx.dst(), ctx.at);
             ctx.col.peer(client, server, Protocol::Fins, at);
-        }
-        let ev = self.inner.on_frame(&f);
+            ctx.src
+        };
+        let i = match self
+            .by_requester
+            .iter()
+            .position(|(ip, _)| *ip == requester)
+        {
+            Some(i) => i,
+            None if f.header.is_response() => {
+                // Nothing was asked by the host this answers: unsolicited.
+                self.inner.unpaired += 1;
+                return;
+            }
+            None => {
+                if self.by_requester.len() == MAX_REQUESTERS {
+                    self.by_requester.remove(0);
+                }
+                self.by_requester.push((requester, Analyzer::default()));
+                self.by_requester.len() - 1
+            }
+        };
+        let ev = self.by_requester[i].1.on_frame(&f);
         self.record(ev, payload, ctx);
     }
 }

@@ -3,6 +3,7 @@
 //! identity ([`identity`]) and the passive reading of captured hellos ([`passive`]).
 //! Its profile section is [`settings`] and its dry-run plan [`plan`].
 
+pub mod conformance;
 pub mod identity;
 pub mod passive;
 pub mod plan;
@@ -37,6 +38,10 @@ impl super::ProtocolSpec for Fox {
 
     fn name(&self) -> &'static str {
         "fox"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----

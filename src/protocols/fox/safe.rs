@@ -34,9 +34,31 @@ impl Safe {
         "fox.hello"
     }
 
-    /// The fields a reviewer needs beside the kind (dry runs): none, the message is fixed.
+    /// The fields a reviewer needs beside the kind (dry runs): the hello's fields, taken
+    /// from the message that is encoded (so the line cannot drift from the bytes), and
+    /// that it names nothing of the scanning host.
     pub fn detail(&self) -> String {
-        String::new()
+        match self {
+            Safe::MinimalHello => {
+                let m = Message::minimal_hello();
+                let fields: Vec<String> = m
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}={}:{}",
+                            f.name,
+                            char::from(f.kind),
+                            String::from_utf8_lossy(&f.raw)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "minimal client hello ({}; no host name, address or time zone)",
+                    fields.join(", ")
+                )
+            }
+        }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -99,6 +121,25 @@ mod tests {
             .filter(char::is_ascii_hexdigit)
             .collect();
         assert_eq!(shown, hex);
+    }
+
+    #[test]
+    fn the_dry_run_detail_lists_the_fields_sent_and_nothing_of_the_host() {
+        let d = Safe::MinimalHello.detail();
+        assert_eq!(
+            d,
+            "minimal client hello (fox.version=s:1.0, id=i:1; no host name, address or time zone)"
+        );
+        // The dry run prints it beside the request.
+        assert_eq!(
+            crate::plan::request_detail(&crate::safety::SafeRequest::Fox(Safe::MinimalHello)),
+            d
+        );
+        // Every field named is in the bytes sent.
+        for f in ["fox.version=s:1.0", "id=i:1"] {
+            let sent = String::from_utf8_lossy(MINIMAL_HELLO);
+            assert!(sent.contains(f), "{f}");
+        }
     }
 
     #[test]

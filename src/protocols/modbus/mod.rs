@@ -1,5 +1,6 @@
 //! Modbus/TCP above its codec ([`crate::wire::modbus`]).
 
+pub mod conformance;
 pub mod detect;
 pub mod identity;
 pub mod plan;
@@ -33,6 +34,10 @@ impl super::ProtocolSpec for Modbus {
 
     fn name(&self) -> &'static str {
         "modbus"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----

@@ -5,6 +5,7 @@
 //! In the [registry](super::registry) after S7 (probe order: the existing protocols keep
 //! their places). Off in every built-in profile but `lab` (see profiles/conservative.toml).
 
+pub mod conformance;
 pub mod detect;
 pub mod identity;
 pub mod passive;
@@ -48,6 +49,10 @@ impl super::ProtocolSpec for Opcua {
 
     fn name(&self) -> &'static str {
         "opcua"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----
@@ -104,14 +109,12 @@ impl super::ProtocolSpec for Opcua {
         crate::wire::opcua::frame_len(buf)
     }
 
-    /// Not yet: the engine detects a protocol on an unknown port from one segment per
-    /// direction and then reads both streams from the next segment, so what an OPC UA
-    /// server on another port (12001 in a capture) yields would depend on how TCP cut the
-    /// stream (the segmentation-invariance test over the shared captures fails with it).
-    /// [`detect::frames`] is ready for an engine that buffers a flow while it is opaque.
+    /// Servers listen on other ports than 4840 (12001 in a capture): the engine buffers
+    /// such a flow's first bytes and asks this about each whole message
+    /// ([`crate::passive::detect::Probe`]), so the answer does not depend on how TCP cut the
+    /// stream.
     fn detect(&self, payload: &[u8]) -> Option<u64> {
-        let _ = payload;
-        None
+        detect::frames(payload)
     }
 
     fn detect_reason(&self) -> &'static str {

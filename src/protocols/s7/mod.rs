@@ -1,5 +1,6 @@
 //! S7comm (TPKT, COTP, SZL) above its codec ([`crate::wire::s7`]).
 
+pub mod conformance;
 pub mod detect;
 pub mod identity;
 pub mod ops;
@@ -32,6 +33,10 @@ impl super::ProtocolSpec for S7 {
 
     fn name(&self) -> &'static str {
         "s7"
+    }
+
+    fn conformance_specs(&self) -> &'static [crate::protocols::conformance::Spec] {
+        conformance::SPECS
     }
 
     // ---- active side (scan) ----
