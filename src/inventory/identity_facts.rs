@@ -29,6 +29,13 @@ pub enum IdentityFact {
     /// The model only when no source names one (a Modbus ProductCode: a read of the basic
     /// objects must not contradict a scan that read the ModelName).
     ModelFallback { value: String, detail: String },
+    /// A value of `field` only when no source names one (a BACnet vendor id's registered
+    /// name: the device's own vendor-name, read elsewhere, must not conflict with it).
+    FieldFallback {
+        field: AssetField,
+        value: String,
+        detail: String,
+    },
     /// A detail without a field of its own (`opcua.application_uri`, `plant_tag`, …).
     Attribute {
         name: String,
@@ -46,6 +53,15 @@ impl Facts {
     /// A value of `field`.
     pub fn field(&mut self, field: AssetField, value: &str, detail: String) {
         self.0.push(IdentityFact::Field {
+            field,
+            value: value.to_owned(),
+            detail,
+        });
+    }
+
+    /// A value of `field` to use only when no source names one.
+    pub fn field_fallback(&mut self, field: AssetField, value: &str, detail: String) {
+        self.0.push(IdentityFact::FieldFallback {
             field,
             value: value.to_owned(),
             detail,

@@ -652,6 +652,9 @@ pub(super) struct Builder {
     /// ENIP product name, an S7 order number): a basic-objects-only capture must not
     /// contradict a scan that read the ModelName.
     model_fallback: Vec<Candidate>,
+    /// Other fields' values used only when no source names one
+    /// ([`IdentityFact::FieldFallback`]).
+    field_fallback: BTreeMap<AssetField, Vec<Candidate>>,
     first_seen: Option<DateTime<Utc>>,
     last_seen: Option<DateTime<Utc>>,
 }
@@ -1048,6 +1051,19 @@ pub(super) fn fold(b: &mut Builder, o: &Observation) {
                             });
                         }
                     }
+                    IdentityFact::FieldFallback {
+                        field,
+                        value,
+                        detail,
+                    } => {
+                        let value = value.trim();
+                        if !value.is_empty() {
+                            b.field_fallback.entry(field).or_default().push(Candidate {
+                                value: value.to_owned(),
+                                source: src(detail),
+                            });
+                        }
+                    }
                     IdentityFact::Attribute {
                         name,
                         value,
@@ -1305,6 +1321,9 @@ pub(super) fn build_asset(ip: IpAddr, mut b: Builder) -> Asset {
     if !b.fields.contains_key(&AssetField::Model) && !b.model_fallback.is_empty() {
         let fallback = std::mem::take(&mut b.model_fallback);
         b.fields.insert(AssetField::Model, fallback);
+    }
+    for (field, fallback) in std::mem::take(&mut b.field_fallback) {
+        b.fields.entry(field).or_insert(fallback);
     }
     let mut resolved: BTreeMap<AssetField, Field> = BTreeMap::new();
     let mut flags = BTreeSet::new();

@@ -206,7 +206,7 @@ pub enum Fact {
 /// PROFINET DCP station, a BACnet/Ethernet device): `ip` is [`UNSPECIFIED_IP`] (0.0.0.0,
 /// never a host's address) and `path` is `mac:` and the MAC, lowercase and
 /// colon-separated (`mac:08:00:06:93:cf:32`), optionally followed by a space and the
-/// path of something behind that station (`mac:00:e0:c9:00:10:a5 bacnet network 3 mac 6c`).
+/// path of something behind that station (`mac:00:e0:c9:00:10:a5 bacnet:3/6c`).
 /// Older readers see an observation about 0.0.0.0 with a path; merge keys such facts by
 /// the MAC ([`crate::inventory::mac`]).
 pub const MAC_PATH_PREFIX: &str = "mac:";

@@ -122,7 +122,18 @@ fn vulnerabilities(m: &crate::advisories::Matches) -> Vec<Value> {
             if let Some(p) = &x.path {
                 asset_ref = format!("{asset_ref}/{p}");
             }
-            e.1.push(json!({ "ref": asset_ref, "versions": [version] }));
+            // One entry per component (CycloneDX requires `affects` unique): a device the
+            // advisory names under several products gets its versions in one entry.
+            match e.1.iter_mut().find(|v| v["ref"] == json!(asset_ref)) {
+                Some(entry) => {
+                    if let Some(vs) = entry["versions"].as_array_mut() {
+                        if !vs.contains(&version) {
+                            vs.push(version);
+                        }
+                    }
+                }
+                None => e.1.push(json!({ "ref": asset_ref, "versions": [version] })),
+            }
             e.2.push(format!(
                 "{}: {} ({}, {})",
                 x.address(),

@@ -468,8 +468,7 @@ fn bacnet_ethernet_frames_reach_the_bacnet_analyzer_as_mac_only_stations() {
         .observations
         .iter()
         .find(|o| {
-            o.ip == UNSPECIFIED_IP
-                && o.path.as_deref() == Some("mac:00:e0:c9:00:10:a5 bacnet network 3 mac 6c")
+            o.ip == UNSPECIFIED_IP && o.path.as_deref() == Some("mac:00:e0:c9:00:10:a5 bacnet:3/6c")
         })
         .unwrap_or_else(|| panic!("{:#?}", r.observations));
     let Fact::Identity {

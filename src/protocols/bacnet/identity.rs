@@ -196,19 +196,24 @@ impl IdentityFacts for BacnetIdentity {
         let id = self;
         let s = |attr: &str| format!("bacnet device {attr}");
         let registered = id.vendor_id.and_then(crate::data::bacnet::vendor_name);
-        let vendor = id
-            .vendor_name
-            .as_deref()
-            .filter(|v| !v.trim().is_empty())
-            .map(normalize::vendor_name)
-            .or_else(|| registered.map(normalize::vendor_name))
-            .or_else(|| id.vendor_id.map(|v| format!("BACnet vendor {v}")));
-        if let Some(v) = vendor {
-            b.field(
+        // The device's own vendor-name is the manufacturer; the registered name of its
+        // vendor id only when no source names one (an I-Am alone), so that an I-Am and a
+        // property read of one device never conflict (vendor 42 is registered as Acuity
+        // Brands Lighting, whose devices say Lithonia Lighting).
+        match id.vendor_name.as_deref().filter(|v| !v.trim().is_empty()) {
+            Some(v) => b.field(
                 AssetField::Manufacturer,
-                &v,
-                s("vendor-name / vendor-identifier"),
-            );
+                &normalize::vendor_name(v),
+                s("vendor-name"),
+            ),
+            None => {
+                let registered = registered
+                    .map(normalize::vendor_name)
+                    .or_else(|| id.vendor_id.map(|v| format!("BACnet vendor {v}")));
+                if let Some(v) = registered {
+                    b.field_fallback(AssetField::Manufacturer, &v, s("vendor-identifier"));
+                }
+            }
         }
         if let Some(m) = &id.model_name {
             b.field(AssetField::Model, m, s("model-name"));
