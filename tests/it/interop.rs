@@ -1310,7 +1310,7 @@ fn have_tshark(test: &str) -> bool {
 /// configured"; `UCMM.request` turns the exception into encapsulation status 0x0008
 /// ("Service not supported", CIP's general status 0x08 put in the encapsulation header)
 /// with no CIP reply at all, and cpppo's server loop then ends the
-/// session and closes the connection (main.py, `enip_srv`: "Session ended (server
+/// session and closes the connection (main.py, `enip_srv_tcp`: "Session ended (server
 /// EtherNet/IP status: 0x08 == 8)"). It never sends a CIP routing error.
 ///
 /// So with `--route-path 1/3` and the `rockwell` profile narrowed to slots 3-4: slot 3 is
