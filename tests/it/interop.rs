@@ -9,7 +9,8 @@
 //! - python-snap7 3.3.0 (its own pure-Python S7 server, which deviates from real CPUs) and
 //!   2.1.0 (which wraps the native Snap7 server, the emulator behind `s7ident.pcap`);
 //! - s7commplus 0.3.0: an S7-1200/1500 emulator that speaks only S7comm-plus;
-//! - cpppo 5.2.5: `python3 -m cpppo.server.enip`, over TCP and UDP;
+//! - cpppo 5.2.5: `python3 -m cpppo.server.enip`, over TCP and UDP, and as an adapter
+//!   routing one backplane slot (`--route-path`) for the backplane enumeration;
 //! - libmodbus (Debian's libmodbus-dev, 3.1.6 on bookworm): a C server built here with `cc`,
 //!   whose `modbus_reply()` has no device identification, like many devices built on it.
 //!
@@ -841,12 +842,23 @@ fn profile(dir: &Path) -> PathBuf {
 /// Runs `otscout scan`, asserts it completed without an error (exit 0, nothing on stderr)
 /// and returns its result file.
 async fn scan(dir: &Path, name: &str, targets: &[IpAddr], sets: &[&str]) -> Value {
+    scan_as(dir, name, targets, profile(dir), sets).await
+}
+
+/// [`scan`] with another profile (a file or a built-in name).
+async fn scan_as(
+    dir: &Path,
+    name: &str,
+    targets: &[IpAddr],
+    profile: impl AsRef<std::ffi::OsStr>,
+    sets: &[&str],
+) -> Value {
     let out = dir.join(format!("{name}.json"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_otscout"));
     cmd.arg("scan")
         .args(targets.iter().map(ToString::to_string))
         .arg("--profile")
-        .arg(profile(dir))
+        .arg(profile)
         .arg("-o")
         .arg(&out)
         .args(["-q", "--operator", "interop-test"]);
@@ -1213,6 +1225,279 @@ async fn cpppo_enip_server_is_identified_over_tcp_and_udp() {
         server.log()
     );
 }
+
+/// Starts cpppo's EtherNet/IP server at `at` as a communications adapter
+/// (tests/interop/cpppo_adapter.cfg) that takes Unconnected Send through the one route
+/// path `1/<slot>` only (`--route-path`), logging each request it parsed (`-vv`).
+async fn cpppo_adapter(dir: &Path, at: SocketAddr, slot: u8) -> Server {
+    let mut cmd = Command::new(python());
+    cmd.args(["-m", "cpppo.server.enip", "-vv", "--address"])
+        .arg(at.to_string())
+        .args(["-A", "-c"])
+        .arg(scripts().join("cpppo_adapter.cfg"))
+        .args(["--route-path", &format!("1/{slot}")])
+        .arg("SCADA=INT[10]");
+    Server::start("cpppo adapter", dir, cmd, |l| {
+        l.iter().any(|l| l.contains("TCP Server address"))
+    })
+    .await
+}
+
+/// SAFETY.md's routed identity read (SendRRData carrying Unconnected Send to the
+/// Connection Manager, wrapping Get_Attributes_All to Identity instance 1, route path port
+/// 1 link `slot`), with the session handle and sender context given.
+fn safety_md_routed_read(handle: [u8; 4], context: [u8; 8], slot: u8) -> Vec<u8> {
+    let mut f = hex("6f 00 24 00");
+    f.extend(handle);
+    f.extend(hex("00 00 00 00"));
+    f.extend(context);
+    f.extend(hex(
+        "00 00 00 00  00 00 00 00 00 00  02 00 00 00 00 00  b2 00 14 00
+         52 02 20 06 24 01  0a 05  06 00  01 02 20 01 24 01  01 00 01",
+    ));
+    f.push(slot);
+    f
+}
+
+/// The SendRRData bodies (after the 24-byte header) cpppo logged at `-vv`: each parsed
+/// request's `enip.input` hexload under `enip.command` 111, in order. A hexload line is
+/// `00000010:  52 02 20 06 ...   |R. .$...|`: the bytes lie between the offset and `|`.
+fn cpppo_logged_send_rr_data(log: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut command = None;
+    let mut lines = log.lines();
+    while let Some(l) = lines.next() {
+        if let Some(v) = l.trim().strip_prefix("'enip.command':") {
+            command = v.trim().trim_end_matches(',').parse::<u32>().ok();
+        } else if l.contains("'enip.input':") && l.contains("array( 'B'") && command == Some(111) {
+            let mut body = Vec::new();
+            for l in lines.by_ref() {
+                let l = l.trim();
+                if l.starts_with("'''") {
+                    break;
+                }
+                let bytes = l.split_once(':').map_or("", |(_, r)| r);
+                body.extend(hex(bytes.split('|').next().unwrap_or("")));
+            }
+            out.push(body);
+        }
+    }
+    out
+}
+
+/// True when tshark and text2pcap run; otherwise says the check skipped (or fails it in CI).
+fn have_tshark(test: &str) -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("-v")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ok = runs("tshark") && runs("text2pcap");
+    if !ok {
+        skip_or_fail(test, "tshark or text2pcap does not run");
+    }
+    ok
+}
+
+/// Issue 15's third-party check of backplane enumeration, against cpppo 5.2.5.
+///
+/// What cpppo does, read in its source (cpppo/server/enip/ucmm.py, `UCMM.request`): an
+/// Unconnected Send whose route path equals the configured `--route-path` (one port/link
+/// pair) is handed to the addressed object, and the Identity object answers
+/// Get_Attributes_All (device.py, `Object.request`: attributes 1-7, no State). Any other
+/// route path fails the assertion "Unconnected Send route path ... differs from
+/// configured"; `UCMM.request` turns the exception into encapsulation status 0x0008
+/// ("Service not supported", CIP's general status 0x08 put in the encapsulation header)
+/// with no CIP reply at all, and cpppo's server loop then ends the
+/// session and closes the connection (main.py, `enip_srv_tcp`: "Session ended (server
+/// EtherNet/IP status: 0x08 == 8)"). It never sends a CIP routing error.
+///
+/// So with `--route-path 1/3` and the `rockwell` profile narrowed to slots 3-4: slot 3 is
+/// the adapter's sub-asset `cip:1/3` with cpppo's identity; slot 4 is a negative finding
+/// on the adapter ("refused with status 0x0008"), not an error and not the "empty or
+/// unreachable slot" a real chassis's CIP error gives; the enumeration stops there, with
+/// no Unregister Session (cpppo has ended the session). The frames otscout sent are
+/// SAFETY.md's bytes, cpppo logged the same, and Wireshark decodes them as CIP Unconnected
+/// Send through port 1 to Get Attributes All of Identity 1, without expert info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpppo_answers_the_routed_identity_read_on_its_one_slot() {
+    const TEST: &str = "cpppo backplane interop";
+    if !importable("cpppo.server.enip", None) {
+        return skip_or_fail(TEST, &format!("{} cannot import cpppo", python()));
+    }
+    // The builder below is SAFETY.md's table: its example frame, byte for byte.
+    assert_eq!(
+        safety_md_routed_read([0x44, 0x33, 0x22, 0x11], *b"otscou\x05\x00", 3),
+        hex(
+            "6f 00 24 00 44 33 22 11 00 00 00 00 6f 74 73 63 6f 75 05 00 00 00 00 00 00 00
+             00 00 00 00 02 00 00 00 00 00 b2 00 14 00 52 02 20 06 24 01 0a 05 06 00 01 02
+             20 01 24 01 01 00 01 03"
+        )
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let back = ip(9, 101);
+    let back_port = free_port(back, true);
+    let server = cpppo_adapter(dir.path(), SocketAddr::new(back.into(), back_port), 3).await;
+    let front = ip(9, 1);
+    let port = free_port(front, false);
+    let tap = Tap::start(
+        SocketAddr::new(front.into(), port),
+        SocketAddr::new(back.into(), back_port),
+        Protocol::Enip,
+    )
+    .await;
+
+    let enip_port = format!("enip.port={port}");
+    let sets = [
+        enip_port.as_str(),
+        "enip.backplane_slot_first=3",
+        "enip.backplane_slot_last=4",
+        "pacing.host_interval_ms=100",
+    ];
+    let result = scan_as(dir.path(), "backplane", &[front.into()], "rockwell", &sets).await;
+    let front_ip = front.to_string();
+    let at = |path: Option<&str>| -> Vec<&Value> {
+        result["observations"]
+            .as_array()
+            .expect("observations")
+            .iter()
+            .filter(|o| o["ip"] == front_ip.as_str() && o["path"].as_str() == path)
+            .map(|o| &o["fact"])
+            .collect()
+    };
+    let own = at(None);
+    let adapter = one_identity(&own, "cpppo adapter");
+    assert_eq!(
+        (&adapter["source"], &adapter["device_type"]),
+        (&"list_identity".into(), &12.into()),
+        "{own:#?}"
+    );
+    let slot3 = at(Some("cip:1/3"));
+    let module = one_identity(&slot3, "cpppo slot 3");
+    assert_eq!(module, &MODULE.parse::<Value>().unwrap(), "{slot3:#?}");
+    assert!(at(Some("cip:1/4")).is_empty(), "{:#?}", at(Some("cip:1/4")));
+    let negatives: Vec<&Value> = of_type(&own, "negative")
+        .iter()
+        .map(|f| &f["answer"])
+        .collect();
+    assert_eq!(negatives, [SLOT4], "{own:#?}");
+    assert!(of_type(&own, "suspicious").is_empty(), "{own:#?}");
+
+    // One connection, closed with a FIN: List Identity, Register Session, slot 3, slot 4.
+    let sent = {
+        let log = tap.settled().await;
+        assert_eq!((log.conns.len(), log.max_open), (1, 1), "{:?}", log.conns);
+        assert_eq!(log.conns[0].close, Some(Close::Fin));
+        log.conns[0].sent.clone()
+    };
+    let mut frames = Vec::new();
+    let mut rest = &sent[..];
+    while let Some(n) = otscout::wire::enip::frame_len(rest).unwrap() {
+        frames.push(rest[..n].to_vec());
+        rest = &rest[n..];
+    }
+    assert!(rest.is_empty(), "a partial frame: {}", ::hex::encode(rest));
+    assert_eq!(frames.len(), 4, "{}", server.log());
+    for f in &frames {
+        safety::check(Protocol::Enip, f)
+            .unwrap_or_else(|e| panic!("guard refuses {}: {e}", ::hex::encode(f)));
+    }
+    assert_eq!(frames[0][..4], [0x63, 0, 0, 0]);
+    // Register Session (SAFETY.md): handle 0, status 0, context, options 0, version 1.
+    let context = |f: &[u8]| -> [u8; 8] { f[12..20].try_into().unwrap() };
+    let mut register = hex("65 00 04 00 00 00 00 00 00 00 00 00");
+    register.extend(context(&frames[1]));
+    register.extend(hex("00 00 00 00 01 00 00 00"));
+    assert_eq!(frames[1], register);
+    let handle: [u8; 4] = frames[2][4..8].try_into().unwrap();
+    assert_ne!(handle, [0; 4]);
+    let expected: Vec<Vec<u8>> = [(&frames[2], 3), (&frames[3], 4)]
+        .into_iter()
+        .map(|(f, slot)| {
+            assert_eq!(&f[12..18], b"otscou");
+            safety_md_routed_read(handle, context(f), slot)
+        })
+        .collect();
+    assert_eq!(frames[2..], expected[..]);
+    // cpppo parsed and logged exactly those bodies.
+    let bodies: Vec<Vec<u8>> = expected.iter().map(|f| f[24..].to_vec()).collect();
+    assert_eq!(
+        cpppo_logged_send_rr_data(&server.log()),
+        bodies,
+        "{}",
+        server.log()
+    );
+
+    if !have_tshark(TEST) {
+        return;
+    }
+    // The frames otscout sent, one packet each to port 44818 (text2pcap numbers the TCP
+    // sequence), decoded by Wireshark.
+    let text: String = frames
+        .iter()
+        .map(|f| {
+            let bytes: Vec<String> = f.iter().map(|b| format!("{b:02x}")).collect();
+            format!("000000 {}\n", bytes.join(" "))
+        })
+        .collect();
+    let txt = dir.path().join("sent.txt");
+    let pcap = dir.path().join("sent.pcap");
+    std::fs::write(&txt, text).unwrap();
+    let made = Command::new("text2pcap")
+        .args(["-q", "-T", "50000,44818", "-4", "127.91.9.2,127.91.9.1"])
+        .arg(&txt)
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-T", "fields", "-E", "separator=|"])
+        .args(["-e", "enip.command", "-e", "enip.session", "-e", "cip.sc"])
+        .args(["-e", "cip.class", "-e", "cip.instance", "-e", "cip.port"])
+        .args(["-e", "cip.linkaddress.byte", "-e", "_ws.expert.message"])
+        .args(["-e", "_ws.malformed"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let session = format!("0x{:08x}", u32::from_le_bytes(handle));
+    let rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "0x0063|0x00000000|||||||".to_string(),
+            "0x0065|0x00000000|||||||".into(),
+            format!("0x006f|{session}|0x52,0x01|0x06,0x01|0x01,0x01|1|3||"),
+            format!("0x006f|{session}|0x52,0x01|0x06,0x01|0x01,0x01|1|4||"),
+        ]
+    );
+}
+
+/// The identity cpppo's Identity object gives Get_Attributes_All through slot 3:
+/// tests/interop/cpppo_adapter.cfg's values, without State (attribute 8 is not in cpppo's
+/// Get_Attributes_All reply).
+const MODULE: &str = r#"{
+    "protocol": "enip",
+    "source": "cip_get_attributes_all",
+    "vendor_id": 1337,
+    "device_type": 12,
+    "product_code": 4242,
+    "revision_major": 7,
+    "revision_minor": 42,
+    "status": 48,
+    "serial": 3237998081,
+    "product_name": "PeerLab ENIP 1756-L85E"
+}"#;
+
+/// otscout's finding for cpppo's answer to slot 4: encapsulation status 0x0008, no CIP
+/// reply. 0x0008 is no encapsulation status ODVA defines (Vol. 2 2-3.3: 0x0001-0x0003,
+/// 0x0064, 0x0065, 0x0069), hence no label.
+const SLOT4: &str = "enip.backplane_identity refused with status 0x0008";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libmodbus_server_says_illegal_function() {
