@@ -661,7 +661,7 @@ impl FactSink for Collector {
         let n = self.link_ids.len();
         match self.link_ids.get_mut(&(mac, key.clone())) {
             Some(agg) => {
-                fold_identity(&mut agg.identity, identity);
+                crate::protocols::fold_identity(&mut agg.identity, identity);
                 if agg.raw.len() < 16 {
                     agg.raw.push(hex::encode(raw));
                 }
@@ -826,7 +826,7 @@ impl FactSink for Collector {
         let n = self.ids.len();
         match self.ids.get_mut(&(device, key.clone())) {
             Some(agg) => {
-                fold_identity(&mut agg.identity, identity);
+                crate::protocols::fold_identity(&mut agg.identity, identity);
                 if agg.raw.len() < 16 && !raw.is_empty() {
                     agg.raw.push(hex::encode(raw));
                 }
@@ -940,23 +940,6 @@ impl FactSink for Collector {
         if self.room(n) {
             self.observed.insert(key, at);
         }
-    }
-}
-
-/// Folds a later part of an identity into an earlier one (missing fields filled, Modbus
-/// objects added; a value already present is kept).
-fn fold_identity(into: &mut Identity, part: Identity) {
-    match (into, part) {
-        (Identity::Modbus(a), Identity::Modbus(b)) => {
-            crate::protocols::modbus::identity::fold_part(a, b)
-        }
-        (Identity::S7(a), Identity::S7(b)) => crate::protocols::s7::identity::fold_part(a, *b),
-        (Identity::Enip(_), Identity::Enip(_)) => {}
-        (Identity::Bacnet(a), Identity::Bacnet(b)) => a.fill_from(b),
-        (Identity::Opcua(a), Identity::Opcua(b)) => {
-            crate::protocols::opcua::identity::fold_part(a, *b)
-        }
-        _ => {}
     }
 }
 

@@ -40,3 +40,18 @@ pub enum Refusal {
     /// The frame parses but is not on the allowlist.
     NotAllowed(String),
 }
+
+/// Folds a later part of an identity into an earlier one (missing fields filled, Modbus
+/// objects added; a value already present is kept): each protocol's own fold, for the
+/// passive collector (a capture or log that shows one device's identity in parts).
+pub fn fold_identity(into: &mut crate::inventory::Identity, part: crate::inventory::Identity) {
+    use crate::inventory::Identity;
+    match (into, part) {
+        (Identity::Modbus(a), Identity::Modbus(b)) => modbus::identity::fold_part(a, b),
+        (Identity::S7(a), Identity::S7(b)) => s7::identity::fold_part(a, *b),
+        (Identity::Enip(_), Identity::Enip(_)) => {}
+        (Identity::Bacnet(a), Identity::Bacnet(b)) => a.fill_from(b),
+        (Identity::Opcua(a), Identity::Opcua(b)) => opcua::identity::fold_part(a, *b),
+        _ => {}
+    }
+}
