@@ -186,14 +186,14 @@ fn cut(s: &str, n: usize) -> String {
 
 /// One line of the table: an asset, or a sub-asset under it (`label` is its path). A
 /// model-less identity (OPC UA without BuildInfo, Fox) shows its product name instead.
-fn row(label: &str, a: &Asset) -> Result<(), super::out::StdoutError> {
+fn row(label: &str, width: usize, a: &Asset) -> Result<(), super::out::StdoutError> {
     let protocols: Vec<String> = a
         .protocols
         .iter()
         .map(|p| crate::inventory::merge::protocol_name(*p))
         .collect();
     outln!(
-        "{:<13} {:<22} {:<26} {:<12} {:<14} {}",
+        "{:<width$} {:<22} {:<26} {:<12} {:<14} {}",
         label,
         cut(&value(a.manufacturer.as_ref()), 22),
         cut(&value(a.model.as_ref().or(a.product_name.as_ref())), 26),
@@ -260,8 +260,27 @@ fn identity_details(a: &Asset) -> Vec<(String, String)> {
 fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
     let inv = &o.inventory;
     outln!()?;
+    // The first column fits the longest label: an address, a MAC-only station
+    // (`mac 00:1b:1b:6e:20:01`) or a sub-asset's indented path (`  modbus:unit/1`).
+    let labels = |a: &Asset| -> Vec<String> {
+        std::iter::once(a.label())
+            .chain(
+                a.sub_assets
+                    .iter()
+                    .map(|s| format!("  {}", s.path.as_deref().unwrap_or("?"))),
+            )
+            .collect()
+    };
+    let width = inv
+        .assets
+        .iter()
+        .flat_map(labels)
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(13);
     outln!(
-        "{:<13} {:<22} {:<26} {:<12} {:<14} sources",
+        "{:<width$} {:<22} {:<26} {:<12} {:<14} sources",
         "ip",
         "vendor",
         "model",
@@ -269,10 +288,14 @@ fn summary(o: &DemoOutcome) -> Result<(), super::out::StdoutError> {
         "protocols"
     )?;
     for a in &inv.assets {
-        row(&a.label(), a)?;
+        row(&a.label(), width, a)?;
         // What answered behind it (a chassis' modules), indented under it.
         for sub in &a.sub_assets {
-            row(&format!("  {}", sub.path.as_deref().unwrap_or("?")), sub)?;
+            row(
+                &format!("  {}", sub.path.as_deref().unwrap_or("?")),
+                width,
+                sub,
+            )?;
         }
     }
     outln!()?;

@@ -484,6 +484,23 @@ fn check_summary(stdout: &str) {
         .position(|l| l.starts_with("127.77.0.26 "))
         .unwrap_or_else(|| panic!("no chassis adapter row in:\n{stdout}"));
     assert!(lines[adapter].contains("1756-EN2T/D"), "{}", lines[adapter]);
+    // The columns line up whatever the label: an address, a gateway's unit, a MAC-only
+    // station.
+    let vendor_at = |start: &str, vendor: &str| {
+        let l = lines
+            .iter()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no row {start:?} in:\n{stdout}"));
+        l.find(vendor)
+            .unwrap_or_else(|| panic!("no {vendor} in {l:?}"))
+    };
+    let col = vendor_at("127.77.0.26 ", "Rockwell");
+    assert_eq!(vendor_at("  modbus:unit/1 ", "Schneider"), col, "{stdout}");
+    assert_eq!(
+        vendor_at("mac 00:1b:1b:6e:20:01 ", "Siemens"),
+        col,
+        "{stdout}"
+    );
     for (i, (path, model)) in [
         ("cip:1/0", "1756-L61/B LOGIX5561"),
         ("cip:1/2", "1756-IB16/A"),
