@@ -341,6 +341,113 @@ fn asked(ledger: &[otscout_sim::LedgerEvent], device: &str) -> Vec<String> {
         .collect()
 }
 
+/// tshark's rows (fields of every frame `filter` keeps) of a recording, `decode_as` telling
+/// it which ephemeral ports carry which protocol; `None` (skip the audit) without tshark,
+/// unless OTSCOUT_REQUIRE_TOOLS=1.
+fn tshark_rows(
+    file: &Path,
+    decode_as: &[String],
+    filter: &str,
+    fields: &[&str],
+) -> Option<Vec<Vec<String>>> {
+    let mut c = Command::new("tshark");
+    c.arg("-r").arg(file).arg("-n");
+    for d in decode_as {
+        c.args(["-d", d]);
+    }
+    c.args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    match c.output() {
+        Ok(o) if o.status.success() => Some(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| l.split('\t').map(str::to_string).collect())
+                .collect(),
+        ),
+        other => {
+            assert!(
+                std::env::var("OTSCOUT_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "OTSCOUT_REQUIRE_TOOLS=1 but tshark did not run: {other:?}"
+            );
+            eprintln!("skipped the tshark audit: tshark did not run");
+            None
+        }
+    }
+}
+
+/// The scan audited with tshark over the simulator's recording of what it served: to the
+/// FINS controller only Controller Data Read (05 01), after the FINS/TCP node-address
+/// handshake over TCP; to the Fox station one TCP connection carrying only the minimal
+/// hello (tshark has no Fox dissector: its payload is read as text); no reset and no
+/// malformed frame anywhere.
+fn tshark_audit(
+    running: &otscout_sim::RunningPlant,
+    fins_transport: &str,
+    (fins_ip, fins_port): (std::net::Ipv4Addr, u16),
+    (fox_ip, fox_port): (std::net::Ipv4Addr, u16),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("served.pcapng");
+    running
+        .write_pcapng(std::fs::File::create(&pcap).unwrap())
+        .unwrap();
+    let decode = [
+        format!("{fins_transport}.port=={fins_port},omron"),
+        format!("tcp.port=={fox_port},data"),
+    ];
+    let Some(fins) = tshark_rows(
+        &pcap,
+        &decode,
+        &format!("ip.dst == {fins_ip} && omron"),
+        &["omron.tcp.command", "omron.command"],
+    ) else {
+        return;
+    };
+    let commands: Vec<&str> = fins
+        .iter()
+        .filter_map(|r| r.get(1).map(String::as_str))
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(commands, ["0x0501"], "{fins:?}");
+    if fins_transport == "tcp" {
+        // The node-address request (FINS/TCP command 0), then one FINS frame (command 2).
+        let tcp_commands: Vec<&str> = fins.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(tcp_commands, ["0x00000000", "0x00000002"], "{fins:?}");
+    }
+    let fox = tshark_rows(
+        &pcap,
+        &decode,
+        &format!("ip.dst == {fox_ip} && tcp.len > 0"),
+        &["tcp.stream", "data.data"],
+    )
+    .unwrap();
+    let streams: std::collections::BTreeSet<&str> = fox.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(streams.len(), 1, "one Fox connection: {fox:?}");
+    let sent: Vec<u8> = fox
+        .iter()
+        .flat_map(|r| hex::decode(r[1].replace(':', "")).unwrap())
+        .collect();
+    let sent = String::from_utf8(sent).unwrap();
+    assert!(sent.starts_with("fox a 1 -1 fox hello\n{\n"), "{sent:?}");
+    for field in ["hostName", "hostAddress", "timeZone", "app.name", "vm.name"] {
+        assert!(
+            !sent.contains(field),
+            "the minimal hello never sends {field}: {sent:?}"
+        );
+    }
+    assert_eq!(sent.matches("fox a ").count(), 1, "one message: {sent:?}");
+    let bad = tshark_rows(
+        &pcap,
+        &decode,
+        "tcp.flags.reset == 1 || _ws.malformed",
+        &["frame.number"],
+    )
+    .unwrap();
+    assert!(bad.is_empty(), "resets or malformed frames: {bad:?}");
+}
+
 async fn scan_ffd_plant(fins_transport: &str, base: [u8; 3]) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/simulators/plants/ffd.toml");
     let mut plant = otscout_sim::Plant::load(path).expect("ffd.toml loads");
@@ -433,6 +540,12 @@ async fn scan_ffd_plant(fins_transport: &str, base: [u8; 3]) {
     assert!(
         otscout_sim::ledger::client_resets(&ledger).is_empty(),
         "closed with FIN"
+    );
+    tshark_audit(
+        &running,
+        fins_transport,
+        (fins_ip, fins_port),
+        (fox_ip, fox_port),
     );
     running.shutdown().await;
 }
