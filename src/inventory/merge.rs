@@ -1000,19 +1000,6 @@ impl Gateways {
     }
 }
 
-/// The sub-asset path of a Modbus unit behind a gateway.
-pub fn modbus_unit_path(unit: u8) -> String {
-    format!("modbus:unit/{unit}")
-}
-
-/// The sub-asset path of the S7 module a called TSAP addresses: its second byte is rack
-/// (bits 7-5) and slot (bits 4-0) (the ISO-on-TCP remote TSAP convention of S7 stations,
-/// e.g. 0x0102 for rack 0 slot 2).
-pub fn s7_tsap_path(tsap: u16) -> String {
-    let lo = tsap & 0xff;
-    format!("s7:{}/{}", lo >> 5, lo & 0x1f)
-}
-
 /// Scans sorted by id; the same scan carried by two inputs counts once.
 fn dedup_scans(scans: Vec<ScanMeta>) -> Vec<ScanMeta> {
     let mut by_key: BTreeMap<(String, String), ScanMeta> = BTreeMap::new();

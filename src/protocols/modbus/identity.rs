@@ -113,8 +113,7 @@ impl IdentityFacts for ModbusIdentity {
                 .iter()
                 .map(|(k, v)| (k.to_string(), normalize::compare_key(v)))
                 .collect(),
-            path: (!OWN_UNITS.contains(&self.unit_id))
-                .then(|| crate::inventory::merge::modbus_unit_path(self.unit_id)),
+            path: (!OWN_UNITS.contains(&self.unit_id)).then(|| unit_path(self.unit_id)),
         })
     }
 
@@ -130,4 +129,9 @@ impl IdentityFacts for ModbusIdentity {
             }
         }
     }
+}
+
+/// The sub-asset path of a Modbus unit behind a gateway (`modbus:unit/3`).
+pub fn unit_path(unit: u8) -> String {
+    format!("modbus:unit/{unit}")
 }

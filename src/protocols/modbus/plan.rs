@@ -60,7 +60,7 @@ pub fn probe_plan(p: &Profile) -> ProbePlan {
             purpose: format!(
                 "unit id {unit_id} behind a gateway ({}), only if the device answered 0x0a/0x0b{}; \
              a new connection only after the unit before stayed silent",
-                crate::inventory::merge::modbus_unit_path(unit_id),
+                super::identity::unit_path(unit_id),
                 gateway_names(&cfg.gateway_identities)
             ),
             requests: cfg

@@ -411,7 +411,7 @@ impl ModbusSession {
         let raw = std::mem::take(&mut self.raw);
         let fact = self.identity_fact();
         if self.behind() {
-            let path = crate::inventory::merge::modbus_unit_path(self.unit());
+            let path = super::identity::unit_path(self.unit());
             self.sub_findings.push((
                 path,
                 Finding {

@@ -188,7 +188,7 @@ impl IdentityFacts for S7Identity {
         Some(Behind {
             via: u32::from(tsap),
             said,
-            path: Some(crate::inventory::merge::s7_tsap_path(tsap)),
+            path: Some(tsap_path(tsap)),
         })
     }
 
@@ -209,4 +209,12 @@ impl IdentityFacts for S7Identity {
         }
         out.extend(self.module_type.clone());
     }
+}
+
+/// The sub-asset path of the S7 module a called TSAP addresses: its second byte is rack
+/// (bits 7-5) and slot (bits 4-0) (the ISO-on-TCP remote TSAP convention of S7 stations,
+/// e.g. 0x0102 for rack 0 slot 2).
+pub fn tsap_path(tsap: u16) -> String {
+    let lo = tsap & 0xff;
+    format!("s7:{}/{}", lo >> 5, lo & 0x1f)
 }
