@@ -176,7 +176,27 @@ async fn gateway_units_are_read_as_sub_assets_and_only_the_listed_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_unit_behind_a_gateway_moves_the_next_to_a_new_connection_never_two_at_once() {
-    let plant = start(Plant::from_toml_str(PLANT).unwrap()).await;
+    silent_unit_moves_the_next_to_a_new_connection(PLANT, false).await;
+}
+
+/// The same gateway holding its side of a closed connection for 600 ms, longer than the
+/// scan's close hold, and refusing a second connection: the connection counts as open
+/// until the gateway's FIN, so the unit after the silent one is never sent in this scan
+/// (the pacer does not connect a host again that held a connection), with no overlap and
+/// no reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_closes_late_gets_the_next_unit_only_after_its_fin() {
+    let late = PLANT.replacen(
+        "address = \"127.23.151.1\"\n",
+        "address = \"127.23.151.1\"\nbehaviour = { close_delay_ms = 600, max_connections = 1, over_limit = \"drop_all\" }\n",
+        1,
+    );
+    assert_ne!(late, PLANT);
+    silent_unit_moves_the_next_to_a_new_connection(&late, true).await;
+}
+
+async fn silent_unit_moves_the_next_to_a_new_connection(plant_toml: &str, holds: bool) {
+    let plant = start(Plant::from_toml_str(plant_toml).unwrap()).await;
     let mut ports = HashMap::new();
     for d in plant.devices() {
         let ip = IpAddr::V4(d.address);
@@ -216,6 +236,7 @@ async fn a_silent_unit_behind_a_gateway_moves_the_next_to_a_new_connection_never
             EventKind::Closed { .. } => open -= 1,
             EventKind::Request { bytes, .. } => sent.push((e.conn, bytes[6])),
             EventKind::Overlap { open } => panic!("{open} connections at once"),
+            EventKind::ClientReset { during } => panic!("reset during {during}"),
             _ => {}
         }
     }
@@ -224,6 +245,14 @@ async fn a_silent_unit_behind_a_gateway_moves_the_next_to_a_new_connection_never
         "a connection opened before the last closed"
     );
     let units: Vec<u8> = sent.iter().map(|s| s.1).collect();
+    if holds {
+        assert_eq!(
+            units,
+            [255, 4],
+            "nothing after a connection the gateway held"
+        );
+        return;
+    }
     assert_eq!(units, [255, 4, 2]);
     // 255 (0x0A) and the silent 4 share the first connection; 2 goes out on a new one.
     assert_eq!(sent[0].0, sent[1].0);
